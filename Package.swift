@@ -1,0 +1,36 @@
+// swift-tools-version:6.1
+// Stele: an embedded, immutable, append-only storage engine.
+// Layout follows the data: Native (syscalls, C libraries) → Encoding → Segments → Merkle → Store → CLI.
+import PackageDescription
+
+let package = Package(
+    name: "Stele",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Stele", targets: ["Stele"]),
+        .executable(name: "stele", targets: ["SteleCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries, found through pkg-config; Debian package names in `providers`.
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // Only what Glibc does not declare without _GNU_SOURCE (fallocate, MADV_POPULATE_WRITE).
+        .target(name: "CSteleSys"),
+        .target(
+            name: "Stele",
+            dependencies: ["CLZ4", "CXXHash", "CCrypto", "CSteleSys"]
+        ),
+        .executableTarget(
+            name: "SteleCLI",
+            dependencies: ["Stele", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // A child process for the crash tests: appends under `.everyBatch` and reports each
+        // acknowledged sequence number on stdout until it is killed.
+        .executableTarget(name: "stele-crash-child", dependencies: ["Stele"], path: "Tests/CrashChild"),
+        .testTarget(name: "SteleTests", dependencies: ["Stele", "stele-crash-child"]),
+    ]
+)

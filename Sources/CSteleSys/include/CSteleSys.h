@@ -1,0 +1,13 @@
+#ifndef CSTELESYS_H
+#define CSTELESYS_H
+#include <stddef.h>
+#include <sys/types.h>
+
+/// fallocate(2) with mode 0 (allocate and extend). Returns 0 or -1 with errno set.
+int stele_fallocate(int fd, off_t offset, off_t length);
+
+/// madvise(MADV_POPULATE_WRITE): prefaults writable pages without changing their contents.
+/// Returns 0, or -1 with errno set (EINVAL on kernels older than 5.14).
+int stele_populate_write(void *address, size_t length);
+
+#endif

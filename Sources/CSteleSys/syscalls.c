@@ -1,0 +1,17 @@
+// Declarations that Glibc exposes only with _GNU_SOURCE; everything else is called from Swift.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sys/mman.h>
+#include "CSteleSys.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+int stele_fallocate(int fd, off_t offset, off_t length) {
+    return fallocate(fd, 0, offset, length);
+}
+
+int stele_populate_write(void *address, size_t length) {
+    return madvise(address, length, MADV_POPULATE_WRITE);
+}

@@ -1,0 +1,48 @@
+/// One entry of the log as read back: a verified, decompressed record.
+public struct Record: Sendable, Equatable {
+    /// Position in the log, starting at 0; also the record's leaf index in the Merkle tree.
+    public var sequence: UInt64
+    public var type: RecordType
+    /// Wall-clock time of the append, nanoseconds since the Unix epoch; never decreases along the log.
+    public var timestamp: Int64
+    /// Namespace bytes (UTF-8 for records written through ``Store``).
+    public var namespace: [UInt8]
+    public var key: [UInt8]
+    /// The value; empty when the payload was purged (see ``redactedLeafHash``).
+    public var value: [UInt8]
+    /// For a redaction stub: the leaf hash of the purged entry, which keeps every proof valid.
+    public var redactedLeafHash: Digest?
+
+    public init(sequence: UInt64, type: RecordType, timestamp: Int64, namespace: [UInt8], key: [UInt8],
+                value: [UInt8], redactedLeafHash: Digest? = nil) {
+        self.sequence = sequence
+        self.type = type
+        self.timestamp = timestamp
+        self.namespace = namespace
+        self.key = key
+        self.value = value
+        self.redactedLeafHash = redactedLeafHash
+    }
+
+    /// The namespace as text (invalid UTF-8 is replaced, never trapped on).
+    public var namespaceString: String { String(decoding: namespace, as: UTF8.self) }
+}
+
+/// What a caller appends: the store assigns sequence number and timestamp.
+public struct Entry: Sendable, Equatable {
+    public var namespace: [UInt8]
+    public var key: [UInt8]
+    public var value: [UInt8]
+
+    /// A put of `value` under `namespace`/`key`.
+    public init(namespace: String, key: [UInt8], value: [UInt8]) {
+        self.namespace = Array(namespace.utf8)
+        self.key = key
+        self.value = value
+    }
+
+    /// Convenience for text keys and values.
+    public init(namespace: String, key: String, value: String) {
+        self.init(namespace: namespace, key: Array(key.utf8), value: Array(value.utf8))
+    }
+}

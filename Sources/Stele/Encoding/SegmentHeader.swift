@@ -1,0 +1,80 @@
+/// The 128-byte header at offset 0 of every segment file.
+///
+/// ```
+/// offset size field
+///  0     8    magic "STELESEG"
+///  8     2    format version (1)
+/// 10     2    header length (128)
+/// 12     4    reserved, zero
+/// 16    16    store UUID
+/// 32     8    segment index (first segment is 1)
+/// 40     8    first sequence number stored in this segment
+/// 48     8    creation time, ns since epoch
+/// 56    32    seal hash of the previous segment (zeros for segment 1)
+/// 88    32    reserved, zero
+/// 120    8    XXH3-64 of bytes [0, 120)
+/// ```
+package struct SegmentHeader: Equatable, Sendable {
+    package static let size = 128
+    package static let magic: [UInt8] = Array("STELESEG".utf8)
+    package static let formatVersion: UInt16 = 1
+
+    package var storeID: [UInt8]  // 16 bytes
+    package var index: UInt64
+    package var firstSequence: UInt64
+    package var createdAt: Int64
+    package var previousSeal: Digest
+
+    package func encode(into writer: ByteWriter) {
+        writer.put(SegmentHeader.magic, at: 0)
+        writer.put(SegmentHeader.formatVersion, at: 8)
+        writer.put(UInt16(SegmentHeader.size), at: 10)
+        writer.put(UInt32(0), at: 12)
+        writer.put(storeID, at: 16)
+        writer.put(index, at: 32)
+        writer.put(firstSequence, at: 40)
+        writer.put(createdAt, at: 48)
+        previousSeal.write(to: writer, at: 56)
+        writer.zero(88 ..< 120)
+        writer.put(xxh3(writer.view.slice(0, 120)), at: 120)
+    }
+
+    package var encoded: [UInt8] {
+        ByteWriter.makeArray(count: SegmentHeader.size) { encode(into: $0) }
+    }
+
+    /// Decodes and verifies a header; the error says which check failed.
+    package static func decode(_ view: ByteView) -> Result<SegmentHeader, FormatDefect> {
+        guard view.count >= size else { return .failure(.truncated("segment header")) }
+        guard view.slice(0, 8).equals(magic) else { return .failure(.badMagic("segment header")) }
+        let version = view.u16(8)
+        guard version == formatVersion else { return .failure(.unsupportedVersion(found: Int(version), supported: Int(formatVersion))) }
+        guard view.u16(10) == UInt16(size), view.u32(12) == 0, view.slice(88, 32).isAllZero else {
+            return .failure(.malformed("segment header: length or reserved fields"))
+        }
+        let stored = view.u64(120), computed = xxh3(view.slice(0, 120))
+        guard stored == computed else { return .failure(.checksum("segment header")) }
+        return .success(SegmentHeader(storeID: view.slice(16, 16).array, index: view.u64(32),
+                                      firstSequence: view.u64(40), createdAt: view.i64(48),
+                                      previousSeal: Digest(view, at: 56)))
+    }
+}
+
+/// Why a header, footer or config is not acceptable.
+package enum FormatDefect: Error, Equatable, CustomStringConvertible {
+    case truncated(String)
+    case badMagic(String)
+    case unsupportedVersion(found: Int, supported: Int)
+    case checksum(String)
+    case malformed(String)
+
+    package var description: String {
+        switch self {
+        case .truncated(let what): "\(what) is truncated"
+        case .badMagic(let what): "\(what) has a wrong magic number"
+        case .unsupportedVersion(let found, let supported): "format version \(found) is not supported (this build reads version \(supported))"
+        case .checksum(let what): "\(what) checksum mismatch"
+        case .malformed(let what): "\(what) is malformed"
+        }
+    }
+}

@@ -1,0 +1,38 @@
+/// The right edge of an RFC 6962 Merkle tree: enough state to append leaves and compute the root.
+///
+/// Invariant: `hashes` are the roots of the perfect subtrees that make up a tree of `size`
+/// leaves, largest (leftmost) first; there is one per set bit of `size`, so at most 64.
+/// Appending a leaf costs one hash per trailing one bit of the old size: on average one.
+public struct Frontier: Sendable, Equatable {
+    public private(set) var size: UInt64 = 0
+    public private(set) var hashes: [Digest] = []
+
+    /// An empty tree.
+    public init() {}
+
+    /// Restores a frontier saved in a segment footer; nil if the count does not match `size`.
+    public init?(size: UInt64, hashes: [Digest]) {
+        guard size.nonzeroBitCount == hashes.count else { return nil }
+        self.size = size
+        self.hashes = hashes
+    }
+
+    /// Adds the next leaf hash.
+    public mutating func append(_ leaf: Digest) {
+        var node = leaf
+        var s = size
+        while s & 1 == 1, let left = hashes.popLast() {
+            node = TreeHash.node(left, node)
+            s >>= 1
+        }
+        hashes.append(node)
+        size += 1
+    }
+
+    /// The Merkle tree hash of all leaves appended so far.
+    public var root: Digest {
+        guard var node = hashes.last else { return TreeHash.emptyRoot }
+        for left in hashes.dropLast().reversed() { node = TreeHash.node(left, node) }
+        return node
+    }
+}

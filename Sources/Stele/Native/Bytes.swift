@@ -1,0 +1,150 @@
+/// A read-only window onto bytes owned by someone else (a mapping or an array's storage).
+///
+/// All multi-byte integers in Stele's formats are little-endian; these accessors decode them
+/// from any alignment. Offsets are checked with `precondition`: decoders validate lengths that
+/// come from disk *before* reading, so a failed precondition is a bug in Stele, never bad data.
+package struct ByteView {
+    package let base: UnsafeRawPointer
+    package let count: Int
+
+    package init(base: UnsafeRawPointer, count: Int) {
+        self.base = base
+        self.count = count
+    }
+
+    @inline(__always) private func check(_ offset: Int, _ size: Int) {
+        precondition(offset >= 0 && size >= 0 && offset <= count - size, "read outside view")
+    }
+
+    @inline(__always) package func u8(_ offset: Int) -> UInt8 {
+        check(offset, 1)
+        return base.load(fromByteOffset: offset, as: UInt8.self)
+    }
+
+    @inline(__always) package func u16(_ offset: Int) -> UInt16 {
+        check(offset, 2)
+        return UInt16(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+
+    @inline(__always) package func u32(_ offset: Int) -> UInt32 {
+        check(offset, 4)
+        return UInt32(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+
+    @inline(__always) package func u64(_ offset: Int) -> UInt64 {
+        check(offset, 8)
+        return UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
+
+    @inline(__always) package func i64(_ offset: Int) -> Int64 { Int64(bitPattern: u64(offset)) }
+
+    /// A sub-view of `count` bytes at `offset`.
+    package func slice(_ offset: Int, _ length: Int) -> ByteView {
+        check(offset, length)
+        return ByteView(base: base + offset, count: length)
+    }
+
+    /// A copy of the bytes.
+    package var array: [UInt8] { Array(UnsafeRawBufferPointer(start: base, count: count)) }
+
+    /// Whether every byte is zero.
+    package var isAllZero: Bool {
+        let words = count / 8
+        for i in 0 ..< words where base.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) != 0 { return false }
+        for i in words * 8 ..< count where base.load(fromByteOffset: i, as: UInt8.self) != 0 { return false }
+        return true
+    }
+
+    /// Offset of the first non-zero byte, or nil if all are zero.
+    package var firstNonZero: Int? {
+        for i in 0 ..< count where base.load(fromByteOffset: i, as: UInt8.self) != 0 { return i }
+        return nil
+    }
+
+    package func equals(_ bytes: [UInt8]) -> Bool {
+        bytes.count == count && bytes.withUnsafeBytes { memcmp($0.baseAddress ?? base, base, count) == 0 }
+    }
+
+    /// Runs `body` with the bytes as a buffer pointer (for C calls).
+    package func withBuffer<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+
+    /// A view of an array's bytes for the duration of `body`.
+    package static func of<R>(_ bytes: [UInt8], _ body: (ByteView) throws -> R) rethrows -> R {
+        try bytes.withUnsafeBytes { raw in
+            try body(ByteView(base: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: raw.count))
+        }
+    }
+}
+
+/// A bounds-checked little-endian writer into memory owned by someone else.
+package struct ByteWriter {
+    package let base: UnsafeMutableRawPointer
+    package let count: Int
+
+    package init(base: UnsafeMutableRawPointer, count: Int) {
+        self.base = base
+        self.count = count
+    }
+
+    @inline(__always) private func check(_ offset: Int, _ size: Int) {
+        precondition(offset >= 0 && size >= 0 && offset <= count - size, "write outside buffer")
+    }
+
+    @inline(__always) package func put(_ value: UInt8, at offset: Int) {
+        check(offset, 1)
+        base.storeBytes(of: value, toByteOffset: offset, as: UInt8.self)
+    }
+
+    @inline(__always) package func put(_ value: UInt16, at offset: Int) {
+        check(offset, 2)
+        base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt16.self)
+    }
+
+    @inline(__always) package func put(_ value: UInt32, at offset: Int) {
+        check(offset, 4)
+        base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt32.self)
+    }
+
+    @inline(__always) package func put(_ value: UInt64, at offset: Int) {
+        check(offset, 8)
+        base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self)
+    }
+
+    @inline(__always) package func put(_ value: Int64, at offset: Int) { put(UInt64(bitPattern: value), at: offset) }
+
+    /// Copies `bytes` to `offset`.
+    @inline(__always) package func put(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
+        check(offset, bytes.count)
+        if let source = bytes.baseAddress, bytes.count > 0 {
+            (base + offset).copyMemory(from: source, byteCount: bytes.count)
+        }
+    }
+
+    package func put(_ bytes: [UInt8], at offset: Int) {
+        bytes.withUnsafeBytes { put($0, at: offset) }
+    }
+
+    package func zero(_ range: Range<Int>) {
+        check(range.lowerBound, range.count)
+        (base + range.lowerBound).initializeMemory(as: UInt8.self, repeating: 0, count: range.count)
+    }
+
+    /// The bytes written so far, read back.
+    package var view: ByteView { ByteView(base: UnsafeRawPointer(base), count: count) }
+
+    /// Allocates a zeroed array of `count` bytes and lets `body` fill it.
+    package static func makeArray(count: Int, _ body: (ByteWriter) throws -> Void) rethrows -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        try bytes.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            try body(ByteWriter(base: base, count: raw.count))
+        }
+        return bytes
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,62 @@
+/// The narrow set of file operations Stele performs.
+///
+/// Every `open`, `mmap`, `msync`, `fdatasync`, `fallocate`, `ftruncate`, `flock` and `rename` in
+/// the engine goes through this protocol, so that tests can substitute an implementation that
+/// injects faults (a full disk, `EIO`, a lost `fsync`, a power cut) without touching the engine.
+/// ``PosixFileSystem`` is the real one. All methods throw ``SteleError/io(_:)`` on failure.
+package protocol FileSystem: Sendable {
+    func open(_ path: String, _ mode: OpenMode) throws -> FileDescriptor
+    func close(_ fd: FileDescriptor)
+    func size(_ fd: FileDescriptor) throws -> Int
+    /// Reads up to `buffer.count` bytes at `offset`; returns how many were read (0 at end of file).
+    func read(_ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int
+    /// Writes all of `bytes` at `offset`.
+    func write(_ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, at offset: Int) throws
+    /// Reserves disk blocks for `[offset, offset + length)` and extends the file to cover it.
+    func allocate(_ fd: FileDescriptor, offset: Int, length: Int) throws
+    func truncate(_ fd: FileDescriptor, to length: Int) throws
+    /// `fdatasync`: data and the metadata needed to read it back.
+    func syncData(_ fd: FileDescriptor) throws
+    /// `fsync`: data and all metadata (size, mode).
+    func syncAll(_ fd: FileDescriptor) throws
+    func setPermissions(_ fd: FileDescriptor, _ mode: UInt32) throws
+    /// Maps `length` bytes of the file from offset 0, shared with the file.
+    func map(_ fd: FileDescriptor, length: Int, writable: Bool) throws -> MappedRegion
+    /// `msync(MS_SYNC)` of `range` (made page-aligned here): on return those bytes are on disk.
+    func syncMapped(_ region: MappedRegion, _ range: Range<Int>) throws
+    /// Takes an exclusive advisory lock without waiting; returns false if another holder has it.
+    func lockExclusive(_ fd: FileDescriptor) throws -> Bool
+    func rename(_ from: String, to: String) throws
+    /// Makes a directory's entries (creations, renames) durable.
+    func syncDirectory(_ path: String) throws
+    func makeDirectory(_ path: String) throws
+    /// Names in a directory, without `.` and `..`.
+    func listDirectory(_ path: String) throws -> [String]
+    func remove(_ path: String) throws
+    /// Kind, size and permission bits of a path, or nil if nothing is there.
+    func status(_ path: String) throws -> FileStatus?
+}
+
+/// How ``FileSystem/open(_:_:)`` opens a file.
+package enum OpenMode: Sendable {
+    case readOnly
+    case readWrite
+    /// Create a new file (fail if it exists) with the given permission bits, read-write.
+    case createNew(permissions: UInt32)
+    /// Create or truncate, read-write.
+    case createOrTruncate(permissions: UInt32)
+}
+
+/// An open file descriptor plus the path it was opened with, for error messages.
+package struct FileDescriptor: Sendable {
+    package let raw: Int32
+    package let path: String
+}
+
+/// What ``FileSystem/status(_:)`` reports about a path.
+package struct FileStatus: Sendable, Equatable {
+    package var isDirectory: Bool
+    package var isRegularFile: Bool
+    package var size: Int
+    package var permissions: UInt32
+}

@@ -1,0 +1,33 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A failed system call: which operation, on which path, and the `errno` it returned.
+///
+/// Every file-system error that reaches a caller carries these three facts, so that an
+/// operator can tell "disk full" from "permission denied" from "I/O error" without a debugger.
+public struct IOError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The system call or step that failed, such as `open`, `msync` or `fallocate`.
+    public let operation: String
+    /// The path the call was about (for descriptor calls, the path the descriptor was opened with).
+    public let path: String
+    /// The raw `errno` value.
+    public let errno: Int32
+
+    /// Creates an error from explicit parts (used by fault-injecting file systems in tests).
+    public init(operation: String, path: String, errno: Int32) {
+        self.operation = operation
+        self.path = path
+        self.errno = errno
+    }
+
+    /// True when the device is out of space (`ENOSPC`) or over quota (`EDQUOT`).
+    public var isOutOfSpace: Bool { errno == ENOSPC || errno == EDQUOT }
+
+    /// The operating system's text for `errno`.
+    public var reason: String { String(cString: strerror(errno)) }
+
+    public var description: String { "\(operation) \(path): \(reason) (errno \(errno))" }
+}

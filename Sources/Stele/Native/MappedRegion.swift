@@ -1,0 +1,60 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSteleSys
+
+/// A memory mapping of a file, unmapped when the last reference goes away.
+///
+/// Invariant: `base ..< base + count` stays mapped for the lifetime of this object, so any
+/// ``ByteView`` or ``ByteWriter`` made from it is valid while the caller holds the region.
+/// Readers take a strong reference before they touch the bytes; that is what lets a segment be
+/// sealed and remapped while a reader or a sync is still using the old mapping.
+package final class MappedRegion: @unchecked Sendable {
+    package let base: UnsafeMutableRawPointer
+    package let count: Int
+    package let writable: Bool
+    /// The path of the mapped file, for error messages.
+    package let path: String
+    private let release: @Sendable (UnsafeMutableRawPointer, Int) -> Void
+
+    package init(base: UnsafeMutableRawPointer, count: Int, writable: Bool, path: String,
+                 release: @escaping @Sendable (UnsafeMutableRawPointer, Int) -> Void) {
+        self.base = base
+        self.count = count
+        self.writable = writable
+        self.path = path
+        self.release = release
+    }
+
+    deinit { release(base, count) }
+
+    /// A bounds-checked read view of `range`.
+    package func view(_ range: Range<Int>) -> ByteView {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "view outside mapping")
+        return ByteView(base: UnsafeRawPointer(base + range.lowerBound), count: range.count)
+    }
+
+    /// A view of the whole mapping.
+    package var wholeView: ByteView { view(0 ..< count) }
+
+    /// A bounds-checked writer over `range`; the mapping must be writable.
+    package func writer(_ range: Range<Int>) -> ByteWriter {
+        precondition(writable, "write to a read-only mapping")
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "write outside mapping")
+        return ByteWriter(base: base + range.lowerBound, count: range.count)
+    }
+
+    /// Prefaults `range` for writing so that appends do not stall on first-touch page faults.
+    /// Best effort: on kernels without `MADV_POPULATE_WRITE` (before 5.14) it does nothing.
+    package func prefaultForWriting(_ range: Range<Int>) {
+        guard writable else { return }
+        let page = MappedRegion.pageSize
+        let start = range.lowerBound / page * page
+        let end = min(count, (range.upperBound + page - 1) / page * page)
+        guard end > start else { return }
+        _ = stele_populate_write(base + start, end - start)
+    }
+
+    /// The system page size.
+    package static let pageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))
+}

@@ -1,0 +1,123 @@
+/// The one segment that takes appends: a preallocated file mapped read-write.
+///
+/// Invariants:
+/// - bytes `[0, writeOffset)` are the header and complete frames; `[writeOffset, capacity)` is zero;
+/// - `offsets[i]` is the frame offset of sequence `header.firstSequence + i`;
+/// - there is always room left for the largest footer, so sealing never needs to grow the file.
+/// Frames are written straight into the mapping; nothing is durable until ``FileSystem/syncMapped``
+/// covers it (the store's commit policy decides when).
+package final class ActiveSegment {
+    package let path: String
+    package let header: SegmentHeader
+    package let region: MappedRegion
+    package private(set) var fd: FileDescriptor?
+    package private(set) var writeOffset: Int
+    package private(set) var offsets: [UInt32]
+    package private(set) var contentHasher: SHA256Hasher
+    private var prefaultedEnd: Int
+
+    /// How far ahead of the write position pages are prefaulted (first-touch faults cost up to
+    /// ten times the copy itself, see `SWIFT-NOTES.md`).
+    private static let prefaultWindow = 4 << 20
+
+    package var capacity: Int { region.count }
+    package var recordCount: Int { offsets.count }
+    package var lastSequence: UInt64? { offsets.isEmpty ? nil : header.firstSequence + UInt64(offsets.count - 1) }
+
+    package init(path: String, header: SegmentHeader, region: MappedRegion, fd: FileDescriptor?,
+                 scan: SegmentScan) {
+        self.path = path
+        self.header = header
+        self.region = region
+        self.fd = fd
+        self.writeOffset = scan.end
+        self.offsets = scan.offsets
+        self.contentHasher = scan.contentHasher
+        self.prefaultedEnd = scan.end
+    }
+
+    /// Creates segment `header.index` in `directory`: written to a temporary name, preallocated,
+    /// synced, then renamed into place and the directory synced, so a crash leaves either no
+    /// segment or a complete empty one. On failure nothing is left behind.
+    package static func create(fs: any FileSystem, directory: String, header: SegmentHeader,
+                               capacity: Int) throws -> ActiveSegment {
+        let path = directory + "/" + SegmentFiles.name(header.index)
+        let temporary = directory + "/" + SegmentFiles.name(header.index) + ".tmp"
+        if try fs.status(temporary) != nil { try fs.remove(temporary) }
+        let fd = try fs.open(temporary, .createNew(permissions: 0o644))
+        do {
+            try fs.allocate(fd, offset: 0, length: capacity)
+            try header.encoded.withUnsafeBytes { try fs.write(fd, $0, at: 0) }
+            try fs.syncAll(fd)
+            try fs.rename(temporary, to: path)
+            try fs.syncDirectory(directory)
+            let region = try fs.map(FileDescriptor(raw: fd.raw, path: path), length: capacity, writable: true)
+            let scan = SegmentScan(end: SegmentHeader.size, nextSequence: header.firstSequence,
+                                   lastTimestamp: header.createdAt, frontier: Frontier())
+            let segment = ActiveSegment(path: path, header: header, region: region,
+                                        fd: FileDescriptor(raw: fd.raw, path: path), scan: scan)
+            segment.prefault(through: SegmentHeader.size)
+            return segment
+        } catch {
+            fs.close(fd)
+            try? fs.remove(temporary)
+            throw error
+        }
+    }
+
+    /// Whether a frame of `length` bytes fits while leaving room for the largest footer.
+    @inline(__always)
+    package func hasRoom(for length: Int) -> Bool {
+        writeOffset + length + SegmentFooter.maxSize <= capacity
+    }
+
+    /// Writes one frame at the end and accounts for it; the caller checked ``hasRoom(for:)``.
+    @inline(__always)
+    package func append(type: RecordType, flags: UInt8, sequence: UInt64, timestamp: Int64,
+                        namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer,
+                        stored: UnsafeRawBufferPointer, valueLength: Int, leafHash: Digest) {
+        let length = Frame.length(namespace: namespace.count, key: key.count, stored: stored.count)
+        if writeOffset + length > prefaultedEnd { prefault(through: writeOffset + length) }
+        let writer = region.writer(writeOffset ..< writeOffset + length)
+        _ = Frame.encode(into: writer, at: 0, type: type, flags: flags, sequence: sequence, timestamp: timestamp,
+                         namespace: namespace, key: key, stored: stored, valueLength: valueLength)
+        offsets.append(UInt32(writeOffset))
+        contentHasher.update(leafHash)
+        writeOffset += length
+    }
+
+    private func prefault(through offset: Int) {
+        let end = min(capacity, offset + ActiveSegment.prefaultWindow)
+        region.prefaultForWriting(prefaultedEnd ..< end)
+        prefaultedEnd = end
+    }
+
+    /// Zeroes `[offset, offset + length)` (a discarded torn tail) and makes that durable.
+    package func discardTail(fs: any FileSystem, offset: Int, length: Int) throws {
+        region.writer(offset ..< offset + length).zero(0 ..< length)
+        try fs.syncMapped(region, offset ..< offset + length)
+    }
+
+    /// Seals the segment: writes `footer` after the frames, syncs it, truncates the file to its
+    /// exact length, makes it read-only (0444) and syncs again. Returns the sealed segment,
+    /// mapped read-only. A crash at any point leaves a state that ``SegmentScan`` recognises.
+    package func seal(fs: any FileSystem, footer: SegmentFooter, syncedThrough: Int) throws -> SealedSegment {
+        guard let fd else { throw SteleError.readOnly }
+        let bytes = footer.encoded
+        let end = writeOffset + bytes.count
+        region.writer(writeOffset ..< end).put(bytes, at: 0)
+        try fs.syncMapped(region, min(syncedThrough, writeOffset) ..< end)
+        try fs.truncate(fd, to: end)
+        try fs.setPermissions(fd, 0o444)
+        try fs.syncAll(fd)
+        fs.close(fd)
+        self.fd = nil
+        return try SealedSegment.open(fs: fs, path: path, expectedIndex: header.index)
+    }
+
+    /// Releases the file descriptor (the mapping goes with the last reference).
+    package func close(fs: any FileSystem) {
+        if let fd { fs.close(fd) }
+        fd = nil
+    }
+}

@@ -1,0 +1,30 @@
+/// What opening a store found and did; nothing recovery does is silent.
+public struct RecoveryReport: Sendable, Equatable {
+    /// A torn write discarded from the end of the active segment.
+    public struct TornTail: Sendable, Equatable {
+        /// The segment file.
+        public var file: String
+        /// Offset of the first discarded byte.
+        public var offset: Int
+        /// Number of bytes discarded (up to the last non-zero byte).
+        public var bytes: Int
+        /// Why the bytes there are not a complete frame.
+        public var reason: String
+        /// Where a copy of the discarded bytes was saved (nil in read-only mode).
+        public var savedTo: String?
+    }
+
+    /// Sealed segments opened (header, footer and chain link checked).
+    public var sealedSegments = 0
+    /// Records found in the active segment, every one checksummed and hashed.
+    public var activeRecords = 0
+    /// The torn tail discarded, if there was one.
+    public var tornTail: TornTail?
+    /// A segment whose seal was interrupted after its footer was durable, and that was finished.
+    public var completedSeal: String?
+    /// Leftover temporary files from an interrupted segment creation, removed.
+    public var removedTemporaryFiles: [String] = []
+
+    /// True when recovery had nothing to do.
+    public var isClean: Bool { tornTail == nil && completedSeal == nil && removedTemporaryFiles.isEmpty }
+}

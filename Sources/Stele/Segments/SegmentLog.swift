@@ -1,0 +1,293 @@
+/// The chain of segments: open and recover it, append to it, seal it, find records in it.
+///
+/// Invariants after `open` and after every method returns:
+/// - segments are numbered 1...n without gaps; all but the last are sealed, and the last is
+///   sealed or active; each header's `previousSeal` is the seal hash of the segment before;
+/// - sequence numbers run contiguously from 0 across segments; `nextSequence` follows the last;
+/// - `frontier` is the Merkle tree over every record so far (leaf index = sequence).
+/// Not thread-safe: ``Store`` serialises access with a mutex.
+package final class SegmentLog {
+    package let fs: any FileSystem
+    package let directory: String
+    package let storeID: [UInt8]
+    package let segmentSize: Int
+    package let writable: Bool
+    package private(set) var sealed: [SealedSegment] = []
+    /// Nil only when creating the next segment failed (say, a full disk); retried on append.
+    package private(set) var active: ActiveSegment?
+    package private(set) var nextSequence: UInt64 = 0
+    package private(set) var lastTimestamp: Int64 = 0
+    package private(set) var frontier = Frontier()
+    package private(set) var report = RecoveryReport()
+
+    package var lastSealHash: Digest { sealed.last?.footer.sealHash ?? .zero }
+    private var nextIndex: UInt64 { (sealed.last?.header.index ?? 0) + 1 }
+
+    private init(fs: any FileSystem, directory: String, storeID: [UInt8], segmentSize: Int, writable: Bool) {
+        self.fs = fs
+        self.directory = directory
+        self.storeID = storeID
+        self.segmentSize = segmentSize
+        self.writable = writable
+    }
+
+    /// Creates the first segment of a new store.
+    package static func createFirstSegment(fs: any FileSystem, directory: String, storeID: [UInt8],
+                                           segmentSize: Int, now: Int64) throws {
+        let header = SegmentHeader(storeID: storeID, index: 1, firstSequence: 0, createdAt: now, previousSeal: .zero)
+        let segment = try ActiveSegment.create(fs: fs, directory: directory, header: header, capacity: segmentSize)
+        segment.close(fs: fs)
+    }
+
+    /// Opens the segments in `directory`, verifying the chain cheaply and recovering the active
+    /// segment (see ``SegmentScan``). `lostAndFound` receives copies of discarded torn tails.
+    package static func open(fs: any FileSystem, directory: String, storeID: [UInt8], segmentSize: Int,
+                             writable: Bool, lostAndFound: String) throws -> SegmentLog {
+        let log = SegmentLog(fs: fs, directory: directory, storeID: storeID, segmentSize: segmentSize, writable: writable)
+        var indices: [UInt64] = []
+        for name in try fs.listDirectory(directory) {
+            if let index = SegmentFiles.index(of: name) {
+                indices.append(index)
+            } else if name.hasSuffix(SegmentFiles.temporarySuffix) && writable {
+                try fs.remove(directory + "/" + name)
+                log.report.removedTemporaryFiles.append(name)
+            }
+        }
+        indices.sort()
+        guard !indices.isEmpty else {
+            throw SteleError.corruption(Corruption(file: directory, detail: "no segment files: the log has been removed"))
+        }
+        for (position, index) in indices.enumerated() where index != UInt64(position + 1) {
+            throw SteleError.corruption(Corruption(file: directory + "/" + SegmentFiles.name(UInt64(position + 1)),
+                                                   detail: "segment \(position + 1) is missing (found \(index) in its place)"))
+        }
+        for index in indices.dropLast() {
+            let segment = try SealedSegment.open(fs: fs, path: directory + "/" + SegmentFiles.name(index), expectedIndex: index)
+            try log.link(segment)
+        }
+        try log.openLast(index: indices.count, lostAndFound: lostAndFound)
+        return log
+    }
+
+    /// Checks that `segment` continues the chain, then adds it.
+    private func link(_ segment: SealedSegment) throws {
+        try checkHeader(segment.header, path: segment.path)
+        let footer = segment.footer
+        guard let restored = Frontier(size: footer.treeSize, hashes: footer.frontier), restored.root == footer.treeRoot else {
+            throw SteleError.corruption(Corruption(file: segment.path, offset: Int(footer.framesEnd),
+                                                   detail: "footer frontier does not produce the footer's tree root"))
+        }
+        sealed.append(segment)
+        frontier = restored
+        nextSequence = footer.lastSequence + 1
+        lastTimestamp = max(lastTimestamp, footer.sealedAt)
+        report.sealedSegments += 1
+    }
+
+    private func checkHeader(_ header: SegmentHeader, path: String) throws {
+        guard header.storeID == storeID else {
+            throw SteleError.corruption(Corruption(file: path, offset: 16, detail: "segment belongs to another store (store UUID differs)"))
+        }
+        guard header.firstSequence == nextSequence else {
+            throw SteleError.corruption(Corruption(file: path, offset: 40, detail: "first sequence \(header.firstSequence), expected \(nextSequence)"))
+        }
+        guard header.previousSeal == lastSealHash else {
+            throw SteleError.corruption(Corruption(file: path, offset: 56, detail: "chain broken: previous seal hash \(header.previousSeal) differs from the seal of the segment before (\(lastSealHash))"))
+        }
+    }
+
+    /// Opens the last segment: sealed (its successor is created on the next append) or active.
+    private func openLast(index: Int, lostAndFound: String) throws {
+        let path = directory + "/" + SegmentFiles.name(UInt64(index))
+        // Look for a footer through a read-only descriptor first: a sealed file is mode 0444.
+        let probe = try fs.open(path, .readOnly)
+        let sealedOnDisk: Bool
+        do {
+            defer { fs.close(probe) }
+            let size = try fs.size(probe)
+            guard size >= SegmentHeader.size else {
+                throw SteleError.corruption(Corruption(file: path, detail: "segment is only \(size) bytes, shorter than its header"))
+            }
+            let probeRegion = try fs.map(probe, length: size, writable: false)
+            if case .success = SegmentFooter.decodeAtEnd(probeRegion.wholeView) { sealedOnDisk = true } else { sealedOnDisk = false }
+        }
+        if sealedOnDisk {
+            try link(SealedSegment.open(fs: fs, path: path, expectedIndex: UInt64(index)))
+            return
+        }
+        let fd = try fs.open(path, writable ? .readWrite : .readOnly)
+        let region: MappedRegion
+        do {
+            region = try fs.map(fd, length: try fs.size(fd), writable: writable)
+        } catch {
+            fs.close(fd)
+            throw error
+        }
+        if !writable { fs.close(fd) }
+        // From here the segment owns the descriptor (when writable) and closes it on every path.
+        let view = region.wholeView
+        let header: SegmentHeader
+        do {
+            header = try SealedSegment.check(SegmentHeader.decode(view), path: path, offset: 0)
+        } catch {
+            if writable { fs.close(fd) }
+            throw error
+        }
+        let scan = SegmentScan.scan(view, firstSequence: nextSequence, minimumTimestamp: lastTimestamp, frontier: frontier)
+        let segment = ActiveSegment(path: path, header: header, region: region, fd: writable ? fd : nil, scan: scan)
+        do {
+            guard header.index == UInt64(index) else {
+                throw SteleError.corruption(Corruption(file: path, offset: 32, detail: "header says segment \(header.index)"))
+            }
+            try checkHeader(header, path: path)
+            switch scan.tail {
+            case .clean:
+                break
+            case .corrupt(let offset, let sequence, let detail):
+                throw SteleError.corruption(Corruption(file: path, offset: offset, sequence: sequence, detail: detail))
+            case .torn(let offset, let length, let reason):
+                var saved: String?
+                if writable {
+                    saved = try saveTornBytes(view.slice(offset, length), segment: index, offset: offset, to: lostAndFound)
+                    try segment.discardTail(fs: fs, offset: offset, length: length)
+                }
+                report.tornTail = .init(file: path, offset: offset, bytes: length, reason: reason, savedTo: saved)
+            case .sealFooter(let footer):
+                if writable {
+                    // The footer is durable; only the truncation and the mode change were lost.
+                    _ = try segment.seal(fs: fs, footer: footer, syncedThrough: scan.end)
+                    report.completedSeal = path
+                    try link(SealedSegment.open(fs: fs, path: path, expectedIndex: UInt64(index)))
+                    return
+                }
+            }
+        } catch {
+            segment.close(fs: fs)
+            throw error
+        }
+        active = segment
+        frontier = scan.frontier
+        nextSequence = scan.nextSequence
+        lastTimestamp = scan.lastTimestamp
+        report.activeRecords = segment.recordCount
+    }
+
+    private func saveTornBytes(_ bytes: ByteView, segment: Int, offset: Int, to directory: String) throws -> String {
+        if try fs.status(directory) == nil { try fs.makeDirectory(directory) }
+        let path = directory + "/" + SegmentFiles.name(UInt64(segment)) + "-\(offset).torn"
+        let fd = try fs.open(path, .createOrTruncate(permissions: 0o444))
+        defer { fs.close(fd) }
+        try bytes.withBuffer { try fs.write(fd, $0, at: 0) }
+        try fs.syncAll(fd)
+        try fs.syncDirectory(directory)
+        return path
+    }
+
+    // MARK: Appending
+
+    /// Takes a timestamp for a new batch: the clock's reading, but never earlier than the last
+    /// record's, so timestamps never decrease along the log.
+    package func nextTimestamp(clock: Int64) -> Int64 {
+        lastTimestamp = max(lastTimestamp, clock)
+        return lastTimestamp
+    }
+
+    /// Appends one record with the next sequence number, rotating segments as needed.
+    /// `value` is the logical value (hashed); `stored` is what goes on disk (maybe LZ4).
+    @inline(__always)
+    package func append(type: RecordType, flags: UInt8, timestamp: Int64, namespace: UnsafeRawBufferPointer,
+                        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, stored: UnsafeRawBufferPointer) throws -> UInt64 {
+        let length = Frame.length(namespace: namespace.count, key: key.count, stored: stored.count)
+        if active == nil || !(active?.hasRoom(for: length) ?? false) { try rotate() }
+        guard let segment = active, segment.hasRoom(for: length) else {
+            throw SteleError.invalidArgument("record of \(length) bytes does not fit in a segment of \(segmentSize) bytes")
+        }
+        let sequence = nextSequence
+        let leaf = CanonicalEntry.leafHash(type: type, sequence: sequence, timestamp: timestamp,
+                                           namespace: namespace.view, key: key.view, value: value.view)
+        segment.append(type: type, flags: flags, sequence: sequence, timestamp: timestamp, namespace: namespace,
+                       key: key, stored: stored, valueLength: value.count, leafHash: leaf)
+        frontier.append(leaf)
+        nextSequence += 1
+        return sequence
+    }
+
+    /// Seals the active segment if it has records, and opens the next one.
+    /// Returns the last sequence number made durable by the seal, if one happened.
+    @discardableResult
+    package func rotate(syncedThrough: Int = 0) throws -> UInt64? {
+        guard writable else { throw SteleError.readOnly }
+        var durable: UInt64?
+        if let segment = active, segment.recordCount > 0 {
+            do {
+                durable = try sealActive(syncedThrough: syncedThrough)
+            } catch SteleError.io(let cause) {
+                throw SealFailed(cause: cause)
+            }
+        }
+        if active == nil {
+            let header = SegmentHeader(storeID: storeID, index: nextIndex, firstSequence: nextSequence,
+                                       createdAt: lastTimestamp, previousSeal: lastSealHash)
+            active = try ActiveSegment.create(fs: fs, directory: directory, header: header, capacity: segmentSize)
+        }
+        return durable
+    }
+
+    /// Seals the active segment; on return it is durable, truncated and read-only.
+    package func sealActive(syncedThrough: Int) throws -> UInt64? {
+        guard let segment = active, let last = segment.lastSequence else { return nil }
+        var digest = segment.contentHasher
+        var footer = SegmentFooter(
+            recordCount: UInt64(segment.recordCount), firstSequence: segment.header.firstSequence, lastSequence: last,
+            framesEnd: UInt64(segment.writeOffset), sealedAt: lastTimestamp, treeSize: frontier.size,
+            treeRoot: frontier.root, contentDigest: digest.finalize(), frontier: frontier.hashes, sealHash: .zero)
+        footer.sealHash = footer.computeSealHash(header: segment.header)
+        let sealedSegment = try segment.seal(fs: fs, footer: footer, syncedThrough: syncedThrough)
+        active = nil
+        sealed.append(sealedSegment)
+        return last
+    }
+
+    /// A seal's sync, truncate or fsync failed: the segment's durability is unknown, so the
+    /// store must stop accepting writes (fsync-gate semantics).
+    package struct SealFailed: Error {
+        package let cause: IOError
+    }
+
+    /// Records in sealed segments: durable whatever the commit policy.
+    package var sealedRecordCount: UInt64 { sealed.last.map { $0.footer.lastSequence + 1 } ?? 0 }
+
+    // MARK: Reading
+
+    /// Where the frame of `sequence` lives.
+    package enum Location: Sendable {
+        case sealed(SealedSegment)
+        case active(MappedRegion, offset: Int, limit: Int, path: String)
+    }
+
+    package func locate(_ sequence: UInt64) throws -> Location {
+        guard sequence < nextSequence else { throw SteleError.notFound(sequence: sequence, count: nextSequence) }
+        if let segment = active, sequence >= segment.header.firstSequence {
+            let offset = Int(segment.offsets[Int(sequence - segment.header.firstSequence)])
+            return .active(segment.region, offset: offset, limit: segment.writeOffset, path: segment.path)
+        }
+        var low = 0, high = sealed.count - 1
+        while low < high {
+            let mid = (low + high + 1) / 2
+            if sealed[mid].header.firstSequence <= sequence { low = mid } else { high = mid - 1 }
+        }
+        return .sealed(sealed[low])
+    }
+
+    /// Releases files and mappings.
+    package func close() {
+        active?.close(fs: fs)
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// A ``ByteView`` of the same bytes (a dangling-safe base for empty buffers).
+    @inline(__always) package var view: ByteView {
+        ByteView(base: baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: count)
+    }
+}

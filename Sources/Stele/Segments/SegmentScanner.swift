@@ -1,0 +1,124 @@
+/// Reads the frames of an unsealed (active) segment from its start and classifies what follows
+/// the last valid frame. This is the heart of crash recovery.
+///
+/// Invariants it relies on (all established by the writer):
+/// - space after the frames of an active segment is zero (the file is preallocated with zeros
+///   and never reused), so a crash can leave only a *prefix* of the next bytes written;
+/// - sequence numbers are contiguous and timestamps never decrease;
+/// - a seal writes the footer right after the last frame, before truncating the file.
+///
+/// So after the last valid frame there can legitimately be only zeros (clean), a complete footer
+/// (a seal interrupted before truncation), or a torn write followed by zeros. Anything that is
+/// followed by another *valid* frame is damage in the middle of the log, which recovery must not
+/// paper over: the store refuses to open and names the place.
+package struct SegmentScan {
+    /// Offsets of the valid frames, in order.
+    package var offsets: [UInt32] = []
+    /// The offset just past the last valid frame.
+    package var end: Int
+    package var nextSequence: UInt64
+    package var lastTimestamp: Int64
+    /// SHA-256 over the leaf hashes of the valid frames (the footer's content digest, in progress).
+    package var contentHasher = SHA256Hasher()
+    /// The Merkle frontier after the valid frames.
+    package var frontier: Frontier
+    package var tail: Tail = .clean
+
+    package enum Tail: Equatable {
+        /// Only zeros follow.
+        case clean
+        /// Bytes that are not a valid frame and are followed by no valid frame: an interrupted
+        /// write. `length` runs to the last non-zero byte.
+        case torn(offset: Int, length: Int, defect: String)
+        /// A complete, consistent footer follows: the segment was sealed but not yet truncated.
+        case sealFooter(SegmentFooter)
+        /// Damage followed by valid data, or a valid frame that breaks an invariant.
+        case corrupt(offset: Int, sequence: UInt64?, detail: String)
+    }
+
+    /// Scans `view` (the whole segment file, header included).
+    package static func scan(_ view: ByteView, firstSequence: UInt64, minimumTimestamp: Int64,
+                             frontier: Frontier) -> SegmentScan {
+        var scan = SegmentScan(end: SegmentHeader.size, nextSequence: firstSequence,
+                               lastTimestamp: minimumTimestamp, frontier: frontier)
+        while true {
+            let offset = scan.end
+            switch Frame.decode(view, at: offset, limit: view.count) {
+            case .success(let frame):
+                if frame.sequence != scan.nextSequence {
+                    scan.tail = .corrupt(offset: offset, sequence: frame.sequence,
+                                         detail: "expected sequence \(scan.nextSequence), found \(frame.sequence)")
+                    return scan
+                }
+                if frame.timestamp < scan.lastTimestamp {
+                    scan.tail = .corrupt(offset: offset, sequence: frame.sequence,
+                                         detail: "timestamp \(frame.timestamp) is before the previous \(scan.lastTimestamp)")
+                    return scan
+                }
+                guard let leaf = frame.leafHash(in: view) else {
+                    scan.tail = .corrupt(offset: offset, sequence: frame.sequence, detail: "LZ4 value does not decode")
+                    return scan
+                }
+                scan.offsets.append(UInt32(offset))
+                scan.contentHasher.update(leaf)
+                scan.frontier.append(leaf)
+                scan.lastTimestamp = frame.timestamp
+                scan.nextSequence += 1
+                scan.end = frame.end
+            case .failure(let defect):
+                scan.tail = scan.classifyTail(view, defect: defect, firstSequence: firstSequence)
+                return scan
+            }
+        }
+    }
+
+    private func classifyTail(_ view: ByteView, defect: FrameDefect, firstSequence: UInt64) -> Tail {
+        let rest = view.slice(end, view.count - end)
+        guard let lastNonZero = rest.lastNonZero else { return .clean }
+        if case .success(let footer) = SegmentFooter.decode(view, at: end) {
+            var digest = contentHasher
+            let consistent = footer.recordCount == UInt64(offsets.count) && footer.firstSequence == firstSequence
+                && footer.treeSize == frontier.size && footer.frontier == frontier.hashes
+                && footer.treeRoot == frontier.root && footer.contentDigest == digest.finalize()
+            if consistent && lastNonZero < footer.size { return .sealFooter(footer) }
+            return .corrupt(offset: end, sequence: nil, detail: "a footer follows the frames but does not match them")
+        }
+        if let (next, sequence) = nextValidFrame(view, after: end, through: end + lastNonZero) {
+            return .corrupt(offset: end, sequence: nextSequence,
+                            detail: "\(defect), yet a valid frame (sequence \(sequence)) follows at offset \(next)")
+        }
+        return .torn(offset: end, length: lastNonZero + 1, defect: defect.description)
+    }
+
+    /// The first offset in `(start, last]` where a valid frame with a plausible sequence begins.
+    private func nextValidFrame(_ view: ByteView, after start: Int, through last: Int) -> (Int, UInt64)? {
+        var p = start + 1
+        while p <= last && p + Frame.overhead <= view.count {
+            let length = Int(view.u32(p))
+            if length >= Frame.overhead, length <= view.count - p,
+               let type = RecordType(rawValue: view.u8(p + 4)), type.rawValue > 0, view.u16(p + 26) == 0,
+               Frame.length(namespace: Int(view.u16(p + 6)), key: Int(view.u16(p + 24)), stored: Int(view.u32(p + 32))) == length,
+               case .success(let frame) = Frame.decode(view, at: p, limit: view.count), frame.sequence >= nextSequence {
+                return (p, frame.sequence)
+            }
+            p += 1
+        }
+        return nil
+    }
+}
+
+extension ByteView {
+    /// Offset of the last non-zero byte, or nil if all bytes are zero.
+    package var lastNonZero: Int? {
+        var i = count
+        while i >= 8 {
+            if base.loadUnaligned(fromByteOffset: i - 8, as: UInt64.self) != 0 { break }
+            i -= 8
+        }
+        while i > 0 {
+            if base.load(fromByteOffset: i - 1, as: UInt8.self) != 0 { return i - 1 }
+            i -= 1
+        }
+        return nil
+    }
+}

@@ -1,0 +1,81 @@
+/// Every error Stele's public API throws.
+///
+/// Each case carries what an operator needs to act: the path, the byte offset, the sequence
+/// number, the system error. The CLI maps them to exit codes (see ``exitCode``).
+public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A system call failed; the store is still consistent on disk.
+    case io(IOError)
+    /// The directory has no Stele config file.
+    case notAStore(path: String)
+    /// `create` was pointed at a directory that is not empty.
+    case alreadyExists(path: String)
+    /// A file was written by a newer (or unknown) format version; nothing was read from it.
+    case unsupportedVersion(file: String, found: Int, supported: Int)
+    /// Another writer (process or `Store` instance) holds the store's lock.
+    case locked(path: String)
+    /// The store was closed.
+    case closed
+    /// The store was opened read-only.
+    case readOnly
+    /// A caller-supplied value is out of range: empty or oversized key, bad namespace, ...
+    case invalidArgument(String)
+    /// No record has this sequence number; `count` records exist (sequence 0 ..< count).
+    case notFound(sequence: UInt64, count: UInt64)
+    /// Stored bytes are damaged or inconsistent; run `stele fsck` on the store.
+    case corruption(Corruption)
+    /// An earlier sync failed, so nothing written since can be promised durable: the store
+    /// refuses writes until it is reopened (which re-reads what actually reached the disk).
+    case writesDisabled(cause: IOError)
+
+    public var description: String {
+        switch self {
+        case .io(let e): "I/O error: \(e)"
+        case .notAStore(let p): "\(p) is not a Stele store (no stele.conf)"
+        case .alreadyExists(let p): "\(p) already exists and is not empty"
+        case .unsupportedVersion(let f, let found, let supported):
+            "\(f): format version \(found) is not supported by this build (which reads version \(supported)); upgrade Stele"
+        case .locked(let p): "\(p) is locked by another writer (one writer process per store)"
+        case .closed: "the store is closed"
+        case .readOnly: "the store was opened read-only"
+        case .invalidArgument(let m): "invalid argument: \(m)"
+        case .notFound(let s, let c): "no record with sequence \(s) (the log holds 0..<\(c))"
+        case .corruption(let c): "corruption: \(c); run `stele fsck` on the store"
+        case .writesDisabled(let e): "writes disabled after a failed sync (\(e)); reopen the store"
+        }
+    }
+
+    /// The `stele` CLI's exit code for this error: 1 not found or refused, 3 corruption, 4 I/O.
+    public var exitCode: Int32 {
+        switch self {
+        case .corruption: 3
+        case .io, .writesDisabled: 4
+        default: 1
+        }
+    }
+}
+
+/// Where damage was found and what was wrong.
+public struct Corruption: Sendable, Equatable, CustomStringConvertible {
+    /// The damaged file.
+    public var file: String
+    /// Byte offset within the file, where known.
+    public var offset: Int?
+    /// Sequence number of the record concerned, where known.
+    public var sequence: UInt64?
+    /// What was expected and what was found.
+    public var detail: String
+
+    public init(file: String, offset: Int? = nil, sequence: UInt64? = nil, detail: String) {
+        self.file = file
+        self.offset = offset
+        self.sequence = sequence
+        self.detail = detail
+    }
+
+    public var description: String {
+        var s = file
+        if let offset { s += " at offset \(offset)" }
+        if let sequence { s += " (sequence \(sequence))" }
+        return s + ": " + detail
+    }
+}

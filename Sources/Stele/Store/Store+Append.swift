@@ -1,0 +1,173 @@
+import Synchronization
+
+extension Store {
+    /// Appends one put record. See ``append(contentsOf:)``.
+    @discardableResult
+    public func append(_ entry: Entry) throws -> Receipt {
+        try append(contentsOf: [entry])
+    }
+
+    /// Appends `entries` as consecutive records and returns their sequence numbers.
+    ///
+    /// Durability follows the store's ``CommitPolicy`` and is stated in the receipt: under
+    /// ``CommitPolicy/everyBatch`` every record is synced before this returns. A batch is not
+    /// atomic across a crash: if the call does not return, any prefix of it may survive.
+    ///
+    /// - Throws: ``SteleError/invalidArgument(_:)`` (empty batch; namespace not 1-255 bytes or
+    ///   containing NUL; key not 1-4096 bytes; value too large for a segment) before anything is
+    ///   written; ``SteleError/io(_:)`` (for example a full disk when a new segment is needed:
+    ///   records before it stay, and appends work again once space is freed);
+    ///   ``SteleError/writesDisabled(cause:)`` after a failed sync; ``SteleError/closed``;
+    ///   ``SteleError/readOnly``.
+    /// - Cost: one copy of each record into the mapped segment, an XXH3 and a SHA-256 over it,
+    ///   LZ4 for values over ``Options/compressionThreshold``; plus one `msync` per call under
+    ///   `.everyBatch` (shared with concurrent callers), and a seal when a segment fills.
+    @discardableResult
+    public func append(contentsOf entries: [Entry]) throws -> Receipt {
+        guard !entries.isEmpty else { throw SteleError.invalidArgument("empty batch") }
+        let maxValue = Limits.maxValueLength(segmentSize: config.segmentSize)
+        for entry in entries { try Store.validate(entry, maxValueLength: maxValue) }
+        let threshold = options.compressionThreshold
+        let compressed: [[UInt8]?] = entries.map { entry in
+            entry.value.count >= threshold ? entry.value.withUnsafeBytes { LZ4.compressIfWorthIt($0) } : nil
+        }
+        let sequences = try state.withLock { state throws -> ClosedRange<UInt64> in
+            guard let log = state.log else { throw SteleError.closed }
+            guard log.writable else { throw SteleError.readOnly }
+            if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
+            let timestamp = log.nextTimestamp(clock: clock.nanosecondsSinceEpoch())
+            var first: UInt64?
+            var last: UInt64 = 0
+            defer { durableCount.raise(to: log.sealedRecordCount) }
+            do {
+                for (entry, stored) in zip(entries, compressed) {
+                    last = try entry.namespace.withUnsafeBytes { ns in
+                        try entry.key.withUnsafeBytes { key in
+                            try entry.value.withUnsafeBytes { value in
+                                if let stored {
+                                    return try stored.withUnsafeBytes {
+                                        try log.append(type: .put, flags: Frame.flagLZ4, timestamp: timestamp,
+                                                       namespace: ns, key: key, value: value, stored: $0)
+                                    }
+                                }
+                                return try log.append(type: .put, flags: 0, timestamp: timestamp,
+                                                      namespace: ns, key: key, value: value, stored: value)
+                            }
+                        }
+                    }
+                    if first == nil { first = last }
+                }
+            } catch let failed as SegmentLog.SealFailed {
+                state.failure = failed.cause
+                throw SteleError.writesDisabled(cause: failed.cause)
+            }
+            return (first ?? last) ... last
+        }
+        switch options.commitPolicy {
+        case .everyBatch:
+            try makeDurable(count: sequences.upperBound + 1)
+            return Receipt(sequences: sequences, durability: .durable)
+        case .interval(let interval):
+            return Receipt(sequences: sequences, durability: .withinInterval(interval))
+        case .none:
+            return Receipt(sequences: sequences, durability: .afterSync)
+        }
+    }
+
+    static func validate(_ entry: Entry, maxValueLength: Int) throws {
+        guard (1 ... Limits.maxNamespaceLength).contains(entry.namespace.count), !entry.namespace.contains(0) else {
+            throw SteleError.invalidArgument("namespace must be 1-\(Limits.maxNamespaceLength) bytes without NUL (got \(entry.namespace.count) bytes)")
+        }
+        guard (1 ... Limits.maxKeyLength).contains(entry.key.count) else {
+            throw SteleError.invalidArgument("key must be 1-\(Limits.maxKeyLength) bytes (got \(entry.key.count))")
+        }
+        guard entry.value.count <= maxValueLength else {
+            throw SteleError.invalidArgument("value of \(entry.value.count) bytes exceeds the limit of \(maxValueLength) for this store's segment size")
+        }
+    }
+
+    /// Makes every record appended so far durable, whatever the commit policy.
+    ///
+    /// - Returns: the number of durable records (sequence numbers `0 ..< n`).
+    /// - Throws: ``SteleError/writesDisabled(cause:)`` if this or an earlier sync failed;
+    ///   ``SteleError/closed``; ``SteleError/readOnly``.
+    /// - Cost: one `msync` of the pages written since the last sync.
+    @discardableResult
+    public func sync() throws -> UInt64 {
+        let count = try state.withLock { state throws -> UInt64 in
+            guard let log = state.log else { throw SteleError.closed }
+            guard log.writable else { throw SteleError.readOnly }
+            return log.nextSequence
+        }
+        try makeDurable(count: count)
+        return durableCount.load(ordering: .acquiring)
+    }
+
+    /// Seals the active segment now (if it holds any record) and starts the next one.
+    ///
+    /// A sealed segment is durable, read-only, and closed by a footer that records the Merkle
+    /// root and the hash chain. Sealing an empty segment does nothing.
+    /// - Throws: as ``sync()``, plus ``SteleError/io(_:)`` if the next segment cannot be created.
+    public func seal() throws {
+        try state.withLock { state throws in
+            guard let log = state.log else { throw SteleError.closed }
+            guard log.writable else { throw SteleError.readOnly }
+            if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
+            defer { durableCount.raise(to: log.sealedRecordCount) }
+            do {
+                try log.rotate()
+            } catch let failed as SegmentLog.SealFailed {
+                state.failure = failed.cause
+                throw SteleError.writesDisabled(cause: failed.cause)
+            }
+        }
+    }
+
+    /// Blocks until the first `count` records are durable, syncing if needed.
+    ///
+    /// Leader/follower group commit: the first caller syncs every page written so far; callers
+    /// that queue behind it find their records already covered and return without a syscall.
+    func makeDurable(count: UInt64) throws {
+        if durableCount.load(ordering: .acquiring) >= count { return }
+        try syncCursor.withLock { cursor throws in
+            if durableCount.load(ordering: .acquiring) >= count { return }
+            let snapshot = try state.withLock { state throws -> (MappedRegion, UInt64, Int, UInt64)? in
+                guard let log = state.log else { throw SteleError.closed }
+                if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
+                guard let active = log.active, active.recordCount > 0 else { return nil }
+                return (active.region, active.header.index, active.writeOffset, log.nextSequence)
+            }
+            guard let (region, segment, end, covered) = snapshot else { return }
+            let from = cursor.segment == segment ? cursor.offset : 0
+            do {
+                try fs.syncMapped(region, from ..< end)
+            } catch SteleError.io(let cause) {
+                state.withLock { $0.failure = $0.failure ?? cause }
+                throw SteleError.writesDisabled(cause: cause)
+            }
+            cursor = SyncCursor(segment: segment, offset: end)
+            durableCount.raise(to: covered)
+        }
+        if durableCount.load(ordering: .acquiring) < count {
+            let failure = state.withLock { $0.failure }
+            if let failure { throw SteleError.writesDisabled(cause: failure) }
+            throw SteleError.closed
+        }
+    }
+
+    func intervalTick() {
+        _ = try? sync()
+    }
+}
+
+extension Atomic where Value == UInt64 {
+    /// Raises the value to `target` if it is lower (a monotonic maximum).
+    func raise(to target: UInt64) {
+        var current = load(ordering: .relaxed)
+        while current < target {
+            let (exchanged, original) = compareExchange(expected: current, desired: target, ordering: .acquiringAndReleasing)
+            if exchanged { return }
+            current = original
+        }
+    }
+}

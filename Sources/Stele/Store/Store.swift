@@ -1,0 +1,224 @@
+import Synchronization
+
+/// An open Stele store: an append-only, checksummed, hash-chained log of records.
+///
+/// `Store` is `Sendable`; any number of tasks or threads may append and read at once. Appends
+/// are serialised by one writer mutex (records are copied straight into a memory-mapped segment),
+/// syncs run outside it so concurrent appenders share them (group commit), and reads only take
+/// the mutex long enough to find a record. Calls block on I/O: appends under
+/// ``CommitPolicy/everyBatch`` wait for a sync, and a seal waits for several; from Swift
+/// concurrency, call them from a task that may block (as with any embedded database).
+///
+/// One writer per store: ``init(path:options:)`` takes an exclusive lock on the store's `LOCK`
+/// file, so a second process or a second `Store` in the same process gets ``SteleError/locked(path:)``.
+public final class Store: Sendable {
+    /// How to open a store.
+    public struct Options: Sendable {
+        /// When appends become durable; see ``CommitPolicy``.
+        public var commitPolicy: CommitPolicy
+        /// Open without the writer lock and without repairing anything: appends throw
+        /// ``SteleError/readOnly``, and a torn tail is reported but left in place.
+        public var readOnly: Bool
+        /// Values at least this long are LZ4-compressed when that saves an eighth or more.
+        public var compressionThreshold: Int
+        package var fileSystem: any FileSystem = PosixFileSystem()
+        package var clock: any WallClock = SystemClock()
+
+        public init(commitPolicy: CommitPolicy = .everyBatch, readOnly: Bool = false, compressionThreshold: Int = 1024) {
+            self.commitPolicy = commitPolicy
+            self.readOnly = readOnly
+            self.compressionThreshold = compressionThreshold
+        }
+    }
+
+    /// The store directory.
+    public let path: String
+    /// The store's identity and fixed parameters.
+    public let config: StoreConfig
+    /// The options it was opened with.
+    public let options: Options
+    /// What opening the store found and repaired.
+    public let recovery: RecoveryReport
+
+    struct State {
+        var log: SegmentLog?
+        var failure: IOError?
+    }
+
+    struct SyncCursor {
+        var segment: UInt64 = 0
+        var offset = 0
+    }
+
+    let fs: any FileSystem
+    let clock: any WallClock
+    let state: Mutex<State>
+    /// Serialises syncs; held outside `state`, always taken before it.
+    let syncCursor = Mutex(SyncCursor())
+    /// Number of records (from sequence 0) known to be durable.
+    let durableCount: Atomic<UInt64>
+    private let lockFile: FileDescriptor?
+    private let timer = Mutex<IntervalTimer?>(nil)
+
+    // MARK: Creating and opening
+
+    /// Creates a new, empty store at `path` (a missing or empty directory).
+    ///
+    /// - Parameters:
+    ///   - segmentSize: bytes per segment file, a multiple of 4096 between
+    ///     ``Limits/minSegmentSize`` and ``Limits/maxSegmentSize``.
+    ///   - origin: the log identity for signed checkpoints; default `stele.local/<store uuid>`.
+    /// - Returns: the new store's config.
+    /// - Throws: ``SteleError/alreadyExists(path:)``, ``SteleError/invalidArgument(_:)``, ``SteleError/io(_:)``.
+    /// - Cost: creates and syncs a few files and one preallocated segment.
+    @discardableResult
+    public static func create(at path: String, segmentSize: Int = Limits.defaultSegmentSize,
+                              origin: String? = nil) throws -> StoreConfig {
+        try create(at: path, segmentSize: segmentSize, origin: origin, fileSystem: PosixFileSystem(), clock: SystemClock())
+    }
+
+    package static func create(at path: String, segmentSize: Int, origin: String?, fileSystem fs: any FileSystem,
+                               clock: any WallClock) throws -> StoreConfig {
+        guard segmentSize >= Limits.minSegmentSize, segmentSize <= Limits.maxSegmentSize, segmentSize % 4096 == 0 else {
+            throw SteleError.invalidArgument("segment size \(segmentSize) must be a multiple of 4096 between \(Limits.minSegmentSize) and \(Limits.maxSegmentSize)")
+        }
+        if let status = try fs.status(path) {
+            guard status.isDirectory, try fs.listDirectory(path).isEmpty else { throw SteleError.alreadyExists(path: path) }
+        } else {
+            try fs.makeDirectory(path)
+        }
+        let storeID = StoreConfig.randomStoreID()
+        let origin = origin ?? "stele.local/" + hexString(storeID)
+        guard StoreConfig.isValidOrigin(origin) else {
+            throw SteleError.invalidArgument("origin must be 1-255 printable ASCII characters without spaces")
+        }
+        let now = clock.nanosecondsSinceEpoch()
+        let config = StoreConfig(storeID: storeID, createdAt: now, segmentSize: segmentSize, origin: origin)
+        let layout = StoreLayout(root: path)
+        for directory in layout.directories { try fs.makeDirectory(directory) }
+        fs.close(try fs.open(layout.lock, .createNew(permissions: 0o644)))
+        try SegmentLog.createFirstSegment(fs: fs, directory: layout.segments, storeID: storeID, segmentSize: segmentSize, now: now)
+        // The config goes in last, atomically: a directory without it is not a store.
+        let temporary = layout.config + ".tmp"
+        let fd = try fs.open(temporary, .createOrTruncate(permissions: 0o444))
+        do {
+            try Array(config.encoded.utf8).withUnsafeBytes { try fs.write(fd, $0, at: 0) }
+            try fs.syncAll(fd)
+            fs.close(fd)
+        } catch {
+            fs.close(fd)
+            throw error
+        }
+        try fs.rename(temporary, to: layout.config)
+        try fs.syncDirectory(path)
+        return config
+    }
+
+    /// Opens the store at `path`, recovering from a crash if needed (see ``recovery``).
+    ///
+    /// - Throws: ``SteleError/notAStore(path:)``, ``SteleError/locked(path:)``,
+    ///   ``SteleError/unsupportedVersion(file:found:supported:)``, ``SteleError/corruption(_:)``
+    ///   (damage that recovery must not hide: run `stele fsck`), ``SteleError/io(_:)``.
+    /// - Cost: reads the header and footer of every sealed segment and every frame of the
+    ///   active one (checksums and leaf hashes), then syncs the active segment once.
+    public convenience init(path: String, options: Options = Options()) throws {
+        try self.init(path: path, options: options, internal: ())
+    }
+
+    private init(path: String, options: Options, internal: Void) throws {
+        let fs = options.fileSystem
+        let layout = StoreLayout(root: path)
+        let config = try Store.readConfig(fs: fs, layout: layout)
+        var lockFile: FileDescriptor?
+        if !options.readOnly {
+            let fd = try fs.status(layout.lock) == nil ? fs.open(layout.lock, .createNew(permissions: 0o644)) : fs.open(layout.lock, .readWrite)
+            guard try fs.lockExclusive(fd) else {
+                fs.close(fd)
+                throw SteleError.locked(path: path)
+            }
+            lockFile = fd
+        }
+        let log: SegmentLog
+        do {
+            log = try SegmentLog.open(fs: fs, directory: layout.segments, storeID: config.storeID,
+                                      segmentSize: config.segmentSize, writable: !options.readOnly,
+                                      lostAndFound: layout.lostAndFound)
+            // What recovery found may still sit only in the page cache of a crashed process.
+            if let active = log.active, !options.readOnly {
+                try fs.syncMapped(active.region, 0 ..< active.writeOffset)
+            }
+        } catch {
+            if let lockFile { fs.close(lockFile) }
+            throw error
+        }
+        self.path = path
+        self.config = config
+        self.options = options
+        self.fs = fs
+        self.clock = options.clock
+        self.recovery = log.report
+        self.durableCount = Atomic(log.nextSequence)
+        self.lockFile = lockFile
+        self.state = Mutex(State(log: log, failure: nil))
+        if case .interval(let interval) = options.commitPolicy, !options.readOnly {
+            let timer = IntervalTimer(interval: interval) { [weak self] in self?.intervalTick() }
+            self.timer.withLock { $0 = timer }
+        }
+    }
+
+    private static func readConfig(fs: any FileSystem, layout: StoreLayout) throws -> StoreConfig {
+        guard let status = try fs.status(layout.config), status.isRegularFile else {
+            throw SteleError.notAStore(path: layout.root)
+        }
+        guard status.size <= 64 * 1024 else {
+            throw SteleError.corruption(Corruption(file: layout.config, detail: "config is \(status.size) bytes, too large"))
+        }
+        let fd = try fs.open(layout.config, .readOnly)
+        defer { fs.close(fd) }
+        var bytes = [UInt8](repeating: 0, count: status.size)
+        let n = try bytes.withUnsafeMutableBytes { try fs.read(fd, into: $0, at: 0) }
+        return try StoreConfig.decode(String(decoding: bytes.prefix(n), as: UTF8.self), path: layout.config)
+    }
+
+    deinit {
+        try? close()
+    }
+
+    /// Syncs (unless read-only or already failed), releases mappings and the writer lock.
+    /// Later calls on this store throw ``SteleError/closed``. Closing twice is harmless.
+    ///
+    /// - Throws: the sync's error, if the final sync failed (resources are released anyway).
+    public func close() throws {
+        timer.withLock { $0?.cancel(); $0 = nil }
+        var syncError: (any Error)?
+        if !options.readOnly {
+            do { try sync() } catch SteleError.closed { return } catch { syncError = error }
+        }
+        let log = state.withLock { state -> SegmentLog? in
+            defer { state.log = nil }
+            return state.log
+        }
+        guard let log else { return }
+        log.close()
+        if let lockFile { fs.close(lockFile) }
+        if let syncError { throw syncError }
+    }
+}
+
+/// A repeating background timer on its own dispatch queue (for ``CommitPolicy/interval(_:)``).
+private final class IntervalTimer: @unchecked Sendable {
+    private let source: any DispatchSourceTimer
+
+    init(interval: Duration, tick: @escaping @Sendable () -> Void) {
+        let (seconds, attoseconds) = interval.components
+        let nanoseconds = max(1_000_000, Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+        source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "stele.group-commit"))
+        source.schedule(deadline: .now() + .nanoseconds(nanoseconds), repeating: .nanoseconds(nanoseconds))
+        source.setEventHandler(handler: tick)
+        source.resume()
+    }
+
+    func cancel() { source.cancel() }
+}
+
+import Dispatch

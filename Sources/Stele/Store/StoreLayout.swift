@@ -1,0 +1,16 @@
+/// Where everything lives inside a store directory (see `docs/format.md`, "Store layout").
+package struct StoreLayout: Sendable {
+    package let root: String
+    package init(root: String) { self.root = root }
+
+    package var config: String { root + "/" + StoreConfig.fileName }
+    package var lock: String { root + "/LOCK" }
+    package var segments: String { root + "/segments" }
+    package var tiles: String { root + "/tiles" }
+    package var checkpoints: String { root + "/checkpoints" }
+    package var index: String { root + "/index" }
+    package var lostAndFound: String { root + "/lost+found" }
+
+    /// Directories created at `init`.
+    package var directories: [String] { [segments, tiles, checkpoints, index] }
+}

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import Stele
+
+struct AppendCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "append",
+        abstract: "Append records from a JSON Lines file.",
+        discussion: """
+        Each line is an object {"ns": "...", "key": "...", "value": "..."}; use "value_b64" (and \
+        "key_b64") for bytes that are not text. Empty lines are skipped. Prints the last sequence \
+        number appended. With --sync batch, every batch is durable before the next is read.
+        """)
+
+    @Argument(help: "The store directory.")
+    var dir: String
+
+    @Option(help: "JSON Lines input file, or - for standard input.")
+    var jsonl: String
+
+    @Option(help: "Commit policy: none, batch, or interval:MS.")
+    var sync: String = "batch"
+
+    @Option(help: "Records per append call.")
+    var batch: Int = 1000
+
+    func validate() throws {
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        _ = try parseCommitPolicy(sync)
+    }
+
+    func run() throws {
+        let policy = try parseCommitPolicy(sync)
+        let store = try Store(path: dir, options: .init(commitPolicy: policy))
+        let reader = try LineReader(path: jsonl)
+        var pending: [Entry] = []
+        var last: UInt64?
+        var lineNumber = 0
+        while let line = try reader.nextLine() {
+            lineNumber += 1
+            if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }) { continue }
+            pending.append(try Self.parse(line, lineNumber: lineNumber))
+            if pending.count >= batch {
+                last = try store.append(contentsOf: pending).sequences.upperBound
+                pending.removeAll(keepingCapacity: true)
+            }
+        }
+        if !pending.isEmpty { last = try store.append(contentsOf: pending).sequences.upperBound }
+        try store.close()
+        if let last { print(last) } else { Console.error("stele: no records in input") }
+    }
+
+    private struct Line: Decodable {
+        var ns: String
+        var key: String?
+        var key_b64: String?
+        var value: String?
+        var value_b64: String?
+    }
+
+    static func parse(_ bytes: [UInt8], lineNumber: Int) throws -> Entry {
+        let line: Line
+        do {
+            line = try JSONDecoder().decode(Line.self, from: Data(bytes))
+        } catch {
+            throw InputError(message: "line \(lineNumber): not a JSON object with \"ns\", \"key\" and \"value\" (\(error))")
+        }
+        func field(_ text: String?, _ base64: String?, _ name: String) throws -> [UInt8] {
+            switch (text, base64) {
+            case (let text?, nil): return Array(text.utf8)
+            case (nil, let encoded?):
+                guard let data = Data(base64Encoded: encoded) else {
+                    throw InputError(message: "line \(lineNumber): \"\(name)_b64\" is not valid base64")
+                }
+                return Array(data)
+            default:
+                throw InputError(message: "line \(lineNumber): give exactly one of \"\(name)\" and \"\(name)_b64\"")
+            }
+        }
+        return Entry(namespace: line.ns, key: try field(line.key, line.key_b64, "key"),
+                     value: try field(line.value, line.value_b64, "value"))
+    }
+}
+
+/// Reads a file or standard input line by line, in 64 KiB chunks, so that input is consumed
+/// only as fast as it is appended.
+final class LineReader {
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var finished = false
+
+    init(path: String) throws {
+        if path == "-" {
+            handle = FileHandle.standardInput
+        } else {
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw InputError(message: "cannot open \(path)")
+            }
+            self.handle = handle
+        }
+    }
+
+    func nextLine() throws -> [UInt8]? {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(buffer[start ..< newline])
+                start = newline + 1
+                return line
+            }
+            if finished {
+                guard start < buffer.count else { return nil }
+                let line = Array(buffer[start...])
+                start = buffer.count
+                return line
+            }
+            buffer.removeFirst(start)
+            start = 0
+            let chunk = try handle.read(upToCount: 65_536) ?? Data()
+            if chunk.isEmpty { finished = true } else { buffer.append(contentsOf: chunk) }
+        }
+    }
+}

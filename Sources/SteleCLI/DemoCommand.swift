@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import Stele
+
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Create (or reopen) a store, append realistic order records, read them back, summarise.",
+        discussion: "Appends merchant order events in durable batches, seals a segment, re-reads and verifies every record it wrote, and prints what it did.")
+
+    @Argument(help: "The store directory (created if missing).")
+    var dir: String = "demo-store"
+
+    @Option(help: "Records to append.")
+    var records: Int = 5000
+
+    @Option(help: "Records per durable batch.")
+    var batch: Int = 100
+
+    func validate() throws {
+        guard records >= 1, batch >= 1 else { throw ValidationError("--records and --batch must be at least 1") }
+    }
+
+    func run() throws {
+        let fresh = !FileManager.default.fileExists(atPath: dir + "/stele.conf")
+        if fresh { try Store.create(at: dir) }
+        let store = try Store(path: dir, options: .init(commitPolicy: .everyBatch))
+        if !store.recovery.isClean { print("recovery: \(store.recovery)") }
+        let start = store.recordCount
+        var generator = OrderGenerator(seed: start &+ 42)
+        var written: [Entry] = []
+        written.reserveCapacity(records)
+        let clock = ContinuousClock()
+        let began = clock.now
+        var remaining = records
+        while remaining > 0 {
+            let n = min(batch, remaining)
+            let entries = (0 ..< n).map { _ in generator.next() }
+            try store.append(contentsOf: entries)
+            written += entries
+            remaining -= n
+        }
+        let appendTime = clock.now - began
+        try store.seal()
+        var verified = 0
+        try store.forEachRecord(from: start, count: records) { record in
+            let expected = written[Int(record.sequence - start)]
+            guard record.namespace == expected.namespace, record.key == expected.key, record.value == expected.value else {
+                throw InputError(message: "record \(record.sequence) read back differs from what was written")
+            }
+            verified += 1
+        }
+        let stats = try store.stats()
+        let payload = written.reduce(0) { $0 + $1.namespace.count + $1.key.count + $1.value.count }
+        let seconds = Double(appendTime.components.seconds) + Double(appendTime.components.attoseconds) / 1e18
+        let sample = try store.record(at: start)
+        try store.close()
+        print("""
+        Stele demo: \(fresh ? "created" : "reopened") \(dir)
+          appended   \(records) order events (\(payload) bytes) in batches of \(batch), each durable (msync) before the next
+          rate       \(Int(Double(records) / seconds)) records/s, \(String(format: "%.1f", Double(payload) / seconds / 1e6)) MB/s
+          verified   \(verified) records read back, every XXH3 checksum checked
+          log        \(stats.records) records, \(stats.sealedSegments) sealed segments, \(stats.bytesOnDisk) bytes on disk
+          merkle     tree size \(stats.treeSize), root \(stats.treeRoot.hex)
+          chain      last seal \(stats.lastSealHash.hex)
+          sample     #\(sample.sequence) \(sample.namespaceString) \(String(decoding: sample.key, as: UTF8.self)) \(String(decoding: sample.value, as: UTF8.self))
+        Try: stele read \(dir) --from \(start) --count 3 --json; stele stats \(dir)
+        """)
+    }
+}
+
+/// Deterministic, realistic order events for a handful of merchants.
+struct OrderGenerator {
+    private var state: UInt64
+    private var counter: UInt64 = 0
+    private static let statuses = ["created", "paid", "shipped", "delivered", "refunded"]
+    private static let currencies = ["CNY", "USD", "EUR"]
+    private static let products = ["tea-oolong-250g", "porcelain-cup", "silk-scarf", "mooncake-box", "bamboo-steamer", "jade-bracelet"]
+
+    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 | 1 }
+
+    private mutating func random(_ bound: Int) -> Int {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        return Int(state % UInt64(bound))
+    }
+
+    mutating func next() -> Entry {
+        counter += 1
+        let merchant = 1000 + random(40)
+        let order = 100_000 + random(900_000)
+        let items = (0 ..< 1 + random(3)).map { _ in
+            "{\"sku\":\"\(Self.products[random(Self.products.count)])\",\"qty\":\(1 + random(4)),\"price_cents\":\(199 + random(20_000))}"
+        }
+        let value = """
+        {"order":"o-\(order)","status":"\(Self.statuses[random(Self.statuses.count)])","amount_cents":\(500 + random(200_000)),\
+        "currency":"\(Self.currencies[random(Self.currencies.count)])","items":[\(items.joined(separator: ","))],"event":\(counter)}
+        """
+        return Entry(namespace: "merchant-\(merchant)/orders", key: "o-\(order)", value: value)
+    }
+}
