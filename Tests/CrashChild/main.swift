@@ -1,9 +1,10 @@
 // A writer for the crash tests: opens the store given as the first argument and appends
 // batches under `.everyBatch` until it is killed. After each append returns, it prints the last
-// acknowledged sequence number on its own line and flushes, so the parent knows exactly what
-// was promised durable at the moment it sent SIGKILL.
+// acknowledged sequence number on its own line, so the parent knows exactly what had been
+// promised durable at the moment it sent SIGKILL.
 //
-// Record n (sequence n) has key "k<n>" and a value derived from n (see `CrashWorkload`).
+// Record n has namespace "crash", key "k<n>" and value "value-<n>;" repeated to
+// 40 + (n % 7) * 300 bytes (the crash test regenerates it to check every byte).
 import Foundation
 import Stele
 
@@ -17,8 +18,9 @@ do {
     let store = try Store(path: arguments[1], options: .init(commitPolicy: .everyBatch))
     var next = store.recordCount
     while true {
-        let entries = (0 ..< UInt64(batch)).map { i in
-            Entry(namespace: "crash", key: Array("k\(next + i)".utf8), value: crashValue(next + i))
+        let entries = (next ..< next + UInt64(batch)).map { n in
+            Entry(namespace: "crash", key: Array("k\(n)".utf8),
+                  value: Array(String(repeating: "value-\(n);", count: 300).utf8.prefix(40 + Int(n % 7) * 300)))
         }
         let receipt = try store.append(contentsOf: entries)
         next = receipt.sequences.upperBound + 1
@@ -27,15 +29,4 @@ do {
 } catch {
     FileHandle.standardError.write(Data("stele-crash-child: \(error)\n".utf8))
     exit(1)
-}
-
-/// The value for sequence `n`: 40 to 2,000 bytes, some compressible, some not.
-func crashValue(_ n: UInt64) -> [UInt8] {
-    var state = n &* 0x9E37_79B9_7F4A_7C15 | 1
-    let length = 40 + Int(n % 7) * 300
-    return (0 ..< length).map { i in
-        if n % 2 == 0 { return UInt8(ascii: "a") + UInt8(i % 26) }
-        state ^= state << 13; state ^= state >> 7; state ^= state << 17
-        return UInt8(truncatingIfNeeded: state)
-    }
 }

@@ -174,8 +174,14 @@ package final class SegmentLog {
 
     private func saveTornBytes(_ bytes: ByteView, segment: Int, offset: Int, to directory: String) throws -> String {
         if try fs.status(directory) == nil { try fs.makeDirectory(directory) }
-        let path = directory + "/" + SegmentFiles.name(UInt64(segment)) + "-\(offset).torn"
-        let fd = try fs.open(path, .createOrTruncate(permissions: 0o444))
+        let stem = directory + "/" + SegmentFiles.name(UInt64(segment)) + "-\(offset)"
+        var path = stem + ".torn"
+        var attempt = 1
+        while try fs.status(path) != nil {
+            path = stem + "-\(attempt).torn"
+            attempt += 1
+        }
+        let fd = try fs.open(path, .createNew(permissions: 0o444))
         defer { fs.close(fd) }
         try bytes.withBuffer { try fs.write(fd, $0, at: 0) }
         try fs.syncAll(fd)

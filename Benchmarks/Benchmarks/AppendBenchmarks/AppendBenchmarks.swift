@@ -1,0 +1,143 @@
+// Append throughput of Stele: 100-byte random (incompressible) values, 16-byte random keys,
+// written into a fresh store (default 64 MiB segments, so seals happen along the way) in a
+// temporary directory under /tmp.
+//
+// Every benchmark uses `scalingFactor: .kilo`, so one iteration appends
+// `benchmark.scaledIterations.count` (1000) records: one `append(contentsOf:)` of 1000 entries
+// for `batch=1000`, or 1000 calls of one entry each for `batch=1`. The throughput column
+// ("(K) *") therefore reads in thousands of records per second, and the scaled metrics
+// (wall clock, malloc count) are per record. Entry arrays are built in `setup`, outside the
+// measured region; the store is opened there too and closed (with its final sync) in `teardown`.
+//
+// Run from /work/main/Benchmarks:
+//   swift package --allow-writing-to-package-directory benchmark
+
+import Benchmark
+import Foundation
+import Stele
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let benchmarks: @Sendable () -> Void = {
+    let valueSize = 100
+    let keySize = 16
+
+    /// Builds the suite's common configuration.
+    func configuration(maxDuration: Duration = .seconds(3), maxIterations: Int = 2_000) -> Benchmark.Configuration {
+        .init(
+            metrics: [.wallClock, .throughput, .mallocCountTotal],
+            warmupIterations: 2,
+            scalingFactor: .kilo,
+            maxDuration: maxDuration,
+            maxIterations: maxIterations
+        )
+    }
+
+    func register(batchSize: Int, policy: CommitPolicy, policyName: String, maxDuration: Duration = .seconds(3)) {
+        let fixture = AppendFixture(policy: policy, batchSize: batchSize, keySize: keySize, valueSize: valueSize)
+        Benchmark(
+            "append \(valueSize)B batch=\(batchSize) sync=\(policyName)",
+            configuration: configuration(maxDuration: maxDuration)
+        ) { benchmark in
+            let records = benchmark.scaledIterations.count
+            precondition(records % batchSize == 0, "scaled iterations must be whole batches")
+            let batches = fixture.nextBatches(records / batchSize)
+            let store = fixture.store!
+            benchmark.startMeasurement()
+            for batch in batches {
+                blackHole(try store.append(contentsOf: batch))
+            }
+            benchmark.stopMeasurement()
+        } setup: {
+            try fixture.setUp()
+        } teardown: {
+            fixture.tearDown()
+        }
+    }
+
+    register(batchSize: 1000, policy: .none, policyName: "none")
+    register(batchSize: 1000, policy: .interval(.milliseconds(10)), policyName: "interval(10ms)")
+    register(batchSize: 1000, policy: .everyBatch, policyName: "everyBatch")
+    register(batchSize: 1, policy: .everyBatch, policyName: "everyBatch", maxDuration: .seconds(5))
+    register(batchSize: 1, policy: .none, policyName: "none")
+}
+
+/// A fresh store per benchmark run plus a pool of pre-built batches, handed out in turn.
+///
+/// The pool holds 64 Ki distinct records (about 6.4 MB of values); the store sees them again
+/// after that, which does not matter for an append-only log (and values of 100 B are below the
+/// compression threshold anyway).
+final class AppendFixture: @unchecked Sendable {
+    let policy: CommitPolicy
+    let batchSize: Int
+    let keySize: Int
+    let valueSize: Int
+    private(set) var store: Store?
+    private var directory: String?
+    private var pool: [[Entry]] = []
+    private var cursor = 0
+
+    private static let poolRecords = 64 * 1024
+
+    init(policy: CommitPolicy, batchSize: Int, keySize: Int, valueSize: Int) {
+        self.policy = policy
+        self.batchSize = batchSize
+        self.keySize = keySize
+        self.valueSize = valueSize
+    }
+
+    func setUp() throws {
+        tearDown()
+        if pool.isEmpty {
+            var generator = SystemRandomNumberGenerator()
+            func randomBytes(_ count: Int) -> [UInt8] {
+                var bytes = [UInt8](repeating: 0, count: count)
+                for i in stride(from: 0, to: count, by: 8) {
+                    let word = generator.next()
+                    for j in 0 ..< min(8, count - i) { bytes[i + j] = UInt8(truncatingIfNeeded: word >> (8 * j)) }
+                }
+                return bytes
+            }
+            pool = (0 ..< Self.poolRecords / batchSize).map { _ in
+                (0 ..< batchSize).map { _ in
+                    Entry(namespace: "bench", key: randomBytes(keySize), value: randomBytes(valueSize))
+                }
+            }
+        }
+        var template = Array("/tmp/stele-bench-XXXXXX".utf8CString)
+        let path: String = try template.withUnsafeMutableBufferPointer { buffer in
+            guard let result = mkdtemp(buffer.baseAddress!) else {
+                throw BenchmarkSetupError.mkdtemp(errno: errno)
+            }
+            return String(cString: result)
+        }
+        directory = path
+        try Store.create(at: path)
+        store = try Store(path: path, options: Store.Options(commitPolicy: policy))
+        cursor = 0
+    }
+
+    /// The next `count` batches of the pool (array copies share storage: no record is copied).
+    func nextBatches(_ count: Int) -> ArraySlice<[Entry]> {
+        if cursor + count > pool.count { cursor = 0 }
+        defer { cursor += count }
+        return pool[cursor ..< cursor + count]
+    }
+
+    func tearDown() {
+        if let store {
+            try? store.close()
+            self.store = nil
+        }
+        if let directory {
+            try? FileManager.default.removeItem(atPath: directory)
+            self.directory = nil
+        }
+    }
+}
+
+enum BenchmarkSetupError: Error {
+    case mkdtemp(errno: Int32)
+}

@@ -1,0 +1,198 @@
+import Foundation
+import Glibc
+import Testing
+@testable import Stele
+
+@Suite struct RecoveryTests {
+    /// Appends `count` records to a fresh store, closes it, and returns the active segment's path
+    /// and the offset and length of its last frame.
+    static func storeWithLastFrame(_ path: String, count: Int) throws -> (segment: String, offset: Int, length: Int) {
+        let store = try Store(path: path)
+        for i in 0 ..< count - 1 { try store.append(testEntry(i)) }
+        let before = try store.stats().activeBytesUsed
+        try store.append(testEntry(count - 1, valueLength: 120))
+        let stats = try store.stats()
+        try store.close()
+        return (segmentPath(path, UInt64(try #require(stats.activeSegment))), before, stats.activeBytesUsed - before)
+    }
+
+    @Test func tornTailAtEveryByteOfTheLastFrameKeepsExactlyTheCompleteFrames() throws {
+        try withStore { dir, path in
+            let (segment, offset, length) = try Self.storeWithLastFrame(path, count: 20)
+            let original = try readFile(segment)
+            for cut in 0 ..< length {
+                // The first `cut` bytes of the last frame reached the disk, the rest did not.
+                var damaged = original
+                for i in offset + cut ..< offset + length { damaged[i] = 0 }
+                try writeFile(segment, damaged)
+                let store = try Store(path: path)
+                #expect(store.recordCount == 19, "cut at \(cut)")
+                let prefixHasData = damaged[offset ..< offset + cut].contains { $0 != 0 }
+                if prefixHasData {
+                    let torn = try #require(store.recovery.tornTail, "cut at \(cut)")
+                    #expect(torn.offset == offset && torn.bytes <= cut && torn.bytes > 0)
+                    let saved = try readFile(try #require(torn.savedTo))
+                    #expect(saved == Array(damaged[offset ..< offset + torn.bytes]))
+                } else {
+                    #expect(store.recovery.tornTail == nil)
+                }
+                // The discarded bytes are gone from the segment and the log continues.
+                #expect(try store.record(at: 18).key == Array("k18".utf8))
+                let receipt = try store.append(testEntry(19, valueLength: 120))
+                #expect(receipt.sequences.lowerBound == 19)
+                try store.close()
+                let again = try Store(path: path)
+                #expect(again.recovery.isClean && again.recordCount == 20)
+                try again.close()
+            }
+            _ = dir
+        }
+    }
+
+    @Test func damageFollowedByValidFramesRefusesToOpen() throws {
+        try withStore { _, path in
+            let store = try Store(path: path)
+            var offsets: [Int] = []
+            for i in 0 ..< 40 {
+                offsets.append(try store.stats().activeBytesUsed)
+                try store.append(testEntry(i, valueLength: 50))
+            }
+            try store.close()
+            let segment = segmentPath(path, 1)
+            let original = try readFile(segment)
+            // Damage in the value, in the length word, and in the checksum of frame 20.
+            for position in [offsets[20] + 60, offsets[20] + 1, offsets[21] - 3] {
+                var damaged = original
+                damaged[position] ^= 0x40
+                try writeFile(segment, damaged)
+                #expect {
+                    try Store(path: path)
+                } throws: { error in
+                    guard case SteleError.corruption(let c) = error else { return false }
+                    return c.file == segment && c.offset == offsets[20] && c.detail.contains("follows at offset \(offsets[21])")
+                }
+                // Read-only opens refuse too; nothing was changed on disk.
+                #expect(throws: SteleError.self) { try Store(path: path, options: .init(readOnly: true)) }
+                #expect(try readFile(segment) == damaged)
+            }
+        }
+    }
+
+    @Test func damageInASealedSegmentIsAnErrorOnReadNeverData() throws {
+        try withStore { _, path in
+            let store = try Store(path: path)
+            for i in 0 ..< 700 { try store.append(testEntry(i, valueLength: 100)) }
+            try store.close()
+            let sealed = segmentPath(path, 1)
+            var bytes = try readFile(sealed)
+            bytes[SegmentHeader.size + 100] ^= 1  // inside the first frame's value
+            try writeFile(sealed, bytes)
+            let reopened = try Store(path: path)  // cheap checks pass: header, footer, chain
+            #expect {
+                try reopened.record(at: 0)
+            } throws: { error in
+                guard case SteleError.corruption(let c) = error else { return false }
+                return c.file == sealed && c.offset == SegmentHeader.size && c.sequence == 0
+            }
+            #expect(try reopened.record(at: 1).key == Array("k1".utf8))
+            try reopened.close()
+        }
+    }
+
+    @Test func interruptedSealIsCompletedOnOpen() throws {
+        try withStore { _, path in
+            let store = try Store(path: path)
+            for i in 0 ..< 30 { try store.append(testEntry(i)) }
+            try store.seal()
+            try store.close()
+            // Rebuild the state "footer written and synced, file not yet truncated nor read-only".
+            let sealedPath = segmentPath(path, 1)
+            let sealedBytes = try readFile(sealedPath)
+            try FileManager.default.removeItem(atPath: segmentPath(path, 2))
+            try writeFile(sealedPath, sealedBytes + [UInt8](repeating: 0, count: 64 * 1024 - sealedBytes.count))
+            let reopened = try Store(path: path)
+            #expect(reopened.recovery.completedSeal == sealedPath)
+            #expect(reopened.recordCount == 30)
+            #expect(try PosixFileSystem().status(sealedPath)?.size == sealedBytes.count)
+            try reopened.append(testEntry(30))
+            #expect(try reopened.stats().activeSegment == 2)
+            try reopened.close()
+        }
+    }
+
+    @Test func tornFooterIsDiscardedAndTheSegmentSealedAgainLater() throws {
+        try withStore { _, path in
+            let store = try Store(path: path)
+            for i in 0 ..< 30 { try store.append(testEntry(i)) }
+            let framesEnd = try store.stats().activeBytesUsed
+            try store.seal()
+            try store.close()
+            let sealedPath = segmentPath(path, 1)
+            var bytes = try readFile(sealedPath)
+            // Only the first 100 bytes of the footer made it to disk.
+            for i in framesEnd + 100 ..< bytes.count { bytes[i] = 0 }
+            bytes += [UInt8](repeating: 0, count: 64 * 1024 - bytes.count)
+            try FileManager.default.removeItem(atPath: segmentPath(path, 2))
+            try writeFile(sealedPath, bytes)
+            let reopened = try Store(path: path)
+            #expect(reopened.recovery.tornTail?.offset == framesEnd)
+            #expect(reopened.recordCount == 30)
+            try reopened.seal()
+            try reopened.close()
+            #expect(try Store(path: path).recordCount == 30)
+        }
+    }
+
+    @Test func leftoverTemporarySegmentIsRemoved() throws {
+        try withStore { _, path in
+            try writeFile(path + "/segments/000000000002.seg.tmp", [1, 2, 3])
+            let store = try Store(path: path)
+            #expect(store.recovery.removedTemporaryFiles == ["000000000002.seg.tmp"])
+            try store.close()
+        }
+    }
+
+    @Test func missingOrForeignSegmentsBreakTheChain() throws {
+        try withStore { dir, path in
+            let store = try Store(path: path)
+            for i in 0 ..< 900 { try store.append(testEntry(i)) }
+            try store.close()
+            #expect(try PosixFileSystem().status(segmentPath(path, 3)) != nil)
+
+            // Another store's segment 2 in place of ours.
+            let other = dir.child("other")
+            try Store.create(at: other, segmentSize: 64 * 1024)
+            let otherStore = try Store(path: other)
+            for i in 0 ..< 900 { try otherStore.append(testEntry(i)) }
+            try otherStore.close()
+            let ours = try readFile(segmentPath(path, 2))
+            try writeFile(segmentPath(path, 2), try readFile(segmentPath(other, 2)))
+            #expect {
+                try Store(path: path)
+            } throws: { error in
+                guard case SteleError.corruption(let c) = error else { return false }
+                return c.file == segmentPath(path, 2) && c.detail.contains("another store")
+            }
+            try writeFile(segmentPath(path, 2), ours)
+
+            // A removed middle segment.
+            try FileManager.default.moveItem(atPath: segmentPath(path, 2), toPath: dir.child("moved"))
+            #expect {
+                try Store(path: path)
+            } throws: { error in
+                guard case SteleError.corruption(let c) = error else { return false }
+                return c.detail.contains("segment 2 is missing")
+            }
+            try FileManager.default.moveItem(atPath: dir.child("moved"), toPath: segmentPath(path, 2))
+            let restored = try Store(path: path)
+            #expect(restored.recordCount == 900)
+            try restored.close()
+
+            // All segments removed: not silently an empty store.
+            for name in try FileManager.default.contentsOfDirectory(atPath: path + "/segments") {
+                try FileManager.default.removeItem(atPath: path + "/segments/" + name)
+            }
+            #expect(throws: SteleError.self) { try Store(path: path) }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+import Testing
+@testable import Stele
+
+@Suite struct StoreTests {
+    @Test func roundTripAcrossManySegmentRotations() throws {
+        try withStore { _, path in
+            let store = try Store(path: path)
+            var expected: [Entry] = []
+            for batch in 0 ..< 60 {
+                let entries = (0 ..< 25).map { testEntry(batch * 25 + $0) }
+                let receipt = try store.append(contentsOf: entries)
+                #expect(receipt.sequences == UInt64(batch * 25) ... UInt64(batch * 25 + 24))
+                #expect(receipt.durability == .durable)
+                expected += entries
+            }
+            let stats = try store.stats()
+            #expect(stats.sealedSegments >= 5, "64 KiB segments must have rotated")
+            #expect(stats.records == 1500 && stats.durableRecords == 1500)
+            try Self.expectContents(store, expected)
+            try store.close()
+
+            let reopened = try Store(path: path)
+            #expect(reopened.recovery.isClean)
+            try Self.expectContents(reopened, expected)
+            #expect(try reopened.stats().treeRoot == stats.treeRoot)
+            let more = try reopened.append(testEntry(1500))
+            #expect(more.sequences == 1500 ... 1500)
+            try reopened.close()
+        }
+    }
+
+    static func expectContents(_ store: Store, _ expected: [Entry]) throws {
+        #expect(store.recordCount == UInt64(expected.count))
+        let records = try store.records(from: 0, count: expected.count)
+        #expect(records.count == expected.count)
+        for (i, record) in records.enumerated() {
+            #expect(record.sequence == UInt64(i))
+            #expect(record.namespace == expected[i].namespace && record.key == expected[i].key && record.value == expected[i].value,
+                    "record \(i)")
+        }
+    }
+
+    @Test func sealsFormAHashChainAndCarryTheMerkleRoot() throws {
+        try withStore { _, path in
+            let store = try Store(path: path)
+            for i in 0 ..< 900 { try store.append(testEntry(i)) }
+            try store.seal()
+            let stats = try store.stats()
+            try store.close()
+
+            // Recompute every leaf from the records, independently of the writer's state.
+            let reader = try Store(path: path, options: .init(readOnly: true))
+            var leaves: [Digest] = []
+            try reader.forEachRecord(from: 0, count: 900) { r in
+                leaves.append(TreeHash.leaf(CanonicalEntry.bytes(type: r.type, sequence: r.sequence, timestamp: r.timestamp,
+                                                                 namespace: r.namespace, key: r.key, value: r.value)))
+            }
+            try reader.close()
+
+            var previousSeal = Digest.zero
+            var frontier = Frontier()
+            for index in 1 ... UInt64(stats.sealedSegments) {
+                let segment = try SealedSegment.open(fs: PosixFileSystem(), path: segmentPath(path, index), expectedIndex: index)
+                #expect(segment.header.previousSeal == previousSeal, "segment \(index) links to its predecessor")
+                var content = SHA256Hasher()
+                for seq in segment.footer.firstSequence ... segment.footer.lastSequence {
+                    content.update(leaves[Int(seq)])
+                    frontier.append(leaves[Int(seq)])
+                }
+                #expect(segment.footer.contentDigest == content.finalize())
+                #expect(segment.footer.treeRoot == frontier.root)
+                #expect(segment.footer.frontier == frontier.hashes)
+                #expect(segment.footer.computeSealHash(header: segment.header) == segment.footer.sealHash)
+                let mode = try #require(try PosixFileSystem().status(segment.path)).permissions
+                #expect(mode == 0o444, "sealed segments are read-only")
+                previousSeal = segment.footer.sealHash
+            }
+            #expect(previousSeal == stats.lastSealHash)
+            #expect(frontier.root == stats.treeRoot)
+        }
+    }
+
+    @Test func largeCompressibleValuesAreStoredCompressed() throws {
+        try withStore(segmentSize: 1 << 20) { _, path in
+            let store = try Store(path: path)
+            let value = Array(String(repeating: "{\"sku\":\"tea\",\"qty\":1}", count: 500).utf8)
+            try store.append(Entry(namespace: "n", key: Array("big".utf8), value: value))
+            let used = try store.stats().activeBytesUsed
+            #expect(used < SegmentHeader.size + value.count / 4)
+            #expect(try store.record(at: 0).value == value)
+            try store.close()
+        }
+    }
+
+    @Test func concurrentWritersAndReadersShareTheLog() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.child("store")
+        try Store.create(at: path, segmentSize: 256 * 1024)
+        let store = try Store(path: path)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0 ..< 8 {
+                group.addTask {
+                    for i in 0 ..< 100 {
+                        let base = (writer * 100 + i) * 5
+                        try store.append(contentsOf: (base ..< base + 5).map { testEntry($0) })
+                    }
+                }
+            }
+            group.addTask {
+                var reads = 0
+                while reads < 2000 {
+                    let count = store.recordCount
+                    if count > 0 {
+                        let record = try store.record(at: UInt64.random(in: 0 ..< count))
+                        #expect(record.key.first == UInt8(ascii: "k"))
+                        reads += 1
+                    } else {
+                        await Task.yield()
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(store.recordCount == 4000)
+        #expect(store.durableRecordCount == 4000)
+        var keys = Set<[UInt8]>()
+        try store.forEachRecord(from: 0, count: 4000) { keys.insert($0.key) }
+        #expect(keys.count == 4000)
+        try store.close()
+    }
+
+    @Test func intervalPolicyMakesRecordsDurableWithoutAnExplicitSync() throws {
+        try withStore { _, path in
+            let store = try Store(path: path, options: .init(commitPolicy: .interval(.milliseconds(5))))
+            let receipt = try store.append(contentsOf: (0 ..< 50).map { testEntry($0) })
+            #expect(receipt.durability == .withinInterval(.milliseconds(5)))
+            let deadline = ContinuousClock.now + .seconds(5)
+            while store.durableRecordCount < 50 && ContinuousClock.now < deadline { usleep(1000) }
+            #expect(store.durableRecordCount == 50)
+            try store.close()
+        }
+    }
+
+    @Test func noSyncPolicyIsDurableAfterSync() throws {
+        try withStore { _, path in
+            let store = try Store(path: path, options: .init(commitPolicy: .none))
+            let receipt = try store.append(contentsOf: (0 ..< 50).map { testEntry($0) })
+            #expect(receipt.durability == .afterSync)
+            #expect(store.durableRecordCount == 0)
+            #expect(try store.sync() == 50)
+            try store.close()
+        }
+    }
+
+    @Test func timestampsNeverGoBackwards() throws {
+        final class SteppingClock: WallClock, @unchecked Sendable {
+            var readings: [Int64] = [1000, 5000, 3000, 7000]
+            func nanosecondsSinceEpoch() -> Int64 { readings.isEmpty ? 9000 : readings.removeFirst() }
+        }
+        try withStore { _, path in
+            var options = Store.Options()
+            options.clock = SteppingClock()
+            let store = try Store(path: path, options: options)
+            for i in 0 ..< 4 { try store.append(testEntry(i)) }
+            let times = try store.records(from: 0, count: 4).map(\.timestamp)
+            #expect(times == [1000, 5000, 5000, 7000])
+            try store.close()
+        }
+    }
+}

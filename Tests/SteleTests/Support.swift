@@ -1,0 +1,139 @@
+import Foundation
+import Glibc
+import Synchronization
+@testable import Stele
+
+/// A fresh directory under the system temporary directory, removed by `remove()`.
+struct TemporaryDirectory {
+    let path: String
+
+    init() {
+        var template = Array((NSTemporaryDirectory() + "/stele-test-XXXXXX").utf8CString)
+        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(created != nil, "mkdtemp failed")
+        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// A path inside the directory (not created).
+    func child(_ name: String) -> String { path + "/" + name }
+
+    func remove() {
+        // Sealed segments are read-only; make everything writable first.
+        _ = try? FileManager.default.subpathsOfDirectory(atPath: path).forEach {
+            chmod(path + "/" + $0, 0o755)
+        }
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// Creates a store with small segments in a temporary directory and hands it to `body`.
+func withStore<R>(segmentSize: Int = 64 * 1024, options: Store.Options = .init(),
+                  _ body: (TemporaryDirectory, String) throws -> R) throws -> R {
+    let dir = TemporaryDirectory()
+    defer { dir.remove() }
+    let path = dir.child("store")
+    try Store.create(at: path, segmentSize: segmentSize)
+    return try body(dir, path)
+}
+
+/// Deterministic test entries: key "k<n>", a value of varying length and content.
+func testEntry(_ n: Int, valueLength: Int? = nil) -> Entry {
+    let length = valueLength ?? (n * 37 % 300)
+    var state = UInt64(n) &* 0x9E37_79B9_7F4A_7C15 | 1
+    let value = (0 ..< length).map { _ -> UInt8 in
+        state ^= state << 13; state ^= state >> 7; state ^= state << 17
+        return UInt8(truncatingIfNeeded: state)
+    }
+    return Entry(namespace: "tenant-\(n % 3)/events", key: Array("k\(n)".utf8), value: value)
+}
+
+func readFile(_ path: String) throws -> [UInt8] {
+    Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+}
+
+/// Writes bytes to an existing file in place (keeping its size beyond them), as damage would.
+func patchFile(_ path: String, at offset: Int, _ bytes: [UInt8]) throws {
+    chmod(path, 0o644)
+    let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+    try handle.seek(toOffset: UInt64(offset))
+    try handle.write(contentsOf: Data(bytes))
+    try handle.close()
+}
+
+func writeFile(_ path: String, _ bytes: [UInt8]) throws {
+    chmod(path, 0o644)
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+}
+
+func segmentPath(_ store: String, _ index: UInt64) -> String {
+    store + "/segments/" + SegmentFiles.name(index)
+}
+
+/// A file system that fails chosen calls, for ENOSPC, EIO and permission tests.
+final class FaultyFileSystem: FileSystem {
+    struct Rule {
+        var operation: String
+        var pathContains: String?
+        var errno: Int32
+        /// How many more times it fires; nil for always.
+        var remaining: Int?
+    }
+
+    let real = PosixFileSystem()
+    private let rules = Mutex<[Rule]>([])
+
+    func fail(_ operation: String, path: String? = nil, errno: Int32, times: Int? = nil) {
+        rules.withLock { $0.append(Rule(operation: operation, pathContains: path, errno: errno, remaining: times)) }
+    }
+
+    func clear() { rules.withLock { $0.removeAll() } }
+
+    private func check(_ operation: String, _ path: String, reportedAs: String? = nil) throws {
+        let errno = rules.withLock { rules -> Int32? in
+            guard let i = rules.firstIndex(where: { rule in
+                rule.operation == operation && (rule.pathContains.map { path.contains($0) } ?? true) && rule.remaining != 0
+            }) else { return nil }
+            if let remaining = rules[i].remaining { rules[i].remaining = remaining - 1 }
+            return rules[i].errno
+        }
+        if let errno { throw SteleError.io(IOError(operation: reportedAs ?? operation, path: path, errno: errno)) }
+    }
+
+    func open(_ path: String, _ mode: OpenMode) throws -> FileDescriptor {
+        if case .readWrite = mode { try check("open-rw", path, reportedAs: "open") }
+        try check("open", path)
+        return try real.open(path, mode)
+    }
+    func close(_ fd: FileDescriptor) { real.close(fd) }
+    func size(_ fd: FileDescriptor) throws -> Int { try real.size(fd) }
+    func read(_ fd: FileDescriptor, into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
+        try check("read", fd.path); return try real.read(fd, into: buffer, at: offset)
+    }
+    func write(_ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+        try check("write", fd.path); try real.write(fd, bytes, at: offset)
+    }
+    func allocate(_ fd: FileDescriptor, offset: Int, length: Int) throws {
+        try check("allocate", fd.path); try real.allocate(fd, offset: offset, length: length)
+    }
+    func truncate(_ fd: FileDescriptor, to length: Int) throws {
+        try check("truncate", fd.path); try real.truncate(fd, to: length)
+    }
+    func syncData(_ fd: FileDescriptor) throws { try check("syncData", fd.path); try real.syncData(fd) }
+    func syncAll(_ fd: FileDescriptor) throws { try check("syncAll", fd.path); try real.syncAll(fd) }
+    func setPermissions(_ fd: FileDescriptor, _ mode: UInt32) throws {
+        try check("setPermissions", fd.path); try real.setPermissions(fd, mode)
+    }
+    func map(_ fd: FileDescriptor, length: Int, writable: Bool) throws -> MappedRegion {
+        try check("map", fd.path); return try real.map(fd, length: length, writable: writable)
+    }
+    func syncMapped(_ region: MappedRegion, _ range: Range<Int>) throws {
+        try check("syncMapped", region.path); try real.syncMapped(region, range)
+    }
+    func lockExclusive(_ fd: FileDescriptor) throws -> Bool { try real.lockExclusive(fd) }
+    func rename(_ from: String, to: String) throws { try check("rename", from); try real.rename(from, to: to) }
+    func syncDirectory(_ path: String) throws { try check("syncDirectory", path); try real.syncDirectory(path) }
+    func makeDirectory(_ path: String) throws { try check("makeDirectory", path); try real.makeDirectory(path) }
+    func listDirectory(_ path: String) throws -> [String] { try real.listDirectory(path) }
+    func remove(_ path: String) throws { try real.remove(path) }
+    func status(_ path: String) throws -> FileStatus? { try real.status(path) }
+}
