@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the system libraries Stele links (Debian/Ubuntu), only when they are missing.
+# Needs root or sudo for apt-get; Swift 6 itself must already be installed.
+set -euo pipefail
+packages=(liblz4-dev libxxhash-dev libssl-dev pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    echo "installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "swift (6.1 or later) is not on PATH" >&2; exit 1; }
