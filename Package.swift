@@ -31,6 +31,6 @@ let package = Package(
         // A child process for the crash tests: appends under `.everyBatch` and reports each
         // acknowledged sequence number on stdout until it is killed.
         .executableTarget(name: "stele-crash-child", dependencies: ["Stele"], path: "Tests/CrashChild"),
-        .testTarget(name: "SteleTests", dependencies: ["Stele", "stele-crash-child"]),
+        .testTarget(name: "SteleTests", dependencies: ["Stele", "stele-crash-child", "SteleCLI"]),
     ]
 )

@@ -31,6 +31,9 @@ struct ReadCommand: ParsableCommand {
 
     func run() throws {
         let store = try Store(path: dir, options: .init(readOnly: true))
+        if let torn = store.recovery.tornTail {
+            Console.error("stele: warning: \(torn.bytes) bytes at \(torn.file):\(torn.offset) are not a complete record (\(torn.reason)); a writer's open will discard them into lost+found/")
+        }
         var out = ""
         try store.forEachRecord(from: from, count: count) { record in
             if json {

@@ -4,7 +4,7 @@ extension Store {
     /// Appends one put record. See ``append(contentsOf:)``.
     @discardableResult
     public func append(_ entry: Entry) throws -> Receipt {
-        try append(contentsOf: [entry])
+        try appendEntries(CollectionOfOne(entry))
     }
 
     /// Appends `entries` as consecutive records and returns their sequence numbers.
@@ -24,13 +24,22 @@ extension Store {
     ///   `.everyBatch` (shared with concurrent callers), and a seal when a segment fills.
     @discardableResult
     public func append(contentsOf entries: [Entry]) throws -> Receipt {
+        try appendEntries(entries)
+    }
+
+    /// The append path, generic so that a single entry needs no array (no heap allocation
+    /// per call for values under the compression threshold).
+    private func appendEntries<Entries: Collection<Entry>>(_ entries: Entries) throws -> Receipt {
         guard !entries.isEmpty else { throw SteleError.invalidArgument("empty batch") }
         let maxValue = Limits.maxValueLength(segmentSize: config.segmentSize)
         for entry in entries { try Store.validate(entry, maxValueLength: maxValue) }
+        // Compression runs before taking the writer lock; nil where a value is stored as is.
         let threshold = options.compressionThreshold
-        let compressed: [[UInt8]?] = entries.map { entry in
-            entry.value.count >= threshold ? entry.value.withUnsafeBytes { LZ4.compressIfWorthIt($0) } : nil
-        }
+        let compressed: [[UInt8]?]? = entries.contains { $0.value.count >= threshold }
+            ? entries.map { entry in
+                entry.value.count >= threshold ? entry.value.withUnsafeBytes { LZ4.compressIfWorthIt($0) } : nil
+            }
+            : nil
         let sequences = try state.withLock { state throws -> ClosedRange<UInt64> in
             guard let log = state.log else { throw SteleError.closed }
             guard log.writable else { throw SteleError.readOnly }
@@ -40,7 +49,8 @@ extension Store {
             var last: UInt64 = 0
             defer { durableCount.raise(to: log.sealedRecordCount) }
             do {
-                for (entry, stored) in zip(entries, compressed) {
+                for (position, entry) in entries.enumerated() {
+                    let stored = compressed?[position]
                     last = try entry.namespace.withUnsafeBytes { ns in
                         try entry.key.withUnsafeBytes { key in
                             try entry.value.withUnsafeBytes { value in
