@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include "CSteleSys.h"
 
 #ifndef MADV_POPULATE_WRITE
@@ -14,4 +15,8 @@ int stele_fallocate(int fd, off_t offset, off_t length) {
 
 int stele_populate_write(void *address, size_t length) {
     return madvise(address, length, MADV_POPULATE_WRITE);
+}
+
+int stele_syncfs(int fd) {
+    return syncfs(fd);
 }

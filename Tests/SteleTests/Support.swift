@@ -132,6 +132,7 @@ final class FaultyFileSystem: FileSystem {
     func lockExclusive(_ fd: FileDescriptor) throws -> Bool { try real.lockExclusive(fd) }
     func rename(_ from: String, to: String) throws { try check("rename", from); try real.rename(from, to: to) }
     func syncDirectory(_ path: String) throws { try check("syncDirectory", path); try real.syncDirectory(path) }
+    func syncFileSystem(_ path: String) throws { try check("syncFileSystem", path); try real.syncFileSystem(path) }
     func makeDirectory(_ path: String) throws { try check("makeDirectory", path); try real.makeDirectory(path) }
     func listDirectory(_ path: String) throws -> [String] { try real.listDirectory(path) }
     func remove(_ path: String) throws { try real.remove(path) }

@@ -10,4 +10,7 @@ int stele_fallocate(int fd, off_t offset, off_t length);
 /// Returns 0, or -1 with errno set (EINVAL on kernels older than 5.14).
 int stele_populate_write(void *address, size_t length);
 
+/// syncfs(2): flushes every dirty page and inode of the file system holding `fd`.
+int stele_syncfs(int fd);
+
 #endif

@@ -19,11 +19,22 @@ public struct Frontier: Sendable, Equatable {
 
     /// Adds the next leaf hash.
     public mutating func append(_ leaf: Digest) {
+        append(leaf) { _, _ in }
+    }
+
+    /// Adds the next leaf hash and reports every interior node it completes, as
+    /// `(level, hash)` with level ≥ 1 (a node at level L covers 2^L leaves). The tile builder
+    /// takes the nodes at multiples of 8 from here, so no tree node is ever hashed twice.
+    @inline(__always)
+    package mutating func append(_ leaf: Digest, completed: (Int, Digest) -> Void) {
         var node = leaf
         var s = size
+        var level = 0
         while s & 1 == 1, let left = hashes.popLast() {
             node = TreeHash.node(left, node)
             s >>= 1
+            level += 1
+            completed(level, node)
         }
         hashes.append(node)
         size += 1

@@ -29,6 +29,9 @@ package protocol FileSystem: Sendable {
     func rename(_ from: String, to: String) throws
     /// Makes a directory's entries (creations, renames) durable.
     func syncDirectory(_ path: String) throws
+    /// `syncfs`: makes everything written to the file system holding `path` durable, in one
+    /// call (used for the many small tile files, where one `fsync` each would cost far more).
+    func syncFileSystem(_ path: String) throws
     func makeDirectory(_ path: String) throws
     /// Names in a directory, without `.` and `..`.
     func listDirectory(_ path: String) throws -> [String]

@@ -123,6 +123,12 @@ package struct PosixFileSystem: FileSystem {
         _ = try retrying("fsync", path) { fsync(fd) }
     }
 
+    package func syncFileSystem(_ path: String) throws {
+        let fd = try retrying("open", path) { Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { _ = Glibc.close(fd) }
+        _ = try retrying("syncfs", path) { stele_syncfs(fd) }
+    }
+
     package func makeDirectory(_ path: String) throws {
         _ = try retrying("mkdir", path) { mkdir(path, 0o755) }
     }

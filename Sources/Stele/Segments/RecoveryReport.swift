@@ -25,6 +25,10 @@ public struct RecoveryReport: Sendable, Equatable {
     /// Leftover temporary files from an interrupted segment creation, removed.
     public var removedTemporaryFiles: [String] = []
 
+    /// Leaves whose tiles were rebuilt from the records (tiles trail the log after a crash and
+    /// are rebuilt in full if `tiles/` was removed or disagrees with the log).
+    public var tilesRebuilt: Range<UInt64>?
+
     /// True when recovery had nothing to do.
     public var isClean: Bool { tornTail == nil && completedSeal == nil && removedTemporaryFiles.isEmpty }
 }

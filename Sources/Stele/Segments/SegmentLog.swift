@@ -18,12 +18,17 @@ package final class SegmentLog {
     package private(set) var nextSequence: UInt64 = 0
     package private(set) var lastTimestamp: Int64 = 0
     package private(set) var frontier = Frontier()
-    package private(set) var report = RecoveryReport()
+    package internal(set) var report = RecoveryReport()
+    package let tiles: TileStore
+    package internal(set) var tileBuilder = TileBuilder()
+    /// The last failure to persist tiles, if the latest attempt failed.
+    package internal(set) var tileFailure: IOError?
 
     package var lastSealHash: Digest { sealed.last?.footer.sealHash ?? .zero }
     private var nextIndex: UInt64 { (sealed.last?.header.index ?? 0) + 1 }
 
-    private init(fs: any FileSystem, directory: String, storeID: [UInt8], segmentSize: Int, writable: Bool) {
+    private init(fs: any FileSystem, directory: String, storeID: [UInt8], segmentSize: Int, writable: Bool, tiles: TileStore) {
+        self.tiles = tiles
         self.fs = fs
         self.directory = directory
         self.storeID = storeID
@@ -42,8 +47,9 @@ package final class SegmentLog {
     /// Opens the segments in `directory`, verifying the chain cheaply and recovering the active
     /// segment (see ``SegmentScan``). `lostAndFound` receives copies of discarded torn tails.
     package static func open(fs: any FileSystem, directory: String, storeID: [UInt8], segmentSize: Int,
-                             writable: Bool, lostAndFound: String) throws -> SegmentLog {
-        let log = SegmentLog(fs: fs, directory: directory, storeID: storeID, segmentSize: segmentSize, writable: writable)
+                             writable: Bool, lostAndFound: String, tilesDirectory: String) throws -> SegmentLog {
+        let log = SegmentLog(fs: fs, directory: directory, storeID: storeID, segmentSize: segmentSize, writable: writable,
+                             tiles: TileStore(fs: fs, directory: tilesDirectory, writable: writable))
         var indices: [UInt64] = []
         for name in try fs.listDirectory(directory) {
             if let index = SegmentFiles.index(of: name) {
@@ -66,6 +72,7 @@ package final class SegmentLog {
             try log.link(segment)
         }
         try log.openLast(index: indices.count, lostAndFound: lostAndFound)
+        try log.restoreTiles()
         return log
     }
 
@@ -213,7 +220,7 @@ package final class SegmentLog {
                                            namespace: namespace.view, key: key.view, value: value.view)
         segment.append(type: type, flags: flags, sequence: sequence, timestamp: timestamp, namespace: namespace,
                        key: key, stored: stored, valueLength: value.count, leafHash: leaf)
-        frontier.append(leaf)
+        tileBuilder.append(leaf: leaf, frontier: &frontier, store: tiles)
         nextSequence += 1
         return sequence
     }
@@ -242,6 +249,10 @@ package final class SegmentLog {
     /// Seals the active segment; on return it is durable, truncated and read-only.
     package func sealActive(syncedThrough: Int) throws -> UInt64? {
         guard let segment = active, let last = segment.lastSequence else { return nil }
+        // Records first, then the tiles for this size, then the footer: a seal never claims a
+        // tree whose records or tiles could still be lost.
+        try fs.syncMapped(segment.region, 0 ..< segment.writeOffset)
+        persistTiles()
         var digest = segment.contentHasher
         var footer = SegmentFooter(
             recordCount: UInt64(segment.recordCount), firstSequence: segment.header.firstSequence, lastSequence: last,

@@ -21,6 +21,8 @@ public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidArgument(String)
     /// No record has this sequence number; `count` records exist (sequence 0 ..< count).
     case notFound(sequence: UInt64, count: UInt64)
+    /// A root or proof was asked for a tree size or index the log does not have.
+    case proof(ProofError)
     /// Stored bytes are damaged or inconsistent; run `stele fsck` on the store.
     case corruption(Corruption)
     /// An earlier sync failed, so nothing written since can be promised durable: the store
@@ -39,6 +41,7 @@ public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
         case .readOnly: "the store was opened read-only"
         case .invalidArgument(let m): "invalid argument: \(m)"
         case .notFound(let s, let c): "no record with sequence \(s) (the log holds 0..<\(c))"
+        case .proof(let e): e.description
         case .corruption(let c): "corruption: \(c); run `stele fsck` on the store"
         case .writesDisabled(let e): "writes disabled after a failed sync (\(e)); reopen the store"
         }

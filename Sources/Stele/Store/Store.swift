@@ -59,6 +59,8 @@ public final class Store: Sendable {
     let durableCount: Atomic<UInt64>
     private let lockFile: FileDescriptor?
     private let timer = Mutex<IntervalTimer?>(nil)
+    /// Expanded full tiles shared by proof requests.
+    let tileCache = TileCache()
 
     // MARK: Creating and opening
 
@@ -142,7 +144,7 @@ public final class Store: Sendable {
         do {
             log = try SegmentLog.open(fs: fs, directory: layout.segments, storeID: config.storeID,
                                       segmentSize: config.segmentSize, writable: !options.readOnly,
-                                      lostAndFound: layout.lostAndFound)
+                                      lostAndFound: layout.lostAndFound, tilesDirectory: layout.tiles)
             // What recovery found may still sit only in the page cache of a crashed process.
             if let active = log.active, !options.readOnly {
                 try fs.syncMapped(active.region, 0 ..< active.writeOffset)

@@ -1,0 +1,103 @@
+import Synchronization
+
+/// The interior of one tile: its hashes and every subtree hash above them inside the tile.
+/// `levels[h][j]` is the root of hashes `j·2^h ..< (j+1)·2^h`; a partial tile has only the
+/// complete ones. Expanding costs one node hash per interior node (255 for a full tile).
+package struct ExpandedTile: Sendable {
+    package let levels: [[Digest]]
+
+    package init(_ hashes: [Digest]) {
+        var levels = [hashes]
+        while let below = levels.last, below.count >= 2, levels.count < 8 {
+            levels.append(stride(from: 0, to: below.count - 1, by: 2).map { TreeHash.node(below[$0], below[$0 + 1]) })
+        }
+        self.levels = levels
+    }
+}
+
+/// Expanded full tiles, shared by all proof requests. Full tiles never change, so entries never
+/// go stale; the oldest are evicted past `capacity` (about 16 KiB each).
+package final class TileCache: Sendable {
+    private struct State {
+        var tiles: [TileKey: ExpandedTile] = [:]
+        var order: [TileKey] = []
+    }
+
+    private let state = Mutex(State())
+    private let capacity: Int
+
+    package init(capacity: Int = 512) { self.capacity = capacity }
+
+    package func tile(_ key: TileKey, load: () throws -> ExpandedTile) rethrows -> ExpandedTile {
+        if let hit = state.withLock({ $0.tiles[key] }) { return hit }
+        let tile = try load()
+        state.withLock { s in
+            if s.tiles.updateValue(tile, forKey: key) == nil { s.order.append(key) }
+            if s.order.count > capacity {
+                let excess = s.order.count - capacity
+                for k in s.order.prefix(excess) { s.tiles.removeValue(forKey: k) }
+                s.order.removeFirst(excess)
+            }
+        }
+        return tile
+    }
+}
+
+/// Perfect-subtree hashes of the tree at the moment a snapshot was taken: full tiles from the
+/// store (through the cache), the rightmost partial tiles from the snapshot. Used for roots and
+/// proofs at any size up to the snapshot's.
+package final class TileReader: MerkleNodeSource {
+    private let store: TileStore
+    private let cache: TileCache
+    package let size: UInt64
+    private let pending: [[Digest]]
+    private let fullTiles: [UInt64]
+    private var expandedPending: [Int: ExpandedTile] = [:]
+
+    package init(store: TileStore, cache: TileCache, size: UInt64, pending: [[Digest]], fullTiles: [UInt64]) {
+        self.store = store
+        self.cache = cache
+        self.size = size
+        self.pending = pending
+        self.fullTiles = fullTiles
+    }
+
+    package convenience init(store: TileStore, cache: TileCache, size: UInt64, builder: TileBuilder) {
+        self.init(store: store, cache: cache, size: size, pending: builder.pending, fullTiles: builder.fullTiles)
+    }
+
+    package func node(level: Int, index: UInt64) throws -> Digest {
+        guard level < 64, index < (size >> UInt64(level)) else {
+            throw ProofError.invalidTreeSize((index + 1) << UInt64(min(level, 63)), available: size)
+        }
+        let tileLevel = level >> 3, height = level & 7
+        let first = index << UInt64(height)
+        let tileIndex = first >> 8
+        let offset = Int(first & 255)
+        let expanded: ExpandedTile
+        if tileLevel < fullTiles.count, tileIndex < fullTiles[tileLevel] {
+            expanded = try cache.tile(TileKey(level: tileLevel, index: tileIndex)) {
+                guard let hashes = try store.read(level: tileLevel, index: tileIndex) else {
+                    throw SteleError.corruption(Corruption(
+                        file: store.directory + "/" + TileStore.path(level: tileLevel, index: tileIndex),
+                        detail: "tile missing"))
+                }
+                return ExpandedTile(hashes)
+            }
+        } else if tileLevel < pending.count {
+            if let hit = expandedPending[tileLevel] {
+                expanded = hit
+            } else {
+                expanded = ExpandedTile(pending[tileLevel])
+                expandedPending[tileLevel] = expanded
+            }
+        } else {
+            throw ProofError.invalidTreeSize(size + 1, available: size)
+        }
+        let j = offset >> height
+        guard height < expanded.levels.count, j < expanded.levels[height].count else {
+            throw ProofError.invalidTreeSize((index + 1) << UInt64(level), available: size)
+        }
+        return expanded.levels[height][j]
+    }
+}

@@ -1,0 +1,196 @@
+import Synchronization
+
+/// Merkle tiles on disk in the C2SP `tlog-tiles` layout, under the store's `tiles/` directory:
+/// `tile/<L>/<N>` holds 256 hashes (8,192 bytes), `tile/<L>/<N>.p/<W>` a partial tile of W hashes.
+/// Level 0 holds leaf hashes; a hash at level L ≥ 1 is the root of a full tile at level L−1.
+///
+/// Tiles are derived data: the log is the source of truth. Full tiles are written as they
+/// complete, without a sync; at a seal or checkpoint the store writes the partial tiles for that
+/// tree size, `syncfs`es, and records the size in `tiles/state`. On open, tiles past that size
+/// are rebuilt from the log. A tile that cannot be written (say, a full disk) is kept in memory
+/// and written again at the next persist; read-only stores keep rebuilt tiles only in memory.
+package final class TileStore: Sendable {
+    package static let width = 256
+    package static let tileBytes = 256 * 32
+
+    package let directory: String
+    private let fs: any FileSystem
+    private let writable: Bool
+    private let madeDirectories = Mutex<Set<String>>([])
+    /// Full tiles not (yet) on disk.
+    private let unwritten = Mutex<[TileKey: [Digest]]>([:])
+
+    package init(fs: any FileSystem, directory: String, writable: Bool) {
+        self.fs = fs
+        self.directory = directory
+        self.writable = writable
+    }
+
+    // MARK: Paths
+
+    /// `tile/<L>/<N>[.p/<W>]` relative to the tiles directory, `N` as `x001/x234/067`.
+    package static func path(level: Int, index: UInt64, partialWidth: Int? = nil) -> String {
+        var groups: [String] = []
+        var n = index
+        repeat {
+            let digits = String(n % 1000)
+            groups.append(String(repeating: "0", count: 3 - digits.count) + digits)
+            n /= 1000
+        } while n > 0
+        let encoded = groups.reversed().enumerated().map { i, g in i == groups.count - 1 ? g : "x" + g }.joined(separator: "/")
+        let base = "tile/\(level)/" + encoded
+        if let partialWidth { return base + ".p/\(partialWidth)" }
+        return base
+    }
+
+    private func absolute(_ relative: String) -> String { directory + "/" + relative }
+
+    // MARK: Writing
+
+    /// Writes a full tile; on failure it is kept in memory and retried by ``persist``.
+    package func writeFull(level: Int, index: UInt64, hashes: [Digest]) {
+        precondition(hashes.count == TileStore.width)
+        guard writable else {
+            unwritten.withLock { $0[TileKey(level: level, index: index)] = hashes }
+            return
+        }
+        do {
+            try writeFile(TileStore.path(level: level, index: index), hashes)
+        } catch {
+            unwritten.withLock { $0[TileKey(level: level, index: index)] = hashes }
+        }
+    }
+
+    /// Makes the tiles of a tree of `size` leaves durable: retries unwritten full tiles, writes
+    /// the partial tiles for `size`, syncs the file system, then records `size` and `root` in
+    /// `tiles/state`. A checkpoint may be signed over `size` only after this returns.
+    package func persist(size: UInt64, root: Digest, partials: [[Digest]]) throws {
+        guard writable else { throw SteleError.readOnly }
+        let pending = unwritten.withLock { $0 }
+        for (key, hashes) in pending.sorted(by: { ($0.key.level, $0.key.index) < ($1.key.level, $1.key.index) }) {
+            try writeFile(TileStore.path(level: key.level, index: key.index), hashes)
+            unwritten.withLock { _ = $0.removeValue(forKey: key) }
+        }
+        for (level, hashes) in partials.enumerated() where !hashes.isEmpty {
+            let index = size >> (8 * UInt64(level + 1))
+            try writeFile(TileStore.path(level: level, index: index, partialWidth: hashes.count), hashes)
+        }
+        try fs.syncFileSystem(directory)
+        try TileState(size: size, root: root).write(fs: fs, directory: directory)
+    }
+
+    private func writeFile(_ relative: String, _ hashes: [Digest]) throws {
+        let path = absolute(relative)
+        let parent = String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+        try makeDirectories(parent)
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(hashes.count * 32)
+        for h in hashes { bytes += h.bytes }
+        let fd = try fs.open(path, .createOrTruncate(permissions: 0o644))
+        defer { fs.close(fd) }
+        try bytes.withUnsafeBytes { try fs.write(fd, $0, at: 0) }
+    }
+
+    /// `mkdir -p` below the tiles directory, remembering what exists.
+    private func makeDirectories(_ path: String) throws {
+        if madeDirectories.withLock({ $0.contains(path) }) { return }
+        var current = directory
+        for component in path.dropFirst(directory.count).split(separator: "/") {
+            current += "/" + component
+            if try fs.status(current) == nil { try fs.makeDirectory(current) }
+        }
+        madeDirectories.withLock { _ = $0.insert(path) }
+    }
+
+    // MARK: Reading
+
+    /// The hashes of a tile: `width` nil for a full tile. Returns nil when the file does not exist.
+    /// - Throws: ``SteleError/corruption(_:)`` when the file has the wrong size.
+    package func read(level: Int, index: UInt64, partialWidth: Int? = nil) throws -> [Digest]? {
+        if partialWidth == nil, let hashes = unwritten.withLock({ $0[TileKey(level: level, index: index)] }) {
+            return hashes
+        }
+        let path = absolute(TileStore.path(level: level, index: index, partialWidth: partialWidth))
+        guard let status = try fs.status(path) else { return nil }
+        let count = partialWidth ?? TileStore.width
+        guard status.isRegularFile, status.size == count * 32 else {
+            throw SteleError.corruption(Corruption(file: path, detail: "tile is \(status.size) bytes, expected \(count * 32)"))
+        }
+        let fd = try fs.open(path, .readOnly)
+        defer { fs.close(fd) }
+        var bytes = [UInt8](repeating: 0, count: count * 32)
+        let n = try bytes.withUnsafeMutableBytes { try fs.read(fd, into: $0, at: 0) }
+        guard n == bytes.count else {
+            throw SteleError.corruption(Corruption(file: path, detail: "tile shrank while being read"))
+        }
+        return (0 ..< count).map { i in Digest(bytes: bytes[i * 32 ..< i * 32 + 32])! }
+    }
+
+    package func readState() throws -> TileState? {
+        try TileState.read(fs: fs, directory: directory)
+    }
+}
+
+package struct TileKey: Hashable, Sendable {
+    package var level: Int
+    package var index: UInt64
+}
+
+/// `tiles/state`: the tree size up to which tiles are durable, and the root at that size.
+/// One line, `stele-tiles 1 <size> <root hex> <xxh3 hex>`; written atomically.
+package struct TileState: Equatable, Sendable {
+    package var size: UInt64
+    package var root: Digest
+
+    static let fileName = "state"
+
+    private var body: String { "stele-tiles 1 \(size) \(root.hex)" }
+
+    private static func checksum(_ body: String) -> String {
+        let digits = String(xxh3(Array(body.utf8)), radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    func write(fs: any FileSystem, directory: String) throws {
+        let path = directory + "/" + TileState.fileName
+        let temporary = path + ".tmp"
+        let bytes = Array((body + " " + TileState.checksum(body) + "\n").utf8)
+        let fd = try fs.open(temporary, .createOrTruncate(permissions: 0o644))
+        do {
+            try bytes.withUnsafeBytes { try fs.write(fd, $0, at: 0) }
+            try fs.syncAll(fd)
+            fs.close(fd)
+        } catch {
+            fs.close(fd)
+            throw error
+        }
+        try fs.rename(temporary, to: path)
+        try fs.syncDirectory(directory)
+    }
+
+    /// nil when there is no state file; a damaged file is corruption.
+    static func read(fs: any FileSystem, directory: String) throws -> TileState? {
+        let path = directory + "/" + fileName
+        guard let status = try fs.status(path) else { return nil }
+        guard status.size < 512 else { throw SteleError.corruption(Corruption(file: path, detail: "tile state too large")) }
+        let fd = try fs.open(path, .readOnly)
+        defer { fs.close(fd) }
+        var bytes = [UInt8](repeating: 0, count: status.size)
+        _ = try bytes.withUnsafeMutableBytes { try fs.read(fd, into: $0, at: 0) }
+        let parts = String(decoding: bytes, as: UTF8.self).split(separator: " ").map(String.init)
+        guard parts.count == 5, parts[0] == "stele-tiles" else {
+            throw SteleError.corruption(Corruption(file: path, detail: "not a tile state file"))
+        }
+        guard parts[1] == "1" else {
+            throw SteleError.unsupportedVersion(file: path, found: Int(parts[1]) ?? -1, supported: 1)
+        }
+        guard let size = UInt64(parts[2]), let root = Digest(hex: parts[3]) else {
+            throw SteleError.corruption(Corruption(file: path, detail: "malformed tile state"))
+        }
+        let state = TileState(size: size, root: root)
+        guard parts[4] == checksum(state.body) + "\n" else {
+            throw SteleError.corruption(Corruption(file: path, detail: "tile state checksum mismatch"))
+        }
+        return state
+    }
+}

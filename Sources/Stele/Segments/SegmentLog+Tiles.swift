@@ -1,0 +1,110 @@
+/// Keeping the tiles in step with the log: restoring them on open, persisting them at seals.
+extension SegmentLog {
+    /// Restores the tile builder for the whole log. Tiles are trusted up to the size recorded in
+    /// `tiles/state` only if the root recomputed from them matches; everything after is rebuilt
+    /// from the records (written again, or kept in memory when read-only), and the result must
+    /// reproduce the log's own Merkle root, or everything is rebuilt from leaf 0.
+    func restoreTiles() throws {
+        let size = nextSequence
+        var start: UInt64 = 0
+        var builder = TileBuilder()
+        var rebuilt = Frontier()
+        if let state = try? tiles.readState(), state.size <= size, state.size > 0,
+           let restored = try? TileBuilder(size: state.size, store: tiles) {
+            let reader = TileReader(store: tiles, cache: TileCache(capacity: 8), size: state.size, builder: restored)
+            if let root = try? MerkleProofs.root(reader, size: state.size), root == state.root,
+               let restoredFrontier = try? SegmentLog.frontier(reader, size: state.size) {
+                builder = restored
+                rebuilt = restoredFrontier
+                start = state.size
+            }
+        }
+        try replayLeaves(from: start, into: &builder, frontier: &rebuilt)
+        if rebuilt.root != frontier.root {
+            guard start > 0 else {
+                throw SteleError.corruption(Corruption(file: directory, detail: "records do not reproduce the Merkle root in the segment footers"))
+            }
+            // Tiles before the recorded size disagree with the log: rebuild all of them.
+            start = 0
+            builder = TileBuilder()
+            rebuilt = Frontier()
+            try replayLeaves(from: 0, into: &builder, frontier: &rebuilt)
+            guard rebuilt.root == frontier.root else {
+                throw SteleError.corruption(Corruption(file: directory, detail: "records do not reproduce the Merkle root in the segment footers"))
+            }
+        }
+        tileBuilder = builder
+        if start < size { report.tilesRebuilt = start ..< size }
+    }
+
+    private func replayLeaves(from start: UInt64, into builder: inout TileBuilder, frontier: inout Frontier) throws {
+        var sequence = start
+        while sequence < nextSequence {
+            builder.append(leaf: try leafHash(at: sequence), frontier: &frontier, store: tiles)
+            sequence += 1
+        }
+    }
+
+    /// The frontier of a tree of `size` leaves, read from a node source.
+    static func frontier(_ source: some MerkleNodeSource, size: UInt64) throws -> Frontier? {
+        var hashes: [Digest] = []
+        var position: UInt64 = 0
+        for bit in stride(from: 63, through: 0, by: -1) where size & (1 << UInt64(bit)) != 0 {
+            hashes.append(try source.node(level: bit, index: position >> UInt64(bit)))
+            position += 1 << UInt64(bit)
+        }
+        return Frontier(size: size, hashes: hashes)
+    }
+
+    /// The leaf hash of record `sequence`, recomputed from its frame (checksum verified).
+    package func leafHash(at sequence: UInt64) throws -> Digest {
+        let (region, offset, limit, path): (MappedRegion, Int, Int, String)
+        switch try locate(sequence) {
+        case .sealed(let segment):
+            (region, offset, limit, path) = (segment.region, try segment.offset(of: sequence), Int(segment.footer.framesEnd), segment.path)
+        case .active(let r, let o, let l, let p):
+            (region, offset, limit, path) = (r, o, l, p)
+        }
+        let view = region.wholeView
+        switch Frame.decode(view, at: offset, limit: limit) {
+        case .failure(let defect):
+            throw SteleError.corruption(Corruption(file: path, offset: offset, sequence: sequence, detail: defect.description))
+        case .success(let frame):
+            guard frame.sequence == sequence, let leaf = frame.leafHash(in: view) else {
+                throw SteleError.corruption(Corruption(file: path, offset: offset, sequence: sequence, detail: "frame does not hold this record"))
+            }
+            return leaf
+        }
+    }
+
+    /// Makes the tiles for the current tree durable (at a seal). Tiles are derived data, so a
+    /// failure here does not fail the seal: it is reported, and the next open rebuilds them.
+    func persistTiles() {
+        do {
+            try tiles.persist(size: frontier.size, root: frontier.root, partials: tileBuilder.pending)
+            tileFailure = nil
+        } catch let SteleError.io(error) {
+            tileFailure = error
+        } catch {
+            tileFailure = IOError(operation: "persist tiles", path: tiles.directory, errno: 0)
+        }
+    }
+
+    /// The tiles of the current tree, as of now (for roots and proofs outside the writer lock).
+    package var treeSnapshot: TreeSnapshot {
+        TreeSnapshot(size: frontier.size, builder: tileBuilder)
+    }
+}
+
+/// What a proof request needs from the writer's state: the tree size and its partial tiles.
+package struct TreeSnapshot: Sendable {
+    package let size: UInt64
+    package let pending: [[Digest]]
+    package let fullTiles: [UInt64]
+
+    init(size: UInt64, builder: TileBuilder) {
+        self.size = size
+        self.pending = builder.pending
+        self.fullTiles = builder.fullTiles
+    }
+}

@@ -1,0 +1,114 @@
+extension Store {
+    /// The number of leaves in the Merkle tree: every record is a leaf, and its sequence number
+    /// is its leaf index.
+    public var treeSize: UInt64 { recordCount }
+
+    /// A reader over the tree as it is now, and the current root from the log's own frontier;
+    /// proofs run outside the writer lock.
+    private func treeReader() throws -> (TileReader, Digest) {
+        let (snapshot, tiles, root) = try state.withLock { state throws -> (TreeSnapshot, TileStore, Digest) in
+            guard let log = state.log else { throw SteleError.closed }
+            return (log.treeSnapshot, log.tiles, log.frontier.root)
+        }
+        let reader = TileReader(store: tiles, cache: tileCache, size: snapshot.size, pending: snapshot.pending,
+                                fullTiles: snapshot.fullTiles)
+        return (reader, root)
+    }
+
+    /// A root at `size`: the frontier's for the current size, else from tiles.
+    private func root(_ reader: TileReader, size: UInt64, current: Digest) throws -> Digest {
+        size == reader.size ? current : try MerkleProofs.root(reader, size: size)
+    }
+
+    private func tilesDisagree(_ what: String) -> SteleError {
+        .corruption(Corruption(file: path + "/tiles", detail: "tiles disagree with the log: \(what); run `stele fsck`"))
+    }
+
+    private func checkSize(_ size: UInt64, current: UInt64, allowZero: Bool) throws {
+        guard size <= current, allowZero || size > 0 else {
+            throw SteleError.proof(.invalidTreeSize(size, available: current))
+        }
+    }
+
+    /// The RFC 6962 root of the tree of the first `treeSize` records (default: all of them).
+    /// - Throws: ``SteleError/proof(_:)`` if `treeSize` exceeds the log; ``SteleError/corruption(_:)``
+    ///   if a tile is missing or damaged.
+    /// - Cost: O(log n) tile lookups, at most a few hundred hashes when a tile is not cached.
+    public func rootHash(treeSize: UInt64? = nil) throws -> Digest {
+        let (reader, current) = try treeReader()
+        let size = treeSize ?? reader.size
+        try checkSize(size, current: reader.size, allowZero: true)
+        return try root(reader, size: size, current: current)
+    }
+
+    /// The inclusion proof of record `index` in the tree of `treeSize` records (default: all).
+    /// Check it with ``MerkleVerifier/verifyInclusion(leafHash:index:treeSize:proof:root:)``.
+    /// - Throws: ``SteleError/proof(_:)`` for an index not below the size or a size of 0 or past
+    ///   the log; ``SteleError/corruption(_:)`` for a damaged tile.
+    /// - Cost: O(log n) node lookups from tiles (see `docs/benchmarks.md`).
+    public func inclusionProof(index: UInt64, treeSize: UInt64? = nil) throws -> InclusionProof {
+        let (reader, current) = try treeReader()
+        let size = treeSize ?? reader.size
+        try checkSize(size, current: reader.size, allowZero: false)
+        guard index < size else { throw SteleError.proof(.indexOutOfRange(index: index, treeSize: size)) }
+        let hashes = try MerkleProofs.inclusionProof(reader, index: index, size: size)
+        let proof = InclusionProof(index: index, treeSize: size, root: try root(reader, size: size, current: current), hashes: hashes)
+        // Tiles are derived data: check the proof against the record itself before handing it out.
+        guard MerkleVerifier.verifyInclusion(leafHash: try leafHash(at: index), index: index, treeSize: size,
+                                             proof: hashes, root: proof.root) else {
+            throw tilesDisagree("inclusion proof of leaf \(index) in tree size \(size) does not verify")
+        }
+        return proof
+    }
+
+    /// The consistency proof from the tree of `from` records to the tree of `to` (default: all).
+    /// Check it with ``MerkleVerifier/verifyConsistency(oldSize:newSize:oldRoot:newRoot:proof:)``.
+    /// - Throws: ``SteleError/proof(_:)`` unless `0 < from ≤ to ≤` the log's size.
+    public func consistencyProof(from: UInt64, to: UInt64? = nil) throws -> ConsistencyProof {
+        let (reader, current) = try treeReader()
+        let newSize = to ?? reader.size
+        try checkSize(newSize, current: reader.size, allowZero: false)
+        guard from > 0, from <= newSize else { throw SteleError.proof(.invalidRange(from: from, to: newSize)) }
+        let proof = ConsistencyProof(from: from, to: newSize,
+                                     oldRoot: try root(reader, size: from, current: current),
+                                     newRoot: try root(reader, size: newSize, current: current),
+                                     hashes: try MerkleProofs.consistencyProof(reader, from: from, to: newSize))
+        guard MerkleVerifier.verifyConsistency(oldSize: from, newSize: newSize, oldRoot: proof.oldRoot,
+                                               newRoot: proof.newRoot, proof: proof.hashes) else {
+            throw tilesDisagree("consistency proof from \(from) to \(newSize) does not verify")
+        }
+        return proof
+    }
+
+    /// The leaf hash of record `sequence`, recomputed from the record.
+    /// - Throws: ``SteleError/notFound(sequence:count:)``, ``SteleError/corruption(_:)``.
+    public func leafHash(at sequence: UInt64) throws -> Digest {
+        let record = try record(at: sequence)
+        if let stub = record.redactedLeafHash { return stub }
+        return TreeHash.leaf(Store.canonicalEntry(record))
+    }
+
+    /// The canonical entry bytes of a record (`docs/format.md`): what its leaf hash covers.
+    public static func canonicalEntry(_ record: Record) -> [UInt8] {
+        CanonicalEntry.bytes(type: record.type, sequence: record.sequence, timestamp: record.timestamp,
+                             namespace: record.namespace, key: record.key, value: record.value)
+    }
+}
+
+/// An RFC 9162 inclusion proof with the tree it refers to.
+public struct InclusionProof: Sendable, Equatable {
+    public var index: UInt64
+    public var treeSize: UInt64
+    public var root: Digest
+    /// Sibling hashes from the leaf up.
+    public var hashes: [Digest]
+}
+
+/// An RFC 9162 consistency proof between two tree sizes.
+public struct ConsistencyProof: Sendable, Equatable {
+    public var from: UInt64
+    public var to: UInt64
+    public var oldRoot: Digest
+    public var newRoot: Digest
+    public var hashes: [Digest]
+}

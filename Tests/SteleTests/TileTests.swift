@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+@testable import Stele
+
+@Suite struct TileTests {
+    @Test func tilePathsFollowTlogTiles() {
+        #expect(TileStore.path(level: 0, index: 0) == "tile/0/000")
+        #expect(TileStore.path(level: 1, index: 1_234_067) == "tile/1/x001/x234/067")
+        #expect(TileStore.path(level: 2, index: 1000) == "tile/2/x001/000")
+        #expect(TileStore.path(level: 0, index: 273, partialWidth: 112) == "tile/0/273.p/112")
+    }
+
+    /// Leaf hashes of every record, recomputed from the records.
+    static func leaves(_ store: Store) throws -> [Digest] {
+        var leaves: [Digest] = []
+        try store.forEachRecord(from: 0, count: Int(store.recordCount)) { leaves.append(TreeHash.leaf(Store.canonicalEntry($0))) }
+        return leaves
+    }
+
+    /// All files under `tiles/` with their bytes.
+    static func tileFiles(_ path: String) throws -> [String: [UInt8]] {
+        var files: [String: [UInt8]] = [:]
+        let root = path + "/tiles"
+        for sub in try FileManager.default.subpathsOfDirectory(atPath: root) {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: root + "/" + sub, isDirectory: &isDirectory), !isDirectory.boolValue {
+                files[sub] = try readFile(root + "/" + sub)
+            }
+        }
+        return files
+    }
+
+    @Test func tilesMatchTheC2SPExampleAndEveryProofMatchesTheReferenceTree() throws {
+        try withStore(segmentSize: 4 << 20) { _, path in
+            let store = try Store(path: path, options: .init(commitPolicy: .none))
+            for batch in 0 ..< 70 {
+                try store.append(contentsOf: (0 ..< 1000).map { testEntry(batch * 1000 + $0, valueLength: 8) })
+            }
+            try store.seal()
+            // tlog-tiles: a tree of 70,000 leaves is 273 full level-0 tiles, a partial level-0 tile
+            // of width 112, one full level-1 tile, a partial level-1 tile of width 17, and a
+            // partial level-2 tile of width 1.
+            let files = try Self.tileFiles(path)
+            #expect(files.keys.filter { $0.hasPrefix("tile/0/") && !$0.contains(".p") }.count == 273)
+            #expect(files["tile/0/273.p/112"]?.count == 112 * 32)
+            #expect(files["tile/1/000"]?.count == 8192)
+            #expect(files["tile/1/001.p/17"]?.count == 17 * 32)
+            #expect(files["tile/2/000.p/1"]?.count == 32)
+
+            let reference = InMemoryTree(leaves: try Self.leaves(store))
+            func expectedTile(level: Int, index: Int) throws -> [UInt8] {
+                var bytes: [UInt8] = []
+                for i in 0 ..< 256 { bytes += try reference.node(level: level, index: UInt64(index * 256 + i)).bytes }
+                return bytes
+            }
+            let level0 = try expectedTile(level: 0, index: 5)
+            let level1 = try expectedTile(level: 8, index: 0)
+            #expect(files["tile/0/005"] == level0)
+            #expect(files["tile/1/000"] == level1)
+
+            var random = SplitMix64(seed: 7)
+            for _ in 0 ..< 200 {
+                let size = UInt64(1 + random.next(below: 70_000))
+                let index = UInt64(random.next(below: Int(size)))
+                let proof = try store.inclusionProof(index: index, treeSize: size)
+                #expect(proof.hashes == (try MerkleProofs.inclusionProof(reference, index: index, size: size)))
+                #expect(proof.root == (try MerkleProofs.root(reference, size: size)))
+                let from = UInt64(1 + random.next(below: Int(size)))
+                let consistency = try store.consistencyProof(from: from, to: size)
+                #expect(consistency.hashes == (try MerkleProofs.consistencyProof(reference, from: from, to: size)))
+            }
+            #expect(try store.rootHash() == store.stats().treeRoot)
+            try store.close()
+        }
+    }
+
+    @Test func tilesRebuiltAfterDeletingThemEqualTheOnesWrittenDuringAppend() throws {
+        try withStore(segmentSize: 1 << 20) { _, path in
+            let store = try Store(path: path, options: .init(commitPolicy: .none))
+            for batch in 0 ..< 40 { try store.append(contentsOf: (0 ..< 500).map { testEntry(batch * 500 + $0, valueLength: 20) }) }
+            try store.seal()
+            try store.close()
+            let written = try Self.tileFiles(path)
+            #expect(written.count > 70)
+            try FileManager.default.removeItem(atPath: path + "/tiles")
+            try FileManager.default.createDirectory(atPath: path + "/tiles", withIntermediateDirectories: false)
+
+            let reopened = try Store(path: path, options: .init(commitPolicy: .none))
+            #expect(reopened.recovery.tilesRebuilt == 0 ..< 20_000)
+            try reopened.seal()  // nothing to seal: the active segment is empty
+            try reopened.close()
+            let rebuilt = try Self.tileFiles(path)
+            for (name, bytes) in written where !name.contains(".p/") && name != "state" {
+                #expect(rebuilt[name] == bytes, "\(name)")
+            }
+            // Every full tile is back; partial tiles and the state file come with the next persist.
+            #expect(rebuilt.keys.filter { !$0.contains(".p/") && $0 != "state" }.count
+                == written.keys.filter { !$0.contains(".p/") && $0 != "state" }.count)
+            // The next open trusts nothing it cannot check: with no state file it rebuilds again.
+            let again = try Store(path: path)
+            #expect(try again.inclusionProof(index: 12_345).hashes.count > 0)
+            try again.close()
+        }
+    }
+
+    @Test func tilesTrailingTheLogAreRebuiltOnOpenAndADamagedTileIsCaught() throws {
+        try withStore(segmentSize: 1 << 20) { _, path in
+            let store = try Store(path: path, options: .init(commitPolicy: .none))
+            try store.append(contentsOf: (0 ..< 3000).map { testEntry($0, valueLength: 20) })
+            try store.seal()
+            try store.append(contentsOf: (3000 ..< 4000).map { testEntry($0, valueLength: 20) })
+            try store.close()
+            // Tiles are persisted at the seal (3,000 leaves); the 1,000 after it are replayed.
+            let reopened = try Store(path: path)
+            #expect(reopened.recovery.tilesRebuilt == 3000 ..< 4000)
+            #expect(try reopened.rootHash() == reopened.stats().treeRoot)
+            // A full tile edited underneath: proofs through it no longer match the records.
+            var tile = try readFile(path + "/tiles/tile/0/002")
+            tile[100] ^= 1
+            try writeFile(path + "/tiles/tile/0/002", tile)
+            #expect {
+                // Leaf 2·256+3's hash was damaged; leaf 2·256+2's proof starts with it.
+                try reopened.inclusionProof(index: 2 * 256 + 2, treeSize: 3500)
+            } throws: { error in
+                guard case SteleError.corruption(let c) = error else { return false }
+                return c.detail.contains("tiles disagree with the log")
+            }
+            // Bad requests are typed errors.
+            #expect(throws: SteleError.proof(.indexOutOfRange(index: 4000, treeSize: 4000))) { try reopened.inclusionProof(index: 4000) }
+            #expect(throws: SteleError.proof(.invalidTreeSize(0, available: 4000))) { try reopened.inclusionProof(index: 0, treeSize: 0) }
+            #expect(throws: SteleError.proof(.invalidTreeSize(4001, available: 4000))) { try reopened.rootHash(treeSize: 4001) }
+            #expect(throws: SteleError.proof(.invalidRange(from: 0, to: 4000))) { try reopened.consistencyProof(from: 0) }
+            try reopened.close()
+        }
+    }
+}
