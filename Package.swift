@@ -12,6 +12,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Tests only: an independent Ed25519 implementation (BoringSSL) to check our signatures.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // System libraries, found through pkg-config; Debian package names in `providers`.
@@ -31,6 +33,9 @@ let package = Package(
         // A child process for the crash tests: appends under `.everyBatch` and reports each
         // acknowledged sequence number on stdout until it is killed.
         .executableTarget(name: "stele-crash-child", dependencies: ["Stele"], path: "Tests/CrashChild"),
-        .testTarget(name: "SteleTests", dependencies: ["Stele", "stele-crash-child", "SteleCLI"]),
+        .testTarget(
+            name: "SteleTests",
+            dependencies: ["Stele", "stele-crash-child", "SteleCLI", .product(name: "Crypto", package: "swift-crypto")]
+        ),
     ]
 )

@@ -90,6 +90,23 @@ extension SegmentLog {
         }
     }
 
+    /// Signs a checkpoint of the current tree at a seal, when a signer is configured and the
+    /// tiles are durable. Failures are kept in `checkpointFailure`, not thrown: the seal stands.
+    func signSealCheckpoint() {
+        guard let (store, signer) = sealCheckpoints else { return }
+        guard tileFailure == nil else {
+            checkpointFailure = "tiles are not durable"
+            return
+        }
+        do {
+            let reader = TileReader(store: tiles, cache: TileCache(capacity: 8), size: frontier.size, builder: tileBuilder)
+            _ = try store.sign(size: frontier.size, root: frontier.root, signer: signer) { try MerkleProofs.root(reader, size: $0) }
+            checkpointFailure = nil
+        } catch {
+            checkpointFailure = "\(error)"
+        }
+    }
+
     /// The tiles of the current tree, as of now (for roots and proofs outside the writer lock).
     package var treeSnapshot: TreeSnapshot {
         TreeSnapshot(size: frontier.size, builder: tileBuilder)

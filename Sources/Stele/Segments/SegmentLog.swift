@@ -23,6 +23,10 @@ package final class SegmentLog {
     package internal(set) var tileBuilder = TileBuilder()
     /// The last failure to persist tiles, if the latest attempt failed.
     package internal(set) var tileFailure: IOError?
+    /// Where and with which key to sign a checkpoint at every seal (nil: no automatic checkpoints).
+    package var sealCheckpoints: (store: CheckpointStore, signer: NoteSigner)?
+    /// Why the latest automatic checkpoint was not signed, if it was not.
+    package internal(set) var checkpointFailure: String?
 
     package var lastSealHash: Digest { sealed.last?.footer.sealHash ?? .zero }
     private var nextIndex: UInt64 { (sealed.last?.header.index ?? 0) + 1 }
@@ -253,6 +257,7 @@ package final class SegmentLog {
         // tree whose records or tiles could still be lost.
         try fs.syncMapped(segment.region, 0 ..< segment.writeOffset)
         persistTiles()
+        signSealCheckpoint()
         var digest = segment.contentHasher
         var footer = SegmentFooter(
             recordCount: UInt64(segment.recordCount), firstSequence: segment.header.firstSequence, lastSequence: last,

@@ -23,6 +23,8 @@ public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
     case notFound(sequence: UInt64, count: UInt64)
     /// A root or proof was asked for a tree size or index the log does not have.
     case proof(ProofError)
+    /// A key, signed note or checkpoint was refused, or a checkpoint shows lost or rewritten history.
+    case checkpoint(CheckpointError)
     /// Stored bytes are damaged or inconsistent; run `stele fsck` on the store.
     case corruption(Corruption)
     /// An earlier sync failed, so nothing written since can be promised durable: the store
@@ -42,6 +44,7 @@ public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidArgument(let m): "invalid argument: \(m)"
         case .notFound(let s, let c): "no record with sequence \(s) (the log holds 0..<\(c))"
         case .proof(let e): e.description
+        case .checkpoint(let e): e.description
         case .corruption(let c): "corruption: \(c); run `stele fsck` on the store"
         case .writesDisabled(let e): "writes disabled after a failed sync (\(e)); reopen the store"
         }
@@ -50,7 +53,7 @@ public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The `stele` CLI's exit code for this error: 1 not found or refused, 3 corruption, 4 I/O.
     public var exitCode: Int32 {
         switch self {
-        case .corruption: 3
+        case .corruption, .checkpoint(.storeBehindCheckpoint), .checkpoint(.rootMismatch): 3
         case .io, .writesDisabled: 4
         default: 1
         }

@@ -21,13 +21,17 @@ public final class Store: Sendable {
         public var readOnly: Bool
         /// Values at least this long are LZ4-compressed when that saves an eighth or more.
         public var compressionThreshold: Int
+        /// When set, a checkpoint is signed with this key at every seal (see ``Store/checkpoint(signer:)``).
+        public var checkpointSigner: NoteSigner?
         package var fileSystem: any FileSystem = PosixFileSystem()
         package var clock: any WallClock = SystemClock()
 
-        public init(commitPolicy: CommitPolicy = .everyBatch, readOnly: Bool = false, compressionThreshold: Int = 1024) {
+        public init(commitPolicy: CommitPolicy = .everyBatch, readOnly: Bool = false, compressionThreshold: Int = 1024,
+                    checkpointSigner: NoteSigner? = nil) {
             self.commitPolicy = commitPolicy
             self.readOnly = readOnly
             self.compressionThreshold = compressionThreshold
+            self.checkpointSigner = checkpointSigner
         }
     }
 
@@ -145,6 +149,9 @@ public final class Store: Sendable {
             log = try SegmentLog.open(fs: fs, directory: layout.segments, storeID: config.storeID,
                                       segmentSize: config.segmentSize, writable: !options.readOnly,
                                       lostAndFound: layout.lostAndFound, tilesDirectory: layout.tiles)
+            if let signer = options.checkpointSigner, !options.readOnly {
+                log.sealCheckpoints = (CheckpointStore(fs: fs, directory: layout.checkpoints, origin: config.origin), signer)
+            }
             // What recovery found may still sit only in the page cache of a crashed process.
             if let active = log.active, !options.readOnly {
                 try fs.syncMapped(active.region, 0 ..< active.writeOffset)

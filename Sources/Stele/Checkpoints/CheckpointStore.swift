@@ -1,0 +1,91 @@
+/// Signed checkpoints on disk: `checkpoints/checkpoint` is the latest, and
+/// `checkpoints/history/<tree size, 20 digits>` keeps every one. Each file is a complete C2SP
+/// signed note, written atomically (temporary file, fsync, rename, directory fsync).
+///
+/// Invariant: the store never signs a checkpoint that is inconsistent with the latest one it
+/// signed: a new one must be at least as large, and the tree at the old size must have the old
+/// root (checked against the tiles before signing).
+package struct CheckpointStore: Sendable {
+    package let directory: String
+    package let origin: String
+    private let fs: any FileSystem
+
+    package init(fs: any FileSystem, directory: String, origin: String) {
+        self.fs = fs
+        self.directory = directory
+        self.origin = origin
+    }
+
+    package var latestPath: String { directory + "/checkpoint" }
+    package func historyPath(_ size: UInt64) -> String {
+        let digits = String(size)
+        return directory + "/history/" + String(repeating: "0", count: 20 - digits.count) + digits
+    }
+
+    /// The latest signed note, or nil if none was written.
+    package func latest() throws -> String? {
+        guard let status = try fs.status(latestPath) else { return nil }
+        guard status.size <= SignedNote.maxSize else {
+            throw SteleError.corruption(Corruption(file: latestPath, detail: "checkpoint file too large"))
+        }
+        let fd = try fs.open(latestPath, .readOnly)
+        defer { fs.close(fd) }
+        var bytes = [UInt8](repeating: 0, count: status.size)
+        let n = try bytes.withUnsafeMutableBytes { try fs.read(fd, into: $0, at: 0) }
+        return String(decoding: bytes.prefix(n), as: UTF8.self)
+    }
+
+    /// Signs a checkpoint for (`size`, `root`) after checking it against the latest one, and
+    /// stores it. `rootAt` gives the current tree's root at an earlier size.
+    package func sign(size: UInt64, root: Digest, signer: NoteSigner, rootAt: (UInt64) throws -> Digest) throws -> String {
+        if let previousNote = try latest() {
+            // Our own earlier checkpoint: its body is what we signed; parse it past the signature block.
+            let previous = try CheckpointStore.body(of: previousNote, path: latestPath)
+            guard previous.origin == origin else {
+                throw SteleError.checkpoint(.inconsistentWithPrevious(previousSize: previous.treeSize, detail: "origin \(previous.origin)"))
+            }
+            guard previous.treeSize <= size else {
+                throw SteleError.checkpoint(.storeBehindCheckpoint(checkpointSize: previous.treeSize, storeSize: size))
+            }
+            let oldRoot = try rootAt(previous.treeSize)
+            guard oldRoot == previous.root else {
+                throw SteleError.checkpoint(.inconsistentWithPrevious(previousSize: previous.treeSize,
+                                                                      detail: "the tree at that size now has root \(oldRoot.hex)"))
+            }
+        }
+        let note = try SignedNote.sign(Checkpoint(origin: origin, treeSize: size, root: root).text, with: signer)
+        if try fs.status(directory + "/history") == nil { try fs.makeDirectory(directory + "/history") }
+        try write(note, to: historyPath(size))
+        try fs.syncDirectory(directory + "/history")
+        try write(note, to: latestPath)
+        try fs.syncDirectory(directory)
+        return note
+    }
+
+    /// The checkpoint body of a stored note (the text before its last blank line).
+    static func body(of note: String, path: String) throws -> Checkpoint {
+        let bytes = Array(note.utf8)
+        guard let split = (0 ..< max(0, bytes.count - 1)).last(where: { bytes[$0] == 0x0a && bytes[$0 + 1] == 0x0a }) else {
+            throw SteleError.corruption(Corruption(file: path, detail: "stored checkpoint is not a signed note"))
+        }
+        do {
+            return try Checkpoint(parsing: String(decoding: bytes[...split], as: UTF8.self))
+        } catch {
+            throw SteleError.corruption(Corruption(file: path, detail: "stored checkpoint: \(error)"))
+        }
+    }
+
+    private func write(_ text: String, to path: String) throws {
+        let temporary = path + ".tmp"
+        let fd = try fs.open(temporary, .createOrTruncate(permissions: 0o644))
+        do {
+            try Array(text.utf8).withUnsafeBytes { try fs.write(fd, $0, at: 0) }
+            try fs.syncAll(fd)
+            fs.close(fd)
+        } catch {
+            fs.close(fd)
+            throw error
+        }
+        try fs.rename(temporary, to: path)
+    }
+}

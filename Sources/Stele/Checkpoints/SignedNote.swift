@@ -1,0 +1,98 @@
+/// C2SP signed notes: a UTF-8 text ending in a newline, a blank line, and signature lines
+/// `— <key name> base64(4-byte key ID ‖ signature)`.
+public enum SignedNote {
+    /// Most signatures a note may carry (the spec asks verifiers to accept at least 16).
+    static let maxSignatures = 100
+    /// Largest note accepted.
+    static let maxSize = 1 << 20
+
+    /// Signs `text` (which must end in a newline) with `signer`.
+    public static func sign(_ text: String, with signer: NoteSigner) throws -> String {
+        guard text.hasSuffix("\n"), isWellFormedText(text) else {
+            throw CheckpointError.malformedNote("text must be valid, end in a newline and contain no control characters")
+        }
+        let signature = try signer.sign(Array(text.utf8))
+        let id = signer.verifier.keyID
+        let idBytes: [UInt8] = [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: id >> $0) }
+        let blob = idBytes + signature
+        return text + "\n\u{2014} \(signer.name) \(Base64.encode(blob))\n"
+    }
+
+    /// Verifies `note` with `verifier` and returns its text.
+    ///
+    /// Signatures by other keys are ignored; a signature by `verifier` that fails rejects the
+    /// whole note (c2sp.org/signed-note).
+    /// - Throws: ``CheckpointError/malformedNote(_:)``, ``CheckpointError/noTrustedSignature(key:)``,
+    ///   ``CheckpointError/badSignature(key:)``.
+    public static func open(_ note: String, verifier: NoteVerifier) throws -> String {
+        guard note.utf8.count <= maxSize else { throw CheckpointError.malformedNote("larger than \(maxSize) bytes") }
+        guard isWellFormedText(note) else { throw CheckpointError.malformedNote("control characters other than newline") }
+        // The text ends at the last blank line; the signature lines follow it.
+        let bytes = Array(note.utf8)
+        guard let split = (0 ..< max(0, bytes.count - 1)).last(where: { bytes[$0] == 0x0a && bytes[$0 + 1] == 0x0a }) else {
+            throw CheckpointError.malformedNote("no blank line before the signatures")
+        }
+        let text = String(decoding: bytes[...split], as: UTF8.self)
+        let signatures = String(decoding: bytes[(split + 2)...], as: UTF8.self)
+        guard signatures.hasSuffix("\n") else { throw CheckpointError.malformedNote("does not end in a newline") }
+        let lines = signatures.dropLast().split(separator: "\n", omittingEmptySubsequences: false)
+        guard !lines.isEmpty, lines.count <= maxSignatures else { throw CheckpointError.malformedNote("no or too many signatures") }
+        var verified = false
+        for line in lines {
+            guard line.hasPrefix("\u{2014} ") else { throw CheckpointError.malformedNote("signature line without em dash") }
+            let fields = line.dropFirst(2).split(separator: " ", omittingEmptySubsequences: false)
+            guard fields.count == 2, NoteVerifier.isValidName(String(fields[0])), let blob = Base64.decode(fields[1]), blob.count >= 5 else {
+                throw CheckpointError.malformedNote("malformed signature line")
+            }
+            let id = blob[0 ..< 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            guard fields[0] == verifier.name, id == verifier.keyID else { continue }
+            guard Ed25519.verify(Array(blob[4...]), message: Array(text.utf8), publicKey: verifier.publicKey) else {
+                throw CheckpointError.badSignature(key: verifier.name)
+            }
+            verified = true
+        }
+        guard verified else { throw CheckpointError.noTrustedSignature(key: verifier.name) }
+        return text
+    }
+
+    static func isWellFormedText(_ text: String) -> Bool {
+        !text.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" }
+    }
+}
+
+/// A C2SP tlog-checkpoint body: origin, tree size, root hash, optional extension lines.
+public struct Checkpoint: Sendable, Equatable {
+    public var origin: String
+    public var treeSize: UInt64
+    public var root: Digest
+    public var extensions: [String] = []
+
+    public init(origin: String, treeSize: UInt64, root: Digest, extensions: [String] = []) {
+        self.origin = origin
+        self.treeSize = treeSize
+        self.root = root
+        self.extensions = extensions
+    }
+
+    /// The note text: one line each, ending in a newline.
+    public var text: String {
+        ([origin, String(treeSize), Base64.encode(root.bytes)] + extensions).map { $0 + "\n" }.joined()
+    }
+
+    /// Parses a checkpoint's note text (after its signature was verified).
+    /// - Throws: ``CheckpointError/malformedCheckpoint(_:)``.
+    public init(parsing text: String) throws {
+        guard text.hasSuffix("\n") else { throw CheckpointError.malformedCheckpoint("does not end in a newline") }
+        let lines = text.dropLast().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard lines.count >= 3, !lines.contains(where: \.isEmpty) else {
+            throw CheckpointError.malformedCheckpoint("needs origin, size and root lines, none empty")
+        }
+        guard let size = UInt64(lines[1]), lines[1] == String(size) else {
+            throw CheckpointError.malformedCheckpoint("tree size \"\(lines[1])\" is not a decimal without leading zeros")
+        }
+        guard let rootBytes = Base64.decode(lines[2]), let root = Digest(bytes: rootBytes) else {
+            throw CheckpointError.malformedCheckpoint("root is not 32 bytes of base64")
+        }
+        self.init(origin: lines[0], treeSize: size, root: root, extensions: Array(lines.dropFirst(3)))
+    }
+}

@@ -1,0 +1,147 @@
+import Crypto
+import Foundation
+import Testing
+@testable import Stele
+
+@Suite struct CheckpointTests {
+    /// RFC 8032 §7.1, TEST 1 and TEST 2.
+    @Test func ed25519MatchesRFC8032Vectors() throws {
+        let vectors = [
+            ("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", "",
+             "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+             "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"),
+            ("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb", "72",
+             "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+             "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"),
+        ]
+        for (secret, message, publicKey, signature) in vectors {
+            let seed = try #require(bytesFromHex(secret)), msg = try #require(bytesFromHex(message))
+            #expect(Ed25519.publicKey(seed: seed).map { hexString($0) } == publicKey)
+            #expect(Ed25519.sign(msg, seed: seed).map { hexString($0) } == signature)
+            #expect(Ed25519.verify(try #require(bytesFromHex(signature)), message: msg, publicKey: try #require(bytesFromHex(publicKey))))
+        }
+    }
+
+    /// The key and note from golang.org/x/mod/sumdb/note's note_test.go (TestSign, TestOpen).
+    static let goVerifierKey = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+    static let goSignerKey = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
+    static let goText = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
+    static let goSignature = "\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+
+    @Test func signedNoteMatchesTheGoReferenceVectors() throws {
+        let signer = try NoteSigner(parsing: Self.goSignerKey)
+        #expect(signer.verifier.encoded == Self.goVerifierKey)
+        #expect(signer.encoded == Self.goSignerKey)
+        let note = try SignedNote.sign(Self.goText, with: signer)
+        #expect(note == Self.goText + "\n" + Self.goSignature)
+        let verifier = try NoteVerifier(parsing: Self.goVerifierKey)
+        #expect(try SignedNote.open(note, verifier: verifier) == Self.goText)
+        // Any change to the text breaks the signature.
+        let altered = note.replacingOccurrences(of: "cryptography", with: "cryptograph!")
+        #expect(throws: CheckpointError.badSignature(key: "PeterNeumann")) { try SignedNote.open(altered, verifier: verifier) }
+        // Another key with the same name is not trusted, and an unsigned text is refused.
+        let other = try NoteSigner.generate(name: "PeterNeumann").verifier
+        #expect(throws: CheckpointError.noTrustedSignature(key: "PeterNeumann")) { try SignedNote.open(note, verifier: other) }
+        #expect(throws: CheckpointError.self) { try SignedNote.open(Self.goText, verifier: verifier) }
+        // Mangled keys are refused.
+        #expect(throws: CheckpointError.self) { try NoteVerifier(parsing: "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW") }
+        #expect(throws: CheckpointError.self) { try NoteVerifier(parsing: "Peter Neumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW") }
+    }
+
+    /// A checkpoint made by Stele verifies with an independent Ed25519 implementation
+    /// (swift-crypto, BoringSSL) given only the note text and the verifier key string.
+    @Test func storeCheckpointVerifiesIndependently() throws {
+        try withStore { _, path in
+            let signer = try NoteSigner.generate(name: "stele.test/log")
+            let store = try Store(path: path)
+            try store.append(contentsOf: (0 ..< 500).map { testEntry($0) })
+            let note = try store.checkpoint(signer: signer)
+            let verifierKey = signer.verifier.encoded
+            try store.close()
+
+            // Independent parse of `name+id+base64(0x01 || key)` and of the note.
+            let keyParts = verifierKey.split(separator: "+", maxSplits: 2)
+            let keyBytes = try #require(Data(base64Encoded: String(keyParts[2])))
+            #expect(keyBytes.first == 0x01)
+            let publicKey = try Curve25519.Signing.PublicKey(rawRepresentation: keyBytes.dropFirst())
+            let pieces = note.components(separatedBy: "\n\n")
+            #expect(pieces.count == 2)
+            let text = pieces[0] + "\n"
+            let line = pieces[1].trimmingCharacters(in: .newlines)
+            #expect(line.hasPrefix("\u{2014} stele.test/log "))
+            let blob = try #require(Data(base64Encoded: String(line.split(separator: " ")[2])))
+            #expect(blob.prefix(4).map { String(format: "%02x", $0) }.joined() == String(keyParts[1]))
+            #expect(publicKey.isValidSignature(blob.dropFirst(4), for: Data(text.utf8)))
+            #expect(!publicKey.isValidSignature(blob.dropFirst(4), for: Data(text.replacingOccurrences(of: "\n500\n", with: "\n501\n").utf8)))
+            let lines = text.split(separator: "\n")
+            #expect(lines[0] == Substring(try Store(path: path, options: .init(readOnly: true)).config.origin))
+            #expect(lines[1] == "500")
+        }
+    }
+
+    @Test func verifyingAgainstExternalCheckpoints() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let signer = try NoteSigner.generate(name: "example.com/orders")
+        let origin = "example.com/orders"
+        func makeStore(_ name: String, records: Range<Int>, valueLength: Int = 30) throws -> Store {
+            try Store.create(at: dir.child(name), segmentSize: 64 * 1024, origin: origin)
+            let store = try Store(path: dir.child(name))
+            try store.append(contentsOf: records.map { testEntry($0, valueLength: valueLength) })
+            return store
+        }
+        let a = try makeStore("a", records: 0 ..< 1000)
+        let note = try a.checkpoint(signer: signer)
+        try a.append(contentsOf: (1000 ..< 1500).map { testEntry($0, valueLength: 30) })
+        // The store extends its checkpoint.
+        #expect(try a.verify(checkpoint: note, verifier: signer.verifier).treeSize == 1000)
+        // Edited body, unknown key, other origin.
+        let edited = note.replacingOccurrences(of: "\n1000\n", with: "\n999\n")
+        #expect(throws: SteleError.checkpoint(.badSignature(key: origin))) { try a.verify(checkpoint: edited, verifier: signer.verifier) }
+        let stranger = try NoteSigner.generate(name: origin)
+        #expect(throws: SteleError.checkpoint(.noTrustedSignature(key: origin))) { try a.verify(checkpoint: note, verifier: stranger.verifier) }
+        let foreign = try SignedNote.sign(Checkpoint(origin: "elsewhere/log", treeSize: 10, root: .zero).text, with: signer)
+        #expect(throws: SteleError.checkpoint(.wrongOrigin(expected: origin, found: "elsewhere/log"))) {
+            try a.verify(checkpoint: foreign, verifier: signer.verifier)
+        }
+        #expect(throws: SteleError.self) { try a.verify(checkpoint: "not a note", verifier: signer.verifier) }
+
+        // A store that lost its tail, and one whose history was rewritten.
+        let truncated = try makeStore("b", records: 0 ..< 600)
+        #expect(throws: SteleError.checkpoint(.storeBehindCheckpoint(checkpointSize: 1000, storeSize: 600))) {
+            try truncated.verify(checkpoint: note, verifier: signer.verifier)
+        }
+        let rewritten = try makeStore("c", records: 0 ..< 1200, valueLength: 31)
+        #expect {
+            try rewritten.verify(checkpoint: note, verifier: signer.verifier)
+        } throws: { error in
+            guard case SteleError.checkpoint(.rootMismatch(let size, _, _)) = error else { return false }
+            return size == 1000 && (error as? SteleError)?.exitCode == 3
+        }
+        // The rewritten store refuses to sign over the other store's latest checkpoint.
+        try writeFile(dir.child("c") + "/checkpoints/checkpoint", Array(note.utf8))
+        #expect {
+            try rewritten.checkpoint(signer: signer)
+        } throws: { error in
+            guard case SteleError.checkpoint(.inconsistentWithPrevious(let size, _)) = error else { return false }
+            return size == 1000
+        }
+        for store in [a, truncated, rewritten] { try store.close() }
+    }
+
+    @Test func aCheckpointIsSignedAtEverySeal() throws {
+        try withStore { _, path in
+            let signer = try NoteSigner.generate(name: "seal.test/log")
+            let store = try Store(path: path, options: .init(checkpointSigner: signer))
+            for i in 0 ..< 900 { try store.append(testEntry(i)) }
+            let sealed = try store.stats().sealedSegments
+            #expect(sealed >= 3)
+            let history = try FileManager.default.contentsOfDirectory(atPath: path + "/checkpoints/history")
+            #expect(history.count == sealed)
+            let latest = try #require(try store.latestCheckpoint())
+            let checkpoint = try store.verify(checkpoint: latest, verifier: signer.verifier)
+            #expect(checkpoint.treeSize < 900 && checkpoint.treeSize > 0)
+            try store.close()
+        }
+    }
+}
