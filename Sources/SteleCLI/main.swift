@@ -12,7 +12,8 @@ struct SteleCommand: ParsableCommand {
         discussion: """
         Exit codes: 0 ok, 1 not found or refused, 2 usage error, 3 corruption detected, 4 I/O error.
         """,
-        subcommands: [InitCommand.self, AppendCommand.self, ReadCommand.self, StatsCommand.self, DemoCommand.self])
+        subcommands: [InitCommand.self, AppendCommand.self, ReadCommand.self, StatsCommand.self, KeygenCommand.self,
+                      CheckpointCommand.self, ProveCommand.self, VerifyCommand.self, LeafCommand.self, DemoCommand.self])
 }
 
 do {
@@ -21,6 +22,9 @@ do {
 } catch let error as SteleError {
     Console.error("stele: \(error)")
     exit(error.exitCode)
+} catch let error as CheckpointError {
+    Console.error("stele: \(error)")
+    exit(SteleError.checkpoint(error).exitCode)
 } catch let error as InputError {
     Console.error("stele: \(error.message)")
     exit(1)
