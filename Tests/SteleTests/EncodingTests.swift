@@ -114,6 +114,11 @@ import Testing
         var bytes = SegmentHeader(storeID: Array(repeating: 1, count: 16), index: 1, firstSequence: 0, createdAt: 0,
                                   previousSeal: .zero).encoded
         bytes[8] = 2
+        // A flipped version byte is damage (the checksum no longer matches)...
+        #expect(ByteView.of(bytes) { SegmentHeader.decode($0) } == .failure(.checksum("segment header")))
+        // ...while a header really written by a newer version is refused as such.
+        let sum = xxh3(Array(bytes[0 ..< 120]))
+        withUnsafeBytes(of: sum.littleEndian) { bytes.replaceSubrange(120 ..< 128, with: $0) }
         #expect(ByteView.of(bytes) { SegmentHeader.decode($0) } == .failure(.unsupportedVersion(found: 2, supported: 1)))
     }
 

@@ -19,6 +19,8 @@ import Testing
     @Test func tornTailAtEveryByteOfTheLastFrameKeepsExactlyTheCompleteFrames() throws {
         try withStore { dir, path in
             let (segment, offset, length) = try Self.storeWithLastFrame(path, count: 20)
+            // The crash came before the sync of the last frame completed.
+            try setDurableEnd(segment, offset)
             let original = try readFile(segment)
             for cut in 0 ..< length {
                 // The first `cut` bytes of the last frame reached the disk, the rest did not.
@@ -69,12 +71,124 @@ import Testing
                     try Store(path: path)
                 } throws: { error in
                     guard case SteleError.corruption(let c) = error else { return false }
-                    return c.file == segment && c.offset == offsets[20] && c.detail.contains("follows at offset \(offsets[21])")
+                    return c.file == segment && c.offset == offsets[20] && c.detail.contains("before the durable end")
                 }
                 // Read-only opens refuse too; nothing was changed on disk.
                 #expect(throws: SteleError.self) { try Store(path: path, options: .init(readOnly: true)) }
                 #expect(try readFile(segment) == damaged)
             }
+        }
+    }
+
+    /// Power loss with writes in flight: pages reach the disk in any order, so a hole can be
+    /// followed by valid (never acknowledged) frames. Past the durable end that is a torn tail.
+    @Test func holeAfterTheDurableEndIsATornTailNotCorruption() throws {
+        try withStore { _, path in
+            let store = try Store(path: path, options: .init(commitPolicy: .none))
+            var offsets: [Int] = []
+            for i in 0 ..< 200 {
+                offsets.append(try store.stats().activeBytesUsed)
+                try store.append(testEntry(i, valueLength: 50))
+            }
+            let framesEnd = try store.stats().activeBytesUsed
+            try store.close()
+            let segment = segmentPath(path, 1)
+            // Synced through record 99; then page 1 (record ~40) never made it.
+            try setDurableEnd(segment, offsets[100])
+            var bytes = try readFile(segment)
+            for i in offsets[120] ..< offsets[121] { bytes[i] = 0 }
+            try writeFile(segment, bytes)
+            let reopened = try Store(path: path)
+            #expect(reopened.recordCount == 120)
+            let torn = try #require(reopened.recovery.tornTail)
+            #expect(torn.offset == offsets[120] && torn.offset + torn.bytes == framesEnd)
+            try reopened.close()
+        }
+    }
+
+    @Test func truncatedActiveSegmentAndDamagedLastFooterAreCorruptionNotRepairs() throws {
+        try withStore { _, path in
+            let store = try Store(path: path)
+            for i in 0 ..< 20 { try store.append(testEntry(i)) }
+            let used = try store.stats().activeBytesUsed
+            try store.close()
+            let segment = segmentPath(path, 1)
+            let original = try readFile(segment)
+            // Truncated to its frames: not a size an active segment can have, and no footer.
+            try writeFile(segment, Array(original[0 ..< used]))
+            #expect(throws: SteleError.self) { try Store(path: path) }
+            try writeFile(segment, original)
+
+            let sealing = try Store(path: path)
+            try sealing.seal()
+            try sealing.close()
+            try FileManager.default.removeItem(atPath: segmentPath(path, 2))
+            var sealed = try readFile(segment)
+            sealed[sealed.count - 150] ^= 0x01  // inside the footer of the (now last) sealed segment
+            try writeFile(segment, sealed)
+            #expect {
+                try Store(path: path)
+            } throws: { error in
+                guard case SteleError.corruption(let c) = error else { return false }
+                return c.file == segment
+            }
+            // Junk hidden between a valid footer and a forged trailer is refused too.
+            sealed[sealed.count - 150] ^= 0x01
+            let trailer = Array(sealed.suffix(16))
+            var forged = Array(sealed.dropLast(16)) + [UInt8](repeating: 0xab, count: 48) + trailer
+            let framesEnd = try ByteView.of(sealed) { try SegmentFooter.decodeAtEnd($0).get().framesEnd }
+            let length = UInt64(sealed.count - Int(framesEnd) + 48)
+            withUnsafeBytes(of: length.littleEndian) { forged.replaceSubrange(forged.count - 16 ..< forged.count - 8, with: $0) }
+            try writeFile(segment, forged)
+            #expect(throws: SteleError.self) { try Store(path: path) }
+        }
+    }
+
+    @Test func sealedLastSegmentLeftWritableIsMadeReadOnly() throws {
+        try withStore { _, path in
+            let store = try Store(path: path)
+            for i in 0 ..< 20 { try store.append(testEntry(i)) }
+            try store.seal()
+            try store.close()
+            try FileManager.default.removeItem(atPath: segmentPath(path, 2))
+            chmod(segmentPath(path, 1), 0o644)  // crash between ftruncate and fchmod
+            let reopened = try Store(path: path)
+            #expect(reopened.recovery.completedSeal == segmentPath(path, 1))
+            #expect(try PosixFileSystem().status(segmentPath(path, 1))?.permissions == 0o444)
+            try reopened.close()
+        }
+    }
+
+    @Test func uncleanShutdownRewritesTheActiveSegment() throws {
+        try withStore { _, path in
+            let store = try Store(path: path)
+            for i in 0 ..< 20 { try store.append(testEntry(i)) }
+            try store.close()
+            #expect(try String(contentsOfFile: path + "/LOCK", encoding: .utf8) == "clean\n")
+            #expect(try Store(path: path).recovery.rewroteAfterUncleanShutdown == nil)  // deinit closes cleanly
+            try writeFile(path + "/LOCK", Array("open\n".utf8))
+            let reopened = try Store(path: path)
+            #expect(reopened.recovery.rewroteAfterUncleanShutdown == (try reopened.stats().activeBytesUsed))
+            #expect(reopened.recordCount == 20)
+            try reopened.close()
+        }
+    }
+
+    @Test func damagedRecordWithMissingTilesStillOpensWithoutProofs() throws {
+        try withStore { _, path in
+            let store = try Store(path: path)
+            for i in 0 ..< 700 { try store.append(testEntry(i, valueLength: 100)) }
+            try store.close()
+            var bytes = try readFile(segmentPath(path, 1))
+            bytes[SegmentHeader.size + 100] ^= 1
+            try writeFile(segmentPath(path, 1), bytes)
+            try FileManager.default.removeItem(atPath: path + "/tiles/state")
+            let reopened = try Store(path: path)
+            #expect(reopened.recovery.tilesUnavailable != nil)
+            #expect(throws: SteleError.self) { try reopened.inclusionProof(index: 5) }
+            #expect(try reopened.record(at: 600).key == Array("k600".utf8))
+            try reopened.append(testEntry(700))
+            try reopened.close()
         }
     }
 

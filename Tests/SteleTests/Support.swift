@@ -138,3 +138,13 @@ final class FaultyFileSystem: FileSystem {
     func remove(_ path: String) throws { try real.remove(path) }
     func status(_ path: String) throws -> FileStatus? { try real.status(path) }
 }
+
+/// Rewrites the durable end in a segment header (and its checksum): the on-disk state of a
+/// crash that happened before the sync covering `offset` completed.
+func setDurableEnd(_ segment: String, _ offset: Int) throws {
+    var header = Array(try readFile(segment)[0 ..< SegmentHeader.size])
+    withUnsafeBytes(of: UInt64(offset).littleEndian) { header.replaceSubrange(88 ..< 96, with: $0) }
+    let sum = xxh3(Array(header[0 ..< 120]))
+    withUnsafeBytes(of: sum.littleEndian) { header.replaceSubrange(120 ..< 128, with: $0) }
+    try patchFile(segment, at: 0, header)
+}

@@ -85,7 +85,9 @@ package enum Frame {
         if flags & flagRedacted != 0 {
             guard storedLength == 32 else { return .failure(.lengthsDisagree) }
         } else if flags & flagLZ4 != 0 {
-            guard storedLength > 0, valueLength > 0 else { return .failure(.lengthsDisagree) }
+            // LZ4 expands at most about 255 times; a larger claim would only make readers allocate.
+            guard storedLength > 0, valueLength > 0, valueLength <= storedLength * 255,
+                  valueLength <= Limits.maxSegmentSize else { return .failure(.lengthsDisagree) }
         } else {
             guard storedLength == valueLength else { return .failure(.lengthsDisagree) }
         }

@@ -87,22 +87,28 @@ package struct SegmentFooter: Equatable, Sendable {
               (length - UInt64(fixedSize)) % 32 == 0 else {
             return .failure(.malformed("segment footer length"))
         }
-        return decode(view, at: view.count - Int(length))
+        let result = decode(view, at: view.count - Int(length))
+        // The footer must end the file exactly: nothing may hide between it and the trailer.
+        if case .success(let footer) = result, footer.size != Int(length) {
+            return .failure(.malformed("segment footer length disagrees with its frontier count"))
+        }
+        return result
     }
 
     /// Decodes a footer that starts at `offset`; it must end exactly at `view.count` or
-    /// fit before it (an unfinished seal leaves zeros after it).
+    /// fit before it (an unfinished seal leaves zeros after it). Checksum before version, so
+    /// damage is reported as damage.
     package static func decode(_ view: ByteView, at offset: Int) -> Result<SegmentFooter, FormatDefect> {
-        guard offset >= 0, view.count - offset >= fixedSize else { return .failure(.truncated("segment footer")) }
+        guard offset >= SegmentHeader.size, view.count - offset >= fixedSize else { return .failure(.truncated("segment footer")) }
         guard view.slice(offset, 8).equals(magic) else { return .failure(.badMagic("segment footer")) }
-        let version = view.u16(offset + 8)
-        guard version == SegmentFooter.version else {
-            return .failure(.unsupportedVersion(found: Int(version), supported: Int(SegmentFooter.version)))
-        }
         let k = Int(view.u16(offset + 10))
         guard k <= 64, view.count - offset >= size(frontierCount: k) else { return .failure(.truncated("segment footer")) }
         let f = view.slice(offset, size(frontierCount: k))
         guard f.u64(160 + 32 * k) == xxh3(f.slice(0, 160 + 32 * k)) else { return .failure(.checksum("segment footer")) }
+        let version = f.u16(8)
+        guard version == SegmentFooter.version else {
+            return .failure(.unsupportedVersion(found: Int(version), supported: Int(SegmentFooter.version)))
+        }
         guard f.u32(12) == 0, f.u64(168 + 32 * k) == UInt64(f.count), f.slice(176 + 32 * k, 8).equals(endMagic) else {
             return .failure(.malformed("segment footer"))
         }
@@ -110,9 +116,11 @@ package struct SegmentFooter: Equatable, Sendable {
             recordCount: f.u64(16), firstSequence: f.u64(24), lastSequence: f.u64(32), framesEnd: f.u64(40),
             sealedAt: f.i64(48), treeSize: f.u64(56), treeRoot: Digest(f, at: 64), contentDigest: Digest(f, at: 96),
             frontier: (0 ..< k).map { Digest(f, at: 128 + 32 * $0) }, sealHash: Digest(f, at: 128 + 32 * k))
-        guard footer.recordCount >= 1, footer.lastSequence >= footer.firstSequence,
+        // Every frame takes at least `Frame.overhead` bytes, which bounds the count by the file.
+        let maxRecords = UInt64(offset - SegmentHeader.size) / UInt64(Frame.overhead)
+        guard footer.recordCount >= 1, footer.recordCount <= maxRecords, footer.lastSequence >= footer.firstSequence,
               footer.lastSequence - footer.firstSequence + 1 == footer.recordCount,
-              footer.lastSequence < UInt64.max, footer.treeSize == footer.lastSequence + 1,
+              footer.lastSequence < 1 << 62, footer.treeSize == footer.lastSequence + 1,
               footer.treeSize.nonzeroBitCount == k, footer.framesEnd == UInt64(offset) else {
             return .failure(.malformed("segment footer fields"))
         }

@@ -11,9 +11,13 @@
 /// 40     8    first sequence number stored in this segment
 /// 48     8    creation time, ns since epoch
 /// 56    32    seal hash of the previous segment (zeros for segment 1)
-/// 88    32    reserved, zero
+/// 88     8    durable end: frames before this offset are known to be on disk
+/// 96    24    reserved, zero
 /// 120    8    XXH3-64 of bytes [0, 120)
 /// ```
+/// The durable end is rewritten with every sync (it trails by one sync) and equals the frames
+/// end once sealed. Recovery treats damage before it as corruption and damage after it as a
+/// write interrupted by a crash.
 package struct SegmentHeader: Equatable, Sendable {
     package static let size = 128
     package static let magic: [UInt8] = Array("STELESEG".utf8)
@@ -24,6 +28,7 @@ package struct SegmentHeader: Equatable, Sendable {
     package var firstSequence: UInt64
     package var createdAt: Int64
     package var previousSeal: Digest
+    package var durableEnd: UInt64 = UInt64(SegmentHeader.size)
 
     package func encode(into writer: ByteWriter) {
         writer.put(SegmentHeader.magic, at: 0)
@@ -35,7 +40,8 @@ package struct SegmentHeader: Equatable, Sendable {
         writer.put(firstSequence, at: 40)
         writer.put(createdAt, at: 48)
         previousSeal.write(to: writer, at: 56)
-        writer.zero(88 ..< 120)
+        writer.put(durableEnd, at: 88)
+        writer.zero(96 ..< 120)
         writer.put(xxh3(writer.view.slice(0, 120)), at: 120)
     }
 
@@ -43,20 +49,22 @@ package struct SegmentHeader: Equatable, Sendable {
         ByteWriter.makeArray(count: SegmentHeader.size) { encode(into: $0) }
     }
 
-    /// Decodes and verifies a header; the error says which check failed.
+    /// Decodes and verifies a header; the error says which check failed. The checksum is
+    /// checked before the version, so a damaged version field reads as damage, not as a newer format.
     package static func decode(_ view: ByteView) -> Result<SegmentHeader, FormatDefect> {
         guard view.count >= size else { return .failure(.truncated("segment header")) }
         guard view.slice(0, 8).equals(magic) else { return .failure(.badMagic("segment header")) }
-        let version = view.u16(8)
-        guard version == formatVersion else { return .failure(.unsupportedVersion(found: Int(version), supported: Int(formatVersion))) }
-        guard view.u16(10) == UInt16(size), view.u32(12) == 0, view.slice(88, 32).isAllZero else {
-            return .failure(.malformed("segment header: length or reserved fields"))
-        }
         let stored = view.u64(120), computed = xxh3(view.slice(0, 120))
         guard stored == computed else { return .failure(.checksum("segment header")) }
+        let version = view.u16(8)
+        guard version == formatVersion else { return .failure(.unsupportedVersion(found: Int(version), supported: Int(formatVersion))) }
+        guard view.u16(10) == UInt16(size), view.u32(12) == 0, view.slice(96, 24).isAllZero,
+              view.u64(88) >= UInt64(size), view.u64(88) <= UInt64(Limits.maxSegmentSize) else {
+            return .failure(.malformed("segment header: length, durable end or reserved fields"))
+        }
         return .success(SegmentHeader(storeID: view.slice(16, 16).array, index: view.u64(32),
                                       firstSequence: view.u64(40), createdAt: view.i64(48),
-                                      previousSeal: Digest(view, at: 56)))
+                                      previousSeal: Digest(view, at: 56), durableEnd: view.u64(88)))
     }
 }
 

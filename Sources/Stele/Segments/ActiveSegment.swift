@@ -7,8 +7,9 @@
 /// Frames are written straight into the mapping; nothing is durable until ``FileSystem/syncMapped``
 /// covers it (the store's commit policy decides when).
 package final class ActiveSegment {
+    private let fs: any FileSystem
     package let path: String
-    package let header: SegmentHeader
+    package private(set) var header: SegmentHeader
     package let region: MappedRegion
     package private(set) var fd: FileDescriptor?
     package private(set) var writeOffset: Int
@@ -24,8 +25,9 @@ package final class ActiveSegment {
     package var recordCount: Int { offsets.count }
     package var lastSequence: UInt64? { offsets.isEmpty ? nil : header.firstSequence + UInt64(offsets.count - 1) }
 
-    package init(path: String, header: SegmentHeader, region: MappedRegion, fd: FileDescriptor?,
+    package init(fs: any FileSystem, path: String, header: SegmentHeader, region: MappedRegion, fd: FileDescriptor?,
                  scan: SegmentScan) {
+        self.fs = fs
         self.path = path
         self.header = header
         self.region = region
@@ -54,7 +56,7 @@ package final class ActiveSegment {
             let region = try fs.map(FileDescriptor(raw: fd.raw, path: path), length: capacity, writable: true)
             let scan = SegmentScan(end: SegmentHeader.size, nextSequence: header.firstSequence,
                                    lastTimestamp: header.createdAt, frontier: Frontier())
-            let segment = ActiveSegment(path: path, header: header, region: region,
+            let segment = ActiveSegment(fs: fs, path: path, header: header, region: region,
                                         fd: FileDescriptor(raw: fd.raw, path: path), scan: scan)
             segment.prefault(through: SegmentHeader.size)
             return segment
@@ -92,6 +94,25 @@ package final class ActiveSegment {
         prefaultedEnd = end
     }
 
+    /// Records in the header that frames before `end` are on disk (a completed sync covered
+    /// them). The header reaches the disk with the next sync; until then the older value stands,
+    /// which only ever under-claims.
+    package func markDurable(through end: Int) {
+        guard UInt64(end) > header.durableEnd, fd != nil else { return }
+        header.durableEnd = UInt64(end)
+        header.encode(into: region.writer(0 ..< SegmentHeader.size))
+    }
+
+    /// Writes `[0, writeOffset)` through `pwrite` and `fdatasync`s it, so bytes that were only in
+    /// the page cache (say, after a failed writeback in a process that crashed) reach the disk.
+    package func rewriteThroughCache() throws {
+        guard let fd else { return }
+        try region.view(0 ..< writeOffset).withBuffer { try fs.write(fd, $0, at: 0) }
+        try fs.syncData(fd)
+        markDurable(through: writeOffset)
+        try fs.syncMapped(region, 0 ..< SegmentHeader.size)
+    }
+
     /// Zeroes `[offset, offset + length)` (a discarded torn tail) and makes that durable.
     package func discardTail(fs: any FileSystem, offset: Int, length: Int) throws {
         region.writer(offset ..< offset + length).zero(0 ..< length)
@@ -116,8 +137,10 @@ package final class ActiveSegment {
     }
 
     /// Releases the file descriptor (the mapping goes with the last reference).
-    package func close(fs: any FileSystem) {
+    package func close() {
         if let fd { fs.close(fd) }
         fd = nil
     }
+
+    deinit { close() }
 }

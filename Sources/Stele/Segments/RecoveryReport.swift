@@ -22,12 +22,18 @@ public struct RecoveryReport: Sendable, Equatable {
     public var tornTail: TornTail?
     /// A segment whose seal was interrupted after its footer was durable, and that was finished.
     public var completedSeal: String?
+    /// After an unclean shutdown, the bytes of the active segment that were written out again
+    /// (they might have been only in the page cache of the process that crashed).
+    public var rewroteAfterUncleanShutdown: Int?
     /// Leftover temporary files from an interrupted segment creation, removed.
     public var removedTemporaryFiles: [String] = []
 
     /// Leaves whose tiles were rebuilt from the records (tiles trail the log after a crash and
     /// are rebuilt in full if `tiles/` was removed or disagrees with the log).
     public var tilesRebuilt: Range<UInt64>?
+
+    /// Why tiles could not be rebuilt (a damaged record); proofs are unavailable until repaired.
+    public var tilesUnavailable: String?
 
     /// True when recovery had nothing to do.
     public var isClean: Bool { tornTail == nil && completedSeal == nil && removedTemporaryFiles.isEmpty }

@@ -25,8 +25,8 @@ package final class SealedSegment: Sendable {
         let fd = try fs.open(path, .readOnly)
         defer { fs.close(fd) }
         let size = try fs.size(fd)
-        guard size >= SegmentHeader.size + SegmentFooter.fixedSize else {
-            throw SteleError.corruption(Corruption(file: path, detail: "sealed segment is only \(size) bytes"))
+        guard size >= SegmentHeader.size + SegmentFooter.fixedSize, size <= Limits.maxSegmentSize else {
+            throw SteleError.corruption(Corruption(file: path, detail: "sealed segment of \(size) bytes is impossible"))
         }
         let region = try fs.map(fd, length: size, writable: false)
         let view = region.wholeView
@@ -38,6 +38,9 @@ package final class SealedSegment: Sendable {
         guard footer.firstSequence == header.firstSequence else {
             throw SteleError.corruption(Corruption(file: path, offset: Int(footer.framesEnd) + 24,
                                                    detail: "footer first sequence \(footer.firstSequence) differs from header \(header.firstSequence)"))
+        }
+        guard header.durableEnd == footer.framesEnd else {
+            throw SteleError.corruption(Corruption(file: path, offset: 88, detail: "durable end \(header.durableEnd) differs from the frames end \(footer.framesEnd)"))
         }
         guard footer.computeSealHash(header: header) == footer.sealHash else {
             throw SteleError.corruption(Corruption(file: path, offset: Int(footer.framesEnd),
@@ -73,7 +76,7 @@ package final class SealedSegment: Sendable {
         let view = region.wholeView
         let end = Int(footer.framesEnd)
         var offsets: [UInt32] = []
-        offsets.reserveCapacity(Int(footer.recordCount))
+        offsets.reserveCapacity(Int(min(footer.recordCount, 1 << 20)))
         var offset = SegmentHeader.size
         while offset < end {
             let length = offset + 4 <= end ? Int(view.u32(offset)) : 0

@@ -80,6 +80,10 @@ extension SegmentLog {
     /// Makes the tiles for the current tree durable (at a seal). Tiles are derived data, so a
     /// failure here does not fail the seal: it is reported, and the next open rebuilds them.
     func persistTiles() {
+        if let damage = tilesUnavailable {
+            tileFailure = IOError(operation: "tiles unavailable: \(damage)", path: tiles.directory, errno: 0)
+            return
+        }
         do {
             try tiles.persist(size: frontier.size, root: frontier.root, partials: tileBuilder.pending)
             tileFailure = nil

@@ -23,6 +23,8 @@ package final class SegmentLog {
     package internal(set) var tileBuilder = TileBuilder()
     /// The last failure to persist tiles, if the latest attempt failed.
     package internal(set) var tileFailure: IOError?
+    /// Set when tiles could not be rebuilt (a damaged record): no tiles are written, no proofs served.
+    package internal(set) var tilesUnavailable: Corruption?
     /// Where and with which key to sign a checkpoint at every seal (nil: no automatic checkpoints).
     package var sealCheckpoints: (store: CheckpointStore, signer: NoteSigner)?
     /// Why the latest automatic checkpoint was not signed, if it was not.
@@ -45,13 +47,13 @@ package final class SegmentLog {
                                            segmentSize: Int, now: Int64) throws {
         let header = SegmentHeader(storeID: storeID, index: 1, firstSequence: 0, createdAt: now, previousSeal: .zero)
         let segment = try ActiveSegment.create(fs: fs, directory: directory, header: header, capacity: segmentSize)
-        segment.close(fs: fs)
+        segment.close()
     }
 
     /// Opens the segments in `directory`, verifying the chain cheaply and recovering the active
     /// segment (see ``SegmentScan``). `lostAndFound` receives copies of discarded torn tails.
     package static func open(fs: any FileSystem, directory: String, storeID: [UInt8], segmentSize: Int,
-                             writable: Bool, lostAndFound: String, tilesDirectory: String) throws -> SegmentLog {
+                             writable: Bool, lostAndFound: String, tilesDirectory: String, unclean: Bool) throws -> SegmentLog {
         let log = SegmentLog(fs: fs, directory: directory, storeID: storeID, segmentSize: segmentSize, writable: writable,
                              tiles: TileStore(fs: fs, directory: tilesDirectory, writable: writable))
         var indices: [UInt64] = []
@@ -75,8 +77,18 @@ package final class SegmentLog {
             let segment = try SealedSegment.open(fs: fs, path: directory + "/" + SegmentFiles.name(index), expectedIndex: index)
             try log.link(segment)
         }
-        try log.openLast(index: indices.count, lostAndFound: lostAndFound)
-        try log.restoreTiles()
+        try log.openLast(index: indices.count, lostAndFound: lostAndFound, unclean: unclean)
+        do {
+            try log.restoreTiles()
+        } catch SteleError.corruption(let damage) {
+            // Tiles are derived data: a damaged record must not keep the log closed. Proofs stay
+            // unavailable until `stele fsck` has been run and the damage dealt with.
+            log.tilesUnavailable = damage
+            log.report.tilesUnavailable = damage.description
+        } catch {
+            log.close()
+            throw error
+        }
         return log
     }
 
@@ -108,22 +120,30 @@ package final class SegmentLog {
     }
 
     /// Opens the last segment: sealed (its successor is created on the next append) or active.
-    private func openLast(index: Int, lostAndFound: String) throws {
+    private func openLast(index: Int, lostAndFound: String, unclean: Bool) throws {
         let path = directory + "/" + SegmentFiles.name(UInt64(index))
-        // Look for a footer through a read-only descriptor first: a sealed file is mode 0444.
-        let probe = try fs.open(path, .readOnly)
-        let sealedOnDisk: Bool
-        do {
+        guard let status = try fs.status(path), status.isRegularFile else {
+            throw SteleError.corruption(Corruption(file: path, detail: "segment file vanished"))
+        }
+        // An active segment always has exactly the configured size (it is preallocated and only
+        // truncated by a seal); a file of any other size must be a sealed one.
+        var sealedOnDisk = status.size != segmentSize
+        if !sealedOnDisk {
+            let probe = try fs.open(path, .readOnly)
             defer { fs.close(probe) }
-            let size = try fs.size(probe)
-            guard size >= SegmentHeader.size else {
-                throw SteleError.corruption(Corruption(file: path, detail: "segment is only \(size) bytes, shorter than its header"))
-            }
-            let probeRegion = try fs.map(probe, length: size, writable: false)
-            if case .success = SegmentFooter.decodeAtEnd(probeRegion.wholeView) { sealedOnDisk = true } else { sealedOnDisk = false }
+            let probeRegion = try fs.map(probe, length: status.size, writable: false)
+            if case .success = SegmentFooter.decodeAtEnd(probeRegion.wholeView) { sealedOnDisk = true }
         }
         if sealedOnDisk {
             try link(SealedSegment.open(fs: fs, path: path, expectedIndex: UInt64(index)))
+            if writable && status.permissions & 0o222 != 0 {
+                // A crash between the truncation and the mode change: finish the seal.
+                let fd = try fs.open(path, .readWrite)
+                defer { fs.close(fd) }
+                try fs.setPermissions(fd, 0o444)
+                try fs.syncAll(fd)
+                report.completedSeal = path
+            }
             return
         }
         let fd = try fs.open(path, writable ? .readWrite : .readOnly)
@@ -144,8 +164,9 @@ package final class SegmentLog {
             if writable { fs.close(fd) }
             throw error
         }
-        let scan = SegmentScan.scan(view, firstSequence: nextSequence, minimumTimestamp: lastTimestamp, frontier: frontier)
-        let segment = ActiveSegment(path: path, header: header, region: region, fd: writable ? fd : nil, scan: scan)
+        let scan = SegmentScan.scan(view, firstSequence: nextSequence, minimumTimestamp: lastTimestamp, frontier: frontier,
+                                    durableEnd: Int(min(header.durableEnd, UInt64(view.count))))
+        let segment = ActiveSegment(fs: fs, path: path, header: header, region: region, fd: writable ? fd : nil, scan: scan)
         do {
             guard header.index == UInt64(index) else {
                 throw SteleError.corruption(Corruption(file: path, offset: 32, detail: "header says segment \(header.index)"))
@@ -172,8 +193,14 @@ package final class SegmentLog {
                     return
                 }
             }
+            if writable && unclean {
+                // After a crash, what recovery just read may exist only in the page cache (a
+                // failed writeback leaves pages cached but clean): write it all out again.
+                try segment.rewriteThroughCache()
+                report.rewroteAfterUncleanShutdown = segment.writeOffset
+            }
         } catch {
-            segment.close(fs: fs)
+            segment.close()
             throw error
         }
         active = segment
@@ -224,7 +251,11 @@ package final class SegmentLog {
                                            namespace: namespace.view, key: key.view, value: value.view)
         segment.append(type: type, flags: flags, sequence: sequence, timestamp: timestamp, namespace: namespace,
                        key: key, stored: stored, valueLength: value.count, leafHash: leaf)
-        tileBuilder.append(leaf: leaf, frontier: &frontier, store: tiles)
+        if tilesUnavailable == nil {
+            tileBuilder.append(leaf: leaf, frontier: &frontier, store: tiles)
+        } else {
+            frontier.append(leaf)
+        }
         nextSequence += 1
         return sequence
     }
@@ -253,6 +284,7 @@ package final class SegmentLog {
     /// Seals the active segment; on return it is durable, truncated and read-only.
     package func sealActive(syncedThrough: Int) throws -> UInt64? {
         guard let segment = active, let last = segment.lastSequence else { return nil }
+        segment.markDurable(through: segment.writeOffset)
         // Records first, then the tiles for this size, then the footer: a seal never claims a
         // tree whose records or tiles could still be lost.
         try fs.syncMapped(segment.region, 0 ..< segment.writeOffset)
@@ -301,9 +333,17 @@ package final class SegmentLog {
         return .sealed(sealed[low])
     }
 
+    /// Makes the active segment durable and records that in its header (at a clean close).
+    package func syncForClose() throws {
+        guard writable, let segment = active else { return }
+        try fs.syncMapped(segment.region, 0 ..< segment.writeOffset)
+        segment.markDurable(through: segment.writeOffset)
+        try fs.syncMapped(segment.region, 0 ..< SegmentHeader.size)
+    }
+
     /// Releases files and mappings.
     package func close() {
-        active?.close(fs: fs)
+        active?.close()
     }
 }
 

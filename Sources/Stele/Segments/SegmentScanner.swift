@@ -3,14 +3,18 @@
 ///
 /// Invariants it relies on (all established by the writer):
 /// - space after the frames of an active segment is zero (the file is preallocated with zeros
-///   and never reused), so a crash can leave only a *prefix* of the next bytes written;
+///   and never reused), so a crash can only leave bytes that were being written;
+/// - the header's durable end trails the last completed sync: frames before it were on disk
+///   when a later sync completed, so nothing a crash does can damage them;
 /// - sequence numbers are contiguous and timestamps never decrease;
 /// - a seal writes the footer right after the last frame, before truncating the file.
 ///
 /// So after the last valid frame there can legitimately be only zeros (clean), a complete footer
-/// (a seal interrupted before truncation), or a torn write followed by zeros. Anything that is
-/// followed by another *valid* frame is damage in the middle of the log, which recovery must not
-/// paper over: the store refuses to open and names the place.
+/// (a seal interrupted before truncation), or, at or after the durable end, whatever a crash left
+/// of writes in flight: pages reach the disk in any order, so that may be a hole followed by
+/// valid frames that were never acknowledged. That tail is discarded (and saved). Damage before
+/// the durable end, or a valid frame that breaks an invariant, is corruption: the store refuses
+/// to open and names the place.
 package struct SegmentScan {
     /// Offsets of the valid frames, in order.
     package var offsets: [UInt32] = []
@@ -27,18 +31,18 @@ package struct SegmentScan {
     package enum Tail: Equatable {
         /// Only zeros follow.
         case clean
-        /// Bytes that are not a valid frame and are followed by no valid frame: an interrupted
-        /// write. `length` runs to the last non-zero byte.
+        /// Bytes at or after the durable end that are not a valid frame: writes interrupted by a
+        /// crash. `length` runs to the last non-zero byte (later frames included).
         case torn(offset: Int, length: Int, defect: String)
         /// A complete, consistent footer follows: the segment was sealed but not yet truncated.
         case sealFooter(SegmentFooter)
-        /// Damage followed by valid data, or a valid frame that breaks an invariant.
+        /// Damage before the durable end, or a valid frame that breaks an invariant.
         case corrupt(offset: Int, sequence: UInt64?, detail: String)
     }
 
     /// Scans `view` (the whole segment file, header included).
     package static func scan(_ view: ByteView, firstSequence: UInt64, minimumTimestamp: Int64,
-                             frontier: Frontier) -> SegmentScan {
+                             frontier: Frontier, durableEnd: Int) -> SegmentScan {
         var scan = SegmentScan(end: SegmentHeader.size, nextSequence: firstSequence,
                                lastTimestamp: minimumTimestamp, frontier: frontier)
         while true {
@@ -66,15 +70,20 @@ package struct SegmentScan {
                 scan.nextSequence += 1
                 scan.end = frame.end
             case .failure(let defect):
-                scan.tail = scan.classifyTail(view, defect: defect, firstSequence: firstSequence)
+                scan.tail = scan.classifyTail(view, defect: defect, firstSequence: firstSequence, durableEnd: durableEnd)
                 return scan
             }
         }
     }
 
-    private func classifyTail(_ view: ByteView, defect: FrameDefect, firstSequence: UInt64) -> Tail {
+    private func classifyTail(_ view: ByteView, defect: FrameDefect, firstSequence: UInt64, durableEnd: Int) -> Tail {
         let rest = view.slice(end, view.count - end)
-        guard let lastNonZero = rest.lastNonZero else { return .clean }
+        guard let lastNonZero = rest.lastNonZero else {
+            if end < durableEnd {
+                return .corrupt(offset: end, sequence: nextSequence, detail: "frames end before the durable end \(durableEnd): synced records are missing")
+            }
+            return .clean
+        }
         if case .success(let footer) = SegmentFooter.decode(view, at: end) {
             var digest = contentHasher
             let consistent = footer.recordCount == UInt64(offsets.count) && footer.firstSequence == firstSequence
@@ -83,27 +92,11 @@ package struct SegmentScan {
             if consistent && lastNonZero < footer.size { return .sealFooter(footer) }
             return .corrupt(offset: end, sequence: nil, detail: "a footer follows the frames but does not match them")
         }
-        if let (next, sequence) = nextValidFrame(view, after: end, through: end + lastNonZero) {
+        if end < durableEnd {
             return .corrupt(offset: end, sequence: nextSequence,
-                            detail: "\(defect), yet a valid frame (sequence \(sequence)) follows at offset \(next)")
+                            detail: "\(defect), before the durable end \(durableEnd): a synced record is damaged")
         }
         return .torn(offset: end, length: lastNonZero + 1, defect: defect.description)
-    }
-
-    /// The first offset in `(start, last]` where a valid frame with a plausible sequence begins.
-    private func nextValidFrame(_ view: ByteView, after start: Int, through last: Int) -> (Int, UInt64)? {
-        var p = start + 1
-        while p <= last && p + Frame.overhead <= view.count {
-            let length = Int(view.u32(p))
-            if length >= Frame.overhead, length <= view.count - p,
-               let type = RecordType(rawValue: view.u8(p + 4)), type.rawValue > 0, view.u16(p + 26) == 0,
-               Frame.length(namespace: Int(view.u16(p + 6)), key: Int(view.u16(p + 24)), stored: Int(view.u32(p + 32))) == length,
-               case .success(let frame) = Frame.decode(view, at: p, limit: view.count), frame.sequence >= nextSequence {
-                return (p, frame.sequence)
-            }
-            p += 1
-        }
-        return nil
     }
 }
 

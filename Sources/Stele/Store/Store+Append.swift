@@ -145,12 +145,14 @@ extension Store {
                 guard let log = state.log else { throw SteleError.closed }
                 if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
                 guard let active = log.active, active.recordCount > 0 else { return nil }
+                // The previous sync's end goes to disk with this one (the durable end trails by one).
+                if cursor.segment == active.header.index { active.markDurable(through: cursor.offset) }
                 return (active.region, active.header.index, active.writeOffset, log.nextSequence)
             }
             guard let (region, segment, end, covered) = snapshot else { return }
-            let from = cursor.segment == segment ? cursor.offset : 0
             do {
-                try fs.syncMapped(region, from ..< end)
+                // From offset 0: the header page carries the durable end; clean pages cost nothing.
+                try fs.syncMapped(region, 0 ..< end)
             } catch SteleError.io(let cause) {
                 state.withLock { $0.failure = $0.failure ?? cause }
                 throw SteleError.writesDisabled(cause: cause)

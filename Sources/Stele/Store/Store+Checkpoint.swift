@@ -19,6 +19,7 @@ extension Store {
         return try state.withLock { state throws -> String in
             guard let log = state.log else { throw SteleError.closed }
             if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
+            if let damage = log.tilesUnavailable { throw SteleError.corruption(damage) }
             let size = log.frontier.size, root = log.frontier.root
             try log.tiles.persist(size: size, root: root, partials: log.tileBuilder.pending)
             let reader = TileReader(store: log.tiles, cache: tileCache, size: size, builder: log.tileBuilder)

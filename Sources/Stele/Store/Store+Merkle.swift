@@ -8,6 +8,7 @@ extension Store {
     private func treeReader() throws -> (TileReader, Digest) {
         let (snapshot, tiles, root) = try state.withLock { state throws -> (TreeSnapshot, TileStore, Digest) in
             guard let log = state.log else { throw SteleError.closed }
+            if let damage = log.tilesUnavailable { throw SteleError.corruption(damage) }
             return (log.treeSnapshot, log.tiles, log.frontier.root)
         }
         let reader = TileReader(store: tiles, cache: tileCache, size: snapshot.size, pending: snapshot.pending,

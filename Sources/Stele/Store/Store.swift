@@ -136,25 +136,17 @@ public final class Store: Sendable {
         let layout = StoreLayout(root: path)
         let config = try Store.readConfig(fs: fs, layout: layout)
         var lockFile: FileDescriptor?
+        var clean = true
         if !options.readOnly {
-            let fd = try fs.status(layout.lock) == nil ? fs.open(layout.lock, .createNew(permissions: 0o644)) : fs.open(layout.lock, .readWrite)
-            guard try fs.lockExclusive(fd) else {
-                fs.close(fd)
-                throw SteleError.locked(path: path)
-            }
-            lockFile = fd
+            (lockFile, clean) = try LockFile.acquire(fs: fs, path: layout.lock, storePath: path)
         }
         let log: SegmentLog
         do {
             log = try SegmentLog.open(fs: fs, directory: layout.segments, storeID: config.storeID,
                                       segmentSize: config.segmentSize, writable: !options.readOnly,
-                                      lostAndFound: layout.lostAndFound, tilesDirectory: layout.tiles)
+                                      lostAndFound: layout.lostAndFound, tilesDirectory: layout.tiles, unclean: !clean)
             if let signer = options.checkpointSigner, !options.readOnly {
                 log.sealCheckpoints = (CheckpointStore(fs: fs, directory: layout.checkpoints, origin: config.origin), signer)
-            }
-            // What recovery found may still sit only in the page cache of a crashed process.
-            if let active = log.active, !options.readOnly {
-                try fs.syncMapped(active.region, 0 ..< active.writeOffset)
             }
         } catch {
             if let lockFile { fs.close(lockFile) }
@@ -199,18 +191,21 @@ public final class Store: Sendable {
     /// - Throws: the sync's error, if the final sync failed (resources are released anyway).
     public func close() throws {
         timer.withLock { $0?.cancel(); $0 = nil }
-        var syncError: (any Error)?
-        if !options.readOnly {
-            do { try sync() } catch SteleError.closed { return } catch { syncError = error }
-        }
-        let log = state.withLock { state -> SegmentLog? in
+        // Take the log out first: from here no append can slip in behind the final sync.
+        let (log, failure) = state.withLock { state -> (SegmentLog?, IOError?) in
             defer { state.log = nil }
-            return state.log
+            return (state.log, state.failure)
         }
         guard let log else { return }
-        log.close()
-        if let lockFile { fs.close(lockFile) }
-        if let syncError { throw syncError }
+        defer {
+            log.close()
+            if let lockFile { fs.close(lockFile) }
+        }
+        guard log.writable, let lockFile else { return }
+        if let failure { throw SteleError.writesDisabled(cause: failure) }
+        try syncCursor.withLock { _ in try log.syncForClose() }
+        durableCount.raise(to: log.nextSequence)
+        try LockFile.mark(fs: fs, lockFile, clean: true)
     }
 }
 

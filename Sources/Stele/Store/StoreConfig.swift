@@ -64,10 +64,12 @@ public struct StoreConfig: Sendable, Equatable {
             }
             fields[key] = String(line[line.index(after: space)...])
         }
-        guard let uuidText = fields["uuid"], let uuid = bytesFromHex(uuidText), uuid.count == 16 else { throw bad("bad or missing uuid") }
+        guard let uuidText = fields["uuid"], let uuid = bytesFromHex(uuidText), uuid.count == 16, hexString(uuid) == uuidText else {
+            throw bad("bad or missing uuid")
+        }
         guard let created = fields["created"].flatMap({ Int64($0) }) else { throw bad("bad or missing created") }
         guard let size = fields["segment-size"].flatMap({ Int($0) }),
-              size >= Limits.minSegmentSize, size <= Limits.maxSegmentSize else { throw bad("bad or missing segment-size") }
+              size >= Limits.minSegmentSize, size <= Limits.maxSegmentSize, size % 4096 == 0 else { throw bad("bad or missing segment-size") }
         guard let origin = fields["origin"], isValidOrigin(origin) else { throw bad("bad or missing origin") }
         return StoreConfig(storeID: uuid, createdAt: created, segmentSize: size, origin: origin)
     }
