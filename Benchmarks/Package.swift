@@ -23,5 +23,14 @@ let package = Package(
             path: "Benchmarks/AppendBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "ProofBenchmarks",
+            dependencies: [
+                .product(name: "Stele", package: "Stele"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/ProofBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
     ]
 )

@@ -81,6 +81,49 @@ import Testing
         #expect(damaged.stderr.contains("000000000001.seg"))
     }
 
+    @Test func keygenCheckpointVerifyProveLeaf() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = dir.child("s")
+        #expect(try Self.stele(["init", store, "--segment-size", "65536", "--origin", "example.com/orders"]).status == 0)
+        let lines = (0 ..< 2000).map { #"{"ns":"m/orders","key":"o-\#($0)","value":"paid \#($0)"}"# }
+        #expect(try Self.stele(["append", store, "--jsonl", "-"], stdin: lines.joined(separator: "\n") + "\n").status == 0)
+
+        let keygen = try Self.stele(["keygen", "--name", "example.com/orders", "--out", dir.child("log")])
+        #expect(keygen.status == 0)
+        #expect(keygen.stdout.hasPrefix("example.com/orders+"))
+        #expect(try PosixFileSystem().status(dir.child("log.key"))?.permissions == 0o600)
+        #expect(!keygen.stdout.contains("PRIVATE"))
+        #expect(try Self.stele(["keygen", "--name", "x", "--out", dir.child("log")]).status != 0, "never overwrites a key")
+
+        let checkpoint = try Self.stele(["checkpoint", store, "--key", dir.child("log.key"), "--out", dir.child("cp")])
+        #expect(checkpoint.status == 0)
+        let note = try String(contentsOfFile: dir.child("cp"), encoding: .utf8)
+        #expect(note.hasPrefix("example.com/orders\n2000\n"))
+        #expect(try Self.stele(["checkpoint", store]).stdout == note)
+        let verify = try Self.stele(["verify", store, "--checkpoint", dir.child("cp"), "--verifier-key", dir.child("log.pub")])
+        #expect(verify.status == 0)
+        #expect(verify.stdout.hasPrefix("ok:"))
+        try writeFile(dir.child("bad"), Array(note.replacingOccurrences(of: "\n2000\n", with: "\n1999\n").utf8))
+        #expect(try Self.stele(["verify", store, "--checkpoint", dir.child("bad"), "--verifier-key", dir.child("log.pub")]).status == 1)
+
+        let prove = try Self.stele(["prove", store, "--index", "1234", "--tree-size", "1500", "--json"])
+        #expect(prove.status == 0)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(prove.stdout.utf8)) as? [String: Any])
+        let hashes = try #require(json["proof"] as? [String]).compactMap { Digest(hex: $0) }
+        let root = try #require((json["root"] as? String).flatMap { Digest(hex: $0) })
+        let leaf = try Self.stele(["leaf", store, "--index", "1234", "--json"])
+        let leafJSON = try #require(try JSONSerialization.jsonObject(with: Data(leaf.stdout.utf8)) as? [String: Any])
+        let leafHash = try #require((leafJSON["leaf_hash"] as? String).flatMap { Digest(hex: $0) })
+        let entry = try #require((leafJSON["entry_hex"] as? String).flatMap { bytesFromHex($0) })
+        #expect(TreeHash.leaf(entry) == leafHash)
+        #expect(MerkleVerifier.verifyInclusion(leafHash: leafHash, index: 1234, treeSize: 1500, proof: hashes, root: root))
+        let consistency = try Self.stele(["prove", store, "--consistency", "1000", "--json"])
+        #expect(consistency.stdout.hasPrefix(#"{"from":1000,"to":2000,"proof":["#))
+        #expect(try Self.stele(["prove", store, "--index", "2000"]).status == 1)
+        #expect(try Self.stele(["prove", store, "--index", "1", "--consistency", "1"]).status == 2)
+    }
+
     @Test func readmeEmbeddingExampleWorks() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

@@ -4,10 +4,14 @@
 /// than 256, and `fullTiles[L]` full tiles precede it; for a tree of `size` leaves that means
 /// `pending[L].count == (size >> 8L) & 255` and `fullTiles[L] == size >> 8(L+1)`.
 /// Level-L hashes for L ≥ 1 come from the frontier's merges (nodes at tree level 8L), so
-/// building tiles costs no hashing of its own.
+/// building tiles costs no hashing of its own. The frontier also hands over the nodes at heights
+/// 4 to 7 inside each level-0 tile (`interior`), which are stored with the tile so that a proof
+/// needs at most 11 hashes inside it instead of 247.
 package struct TileBuilder {
     package private(set) var pending: [[Digest]] = [[]]
     package private(set) var fullTiles: [UInt64] = [0]
+    /// Interior nodes of the current level-0 tile completed so far (see ``TileInterior``).
+    package private(set) var interior = [Digest](repeating: .zero, count: TileInterior.count)
 
     package init() {}
 
@@ -26,6 +30,7 @@ package struct TileBuilder {
             }
             level += 1
         }
+        interior = TileInterior.compute(pending[0])
     }
 
     /// Adds the next hash at tile level `level`; a tile that fills is handed to `store`.
@@ -37,19 +42,48 @@ package struct TileBuilder {
         }
         pending[level].append(hash)
         if pending[level].count == TileStore.width {
-            store.writeFull(level: level, index: fullTiles[level], hashes: pending[level])
+            store.writeFull(level: level, index: fullTiles[level], hashes: pending[level],
+                            interior: level == 0 ? interior : [])
             fullTiles[level] += 1
             pending[level].removeAll(keepingCapacity: true)
         }
     }
 
     /// Appends one leaf: updates `frontier` and routes the leaf and every completed node at a
-    /// multiple of 8 levels into tiles.
+    /// multiple of 8 levels into tiles, and nodes at heights 4-7 into the level-0 interior.
     @inline(__always)
     package mutating func append(leaf: Digest, frontier: inout Frontier, store: TileStore) {
-        add(level: 0, leaf, store: store)
+        let index = frontier.size
         frontier.append(leaf) { level, node in
-            if level & 7 == 0 { add(level: level >> 3, node, store: store) }
+            if level & 7 == 0 {
+                add(level: level >> 3, node, store: store)
+            } else if level >= 4 && level <= 7 {
+                interior[TileInterior.slot(height: level, index: Int(index >> UInt64(level)) & ((256 >> level) - 1))] = node
+            }
         }
+        add(level: 0, leaf, store: store)
+    }
+}
+
+/// The interior nodes kept with each full level-0 tile: heights 4 (16 nodes), 5 (8), 6 (4) and
+/// 7 (2), in that order, 30 hashes. Node j at height h covers the tile's hashes j·2^h ..< (j+1)·2^h.
+package enum TileInterior {
+    package static let count = 30
+    private static let base = [0, 16, 24, 28]
+
+    @inline(__always)
+    package static func slot(height: Int, index: Int) -> Int { base[height - 4] + index }
+
+    /// The interior nodes of a (possibly partial) tile; incomplete ones are zero.
+    package static func compute(_ hashes: [Digest]) -> [Digest] {
+        var out = [Digest](repeating: .zero, count: count)
+        var level = hashes
+        for height in 1 ... 7 {
+            level = stride(from: 0, to: level.count - 1, by: 2).map { TreeHash.node(level[$0], level[$0 + 1]) }
+            if height >= 4 {
+                for (j, node) in level.enumerated() { out[slot(height: height, index: j)] = node }
+            }
+        }
+        return out
     }
 }

@@ -1,8 +1,9 @@
 import Synchronization
 
-/// The interior of one tile: its hashes and every subtree hash above them inside the tile.
+/// The interior of one tile: its hashes and subtree hashes above them inside the tile.
 /// `levels[h][j]` is the root of hashes `j·2^h ..< (j+1)·2^h`; a partial tile has only the
-/// complete ones. Expanding costs one node hash per interior node (255 for a full tile).
+/// complete ones. A level-0 tile read from its pack has heights 4-7 stored and computes heights
+/// 1-3 on demand (at most 7 hashes a node); other tiles are expanded fully (255 hashes).
 package struct ExpandedTile: Sendable {
     package let levels: [[Digest]]
 
@@ -12,6 +13,34 @@ package struct ExpandedTile: Sendable {
             levels.append(stride(from: 0, to: below.count - 1, by: 2).map { TreeHash.node(below[$0], below[$0 + 1]) })
         }
         self.levels = levels
+    }
+
+    /// A full level-0 tile and its 30 stored interior nodes.
+    package init(level0 slot: [Digest]) {
+        let leaves = Array(slot.prefix(TileStore.width))
+        var levels: [[Digest]] = [leaves, [], [], []]
+        for height in 4 ... 7 {
+            let start = TileInterior.slot(height: height, index: 0)
+            levels.append(Array(slot[TileStore.width + start ..< TileStore.width + start + (256 >> height)]))
+        }
+        self.levels = levels
+    }
+
+    /// The node at `height`, index `j`; nil if that subtree is not complete in this tile.
+    package func node(height: Int, index j: Int) -> Digest? {
+        if height < levels.count, !levels[height].isEmpty || height == 0 {
+            return j < levels[height].count ? levels[height][j] : nil
+        }
+        guard height < 8 else { return nil }
+        let width = 1 << height
+        guard (j + 1) * width <= levels[0].count else { return nil }
+        return ExpandedTile.root(levels[0][j * width ..< (j + 1) * width])
+    }
+
+    private static func root(_ hashes: ArraySlice<Digest>) -> Digest {
+        if hashes.count == 1, let only = hashes.first { return only }
+        let half = hashes.count / 2
+        return TreeHash.node(root(hashes.prefix(half)), root(hashes.suffix(half)))
     }
 }
 
@@ -52,7 +81,6 @@ package final class TileReader: MerkleNodeSource {
     package let size: UInt64
     private let pending: [[Digest]]
     private let fullTiles: [UInt64]
-    private var expandedPending: [Int: ExpandedTile] = [:]
 
     package init(store: TileStore, cache: TileCache, size: UInt64, pending: [[Digest]], fullTiles: [UInt64]) {
         self.store = store
@@ -77,6 +105,7 @@ package final class TileReader: MerkleNodeSource {
         let expanded: ExpandedTile
         if tileLevel < fullTiles.count, tileIndex < fullTiles[tileLevel] {
             expanded = try cache.tile(TileKey(level: tileLevel, index: tileIndex)) {
+                if tileLevel == 0, let slot = try store.readLevel0(tileIndex) { return ExpandedTile(level0: slot) }
                 guard let hashes = try store.read(level: tileLevel, index: tileIndex) else {
                     throw SteleError.corruption(Corruption(
                         file: store.directory + "/" + TileStore.path(level: tileLevel, index: tileIndex),
@@ -85,19 +114,15 @@ package final class TileReader: MerkleNodeSource {
                 return ExpandedTile(hashes)
             }
         } else if tileLevel < pending.count {
-            if let hit = expandedPending[tileLevel] {
-                expanded = hit
-            } else {
-                expanded = ExpandedTile(pending[tileLevel])
-                expandedPending[tileLevel] = expanded
-            }
+            // The rightmost tiles change as records arrive; one key per width keeps them cacheable.
+            let key = TileKey(level: tileLevel, index: tileIndex << 8 | UInt64(pending[tileLevel].count) | 1 << 63)
+            expanded = cache.tile(key) { ExpandedTile(pending[tileLevel]) }
         } else {
             throw ProofError.invalidTreeSize(size + 1, available: size)
         }
-        let j = offset >> height
-        guard height < expanded.levels.count, j < expanded.levels[height].count else {
+        guard let node = expanded.node(height: height, index: offset >> height) else {
             throw ProofError.invalidTreeSize((index + 1) << UInt64(level), available: size)
         }
-        return expanded.levels[height][j]
+        return node
     }
 }

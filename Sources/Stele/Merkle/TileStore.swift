@@ -4,6 +4,14 @@ import Synchronization
 /// `tile/<L>/<N>` holds 256 hashes (8,192 bytes), `tile/<L>/<N>.p/<W>` a partial tile of W hashes.
 /// Level 0 holds leaf hashes; a hash at level L ≥ 1 is the root of a full tile at level L−1.
 ///
+/// One exception, measured: full level-0 tiles (one per 256 records) are not separate files but
+/// slots in pack files `pack/0/<K>`, 4,096 slots of 9,152 bytes each: the tile's 256 hashes
+/// (exactly the C2SP `tile/0/<N>` bytes, which a tile server or mirror serves from the pack)
+/// followed by the 30 interior nodes at heights 4-7 (``TileInterior``). Creating a file per 256
+/// records cut append throughput from about 2.5 M to 0.34 M records/s here (ext4 inode
+/// allocation); a slot costs one `pwrite`. The interior nodes cost 12% more tile space and save
+/// a proof about 236 of the 247 hashes it would otherwise spend inside a level-0 tile.
+///
 /// Tiles are derived data: the log is the source of truth. Full tiles are written as they
 /// complete, without a sync; at a seal or checkpoint the store writes the partial tiles for that
 /// tree size, `syncfs`es, and records the size in `tiles/state`. On open, tiles past that size
@@ -12,6 +20,7 @@ import Synchronization
 package final class TileStore: Sendable {
     package static let width = 256
     package static let tileBytes = 256 * 32
+    package static let slotBytes = (256 + TileInterior.count) * 32
 
     package let directory: String
     private let fs: any FileSystem
@@ -19,6 +28,41 @@ package final class TileStore: Sendable {
     private let madeDirectories = Mutex<Set<String>>([])
     /// Full tiles not (yet) on disk.
     private let unwritten = Mutex<[TileKey: [Digest]]>([:])
+    /// Open level-0 pack files, by pack index.
+    private let packs = Mutex<[UInt64: FileDescriptor]>([:])
+
+    /// Level-0 tiles per pack file.
+    package static let tilesPerPack: UInt64 = 4096
+
+    deinit {
+        for fd in packs.withLock({ Array($0.values) }) { fs.close(fd) }
+    }
+
+    /// `pack/0/<K>`, K in six digits.
+    package static func packPath(_ pack: UInt64) -> String {
+        let digits = String(pack)
+        return "pack/0/" + String(repeating: "0", count: max(0, 6 - digits.count)) + digits
+    }
+
+    private func packDescriptor(_ pack: UInt64, create: Bool) throws -> FileDescriptor? {
+        if let fd = packs.withLock({ $0[pack] }) { return fd }
+        let path = absolute(TileStore.packPath(pack))
+        if try fs.status(path) == nil {
+            guard create else { return nil }
+            try makeDirectories(absolute("pack/0"))
+            let fd = try fs.open(path, .createNew(permissions: 0o644))
+            fs.close(fd)
+        }
+        let fd = try fs.open(path, writable ? .readWrite : .readOnly)
+        return packs.withLock { open in
+            if let existing = open[pack] {
+                fs.close(fd)
+                return existing
+            }
+            open[pack] = fd
+            return fd
+        }
+    }
 
     package init(fs: any FileSystem, directory: String, writable: Bool) {
         self.fs = fs
@@ -48,16 +92,18 @@ package final class TileStore: Sendable {
     // MARK: Writing
 
     /// Writes a full tile; on failure it is kept in memory and retried by ``persist``.
-    package func writeFull(level: Int, index: UInt64, hashes: [Digest]) {
+    /// `interior` holds the 30 interior nodes for a level-0 tile, nothing for other levels.
+    package func writeFull(level: Int, index: UInt64, hashes: [Digest], interior: [Digest]) {
         precondition(hashes.count == TileStore.width)
+        let all = hashes + interior
         guard writable else {
-            unwritten.withLock { $0[TileKey(level: level, index: index)] = hashes }
+            unwritten.withLock { $0[TileKey(level: level, index: index)] = all }
             return
         }
         do {
-            try writeFile(TileStore.path(level: level, index: index), hashes)
+            try writeTile(level: level, index: index, all)
         } catch {
-            unwritten.withLock { $0[TileKey(level: level, index: index)] = hashes }
+            unwritten.withLock { $0[TileKey(level: level, index: index)] = all }
         }
     }
 
@@ -68,7 +114,7 @@ package final class TileStore: Sendable {
         guard writable else { throw SteleError.readOnly }
         let pending = unwritten.withLock { $0 }
         for (key, hashes) in pending.sorted(by: { ($0.key.level, $0.key.index) < ($1.key.level, $1.key.index) }) {
-            try writeFile(TileStore.path(level: key.level, index: key.index), hashes)
+            try writeTile(level: key.level, index: key.index, hashes)
             unwritten.withLock { _ = $0.removeValue(forKey: key) }
         }
         for (level, hashes) in partials.enumerated() where !hashes.isEmpty {
@@ -79,13 +125,28 @@ package final class TileStore: Sendable {
         try TileState(size: size, root: root).write(fs: fs, directory: directory)
     }
 
+    private static func bytes(_ hashes: [Digest]) -> [UInt8] {
+        ByteWriter.makeArray(count: hashes.count * 32) { w in
+            for (i, h) in hashes.enumerated() { h.write(to: w, at: i * 32) }
+        }
+    }
+
+    /// Writes a full tile: level 0 (with its interior nodes) into its pack slot, higher levels
+    /// as C2SP files.
+    private func writeTile(level: Int, index: UInt64, _ hashes: [Digest]) throws {
+        guard level == 0 else { return try writeFile(TileStore.path(level: level, index: index), hashes) }
+        precondition(hashes.count == TileStore.width + TileInterior.count)
+        guard let fd = try packDescriptor(index / TileStore.tilesPerPack, create: true) else { return }
+        try TileStore.bytes(hashes).withUnsafeBytes {
+            try fs.write(fd, $0, at: Int(index % TileStore.tilesPerPack) * TileStore.slotBytes)
+        }
+    }
+
     private func writeFile(_ relative: String, _ hashes: [Digest]) throws {
         let path = absolute(relative)
         let parent = String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
         try makeDirectories(parent)
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(hashes.count * 32)
-        for h in hashes { bytes += h.bytes }
+        let bytes = TileStore.bytes(hashes)
         let fd = try fs.open(path, .createOrTruncate(permissions: 0o644))
         defer { fs.close(fd) }
         try bytes.withUnsafeBytes { try fs.write(fd, $0, at: 0) }
@@ -107,6 +168,7 @@ package final class TileStore: Sendable {
     /// The hashes of a tile: `width` nil for a full tile. Returns nil when the file does not exist.
     /// - Throws: ``SteleError/corruption(_:)`` when the file has the wrong size.
     package func read(level: Int, index: UInt64, partialWidth: Int? = nil) throws -> [Digest]? {
+        if level == 0 && partialWidth == nil { return try readLevel0(index).map { Array($0.prefix(TileStore.width)) } }
         if partialWidth == nil, let hashes = unwritten.withLock({ $0[TileKey(level: level, index: index)] }) {
             return hashes
         }
@@ -123,7 +185,18 @@ package final class TileStore: Sendable {
         guard n == bytes.count else {
             throw SteleError.corruption(Corruption(file: path, detail: "tile shrank while being read"))
         }
-        return (0 ..< count).map { i in Digest(bytes: bytes[i * 32 ..< i * 32 + 32])! }
+        return ByteView.of(bytes) { view in (0 ..< count).map { Digest(view, at: $0 * 32) } }
+    }
+
+    /// A full level-0 tile with its interior nodes (256 + 30 hashes); nil if the slot was never
+    /// written (all zeros or past the end: SHA-256 never yields 9 KiB of zeros).
+    package func readLevel0(_ index: UInt64) throws -> [Digest]? {
+        if let hashes = unwritten.withLock({ $0[TileKey(level: 0, index: index)] }) { return hashes }
+        guard let fd = try packDescriptor(index / TileStore.tilesPerPack, create: false) else { return nil }
+        var bytes = [UInt8](repeating: 0, count: TileStore.slotBytes)
+        let n = try bytes.withUnsafeMutableBytes { try fs.read(fd, into: $0, at: Int(index % TileStore.tilesPerPack) * TileStore.slotBytes) }
+        guard n == TileStore.slotBytes, bytes.contains(where: { $0 != 0 }) else { return nil }
+        return ByteView.of(bytes) { view in (0 ..< TileStore.width + TileInterior.count).map { Digest(view, at: $0 * 32) } }
     }
 
     package func readState() throws -> TileState? {
