@@ -44,29 +44,42 @@ package struct ExpandedTile: Sendable {
     }
 }
 
-/// Expanded full tiles, shared by all proof requests. Full tiles never change, so entries never
-/// go stale; the oldest are evicted past `capacity` (about 16 KiB each).
+/// Expanded tiles, shared by all proof requests. Full tiles never change, and a partial tile is
+/// keyed by its width, so entries never go stale. Level-0 tiles (one per 256 records, cheap to
+/// load) and higher tiles (one per 65,536 records and up, 255 hashes to expand) are evicted
+/// separately, oldest first, so a stream of random level-0 lookups never pushes out the few
+/// upper tiles every proof needs. About 16 KiB per entry.
 package final class TileCache: Sendable {
-    private struct State {
+    private struct Tier {
         var tiles: [TileKey: ExpandedTile] = [:]
         var order: [TileKey] = []
+        let capacity: Int
+
+        mutating func insert(_ tile: ExpandedTile, for key: TileKey) {
+            if tiles.updateValue(tile, forKey: key) == nil { order.append(key) }
+            if order.count > capacity {
+                let excess = order.count - capacity
+                for k in order.prefix(excess) { tiles.removeValue(forKey: k) }
+                order.removeFirst(excess)
+            }
+        }
     }
 
-    private let state = Mutex(State())
-    private let capacity: Int
+    private let tiers: Mutex<(level0: Tier, upper: Tier)>
 
-    package init(capacity: Int = 512) { self.capacity = capacity }
+    package init(level0Capacity: Int = 256, upperCapacity: Int = 2048) {
+        tiers = Mutex((Tier(capacity: level0Capacity), Tier(capacity: upperCapacity)))
+    }
+
+    package convenience init(capacity: Int) {
+        self.init(level0Capacity: capacity, upperCapacity: capacity)
+    }
 
     package func tile(_ key: TileKey, load: () throws -> ExpandedTile) rethrows -> ExpandedTile {
-        if let hit = state.withLock({ $0.tiles[key] }) { return hit }
+        if let hit = tiers.withLock({ key.level == 0 ? $0.level0.tiles[key] : $0.upper.tiles[key] }) { return hit }
         let tile = try load()
-        state.withLock { s in
-            if s.tiles.updateValue(tile, forKey: key) == nil { s.order.append(key) }
-            if s.order.count > capacity {
-                let excess = s.order.count - capacity
-                for k in s.order.prefix(excess) { s.tiles.removeValue(forKey: k) }
-                s.order.removeFirst(excess)
-            }
+        tiers.withLock { t in
+            if key.level == 0 { t.level0.insert(tile, for: key) } else { t.upper.insert(tile, for: key) }
         }
         return tile
     }
