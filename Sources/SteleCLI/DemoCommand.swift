@@ -50,6 +50,14 @@ struct DemoCommand: ParsableCommand {
             }
             verified += 1
         }
+        // Sign a checkpoint with a throwaway key and check one record against it, as an outsider would.
+        let signer = try NoteSigner.generate(name: "demo.stele.local")
+        let note = try store.checkpoint(signer: signer)
+        let checkpoint = try store.verify(checkpoint: note, verifier: signer.verifier)
+        let probe = start + UInt64(records / 2)
+        let proof = try store.inclusionProof(index: probe, treeSize: checkpoint.treeSize)
+        let proven = MerkleVerifier.verifyInclusion(leafHash: try store.leafHash(at: probe), index: probe,
+                                                    treeSize: checkpoint.treeSize, proof: proof.hashes, root: checkpoint.root)
         let stats = try store.stats()
         let payload = written.reduce(0) { $0 + $1.namespace.count + $1.key.count + $1.value.count }
         let seconds = Double(appendTime.components.seconds) + Double(appendTime.components.attoseconds) / 1e18
@@ -60,9 +68,10 @@ struct DemoCommand: ParsableCommand {
           appended   \(records) order events (\(payload) bytes) in batches of \(batch), each durable (msync) before the next
           rate       \(Int(Double(records) / seconds)) records/s, \(String(format: "%.1f", Double(payload) / seconds / 1e6)) MB/s
           verified   \(verified) records read back, every XXH3 checksum checked
-          log        \(stats.records) records, \(stats.sealedSegments) sealed segments, \(stats.bytesOnDisk) bytes on disk
+          log        \(stats.records) records, \(stats.sealedSegments) sealed segment(s), \(stats.bytesOnDisk) bytes on disk
           merkle     tree size \(stats.treeSize), root \(stats.treeRoot.hex)
           chain      last seal \(stats.lastSealHash.hex)
+          checkpoint signed (Ed25519, C2SP signed note) and verified; record #\(probe) proven included with \(proof.hashes.count) hashes: \(proven ? "ok" : "FAILED")
           sample     #\(sample.sequence) \(sample.namespaceString) \(String(decoding: sample.key, as: UTF8.self)) \(String(decoding: sample.value, as: UTF8.self))
         Try: stele read \(dir) --from \(start) --count 3 --json; stele stats \(dir)
         """)
