@@ -12,7 +12,8 @@ struct SteleCommand: ParsableCommand {
         discussion: """
         Exit codes: 0 ok, 1 not found or refused, 2 usage error, 3 corruption detected, 4 I/O error.
         """,
-        subcommands: [InitCommand.self, AppendCommand.self, ReadCommand.self, StatsCommand.self, KeygenCommand.self,
+        subcommands: [InitCommand.self, PutCommand.self, GetCommand.self, DeleteCommand.self, HistoryCommand.self, ScanCommand.self,
+                      AppendCommand.self, ReadCommand.self, StatsCommand.self, KeygenCommand.self,
                       CheckpointCommand.self, ProveCommand.self, VerifyCommand.self, LeafCommand.self, DemoCommand.self])
 }
 

@@ -33,6 +33,16 @@ public struct Entry: Sendable, Equatable {
     public var namespace: [UInt8]
     public var key: [UInt8]
     public var value: [UInt8]
+    /// `.put` for everything built with the public initialisers; the store writes the other
+    /// record types itself (tombstones through ``Store/delete(namespace:key:)``).
+    package var type: RecordType = .put
+
+    package init(type: RecordType, namespace: [UInt8], key: [UInt8], value: [UInt8]) {
+        self.type = type
+        self.namespace = namespace
+        self.key = key
+        self.value = value
+    }
 
     /// A put of `value` under `namespace`/`key`.
     public init(namespace: String, key: [UInt8], value: [UInt8]) {

@@ -35,6 +35,9 @@ public struct RecoveryReport: Sendable, Equatable {
     /// Why tiles could not be rebuilt (a damaged record); proofs are unavailable until repaired.
     public var tilesUnavailable: String?
 
+    /// Why the key index could not be rebuilt (a damaged record); key lookups are refused.
+    public var keysUnavailable: String?
+
     /// True when recovery had nothing to do.
     public var isClean: Bool { tornTail == nil && completedSeal == nil && removedTemporaryFiles.isEmpty }
 }

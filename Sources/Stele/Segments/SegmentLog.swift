@@ -23,6 +23,10 @@ package final class SegmentLog {
     package internal(set) var tileBuilder = TileBuilder()
     /// The last failure to persist tiles, if the latest attempt failed.
     package internal(set) var tileFailure: IOError?
+    /// Every put and tombstone by key (see ``KeyIndex``); rebuilt from the records on open.
+    package internal(set) var keys = KeyIndex()
+    /// Set when the key index could not be rebuilt (a damaged record): key lookups are refused.
+    package internal(set) var keysUnavailable: Corruption?
     /// Set when tiles could not be rebuilt (a damaged record): no tiles are written, no proofs served.
     package internal(set) var tilesUnavailable: Corruption?
     /// Where and with which key to sign a checkpoint at every seal (nil: no automatic checkpoints).
@@ -78,6 +82,15 @@ package final class SegmentLog {
             try log.link(segment)
         }
         try log.openLast(index: indices.count, lostAndFound: lostAndFound, unclean: unclean)
+        do {
+            try log.rebuildKeys()
+        } catch SteleError.corruption(let damage) {
+            log.keysUnavailable = damage
+            log.report.keysUnavailable = damage.description
+        } catch {
+            log.close()
+            throw error
+        }
         do {
             try log.restoreTiles()
         } catch SteleError.corruption(let damage) {
@@ -255,6 +268,9 @@ package final class SegmentLog {
             tileBuilder.append(leaf: leaf, frontier: &frontier, store: tiles)
         } else {
             frontier.append(leaf)
+        }
+        if type == .put || type == .tombstone {
+            keys.record(KeyIndex.compositeKey(namespace: namespace, key: key), sequence: sequence, deleted: type == .tombstone)
         }
         nextSequence += 1
         return sequence

@@ -28,8 +28,8 @@ extension Store {
     }
 
     /// The append path, generic so that a single entry needs no array (no heap allocation
-    /// per call for values under the compression threshold).
-    private func appendEntries<Entries: Collection<Entry>>(_ entries: Entries) throws -> Receipt {
+    /// per call for values under the compression threshold, beyond the key index's entry).
+    func appendEntries<Entries: Collection<Entry>>(_ entries: Entries) throws -> Receipt {
         guard !entries.isEmpty else { throw SteleError.invalidArgument("empty batch") }
         let maxValue = Limits.maxValueLength(segmentSize: config.segmentSize)
         for entry in entries { try Store.validate(entry, maxValueLength: maxValue) }
@@ -56,11 +56,11 @@ extension Store {
                             try entry.value.withUnsafeBytes { value in
                                 if let stored {
                                     return try stored.withUnsafeBytes {
-                                        try log.append(type: .put, flags: Frame.flagLZ4, timestamp: timestamp,
+                                        try log.append(type: entry.type, flags: Frame.flagLZ4, timestamp: timestamp,
                                                        namespace: ns, key: key, value: value, stored: $0)
                                     }
                                 }
-                                return try log.append(type: .put, flags: 0, timestamp: timestamp,
+                                return try log.append(type: entry.type, flags: 0, timestamp: timestamp,
                                                       namespace: ns, key: key, value: value, stored: value)
                             }
                         }

@@ -1,0 +1,136 @@
+/// One version of a key, as ``Store/get(namespace:key:asOf:)``, ``Store/history(namespace:key:)``
+/// and ``Store/scan(namespace:prefix:after:limit:includeDeleted:)`` return it.
+public struct Version: Sendable, Equatable {
+    /// The record's sequence number: the version's identity and its Merkle leaf index.
+    public var sequence: UInt64
+    /// When it was written, ns since the Unix epoch.
+    public var timestamp: Int64
+    public var namespace: String
+    public var key: [UInt8]
+    /// The value; nil for a tombstone (a logical delete), empty for a purged payload.
+    public var value: [UInt8]?
+    /// The leaf hash kept by a redaction stub when the payload was purged after its locks expired.
+    public var redactedLeafHash: Digest?
+
+    /// Whether this version is a delete marker.
+    public var isTombstone: Bool { value == nil }
+
+    init(_ record: Record) {
+        sequence = record.sequence
+        timestamp = record.timestamp
+        namespace = record.namespaceString
+        key = record.key
+        value = record.type == .tombstone ? nil : record.value
+        redactedLeafHash = record.redactedLeafHash
+    }
+}
+
+extension Store {
+    /// Writes a new version of `key`. Every put is a new version; nothing is overwritten.
+    /// Durability follows the store's ``CommitPolicy`` (see ``append(contentsOf:)``).
+    /// - Returns: the receipt; its sequence number identifies the version.
+    /// - Throws: as ``append(contentsOf:)``.
+    @discardableResult
+    public func put(namespace: String, key: [UInt8], value: [UInt8]) throws -> Receipt {
+        try appendEntries(CollectionOfOne(Entry(namespace: namespace, key: key, value: value)))
+    }
+
+    /// Writes several versions as consecutive records (see ``append(contentsOf:)``).
+    @discardableResult
+    public func putBatch(_ entries: [Entry]) throws -> Receipt {
+        try appendEntries(entries)
+    }
+
+    /// Deletes `key` logically: appends a tombstone, after which ``get(namespace:key:asOf:)``
+    /// returns nil. Always allowed; every earlier version stays in the history, byte for byte.
+    /// - Throws: as ``append(contentsOf:)``.
+    @discardableResult
+    public func delete(namespace: String, key: [UInt8]) throws -> Receipt {
+        try appendEntries(CollectionOfOne(Entry(type: .tombstone, namespace: Array(namespace.utf8), key: key, value: [])))
+    }
+
+    /// The latest live version of `key` (as of sequence `asOf`, if given); nil if the key was
+    /// never written or its latest version at that point is a tombstone.
+    /// - Throws: ``SteleError/invalidArgument(_:)`` for a bad namespace or key,
+    ///   ``SteleError/corruption(_:)`` for a damaged record, ``SteleError/closed``.
+    /// - Cost: a hash lookup under the store's lock, then one checksummed record read.
+    public func get(namespace: String, key: [UInt8], asOf: UInt64? = nil) throws -> Version? {
+        let composite = try Store.composite(namespace, key)
+        let found = try state.withLock { state throws -> KeyIndex.VersionRef? in
+            let keys = try Store.keyIndex(state)
+            let versions = keys.versions(of: composite)
+            guard let limit = asOf else { return versions.last }
+            return versions.last { $0.sequence <= limit }
+        }
+        guard let ref = found, !ref.isTombstone else { return nil }
+        return Version(try record(at: ref.sequence))
+    }
+
+    /// Every version and tombstone of `key`, oldest first, with values (or redaction markers).
+    /// - Throws: as ``get(namespace:key:asOf:)``.
+    /// - Cost: one record read per version.
+    public func history(namespace: String, key: [UInt8]) throws -> [Version] {
+        let composite = try Store.composite(namespace, key)
+        let refs = try state.withLock { state throws in try Store.keyIndex(state).versions(of: composite) }
+        return try refs.map { Version(try record(at: $0.sequence)) }
+    }
+
+    /// Keys of `namespace` that start with `prefix`, in byte order, each with its latest
+    /// version; tombstoned keys only with `includeDeleted`. Continue a listing with `after:` set to
+    /// the last key returned.
+    /// - Throws: as ``get(namespace:key:asOf:)``.
+    /// - Cost: O(log n) to find the start, then one record read per key returned.
+    public func scan(namespace: String, prefix: [UInt8] = [], after: [UInt8]? = nil, limit: Int = 100,
+                     includeDeleted: Bool = false) throws -> [Version] {
+        guard limit > 0 else { return [] }
+        let start = try Store.composite(namespace, prefix, allowEmptyKey: true)
+        let resume = try after.map { try Store.composite(namespace, $0) }
+        let refs = try state.withLock { state throws -> [KeyIndex.VersionRef] in
+            var refs: [KeyIndex.VersionRef] = []
+            let from = resume.map { $0.lexicographicallyPrecedes(start) ? start : $0 } ?? start
+            try Store.keyIndex(state).forEachKey(startingAt: from) { key, versions in
+                guard key.starts(with: start) else { return false }
+                if let resume, key == resume { return true }
+                guard let latest = versions.last else { return true }
+                if !latest.isTombstone || includeDeleted { refs.append(latest) }
+                return refs.count < limit
+            }
+            return refs
+        }
+        return try refs.map { ref in
+            var version = Version(try record(at: ref.sequence))
+            if ref.isTombstone { version.value = nil }
+            return version
+        }
+    }
+
+    static func keyIndex(_ state: State) throws -> KeyIndex {
+        guard let log = state.log else { throw SteleError.closed }
+        if let damage = log.keysUnavailable { throw SteleError.corruption(damage) }
+        return log.keys
+    }
+
+    /// Validates and combines namespace and key for the index.
+    static func composite(_ namespace: String, _ key: [UInt8], allowEmptyKey: Bool = false) throws -> [UInt8] {
+        let ns = Array(namespace.utf8)
+        guard (1 ... Limits.maxNamespaceLength).contains(ns.count), !ns.contains(0) else {
+            throw SteleError.invalidArgument("namespace must be 1-\(Limits.maxNamespaceLength) bytes without NUL")
+        }
+        guard key.count <= Limits.maxKeyLength, allowEmptyKey || !key.isEmpty else {
+            throw SteleError.invalidArgument("key must be 1-\(Limits.maxKeyLength) bytes")
+        }
+        return KeyIndex.compositeKey(namespace: ns, key: key)
+    }
+}
+
+extension Store {
+    /// Text-key conveniences.
+    @discardableResult
+    public func put(namespace: String, key: String, value: String) throws -> Receipt {
+        try put(namespace: namespace, key: Array(key.utf8), value: Array(value.utf8))
+    }
+
+    public func get(namespace: String, key: String, asOf: UInt64? = nil) throws -> Version? {
+        try get(namespace: namespace, key: Array(key.utf8), asOf: asOf)
+    }
+}

@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import Stele
+
+struct PutCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "put", abstract: "Write a new version of a key; prints its sequence number.",
+        discussion: "Durable (msync) before the command returns. Nothing is overwritten: the previous versions stay in the history.")
+
+    @Argument(help: "The store directory.") var dir: String
+    @Argument(help: "Namespace (1-255 bytes, no NUL), e.g. merchant-42/orders.") var namespace: String
+    @Argument(help: "Key.") var key: String
+    @Argument(help: "Value (or use --file).") var value: String?
+    @Option(help: "Read the value from this file (- for standard input).") var file: String?
+
+    func validate() throws {
+        guard (value == nil) != (file == nil) else { throw ValidationError("give a VALUE or --file, not both") }
+    }
+
+    func run() throws {
+        let bytes: [UInt8]
+        if let file {
+            let data = file == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: file)
+            guard let data else { throw InputError(message: "cannot read \(file)") }
+            bytes = Array(data)
+        } else {
+            bytes = Array((value ?? "").utf8)
+        }
+        let store = try Store(path: dir)
+        let receipt = try store.put(namespace: namespace, key: Array(key.utf8), value: bytes)
+        try store.close()
+        print(receipt.sequences.lowerBound)
+    }
+}
+
+struct GetCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "get", abstract: "Print the raw value of a key's latest live version.",
+        discussion: "Exit 1 when the key has no live version (never written, or deleted). --at SEQ reads the key as of that sequence number.")
+
+    @Argument(help: "The store directory.") var dir: String
+    @Argument(help: "Namespace.") var namespace: String
+    @Argument(help: "Key.") var key: String
+    @Option(help: "Read as of this sequence number.") var at: UInt64?
+
+    func run() throws {
+        let store = try Store(path: dir, options: .init(readOnly: true))
+        defer { try? store.close() }
+        guard let version = try store.get(namespace: namespace, key: Array(key.utf8), asOf: at), let value = version.value else {
+            throw InputError(message: "\(namespace) \(key): no live version")
+        }
+        FileHandle.standardOutput.write(Data(value))
+    }
+}
+
+struct DeleteCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delete", abstract: "Delete a key logically (append a tombstone); prints its sequence number.",
+        discussion: "History keeps every earlier version; `stele history` shows them.")
+
+    @Argument(help: "The store directory.") var dir: String
+    @Argument(help: "Namespace.") var namespace: String
+    @Argument(help: "Key.") var key: String
+
+    func run() throws {
+        let store = try Store(path: dir)
+        let receipt = try store.delete(namespace: namespace, key: Array(key.utf8))
+        try store.close()
+        print(receipt.sequences.lowerBound)
+    }
+}
+
+/// One version as a JSON object or a text line.
+func describe(_ version: Version, json: Bool) -> String {
+    if json {
+        var fields = ["\"seq\":\(version.sequence)", "\"time\":\"\(rfc3339(nanoseconds: version.timestamp))\"",
+                      "\"ns\":\(jsonString(version.namespace))", jsonBytesField("key", version.key)]
+        if let value = version.value {
+            fields.append(version.redactedLeafHash == nil ? jsonBytesField("value", value) : "\"redacted\":true")
+        } else {
+            fields.append("\"deleted\":true")
+        }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+    let body = version.value.map { version.redactedLeafHash == nil ? ReadCommand.text($0) : "(redacted)" } ?? "(deleted)"
+    return "\(version.sequence)\t\(rfc3339(nanoseconds: version.timestamp))\t\(ReadCommand.text(version.key))\t\(body)"
+}
+
+struct HistoryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history", abstract: "Print every version and tombstone of a key, oldest first.")
+
+    @Argument(help: "The store directory.") var dir: String
+    @Argument(help: "Namespace.") var namespace: String
+    @Argument(help: "Key.") var key: String
+    @Flag(help: "One JSON object per line.") var json = false
+
+    func run() throws {
+        let store = try Store(path: dir, options: .init(readOnly: true))
+        defer { try? store.close() }
+        let history = try store.history(namespace: namespace, key: Array(key.utf8))
+        guard !history.isEmpty else { throw InputError(message: "\(namespace) \(key): never written") }
+        for version in history { print(describe(version, json: json)) }
+    }
+}
+
+struct ScanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scan", abstract: "List a namespace's keys in byte order with their latest versions.")
+
+    @Argument(help: "The store directory.") var dir: String
+    @Argument(help: "Namespace.") var namespace: String
+    @Option(help: "Only keys starting with this prefix.") var prefix: String = ""
+    @Option(help: "Start after this key (paging).") var after: String?
+    @Option(help: "At most this many keys.") var limit: Int = 1000
+    @Flag(help: "Include keys whose latest version is a tombstone.") var includeDeleted = false
+    @Flag(help: "One JSON object per line.") var json = false
+
+    func run() throws {
+        let store = try Store(path: dir, options: .init(readOnly: true))
+        defer { try? store.close() }
+        for version in try store.scan(namespace: namespace, prefix: Array(prefix.utf8), after: after.map { Array($0.utf8) },
+                                      limit: limit, includeDeleted: includeDeleted) {
+            print(describe(version, json: json))
+        }
+    }
+}

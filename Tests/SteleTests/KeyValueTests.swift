@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+@testable import Stele
+
+@Suite struct KeyValueTests {
+    @Test func putGetOverwriteDeleteAndHistory() throws {
+        try withStore { _, path in
+            let store = try Store(path: path)
+            try store.put(namespace: "setup", key: "first", value: "so that o-1 does not start at sequence 0")
+            let v1 = try store.put(namespace: "merchant-42/orders", key: "o-1", value: "created").sequences.lowerBound
+            let v2 = try store.put(namespace: "merchant-42/orders", key: "o-1", value: "paid").sequences.lowerBound
+            try store.put(namespace: "merchant-42/orders", key: "o-2", value: "created")
+            #expect(try store.get(namespace: "merchant-42/orders", key: "o-1")?.value == Array("paid".utf8))
+            #expect(try store.get(namespace: "merchant-42/orders", key: "o-1", asOf: v1)?.value == Array("created".utf8))
+            #expect(try store.get(namespace: "merchant-42/orders", key: "o-1", asOf: v1 - 1) == nil)
+            #expect(try store.get(namespace: "merchant-43/orders", key: "o-1") == nil, "namespaces are separate")
+
+            let deletion = try store.delete(namespace: "merchant-42/orders", key: Array("o-1".utf8)).sequences.lowerBound
+            #expect(try store.get(namespace: "merchant-42/orders", key: "o-1") == nil)
+            #expect(try store.get(namespace: "merchant-42/orders", key: "o-1", asOf: v2)?.value == Array("paid".utf8))
+            let history = try store.history(namespace: "merchant-42/orders", key: Array("o-1".utf8))
+            #expect(history.map(\.sequence) == [v1, v2, deletion])
+            #expect(history.map(\.value) == [Array("created".utf8), Array("paid".utf8), nil])
+            #expect(history.last?.isTombstone == true)
+            // A put after a delete brings the key back; the history keeps everything.
+            try store.put(namespace: "merchant-42/orders", key: "o-1", value: "reopened")
+            #expect(try store.get(namespace: "merchant-42/orders", key: "o-1")?.value == Array("reopened".utf8))
+            #expect(try store.history(namespace: "merchant-42/orders", key: Array("o-1".utf8)).count == 4)
+            try store.close()
+
+            // The index is rebuilt from the log on open.
+            let reopened = try Store(path: path)
+            #expect(try reopened.get(namespace: "merchant-42/orders", key: "o-1")?.value == Array("reopened".utf8))
+            #expect(try reopened.history(namespace: "merchant-42/orders", key: Array("o-1".utf8)).count == 4)
+            #expect(throws: SteleError.self) { try reopened.get(namespace: "", key: "k") }
+            #expect(throws: SteleError.self) { try reopened.get(namespace: "n", key: "") }
+            try reopened.close()
+        }
+    }
+
+    @Test func scanIsInKeyOrderWithPrefixPagingAndDeletes() throws {
+        try withStore(segmentSize: 1 << 20) { _, path in
+            let store = try Store(path: path, options: .init(commitPolicy: .none))
+            var random = SplitMix64(seed: 99)
+            var keys = (0 ..< 3000).map { String(format: "k%05d", $0) }
+            keys.shuffle(using: &random)
+            for key in keys { try store.put(namespace: "t/a", key: key, value: "v-" + key) }
+            try store.put(namespace: "t", key: "k00001", value: "other namespace")
+            try store.put(namespace: "t/b", key: "k00001", value: "other namespace")
+            for i in stride(from: 0, to: 3000, by: 10) { try store.delete(namespace: "t/a", key: Array(String(format: "k%05d", i).utf8)) }
+
+            var seen: [String] = []
+            var after: [UInt8]?
+            repeat {
+                let page = try store.scan(namespace: "t/a", after: after, limit: 250)
+                seen += page.map { String(decoding: $0.key, as: UTF8.self) }
+                after = page.last?.key
+                if page.count < 250 { break }
+            } while true
+            let expected = (0 ..< 3000).filter { $0 % 10 != 0 }.map { String(format: "k%05d", $0) }
+            #expect(seen == expected)
+            let withDeleted = try store.scan(namespace: "t/a", prefix: Array("k000".utf8), limit: 1000, includeDeleted: true)
+            #expect(withDeleted.count == 100 && withDeleted.first?.isTombstone == true)
+            let prefixed = try store.scan(namespace: "t/a", prefix: Array("k012".utf8), limit: 1000)
+            #expect(prefixed.count == 90 && prefixed.allSatisfy { $0.key.starts(with: Array("k012".utf8)) })
+            #expect(try store.scan(namespace: "t/a", prefix: Array("zz".utf8)).isEmpty)
+            #expect(try store.scan(namespace: "t", limit: 10).map(\.namespace) == ["t"])
+            try store.close()
+        }
+    }
+
+    @Test func concurrentPutsAndGets() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        try Store.create(at: dir.child("s"), segmentSize: 1 << 20)
+        let store = try Store(path: dir.child("s"), options: .init(commitPolicy: .none))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0 ..< 4 {
+                group.addTask {
+                    for i in 0 ..< 500 { try store.put(namespace: "w\(writer)", key: "k\(i % 50)", value: "\(i)") }
+                }
+            }
+            group.addTask {
+                for i in 0 ..< 2000 {
+                    if let version = try store.get(namespace: "w\(i % 4)", key: "k\(i % 50)") {
+                        #expect(version.key == Array("k\(i % 50)".utf8))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        for writer in 0 ..< 4 {
+            #expect(try store.get(namespace: "w\(writer)", key: "k49")?.value == Array("499".utf8))
+            #expect(try store.history(namespace: "w\(writer)", key: Array("k7".utf8)).count == 10)
+        }
+        try store.close()
+    }
+}
