@@ -1,33 +1,41 @@
 /// Rebuilding the key index from the records.
 extension SegmentLog {
-    /// Reads every frame in order (checksums verified) and records puts and tombstones.
-    /// Cost: one pass over the log; a later change loads a snapshot and replays only the tail.
+    /// Reads every frame in order (checksums verified) and records puts, tombstones, locks,
+    /// holds and policies. Cost: one pass over the log; a later change loads a snapshot and
+    /// replays only the tail.
     func rebuildKeys() throws {
         var index = KeyIndex()
-        for segment in sealed {
-            try Self.forEachFrame(segment.region.wholeView, from: SegmentHeader.size, to: Int(segment.footer.framesEnd),
-                                  path: segment.path) { frame, view in
-                index.noteFrame(frame, view)
-            }
-        }
-        if let segment = active {
-            try Self.forEachFrame(segment.region.wholeView, from: SegmentHeader.size, to: segment.writeOffset,
-                                  path: segment.path) { frame, view in
-                index.noteFrame(frame, view)
+        var retention = RetentionState()
+        let segments: [(ByteView, Int, String)] = sealed.map { ($0.region.wholeView, Int($0.footer.framesEnd), $0.path) }
+            + (active.map { [($0.region.wholeView, $0.writeOffset, $0.path)] } ?? [])
+        for (view, end, path) in segments {
+            try Self.forEachFrame(view, from: SegmentHeader.size, to: end, path: path) { frame, view in
+                if frame.type == .put || frame.type == .tombstone {
+                    index.noteFrame(frame, view)
+                } else if frame.type == .retention || frame.type == .legalHold || frame.type == .policy {
+                    let namespace = view.slice(frame.namespace.lowerBound, frame.namespace.count).array
+                    let key = view.slice(frame.key.lowerBound, frame.key.count).array
+                    guard let value = frame.value(in: view),
+                          retention.apply(type: frame.type, sequence: frame.sequence, namespace: namespace, key: key, value: value) else {
+                        throw SteleError.corruption(Corruption(file: path, offset: frame.offset, sequence: frame.sequence,
+                                                               detail: "\(frame.type) record is malformed"))
+                    }
+                }
             }
         }
         keys = index
+        self.retention = retention
     }
 
     static func forEachFrame(_ view: ByteView, from start: Int, to end: Int, path: String,
-                             _ body: (FrameInfo, ByteView) -> Void) throws {
+                             _ body: (FrameInfo, ByteView) throws -> Void) throws {
         var offset = start
         while offset < end {
             switch Frame.decode(view, at: offset, limit: end) {
             case .failure(let defect):
                 throw SteleError.corruption(Corruption(file: path, offset: offset, detail: defect.description))
             case .success(let frame):
-                body(frame, view)
+                try body(frame, view)
                 offset = frame.end
             }
         }

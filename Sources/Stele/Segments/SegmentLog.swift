@@ -25,6 +25,8 @@ package final class SegmentLog {
     package internal(set) var tileFailure: IOError?
     /// Every put and tombstone by key (see ``KeyIndex``); rebuilt from the records on open.
     package internal(set) var keys = KeyIndex()
+    /// Locks, legal holds and retention policies (see ``RetentionState``); rebuilt with the keys.
+    package internal(set) var retention = RetentionState()
     /// Set when the key index could not be rebuilt (a damaged record): key lookups are refused.
     package internal(set) var keysUnavailable: Corruption?
     /// Set when tiles could not be rebuilt (a damaged record): no tiles are written, no proofs served.
@@ -271,6 +273,8 @@ package final class SegmentLog {
         }
         if type == .put || type == .tombstone {
             keys.record(KeyIndex.compositeKey(namespace: namespace, key: key), sequence: sequence, deleted: type == .tombstone)
+        } else {
+            _ = retention.apply(type: type, sequence: sequence, namespace: Array(namespace), key: Array(key), value: Array(value))
         }
         nextSequence += 1
         return sequence

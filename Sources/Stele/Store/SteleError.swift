@@ -23,6 +23,8 @@ public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
     case notFound(sequence: UInt64, count: UInt64)
     /// A root or proof was asked for a tree size or index the log does not have.
     case proof(ProofError)
+    /// A retention rule refused the change (a lock or policy can only be made stronger).
+    case retention(RetentionError)
     /// A key, signed note or checkpoint was refused, or a checkpoint shows lost or rewritten history.
     case checkpoint(CheckpointError)
     /// Stored bytes are damaged or inconsistent; run `stele fsck` on the store.
@@ -45,6 +47,7 @@ public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notFound(let s, let c): "no record with sequence \(s) (the log holds 0..<\(c))"
         case .proof(let e): e.description
         case .checkpoint(let e): e.description
+        case .retention(let e): e.description
         case .corruption(let c): "corruption: \(c); run `stele fsck` on the store"
         case .writesDisabled(let e): "writes disabled after a failed sync (\(e)); reopen the store"
         }
@@ -83,5 +86,34 @@ public struct Corruption: Sendable, Equatable, CustomStringConvertible {
         if let offset { s += " at offset \(offset)" }
         if let sequence { s += " (sequence \(sequence))" }
         return s + ": " + detail
+    }
+}
+
+/// Why a retention change was refused. Each case names the lock in the way.
+public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A compliance lock can never be shortened or turned into governance, by anyone.
+    case complianceLock(AppliedLock)
+    /// Shortening or removing a governance lock needs a governance authorization.
+    case governanceAuthorizationRequired(AppliedLock)
+    /// A lock's date must be in the future.
+    case dateInThePast(Int64)
+    /// The store-wide minimum can only be raised.
+    case minimumCanOnlyGrow(currentNanoseconds: UInt64)
+    /// A namespace default can only be made stronger without a governance authorization.
+    case defaultCanOnlyGrow(mode: RetentionMode, nanoseconds: UInt64)
+    /// The key has no such version (or it is a tombstone, which cannot be locked).
+    case noSuchVersion(namespace: String, key: [UInt8], sequence: UInt64?)
+
+    public var description: String {
+        func lock(_ l: AppliedLock) -> String { "\(l.mode) lock until \(l.retainUntil) ns (\(l.scope.rawValue), set by record \(l.setBy))" }
+        switch self {
+        case .complianceLock(let l): return "refused: \(lock(l)) can only be extended, in compliance mode"
+        case .governanceAuthorizationRequired(let l): return "refused: shortening the \(lock(l)) needs a governance authorization"
+        case .dateInThePast(let t): return "refused: retain-until \(t) ns is not in the future"
+        case .minimumCanOnlyGrow(let d): return "refused: the store minimum retention (\(d) ns) can only be raised"
+        case .defaultCanOnlyGrow(let m, let d): return "refused: the namespace default (\(m), \(d) ns) can only be made stronger"
+        case .noSuchVersion(let ns, let key, let seq):
+            return "\(ns) \(String(decoding: key, as: UTF8.self)): no such version\(seq.map { " \($0)" } ?? "") to lock"
+        }
     }
 }

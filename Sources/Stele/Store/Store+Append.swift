@@ -29,8 +29,16 @@ extension Store {
 
     /// The append path, generic so that a single entry needs no array (no heap allocation
     /// per call for values under the compression threshold, beyond the key index's entry).
-    func appendEntries<Entries: Collection<Entry>>(_ entries: Entries) throws -> Receipt {
-        guard !entries.isEmpty else { throw SteleError.invalidArgument("empty batch") }
+    ///
+    /// `extra` runs under the writer lock just before anything is written, with the log, the
+    /// sequence number the first entry will get and the batch timestamp: it may check the
+    /// store's state (retention rules) and throw, or return small records to append after the
+    /// entries (a lock on the version just put). Check and append are atomic.
+    func appendEntries<Entries: Collection<Entry>>(
+        _ entries: Entries,
+        extra: ((SegmentLog, _ firstSequence: UInt64, _ now: Int64) throws -> [Entry])? = nil
+    ) throws -> Receipt {
+        guard !entries.isEmpty || extra != nil else { throw SteleError.invalidArgument("empty batch") }
         let maxValue = Limits.maxValueLength(segmentSize: config.segmentSize)
         for entry in entries { try Store.validate(entry, maxValueLength: maxValue) }
         // Compression runs before taking the writer lock; nil where a value is stored as is.
@@ -44,27 +52,37 @@ extension Store {
             guard let log = state.log else { throw SteleError.closed }
             guard log.writable else { throw SteleError.readOnly }
             if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
-            let timestamp = log.nextTimestamp(clock: clock.nanosecondsSinceEpoch())
+            let now = clock.nanosecondsSinceEpoch()
+            let added = try extra?(log, log.nextSequence, max(now, log.lastTimestamp)) ?? []
+            for entry in added { try Store.validate(entry, maxValueLength: maxValue) }
+            guard !entries.isEmpty || !added.isEmpty else { throw SteleError.invalidArgument("empty batch") }
+            let timestamp = log.nextTimestamp(clock: now)
             var first: UInt64?
             var last: UInt64 = 0
             defer { durableCount.raise(to: log.sealedRecordCount) }
-            do {
-                for (position, entry) in entries.enumerated() {
-                    let stored = compressed?[position]
-                    last = try entry.namespace.withUnsafeBytes { ns in
-                        try entry.key.withUnsafeBytes { key in
-                            try entry.value.withUnsafeBytes { value in
-                                if let stored {
-                                    return try stored.withUnsafeBytes {
-                                        try log.append(type: entry.type, flags: Frame.flagLZ4, timestamp: timestamp,
-                                                       namespace: ns, key: key, value: value, stored: $0)
-                                    }
+            func write(_ entry: Entry, _ stored: [UInt8]?) throws -> UInt64 {
+                try entry.namespace.withUnsafeBytes { ns in
+                    try entry.key.withUnsafeBytes { key in
+                        try entry.value.withUnsafeBytes { value in
+                            if let stored {
+                                return try stored.withUnsafeBytes {
+                                    try log.append(type: entry.type, flags: Frame.flagLZ4, timestamp: timestamp,
+                                                   namespace: ns, key: key, value: value, stored: $0)
                                 }
-                                return try log.append(type: entry.type, flags: 0, timestamp: timestamp,
-                                                      namespace: ns, key: key, value: value, stored: value)
                             }
+                            return try log.append(type: entry.type, flags: 0, timestamp: timestamp,
+                                                  namespace: ns, key: key, value: value, stored: value)
                         }
                     }
+                }
+            }
+            do {
+                for (position, entry) in entries.enumerated() {
+                    last = try write(entry, compressed?[position])
+                    if first == nil { first = last }
+                }
+                for entry in added {
+                    last = try write(entry, nil)
                     if first == nil { first = last }
                 }
             } catch let failed as SegmentLog.SealFailed {
@@ -85,6 +103,15 @@ extension Store {
     }
 
     static func validate(_ entry: Entry, maxValueLength: Int) throws {
+        if entry.type != .put && entry.type != .tombstone {
+            // Records the store writes itself (locks, holds, policies): a policy may name no
+            // key, and the store minimum no namespace.
+            guard entry.namespace.count <= Limits.maxNamespaceLength, !entry.namespace.contains(0),
+                  entry.key.count <= Limits.maxKeyLength, entry.value.count <= maxValueLength else {
+                throw SteleError.invalidArgument("internal record out of bounds")
+            }
+            return
+        }
         guard (1 ... Limits.maxNamespaceLength).contains(entry.namespace.count), !entry.namespace.contains(0) else {
             throw SteleError.invalidArgument("namespace must be 1-\(Limits.maxNamespaceLength) bytes without NUL (got \(entry.namespace.count) bytes)")
         }

@@ -1,0 +1,111 @@
+/// Retention as records in the log, in S3 Object Lock's vocabulary (see `docs/format.md`,
+/// "Retention records"). Every decision that protects data is itself a record, so it is in the
+/// Merkle tree, the history and every checkpoint, with the time it was taken.
+
+/// How strongly a lock protects a version (S3 Object Lock retention modes).
+public enum RetentionMode: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    /// Can be shortened or removed only with a governance authorization, and that is logged.
+    case governance = 1
+    /// Can never be shortened or removed, by anyone; only extended.
+    case compliance = 2
+
+    public var description: String { self == .governance ? "governance" : "compliance" }
+
+    public init?(name: String) {
+        switch name {
+        case "governance": self = .governance
+        case "compliance": self = .compliance
+        default: return nil
+        }
+    }
+}
+
+/// A retention lock: no physical removal of the version before `retainUntil`.
+public struct RetentionLock: Sendable, Equatable {
+    public var mode: RetentionMode
+    /// ns since the Unix epoch.
+    public var retainUntil: Int64
+
+    public init(mode: RetentionMode, retainUntil: Int64) {
+        self.mode = mode
+        self.retainUntil = retainUntil
+    }
+}
+
+/// The value of a retention record (type 3). Namespace and key name the locked key.
+/// ```
+/// u8 version (1) | u8 mode | u8 scope (1 one version, 2 every version of the key so far)
+/// | u8 flags (0) | u64 target sequence (scope 1; else 0) | i64 retain-until, ns
+/// ```
+package struct RetentionRecord: Equatable {
+    package enum Scope: UInt8 { case version = 1, key = 2 }
+    package var lock: RetentionLock
+    package var scope: Scope
+    package var target: UInt64
+
+    package var encoded: [UInt8] {
+        ByteWriter.makeArray(count: 20) { w in
+            w.put(UInt8(1), at: 0)
+            w.put(lock.mode.rawValue, at: 1)
+            w.put(scope.rawValue, at: 2)
+            w.put(UInt8(0), at: 3)
+            w.put(target, at: 4)
+            w.put(lock.retainUntil, at: 12)
+        }
+    }
+
+    package static func decode(_ bytes: [UInt8]) -> RetentionRecord? {
+        guard bytes.count == 20 else { return nil }
+        return ByteView.of(bytes) { v in
+            guard v.u8(0) == 1, let mode = RetentionMode(rawValue: v.u8(1)), let scope = Scope(rawValue: v.u8(2)),
+                  v.u8(3) == 0 else { return nil }
+            return RetentionRecord(lock: RetentionLock(mode: mode, retainUntil: v.i64(12)), scope: scope, target: v.u64(4))
+        }
+    }
+}
+
+/// The value of a legal-hold record (type 4): `u8 version (1) | u8 on (1) or off (0) | reason (UTF-8)`.
+package struct LegalHoldRecord: Equatable {
+    package var on: Bool
+    package var reason: String
+
+    package var encoded: [UInt8] { [1, on ? 1 : 0] + Array(reason.utf8) }
+
+    package static func decode(_ bytes: [UInt8]) -> LegalHoldRecord? {
+        guard bytes.count >= 2, bytes[0] == 1, bytes[1] <= 1 else { return nil }
+        return LegalHoldRecord(on: bytes[1] == 1, reason: String(decoding: bytes[2...], as: UTF8.self))
+    }
+}
+
+/// The value of a policy record (type 5).
+/// ```
+/// u8 version (1) | u8 kind (1 namespace default, 2 store minimum) | u8 mode | u8 flags (0)
+/// | u64 duration, ns (0: no default)
+/// ```
+/// A namespace default names its namespace in the record's namespace field; the store minimum
+/// has an empty namespace (which no key can have) and always acts as compliance.
+package struct PolicyRecord: Equatable {
+    package enum Kind: UInt8 { case namespaceDefault = 1, storeMinimum = 2 }
+    package var kind: Kind
+    package var mode: RetentionMode
+    package var duration: UInt64
+
+    package var encoded: [UInt8] {
+        ByteWriter.makeArray(count: 12) { w in
+            w.put(UInt8(1), at: 0)
+            w.put(kind.rawValue, at: 1)
+            w.put(mode.rawValue, at: 2)
+            w.put(UInt8(0), at: 3)
+            w.put(duration, at: 4)
+        }
+    }
+
+    package static func decode(_ bytes: [UInt8]) -> PolicyRecord? {
+        guard bytes.count == 12 else { return nil }
+        return ByteView.of(bytes) { v in
+            guard v.u8(0) == 1, let kind = Kind(rawValue: v.u8(1)), let mode = RetentionMode(rawValue: v.u8(2)),
+                  v.u8(3) == 0 else { return nil }
+            return PolicyRecord(kind: kind, mode: mode, duration: v.u64(4))
+        }
+    }
+}

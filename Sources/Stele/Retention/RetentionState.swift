@@ -1,0 +1,121 @@
+/// Who protects which version, rebuilt from the retention, legal-hold and policy records.
+///
+/// Invariant: effective protection only grows. A version's locks are every lock record that
+/// covers it (its own, its key's, the namespace default and the store minimum in force when it
+/// was written); the store refuses to append a lock that would not strengthen them, so the
+/// log never holds a weaker lock that a reader could mistake for the current one.
+/// Not thread-safe: the store serialises access.
+package struct RetentionState {
+    private var versionLocks: [UInt64: [AppliedLock]] = [:]
+    private var keyLocks: [[UInt8]: [(upTo: UInt64, lock: AppliedLock)]] = [:]
+    private var holds: [[UInt8]: LegalHold] = [:]
+    private var defaults: [[UInt8]: [(from: UInt64, mode: RetentionMode, duration: UInt64)]] = [:]
+    private var minimums: [(from: UInt64, duration: UInt64)] = []
+
+    package init() {}
+
+    /// Applies a record; false if its value is malformed (a corrupt log).
+    package mutating func apply(type: RecordType, sequence: UInt64, namespace: [UInt8], key: [UInt8], value: [UInt8]) -> Bool {
+        switch type {
+        case .retention:
+            guard let record = RetentionRecord.decode(value) else { return false }
+            let composite = KeyIndex.compositeKey(namespace: namespace, key: key)
+            switch record.scope {
+            case .version:
+                versionLocks[record.target, default: []].append(AppliedLock(record.lock, scope: .version, setBy: sequence))
+            case .key:
+                keyLocks[composite, default: []].append((sequence, AppliedLock(record.lock, scope: .key, setBy: sequence)))
+            }
+        case .legalHold:
+            guard let record = LegalHoldRecord.decode(value) else { return false }
+            let composite = KeyIndex.compositeKey(namespace: namespace, key: key)
+            holds[composite] = record.on ? LegalHold(reason: record.reason, setBy: sequence) : nil
+        case .policy:
+            guard let record = PolicyRecord.decode(value) else { return false }
+            switch record.kind {
+            case .namespaceDefault: defaults[namespace, default: []].append((sequence, record.mode, record.duration))
+            case .storeMinimum: minimums.append((sequence, record.duration))
+            }
+        default:
+            break
+        }
+        return true
+    }
+
+    /// The protection of version `sequence` of a key, written at `timestamp`.
+    package func protection(sequence: UInt64, timestamp: Int64, namespace: [UInt8], composite: [UInt8]) -> Protection {
+        var locks = versionLocks[sequence] ?? []
+        for entry in keyLocks[composite] ?? [] where entry.upTo > sequence { locks.append(entry.lock) }
+        if let rule = defaults[namespace]?.last(where: { $0.from < sequence }), rule.duration > 0 {
+            locks.append(AppliedLock(RetentionLock(mode: rule.mode, retainUntil: timestamp.addingClamped(rule.duration)),
+                                     scope: .namespaceDefault, setBy: rule.from))
+        }
+        if let minimum = minimums.last(where: { $0.from < sequence }), minimum.duration > 0 {
+            locks.append(AppliedLock(RetentionLock(mode: .compliance, retainUntil: timestamp.addingClamped(minimum.duration)),
+                                     scope: .storeMinimum, setBy: minimum.from))
+        }
+        return Protection(locks: locks, legalHold: holds[composite])
+    }
+
+    /// The namespace default in force for new versions, if any.
+    package func namespaceDefault(_ namespace: [UInt8]) -> (mode: RetentionMode, duration: UInt64)? {
+        guard let rule = defaults[namespace]?.last, rule.duration > 0 else { return nil }
+        return (rule.mode, rule.duration)
+    }
+
+    /// The store-wide minimum retention, in ns (0 if none).
+    package var minimumRetention: UInt64 { minimums.last?.duration ?? 0 }
+}
+
+extension Int64 {
+    /// `self + duration`, saturating instead of trapping.
+    func addingClamped(_ duration: UInt64) -> Int64 {
+        let (sum, overflow) = addingReportingOverflow(Int64(clamping: duration))
+        return overflow ? .max : sum
+    }
+}
+
+/// One lock that applies to a version, and where it came from.
+public struct AppliedLock: Sendable, Equatable {
+    public enum Scope: String, Sendable { case version, key, namespaceDefault = "namespace-default", storeMinimum = "store-minimum" }
+    public var mode: RetentionMode
+    public var retainUntil: Int64
+    public var scope: Scope
+    /// The record that set it (for defaults and the minimum, the policy record).
+    public var setBy: UInt64
+
+    init(_ lock: RetentionLock, scope: Scope, setBy: UInt64) {
+        mode = lock.mode
+        retainUntil = lock.retainUntil
+        self.scope = scope
+        self.setBy = setBy
+    }
+}
+
+/// A legal hold on a key: no expiry until it is released.
+public struct LegalHold: Sendable, Equatable {
+    public var reason: String
+    /// The record that set it.
+    public var setBy: UInt64
+}
+
+/// Everything that protects one version from physical removal.
+public struct Protection: Sendable, Equatable {
+    public var locks: [AppliedLock]
+    public var legalHold: LegalHold?
+
+    /// The latest retain-until date of any lock, ns; nil without locks.
+    public var retainUntil: Int64? { locks.map(\.retainUntil).max() }
+
+    /// The strongest lock still in force at `now`: compliance before governance, then the latest date.
+    public func strongest(at now: Int64) -> AppliedLock? {
+        locks.filter { $0.retainUntil > now }.max { a, b in
+            (a.mode.rawValue, a.retainUntil) < (b.mode.rawValue, b.retainUntil)
+        }
+    }
+
+    /// Whether the version must not be physically removed at `now`.
+    public func isProtected(at now: Int64) -> Bool {
+        legalHold != nil || locks.contains { $0.retainUntil > now }
+    }
+}

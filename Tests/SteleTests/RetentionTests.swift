@@ -1,0 +1,152 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Stele
+
+/// A clock the test moves by hand.
+final class TestClock: WallClock {
+    let now = Atomic<Int64>(1_800_000_000_000_000_000)
+    func nanosecondsSinceEpoch() -> Int64 { now.load(ordering: .relaxed) }
+    func advance(_ d: Duration) { now.add(Int64(d.nanoseconds), ordering: .relaxed) }
+}
+
+@Suite struct RetentionTests {
+    static let day: Int64 = 86_400 * 1_000_000_000
+
+    static func open(_ path: String, _ clock: TestClock) throws -> Store {
+        var options = Store.Options()
+        options.clock = clock
+        return try Store(path: path, options: options)
+    }
+
+    @Test func complianceLocksOnlyGrow() throws {
+        try withStore { _, path in
+            let clock = TestClock()
+            let store = try Self.open(path, clock)
+            let t0 = clock.nanosecondsSinceEpoch()
+            let v = try store.put(namespace: "ledger", key: Array("acct-1".utf8), value: Array("100".utf8),
+                                  lock: RetentionLock(mode: .compliance, retainUntil: t0 + 30 * Self.day)).sequences.lowerBound
+            let p = try store.protection(namespace: "ledger", key: Array("acct-1".utf8), version: v)
+            #expect(p.locks.map(\.mode) == [.compliance] && p.retainUntil == t0 + 30 * Self.day)
+            #expect(p.isProtected(at: t0 + 29 * Self.day) && !p.isProtected(at: t0 + 31 * Self.day))
+
+            // Shorter, or governance instead: refused, naming the lock.
+            #expect {
+                try store.lock(namespace: "ledger", key: Array("acct-1".utf8), version: v,
+                               lock: RetentionLock(mode: .compliance, retainUntil: t0 + 10 * Self.day))
+            } throws: { error in
+                guard case SteleError.retention(.complianceLock(let lock)) = error else { return false }
+                return lock.mode == .compliance && lock.retainUntil == t0 + 30 * Self.day && lock.setBy == v + 1
+            }
+            #expect(throws: SteleError.self) {
+                try store.lock(namespace: "ledger", key: Array("acct-1".utf8), version: v,
+                               lock: RetentionLock(mode: .governance, retainUntil: t0 + 90 * Self.day))
+            }
+            // Extending is allowed and logged as a record.
+            let before = store.recordCount
+            try store.lock(namespace: "ledger", key: Array("acct-1".utf8), version: v,
+                           lock: RetentionLock(mode: .compliance, retainUntil: t0 + 60 * Self.day))
+            #expect(store.recordCount == before + 1)
+            #expect(try store.record(at: before).type == .retention)
+            #expect(try store.protection(namespace: "ledger", key: Array("acct-1".utf8), version: v).retainUntil == t0 + 60 * Self.day)
+            #expect(throws: SteleError.retention(.dateInThePast(t0 - 1))) {
+                try store.lock(namespace: "ledger", key: Array("acct-1".utf8), lock: RetentionLock(mode: .compliance, retainUntil: t0 - 1))
+            }
+            try store.close()
+
+            // The rules survive a reopen: the state is rebuilt from the records.
+            let reopened = try Self.open(path, clock)
+            #expect(try reopened.protection(namespace: "ledger", key: Array("acct-1".utf8), version: v).retainUntil == t0 + 60 * Self.day)
+            #expect(throws: SteleError.self) {
+                try reopened.lock(namespace: "ledger", key: Array("acct-1".utf8), version: v,
+                                  lock: RetentionLock(mode: .compliance, retainUntil: t0 + 59 * Self.day))
+            }
+            try reopened.close()
+        }
+    }
+
+    @Test func governanceShorteningNeedsAuthorization() throws {
+        try withStore { _, path in
+            let clock = TestClock()
+            let store = try Self.open(path, clock)
+            let t0 = clock.nanosecondsSinceEpoch()
+            try store.put(namespace: "ns", key: "k", value: "v1")
+            try store.put(namespace: "ns", key: "k", value: "v2")
+            // A key-wide governance lock covers both versions.
+            try store.lock(namespace: "ns", key: Array("k".utf8), lock: RetentionLock(mode: .governance, retainUntil: t0 + 10 * Self.day))
+            #expect {
+                try store.lock(namespace: "ns", key: Array("k".utf8), version: 0, lock: RetentionLock(mode: .governance, retainUntil: t0 + Self.day))
+            } throws: { error in
+                guard case SteleError.retention(.governanceAuthorizationRequired(let lock)) = error else { return false }
+                return lock.scope == .key
+            }
+            // Upgrading to compliance is strengthening: allowed.
+            try store.lock(namespace: "ns", key: Array("k".utf8), version: 1, lock: RetentionLock(mode: .compliance, retainUntil: t0 + 10 * Self.day))
+            #expect(try store.protection(namespace: "ns", key: Array("k".utf8), version: 1).strongest(at: t0)?.mode == .compliance)
+            // A version written after the key-wide lock is not covered by it.
+            let v3 = try store.put(namespace: "ns", key: "k", value: "v3").sequences.lowerBound
+            #expect(try store.protection(namespace: "ns", key: Array("k".utf8), version: v3).locks.isEmpty)
+            #expect(throws: SteleError.retention(.noSuchVersion(namespace: "ns", key: Array("k".utf8), sequence: 99))) {
+                try store.lock(namespace: "ns", key: Array("k".utf8), version: 99, lock: RetentionLock(mode: .governance, retainUntil: t0 + Self.day))
+            }
+            try store.close()
+        }
+    }
+
+    @Test func legalHoldsNamespaceDefaultsAndTheStoreMinimum() throws {
+        try withStore { _, path in
+            let clock = TestClock()
+            let store = try Self.open(path, clock)
+            let t0 = clock.nanosecondsSinceEpoch()
+            let early = try store.put(namespace: "audit", key: "e1", value: "before the default").sequences.lowerBound
+            try store.setDefaultRetention(namespace: "audit", mode: .governance, duration: .seconds(7 * 86_400))
+            let late = try store.put(namespace: "audit", key: "e2", value: "after the default").sequences.lowerBound
+            #expect(try store.protection(namespace: "audit", key: Array("e1".utf8), version: early).locks.isEmpty)
+            let lateLocks = try store.protection(namespace: "audit", key: Array("e2".utf8), version: late).locks
+            #expect(lateLocks.map(\.scope) == [.namespaceDefault] && lateLocks.first?.retainUntil == t0 + 7 * Self.day)
+            #expect(throws: SteleError.retention(.defaultCanOnlyGrow(mode: .governance, nanoseconds: UInt64(7 * Self.day)))) {
+                try store.setDefaultRetention(namespace: "audit", mode: .governance, duration: .seconds(86_400))
+            }
+            try store.setDefaultRetention(namespace: "audit", mode: .compliance, duration: .seconds(30 * 86_400))
+
+            try store.raiseMinimumRetention(to: .seconds(3 * 86_400))
+            #expect(throws: SteleError.retention(.minimumCanOnlyGrow(currentNanoseconds: UInt64(3 * Self.day)))) {
+                try store.raiseMinimumRetention(to: .seconds(86_400))
+            }
+            clock.advance(.seconds(10))
+            let afterMinimum = try store.put(namespace: "other", key: "x", value: "y").sequences.lowerBound
+            let minimumLock = try store.protection(namespace: "other", key: Array("x".utf8), version: afterMinimum).locks
+            #expect(minimumLock.map(\.scope) == [.storeMinimum] && minimumLock.first?.mode == .compliance)
+
+            // Legal hold: protection without a date, until released; both logged with reasons.
+            try store.setLegalHold(namespace: "audit", key: Array("e1".utf8), on: true, reason: "case 2026-17")
+            let held = try store.protection(namespace: "audit", key: Array("e1".utf8), version: early)
+            #expect(held.legalHold?.reason == "case 2026-17" && held.isProtected(at: .max))
+            try store.setLegalHold(namespace: "audit", key: Array("e1".utf8), on: false, reason: "case closed")
+            #expect(try store.protection(namespace: "audit", key: Array("e1".utf8), version: early).legalHold == nil)
+            #expect(throws: SteleError.self) { try store.setLegalHold(namespace: "audit", key: Array("e1".utf8), on: true, reason: "") }
+            try store.close()
+
+            let reopened = try Self.open(path, clock)
+            #expect(reopened.minimumRetention == .seconds(3 * 86_400))
+            #expect(try reopened.protection(namespace: "audit", key: Array("e2".utf8), version: late).locks.count == 1)
+            try reopened.close()
+        }
+    }
+
+    @Test func deleteUnderALockKeepsHistoryReadable() throws {
+        try withStore { _, path in
+            let clock = TestClock()
+            let store = try Self.open(path, clock)
+            let t0 = clock.nanosecondsSinceEpoch()
+            let v = try store.put(namespace: "orders", key: Array("o-9".utf8), value: Array("paid".utf8),
+                                  lock: RetentionLock(mode: .compliance, retainUntil: t0 + Self.day)).sequences.lowerBound
+            try store.delete(namespace: "orders", key: Array("o-9".utf8))
+            #expect(try store.get(namespace: "orders", key: "o-9") == nil)
+            let history = try store.history(namespace: "orders", key: Array("o-9".utf8))
+            #expect(history.count == 2 && history[0].value == Array("paid".utf8) && history[1].isTombstone)
+            #expect(try store.protection(namespace: "orders", key: Array("o-9".utf8), version: v).isProtected(at: t0))
+            try store.close()
+        }
+    }
+}
