@@ -8,8 +8,10 @@ struct AppendCommand: ParsableCommand {
         abstract: "Append records from a JSON Lines file.",
         discussion: """
         Each line is an object {"ns": "...", "key": "...", "value": "..."}; use "value_b64" (and \
-        "key_b64") for bytes that are not text. Empty lines are skipped. Prints the last sequence \
-        number appended. With --sync batch, every batch is durable before the next is read.
+        "key_b64") for bytes that are not text, and an optional "lock": {"mode": "compliance", \
+        "until": "2027-01-31T00:00:00Z"} (or "for": "30d") to lock the version. Empty lines are \
+        skipped. Prints the last sequence number appended. With --sync batch, every batch is \
+        durable before the next is read.
         """)
 
     @Argument(help: "The store directory.")
@@ -34,18 +36,22 @@ struct AppendCommand: ParsableCommand {
         let store = try Store(path: dir, options: .init(commitPolicy: policy))
         let reader = try LineReader(path: jsonl)
         var pending: [Entry] = []
+        var locks: [RetentionLock?] = []
         var last: UInt64?
         var lineNumber = 0
         while let line = try reader.nextLine() {
             lineNumber += 1
             if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }) { continue }
-            pending.append(try Self.parse(line, lineNumber: lineNumber))
+            let (entry, lock) = try Self.parse(line, lineNumber: lineNumber)
+            pending.append(entry)
+            locks.append(lock)
             if pending.count >= batch {
-                last = try store.append(contentsOf: pending).sequences.upperBound
+                last = try store.putBatch(pending, locks: locks).sequences.upperBound
                 pending.removeAll(keepingCapacity: true)
+                locks.removeAll(keepingCapacity: true)
             }
         }
-        if !pending.isEmpty { last = try store.append(contentsOf: pending).sequences.upperBound }
+        if !pending.isEmpty { last = try store.putBatch(pending, locks: locks).sequences.upperBound }
         try store.close()
         if let last { print(last) } else { Console.error("stele: no records in input") }
     }
@@ -56,9 +62,16 @@ struct AppendCommand: ParsableCommand {
         var key_b64: String?
         var value: String?
         var value_b64: String?
+        var lock: Lock?
     }
 
-    static func parse(_ bytes: [UInt8], lineNumber: Int) throws -> Entry {
+    private struct Lock: Decodable {
+        var mode: String
+        var until: String?
+        var `for`: String?
+    }
+
+    static func parse(_ bytes: [UInt8], lineNumber: Int) throws -> (Entry, RetentionLock?) {
         let line: Line
         do {
             line = try JSONDecoder().decode(Line.self, from: Data(bytes))
@@ -77,8 +90,19 @@ struct AppendCommand: ParsableCommand {
                 throw InputError(message: "line \(lineNumber): give exactly one of \"\(name)\" and \"\(name)_b64\"")
             }
         }
-        return Entry(namespace: line.ns, key: try field(line.key, line.key_b64, "key"),
-                     value: try field(line.value, line.value_b64, "value"))
+        var lock: RetentionLock?
+        if let spec = line.lock {
+            guard let mode = RetentionMode(name: spec.mode) else {
+                throw InputError(message: "line \(lineNumber): lock mode must be governance or compliance")
+            }
+            do {
+                lock = RetentionLock(mode: mode, retainUntil: try retainUntil(until: spec.until, for: spec.for))
+            } catch {
+                throw InputError(message: "line \(lineNumber): \(error)")
+            }
+        }
+        return (Entry(namespace: line.ns, key: try field(line.key, line.key_b64, "key"),
+                      value: try field(line.value, line.value_b64, "value")), lock)
     }
 }
 

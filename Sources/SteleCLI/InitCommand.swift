@@ -16,8 +16,12 @@ struct InitCommand: ParsableCommand {
     @Option(help: "Log identity for signed checkpoints (default stele.local/<store uuid>).")
     var origin: String?
 
+    @Option(help: "Store-wide minimum retention (90s, 15m, 12h, 30d); can be raised later, never lowered.")
+    var minRetention: String?
+
     func run() throws {
-        let config = try Store.create(at: dir, segmentSize: segmentSize, origin: origin)
+        let config = try Store.create(at: dir, segmentSize: segmentSize, origin: origin,
+                                      minimumRetention: try minRetention.map(parseDuration))
         print("created store \(config.storeIDHex) at \(dir) (segment size \(config.segmentSize), origin \(config.origin))")
     }
 }

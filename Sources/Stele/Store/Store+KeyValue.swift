@@ -11,6 +11,8 @@ public struct Version: Sendable, Equatable {
     public var value: [UInt8]?
     /// The leaf hash kept by a redaction stub when the payload was purged after its locks expired.
     public var redactedLeafHash: Digest?
+    /// Locks and legal hold on this version (filled by ``Store/history(namespace:key:)``).
+    public var protection: Protection?
 
     /// Whether this version is a delete marker.
     public var isTombstone: Bool { value == nil }
@@ -66,13 +68,23 @@ extension Store {
         return Version(try record(at: ref.sequence))
     }
 
-    /// Every version and tombstone of `key`, oldest first, with values (or redaction markers).
+    /// Every version and tombstone of `key`, oldest first, with values (or redaction markers)
+    /// and the locks and legal hold on each version.
     /// - Throws: as ``get(namespace:key:asOf:)``.
     /// - Cost: one record read per version.
     public func history(namespace: String, key: [UInt8]) throws -> [Version] {
         let composite = try Store.composite(namespace, key)
         let refs = try state.withLock { state throws in try Store.keyIndex(state).versions(of: composite) }
-        return try refs.map { Version(try record(at: $0.sequence)) }
+        var versions = try refs.map { Version(try record(at: $0.sequence)) }
+        let ns = Array(namespace.utf8)
+        try state.withLock { state throws in
+            guard let log = state.log else { throw SteleError.closed }
+            for i in versions.indices where !versions[i].isTombstone {
+                versions[i].protection = log.retention.protection(sequence: versions[i].sequence, timestamp: versions[i].timestamp,
+                                                                  namespace: ns, composite: composite)
+            }
+        }
+        return versions
     }
 
     /// Keys of `namespace` that start with `prefix`, in byte order, each with its latest

@@ -13,6 +13,23 @@ extension Store {
         }
     }
 
+    /// Writes several versions, each with an optional lock (`locks[i]` for `entries[i]`), as
+    /// consecutive records: the puts, then their retention records, atomically under the writer lock.
+    /// - Throws: as ``put(namespace:key:value:lock:)``.
+    @discardableResult
+    public func putBatch(_ entries: [Entry], locks: [RetentionLock?]) throws -> Receipt {
+        guard locks.count == entries.count else { throw SteleError.invalidArgument("one lock (or nil) per entry") }
+        guard locks.contains(where: { $0 != nil }) else { return try putBatch(entries) }
+        return try appendEntries(entries) { _, first, now in
+            try zip(entries.indices, locks).compactMap { index, lock in
+                guard let lock else { return nil }
+                guard lock.retainUntil > now else { throw SteleError.retention(.dateInThePast(lock.retainUntil)) }
+                return Entry(type: .retention, namespace: entries[index].namespace, key: entries[index].key,
+                             value: RetentionRecord(lock: lock, scope: .version, target: first + UInt64(index)).encoded)
+            }
+        }
+    }
+
     /// Locks version `version` of a key, or (nil) every version of it written so far.
     ///
     /// A lock can only make protection stronger: a compliance lock is never shortened or turned

@@ -77,10 +77,18 @@ public final class Store: Sendable {
     /// - Returns: the new store's config.
     /// - Throws: ``SteleError/alreadyExists(path:)``, ``SteleError/invalidArgument(_:)``, ``SteleError/io(_:)``.
     /// - Cost: creates and syncs a few files and one preallocated segment.
+    ///   - minimumRetention: a store-wide minimum retention, recorded as the first record; it can
+    ///     later be raised (``raiseMinimumRetention(to:)``) but never lowered.
     @discardableResult
     public static func create(at path: String, segmentSize: Int = Limits.defaultSegmentSize,
-                              origin: String? = nil) throws -> StoreConfig {
-        try create(at: path, segmentSize: segmentSize, origin: origin, fileSystem: PosixFileSystem(), clock: SystemClock())
+                              origin: String? = nil, minimumRetention: Duration? = nil) throws -> StoreConfig {
+        let config = try create(at: path, segmentSize: segmentSize, origin: origin, fileSystem: PosixFileSystem(), clock: SystemClock())
+        if let minimumRetention {
+            let store = try Store(path: path)
+            try store.raiseMinimumRetention(to: minimumRetention)
+            try store.close()
+        }
+        return config
     }
 
     package static func create(at path: String, segmentSize: Int, origin: String?, fileSystem fs: any FileSystem,

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import Stele
+
+/// Parses `90s`, `15m`, `12h`, `30d`.
+func parseDuration(_ text: String) throws -> Duration {
+    guard let unit = text.last, let amount = Int64(text.dropLast()), amount > 0 else {
+        throw ValidationError("durations are written 90s, 15m, 12h or 30d (got \(text))")
+    }
+    let seconds: Int64
+    switch unit {
+    case "s": seconds = amount
+    case "m": seconds = amount * 60
+    case "h": seconds = amount * 3600
+    case "d": seconds = amount * 86_400
+    default: throw ValidationError("durations are written 90s, 15m, 12h or 30d (got \(text))")
+    }
+    return .seconds(seconds)
+}
+
+/// An ISO 8601 date as ns since the epoch.
+func parseDate(_ text: String) throws -> Int64 {
+    guard let date = try? Date(text, strategy: .iso8601) else {
+        throw ValidationError("dates are ISO 8601, e.g. 2027-01-31T00:00:00Z (got \(text))")
+    }
+    return Int64(date.timeIntervalSince1970 * 1e9)
+}
+
+/// A retain-until date from `--until` or `--for` (from now).
+func retainUntil(until: String?, for duration: String?) throws -> Int64 {
+    switch (until, duration) {
+    case (let until?, nil): return try parseDate(until)
+    case (nil, let duration?):
+        let now = Int64(Date().timeIntervalSince1970 * 1e9)
+        return now + Int64(clamping: try parseDuration(duration).components.seconds) * 1_000_000_000
+    default: throw ValidationError("give exactly one of --until and --for")
+    }
+}
+
+struct LockCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lock", abstract: "Lock a version (--version) or every version of a key so far.",
+        discussion: """
+        Compliance locks can only ever be extended; governance locks cannot be shortened without \
+        a governance authorization. The lock is a record in the log. Prints its sequence number.
+        """)
+
+    @Argument(help: "The store directory.") var dir: String
+    @Argument(help: "Namespace.") var namespace: String
+    @Argument(help: "Key.") var key: String
+    @Option(help: "governance or compliance.") var mode: String
+    @Option(help: "Retain until this ISO 8601 date.") var until: String?
+    @Option(name: .customLong("for"), help: "Retain for this long from now (90s, 15m, 12h, 30d).") var duration: String?
+    @Option(help: "Lock only this version (sequence number).") var version: UInt64?
+
+    func run() throws {
+        guard let mode = RetentionMode(name: self.mode) else { throw ValidationError("--mode is governance or compliance") }
+        let lock = RetentionLock(mode: mode, retainUntil: try retainUntil(until: until, for: duration))
+        let store = try Store(path: dir)
+        let receipt = try store.lock(namespace: namespace, key: Array(key.utf8), version: version, lock: lock)
+        try store.close()
+        print(receipt.sequences.lowerBound)
+    }
+}
+
+struct HoldCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hold", abstract: "Set or release a legal hold on every version of a key.",
+        discussion: "A held version is never purged, whatever its dates. Both setting and releasing are logged with the reason.")
+
+    @Argument(help: "The store directory.") var dir: String
+    @Argument(help: "Namespace.") var namespace: String
+    @Argument(help: "Key.") var key: String
+    @Flag(name: .customLong("on"), help: "Set the hold.") var on = false
+    @Flag(name: .customLong("off"), help: "Release the hold.") var off = false
+    @Option(help: "Why (required).") var reason: String
+
+    func validate() throws {
+        guard on != off else { throw ValidationError("give exactly one of --on and --off") }
+    }
+
+    func run() throws {
+        let store = try Store(path: dir)
+        let receipt = try store.setLegalHold(namespace: namespace, key: Array(key.utf8), on: on, reason: reason)
+        try store.close()
+        print(receipt.sequences.lowerBound)
+    }
+}
+
+struct RetentionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retention", abstract: "Set a namespace's default retention for new versions.",
+        discussion: "Only a stronger default is accepted (longer, or governance to compliance). Prints the policy record's sequence number.")
+
+    @Argument(help: "The store directory.") var dir: String
+    @Argument(help: "Namespace.") var namespace: String
+    @Option(help: "governance or compliance.") var defaultMode: String
+    @Option(help: "How long each new version is kept (90s, 15m, 12h, 30d).") var defaultFor: String
+
+    func run() throws {
+        guard let mode = RetentionMode(name: defaultMode) else { throw ValidationError("--default-mode is governance or compliance") }
+        let store = try Store(path: dir)
+        let receipt = try store.setDefaultRetention(namespace: namespace, mode: mode, duration: try parseDuration(defaultFor))
+        try store.close()
+        print(receipt.sequences.lowerBound)
+    }
+}
