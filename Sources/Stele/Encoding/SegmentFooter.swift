@@ -16,7 +16,7 @@
 /// 64       32    Merkle root at that size
 /// 96       32    content digest: SHA-256 of the segment's leaf hashes in order
 /// 128      32·k  frontier: roots of the perfect subtrees of the tree, largest first
-/// 128+32k  32    seal hash = SHA-256(previous seal ‖ header[0,120) ‖ footer[0,128+32k))
+/// 128+32k  32    seal hash over the logical fields (see ``computeSealHash(header:)``)
 /// 160+32k   8    XXH3-64 of footer bytes [0, 160+32k)
 /// 168+32k   8    F
 /// 176+32k   8    magic "STELEEND"
@@ -69,12 +69,28 @@ package struct SegmentFooter: Equatable, Sendable {
         }
     }
 
-    /// SHA-256(previous seal ‖ header[0,120) ‖ footer[0,128+32k)).
+    /// The seal hash: SHA-256 over the segment's *logical* identity, never over byte layout, so
+    /// that replacing purged payloads with redaction stubs (which moves frames) changes no seal:
+    /// ```
+    /// "stele-seal-v1" ‖ previous seal ‖ store UUID ‖ u64 index ‖ u64 first sequence
+    /// ‖ i64 created ‖ u64 record count ‖ u64 last sequence ‖ i64 sealed at ‖ u64 tree size
+    /// ‖ tree root ‖ content digest ‖ frontier hashes
+    /// ```
     package func computeSealHash(header: SegmentHeader) -> Digest {
         var h = SHA256Hasher()
+        h.update(Array("stele-seal-v1".utf8))
         h.update(header.previousSeal)
-        ByteView.of(header.encoded) { h.update($0.slice(0, 120)) }
-        ByteView.of(encoded) { h.update($0.slice(0, 128 + 32 * frontier.count)) }
+        h.update(header.storeID)
+        h.update(littleEndian: header.index)
+        h.update(littleEndian: header.firstSequence)
+        h.update(littleEndian: header.createdAt)
+        h.update(littleEndian: recordCount)
+        h.update(littleEndian: lastSequence)
+        h.update(littleEndian: sealedAt)
+        h.update(littleEndian: treeSize)
+        h.update(treeRoot)
+        h.update(contentDigest)
+        for node in frontier { h.update(node) }
         return h.finalize()
     }
 
