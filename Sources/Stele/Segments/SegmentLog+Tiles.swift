@@ -58,20 +58,9 @@ extension SegmentLog {
 
     /// The leaf hash of record `sequence`, recomputed from its frame (checksum verified).
     package func leafHash(at sequence: UInt64) throws -> Digest {
-        let (region, offset, limit, path): (MappedRegion, Int, Int, String)
-        switch try locate(sequence) {
-        case .sealed(let segment):
-            (region, offset, limit, path) = (segment.region, try segment.offset(of: sequence), Int(segment.footer.framesEnd), segment.path)
-        case .active(let r, let o, let l, let p):
-            (region, offset, limit, path) = (r, o, l, p)
-        }
-        let view = region.wholeView
-        switch Frame.decode(view, at: offset, limit: limit) {
-        case .failure(let defect):
-            throw SteleError.corruption(Corruption(file: path, offset: offset, sequence: sequence, detail: defect.description))
-        case .success(let frame):
-            guard frame.sequence == sequence, let leaf = frame.leafHash(in: view) else {
-                throw SteleError.corruption(Corruption(file: path, offset: offset, sequence: sequence, detail: "frame does not hold this record"))
+        try withFrame(at: sequence) { frame, view in
+            guard let leaf = frame.leafHash(in: view) else {
+                throw SteleError.corruption(Corruption(file: directory, sequence: sequence, detail: "LZ4 value does not decode"))
             }
             return leaf
         }

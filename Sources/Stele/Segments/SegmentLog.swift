@@ -12,7 +12,7 @@ package final class SegmentLog {
     package let storeID: [UInt8]
     package let segmentSize: Int
     package let writable: Bool
-    package private(set) var sealed: [SealedSegment] = []
+    package internal(set) var sealed: [SealedSegment] = []
     /// Nil only when creating the next segment failed (say, a full disk); retried on append.
     package private(set) var active: ActiveSegment?
     package private(set) var nextSequence: UInt64 = 0

@@ -113,7 +113,7 @@ public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible 
         case .minimumCanOnlyGrow(let d): return "refused: the store minimum retention (\(d) ns) can only be raised"
         case .defaultCanOnlyGrow(let m, let d): return "refused: the namespace default (\(m), \(d) ns) can only be made stronger"
         case .noSuchVersion(let ns, let key, let seq):
-            return "\(ns) \(String(decoding: key, as: UTF8.self)): no such version\(seq.map { " \($0)" } ?? "") to lock"
+            return "\(ns) \(String(decoding: key, as: UTF8.self)): no such version\(seq.map { " \($0)" } ?? "")"
         }
     }
 }

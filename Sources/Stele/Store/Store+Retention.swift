@@ -148,18 +148,6 @@ extension Duration {
 extension SegmentLog {
     /// The timestamp of record `sequence`, from its frame header (checksum verified).
     func timestamp(of sequence: UInt64) throws -> Int64 {
-        let (region, offset, limit, path): (MappedRegion, Int, Int, String)
-        switch try locate(sequence) {
-        case .sealed(let segment):
-            (region, offset, limit, path) = (segment.region, try segment.offset(of: sequence), Int(segment.footer.framesEnd), segment.path)
-        case .active(let r, let o, let l, let p):
-            (region, offset, limit, path) = (r, o, l, p)
-        }
-        switch Frame.decode(region.wholeView, at: offset, limit: limit) {
-        case .failure(let defect):
-            throw SteleError.corruption(Corruption(file: path, offset: offset, sequence: sequence, detail: defect.description))
-        case .success(let frame):
-            return frame.timestamp
-        }
+        try withFrame(at: sequence) { frame, _ in frame.timestamp }
     }
 }

@@ -1,0 +1,187 @@
+/// What a purge did (or, with `dryRun`, would do).
+public struct PurgeReport: Sendable, Equatable {
+    /// A version whose payload was (or would be) purged.
+    public struct Item: Sendable, Equatable {
+        public var namespace: String
+        public var key: [UInt8]
+        public var sequence: UInt64
+        /// Value bytes stored for it (compressed size if compressed).
+        public var storedBytes: Int
+    }
+
+    public var purged: [Item] = []
+    /// Eligible versions left alone because they are in the active segment (seal first).
+    public var skippedInActiveSegment = 0
+    /// Superseded or deleted versions still protected by a lock, a legal hold or the minimum.
+    public var stillProtected = 0
+    public var segmentsRewritten = 0
+    /// Value bytes removed from the segments.
+    public var payloadBytes = 0
+    /// Segment file sizes before and after the rewrite (the difference is reclaimed disk).
+    public var bytesBefore = 0
+    public var bytesAfter = 0
+    /// Sequence numbers of the redaction records written.
+    public var redactionRecords: [UInt64] = []
+    public var dryRun = false
+
+    public var bytesReclaimed: Int { bytesBefore - bytesAfter }
+}
+
+/// The value of a redaction record (type 7): what was purged and why.
+/// `u8 version (1) | u8 reason (1: superseded or deleted, every lock expired, no hold) | u32 count | count × u64 sequence`
+package struct RedactionRecord: Equatable {
+    package var sequences: [UInt64]
+
+    package var encoded: [UInt8] {
+        ByteWriter.makeArray(count: 6 + 8 * sequences.count) { w in
+            w.put(UInt8(1), at: 0)
+            w.put(UInt8(1), at: 1)
+            w.put(UInt32(sequences.count), at: 2)
+            for (i, s) in sequences.enumerated() { w.put(s, at: 6 + 8 * i) }
+        }
+    }
+
+    package static func decode(_ bytes: [UInt8]) -> RedactionRecord? {
+        guard bytes.count >= 6 else { return nil }
+        return ByteView.of(bytes) { v in
+            let count = Int(v.u32(2))
+            guard v.u8(0) == 1, v.u8(1) == 1, bytes.count == 6 + 8 * count else { return nil }
+            return RedactionRecord(sequences: (0 ..< count).map { v.u64(6 + 8 * $0) })
+        }
+    }
+}
+
+extension Store {
+    /// Physically removes the payload of every version that is superseded (a later version or a
+    /// tombstone exists) **and** whose every lock has expired, that has no legal hold, and whose
+    /// store-minimum retention has passed. Each purged payload becomes a redaction stub that keeps
+    /// the record header and its leaf hash, so every seal, checkpoint and proof still verifies.
+    ///
+    /// Order of events: a redaction record listing what is purged and why is appended and synced
+    /// first; then each affected sealed segment is rewritten and atomically renamed into place.
+    /// Only sealed segments are rewritten (``seal()`` first to include the newest records).
+    /// Holds the writer lock throughout: appends wait.
+    /// - Parameter dryRun: report what would be purged, change nothing.
+    /// - Throws: ``SteleError/readOnly``, ``SteleError/writesDisabled(cause:)``, ``SteleError/io(_:)``,
+    ///   ``SteleError/corruption(_:)``.
+    @discardableResult
+    public func purge(dryRun: Bool = false) throws -> PurgeReport {
+        try purge(dryRun: dryRun, only: nil)
+    }
+
+    /// Purges one version's payload, or explains why not.
+    /// - Throws: ``SteleError/retention(_:)`` naming the lock (or hold) that protects it, or
+    ///   saying that it is the key's live version; as ``purge(dryRun:)`` otherwise.
+    @discardableResult
+    public func purgeVersion(namespace: String, key: [UInt8], version: UInt64) throws -> PurgeReport {
+        let composite = try Store.composite(namespace, key)
+        return try purge(dryRun: false, only: (composite, Array(namespace.utf8), key, version))
+    }
+
+    private func purge(dryRun: Bool, only target: ([UInt8], [UInt8], [UInt8], UInt64)?) throws -> PurgeReport {
+        try state.withLock { state throws -> PurgeReport in
+            guard let log = state.log else { throw SteleError.closed }
+            guard log.writable else { throw SteleError.readOnly }
+            if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
+            if let damage = log.keysUnavailable { throw SteleError.corruption(damage) }
+            let now = clock.nanosecondsSinceEpoch()
+            var report = PurgeReport(dryRun: dryRun)
+            var bySegment: [Int: Set<UInt64>] = [:]
+
+            func consider(_ composite: [UInt8], _ versions: [KeyIndex.VersionRef], explicit: UInt64?) throws {
+                let split = composite.firstIndex(of: 0) ?? composite.count
+                let namespace = Array(composite[..<split]), key = Array(composite[(split + 1)...])
+                let latestLive = versions.last.flatMap { $0.isTombstone ? nil : $0.sequence }
+                for ref in versions where !ref.isTombstone && (explicit == nil || ref.sequence == explicit) {
+                    if ref.sequence == latestLive {
+                        if explicit != nil { throw SteleError.invalidArgument("version \(ref.sequence) is the key's live version: delete or supersede it first") }
+                        continue
+                    }
+                    let record = try log.frameSummary(of: ref.sequence)
+                    if record.redacted { continue }
+                    let protection = log.retention.protection(sequence: ref.sequence, timestamp: record.timestamp,
+                                                              namespace: namespace, composite: composite)
+                    if protection.isProtected(at: now) {
+                        if explicit != nil {
+                            if let lock = protection.strongest(at: now) {
+                                throw SteleError.retention(lock.mode == .compliance ? .complianceLock(lock) : .governanceAuthorizationRequired(lock))
+                            }
+                            throw SteleError.invalidArgument("version \(ref.sequence) is under legal hold: \(protection.legalHold?.reason ?? "")")
+                        }
+                        report.stillProtected += 1
+                        continue
+                    }
+                    guard let position = log.sealedPosition(of: ref.sequence) else {
+                        if explicit != nil { throw SteleError.invalidArgument("version \(ref.sequence) is in the active segment: seal first") }
+                        report.skippedInActiveSegment += 1
+                        continue
+                    }
+                    bySegment[position, default: []].insert(ref.sequence)
+                    report.purged.append(.init(namespace: String(decoding: namespace, as: UTF8.self), key: key,
+                                               sequence: ref.sequence, storedBytes: record.storedBytes))
+                }
+            }
+
+            if let (composite, _, key, version) = target {
+                let versions = log.keys.versions(of: composite)
+                guard versions.contains(where: { $0.sequence == version && !$0.isTombstone }) else {
+                    throw SteleError.retention(.noSuchVersion(namespace: String(decoding: target?.1 ?? [], as: UTF8.self), key: key, sequence: version))
+                }
+                try consider(composite, versions, explicit: version)
+            } else {
+                try log.keys.forEachKey(startingAt: []) { composite, versions in
+                    try consider(composite, versions, explicit: nil)
+                    return true
+                }
+            }
+            report.payloadBytes = report.purged.reduce(0) { $0 + $1.storedBytes }
+            if dryRun || report.purged.isEmpty { return report }
+
+            // 1. The redaction records, durable before any byte is removed.
+            let timestamp = log.nextTimestamp(clock: now)
+            let all = report.purged.map(\.sequence).sorted()
+            let perRecord = max(1, (Limits.maxValueLength(segmentSize: config.segmentSize) - 6) / 8)
+            do {
+                for chunk in stride(from: 0, to: all.count, by: perRecord) {
+                    let value = RedactionRecord(sequences: Array(all[chunk ..< min(all.count, chunk + perRecord)])).encoded
+                    let sequence = try value.withUnsafeBytes { v in
+                        try [UInt8]().withUnsafeBytes { empty in
+                            try log.append(type: .redaction, flags: 0, timestamp: timestamp, namespace: empty, key: empty, value: v, stored: v)
+                        }
+                    }
+                    report.redactionRecords.append(sequence)
+                }
+                try log.syncActive()
+            } catch let failed as SegmentLog.SealFailed {
+                state.failure = failed.cause
+                throw SteleError.writesDisabled(cause: failed.cause)
+            } catch SteleError.io(let cause) {
+                state.failure = cause
+                throw SteleError.writesDisabled(cause: cause)
+            }
+            durableCount.raise(to: log.nextSequence)
+
+            // 2. Each segment, rewritten and renamed atomically.
+            for (position, sequences) in bySegment.sorted(by: { $0.key < $1.key }) {
+                let sizes = try log.rewriteWithStubs(position: position, sequences: sequences)
+                report.segmentsRewritten += 1
+                report.bytesBefore += sizes.before
+                report.bytesAfter += sizes.after
+            }
+            return report
+        }
+    }
+}
+
+extension SegmentLog {
+    /// Timestamp, stored size and redaction flag of a record, from its frame (checksum verified).
+    func frameSummary(of sequence: UInt64) throws -> (timestamp: Int64, storedBytes: Int, redacted: Bool) {
+        try withFrame(at: sequence) { frame, _ in (frame.timestamp, frame.stored.count, frame.isRedacted) }
+    }
+
+    /// Syncs the active segment's records (used when the store must be sure before going on).
+    func syncActive() throws {
+        guard let segment = active else { return }
+        try fs.syncMapped(segment.region, 0 ..< segment.writeOffset)
+    }
+}
