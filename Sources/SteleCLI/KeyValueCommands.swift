@@ -42,12 +42,40 @@ struct GetCommand: ParsableCommand {
     @Argument(help: "Namespace.") var namespace: String
     @Argument(help: "Key.") var key: String
     @Option(help: "Read as of this sequence number.") var at: UInt64?
+    @Flag(help: "Prove the value is in the tree of --checkpoint (the proof is checked; a summary goes to stderr).") var verified = false
+    @Option(help: "Signed checkpoint file, with --verified.") var checkpoint: String?
+    @Option(help: "Verifier key (or file) to check the checkpoint's signature, with --verified.") var verifierKey: String?
+
+    func validate() throws {
+        guard verified == (checkpoint != nil) else { throw ValidationError("--verified and --checkpoint go together") }
+        guard !(verified && at != nil) else { throw ValidationError("--verified reads as of the checkpoint; drop --at") }
+    }
 
     func run() throws {
         let store = try Store(path: dir, options: .init(readOnly: true))
         defer { try? store.close() }
-        guard let version = try store.get(namespace: namespace, key: Array(key.utf8), asOf: at), let value = version.value else {
-            throw InputError(message: "\(namespace) \(key): no live version")
+        let value: [UInt8]
+        if let checkpointFile = checkpoint {
+            let note = try readText(checkpointFile)
+            let body: Checkpoint
+            if let verifierKey {
+                body = try store.verify(checkpoint: note, verifier: try loadVerifier(verifierKey))
+            } else {
+                guard let split = note.range(of: "\n\n", options: .backwards) else { throw InputError(message: "not a signed note") }
+                body = try Checkpoint(parsing: String(note[..<split.lowerBound]) + "\n")
+            }
+            guard let result = try store.getVerified(namespace: namespace, key: Array(key.utf8), checkpoint: body),
+                  let bytes = result.version.value else {
+                throw InputError(message: "\(namespace) \(key): no live version at tree size \(body.treeSize)")
+            }
+            guard result.isValid else { throw SteleError.checkpoint(.rootMismatch(size: body.treeSize, checkpointRoot: body.root, storeRoot: result.proof.root)) }
+            Console.error("verified: version \(result.version.sequence) is leaf \(result.version.sequence) of tree size \(body.treeSize), root \(body.root.hex)\(verifierKey == nil ? " (checkpoint signature not checked: no --verifier-key)" : "")")
+            value = bytes
+        } else {
+            guard let version = try store.get(namespace: namespace, key: Array(key.utf8), asOf: at), let bytes = version.value else {
+                throw InputError(message: "\(namespace) \(key): no live version")
+            }
+            value = bytes
         }
         FileHandle.standardOutput.write(Data(value))
     }

@@ -105,3 +105,35 @@ struct RetentionCommand: ParsableCommand {
         print(receipt.sequences.lowerBound)
     }
 }
+
+struct PurgeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "purge", abstract: "Reclaim space: purge payloads of superseded or deleted versions whose locks have all expired.",
+        discussion: """
+        Seals the active segment first, writes a redaction record, then rewrites each affected \
+        sealed segment with redaction stubs that keep every leaf hash (every proof and checkpoint \
+        still verifies). Versions under a lock, a legal hold or the store minimum are left alone \
+        and counted. --dry-run only reports.
+        """)
+
+    @Argument(help: "The store directory.") var dir: String
+    @Flag(help: "Report what would be purged; change nothing.") var dryRun = false
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        let store = try Store(path: dir)
+        if !dryRun { try store.seal() }
+        let report = try store.purge(dryRun: dryRun)
+        try store.close()
+        if json {
+            print("{\"dry_run\":\(report.dryRun),\"purged\":\(report.purged.count),\"payload_bytes\":\(report.payloadBytes),"
+                + "\"bytes_before\":\(report.bytesBefore),\"bytes_after\":\(report.bytesAfter),\"bytes_reclaimed\":\(report.bytesReclaimed),"
+                + "\"still_protected\":\(report.stillProtected),\"skipped_in_active_segment\":\(report.skippedInActiveSegment),"
+                + "\"segments_rewritten\":\(report.segmentsRewritten),\"redaction_records\":\(report.redactionRecords)}")
+        } else {
+            print("\(report.dryRun ? "would purge" : "purged") \(report.purged.count) versions (\(report.payloadBytes) payload bytes); "
+                + "\(report.stillProtected) still protected; \(report.segmentsRewritten) segments rewritten, "
+                + "\(report.bytesReclaimed) bytes of disk reclaimed")
+        }
+    }
+}

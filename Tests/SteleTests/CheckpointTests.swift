@@ -129,6 +129,24 @@ import Testing
         for store in [a, truncated, rewritten] { try store.close() }
     }
 
+    @Test func getVerifiedProvesAVersionAgainstACheckpoint() throws {
+        try withStore { _, path in
+            let signer = try NoteSigner.generate(name: "verified.test/log")
+            let store = try Store(path: path)
+            for i in 0 ..< 300 { try store.put(namespace: "m", key: "k\(i % 40)", value: "v\(i)") }
+            let checkpoint = try store.verify(checkpoint: try store.checkpoint(signer: signer), verifier: signer.verifier)
+            try store.put(namespace: "m", key: "k7", value: "after the checkpoint")
+            let verified = try #require(try store.getVerified(namespace: "m", key: Array("k7".utf8), checkpoint: checkpoint))
+            #expect(verified.version.value == Array("v287".utf8), "as of the checkpoint's tree size")
+            #expect(verified.isValid)
+            var forged = verified
+            forged.version.value = Array("v999".utf8)
+            #expect(!forged.isValid, "a changed value no longer matches its leaf")
+            #expect(try store.getVerified(namespace: "m", key: Array("nope".utf8), checkpoint: checkpoint) == nil)
+            try store.close()
+        }
+    }
+
     @Test func aCheckpointIsSignedAtEverySeal() throws {
         try withStore { _, path in
             let signer = try NoteSigner.generate(name: "seal.test/log")
