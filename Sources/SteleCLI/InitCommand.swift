@@ -19,9 +19,13 @@ struct InitCommand: ParsableCommand {
     @Option(help: "Store-wide minimum retention (90s, 15m, 12h, 30d); can be raised later, never lowered.")
     var minRetention: String?
 
+    @Option(help: "Verifier key (or file) of the governance authority, whose authorizations alone can shorten governance locks.")
+    var governanceKey: String?
+
     func run() throws {
         let config = try Store.create(at: dir, segmentSize: segmentSize, origin: origin,
-                                      minimumRetention: try minRetention.map(parseDuration))
+                                      minimumRetention: try minRetention.map(parseDuration),
+                                      governanceKey: try governanceKey.map(loadVerifier))
         print("created store \(config.storeIDHex) at \(dir) (segment size \(config.segmentSize), origin \(config.origin))")
     }
 }

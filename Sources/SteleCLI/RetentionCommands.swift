@@ -52,11 +52,21 @@ struct LockCommand: ParsableCommand {
     @Option(help: "Retain until this ISO 8601 date.") var until: String?
     @Option(name: .customLong("for"), help: "Retain for this long from now (90s, 15m, 12h, 30d).") var duration: String?
     @Option(help: "Lock only this version (sequence number).") var version: UInt64?
+    @Option(help: "Governance authorization file (from `stele authorize`): shorten or remove governance locks to --until.")
+    var authorization: String?
 
     func run() throws {
         guard let mode = RetentionMode(name: self.mode) else { throw ValidationError("--mode is governance or compliance") }
-        let lock = RetentionLock(mode: mode, retainUntil: try retainUntil(until: until, for: duration))
         let store = try Store(path: dir)
+        if let authorization {
+            guard mode == .governance, let until else { throw ValidationError("a bypass takes --mode governance and --until") }
+            let receipt = try store.shortenGovernanceLock(namespace: namespace, key: Array(key.utf8), version: version,
+                                                          retainUntil: try parseDate(until), authorization: try readText(authorization))
+            try store.close()
+            print(receipt.sequences.lowerBound)
+            return
+        }
+        let lock = RetentionLock(mode: mode, retainUntil: try retainUntil(until: until, for: duration))
         let receipt = try store.lock(namespace: namespace, key: Array(key.utf8), version: version, lock: lock)
         try store.close()
         print(receipt.sequences.lowerBound)
@@ -135,5 +145,30 @@ struct PurgeCommand: ParsableCommand {
                 + "\(report.stillProtected) still protected; \(report.segmentsRewritten) segments rewritten, "
                 + "\(report.bytesReclaimed) bytes of disk reclaimed")
         }
+    }
+}
+
+struct AuthorizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "authorize", abstract: "Sign a governance authorization (run by the governance authority, off the store's host).",
+        discussion: """
+        Prints a signed note that lets `stele lock --authorization` shorten or remove the \
+        governance locks on one version (--version) or a whole key, down to --until, before \
+        --valid-for has passed. The store logs the authorization with the change.
+        """)
+
+    @Option(help: "The governance private key file (from `stele keygen`).") var signer: String
+    @Option(help: "The store's origin (see `stele stats`).") var origin: String
+    @Argument(help: "Namespace.") var namespace: String
+    @Argument(help: "Key.") var key: String
+    @Option(help: "Only this version (sequence number).") var version: UInt64?
+    @Option(help: "New retain-until date, ISO 8601 (a past date removes the locks).") var until: String
+    @Option(help: "How long the authorization stays valid (90s, 15m, 12h, 30d).") var validFor: String = "1h"
+
+    func run() throws {
+        let key = try NoteSigner(parsing: try readText(signer))
+        let notAfter = Int64(Date().timeIntervalSince1970 * 1e9) + Int64(try parseDuration(validFor).components.seconds) * 1_000_000_000
+        print(try GovernanceAuthorization.sign(origin: origin, namespace: namespace, key: Array(self.key.utf8), version: version,
+                                               retainUntil: try parseDate(until), notAfter: notAfter, with: key), terminator: "")
     }
 }

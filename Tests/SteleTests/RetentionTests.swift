@@ -93,6 +93,57 @@ final class TestClock: WallClock {
         }
     }
 
+    @Test func governanceBypassWithTheAuthorityKeyIsAllowedAndLogged() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let authority = try NoteSigner.generate(name: "ops.example/governance")
+        let path = dir.child("s")
+        try Store.create(at: path, segmentSize: 256 * 1024, origin: "example.com/ledger", governanceKey: authority.verifier)
+        let clock = TestClock()
+        let store = try Self.open(path, clock)
+        let t0 = clock.nanosecondsSinceEpoch()
+        let key = Array("acct".utf8)
+        let v = try store.put(namespace: "ledger", key: key, value: Array("old".utf8),
+                              lock: RetentionLock(mode: .governance, retainUntil: t0 + 30 * Self.day)).sequences.lowerBound
+        try store.put(namespace: "ledger", key: key, value: Array("new".utf8))
+        func authorization(_ until: Int64, version: UInt64? = nil, signer: NoteSigner? = nil, notAfter: Int64? = nil) throws -> String {
+            try GovernanceAuthorization.sign(origin: "example.com/ledger", namespace: "ledger", key: key, version: version ?? v,
+                                             retainUntil: until, notAfter: notAfter ?? t0 + Self.day, with: signer ?? authority)
+        }
+        // Without the authority's signature, or not matching the request, or expired: refused.
+        let impostor = try NoteSigner.generate(name: "ops.example/governance")
+        #expect(throws: SteleError.self) {
+            try store.shortenGovernanceLock(namespace: "ledger", key: key, version: v, retainUntil: t0, authorization: try authorization(t0, signer: impostor))
+        }
+        #expect(throws: SteleError.retention(.authorizationMismatch)) {
+            try store.shortenGovernanceLock(namespace: "ledger", key: key, version: v, retainUntil: t0, authorization: try authorization(t0 + 1))
+        }
+        #expect(throws: SteleError.retention(.authorizationExpired(t0 - 1))) {
+            try store.shortenGovernanceLock(namespace: "ledger", key: key, version: v, retainUntil: t0, authorization: try authorization(t0, notAfter: t0 - 1))
+        }
+        #expect(try store.purge().purged.isEmpty)
+        // With it: the lock is capped, the bypass is a record holding the authorization, purge proceeds.
+        let bypass = try store.shortenGovernanceLock(namespace: "ledger", key: key, version: v, retainUntil: t0,
+                                                     authorization: try authorization(t0)).sequences.lowerBound
+        let record = try store.record(at: bypass)
+        #expect(record.type == .retention && String(decoding: record.value, as: UTF8.self).contains("stele-governance-bypass v1"))
+        #expect(!(try store.protection(namespace: "ledger", key: key, version: v).isProtected(at: t0 + 1)))
+        try store.seal()
+        clock.advance(.seconds(1))
+        #expect(try store.purge().purged.map(\.sequence) == [v])
+        try store.close()
+
+        // A store without a governance key refuses every bypass.
+        try withStore { _, other in
+            let plain = try Store(path: other)
+            try plain.put(namespace: "n", key: "k", value: "v")
+            #expect(throws: SteleError.retention(.noGovernanceKey)) {
+                try plain.shortenGovernanceLock(namespace: "n", key: Array("k".utf8), retainUntil: 0, authorization: "x")
+            }
+            try plain.close()
+        }
+    }
+
     @Test func legalHoldsNamespaceDefaultsAndTheStoreMinimum() throws {
         try withStore { _, path in
             let clock = TestClock()

@@ -35,32 +35,77 @@ public struct RetentionLock: Sendable, Equatable {
 /// The value of a retention record (type 3). Namespace and key name the locked key.
 /// ```
 /// u8 version (1) | u8 mode | u8 scope (1 one version, 2 every version of the key so far)
-/// | u8 flags (0) | u64 target sequence (scope 1; else 0) | i64 retain-until, ns
+/// | u8 flags (bit 0: governance bypass) | u64 target sequence (scope 1; else 0) | i64 retain-until, ns
+/// [bypass only: u32 length | the governance authorization, a signed note]
 /// ```
+/// A bypass record *caps* the governance locks set before it on its target at its retain-until
+/// date (which may be in the past: removal); compliance locks are never affected.
 package struct RetentionRecord: Equatable {
     package enum Scope: UInt8 { case version = 1, key = 2 }
     package var lock: RetentionLock
     package var scope: Scope
     package var target: UInt64
+    package var authorization: String?
 
     package var encoded: [UInt8] {
-        ByteWriter.makeArray(count: 20) { w in
+        let note = authorization.map { Array($0.utf8) } ?? []
+        return ByteWriter.makeArray(count: 20 + (authorization == nil ? 0 : 4 + note.count)) { w in
             w.put(UInt8(1), at: 0)
             w.put(lock.mode.rawValue, at: 1)
             w.put(scope.rawValue, at: 2)
-            w.put(UInt8(0), at: 3)
+            w.put(UInt8(authorization == nil ? 0 : 1), at: 3)
             w.put(target, at: 4)
             w.put(lock.retainUntil, at: 12)
+            if authorization != nil {
+                w.put(UInt32(note.count), at: 20)
+                w.put(note, at: 24)
+            }
         }
     }
 
     package static func decode(_ bytes: [UInt8]) -> RetentionRecord? {
-        guard bytes.count == 20 else { return nil }
+        guard bytes.count >= 20 else { return nil }
         return ByteView.of(bytes) { v in
             guard v.u8(0) == 1, let mode = RetentionMode(rawValue: v.u8(1)), let scope = Scope(rawValue: v.u8(2)),
-                  v.u8(3) == 0 else { return nil }
-            return RetentionRecord(lock: RetentionLock(mode: mode, retainUntil: v.i64(12)), scope: scope, target: v.u64(4))
+                  v.u8(3) <= 1 else { return nil }
+            var authorization: String?
+            if v.u8(3) == 1 {
+                guard bytes.count >= 24, Int(v.u32(20)) == bytes.count - 24 else { return nil }
+                authorization = String(decoding: bytes[24...], as: UTF8.self)
+            } else if bytes.count != 20 {
+                return nil
+            }
+            return RetentionRecord(lock: RetentionLock(mode: mode, retainUntil: v.i64(12)), scope: scope, target: v.u64(4),
+                                   authorization: authorization)
         }
+    }
+}
+
+/// The text a governance authority signs (as a C2SP signed note, with the key named in the
+/// store's config) to shorten or remove governance locks on one version or a whole key:
+/// ```
+/// stele-governance-bypass v1
+/// origin <store origin>
+/// namespace <namespace>
+/// key <base64 key>
+/// version <sequence | *>
+/// retain-until <ns since epoch>
+/// not-after <ns since epoch>
+/// ```
+/// The store checks every line against the request and refuses an expired authorization; the
+/// signed note is kept in the retention record, so every bypass is in the log and the tree.
+public enum GovernanceAuthorization {
+    public static func text(origin: String, namespace: String, key: [UInt8], version: UInt64?,
+                            retainUntil: Int64, notAfter: Int64) -> String {
+        "stele-governance-bypass v1\norigin \(origin)\nnamespace \(namespace)\nkey \(Base64.encode(key))\n"
+            + "version \(version.map(String.init) ?? "*")\nretain-until \(retainUntil)\nnot-after \(notAfter)\n"
+    }
+
+    /// Signs an authorization (done by the authority, off the store's host).
+    public static func sign(origin: String, namespace: String, key: [UInt8], version: UInt64?, retainUntil: Int64,
+                            notAfter: Int64, with signer: NoteSigner) throws -> String {
+        try SignedNote.sign(text(origin: origin, namespace: namespace, key: key, version: version,
+                                 retainUntil: retainUntil, notAfter: notAfter), with: signer)
     }
 }
 

@@ -11,6 +11,9 @@ package struct RetentionState {
     private var holds: [[UInt8]: LegalHold] = [:]
     private var defaults: [[UInt8]: [(from: UInt64, mode: RetentionMode, duration: UInt64)]] = [:]
     private var minimums: [(from: UInt64, duration: UInt64)] = []
+    /// Governance bypasses: caps on governance locks set before them.
+    private var versionCaps: [UInt64: [(cap: Int64, setBy: UInt64)]] = [:]
+    private var keyCaps: [[UInt8]: [(upTo: UInt64, cap: Int64, setBy: UInt64)]] = [:]
 
     package init() {}
 
@@ -20,6 +23,13 @@ package struct RetentionState {
         case .retention:
             guard let record = RetentionRecord.decode(value) else { return false }
             let composite = KeyIndex.compositeKey(namespace: namespace, key: key)
+            if record.authorization != nil {
+                switch record.scope {
+                case .version: versionCaps[record.target, default: []].append((record.lock.retainUntil, sequence))
+                case .key: keyCaps[composite, default: []].append((sequence, record.lock.retainUntil, sequence))
+                }
+                return true
+            }
             switch record.scope {
             case .version:
                 versionLocks[record.target, default: []].append(AppliedLock(record.lock, scope: .version, setBy: sequence))
@@ -53,6 +63,15 @@ package struct RetentionState {
         if let minimum = minimums.last(where: { $0.from < sequence }), minimum.duration > 0 {
             locks.append(AppliedLock(RetentionLock(mode: .compliance, retainUntil: timestamp.addingClamped(minimum.duration)),
                                      scope: .storeMinimum, setBy: minimum.from))
+        }
+        // A governance bypass caps the governance locks that existed when it was granted.
+        let caps = (versionCaps[sequence] ?? []) + (keyCaps[composite] ?? []).filter { $0.upTo > sequence }.map { ($0.cap, $0.setBy) }
+        if !caps.isEmpty {
+            for i in locks.indices where locks[i].mode == .governance {
+                if let cap = caps.filter({ $0.setBy > locks[i].setBy }).max(by: { $0.setBy < $1.setBy }) {
+                    locks[i].retainUntil = min(locks[i].retainUntil, cap.cap)
+                }
+            }
         }
         return Protection(locks: locks, legalHold: holds[composite])
     }

@@ -101,6 +101,12 @@ public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible 
     case minimumCanOnlyGrow(currentNanoseconds: UInt64)
     /// A namespace default can only be made stronger without a governance authorization.
     case defaultCanOnlyGrow(mode: RetentionMode, nanoseconds: UInt64)
+    /// The store's config names no governance key, so no governance lock can be shortened.
+    case noGovernanceKey
+    /// The governance authorization does not describe this exact request.
+    case authorizationMismatch
+    /// The governance authorization's not-after date has passed.
+    case authorizationExpired(Int64)
     /// The key has no such version (or it is a tombstone, which cannot be locked).
     case noSuchVersion(namespace: String, key: [UInt8], sequence: UInt64?)
 
@@ -112,6 +118,9 @@ public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible 
         case .dateInThePast(let t): return "refused: retain-until \(t) ns is not in the future"
         case .minimumCanOnlyGrow(let d): return "refused: the store minimum retention (\(d) ns) can only be raised"
         case .defaultCanOnlyGrow(let m, let d): return "refused: the namespace default (\(m), \(d) ns) can only be made stronger"
+        case .noGovernanceKey: return "refused: this store has no governance key, so governance locks cannot be shortened"
+        case .authorizationMismatch: return "refused: the governance authorization does not match this request"
+        case .authorizationExpired(let t): return "refused: the governance authorization expired at \(t) ns"
         case .noSuchVersion(let ns, let key, let seq):
             return "\(ns) \(String(decoding: key, as: UTF8.self)): no such version\(seq.map { " \($0)" } ?? "")"
         }

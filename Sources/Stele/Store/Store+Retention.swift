@@ -55,6 +55,50 @@ extension Store {
         }
     }
 
+    /// Shortens (or, with a date not in the future, removes) the governance locks on version
+    /// `version` of a key, or on every version so far, under a governance authorization: a
+    /// signed note (``GovernanceAuthorization``) by the key named in the store's config, matching
+    /// this exact request and not expired. Compliance locks and legal holds are unaffected. The
+    /// bypass, with its authorization, is a record in the log.
+    /// - Throws: ``SteleError/retention(_:)`` (no governance key configured, a compliance lock in
+    ///   the way, no such version), ``SteleError/checkpoint(_:)`` for a bad or mismatching signature.
+    @discardableResult
+    public func shortenGovernanceLock(namespace: String, key: [UInt8], version: UInt64? = nil, retainUntil: Int64,
+                                      authorization: String) throws -> Receipt {
+        let composite = try Store.composite(namespace, key)
+        guard let authority = config.governanceKey else { throw SteleError.retention(.noGovernanceKey) }
+        let text: String
+        do {
+            text = try SignedNote.open(authorization, verifier: authority)
+        } catch let error as CheckpointError {
+            throw SteleError.checkpoint(error)
+        }
+        let lines = text.split(separator: "\n").map(String.init)
+        guard lines.count == 7, let notAfter = lines[6].hasPrefix("not-after ") ? Int64(lines[6].dropFirst(10)) : nil,
+              text == GovernanceAuthorization.text(origin: config.origin, namespace: namespace, key: key, version: version,
+                                                   retainUntil: retainUntil, notAfter: notAfter) else {
+            throw SteleError.retention(.authorizationMismatch)
+        }
+        let ns = Array(namespace.utf8)
+        return try appendEntries([Entry]()) { log, _, now in
+            guard now <= notAfter else { throw SteleError.retention(.authorizationExpired(notAfter)) }
+            let puts = log.keys.versions(of: composite).filter { !$0.isTombstone }.map(\.sequence)
+            let targets = version.map { v in puts.filter { $0 == v } } ?? puts
+            guard !targets.isEmpty else { throw SteleError.retention(.noSuchVersion(namespace: namespace, key: key, sequence: version)) }
+            for target in targets {
+                let protection = log.retention.protection(sequence: target, timestamp: try log.timestamp(of: target),
+                                                          namespace: ns, composite: composite)
+                if let compliance = protection.locks.filter({ $0.mode == .compliance && $0.retainUntil > max(now, retainUntil) })
+                    .max(by: { $0.retainUntil < $1.retainUntil }) {
+                    throw SteleError.retention(.complianceLock(compliance))
+                }
+            }
+            let record = RetentionRecord(lock: RetentionLock(mode: .governance, retainUntil: retainUntil),
+                                         scope: version == nil ? .key : .version, target: version ?? 0, authorization: authorization)
+            return [Entry(type: .retention, namespace: ns, key: key, value: record.encoded)]
+        }
+    }
+
     static func checkStrengthens(_ existing: AppliedLock?, with new: RetentionLock) throws {
         guard let existing else { return }
         if existing.mode == .compliance && (new.mode == .governance || new.retainUntil < existing.retainUntil) {

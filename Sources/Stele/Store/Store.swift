@@ -80,9 +80,13 @@ public final class Store: Sendable {
     ///   - minimumRetention: a store-wide minimum retention, recorded as the first record; it can
     ///     later be raised (``raiseMinimumRetention(to:)``) but never lowered.
     @discardableResult
+    ///   - governanceKey: the verifier key of the governance authority (held off the host), whose
+    ///     signed authorizations alone can shorten governance locks. Fixed at creation.
     public static func create(at path: String, segmentSize: Int = Limits.defaultSegmentSize,
-                              origin: String? = nil, minimumRetention: Duration? = nil) throws -> StoreConfig {
-        let config = try create(at: path, segmentSize: segmentSize, origin: origin, fileSystem: PosixFileSystem(), clock: SystemClock())
+                              origin: String? = nil, minimumRetention: Duration? = nil,
+                              governanceKey: NoteVerifier? = nil) throws -> StoreConfig {
+        let config = try create(at: path, segmentSize: segmentSize, origin: origin, governanceKey: governanceKey,
+                                fileSystem: PosixFileSystem(), clock: SystemClock())
         if let minimumRetention {
             let store = try Store(path: path)
             try store.raiseMinimumRetention(to: minimumRetention)
@@ -91,8 +95,8 @@ public final class Store: Sendable {
         return config
     }
 
-    package static func create(at path: String, segmentSize: Int, origin: String?, fileSystem fs: any FileSystem,
-                               clock: any WallClock) throws -> StoreConfig {
+    package static func create(at path: String, segmentSize: Int, origin: String?, governanceKey: NoteVerifier? = nil,
+                               fileSystem fs: any FileSystem, clock: any WallClock) throws -> StoreConfig {
         guard segmentSize >= Limits.minSegmentSize, segmentSize <= Limits.maxSegmentSize, segmentSize % 4096 == 0 else {
             throw SteleError.invalidArgument("segment size \(segmentSize) must be a multiple of 4096 between \(Limits.minSegmentSize) and \(Limits.maxSegmentSize)")
         }
@@ -107,7 +111,7 @@ public final class Store: Sendable {
             throw SteleError.invalidArgument("origin must be 1-255 printable ASCII characters without spaces")
         }
         let now = clock.nanosecondsSinceEpoch()
-        let config = StoreConfig(storeID: storeID, createdAt: now, segmentSize: segmentSize, origin: origin)
+        let config = StoreConfig(storeID: storeID, createdAt: now, segmentSize: segmentSize, origin: origin, governanceKey: governanceKey)
         let layout = StoreLayout(root: path)
         for directory in layout.directories { try fs.makeDirectory(directory) }
         fs.close(try fs.open(layout.lock, .createNew(permissions: 0o644)))

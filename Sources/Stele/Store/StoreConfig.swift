@@ -7,6 +7,7 @@
 /// created 1763761234000000000
 /// segment-size 67108864
 /// origin stele.local/6f1c0e4b9a2d4c8e8f3b5a7d9c1e2f30
+/// governance-key ops.example/governance+1a2b3c4d+AZ...   (optional)
 /// xxh3 0123456789abcdef
 /// ```
 /// Written once at `init` (temporary file, fsync, rename, directory fsync). A reader rejects a
@@ -23,6 +24,9 @@ public struct StoreConfig: Sendable, Equatable {
     public var segmentSize: Int
     /// The log's identity for signed checkpoints (C2SP tlog-checkpoint origin line).
     public var origin: String
+    /// The Ed25519 verifier key whose signature authorizes shortening or removing governance
+    /// locks (its private half is meant to live off the host). Nil: no bypass is possible.
+    public var governanceKey: NoteVerifier?
 
     public var storeIDHex: String { hexString(storeID) }
 
@@ -32,6 +36,7 @@ public struct StoreConfig: Sendable, Equatable {
         body += "created \(createdAt)\n"
         body += "segment-size \(segmentSize)\n"
         body += "origin \(origin)\n"
+        if let governanceKey { body += "governance-key \(governanceKey.encoded)\n" }
         return body + "xxh3 \(StoreConfig.checksumText(body))\n"
     }
 
@@ -59,7 +64,7 @@ public struct StoreConfig: Sendable, Equatable {
         for line in lines.dropFirst().dropLast() {
             guard let space = line.firstIndex(of: " ") else { throw bad("malformed line: \(line)") }
             let key = String(line[..<space])
-            guard ["uuid", "created", "segment-size", "origin"].contains(key), fields[key] == nil else {
+            guard ["uuid", "created", "segment-size", "origin", "governance-key"].contains(key), fields[key] == nil else {
                 throw bad("unknown or repeated key: \(key)")
             }
             fields[key] = String(line[line.index(after: space)...])
@@ -71,7 +76,12 @@ public struct StoreConfig: Sendable, Equatable {
         guard let size = fields["segment-size"].flatMap({ Int($0) }),
               size >= Limits.minSegmentSize, size <= Limits.maxSegmentSize, size % 4096 == 0 else { throw bad("bad or missing segment-size") }
         guard let origin = fields["origin"], isValidOrigin(origin) else { throw bad("bad or missing origin") }
-        return StoreConfig(storeID: uuid, createdAt: created, segmentSize: size, origin: origin)
+        var governanceKey: NoteVerifier?
+        if let text = fields["governance-key"] {
+            guard let key = try? NoteVerifier(parsing: text) else { throw bad("bad governance-key") }
+            governanceKey = key
+        }
+        return StoreConfig(storeID: uuid, createdAt: created, segmentSize: size, origin: origin, governanceKey: governanceKey)
     }
 
     /// An origin is one line of printable ASCII without spaces at either end (C2SP tlog-checkpoint).
