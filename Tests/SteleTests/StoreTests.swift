@@ -154,6 +154,25 @@ import Testing
         }
     }
 
+    @Test func aClockThatJumpsBackIsClampedAndLogged() throws {
+        try withStore { _, path in
+            let clock = TestClock()
+            var options = Store.Options()
+            options.clock = clock
+            let store = try Store(path: path, options: options)
+            try store.put(namespace: "n", key: "a", value: "1")
+            let before = clock.nanosecondsSinceEpoch()
+            clock.now.store(before - 3_600_000_000_000, ordering: .relaxed)  // one hour back
+            let receipt = try store.put(namespace: "n", key: "b", value: "2")
+            #expect(receipt.sequences == 1 ... 2)
+            let note = try store.record(at: 2)
+            #expect(note.type == .policy && PolicyRecord.decode(note.value)?.kind == .clockBehind)
+            #expect(PolicyRecord.decode(note.value)?.duration == 3_600_000_000_000)
+            #expect(try store.record(at: 1).timestamp == before, "clamped to the last timestamp")
+            try store.close()
+        }
+    }
+
     @Test func timestampsNeverGoBackwards() throws {
         final class SteppingClock: WallClock, @unchecked Sendable {
             var readings: [Int64] = [1000, 5000, 3000, 7000]
@@ -166,6 +185,7 @@ import Testing
             for i in 0 ..< 4 { try store.append(testEntry(i)) }
             let times = try store.records(from: 0, count: 4).map(\.timestamp)
             #expect(times == [1000, 5000, 5000, 7000])
+            #expect(store.recordCount == 4, "a step of 2 µs is jitter, not logged")
             try store.close()
         }
     }

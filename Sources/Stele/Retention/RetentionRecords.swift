@@ -124,13 +124,14 @@ package struct LegalHoldRecord: Equatable {
 
 /// The value of a policy record (type 5).
 /// ```
-/// u8 version (1) | u8 kind (1 namespace default, 2 store minimum) | u8 mode | u8 flags (0)
-/// | u64 duration, ns (0: no default)
+/// u8 version (1) | u8 kind | u8 mode | u8 flags (0) | u64 duration, ns
 /// ```
-/// A namespace default names its namespace in the record's namespace field; the store minimum
-/// has an empty namespace (which no key can have) and always acts as compliance.
+/// Kinds: 1 namespace default (the namespace field names it; duration 0: none), 2 store
+/// minimum (empty namespace, which no key can have; always acts as compliance), 3 clock behind:
+/// the wall clock read `duration` ns earlier than the last record's timestamp, and the store
+/// clamped it (mode is compliance, unused).
 package struct PolicyRecord: Equatable {
-    package enum Kind: UInt8 { case namespaceDefault = 1, storeMinimum = 2 }
+    package enum Kind: UInt8 { case namespaceDefault = 1, storeMinimum = 2, clockBehind = 3 }
     package var kind: Kind
     package var mode: RetentionMode
     package var duration: UInt64

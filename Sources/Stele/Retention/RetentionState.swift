@@ -45,6 +45,7 @@ package struct RetentionState {
             switch record.kind {
             case .namespaceDefault: defaults[namespace, default: []].append((sequence, record.mode, record.duration))
             case .storeMinimum: minimums.append((sequence, record.duration))
+            case .clockBehind: break
             }
         default:
             break

@@ -53,7 +53,12 @@ extension Store {
             guard log.writable else { throw SteleError.readOnly }
             if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
             let now = clock.nanosecondsSinceEpoch()
-            let added = try extra?(log, log.nextSequence, max(now, log.lastTimestamp)) ?? []
+            var added = try extra?(log, log.nextSequence, max(now, log.lastTimestamp)) ?? []
+            if log.lastTimestamp - now > Store.clockStepLogged {
+                // The clock went back: timestamps are clamped, and the step is logged.
+                added.append(Entry(type: .policy, namespace: [], key: [], value: PolicyRecord(
+                    kind: .clockBehind, mode: .compliance, duration: UInt64(log.lastTimestamp - now)).encoded))
+            }
             for entry in added { try Store.validate(entry, maxValueLength: maxValue) }
             guard !entries.isEmpty || !added.isEmpty else { throw SteleError.invalidArgument("empty batch") }
             let timestamp = log.nextTimestamp(clock: now)
@@ -101,6 +106,9 @@ extension Store {
             return Receipt(sequences: sequences, durability: .afterSync)
         }
     }
+
+    /// A backwards clock step larger than this is recorded in the log (smaller ones are jitter).
+    static let clockStepLogged: Int64 = 100_000_000
 
     static func validate(_ entry: Entry, maxValueLength: Int) throws {
         if entry.type != .put && entry.type != .tombstone {
