@@ -14,6 +14,7 @@ package struct KeyIndex {
     package struct VersionRef: Equatable, Sendable {
         package let raw: UInt64
         package init(sequence: UInt64, deleted: Bool) { raw = sequence | (deleted ? 1 << 63 : 0) }
+        package init(raw: UInt64) { self.raw = raw }
         package var sequence: UInt64 { raw & ~(1 << 63) }
         package var isTombstone: Bool { raw & (1 << 63) != 0 }
     }
@@ -24,7 +25,24 @@ package struct KeyIndex {
 
     package init() {}
 
+    /// Builds an index from keys already in byte order (a snapshot).
+    package init(sortedKeys: [[UInt8]], versions: [[VersionRef]]) {
+        var map: [[UInt8]: [VersionRef]] = [:]
+        map.reserveCapacity(sortedKeys.count)
+        for (key, refs) in zip(sortedKeys, versions) { map[key] = refs }
+        self.versions = map
+        self.sorted = sortedKeys
+    }
+
     package var keyCount: Int { versions.count }
+
+    /// Every key in byte order with its versions (for snapshots).
+    package func forEachKeyInOrder(_ body: ([UInt8], [VersionRef]) -> Void) {
+        forEachKey(startingAt: []) { key, refs in
+            body(key, refs)
+            return true
+        }
+    }
 
     /// `namespace ‖ 0x00 ‖ key`.
     @inline(__always)

@@ -35,6 +35,10 @@ public struct RecoveryReport: Sendable, Equatable {
     /// Why tiles could not be rebuilt (a damaged record); proofs are unavailable until repaired.
     public var tilesUnavailable: String?
 
+    /// Records replayed after the index snapshot that was loaded (nil: no snapshot was used).
+    public var indexReplayed: Range<UInt64>?
+    /// Why an index snapshot on disk was not used (it is then rebuilt from the log).
+    public var indexSnapshotRejected: String?
     /// Why the key index could not be rebuilt (a damaged record); key lookups are refused.
     public var keysUnavailable: String?
 

@@ -1,30 +1,100 @@
 /// Rebuilding the key index from the records.
 extension SegmentLog {
-    /// Reads every frame in order (checksums verified) and records puts, tombstones, locks,
-    /// holds and policies. Cost: one pass over the log; a later change loads a snapshot and
-    /// replays only the tail.
+    /// Rebuilds the key index and the retention state: from the latest index snapshot plus the
+    /// records after it when the snapshot checks out, else from every record. Checksums are
+    /// verified on every frame read.
     func rebuildKeys() throws {
         var index = KeyIndex()
         var retention = RetentionState()
-        let segments: [(ByteView, Int, String)] = sealed.map { ($0.region.wholeView, Int($0.footer.framesEnd), $0.path) }
-            + (active.map { [($0.region.wholeView, $0.writeOffset, $0.path)] } ?? [])
-        for (view, end, path) in segments {
-            try Self.forEachFrame(view, from: SegmentHeader.size, to: end, path: path) { frame, view in
-                if frame.type == .put || frame.type == .tombstone {
-                    index.noteFrame(frame, view)
-                } else if frame.type == .retention || frame.type == .legalHold || frame.type == .policy {
-                    let namespace = view.slice(frame.namespace.lowerBound, frame.namespace.count).array
-                    let key = view.slice(frame.key.lowerBound, frame.key.count).array
-                    guard let value = frame.value(in: view),
-                          retention.apply(type: frame.type, sequence: frame.sequence, namespace: namespace, key: key, value: value) else {
-                        throw SteleError.corruption(Corruption(file: path, offset: frame.offset, sequence: frame.sequence,
-                                                               detail: "\(frame.type) record is malformed"))
-                    }
+        var retentionRecords: [UInt64] = []
+        var start: UInt64 = 0
+        if let snapshot = loadSnapshot() {
+            index = snapshot.keys
+            for sequence in snapshot.retentionRecords {
+                try withFrame(at: sequence) { frame, view in
+                    try Self.note(frame, view, path: directory, index: &index, retention: &retention, retentionRecords: &retentionRecords)
                 }
+            }
+            start = snapshot.treeSize
+            snapshotSize = snapshot.treeSize
+            report.indexReplayed = start ..< nextSequence
+        }
+        var segments: [(ByteView, Int, Int, String)] = []
+        for segment in sealed where segment.footer.lastSequence >= start {
+            segments.append((segment.region.wholeView, Int(segment.footer.framesEnd), 0, segment.path))
+        }
+        if let segment = active { segments.append((segment.region.wholeView, segment.writeOffset, 0, segment.path)) }
+        for (view, end, _, path) in segments {
+            try Self.forEachFrame(view, from: SegmentHeader.size, to: end, path: path) { frame, view in
+                guard frame.sequence >= start else { return }
+                try Self.note(frame, view, path: path, index: &index, retention: &retention, retentionRecords: &retentionRecords)
             }
         }
         keys = index
         self.retention = retention
+        self.retentionRecords = retentionRecords
+    }
+
+    private static func note(_ frame: FrameInfo, _ view: ByteView, path: String, index: inout KeyIndex,
+                             retention: inout RetentionState, retentionRecords: inout [UInt64]) throws {
+        if frame.type == .put || frame.type == .tombstone {
+            index.noteFrame(frame, view)
+        } else if frame.type == .retention || frame.type == .legalHold || frame.type == .policy {
+            let namespace = view.slice(frame.namespace.lowerBound, frame.namespace.count).array
+            let key = view.slice(frame.key.lowerBound, frame.key.count).array
+            guard let value = frame.value(in: view),
+                  retention.apply(type: frame.type, sequence: frame.sequence, namespace: namespace, key: key, value: value) else {
+                throw SteleError.corruption(Corruption(file: path, offset: frame.offset, sequence: frame.sequence,
+                                                       detail: "\(frame.type) record is malformed"))
+            }
+            retentionRecords.append(frame.sequence)
+        }
+    }
+
+    private var snapshotPath: String { indexDirectory + "/snapshot" }
+
+    /// The snapshot, if it exists, decodes, and sits at a seal whose root it repeats.
+    private func loadSnapshot() -> IndexSnapshot? {
+        guard !indexDirectory.isEmpty, let status = try? fs.status(snapshotPath), status.isRegularFile,
+              let fd = try? fs.open(snapshotPath, .readOnly) else { return nil }
+        defer { fs.close(fd) }
+        var bytes = [UInt8](repeating: 0, count: status.size)
+        guard (try? bytes.withUnsafeMutableBytes({ try fs.read(fd, into: $0, at: 0) })) == status.size,
+              let snapshot = IndexSnapshot.decode(bytes) else {
+            report.indexSnapshotRejected = "unreadable or damaged"
+            return nil
+        }
+        guard snapshot.treeSize <= nextSequence,
+              let seal = sealed.first(where: { $0.footer.treeSize == snapshot.treeSize }), seal.footer.treeRoot == snapshot.root else {
+            report.indexSnapshotRejected = "does not match a seal of this log"
+            return nil
+        }
+        return snapshot
+    }
+
+    /// Writes a snapshot at a seal when enough records came since the last one. Derived data:
+    /// a failure is ignored (the next open replays more).
+    func writeIndexSnapshotIfDue() {
+        guard writable, !indexDirectory.isEmpty, keysUnavailable == nil,
+              frontier.size >= snapshotSize + snapshotInterval else { return }
+        let snapshot = IndexSnapshot(treeSize: frontier.size, root: frontier.root, keys: keys, retentionRecords: retentionRecords)
+        let temporary = snapshotPath + ".tmp"
+        do {
+            let fd = try fs.open(temporary, .createOrTruncate(permissions: 0o644))
+            do {
+                try snapshot.encoded.withUnsafeBytes { try fs.write(fd, $0, at: 0) }
+                try fs.syncAll(fd)
+                fs.close(fd)
+            } catch {
+                fs.close(fd)
+                throw error
+            }
+            try fs.rename(temporary, to: snapshotPath)
+            try fs.syncDirectory(indexDirectory)
+            snapshotSize = frontier.size
+        } catch {
+            try? fs.remove(temporary)
+        }
     }
 
     /// Decodes the frame of record `sequence` (checksum verified) and hands it to `body` while
@@ -69,8 +139,9 @@ extension SegmentLog {
 extension KeyIndex {
     mutating func noteFrame(_ frame: FrameInfo, _ view: ByteView) {
         guard frame.type == .put || frame.type == .tombstone else { return }
-        let composite = KeyIndex.compositeKey(namespace: view.slice(frame.namespace.lowerBound, frame.namespace.count).array,
-                                              key: view.slice(frame.key.lowerBound, frame.key.count).array)
+        let composite = view.slice(frame.namespace.lowerBound, frame.namespace.count).withBuffer { ns in
+            view.slice(frame.key.lowerBound, frame.key.count).withBuffer { key in KeyIndex.compositeKey(namespace: ns, key: key) }
+        }
         record(composite, sequence: frame.sequence, deleted: frame.type == .tombstone)
     }
 }

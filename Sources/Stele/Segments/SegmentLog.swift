@@ -27,6 +27,13 @@ package final class SegmentLog {
     package internal(set) var keys = KeyIndex()
     /// Locks, legal holds and retention policies (see ``RetentionState``); rebuilt with the keys.
     package internal(set) var retention = RetentionState()
+    /// Sequence numbers of the retention, legal-hold and policy records (for index snapshots).
+    package internal(set) var retentionRecords: [UInt64] = []
+    /// Where index snapshots go, and the tree size of the latest one.
+    package var indexDirectory: String = ""
+    package internal(set) var snapshotSize: UInt64 = 0
+    /// Records after the latest snapshot that make the next seal write a new one.
+    package var snapshotInterval: UInt64 = 1_000_000
     /// Set when the key index could not be rebuilt (a damaged record): key lookups are refused.
     package internal(set) var keysUnavailable: Corruption?
     /// Set when tiles could not be rebuilt (a damaged record): no tiles are written, no proofs served.
@@ -59,7 +66,8 @@ package final class SegmentLog {
     /// Opens the segments in `directory`, verifying the chain cheaply and recovering the active
     /// segment (see ``SegmentScan``). `lostAndFound` receives copies of discarded torn tails.
     package static func open(fs: any FileSystem, directory: String, storeID: [UInt8], segmentSize: Int,
-                             writable: Bool, lostAndFound: String, tilesDirectory: String, unclean: Bool) throws -> SegmentLog {
+                             writable: Bool, lostAndFound: String, tilesDirectory: String, indexDirectory: String = "",
+                             unclean: Bool) throws -> SegmentLog {
         let log = SegmentLog(fs: fs, directory: directory, storeID: storeID, segmentSize: segmentSize, writable: writable,
                              tiles: TileStore(fs: fs, directory: tilesDirectory, writable: writable))
         var indices: [UInt64] = []
@@ -84,6 +92,7 @@ package final class SegmentLog {
             try log.link(segment)
         }
         try log.openLast(index: indices.count, lostAndFound: lostAndFound, unclean: unclean)
+        log.indexDirectory = indexDirectory
         do {
             try log.rebuildKeys()
         } catch SteleError.corruption(let damage) {
@@ -273,8 +282,9 @@ package final class SegmentLog {
         }
         if type == .put || type == .tombstone {
             keys.record(KeyIndex.compositeKey(namespace: namespace, key: key), sequence: sequence, deleted: type == .tombstone)
-        } else {
+        } else if type == .retention || type == .legalHold || type == .policy {
             _ = retention.apply(type: type, sequence: sequence, namespace: Array(namespace), key: Array(key), value: Array(value))
+            retentionRecords.append(sequence)
         }
         nextSequence += 1
         return sequence
@@ -310,6 +320,7 @@ package final class SegmentLog {
         try fs.syncMapped(segment.region, 0 ..< segment.writeOffset)
         persistTiles()
         signSealCheckpoint()
+        writeIndexSnapshotIfDue()
         var digest = segment.contentHasher
         var footer = SegmentFooter(
             recordCount: UInt64(segment.recordCount), firstSequence: segment.header.firstSequence, lastSequence: last,

@@ -17,6 +17,15 @@ public struct Version: Sendable, Equatable {
     /// Whether this version is a delete marker.
     public var isTombstone: Bool { value == nil }
 
+    init(sequence: UInt64, timestamp: Int64, namespace: String, key: [UInt8], value: [UInt8]?, redactedLeafHash: Digest?) {
+        self.sequence = sequence
+        self.timestamp = timestamp
+        self.namespace = namespace
+        self.key = key
+        self.value = value
+        self.redactedLeafHash = redactedLeafHash
+    }
+
     init(_ record: Record) {
         sequence = record.sequence
         timestamp = record.timestamp
@@ -58,14 +67,21 @@ extension Store {
     /// - Cost: a hash lookup under the store's lock, then one checksummed record read.
     public func get(namespace: String, key: [UInt8], asOf: UInt64? = nil) throws -> Version? {
         let composite = try Store.composite(namespace, key)
-        let found = try state.withLock { state throws -> KeyIndex.VersionRef? in
-            let keys = try Store.keyIndex(state)
-            let versions = keys.versions(of: composite)
-            guard let limit = asOf else { return versions.last }
-            return versions.last { $0.sequence <= limit }
+        // One lock: find the version and where its frame is; decode outside the lock.
+        let found = try state.withLock { state throws -> (UInt64, SegmentLog.Location)? in
+            guard let log = state.log else { throw SteleError.closed }
+            if let damage = log.keysUnavailable { throw SteleError.corruption(damage) }
+            let versions = log.keys.versions(of: composite)
+            guard let ref = asOf.map({ limit in versions.last { $0.sequence <= limit } }) ?? versions.last,
+                  !ref.isTombstone else { return nil }
+            return (ref.sequence, try log.locate(ref.sequence))
         }
-        guard let ref = found, !ref.isTombstone else { return nil }
-        return Version(try record(at: ref.sequence))
+        guard let (sequence, location) = found else { return nil }
+        let record = try readRecord(sequence, at: location)
+        var version = Version(sequence: sequence, timestamp: record.timestamp, namespace: namespace, key: key,
+                              value: record.value, redactedLeafHash: record.redactedLeafHash)
+        if record.type == .tombstone { version.value = nil }
+        return version
     }
 
     /// Every version and tombstone of `key`, oldest first, with values (or redaction markers)

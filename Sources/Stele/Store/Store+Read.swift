@@ -10,6 +10,11 @@ extension Store {
             guard let log = state.log else { throw SteleError.closed }
             return try log.locate(sequence)
         }
+        return try readRecord(sequence, at: location)
+    }
+
+    /// Decodes and verifies the record at a location found under the lock.
+    func readRecord(_ sequence: UInt64, at location: SegmentLog.Location) throws -> Record {
         switch location {
         case .sealed(let segment):
             let offset = try segment.offset(of: sequence)

@@ -24,6 +24,8 @@ public final class Store: Sendable {
         /// When set, a checkpoint is signed with this key at every seal (see ``Store/checkpoint(signer:)``).
         public var checkpointSigner: NoteSigner?
         package var fileSystem: any FileSystem = PosixFileSystem()
+        /// Records after the latest index snapshot that make the next seal write a new one.
+        package var indexSnapshotInterval: UInt64 = 1_000_000
         package var clock: any WallClock = SystemClock()
 
         public init(commitPolicy: CommitPolicy = .everyBatch, readOnly: Bool = false, compressionThreshold: Int = 1024,
@@ -156,7 +158,9 @@ public final class Store: Sendable {
         do {
             log = try SegmentLog.open(fs: fs, directory: layout.segments, storeID: config.storeID,
                                       segmentSize: config.segmentSize, writable: !options.readOnly,
-                                      lostAndFound: layout.lostAndFound, tilesDirectory: layout.tiles, unclean: !clean)
+                                      lostAndFound: layout.lostAndFound, tilesDirectory: layout.tiles,
+                                      indexDirectory: layout.index, unclean: !clean)
+            log.snapshotInterval = options.indexSnapshotInterval
             if let signer = options.checkpointSigner, !options.readOnly {
                 log.sealCheckpoints = (CheckpointStore(fs: fs, directory: layout.checkpoints, origin: config.origin), signer)
             }
