@@ -19,7 +19,22 @@ package struct KeyIndex {
         package var isTombstone: Bool { raw & (1 << 63) != 0 }
     }
 
-    private var versions: [[UInt8]: [VersionRef]] = [:]
+    /// A composite key hashed in bulk (an `[UInt8]` hashes byte by byte, several times slower).
+    private struct HashedKey: Hashable {
+        let bytes: [UInt8]
+        func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
+        static func == (a: HashedKey, b: HashedKey) -> Bool { a.bytes == b.bytes }
+    }
+
+    /// A key's versions: the latest inline (what `get` reads, without touching another
+    /// allocation), the earlier ones in order.
+    private struct Versions {
+        var earlier: [VersionRef]
+        var latest: VersionRef
+        var all: [VersionRef] { earlier + [latest] }
+    }
+
+    private var versions: [HashedKey: Versions] = [:]
     private var sorted: [[UInt8]] = []
     private var delta: [[UInt8]] = []
 
@@ -27,9 +42,12 @@ package struct KeyIndex {
 
     /// Builds an index from keys already in byte order (a snapshot).
     package init(sortedKeys: [[UInt8]], versions: [[VersionRef]]) {
-        var map: [[UInt8]: [VersionRef]] = [:]
+        var map: [HashedKey: Versions] = [:]
         map.reserveCapacity(sortedKeys.count)
-        for (key, refs) in zip(sortedKeys, versions) { map[key] = refs }
+        for (key, refs) in zip(sortedKeys, versions) {
+            guard let latest = refs.last else { continue }
+            map[HashedKey(bytes: key)] = Versions(earlier: Array(refs.dropLast()), latest: latest)
+        }
         self.versions = map
         self.sorted = sortedKeys
     }
@@ -58,8 +76,12 @@ package struct KeyIndex {
     /// Records a put or tombstone; `sequence` must be larger than any recorded before.
     package mutating func record(_ composite: [UInt8], sequence: UInt64, deleted: Bool) {
         let ref = VersionRef(sequence: sequence, deleted: deleted)
-        if versions[composite]?.append(ref) == nil {
-            versions[composite] = [ref]
+        let key = HashedKey(bytes: composite)
+        if let index = versions.index(forKey: key) {
+            versions.values[index].earlier.append(versions.values[index].latest)
+            versions.values[index].latest = ref
+        } else {
+            versions[key] = Versions(earlier: [], latest: ref)
             insertNewKey(composite)
         }
     }
@@ -74,7 +96,14 @@ package struct KeyIndex {
 
     /// All versions of a key, oldest first (empty if the key was never written).
     package func versions(of composite: [UInt8]) -> [VersionRef] {
-        versions[composite] ?? []
+        versions[HashedKey(bytes: composite)]?.all ?? []
+    }
+
+    /// The latest version at or before `asOf` (the latest of all without it).
+    package func latest(of composite: [UInt8], asOf: UInt64? = nil) -> VersionRef? {
+        guard let entry = versions[HashedKey(bytes: composite)] else { return nil }
+        guard let limit = asOf, entry.latest.sequence > limit else { return entry.latest }
+        return entry.earlier.last { $0.sequence <= limit }
     }
 
     /// Keys ≥ `from` (or > `after`), in byte order, while `body` returns true.
@@ -89,7 +118,7 @@ package struct KeyIndex {
                 key = delta[j]
                 j += 1
             }
-            guard try body(key, versions[key] ?? []) else { return }
+            guard try body(key, versions[HashedKey(bytes: key)]?.all ?? []) else { return }
         }
     }
 

@@ -71,9 +71,7 @@ extension Store {
         let found = try state.withLock { state throws -> (UInt64, SegmentLog.Location)? in
             guard let log = state.log else { throw SteleError.closed }
             if let damage = log.keysUnavailable { throw SteleError.corruption(damage) }
-            let versions = log.keys.versions(of: composite)
-            guard let ref = asOf.map({ limit in versions.last { $0.sequence <= limit } }) ?? versions.last,
-                  !ref.isTombstone else { return nil }
+            guard let ref = log.keys.latest(of: composite, asOf: asOf), !ref.isTombstone else { return nil }
             return (ref.sequence, try log.locate(ref.sequence))
         }
         guard let (sequence, location) = found else { return nil }
