@@ -75,11 +75,13 @@ extension Store {
             return (ref.sequence, try log.locate(ref.sequence))
         }
         guard let (sequence, location) = found else { return nil }
-        let record = try readRecord(sequence, at: location)
-        var version = Version(sequence: sequence, timestamp: record.timestamp, namespace: namespace, key: key,
-                              value: record.value, redactedLeafHash: record.redactedLeafHash)
-        if record.type == .tombstone { version.value = nil }
-        return version
+        // Only the value is copied out of the frame: namespace and key are the caller's.
+        return try withVerifiedFrame(sequence, at: location) { frame, view in
+            guard let value = frame.value(in: view) else { return nil }
+            return Version(sequence: sequence, timestamp: frame.timestamp, namespace: namespace, key: key,
+                           value: frame.type == .tombstone ? nil : value,
+                           redactedLeafHash: frame.isRedacted ? Digest(view, at: frame.stored.lowerBound) : nil)
+        }
     }
 
     /// Every version and tombstone of `key`, oldest first, with values (or redaction markers)
