@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install-deps.sh
 cd Benchmarks
-trap 'rm -rf /tmp/stele-proof-bench-*' EXIT
+trap 'rm -rf /tmp/stele-bench-fixture-*' EXIT
 swift package --allow-writing-to-package-directory benchmark --no-progress "$@"

@@ -49,7 +49,7 @@ final class ProofFixture: @unchecked Sendable {
 
     func setUp() throws {
         if store != nil { return }
-        let path = "/tmp/stele-proof-bench-\(getpid())"
+        let path = "/tmp/stele-bench-fixture-proof-\(getpid())"
         try? FileManager.default.removeItem(atPath: path)
         try Store.create(at: path)
         let writer = try Store(path: path, options: .init(commitPolicy: .none))
