@@ -48,30 +48,10 @@ package struct IndexSnapshot {
             let keyCount = v.u64(56), retentionCount = v.u64(64)
             let end = bytes.count - 8
             guard keyCount <= UInt64(end), retentionCount <= UInt64(end) else { return nil }
-            var offset = 72
-            var keys: [[UInt8]] = []
-            var versions: [[KeyIndex.VersionRef]] = []
-            keys.reserveCapacity(Int(keyCount))
-            versions.reserveCapacity(Int(keyCount))
-            var previous: [UInt8]?
-            for _ in 0 ..< keyCount {
-                guard offset + 2 <= end else { return nil }
-                let length = Int(v.u16(offset))
-                guard offset + 2 + length + 4 <= end else { return nil }
-                let key = v.slice(offset + 2, length).array
-                let n = Int(v.u32(offset + 2 + length))
-                offset += 6 + length
-                guard n > 0, n <= (end - offset) / 8 else { return nil }
-                if let previous, !previous.lexicographicallyPrecedes(key) { return nil }
-                versions.append((0 ..< n).map { KeyIndex.VersionRef(raw: v.u64(offset + 8 * $0)) })
-                keys.append(key)
-                previous = key
-                offset += 8 * n
-            }
+            guard let (keys, offset) = KeyIndex.decode(v, at: 72, count: keyCount, end: end) else { return nil }
             guard UInt64(end - offset) == retentionCount * 8 else { return nil }
             let retention = (0 ..< Int(retentionCount)).map { v.u64(offset + 8 * $0) }
-            return IndexSnapshot(treeSize: treeSize, root: root, keys: KeyIndex(sortedKeys: keys, versions: versions),
-                                 retentionRecords: retention)
+            return IndexSnapshot(treeSize: treeSize, root: root, keys: keys, retentionRecords: retention)
         }
     }
 }

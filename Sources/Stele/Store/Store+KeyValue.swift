@@ -66,14 +66,17 @@ extension Store {
     ///   ``SteleError/corruption(_:)`` for a damaged record, ``SteleError/closed``.
     /// - Cost: a hash lookup under the store's lock, then one checksummed record read.
     public func get(namespace: String, key: [UInt8], asOf: UInt64? = nil) throws -> Version? {
-        let composite = try Store.composite(namespace, key)
-        // One lock: find the version and where its frame is; decode outside the lock.
-        let found = try state.withLock { state throws -> (UInt64, SegmentLog.Location)? in
-            guard let log = state.log else { throw SteleError.closed }
-            if let damage = log.keysUnavailable { throw SteleError.corruption(damage) }
-            guard let ref = log.keys.latest(of: composite, asOf: asOf), !ref.isTombstone else { return nil }
-            return (ref.sequence, try log.locate(ref.sequence))
+        let utf8 = namespace.utf8
+        guard (1 ... Limits.maxNamespaceLength).contains(utf8.count), !utf8.contains(0) else {
+            throw SteleError.invalidArgument("namespace must be 1-\(Limits.maxNamespaceLength) bytes without NUL")
         }
+        guard (1 ... Limits.maxKeyLength).contains(key.count) else {
+            throw SteleError.invalidArgument("key must be 1-\(Limits.maxKeyLength) bytes")
+        }
+        // One lock: find the version and where its frame is; decode outside the lock. The
+        // lookup allocates nothing (the composite key is built on the stack).
+        let found = try utf8.withContiguousStorageIfAvailable { try latestLocation(UnsafeRawBufferPointer($0), key, asOf) }
+            ?? Array(utf8).withUnsafeBytes { try latestLocation($0, key, asOf) }
         guard let (sequence, location) = found else { return nil }
         // Only the value is copied out of the frame: namespace and key are the caller's.
         return try withVerifiedFrame(sequence, at: location) { frame, view in
@@ -81,6 +84,17 @@ extension Store {
             return Version(sequence: sequence, timestamp: frame.timestamp, namespace: namespace, key: key,
                            value: frame.type == .tombstone ? nil : value,
                            redactedLeafHash: frame.isRedacted ? Digest(view, at: frame.stored.lowerBound) : nil)
+        }
+    }
+
+    private func latestLocation(_ namespace: UnsafeRawBufferPointer, _ key: [UInt8], _ asOf: UInt64?) throws -> (UInt64, SegmentLog.Location)? {
+        try key.withUnsafeBytes { keyBytes in
+            try state.withLock { state throws -> (UInt64, SegmentLog.Location)? in
+                guard let log = state.log else { throw SteleError.closed }
+                if let damage = log.keysUnavailable { throw SteleError.corruption(damage) }
+                guard let ref = log.keys.latest(namespace: namespace, key: keyBytes, asOf: asOf), !ref.isTombstone else { return nil }
+                return (ref.sequence, try log.locate(ref.sequence))
+            }
         }
     }
 
