@@ -13,7 +13,7 @@ struct SteleCommand: ParsableCommand {
         Exit codes: 0 ok, 1 not found or refused, 2 usage error, 3 corruption detected, 4 I/O error.
         """,
         subcommands: [InitCommand.self, PutCommand.self, GetCommand.self, DeleteCommand.self, HistoryCommand.self, ScanCommand.self,
-                      LockCommand.self, HoldCommand.self, RetentionCommand.self, PurgeCommand.self, AuthorizeCommand.self,
+                      LockCommand.self, HoldCommand.self, RetentionCommand.self, PurgeCommand.self, AuthorizeCommand.self, FsckCommand.self,
                       AppendCommand.self, ReadCommand.self, StatsCommand.self, KeygenCommand.self,
                       CheckpointCommand.self, ProveCommand.self, VerifyCommand.self, LeafCommand.self, DemoCommand.self])
 }

@@ -25,6 +25,10 @@ package final class TileStore: Sendable {
     package let directory: String
     private let fs: any FileSystem
     private let writable: Bool
+    /// Verifying mode (`stele fsck`): full tiles are compared with the disk instead of written.
+    private let verifying: Bool
+    /// Tiles that differ from (or are missing on) the disk, in verifying mode.
+    package let mismatches = Mutex<[(level: Int, index: UInt64, missing: Bool)]>([])
     private let madeDirectories = Mutex<Set<String>>([])
     /// Full tiles not (yet) on disk.
     private let unwritten = Mutex<[TileKey: [Digest]]>([:])
@@ -64,10 +68,11 @@ package final class TileStore: Sendable {
         }
     }
 
-    package init(fs: any FileSystem, directory: String, writable: Bool) {
+    package init(fs: any FileSystem, directory: String, writable: Bool, verifying: Bool = false) {
         self.fs = fs
         self.directory = directory
-        self.writable = writable
+        self.writable = writable && !verifying
+        self.verifying = verifying
     }
 
     // MARK: Paths
@@ -96,6 +101,12 @@ package final class TileStore: Sendable {
     package func writeFull(level: Int, index: UInt64, hashes: [Digest], interior: [Digest]) {
         precondition(hashes.count == TileStore.width)
         let all = hashes + interior
+        if verifying {
+            let onDisk = try? (level == 0 ? readLevel0(index) : read(level: level, index: index))
+            if onDisk != all { mismatches.withLock { $0.append((level, index, onDisk == nil)) } }
+            verifyPartials(level: level, index: index, hashes: hashes)
+            return
+        }
         guard writable else {
             unwritten.withLock { $0[TileKey(level: level, index: index)] = all }
             return
@@ -188,6 +199,22 @@ package final class TileStore: Sendable {
         return ByteView.of(bytes) { view in (0 ..< count).map { Digest(view, at: $0 * 32) } }
     }
 
+    /// Compares every partial tile `tile/<level>/<index>.p/<W>` on disk with the first W of
+    /// `hashes` (the recomputed tile so far); a partial wider than `hashes` is bogus.
+    package func verifyPartials(level: Int, index: UInt64, hashes: [Digest]) {
+        let directory = absolute(TileStore.path(level: level, index: index) + ".p")
+        for name in (try? fs.listDirectory(directory)) ?? [] {
+            guard let width = Int(name), width >= 1, width <= 255 else {
+                mismatches.withLock { $0.append((level, index, false)) }
+                continue
+            }
+            let onDisk = try? read(level: level, index: index, partialWidth: width)
+            if width > hashes.count || onDisk != Array(hashes.prefix(width)) {
+                mismatches.withLock { $0.append((level, index, false)) }
+            }
+        }
+    }
+
     /// A full level-0 tile with its interior nodes (256 + 30 hashes); nil if the slot was never
     /// written (all zeros or past the end: SHA-256 never yields 9 KiB of zeros).
     package func readLevel0(_ index: UInt64) throws -> [Digest]? {
@@ -261,7 +288,8 @@ package struct TileState: Equatable, Sendable {
             throw SteleError.corruption(Corruption(file: path, detail: "malformed tile state"))
         }
         let state = TileState(size: size, root: root)
-        guard parts[4] == checksum(state.body) + "\n" else {
+        // The checksum covers the text as written (so a case change in the hex is caught too).
+        guard parts[4] == checksum(parts[0 ..< 4].joined(separator: " ")) + "\n", parts[0 ..< 4].joined(separator: " ") == state.body else {
             throw SteleError.corruption(Corruption(file: path, detail: "tile state checksum mismatch"))
         }
         return state

@@ -183,7 +183,7 @@ public final class Store: Sendable {
         }
     }
 
-    private static func readConfig(fs: any FileSystem, layout: StoreLayout) throws -> StoreConfig {
+    package static func readConfig(fs: any FileSystem, layout: StoreLayout) throws -> StoreConfig {
         guard let status = try fs.status(layout.config), status.isRegularFile else {
             throw SteleError.notAStore(path: layout.root)
         }

@@ -1,0 +1,455 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `stele fsck`: checks everything a store holds against everything else, reading the files
+/// directly (never through `Store`, which refuses damaged stores), and changes nothing unless
+/// asked to repair.
+///
+/// One pass over the log in order, checking each frame's XXH3, contiguous sequence numbers and
+/// non-decreasing timestamps, recomputing every leaf hash, the content digest, the Merkle tree
+/// and the seal of every segment, the chain from segment to segment, every tile against the
+/// recomputed tree, every stored checkpoint's root, the index snapshot against the records, and
+/// every redaction stub against the redaction records and the locks in force when it was made.
+/// External checkpoints (held elsewhere) are checked for signature and consistency: only they
+/// can catch a history rewritten with every hash recomputed.
+public enum Fsck {
+    /// A checkpoint held outside the store, with the key that signed it.
+    public struct ExternalCheckpoint: Sendable {
+        public var note: String
+        public var verifier: NoteVerifier
+        public init(note: String, verifier: NoteVerifier) {
+            self.note = note
+            self.verifier = verifier
+        }
+    }
+
+    /// Checks the store at `path`. With `repair`, afterwards fixes what is provably safe (a torn
+    /// tail of the active segment, tiles and the index snapshot, all rebuilt from the verified
+    /// log) and checks again.
+    /// - Throws: ``SteleError`` when the store cannot be read at all (exit code 8).
+    public static func check(path: String, externalCheckpoints: [ExternalCheckpoint] = [], repair: Bool = false) throws -> FsckReport {
+        let start = ContinuousClock.now
+        var run = try FsckRun(path: path, external: externalCheckpoints)
+        try run.check()
+        var report = run.report
+        if repair && !report.problems.isEmpty && report.problems.allSatisfy({ run.repairable.contains($0) }) {
+            let repairs = try run.repairAll()
+            var again = try FsckRun(path: path, external: externalCheckpoints)
+            try again.check()
+            report = again.report
+            report.repairs = repairs
+        }
+        let elapsed = ContinuousClock.now - start
+        report.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return report
+    }
+}
+
+private struct FsckRun {
+    let fs = PosixFileSystem()
+    let layout: StoreLayout
+    let config: StoreConfig
+    let external: [(Fsck.ExternalCheckpoint, Checkpoint?)]
+    var report = FsckReport()
+    var repairable: [FsckProblem] = []
+
+    // Streaming state over the log.
+    var frontier = Frontier()
+    var nextSequence: UInt64 = 0
+    var lastTimestamp = Int64.min
+    var previousSeal = Digest.zero
+    var keys = KeyIndex()
+    var retention = RetentionState()
+    var retentionRecords: [UInt64] = []
+    var tileBuilder = TileBuilder()
+    let tileStore: TileStore
+    var wantedRoots: Set<UInt64> = []
+    var roots: [UInt64: Digest] = [0: TreeHash.emptyRoot]
+    var tileState: TileState?
+    var tilePartialsAtState: [[Digest]]?
+    var snapshot: (size: UInt64, bytes: [UInt8])?
+    var snapshotMatches: Bool?
+    /// Redaction stubs seen: sequence → where.
+    var stubs: [UInt64: (file: String, offset: Int)] = [:]
+    /// Sequences a redaction record allowed to purge.
+    var authorized: Set<UInt64> = []
+    /// Mapped segments and frame offsets, to re-read a record when a redaction record names it.
+    var mapped: [(region: MappedRegion, first: UInt64, offsets: [UInt32], path: String)] = []
+
+    init(path: String, external: [Fsck.ExternalCheckpoint]) throws {
+        layout = StoreLayout(root: path)
+        config = try Store.readConfig(fs: fs, layout: layout)
+        tileStore = TileStore(fs: fs, directory: layout.tiles, writable: false, verifying: true)
+        self.external = external.map { ($0, try? Checkpoint(parsing: SignedNote.open($0.note, verifier: $0.verifier))) }
+    }
+
+    mutating func problem(_ category: FsckProblem.Category, _ file: String, offset: Int? = nil, sequence: UInt64? = nil,
+                          expected: String, found: String, repairable: Bool = false) {
+        let p = FsckProblem(category: category, file: file, offset: offset, sequence: sequence, expected: expected, found: found)
+        report.problems.append(p)
+        if repairable { self.repairable.append(p) }
+    }
+
+    // MARK: The pass
+
+    mutating func check() throws {
+        checkLayout()
+        collectWantedRoots()
+        let names = try fs.listDirectory(layout.segments)
+        var indices: [UInt64] = []
+        for name in names {
+            if let index = SegmentFiles.index(of: name) { indices.append(index) } else {
+                problem(.layout, layout.segments + "/" + name, expected: "only segment files", found: "a stray file")
+            }
+        }
+        indices.sort()
+        if indices.isEmpty { problem(.chain, layout.segments, expected: "at least one segment", found: "none: the log was removed") }
+        for (position, index) in indices.enumerated() {
+            if index != UInt64(position + 1) {
+                problem(.chain, layout.segments + "/" + SegmentFiles.name(UInt64(position + 1)),
+                        expected: "segment \(position + 1)", found: "segment \(index) in its place (segments missing)")
+            }
+            try checkSegment(index: index, isLast: position == indices.count - 1)
+            report.segments += 1
+        }
+        report.records = nextSequence
+        finishTiles()
+        finishCheckpoints()
+        finishSnapshot()
+        checkStubs()
+    }
+
+    mutating func checkLayout() {
+        let known: Set<String> = [StoreConfig.fileName, "LOCK", "segments", "tiles", "checkpoints", "index", "lost+found"]
+        for name in (try? fs.listDirectory(layout.root)) ?? [] where !known.contains(name) {
+            problem(.layout, layout.root + "/" + name, expected: "only Stele's files", found: "a stray entry")
+        }
+        for directory in layout.directories where (try? fs.status(directory))??.isDirectory != true {
+            problem(.layout, directory, expected: "a directory", found: "nothing")
+        }
+    }
+
+    mutating func collectWantedRoots() {
+        for (_, checkpoint) in external { if let checkpoint { wantedRoots.insert(checkpoint.treeSize) } }
+        for path in checkpointFiles() {
+            if let note = readText(path), let body = try? CheckpointStore.body(of: note, path: path) { wantedRoots.insert(body.treeSize) }
+        }
+        do {
+            if let state = try tileStore.readState() {
+                tileState = state
+                wantedRoots.insert(state.size)
+            }
+        } catch {
+            problem(.tile, layout.tiles + "/state", expected: "a valid tile state", found: "\(error)", repairable: true)
+        }
+        let snapshotPath = layout.index + "/snapshot"
+        if let bytes = readBytes(snapshotPath) {
+            if let decoded = IndexSnapshot.decode(bytes) {
+                snapshot = (decoded.treeSize, bytes)
+                wantedRoots.insert(decoded.treeSize)
+            } else {
+                problem(.index, snapshotPath, expected: "a valid index snapshot", found: "damaged bytes", repairable: true)
+            }
+        }
+    }
+
+    mutating func checkSegment(index: UInt64, isLast: Bool) throws {
+        let path = layout.segments + "/" + SegmentFiles.name(index)
+        let fd = try fs.open(path, .readOnly)
+        let size = try fs.size(fd)
+        guard size >= SegmentHeader.size else {
+            fs.close(fd)
+            return problem(.layout, path, expected: "a segment", found: "\(size) bytes")
+        }
+        let region = try fs.map(fd, length: size, writable: false)
+        fs.close(fd)
+        report.bytes += size
+        let view = region.wholeView
+        guard case .success(let header) = SegmentHeader.decode(view) else {
+            return problem(.checksum, path, offset: 0, expected: "a valid segment header", found: "damage")
+        }
+        if header.storeID != config.storeID { problem(.chain, path, offset: 16, expected: "store \(config.storeIDHex)", found: "store \(hexString(header.storeID))") }
+        if header.index != index { problem(.chain, path, offset: 32, expected: "segment \(index)", found: "segment \(header.index)") }
+        if header.firstSequence != nextSequence {
+            problem(.sequence, path, offset: 40, expected: "first sequence \(nextSequence)", found: "\(header.firstSequence)")
+        }
+        if header.previousSeal != previousSeal {
+            problem(.chain, path, offset: 56, expected: "previous seal \(previousSeal.hex)", found: header.previousSeal.hex)
+        }
+        let footer: SegmentFooter?
+        if case .success(let f) = SegmentFooter.decodeAtEnd(view) { footer = f } else { footer = nil }
+        if footer == nil && !isLast {
+            problem(.chain, path, offset: size, expected: "a sealed segment (footer)", found: "no valid footer")
+        }
+        let limit = footer.map { Int($0.framesEnd) } ?? size
+        var content = SHA256Hasher()
+        mapped.append((region, header.firstSequence, [], path))
+        var offset = SegmentHeader.size
+        var count: UInt64 = 0
+        while offset < limit {
+            let frame: FrameInfo
+            switch Frame.decode(view, at: offset, limit: limit) {
+            case .success(let f): frame = f
+            case .failure(.zeroLength) where footer == nil:
+                if let nonZero = view.slice(offset, limit - offset).lastNonZero {
+                    problem(.checksum, path, offset: offset, sequence: nextSequence, expected: "zeros after the last frame",
+                            found: "\(nonZero + 1) bytes of data (a torn tail)", repairable: UInt64(offset) >= header.durableEnd)
+                }
+                offset = limit
+                continue
+            case .failure(let defect):
+                let torn = footer == nil && UInt64(offset) >= header.durableEnd
+                problem(.checksum, path, offset: offset, sequence: nextSequence, expected: "a valid frame",
+                        found: defect.description + (torn ? " (a torn tail after the durable end)" : ""), repairable: torn)
+                offset = limit
+                continue
+            }
+            if frame.sequence != nextSequence {
+                problem(.sequence, path, offset: offset, sequence: frame.sequence, expected: "sequence \(nextSequence)", found: "\(frame.sequence)")
+            }
+            if frame.timestamp < lastTimestamp {
+                problem(.sequence, path, offset: offset, sequence: frame.sequence, expected: "timestamp ≥ \(lastTimestamp)", found: "\(frame.timestamp)")
+            }
+            guard let leaf = frame.leafHash(in: view) else {
+                problem(.checksum, path, offset: offset, sequence: frame.sequence, expected: "a decodable LZ4 value", found: "garbage")
+                offset = frame.end
+                continue
+            }
+            mapped[mapped.count - 1].offsets.append(UInt32(offset))
+            content.update(leaf)
+            noteRecord(frame, view, leaf: leaf, path: path)
+            nextSequence = frame.sequence &+ 1
+            lastTimestamp = max(lastTimestamp, frame.timestamp)
+            count += 1
+            offset = frame.end
+        }
+        guard let footer else { return }
+        let expectedFooter = (count: count, first: header.firstSequence, size: frontier.size, root: frontier.root, digest: content.finalize())
+        if footer.recordCount != expectedFooter.count || footer.firstSequence != expectedFooter.first {
+            problem(.sequence, path, offset: Int(footer.framesEnd), expected: "\(expectedFooter.count) records from \(expectedFooter.first)",
+                    found: "footer says \(footer.recordCount) from \(footer.firstSequence)")
+        }
+        if footer.contentDigest != expectedFooter.digest {
+            problem(.tree, path, offset: Int(footer.framesEnd) + 96, expected: "content digest \(expectedFooter.digest.hex)", found: footer.contentDigest.hex)
+        }
+        if footer.treeSize != expectedFooter.size || footer.treeRoot != expectedFooter.root || footer.frontier != frontier.hashes {
+            problem(.tree, path, offset: Int(footer.framesEnd) + 56, expected: "tree size \(expectedFooter.size) root \(expectedFooter.root.hex)",
+                    found: "size \(footer.treeSize) root \(footer.treeRoot.hex)")
+        }
+        if footer.computeSealHash(header: header) != footer.sealHash {
+            problem(.chain, path, offset: Int(footer.framesEnd) + 128 + 32 * footer.frontier.count, expected: "the seal hash of its fields",
+                    found: footer.sealHash.hex)
+        }
+        if header.durableEnd != footer.framesEnd {
+            problem(.layout, path, offset: 88, expected: "durable end \(footer.framesEnd)", found: "\(header.durableEnd)")
+        }
+        if let mode = try fs.status(path)?.permissions, mode & 0o222 != 0 {
+            problem(.layout, path, expected: "a read-only sealed segment (0444)", found: String(mode, radix: 8))
+        }
+        previousSeal = footer.sealHash
+    }
+
+    /// Feeds one verified record into the tree, the tiles, the index and the retention state.
+    mutating func noteRecord(_ frame: FrameInfo, _ view: ByteView, leaf: Digest, path: String) {
+        tileBuilder.append(leaf: leaf, frontier: &frontier, store: tileStore)
+        if frame.isRedacted { stubs[frame.sequence] = (path, frame.offset) }
+        switch frame.type {
+        case .put, .tombstone:
+            keys.noteFrame(frame, view)
+        case .retention, .legalHold, .policy:
+            let ns = view.slice(frame.namespace.lowerBound, frame.namespace.count).array
+            let key = view.slice(frame.key.lowerBound, frame.key.count).array
+            if let value = frame.value(in: view), retention.apply(type: frame.type, sequence: frame.sequence, namespace: ns, key: key, value: value) {
+                retentionRecords.append(frame.sequence)
+            } else {
+                problem(.retention, path, offset: frame.offset, sequence: frame.sequence, expected: "a valid \(frame.type) record", found: "malformed")
+            }
+        case .redaction:
+            guard let value = frame.value(in: view), let record = RedactionRecord.decode(value) else {
+                return problem(.retention, path, offset: frame.offset, sequence: frame.sequence, expected: "a valid redaction record", found: "malformed")
+            }
+            for purged in record.sequences {
+                authorized.insert(purged)
+                checkPurgeAllowed(purged, at: frame.timestamp, by: frame.sequence, path: path)
+            }
+        case .checkpointMarker:
+            break
+        }
+        let size = frontier.size
+        if wantedRoots.contains(size) { roots[size] = frontier.root }
+        if tileState?.size == size { tilePartialsAtState = tileBuilder.pending }
+        if let snapshot, snapshot.size == size {
+            snapshotMatches = IndexSnapshot(treeSize: size, root: frontier.root, keys: keys, retentionRecords: retentionRecords).encoded == snapshot.bytes
+        }
+    }
+
+    /// A redaction record may only name versions that were superseded or deleted and
+    /// unprotected when it was written.
+    mutating func checkPurgeAllowed(_ sequence: UInt64, at time: Int64, by record: UInt64, path: String) {
+        guard let segment = mapped.last(where: { $0.first <= sequence }), sequence - segment.first < UInt64(segment.offsets.count),
+              case .success(let frame) = Frame.decode(segment.region.wholeView, at: Int(segment.offsets[Int(sequence - segment.first)]),
+                                                      limit: segment.region.count), frame.type == .put else {
+            return problem(.retention, path, sequence: record, expected: "redaction of an earlier put", found: "sequence \(sequence)")
+        }
+        let view = segment.region.wholeView
+        let ns = view.slice(frame.namespace.lowerBound, frame.namespace.count).array
+        let composite = KeyIndex.compositeKey(namespace: ns, key: view.slice(frame.key.lowerBound, frame.key.count).array)
+        let protection = retention.protection(sequence: sequence, timestamp: frame.timestamp, namespace: ns, composite: composite)
+        if protection.isProtected(at: time) {
+            let lock = protection.strongest(at: time).map { "\($0.mode) lock until \($0.retainUntil)" } ?? "legal hold"
+            problem(.retention, segment.path, offset: frame.offset, sequence: sequence, expected: "purged only after every lock expired",
+                    found: "redaction record \(record) purged it under a \(lock)")
+        }
+        if keys.latest(of: composite).map({ $0.sequence == sequence && !$0.isTombstone }) == true {
+            problem(.retention, segment.path, offset: frame.offset, sequence: sequence, expected: "only superseded or deleted versions purged",
+                    found: "redaction record \(record) purged the live version")
+        }
+    }
+
+    mutating func checkStubs() {
+        for (sequence, place) in stubs.sorted(by: { $0.key < $1.key }) where !authorized.contains(sequence) {
+            problem(.retention, place.file, offset: place.offset, sequence: sequence,
+                    expected: "a redaction record for every stub", found: "a stub no redaction record allows (a payload removed)")
+        }
+    }
+
+    // MARK: Derived data and checkpoints
+
+    mutating func finishTiles() {
+        // Partial tiles of the rightmost (incomplete) tiles: compare with what the log gives.
+        for (level, hashes) in tileBuilder.pending.enumerated() {
+            tileStore.verifyPartials(level: level, index: tileBuilder.fullTiles[level], hashes: hashes)
+        }
+        let required = tileState?.size ?? 0
+        for mismatch in tileStore.mismatches.withLock({ $0 }) {
+            let end = (mismatch.index + 1) << (8 * UInt64(mismatch.level + 1))
+            if mismatch.missing && end > required { continue }  // full tile not yet persisted: rebuilt on open
+            problem(.tile, layout.tiles + "/" + (mismatch.level == 0 ? TileStore.packPath(mismatch.index / TileStore.tilesPerPack)
+                                                   : TileStore.path(level: mismatch.level, index: mismatch.index)),
+                    expected: "tile \(mismatch.level)/\(mismatch.index) as recomputed from the records",
+                    found: mismatch.missing ? "missing or damaged" : "different hashes", repairable: true)
+        }
+        guard let state = tileState else { return }
+        if state.size > nextSequence {
+            return problem(.tile, layout.tiles + "/state", expected: "at most \(nextSequence) leaves", found: "\(state.size)", repairable: true)
+        }
+        if roots[state.size] != state.root {
+            problem(.tile, layout.tiles + "/state", expected: "root \(roots[state.size]?.hex ?? "?")", found: state.root.hex, repairable: true)
+        }
+        for (level, hashes) in (tilePartialsAtState ?? []).enumerated() where !hashes.isEmpty {
+            let index = state.size >> (8 * UInt64(level + 1))
+            if (try? tileStore.read(level: level, index: index, partialWidth: hashes.count)) != hashes {
+                problem(.tile, layout.tiles + "/" + TileStore.path(level: level, index: index, partialWidth: hashes.count),
+                        expected: "the partial tile at size \(state.size)", found: "missing or different", repairable: true)
+            }
+        }
+    }
+
+    mutating func finishCheckpoints() {
+        for path in checkpointFiles() {
+            guard let note = readText(path), let body = try? CheckpointStore.body(of: note, path: path) else {
+                problem(.checkpoint, path, expected: "a signed checkpoint", found: "unreadable")
+                continue
+            }
+            checkAgainstLog(body, file: path)
+            // Signatures can be checked only with keys given from outside: then every stored
+            // checkpoint must carry a valid signature by one of them.
+            let verifiers = Set(external.map(\.0.verifier.encoded)).compactMap { try? NoteVerifier(parsing: $0) }
+            if !verifiers.isEmpty {
+                var valid = false
+                for verifier in verifiers {
+                    do {
+                        _ = try SignedNote.open(note, verifier: verifier)
+                        valid = true
+                    } catch CheckpointError.noTrustedSignature {
+                        continue
+                    } catch {
+                        problem(.checkpoint, path, expected: "a valid signature by \(verifier.name)", found: "\(error)")
+                        valid = true  // reported already
+                    }
+                }
+                if !valid { problem(.checkpoint, path, expected: "a signature by one of the given keys", found: "none") }
+            }
+        }
+        for (checkpoint, body) in external {
+            guard let body else {
+                problem(.checkpoint, "external checkpoint", expected: "a note signed by \(checkpoint.verifier.name) for this log",
+                        found: (try? SignedNote.open(checkpoint.note, verifier: checkpoint.verifier)).map { _ in "a malformed body" } ?? "a bad or missing signature")
+                continue
+            }
+            if checkAgainstLog(body, file: "external checkpoint") { report.externalCheckpointsVerified += 1 }
+        }
+    }
+
+    @discardableResult
+    mutating func checkAgainstLog(_ body: Checkpoint, file: String) -> Bool {
+        guard body.origin == config.origin else {
+            problem(.checkpoint, file, expected: "origin \(config.origin)", found: body.origin)
+            return false
+        }
+        guard body.treeSize <= nextSequence else {
+            problem(.checkpoint, file, expected: "a tree the log contains", found: "size \(body.treeSize) > \(nextSequence) records: THE STORE LOST DATA")
+            return false
+        }
+        guard roots[body.treeSize] == body.root else {
+            problem(.checkpoint, file, expected: "root \(body.root.hex) at size \(body.treeSize)",
+                    found: "\(roots[body.treeSize]?.hex ?? "?"): HISTORY WAS REWRITTEN")
+            return false
+        }
+        return true
+    }
+
+    mutating func finishSnapshot() {
+        guard let snapshot else { return }
+        if snapshot.size > nextSequence || snapshotMatches != true {
+            problem(.index, layout.index + "/snapshot", expected: "the index of the first \(snapshot.size) records",
+                    found: snapshot.size > nextSequence ? "a size past the log" : "different keys or versions", repairable: true)
+        }
+    }
+
+    // MARK: Repair
+
+    /// Only what is provably safe: discard a torn tail (a writable open does it, saving the bytes
+    /// to lost+found), and drop derived data so it is rebuilt from the verified log.
+    func repairAll() throws -> [String] {
+        var done: [String] = []
+        if repairable.contains(where: { $0.category == .tile }) {
+            try? fs.remove(layout.tiles + "/state")
+            done.append("removed tiles/state: tiles are rebuilt from the records")
+        }
+        if repairable.contains(where: { $0.category == .index }) {
+            try? fs.remove(layout.index + "/snapshot")
+            done.append("removed index/snapshot: the index is rebuilt from the records")
+        }
+        let store = try Store(path: layout.root)
+        if let torn = store.recovery.tornTail {
+            done.append("discarded a torn tail of \(torn.bytes) bytes at \(torn.file):\(torn.offset) (saved to \(torn.savedTo ?? "-"))")
+        }
+        if let rebuilt = store.recovery.tilesRebuilt { done.append("rebuilt tiles for leaves \(rebuilt)") }
+        try store.seal()
+        try store.close()
+        return done
+    }
+
+    // MARK: Files
+
+    func checkpointFiles() -> [String] {
+        var files: [String] = []
+        if (try? fs.status(layout.checkpoints + "/checkpoint")) != nil { files.append(layout.checkpoints + "/checkpoint") }
+        for name in (try? fs.listDirectory(layout.checkpoints + "/history")) ?? [] { files.append(layout.checkpoints + "/history/" + name) }
+        return files
+    }
+
+    func readBytes(_ path: String) -> [UInt8]? {
+        guard let status = try? fs.status(path), status.isRegularFile, let fd = try? fs.open(path, .readOnly) else { return nil }
+        defer { fs.close(fd) }
+        var bytes = [UInt8](repeating: 0, count: status.size)
+        guard (try? bytes.withUnsafeMutableBytes { try fs.read(fd, into: $0, at: 0) }) == status.size else { return nil }
+        return bytes
+    }
+
+    func readText(_ path: String) -> String? {
+        readBytes(path).map { String(decoding: $0, as: UTF8.self) }
+    }
+}

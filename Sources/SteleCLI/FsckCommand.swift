@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import Stele
+
+struct FsckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fsck",
+        abstract: "Check a store for corruption and tampering; say exactly where.",
+        discussion: """
+        Checks every frame's checksum, sequence numbers and timestamps, every leaf hash, content \
+        digest, Merkle root and seal, the segment chain, every tile, every stored checkpoint, the \
+        index snapshot, and every redaction stub against the redaction records and locks. \
+        Read-only unless --repair, which only discards a torn tail of the active segment and \
+        rebuilds tiles and the index snapshot from the verified log. With --checkpoint and \
+        --verifier-key (repeatable, paired in order; one key serves all), also checks the store \
+        against checkpoints held elsewhere: the only way to catch a history rewritten with every \
+        hash recomputed. Exit codes as e2fsck: 0 clean, 1 errors corrected, 4 errors left, 8 \
+        operational error.
+        """)
+
+    @Argument(help: "The store directory.") var dir: String
+    @Flag(help: "Repair what is provably safe, then check again.") var repair = false
+    @Flag(help: "Print one JSON object.") var json = false
+    @Option(help: "An external signed checkpoint file (repeatable).") var checkpoint: [String] = []
+    @Option(help: "Verifier key (or file) for the checkpoints (repeatable).") var verifierKey: [String] = []
+
+    func validate() throws {
+        guard checkpoint.isEmpty || verifierKey.count == 1 || verifierKey.count == checkpoint.count else {
+            throw ValidationError("give one --verifier-key, or one per --checkpoint")
+        }
+    }
+
+    func run() throws {
+        let report: FsckReport
+        do {
+            let keys = try verifierKey.map(loadVerifier)
+            let external = try checkpoint.enumerated().map { i, path in
+                Fsck.ExternalCheckpoint(note: try readText(path), verifier: keys.count == 1 ? keys[0] : keys[i])
+            }
+            report = try Fsck.check(path: dir, externalCheckpoints: external, repair: repair)
+        } catch {
+            Console.error("stele fsck: \(error)")
+            throw ExitCode(8)
+        }
+        let rate = report.seconds > 0 ? Int(Double(report.records) / report.seconds) : 0
+        if json {
+            let problems = report.problems.map { p in
+                "{\"category\":\"\(p.category.rawValue)\",\"file\":\(jsonString(p.file)),\"offset\":\(p.offset.map(String.init) ?? "null"),"
+                    + "\"sequence\":\(p.sequence.map(String.init) ?? "null"),\"expected\":\(jsonString(p.expected)),\"found\":\(jsonString(p.found))}"
+            }
+            print("{\"exit\":\(report.exitCode),\"records\":\(report.records),\"segments\":\(report.segments),\"bytes\":\(report.bytes),"
+                + "\"seconds\":\(report.seconds),\"records_per_sec\":\(rate),\"external_checkpoints_verified\":\(report.externalCheckpointsVerified),"
+                + "\"problems\":[\(problems.joined(separator: ","))],\"repairs\":[\(report.repairs.map(jsonString).joined(separator: ","))]"
+                + (report.caveat.map { ",\"caveat\":\(jsonString($0))" } ?? "") + "}")
+        } else {
+            for problem in report.problems { print(problem) }
+            for repair in report.repairs { print("repaired\t\(repair)") }
+            let summary = report.problems.isEmpty ? (report.repairs.isEmpty ? "clean" : "repaired, now clean") : "\(report.problems.count) problem(s)"
+            print("\(summary): \(report.records) records in \(report.segments) segments (\(report.bytes) bytes), "
+                + "\(report.externalCheckpointsVerified) external checkpoint(s) verified, \(String(format: "%.2f", report.seconds)) s, \(rate) records/s")
+            if let caveat = report.caveat { Console.error("note: \(caveat)") }
+        }
+        if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+}
