@@ -175,6 +175,23 @@ import Testing
             _ = try log.rewriteWithStubs(position: 0, sequences: [locked])
             log.close()
         }, .retention, file: "000000000001.seg"))
+        // The same with a forged redaction record that claims the purge: the lock still shows.
+        let forgedRecord = try tampered("stubWithRecord") { p in
+            let config = try Store.readConfig(fs: PosixFileSystem(), layout: StoreLayout(root: p))
+            let log = try SegmentLog.open(fs: PosixFileSystem(), directory: p + "/segments", storeID: config.storeID,
+                                          segmentSize: config.segmentSize, writable: true, lostAndFound: p + "/lost+found",
+                                          tilesDirectory: p + "/tiles", unclean: false)
+            let value = RedactionRecord(sequences: [locked]).encoded
+            _ = try value.withUnsafeBytes { v in
+                try [UInt8]().withUnsafeBytes { empty in
+                    try log.append(type: .redaction, flags: 0, timestamp: log.nextTimestamp(clock: 0), namespace: empty, key: empty, value: v, stored: v)
+                }
+            }
+            try log.syncActive()
+            _ = try log.rewriteWithStubs(position: 0, sequences: [locked])
+            log.close()
+        }
+        #expect(forgedRecord.problems.contains { $0.category == .retention && $0.found.contains("compliance lock") }, "\(forgedRecord.problems)")
     }
 
     /// A history rewritten with every hash, seal, tile and checkpoint recomputed looks clean;

@@ -66,6 +66,7 @@ package struct KeyIndex {
             let n = Int(v.u32(offset + 2 + length))
             offset += 6 + length
             guard n > 0, n <= (end - offset) / 8 else { return nil }
+            for i in 1 ..< n where v.u64(offset + 8 * i) & ~(1 << 63) <= v.u64(offset + 8 * (i - 1)) & ~(1 << 63) { return nil }
             let arenaStart = index.arena.count
             keyView.withBuffer { index.arena.append(contentsOf: $0) }
             if let previous, !index.arena[previous].lexicographicallyPrecedes(index.arena[arenaStart...]) { return nil }
@@ -142,6 +143,18 @@ package struct KeyIndex {
             return latest(slot: i, asOf: asOf)
         }
     }
+
+    /// Whether `version` is one of the versions recorded for the composite key in `bytes`;
+    /// allocates nothing (for checking a snapshot against the log).
+    package func contains(_ bytes: UnsafeRawBufferPointer, version: VersionRef) -> Bool {
+        guard let i = find(bytes: bytes, hash: XXH3_64bits(bytes.baseAddress, bytes.count)) else { return false }
+        if table[i].latest == version.raw { return true }
+        let chain = chains[Int(table[i].tagEntry & 0xffff_ffff) - 1]
+        return chain >= 0 && earlier[Int(chain)].contains(version)
+    }
+
+    /// Total number of versions recorded.
+    package var versionCount: Int { places.count + earlier.reduce(0) { $0 + $1.count } }
 
     /// All versions of a key, oldest first (empty if the key was never written).
     package func versions(of composite: [UInt8]) -> [VersionRef] {

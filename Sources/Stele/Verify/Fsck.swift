@@ -59,7 +59,10 @@ private struct FsckRun {
     var nextSequence: UInt64 = 0
     var lastTimestamp = Int64.min
     var previousSeal = Digest.zero
-    var keys = KeyIndex()
+    /// The snapshot's index, decoded: every put and tombstone before its size must be in it.
+    var snapshotKeys: KeyIndex?
+    var snapshotVersionsSeen = 0
+    var snapshotMissing: (sequence: UInt64, file: String, offset: Int)?
     var retention = RetentionState()
     var retentionRecords: [UInt64] = []
     var tileBuilder = TileBuilder()
@@ -68,8 +71,9 @@ private struct FsckRun {
     var roots: [UInt64: Digest] = [0: TreeHash.emptyRoot]
     var tileState: TileState?
     var tilePartialsAtState: [[Digest]]?
-    var snapshot: (size: UInt64, bytes: [UInt8])?
-    var snapshotMatches: Bool?
+    var snapshot: IndexSnapshot?
+    /// Redaction records: (record sequence, its time, the sequences it purges).
+    var redactions: [(record: UInt64, time: Int64, purged: [UInt64], path: String)] = []
     /// Redaction stubs seen: sequence → where.
     var stubs: [UInt64: (file: String, offset: Int)] = [:]
     /// Sequences a redaction record allowed to purge.
@@ -117,6 +121,7 @@ private struct FsckRun {
         finishTiles()
         finishCheckpoints()
         finishSnapshot()
+        checkRedactions()
         checkStubs()
     }
 
@@ -146,7 +151,8 @@ private struct FsckRun {
         let snapshotPath = layout.index + "/snapshot"
         if let bytes = readBytes(snapshotPath) {
             if let decoded = IndexSnapshot.decode(bytes) {
-                snapshot = (decoded.treeSize, bytes)
+                snapshot = decoded
+                snapshotKeys = decoded.keys
                 wantedRoots.insert(decoded.treeSize)
             } else {
                 problem(.index, snapshotPath, expected: "a valid index snapshot", found: "damaged bytes", repairable: true)
@@ -256,7 +262,21 @@ private struct FsckRun {
         if frame.isRedacted { stubs[frame.sequence] = (path, frame.offset) }
         switch frame.type {
         case .put, .tombstone:
-            keys.noteFrame(frame, view)
+            if let keys = snapshotKeys, let snapshot, frame.sequence < snapshot.treeSize {
+                snapshotVersionsSeen += 1
+                let found = view.slice(frame.namespace.lowerBound, frame.namespace.count).withBuffer { ns in
+                    view.slice(frame.key.lowerBound, frame.key.count).withBuffer { key in
+                        withUnsafeTemporaryAllocation(byteCount: ns.count + 1 + key.count, alignment: 1) { buffer in
+                            if let n = ns.baseAddress { buffer.baseAddress!.copyMemory(from: n, byteCount: ns.count) }
+                            buffer[ns.count] = 0
+                            if let k = key.baseAddress { (buffer.baseAddress! + ns.count + 1).copyMemory(from: k, byteCount: key.count) }
+                            return keys.contains(UnsafeRawBufferPointer(buffer),
+                                                 version: KeyIndex.VersionRef(sequence: frame.sequence, deleted: frame.type == .tombstone))
+                        }
+                    }
+                }
+                if !found && snapshotMissing == nil { snapshotMissing = (frame.sequence, path, frame.offset) }
+            }
         case .retention, .legalHold, .policy:
             let ns = view.slice(frame.namespace.lowerBound, frame.namespace.count).array
             let key = view.slice(frame.key.lowerBound, frame.key.count).array
@@ -269,41 +289,67 @@ private struct FsckRun {
             guard let value = frame.value(in: view), let record = RedactionRecord.decode(value) else {
                 return problem(.retention, path, offset: frame.offset, sequence: frame.sequence, expected: "a valid redaction record", found: "malformed")
             }
-            for purged in record.sequences {
-                authorized.insert(purged)
-                checkPurgeAllowed(purged, at: frame.timestamp, by: frame.sequence, path: path)
-            }
+            for purged in record.sequences { authorized.insert(purged) }
+            redactions.append((frame.sequence, frame.timestamp, record.sequences, path))
         case .checkpointMarker:
             break
         }
         let size = frontier.size
         if wantedRoots.contains(size) { roots[size] = frontier.root }
         if tileState?.size == size { tilePartialsAtState = tileBuilder.pending }
-        if let snapshot, snapshot.size == size {
-            snapshotMatches = IndexSnapshot(treeSize: size, root: frontier.root, keys: keys, retentionRecords: retentionRecords).encoded == snapshot.bytes
-        }
+
     }
 
-    /// A redaction record may only name versions that were superseded or deleted and
-    /// unprotected when it was written.
-    mutating func checkPurgeAllowed(_ sequence: UInt64, at time: Int64, by record: UInt64, path: String) {
-        guard let segment = mapped.last(where: { $0.first <= sequence }), sequence - segment.first < UInt64(segment.offsets.count),
-              case .success(let frame) = Frame.decode(segment.region.wholeView, at: Int(segment.offsets[Int(sequence - segment.first)]),
-                                                      limit: segment.region.count), frame.type == .put else {
-            return problem(.retention, path, sequence: record, expected: "redaction of an earlier put", found: "sequence \(sequence)")
+    /// A redaction record may only name puts that were superseded or deleted, and unprotected,
+    /// when it was written. Checked after the pass, with a second pass over the log that
+    /// collects the versions of just the keys concerned (only when redactions exist).
+    mutating func checkRedactions() {
+        guard !redactions.isEmpty else { return }
+        var named: [(redaction: Int, sequence: UInt64, composite: [UInt8], namespace: [UInt8], timestamp: Int64, offset: Int, path: String)] = []
+        for (i, redaction) in redactions.enumerated() {
+            for sequence in redaction.purged {
+                guard let segment = mapped.last(where: { $0.first <= sequence }), sequence - segment.first < UInt64(segment.offsets.count),
+                      case .success(let frame) = Frame.decode(segment.region.wholeView, at: Int(segment.offsets[Int(sequence - segment.first)]),
+                                                              limit: segment.region.count), frame.type == .put, sequence < redaction.record else {
+                    problem(.retention, redaction.path, sequence: redaction.record, expected: "redaction of an earlier put", found: "sequence \(sequence)")
+                    continue
+                }
+                let view = segment.region.wholeView
+                let ns = view.slice(frame.namespace.lowerBound, frame.namespace.count).array
+                let composite = KeyIndex.compositeKey(namespace: ns, key: view.slice(frame.key.lowerBound, frame.key.count).array)
+                named.append((i, sequence, composite, ns, frame.timestamp, frame.offset, segment.path))
+            }
         }
-        let view = segment.region.wholeView
-        let ns = view.slice(frame.namespace.lowerBound, frame.namespace.count).array
-        let composite = KeyIndex.compositeKey(namespace: ns, key: view.slice(frame.key.lowerBound, frame.key.count).array)
-        let protection = retention.protection(sequence: sequence, timestamp: frame.timestamp, namespace: ns, composite: composite)
-        if protection.isProtected(at: time) {
-            let lock = protection.strongest(at: time).map { "\($0.mode) lock until \($0.retainUntil)" } ?? "legal hold"
-            problem(.retention, segment.path, offset: frame.offset, sequence: sequence, expected: "purged only after every lock expired",
-                    found: "redaction record \(record) purged it under a \(lock)")
+        // Versions of the keys concerned, in log order.
+        var versions: [[UInt8]: [UInt64]] = [:]
+        for item in named { versions[item.composite] = [] }
+        for segment in mapped {
+            let view = segment.region.wholeView
+            for offset in segment.offsets {
+                guard case .success(let frame) = Frame.decode(view, at: Int(offset), limit: view.count),
+                      frame.type == .put || frame.type == .tombstone else { continue }
+                let composite = KeyIndex.compositeKey(namespace: view.slice(frame.namespace.lowerBound, frame.namespace.count).array,
+                                                      key: view.slice(frame.key.lowerBound, frame.key.count).array)
+                versions[composite]?.append(frame.sequence)
+            }
         }
-        if keys.latest(of: composite).map({ $0.sequence == sequence && !$0.isTombstone }) == true {
-            problem(.retention, segment.path, offset: frame.offset, sequence: sequence, expected: "only superseded or deleted versions purged",
-                    found: "redaction record \(record) purged the live version")
+        for item in named {
+            let redaction = redactions[item.redaction]
+            if !(versions[item.composite] ?? []).contains(where: { $0 > item.sequence && $0 < redaction.record }) {
+                problem(.retention, item.path, offset: item.offset, sequence: item.sequence, expected: "only superseded or deleted versions purged",
+                        found: "redaction record \(redaction.record) purged the live version")
+            }
+            // The retention state at the end includes records after the purge; locks only
+            // grow (bar governance bypasses, which only shorten), so a lock in force at the
+            // purge time is still listed now.
+            let protection = retention.protection(sequence: item.sequence, timestamp: item.timestamp, namespace: item.namespace, composite: item.composite)
+            let inForce = protection.locks.filter { $0.retainUntil > redaction.time && $0.setBy < redaction.record }
+            if !inForce.isEmpty || protection.legalHold.map({ $0.setBy < redaction.record }) == true {
+                let lock = inForce.max { ($0.mode.rawValue, $0.retainUntil) < ($1.mode.rawValue, $1.retainUntil) }
+                    .map { "\($0.mode) lock until \($0.retainUntil)" } ?? "legal hold"
+                problem(.retention, item.path, offset: item.offset, sequence: item.sequence, expected: "purged only after every lock expired",
+                        found: "redaction record \(redaction.record) purged it under a \(lock)")
+            }
         }
     }
 
@@ -402,9 +448,21 @@ private struct FsckRun {
 
     mutating func finishSnapshot() {
         guard let snapshot else { return }
-        if snapshot.size > nextSequence || snapshotMatches != true {
-            problem(.index, layout.index + "/snapshot", expected: "the index of the first \(snapshot.size) records",
-                    found: snapshot.size > nextSequence ? "a size past the log" : "different keys or versions", repairable: true)
+        let file = layout.index + "/snapshot"
+        if snapshot.treeSize > nextSequence {
+            return problem(.index, file, expected: "at most \(nextSequence) records", found: "a snapshot of \(snapshot.treeSize)", repairable: true)
+        }
+        if roots[snapshot.treeSize] != snapshot.root {
+            return problem(.index, file, expected: "root \(roots[snapshot.treeSize]?.hex ?? "?") at size \(snapshot.treeSize)", found: snapshot.root.hex, repairable: true)
+        }
+        if let missing = snapshotMissing {
+            return problem(.index, file, expected: "record \(missing.sequence) (\(missing.file):\(missing.offset)) indexed", found: "not in the snapshot", repairable: true)
+        }
+        if snapshot.keys.versionCount != snapshotVersionsSeen {
+            return problem(.index, file, expected: "\(snapshotVersionsSeen) versions", found: "\(snapshot.keys.versionCount)", repairable: true)
+        }
+        if snapshot.retentionRecords != retentionRecords.filter({ $0 < snapshot.treeSize }) {
+            problem(.index, file, expected: "the retention records before \(snapshot.treeSize)", found: "a different list", repairable: true)
         }
     }
 
