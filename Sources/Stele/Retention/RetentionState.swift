@@ -57,11 +57,14 @@ package struct RetentionState {
     package func protection(sequence: UInt64, timestamp: Int64, namespace: [UInt8], composite: [UInt8]) -> Protection {
         var locks = versionLocks[sequence] ?? []
         for entry in keyLocks[composite] ?? [] where entry.upTo > sequence { locks.append(entry.lock) }
-        if let rule = defaults[namespace]?.last(where: { $0.from < sequence }), rule.duration > 0 {
+        // Rules only ever grow, so the strongest in force is the latest; taking the strongest
+        // keeps a forged weaker record from weakening anything.
+        if let rule = defaults[namespace]?.filter({ $0.from < sequence && $0.duration > 0 })
+            .max(by: { ($0.mode.rawValue, $0.duration) < ($1.mode.rawValue, $1.duration) }) {
             locks.append(AppliedLock(RetentionLock(mode: rule.mode, retainUntil: timestamp.addingClamped(rule.duration)),
                                      scope: .namespaceDefault, setBy: rule.from))
         }
-        if let minimum = minimums.last(where: { $0.from < sequence }), minimum.duration > 0 {
+        if let minimum = minimums.filter({ $0.from < sequence && $0.duration > 0 }).max(by: { $0.duration < $1.duration }) {
             locks.append(AppliedLock(RetentionLock(mode: .compliance, retainUntil: timestamp.addingClamped(minimum.duration)),
                                      scope: .storeMinimum, setBy: minimum.from))
         }
@@ -79,12 +82,13 @@ package struct RetentionState {
 
     /// The namespace default in force for new versions, if any.
     package func namespaceDefault(_ namespace: [UInt8]) -> (mode: RetentionMode, duration: UInt64)? {
-        guard let rule = defaults[namespace]?.last, rule.duration > 0 else { return nil }
+        guard let rule = defaults[namespace]?.filter({ $0.duration > 0 })
+            .max(by: { ($0.mode.rawValue, $0.duration) < ($1.mode.rawValue, $1.duration) }) else { return nil }
         return (rule.mode, rule.duration)
     }
 
     /// The store-wide minimum retention, in ns (0 if none).
-    package var minimumRetention: UInt64 { minimums.last?.duration ?? 0 }
+    package var minimumRetention: UInt64 { minimums.map(\.duration).max() ?? 0 }
 }
 
 extension Int64 {

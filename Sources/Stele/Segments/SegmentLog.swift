@@ -290,6 +290,19 @@ package final class SegmentLog {
         return sequence
     }
 
+    /// Rotates first if `length` bytes of frames would not fit in the active segment but would
+    /// fit in an empty one.
+    package func makeRoom(for length: Int) throws {
+        guard let segment = active else {
+            try rotate()
+            return
+        }
+        if !segment.hasRoom(for: length) && segment.recordCount > 0
+            && SegmentHeader.size + length + SegmentFooter.maxSize <= segmentSize {
+            try rotate()
+        }
+    }
+
     /// Seals the active segment if it has records, and opens the next one.
     /// Returns the last sequence number made durable by the seal, if one happened.
     @discardableResult

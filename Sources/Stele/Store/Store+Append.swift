@@ -52,12 +52,26 @@ extension Store {
             guard let log = state.log else { throw SteleError.closed }
             guard log.writable else { throw SteleError.readOnly }
             if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
+            // Without a trustworthy index and retention state, retention rules cannot be
+            // enforced: refuse every write until the damage is dealt with (`stele fsck`).
+            if let damage = log.keysUnavailable { throw SteleError.corruption(damage) }
             let now = clock.nanosecondsSinceEpoch()
             var added = try extra?(log, log.nextSequence, max(now, log.lastTimestamp)) ?? []
-            if log.lastTimestamp - now > Store.clockStepLogged {
+            let (behind, overflow) = log.lastTimestamp.subtractingReportingOverflow(now)
+            if overflow || behind > Store.clockStepLogged {
                 // The clock went back: timestamps are clamped, and the step is logged.
                 added.append(Entry(type: .policy, namespace: [], key: [], value: PolicyRecord(
-                    kind: .clockBehind, mode: .compliance, duration: UInt64(log.lastTimestamp - now)).encoded))
+                    kind: .clockBehind, mode: .compliance, duration: overflow ? .max : UInt64(behind)).encoded))
+            }
+            // A batch that fits in one segment goes into one segment, so a put and its lock
+            // are never split by a rotation that could fail in between.
+            let total = entries.reduce(0) { $0 + Frame.length(namespace: $1.namespace.count, key: $1.key.count, stored: $1.value.count) }
+                + added.reduce(0) { $0 + Frame.length(namespace: $1.namespace.count, key: $1.key.count, stored: $1.value.count) }
+            do {
+                try log.makeRoom(for: total)
+            } catch let failed as SegmentLog.SealFailed {
+                state.failure = failed.cause
+                throw SteleError.writesDisabled(cause: failed.cause)
             }
             for entry in added { try Store.validate(entry, maxValueLength: maxValue) }
             guard !entries.isEmpty || !added.isEmpty else { throw SteleError.invalidArgument("empty batch") }
