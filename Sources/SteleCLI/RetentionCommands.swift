@@ -163,12 +163,13 @@ struct AuthorizeCommand: ParsableCommand {
     @Argument(help: "Key.") var key: String
     @Option(help: "Only this version (sequence number).") var version: UInt64?
     @Option(help: "New retain-until date, ISO 8601 (a past date removes the locks).") var until: String
+    @Option(help: "The store's tree size you looked at (`stele stats`): only locks set before it are shortened.") var asOf: UInt64
     @Option(help: "How long the authorization stays valid (90s, 15m, 12h, 30d).") var validFor: String = "1h"
 
     func run() throws {
         let key = try NoteSigner(parsing: try readText(signer))
         let notAfter = Int64(Date().timeIntervalSince1970 * 1e9) + Int64(try parseDuration(validFor).components.seconds) * 1_000_000_000
         print(try GovernanceAuthorization.sign(origin: origin, namespace: namespace, key: Array(self.key.utf8), version: version,
-                                               retainUntil: try parseDate(until), notAfter: notAfter, with: key), terminator: "")
+                                               retainUntil: try parseDate(until), asOf: asOf, notAfter: notAfter, with: key), terminator: "")
     }
 }

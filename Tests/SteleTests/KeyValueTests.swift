@@ -134,3 +134,32 @@ import Testing
         }
     }
 }
+
+extension IndexSnapshotTests {
+    /// A snapshot re-forged with a valid checksum but without the retention records must not let
+    /// a purge remove a locked version.
+    @Test func aForgedSnapshotCannotUnlockAPurge() throws {
+        try withStore { _, path in
+            var options = Store.Options()
+            options.indexSnapshotInterval = 10
+            let clock = TestClock()
+            options.clock = clock
+            let store = try Store(path: path, options: options)
+            let locked = try store.put(namespace: "v", key: Array("k".utf8), value: Array("keep me".utf8),
+                                       lock: RetentionLock(mode: .compliance, retainUntil: clock.nanosecondsSinceEpoch() + 1_000_000_000_000_000)).sequences.lowerBound
+            for i in 0 ..< 50 { try store.put(namespace: "v", key: "k", value: "v\(i)") }
+            try store.seal()
+            try store.close()
+            let file = path + "/index/snapshot"
+            let original = try #require(IndexSnapshot.decode(try readFile(file)))
+            #expect(!original.retentionRecords.isEmpty)
+            let forged = IndexSnapshot(treeSize: original.treeSize, root: original.root, keys: original.keys, retentionRecords: [])
+            try writeFile(file, forged.encoded)
+
+            let reopened = try Store(path: path, options: options)
+            #expect(throws: SteleError.self) { try reopened.purge() }
+            #expect(try reopened.history(namespace: "v", key: Array("k".utf8)).first { $0.sequence == locked }?.value == Array("keep me".utf8))
+            try reopened.close()
+        }
+    }
+}

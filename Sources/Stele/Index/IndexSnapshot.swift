@@ -51,6 +51,8 @@ package struct IndexSnapshot {
             guard let (keys, offset) = KeyIndex.decode(v, at: 72, count: keyCount, end: end) else { return nil }
             guard UInt64(end - offset) == retentionCount * 8 else { return nil }
             let retention = (0 ..< Int(retentionCount)).map { v.u64(offset + 8 * $0) }
+            // Retention records strictly increasing and inside the snapshot's tree.
+            guard zip(retention, retention.dropFirst()).allSatisfy({ $0 < $1 }), retention.allSatisfy({ $0 < treeSize }) else { return nil }
             return IndexSnapshot(treeSize: treeSize, root: root, keys: keys, retentionRecords: retention)
         }
     }

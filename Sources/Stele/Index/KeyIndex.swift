@@ -63,6 +63,8 @@ package struct KeyIndex {
             let length = Int(v.u16(offset))
             guard length > 0, offset + 2 + length + 4 <= end else { return nil }
             let keyView = v.slice(offset + 2, length)
+            // A composite key always holds the NUL that ends its namespace.
+            guard keyView.withBuffer({ $0.contains(0) }) else { return nil }
             let n = Int(v.u32(offset + 2 + length))
             offset += 6 + length
             guard n > 0, n <= (end - offset) / 8 else { return nil }

@@ -84,6 +84,8 @@ extension Store {
             guard log.writable else { throw SteleError.readOnly }
             if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
             if let damage = log.keysUnavailable { throw SteleError.corruption(damage) }
+            // Decide from the log itself, never from a snapshot's summary of it.
+            try log.verifyRetention()
             let now = clock.nanosecondsSinceEpoch()
             var report = PurgeReport(dryRun: dryRun)
             var bySegment: [Int: Set<UInt64>] = [:]

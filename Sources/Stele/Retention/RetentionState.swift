@@ -11,9 +11,9 @@ package struct RetentionState {
     private var holds: [[UInt8]: LegalHold] = [:]
     private var defaults: [[UInt8]: [(from: UInt64, mode: RetentionMode, duration: UInt64)]] = [:]
     private var minimums: [(from: UInt64, duration: UInt64)] = []
-    /// Governance bypasses: caps on governance locks set before them.
-    private var versionCaps: [UInt64: [(cap: Int64, setBy: UInt64)]] = [:]
-    private var keyCaps: [[UInt8]: [(upTo: UInt64, cap: Int64, setBy: UInt64)]] = [:]
+    /// Governance bypasses: caps on governance locks set before their `as-of` tree size.
+    private var versionCaps: [UInt64: [(cap: Int64, asOf: UInt64)]] = [:]
+    private var keyCaps: [[UInt8]: [(upTo: UInt64, cap: Int64, asOf: UInt64)]] = [:]
 
     package init() {}
 
@@ -23,10 +23,12 @@ package struct RetentionState {
         case .retention:
             guard let record = RetentionRecord.decode(value) else { return false }
             let composite = KeyIndex.compositeKey(namespace: namespace, key: key)
-            if record.authorization != nil {
+            if let authorization = record.authorization {
+                // The cap reaches only locks set before the tree size the authority looked at.
+                guard let asOf = GovernanceAuthorization.asOf(authorization), asOf <= sequence else { return false }
                 switch record.scope {
-                case .version: versionCaps[record.target, default: []].append((record.lock.retainUntil, sequence))
-                case .key: keyCaps[composite, default: []].append((sequence, record.lock.retainUntil, sequence))
+                case .version: versionCaps[record.target, default: []].append((record.lock.retainUntil, asOf))
+                case .key: keyCaps[composite, default: []].append((sequence, record.lock.retainUntil, asOf))
                 }
                 return true
             }
@@ -69,10 +71,10 @@ package struct RetentionState {
                                      scope: .storeMinimum, setBy: minimum.from))
         }
         // A governance bypass caps the governance locks that existed when it was granted.
-        let caps = (versionCaps[sequence] ?? []) + (keyCaps[composite] ?? []).filter { $0.upTo > sequence }.map { ($0.cap, $0.setBy) }
+        let caps = (versionCaps[sequence] ?? []) + (keyCaps[composite] ?? []).filter { $0.upTo > sequence }.map { ($0.cap, $0.asOf) }
         if !caps.isEmpty {
             for i in locks.indices where locks[i].mode == .governance {
-                if let cap = caps.filter({ $0.setBy > locks[i].setBy }).max(by: { $0.setBy < $1.setBy }) {
+                if let cap = caps.filter({ $0.asOf > locks[i].setBy }).max(by: { $0.asOf < $1.asOf }) {
                     locks[i].retainUntil = min(locks[i].retainUntil, cap.cap)
                 }
             }

@@ -9,15 +9,30 @@ extension SegmentLog {
         var retentionRecords: [UInt64] = []
         var start: UInt64 = 0
         if let snapshot = loadSnapshot() {
-            index = snapshot.keys
-            for sequence in snapshot.retentionRecords {
-                try withFrame(at: sequence) { frame, view in
-                    try Self.note(frame, view, path: directory, index: &index, retention: &retention, retentionRecords: &retentionRecords)
+            var fromSnapshot = snapshot.keys
+            var retentionFromSnapshot = RetentionState()
+            var listed: [UInt64] = []
+            do {
+                for sequence in snapshot.retentionRecords {
+                    try withFrame(at: sequence) { frame, view in
+                        guard frame.type == .retention || frame.type == .legalHold || frame.type == .policy else {
+                            throw SteleError.corruption(Corruption(file: directory, sequence: sequence, detail: "snapshot lists a non-retention record"))
+                        }
+                        try Self.note(frame, view, path: directory, index: &fromSnapshot, retention: &retentionFromSnapshot, retentionRecords: &listed)
+                    }
                 }
+                index = fromSnapshot
+                retention = retentionFromSnapshot
+                retentionRecords = listed
+                start = snapshot.treeSize
+                snapshotSize = snapshot.treeSize
+                report.indexReplayed = start ..< nextSequence
+                // Nothing cheap proves the snapshot's list of retention records complete: purge
+                // re-reads the log before deciding anything (see `verifyRetention`).
+                retentionFromLog = false
+            } catch {
+                report.indexSnapshotRejected = "lists records that are not retention records"
             }
-            start = snapshot.treeSize
-            snapshotSize = snapshot.treeSize
-            report.indexReplayed = start ..< nextSequence
         }
         var segments: [(ByteView, Int, Int, String)] = []
         for segment in sealed where segment.footer.lastSequence >= start {
@@ -33,6 +48,28 @@ extension SegmentLog {
         keys = index
         self.retention = retention
         self.retentionRecords = retentionRecords
+    }
+
+    /// Rebuilds the retention state from every record of the log (not from a snapshot), so that
+    /// a purge never trusts derived data. Cost: one pass over the frames, once per open.
+    func verifyRetention() throws {
+        guard !retentionFromLog else { return }
+        var retention = RetentionState()
+        var records: [UInt64] = []
+        var ignored = KeyIndex()
+        let segments: [(ByteView, Int, String)] = sealed.map { ($0.region.wholeView, Int($0.footer.framesEnd), $0.path) }
+            + (active.map { [($0.region.wholeView, $0.writeOffset, $0.path)] } ?? [])
+        for (view, end, path) in segments {
+            try Self.forEachFrame(view, from: SegmentHeader.size, to: end, path: path) { frame, view in
+                guard frame.type == .retention || frame.type == .legalHold || frame.type == .policy else { return }
+                try Self.note(frame, view, path: path, index: &ignored, retention: &retention, retentionRecords: &records)
+            }
+        }
+        guard records == retentionRecords else {
+            throw SteleError.corruption(Corruption(file: indexDirectory + "/snapshot", detail: "the index snapshot's retention records differ from the log's; remove it and reopen"))
+        }
+        self.retention = retention
+        retentionFromLog = true
     }
 
     private static func note(_ frame: FrameInfo, _ view: ByteView, path: String, index: inout KeyIndex,

@@ -29,6 +29,9 @@ package final class SegmentLog {
     package internal(set) var retention = RetentionState()
     /// Sequence numbers of the retention, legal-hold and policy records (for index snapshots).
     package internal(set) var retentionRecords: [UInt64] = []
+    /// Whether `retention` was built from the log itself (false after a snapshot load, until
+    /// ``verifyRetention()``).
+    package internal(set) var retentionFromLog = true
     /// Where index snapshots go, and the tree size of the latest one.
     package var indexDirectory: String = ""
     package internal(set) var snapshotSize: UInt64 = 0
@@ -95,6 +98,9 @@ package final class SegmentLog {
         log.indexDirectory = indexDirectory
         do {
             try log.rebuildKeys()
+        } catch SteleError.notFound(let sequence, _) {
+            log.keysUnavailable = Corruption(file: indexDirectory, sequence: sequence, detail: "index snapshot names a record the log lacks")
+            log.report.keysUnavailable = "index snapshot names record \(sequence), which the log lacks"
         } catch SteleError.corruption(let damage) {
             log.keysUnavailable = damage
             log.report.keysUnavailable = damage.description

@@ -58,7 +58,8 @@ extension Store {
     /// Shortens (or, with a date not in the future, removes) the governance locks on version
     /// `version` of a key, or on every version so far, under a governance authorization: a
     /// signed note (``GovernanceAuthorization``) by the key named in the store's config, matching
-    /// this exact request and not expired. Compliance locks and legal holds are unaffected. The
+    /// this exact request and not expired. Only governance locks set before the note's `as-of`
+    /// tree size are capped; compliance locks and legal holds are unaffected. The
     /// bypass, with its authorization, is a record in the log.
     /// - Throws: ``SteleError/retention(_:)`` (no governance key configured, a compliance lock in
     ///   the way, no such version), ``SteleError/checkpoint(_:)`` for a bad or mismatching signature.
@@ -74,14 +75,16 @@ extension Store {
             throw SteleError.checkpoint(error)
         }
         let lines = text.split(separator: "\n").map(String.init)
-        guard lines.count == 7, let notAfter = lines[6].hasPrefix("not-after ") ? Int64(lines[6].dropFirst(10)) : nil,
+        guard lines.count == 8, let notAfter = lines[7].hasPrefix("not-after ") ? Int64(lines[7].dropFirst(10)) : nil,
+              let asOf = GovernanceAuthorization.asOf(text),
               text == GovernanceAuthorization.text(origin: config.origin, namespace: namespace, key: key, version: version,
-                                                   retainUntil: retainUntil, notAfter: notAfter) else {
+                                                   retainUntil: retainUntil, asOf: asOf, notAfter: notAfter) else {
             throw SteleError.retention(.authorizationMismatch)
         }
         let ns = Array(namespace.utf8)
         return try appendEntries([Entry]()) { log, _, now in
             guard now <= notAfter else { throw SteleError.retention(.authorizationExpired(notAfter)) }
+            guard asOf <= log.nextSequence else { throw SteleError.retention(.authorizationMismatch) }
             let puts = log.keys.versions(of: composite).filter { !$0.isTombstone }.map(\.sequence)
             let targets = version.map { v in puts.filter { $0 == v } } ?? puts
             guard !targets.isEmpty else { throw SteleError.retention(.noSuchVersion(namespace: namespace, key: key, sequence: version)) }
