@@ -67,6 +67,9 @@ private struct FsckRun {
     var retentionRecords: [UInt64] = []
     var tileBuilder = TileBuilder()
     let tileStore: TileStore
+    /// Set once a leaf could not be recomputed: tiles after it are not checked (the pass goes
+    /// on from the next footer's frontier, which the seal chain vouches for).
+    var tilesUncheckedFrom: UInt64?
     var wantedRoots: Set<UInt64> = []
     var roots: [UInt64: Digest] = [0: TreeHash.emptyRoot]
     var tileState: TileState?
@@ -193,6 +196,7 @@ private struct FsckRun {
         mapped.append((region, header.firstSequence, [], path))
         var offset = SegmentHeader.size
         var count: UInt64 = 0
+        var damaged = false
         while offset < limit {
             let frame: FrameInfo
             switch Frame.decode(view, at: offset, limit: limit) {
@@ -208,6 +212,7 @@ private struct FsckRun {
                 let torn = footer == nil && UInt64(offset) >= header.durableEnd
                 problem(.checksum, path, offset: offset, sequence: nextSequence, expected: "a valid frame",
                         found: defect.description + (torn ? " (a torn tail after the durable end)" : ""), repairable: torn)
+                damaged = true
                 offset = limit
                 continue
             }
@@ -219,7 +224,8 @@ private struct FsckRun {
             }
             guard let leaf = frame.leafHash(in: view) else {
                 problem(.checksum, path, offset: offset, sequence: frame.sequence, expected: "a decodable LZ4 value", found: "garbage")
-                offset = frame.end
+                damaged = true
+                offset = limit
                 continue
             }
             mapped[mapped.count - 1].offsets.append(UInt32(offset))
@@ -231,6 +237,11 @@ private struct FsckRun {
             offset = frame.end
         }
         guard let footer else { return }
+        defer {
+            resync(to: footer, damaged: damaged)
+            previousSeal = footer.sealHash
+        }
+        if damaged { return }  // the footer cannot be compared with a partial walk
         let expectedFooter = (count: count, first: header.firstSequence, size: frontier.size, root: frontier.root, digest: content.finalize())
         if footer.recordCount != expectedFooter.count || footer.firstSequence != expectedFooter.first {
             problem(.sequence, path, offset: Int(footer.framesEnd), expected: "\(expectedFooter.count) records from \(expectedFooter.first)",
@@ -253,12 +264,27 @@ private struct FsckRun {
         if let mode = try fs.status(path)?.permissions, mode & 0o222 != 0 {
             problem(.layout, path, expected: "a read-only sealed segment (0444)", found: String(mode, radix: 8))
         }
-        previousSeal = footer.sealHash
+    }
+
+    /// After a damaged or disagreeing segment, go on from its footer (checksummed, and vouched
+    /// for by the seal chain), so that later segments and checkpoints are judged on their own.
+    mutating func resync(to footer: SegmentFooter, damaged: Bool) {
+        guard damaged || footer.treeRoot != frontier.root || footer.treeSize != frontier.size,
+              let restored = Frontier(size: footer.treeSize, hashes: footer.frontier) else { return }
+        if tilesUncheckedFrom == nil { tilesUncheckedFrom = nextSequence }
+        frontier = restored
+        nextSequence = footer.lastSequence &+ 1
+        lastTimestamp = max(lastTimestamp, footer.sealedAt)
+        if wantedRoots.contains(frontier.size) { roots[frontier.size] = frontier.root }
     }
 
     /// Feeds one verified record into the tree, the tiles, the index and the retention state.
     mutating func noteRecord(_ frame: FrameInfo, _ view: ByteView, leaf: Digest, path: String) {
-        tileBuilder.append(leaf: leaf, frontier: &frontier, store: tileStore)
+        if tilesUncheckedFrom == nil {
+            tileBuilder.append(leaf: leaf, frontier: &frontier, store: tileStore)
+        } else {
+            frontier.append(leaf)
+        }
         if frame.isRedacted { stubs[frame.sequence] = (path, frame.offset) }
         switch frame.type {
         case .put, .tombstone:
@@ -363,6 +389,11 @@ private struct FsckRun {
     // MARK: Derived data and checkpoints
 
     mutating func finishTiles() {
+        if let from = tilesUncheckedFrom {
+            // Tiles up to the damage were checked as they completed; the rest cannot be.
+            problem(.tile, layout.tiles, expected: "tiles checked against every leaf", found: "not checked from leaf \(from) on (a leaf there could not be recomputed)")
+            return
+        }
         // Partial tiles of the rightmost (incomplete) tiles: compare with what the log gives.
         for (level, hashes) in tileBuilder.pending.enumerated() {
             tileStore.verifyPartials(level: level, index: tileBuilder.fullTiles[level], hashes: hashes)
