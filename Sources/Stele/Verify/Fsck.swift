@@ -111,13 +111,21 @@ private struct FsckRun {
             }
         }
         indices.sort()
+        func path(_ index: UInt64) -> String { layout.segments + "/" + SegmentFiles.name(index) }
+        let lookahead = Lookahead()
         if indices.isEmpty { problem(.chain, layout.segments, expected: "at least one segment", found: "none: the log was removed") }
         for (position, index) in indices.enumerated() {
             if index != UInt64(position + 1) {
                 problem(.chain, layout.segments + "/" + SegmentFiles.name(UInt64(position + 1)),
                         expected: "segment \(position + 1)", found: "segment \(index) in its place (segments missing)")
             }
-            try checkSegment(index: index, isLast: position == indices.count - 1)
+            let snapshotIndex = snapshotKeys.flatMap { keys in snapshot.map { (keys, $0.treeSize) } }
+            let scan = lookahead.take() ?? FsckRun.prescan(fs: fs, path: path(index), snapshot: snapshotIndex)
+            if position + 1 < indices.count {
+                lookahead.start(path: path(indices[position + 1]), fs: fs, snapshot: snapshotIndex)
+            }
+            try checkSegment(index: index, isLast: position == indices.count - 1, scan)
+            lookahead.finish()
             report.segments += 1
         }
         report.records = nextSequence
@@ -163,19 +171,102 @@ private struct FsckRun {
         }
     }
 
-    mutating func checkSegment(index: UInt64, isLast: Bool) throws {
-        let path = layout.segments + "/" + SegmentFiles.name(index)
-        let fd = try fs.open(path, .readOnly)
-        let size = try fs.size(fd)
-        guard size >= SegmentHeader.size else {
-            fs.close(fd)
-            return problem(.layout, path, expected: "a segment", found: "\(size) bytes")
+    /// The part of a segment's check that needs nothing from the segments before it: map it,
+    /// decode header and footer, decode and checksum every frame, hash every leaf. It runs on the
+    /// second core for the next segment while this one is checked in order.
+    struct Prescan: @unchecked Sendable {
+        enum Stop {
+            case tail(offset: Int, bytes: Int)
+            case damaged(offset: Int, reason: String)
+            case badValue(offset: Int, sequence: UInt64)
         }
-        let region = try fs.map(fd, length: size, writable: false)
-        fs.close(fd)
+        var path: String
+        var size = 0
+        var region: MappedRegion?
+        var header: SegmentHeader?
+        var footer: SegmentFooter?
+        var frames: [FrameInfo] = []
+        var leaves: [Digest] = []
+        var stop: Stop?
+        var failure: (any Error)?
+        /// Puts and tombstones before the snapshot's size, and the first one missing from it.
+        var snapshotVersionsSeen = 0
+        var snapshotMissing: (sequence: UInt64, offset: Int)?
+    }
+
+    /// Whether the snapshot index holds this put or tombstone.
+    static func snapshotHolds(_ keys: KeyIndex, _ frame: FrameInfo, _ view: ByteView) -> Bool {
+        view.slice(frame.namespace.lowerBound, frame.namespace.count).withBuffer { ns in
+            view.slice(frame.key.lowerBound, frame.key.count).withBuffer { key in
+                withUnsafeTemporaryAllocation(byteCount: ns.count + 1 + key.count, alignment: 1) { buffer in
+                    guard let base = buffer.baseAddress else { return false }
+                    if let n = ns.baseAddress { base.copyMemory(from: n, byteCount: ns.count) }
+                    buffer[ns.count] = 0
+                    if let k = key.baseAddress { (base + ns.count + 1).copyMemory(from: k, byteCount: key.count) }
+                    return keys.contains(UnsafeRawBufferPointer(buffer),
+                                         version: KeyIndex.VersionRef(sequence: frame.sequence, deleted: frame.type == .tombstone))
+                }
+            }
+        }
+    }
+
+    static func prescan(fs: PosixFileSystem, path: String, snapshot: (keys: KeyIndex, size: UInt64)?) -> Prescan {
+        var scan = Prescan(path: path)
+        do {
+            let fd = try fs.open(path, .readOnly)
+            defer { fs.close(fd) }
+            scan.size = try fs.size(fd)
+            guard scan.size >= SegmentHeader.size else { return scan }
+            scan.region = try fs.map(fd, length: scan.size, writable: false)
+        } catch {
+            scan.failure = error
+            return scan
+        }
+        guard let region = scan.region else { return scan }
+        let view = region.wholeView
+        guard case .success(let header) = SegmentHeader.decode(view) else { return scan }
+        scan.header = header
+        if case .success(let f) = SegmentFooter.decodeAtEnd(view) { scan.footer = f }
+        let limit = scan.footer.map { Int($0.framesEnd) } ?? scan.size
+        var offset = SegmentHeader.size
+        scan.frames.reserveCapacity(min(1 << 20, (limit - offset) / Frame.overhead))
+        while offset < limit {
+            switch Frame.decode(view, at: offset, limit: limit) {
+            case .success(let frame):
+                guard let leaf = frame.leafHash(in: view) else {
+                    scan.stop = .badValue(offset: offset, sequence: frame.sequence)
+                    return scan
+                }
+                scan.frames.append(frame)
+                scan.leaves.append(leaf)
+                if let snapshot, frame.sequence < snapshot.size, frame.type == .put || frame.type == .tombstone {
+                    scan.snapshotVersionsSeen += 1
+                    if scan.snapshotMissing == nil && !snapshotHolds(snapshot.keys, frame, view) {
+                        scan.snapshotMissing = (frame.sequence, frame.offset)
+                    }
+                }
+                offset = frame.end
+            case .failure(.zeroLength) where scan.footer == nil:
+                if let nonZero = view.slice(offset, limit - offset).lastNonZero { scan.stop = .tail(offset: offset, bytes: nonZero + 1) }
+                return scan
+            case .failure(let defect):
+                scan.stop = .damaged(offset: offset, reason: defect.description)
+                return scan
+            }
+        }
+        return scan
+    }
+
+    mutating func checkSegment(index: UInt64, isLast: Bool, _ scan: Prescan) throws {
+        let path = scan.path
+        if let failure = scan.failure { throw failure }
+        guard let region = scan.region else {
+            return problem(.layout, path, expected: "a segment", found: "\(scan.size) bytes")
+        }
+        let size = scan.size
         report.bytes += size
         let view = region.wholeView
-        guard case .success(let header) = SegmentHeader.decode(view) else {
+        guard let header = scan.header else {
             return problem(.checksum, path, offset: 0, expected: "a valid segment header", found: "damage")
         }
         if header.storeID != config.storeID { problem(.chain, path, offset: 16, expected: "store \(config.storeIDHex)", found: "store \(hexString(header.storeID))") }
@@ -186,55 +277,45 @@ private struct FsckRun {
         if header.previousSeal != previousSeal {
             problem(.chain, path, offset: 56, expected: "previous seal \(previousSeal.hex)", found: header.previousSeal.hex)
         }
-        let footer: SegmentFooter?
-        if case .success(let f) = SegmentFooter.decodeAtEnd(view) { footer = f } else { footer = nil }
+        let footer = scan.footer
         if footer == nil && !isLast {
             problem(.chain, path, offset: size, expected: "a sealed segment (footer)", found: "no valid footer")
         }
-        let limit = footer.map { Int($0.framesEnd) } ?? size
+        snapshotVersionsSeen += scan.snapshotVersionsSeen
+        if snapshotMissing == nil, let missing = scan.snapshotMissing { snapshotMissing = (missing.sequence, path, missing.offset) }
         var content = SHA256Hasher()
         mapped.append((region, header.firstSequence, [], path))
-        var offset = SegmentHeader.size
+        mapped[mapped.count - 1].offsets.reserveCapacity(scan.frames.count)
         var count: UInt64 = 0
-        var damaged = false
-        while offset < limit {
-            let frame: FrameInfo
-            switch Frame.decode(view, at: offset, limit: limit) {
-            case .success(let f): frame = f
-            case .failure(.zeroLength) where footer == nil:
-                if let nonZero = view.slice(offset, limit - offset).lastNonZero {
-                    problem(.checksum, path, offset: offset, sequence: nextSequence, expected: "zeros after the last frame",
-                            found: "\(nonZero + 1) bytes of data (a torn tail)", repairable: UInt64(offset) >= header.durableEnd)
-                }
-                offset = limit
-                continue
-            case .failure(let defect):
-                let torn = footer == nil && UInt64(offset) >= header.durableEnd
-                problem(.checksum, path, offset: offset, sequence: nextSequence, expected: "a valid frame",
-                        found: defect.description + (torn ? " (a torn tail after the durable end)" : ""), repairable: torn)
-                damaged = true
-                offset = limit
-                continue
-            }
+        for (frame, leaf) in zip(scan.frames, scan.leaves) {
             if frame.sequence != nextSequence {
-                problem(.sequence, path, offset: offset, sequence: frame.sequence, expected: "sequence \(nextSequence)", found: "\(frame.sequence)")
+                problem(.sequence, path, offset: frame.offset, sequence: frame.sequence, expected: "sequence \(nextSequence)", found: "\(frame.sequence)")
             }
             if frame.timestamp < lastTimestamp {
-                problem(.sequence, path, offset: offset, sequence: frame.sequence, expected: "timestamp ≥ \(lastTimestamp)", found: "\(frame.timestamp)")
+                problem(.sequence, path, offset: frame.offset, sequence: frame.sequence, expected: "timestamp ≥ \(lastTimestamp)", found: "\(frame.timestamp)")
             }
-            guard let leaf = frame.leafHash(in: view) else {
-                problem(.checksum, path, offset: offset, sequence: frame.sequence, expected: "a decodable LZ4 value", found: "garbage")
-                damaged = true
-                offset = limit
-                continue
-            }
-            mapped[mapped.count - 1].offsets.append(UInt32(offset))
+            mapped[mapped.count - 1].offsets.append(UInt32(frame.offset))
             content.update(leaf)
             noteRecord(frame, view, leaf: leaf, path: path)
             nextSequence = frame.sequence &+ 1
             lastTimestamp = max(lastTimestamp, frame.timestamp)
             count += 1
-            offset = frame.end
+        }
+        var damaged = false
+        switch scan.stop {
+        case nil:
+            break
+        case .tail(let offset, let bytes):
+            problem(.checksum, path, offset: offset, sequence: nextSequence, expected: "zeros after the last frame",
+                    found: "\(bytes) bytes of data (a torn tail)", repairable: UInt64(offset) >= header.durableEnd)
+        case .damaged(let offset, let reason):
+            let torn = footer == nil && UInt64(offset) >= header.durableEnd
+            problem(.checksum, path, offset: offset, sequence: nextSequence, expected: "a valid frame",
+                    found: reason + (torn ? " (a torn tail after the durable end)" : ""), repairable: torn)
+            damaged = true
+        case .badValue(let offset, let sequence):
+            problem(.checksum, path, offset: offset, sequence: sequence, expected: "a decodable LZ4 value", found: "garbage")
+            damaged = true
         }
         guard let footer else { return }
         defer {
@@ -288,21 +369,7 @@ private struct FsckRun {
         if frame.isRedacted { stubs[frame.sequence] = (path, frame.offset) }
         switch frame.type {
         case .put, .tombstone:
-            if let keys = snapshotKeys, let snapshot, frame.sequence < snapshot.treeSize {
-                snapshotVersionsSeen += 1
-                let found = view.slice(frame.namespace.lowerBound, frame.namespace.count).withBuffer { ns in
-                    view.slice(frame.key.lowerBound, frame.key.count).withBuffer { key in
-                        withUnsafeTemporaryAllocation(byteCount: ns.count + 1 + key.count, alignment: 1) { buffer in
-                            if let n = ns.baseAddress { buffer.baseAddress!.copyMemory(from: n, byteCount: ns.count) }
-                            buffer[ns.count] = 0
-                            if let k = key.baseAddress { (buffer.baseAddress! + ns.count + 1).copyMemory(from: k, byteCount: key.count) }
-                            return keys.contains(UnsafeRawBufferPointer(buffer),
-                                                 version: KeyIndex.VersionRef(sequence: frame.sequence, deleted: frame.type == .tombstone))
-                        }
-                    }
-                }
-                if !found && snapshotMissing == nil { snapshotMissing = (frame.sequence, path, frame.offset) }
-            }
+            break
         case .retention, .legalHold, .policy:
             let ns = view.slice(frame.namespace.lowerBound, frame.namespace.count).array
             let key = view.slice(frame.key.lowerBound, frame.key.count).array
@@ -541,4 +608,36 @@ private struct FsckRun {
     func readText(_ path: String) -> String? {
         readBytes(path).map { String(decoding: $0, as: UTF8.self) }
     }
+}
+
+/// Runs the prescan of the next segment on another thread while the current one is checked.
+private final class Lookahead: @unchecked Sendable {
+    private let group = DispatchGroup()
+    private let queue = DispatchQueue(label: "stele.fsck.prescan")
+    private var result: FsckRun.Prescan?
+
+    func start(path: String, fs: PosixFileSystem, snapshot: (keys: KeyIndex, size: UInt64)?) {
+        let box = SnapshotBox(snapshot)
+        group.enter()
+        queue.async {
+            self.result = FsckRun.prescan(fs: fs, path: path, snapshot: box.value)
+            self.group.leave()
+        }
+    }
+
+    func finish() { group.wait() }
+
+    func take() -> FsckRun.Prescan? {
+        group.wait()
+        defer { result = nil }
+        return result
+    }
+}
+
+import Dispatch
+
+/// Hands the (immutable while shared) snapshot index to the prescan thread.
+private struct SnapshotBox: @unchecked Sendable {
+    let value: (keys: KeyIndex, size: UInt64)?
+    init(_ value: (keys: KeyIndex, size: UInt64)?) { self.value = value }
 }
