@@ -37,7 +37,12 @@ struct FsckCommand: ParsableCommand {
             let external = try checkpoint.enumerated().map { i, path in
                 Fsck.ExternalCheckpoint(note: try readText(path), verifier: keys.count == 1 ? keys[0] : keys[i])
             }
-            report = try Fsck.check(path: dir, externalCheckpoints: external, repair: repair)
+            // A progress line on a terminal (stderr), nothing on a pipe.
+            let tty = isatty(STDERR_FILENO) == 1
+            report = try Fsck.check(path: dir, externalCheckpoints: external, repair: repair, progress: tty ? { done, total in
+                FileHandle.standardError.write(Data("\rchecking segments: \(done)/\(total) \(String(repeating: "#", count: 30 * done / max(1, total)))".utf8))
+                if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+            } : nil)
         } catch {
             Console.error("stele fsck: \(error)")
             throw ExitCode(8)

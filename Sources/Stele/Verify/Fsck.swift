@@ -28,9 +28,12 @@ public enum Fsck {
     /// tail of the active segment, tiles and the index snapshot, all rebuilt from the verified
     /// log) and checks again.
     /// - Throws: ``SteleError`` when the store cannot be read at all (exit code 8).
-    public static func check(path: String, externalCheckpoints: [ExternalCheckpoint] = [], repair: Bool = false) throws -> FsckReport {
+    /// - Parameter progress: called after each segment with (segments done, segments in all).
+    public static func check(path: String, externalCheckpoints: [ExternalCheckpoint] = [], repair: Bool = false,
+                             progress: ((Int, Int) -> Void)? = nil) throws -> FsckReport {
         let start = ContinuousClock.now
         var run = try FsckRun(path: path, external: externalCheckpoints)
+        run.progress = progress
         try run.check()
         var report = run.report
         if repair && !report.problems.isEmpty && report.problems.allSatisfy({ run.repairable.contains($0) }) {
@@ -53,6 +56,7 @@ private struct FsckRun {
     let external: [(Fsck.ExternalCheckpoint, Checkpoint?)]
     var report = FsckReport()
     var repairable: [FsckProblem] = []
+    var progress: ((Int, Int) -> Void)?
 
     // Streaming state over the log.
     var frontier = Frontier()
@@ -119,14 +123,18 @@ private struct FsckRun {
                 problem(.chain, layout.segments + "/" + SegmentFiles.name(UInt64(position + 1)),
                         expected: "segment \(position + 1)", found: "segment \(index) in its place (segments missing)")
             }
+            // Snapshot lookups are split between the two cores: the prescan does them for even
+            // segments, the in-order check for odd ones (measured: balances the two threads).
             let snapshotIndex = snapshotKeys.flatMap { keys in snapshot.map { (keys, $0.treeSize) } }
-            let scan = lookahead.take() ?? FsckRun.prescan(fs: fs, path: path(index), snapshot: snapshotIndex)
+            let scan = lookahead.take() ?? FsckRun.prescan(fs: fs, path: path(index), snapshot: index % 2 == 0 ? snapshotIndex : nil)
             if position + 1 < indices.count {
-                lookahead.start(path: path(indices[position + 1]), fs: fs, snapshot: snapshotIndex)
+                let next = indices[position + 1]
+                lookahead.start(path: path(next), fs: fs, snapshot: next % 2 == 0 ? snapshotIndex : nil)
             }
             try checkSegment(index: index, isLast: position == indices.count - 1, scan)
             lookahead.finish()
             report.segments += 1
+            progress?(position + 1, indices.count)
         }
         report.records = nextSequence
         finishTiles()
@@ -283,6 +291,12 @@ private struct FsckRun {
         }
         snapshotVersionsSeen += scan.snapshotVersionsSeen
         if snapshotMissing == nil, let missing = scan.snapshotMissing { snapshotMissing = (missing.sequence, path, missing.offset) }
+        if index % 2 == 1, let keys = snapshotKeys, let size = snapshot?.treeSize {
+            for frame in scan.frames where frame.sequence < size && (frame.type == .put || frame.type == .tombstone) {
+                snapshotVersionsSeen += 1
+                if snapshotMissing == nil && !FsckRun.snapshotHolds(keys, frame, view) { snapshotMissing = (frame.sequence, path, frame.offset) }
+            }
+        }
         var content = SHA256Hasher()
         mapped.append((region, header.firstSequence, [], path))
         mapped[mapped.count - 1].offsets.reserveCapacity(scan.frames.count)
