@@ -24,15 +24,7 @@ package struct CheckpointStore: Sendable {
 
     /// The latest signed note, or nil if none was written.
     package func latest() throws -> String? {
-        guard let status = try fs.status(latestPath) else { return nil }
-        guard status.size <= SignedNote.maxSize else {
-            throw SteleError.corruption(Corruption(file: latestPath, detail: "checkpoint file too large"))
-        }
-        let fd = try fs.open(latestPath, .readOnly)
-        defer { fs.close(fd) }
-        var bytes = [UInt8](repeating: 0, count: status.size)
-        let n = try bytes.withUnsafeMutableBytes { try fs.read(fd, into: $0, at: 0) }
-        return String(decoding: bytes.prefix(n), as: UTF8.self)
+        try fs.readWholeFile(latestPath, limit: SignedNote.maxSize).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Signs a checkpoint for (`size`, `root`) after checking it against the latest one, and

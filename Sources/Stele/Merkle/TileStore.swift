@@ -271,12 +271,7 @@ package struct TileState: Equatable, Sendable {
     /// nil when there is no state file; a damaged file is corruption.
     static func read(fs: any FileSystem, directory: String) throws -> TileState? {
         let path = directory + "/" + fileName
-        guard let status = try fs.status(path) else { return nil }
-        guard status.size < 512 else { throw SteleError.corruption(Corruption(file: path, detail: "tile state too large")) }
-        let fd = try fs.open(path, .readOnly)
-        defer { fs.close(fd) }
-        var bytes = [UInt8](repeating: 0, count: status.size)
-        _ = try bytes.withUnsafeMutableBytes { try fs.read(fd, into: $0, at: 0) }
+        guard let bytes = try fs.readWholeFile(path, limit: 512) else { return nil }
         let parts = String(decoding: bytes, as: UTF8.self).split(separator: " ").map(String.init)
         guard parts.count == 5, parts[0] == "stele-tiles" else {
             throw SteleError.corruption(Corruption(file: path, detail: "not a tile state file"))

@@ -63,3 +63,21 @@ package struct FileStatus: Sendable, Equatable {
     package var size: Int
     package var permissions: UInt32
 }
+
+extension FileSystem {
+    /// The whole content of a small regular file; nil if nothing is there.
+    /// - Throws: ``SteleError/corruption(_:)`` if it is not a regular file or larger than
+    ///   `limit`, ``SteleError/io(_:)`` if it cannot be read, or shrank while being read.
+    package func readWholeFile(_ path: String, limit: Int) throws -> [UInt8]? {
+        guard let status = try status(path) else { return nil }
+        guard status.isRegularFile, status.size <= limit else {
+            throw SteleError.corruption(Corruption(file: path, detail: "\(status.size) bytes; expected a file of at most \(limit)"))
+        }
+        let fd = try open(path, .readOnly)
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: status.size)
+        let n = try bytes.withUnsafeMutableBytes { try read(fd, into: $0, at: 0) }
+        guard n == status.size else { throw SteleError.corruption(Corruption(file: path, detail: "shrank while being read")) }
+        return bytes
+    }
+}

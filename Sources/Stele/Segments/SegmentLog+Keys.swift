@@ -92,12 +92,8 @@ extension SegmentLog {
 
     /// The snapshot, if it exists, decodes, and sits at a seal whose root it repeats.
     private func loadSnapshot() -> IndexSnapshot? {
-        guard !indexDirectory.isEmpty, let status = try? fs.status(snapshotPath), status.isRegularFile,
-              let fd = try? fs.open(snapshotPath, .readOnly) else { return nil }
-        defer { fs.close(fd) }
-        var bytes = [UInt8](repeating: 0, count: status.size)
-        guard (try? bytes.withUnsafeMutableBytes({ try fs.read(fd, into: $0, at: 0) })) == status.size,
-              let snapshot = IndexSnapshot.decode(bytes) else {
+        guard !indexDirectory.isEmpty, (try? fs.status(snapshotPath)) != nil else { return nil }
+        guard let bytes = try? fs.readWholeFile(snapshotPath, limit: Int.max), let snapshot = IndexSnapshot.decode(bytes) else {
             report.indexSnapshotRejected = "unreadable or damaged"
             return nil
         }

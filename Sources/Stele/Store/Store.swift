@@ -187,14 +187,8 @@ public final class Store: Sendable {
         guard let status = try fs.status(layout.config), status.isRegularFile else {
             throw SteleError.notAStore(path: layout.root)
         }
-        guard status.size <= 64 * 1024 else {
-            throw SteleError.corruption(Corruption(file: layout.config, detail: "config is \(status.size) bytes, too large"))
-        }
-        let fd = try fs.open(layout.config, .readOnly)
-        defer { fs.close(fd) }
-        var bytes = [UInt8](repeating: 0, count: status.size)
-        let n = try bytes.withUnsafeMutableBytes { try fs.read(fd, into: $0, at: 0) }
-        return try StoreConfig.decode(String(decoding: bytes.prefix(n), as: UTF8.self), path: layout.config)
+        let bytes = try fs.readWholeFile(layout.config, limit: 64 * 1024) ?? []
+        return try StoreConfig.decode(String(decoding: bytes, as: UTF8.self), path: layout.config)
     }
 
     deinit {

@@ -1,0 +1,122 @@
+import Dispatch
+
+/// The half of fsck that runs ahead on the second core: everything about a segment that needs
+/// nothing from the segments before it.
+extension FsckRun {
+    /// The part of a segment's check that needs nothing from the segments before it: map it,
+    /// decode header and footer, decode and checksum every frame, hash every leaf. It runs on the
+    /// second core for the next segment while this one is checked in order.
+    struct Prescan: @unchecked Sendable {
+        enum Stop {
+            case tail(offset: Int, bytes: Int)
+            case damaged(offset: Int, reason: String)
+            case badValue(offset: Int, sequence: UInt64)
+        }
+        var path: String
+        var size = 0
+        var region: MappedRegion?
+        var header: SegmentHeader?
+        var footer: SegmentFooter?
+        var frames: [FrameInfo] = []
+        var leaves: [Digest] = []
+        var stop: Stop?
+        var failure: (any Error)?
+        /// Puts and tombstones before the snapshot's size, and the first one missing from it.
+        var snapshotVersionsSeen = 0
+        var snapshotMissing: (sequence: UInt64, offset: Int)?
+    }
+
+    /// Whether the snapshot index holds this put or tombstone.
+    static func snapshotHolds(_ keys: KeyIndex, _ frame: FrameInfo, _ view: ByteView) -> Bool {
+        view.slice(frame.namespace.lowerBound, frame.namespace.count).withBuffer { ns in
+            view.slice(frame.key.lowerBound, frame.key.count).withBuffer { key in
+                withUnsafeTemporaryAllocation(byteCount: ns.count + 1 + key.count, alignment: 1) { buffer in
+                    guard let base = buffer.baseAddress else { return false }
+                    if let n = ns.baseAddress { base.copyMemory(from: n, byteCount: ns.count) }
+                    buffer[ns.count] = 0
+                    if let k = key.baseAddress { (base + ns.count + 1).copyMemory(from: k, byteCount: key.count) }
+                    return keys.contains(UnsafeRawBufferPointer(buffer),
+                                         version: KeyIndex.VersionRef(sequence: frame.sequence, deleted: frame.type == .tombstone))
+                }
+            }
+        }
+    }
+
+    static func prescan(fs: PosixFileSystem, path: String, snapshot: (keys: KeyIndex, size: UInt64)?) -> Prescan {
+        var scan = Prescan(path: path)
+        do {
+            let fd = try fs.open(path, .readOnly)
+            defer { fs.close(fd) }
+            scan.size = try fs.size(fd)
+            guard scan.size >= SegmentHeader.size else { return scan }
+            scan.region = try fs.map(fd, length: scan.size, writable: false)
+        } catch {
+            scan.failure = error
+            return scan
+        }
+        guard let region = scan.region else { return scan }
+        let view = region.wholeView
+        guard case .success(let header) = SegmentHeader.decode(view) else { return scan }
+        scan.header = header
+        if case .success(let f) = SegmentFooter.decodeAtEnd(view) { scan.footer = f }
+        let limit = scan.footer.map { Int($0.framesEnd) } ?? scan.size
+        var offset = SegmentHeader.size
+        scan.frames.reserveCapacity(min(1 << 20, (limit - offset) / Frame.overhead))
+        while offset < limit {
+            switch Frame.decode(view, at: offset, limit: limit) {
+            case .success(let frame):
+                guard let leaf = frame.leafHash(in: view) else {
+                    scan.stop = .badValue(offset: offset, sequence: frame.sequence)
+                    return scan
+                }
+                scan.frames.append(frame)
+                scan.leaves.append(leaf)
+                if let snapshot, frame.sequence < snapshot.size, frame.type == .put || frame.type == .tombstone {
+                    scan.snapshotVersionsSeen += 1
+                    if scan.snapshotMissing == nil && !snapshotHolds(snapshot.keys, frame, view) {
+                        scan.snapshotMissing = (frame.sequence, frame.offset)
+                    }
+                }
+                offset = frame.end
+            case .failure(.zeroLength) where scan.footer == nil:
+                if let nonZero = view.slice(offset, limit - offset).lastNonZero { scan.stop = .tail(offset: offset, bytes: nonZero + 1) }
+                return scan
+            case .failure(let defect):
+                scan.stop = .damaged(offset: offset, reason: defect.description)
+                return scan
+            }
+        }
+        return scan
+    }
+}
+
+/// Runs the prescan of the next segment on another thread while the current one is checked.
+final class Lookahead: @unchecked Sendable {
+    private let group = DispatchGroup()
+    private let queue = DispatchQueue(label: "stele.fsck.prescan")
+    private var result: FsckRun.Prescan?
+
+    func start(path: String, fs: PosixFileSystem, snapshot: (keys: KeyIndex, size: UInt64)?) {
+        let box = SnapshotBox(snapshot)
+        group.enter()
+        queue.async {
+            self.result = FsckRun.prescan(fs: fs, path: path, snapshot: box.value)
+            self.group.leave()
+        }
+    }
+
+    func finish() { group.wait() }
+
+    func take() -> FsckRun.Prescan? {
+        group.wait()
+        defer { result = nil }
+        return result
+    }
+}
+
+
+/// Hands the (immutable while shared) snapshot index to the prescan thread.
+struct SnapshotBox: @unchecked Sendable {
+    let value: (keys: KeyIndex, size: UInt64)?
+    init(_ value: (keys: KeyIndex, size: UInt64)?) { self.value = value }
+}
