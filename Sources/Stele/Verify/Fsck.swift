@@ -152,6 +152,9 @@ struct FsckRun {
         for directory in layout.directories where (try? fs.status(directory))??.isDirectory != true {
             problem(.layout, directory, expected: "a directory", found: "nothing")
         }
+        if (try? fs.status(layout.lock))??.isRegularFile != true {
+            problem(.layout, layout.lock, expected: "the writer lock file", found: "nothing (a writer's open recreates it)", repairable: true)
+        }
     }
 
     mutating func collectWantedRoots() {
