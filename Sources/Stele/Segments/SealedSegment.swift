@@ -4,12 +4,26 @@ import Synchronization
 ///
 /// Opening one is cheap (header and footer only); per-frame checks happen on every read, and
 /// a full check is `stele fsck`'s job. The table of frame offsets is built on first use.
-package final class SealedSegment: Sendable {
+/// `@unchecked Sendable`: every stored property is immutable after `open`, except the offset
+/// table, which is built under `building` and published once through an atomic pointer.
+package final class SealedSegment: @unchecked Sendable {
     package let path: String
     package let header: SegmentHeader
     package let footer: SegmentFooter
     package let region: MappedRegion
-    private let offsetTable = Mutex<[UInt32]?>(nil)
+    /// The frame offsets, built once on first use and then read without a lock: a retained
+    /// `OffsetTable` published through an atomic pointer (released in deinit).
+    private let published = Atomic<UnsafeRawPointer?>(nil)
+    private let building = Mutex(())
+
+    private final class OffsetTable {
+        let offsets: [UInt32]
+        init(_ offsets: [UInt32]) { self.offsets = offsets }
+    }
+
+    deinit {
+        if let raw = published.load(ordering: .acquiring) { Unmanaged<OffsetTable>.fromOpaque(raw).release() }
+    }
 
     private init(path: String, header: SegmentHeader, footer: SegmentFooter, region: MappedRegion) {
         self.path = path
@@ -62,13 +76,17 @@ package final class SealedSegment: Sendable {
 
     /// The frame offset of `sequence`, which must lie in this segment.
     package func offset(of sequence: UInt64) throws -> Int {
-        let table = try offsetTable.withLock { table in
-            if let table { return table }
-            let built = try buildOffsets()
-            table = built
-            return built
+        Int(try offsetTable().offsets[Int(sequence - header.firstSequence)])
+    }
+
+    private func offsetTable() throws -> OffsetTable {
+        if let raw = published.load(ordering: .acquiring) { return Unmanaged<OffsetTable>.fromOpaque(raw).takeUnretainedValue() }
+        return try building.withLock { _ in
+            if let raw = published.load(ordering: .acquiring) { return Unmanaged<OffsetTable>.fromOpaque(raw).takeUnretainedValue() }
+            let table = OffsetTable(try buildOffsets())
+            published.store(UnsafeRawPointer(Unmanaged.passRetained(table).toOpaque()), ordering: .releasing)
+            return table
         }
-        return Int(table[Int(sequence - header.firstSequence)])
     }
 
     /// Walks the frame lengths from the header to the footer (checksums are checked per read).
