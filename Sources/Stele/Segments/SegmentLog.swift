@@ -12,7 +12,11 @@ package final class SegmentLog {
     package let storeID: [UInt8]
     package let segmentSize: Int
     package let writable: Bool
-    package internal(set) var sealed: [SealedSegment] = []
+    package internal(set) var sealed: [SealedSegment] = [] {
+        didSet { sealedFirstSequences = sealed.map(\.header.firstSequence) }
+    }
+    /// The first sequence of each sealed segment, for the binary search of every read.
+    private(set) var sealedFirstSequences: [UInt64] = []
     /// Nil only when creating the next segment failed (say, a full disk); retried on append.
     package private(set) var active: ActiveSegment?
     package private(set) var nextSequence: UInt64 = 0
@@ -375,12 +379,17 @@ package final class SegmentLog {
             let offset = Int(segment.offsets[Int(sequence - segment.header.firstSequence)])
             return .active(segment.region, offset: offset, limit: segment.writeOffset, path: segment.path)
         }
-        var low = 0, high = sealed.count - 1
+        return .sealed(sealed[sealedPosition(containing: sequence)])
+    }
+
+    /// The position in `sealed` of the segment whose range holds `sequence` (which must be sealed).
+    func sealedPosition(containing sequence: UInt64) -> Int {
+        var low = 0, high = sealedFirstSequences.count - 1
         while low < high {
             let mid = (low + high + 1) / 2
-            if sealed[mid].header.firstSequence <= sequence { low = mid } else { high = mid - 1 }
+            if sealedFirstSequences[mid] <= sequence { low = mid } else { high = mid - 1 }
         }
-        return .sealed(sealed[low])
+        return low
     }
 
     /// Makes the active segment durable and records that in its header (at a clean close).

@@ -70,12 +70,6 @@ extension SegmentLog {
 
     /// The position in `sealed` of the segment holding `sequence`, if it is sealed.
     func sealedPosition(of sequence: UInt64) -> Int? {
-        guard sequence < sealedRecordCount else { return nil }
-        var low = 0, high = sealed.count - 1
-        while low < high {
-            let mid = (low + high + 1) / 2
-            if sealed[mid].header.firstSequence <= sequence { low = mid } else { high = mid - 1 }
-        }
-        return low
+        sequence < sealedRecordCount ? sealedPosition(containing: sequence) : nil
     }
 }
