@@ -239,3 +239,52 @@ import Testing
 func chmodAll(_ path: String) throws {
     for sub in try FileManager.default.subpathsOfDirectory(atPath: path) { chmod(path + "/" + sub, 0o755) }
 }
+
+/// Regressions from the fsck review: crash states recovery accepts are not errors, and what a
+/// damaged store hides is still found.
+@Suite struct FsckRecoveryStateTests {
+    @Test func crashStatesThatRecoveryAcceptsAreNotErrors() throws {
+        try withStore { dir, path in
+            let store = try Store(path: path)
+            for i in 0 ..< 30 { try store.put(namespace: "n", key: "k\(i)", value: "v\(i)") }
+            try store.seal()
+            try store.close()
+            // A leftover temporary segment, and a seal interrupted after its footer was written.
+            try writeFile(path + "/segments/000000000009.seg.tmp", [1, 2, 3])
+            let sealedBytes = try readFile(segmentPath(path, 1))
+            try FileManager.default.removeItem(atPath: segmentPath(path, 2))
+            try writeFile(segmentPath(path, 1), sealedBytes + [UInt8](repeating: 0, count: 64 * 1024 - sealedBytes.count))
+            let report = try Fsck.check(path: path)
+            #expect(report.problems.allSatisfy { $0.category == .tile || $0.category == .layout }, "\(report.problems)")
+            #expect(!report.problems.contains { $0.category == .checksum || $0.category == .chain })
+            _ = dir
+        }
+    }
+
+    @Test func syncedRecordsMissingFromTheActiveSegmentAreFound() throws {
+        try withStore { _, path in
+            let store = try Store(path: path)
+            var ends: [Int] = []
+            for i in 0 ..< 20 {
+                try store.put(namespace: "n", key: "k\(i)", value: "v\(i)")
+                ends.append(try store.stats().activeBytesUsed)
+            }
+            try store.close()  // a clean close: the durable end covers every frame
+            var bytes = try readFile(segmentPath(path, 1))
+            for i in ends[16] ..< ends[19] { bytes[i] = 0 }
+            try writeFile(segmentPath(path, 1), bytes)
+            let report = try Fsck.check(path: path)
+            #expect(report.problems.contains { $0.category == .checksum && $0.found.contains("synced records are missing") })
+            #expect(report.exitCode == 4)
+        }
+    }
+
+    @Test func aSnapshotThatClaimsMoreKeysThanItHoldsIsRejected() {
+        var bytes = [UInt8](repeating: 0, count: 200)
+        bytes.withUnsafeMutableBytes { raw in
+            let w = ByteWriter(base: raw.baseAddress!, count: raw.count)
+            w.put(UInt64.max / 2, at: 56)
+        }
+        #expect(ByteView.of(bytes) { KeyIndex.decode($0, at: 72, count: UInt64.max / 2, end: 192) } == nil)
+    }
+}

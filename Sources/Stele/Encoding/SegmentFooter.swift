@@ -111,6 +111,13 @@ package struct SegmentFooter: Equatable, Sendable {
         return result
     }
 
+    /// Whether a valid footer starts at `offset` and only zeros follow it (a seal interrupted
+    /// before the truncation).
+    package static func isCompleteFooter(_ view: ByteView, at offset: Int) -> Bool {
+        guard case .success(let footer) = decode(view, at: offset) else { return false }
+        return view.slice(offset + footer.size, view.count - offset - footer.size).isAllZero
+    }
+
     /// Decodes a footer that starts at `offset`; it must end exactly at `view.count` or
     /// fit before it (an unfinished seal leaves zeros after it). Checksum before version, so
     /// damage is reported as damage.

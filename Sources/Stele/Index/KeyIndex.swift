@@ -49,7 +49,8 @@ package struct KeyIndex {
     /// and the offset after the section, or nil if the bytes are malformed or out of order.
     package static func decode(_ v: ByteView, at start: Int, count: UInt64, end: Int) -> (KeyIndex, Int)? {
         var index = KeyIndex()
-        guard count <= UInt64(end) else { return nil }
+        // Every key takes at least 15 bytes: a count beyond that is a lie, not a table size.
+        guard end >= start, count <= UInt64((end - start) / 15) else { return nil }
         var capacity = 64
         while capacity < Int(count) * 2 { capacity *= 2 }
         index.table = [Slot](repeating: Slot(), count: capacity)

@@ -28,7 +28,7 @@ package final class TileStore: Sendable {
     /// Verifying mode (`stele fsck`): full tiles are compared with the disk instead of written.
     private let verifying: Bool
     /// Tiles that differ from (or are missing on) the disk, in verifying mode.
-    package let mismatches = Mutex<[(level: Int, index: UInt64, missing: Bool)]>([])
+    package let mismatches = Mutex<[(level: Int, index: UInt64, missing: Bool, partial: Bool)]>([])
     private let madeDirectories = Mutex<Set<String>>([])
     /// Full tiles not (yet) on disk.
     private let unwritten = Mutex<[TileKey: [Digest]]>([:])
@@ -103,7 +103,7 @@ package final class TileStore: Sendable {
         let all = hashes + interior
         if verifying {
             let onDisk = try? (level == 0 ? readLevel0(index) : read(level: level, index: index))
-            if onDisk != all { mismatches.withLock { $0.append((level, index, onDisk == nil)) } }
+            if onDisk != all { mismatches.withLock { $0.append((level, index, onDisk == nil, false)) } }
             verifyPartials(level: level, index: index, hashes: hashes)
             return
         }
@@ -205,12 +205,12 @@ package final class TileStore: Sendable {
         let directory = absolute(TileStore.path(level: level, index: index) + ".p")
         for name in (try? fs.listDirectory(directory)) ?? [] {
             guard let width = Int(name), width >= 1, width <= 255 else {
-                mismatches.withLock { $0.append((level, index, false)) }
+                mismatches.withLock { $0.append((level, index, false, true)) }
                 continue
             }
             let onDisk = try? read(level: level, index: index, partialWidth: width)
             if width > hashes.count || onDisk != Array(hashes.prefix(width)) {
-                mismatches.withLock { $0.append((level, index, false)) }
+                mismatches.withLock { $0.append((level, index, false, true)) }
             }
         }
     }

@@ -93,7 +93,9 @@ extension SegmentLog {
     /// The snapshot, if it exists, decodes, and sits at a seal whose root it repeats.
     private func loadSnapshot() -> IndexSnapshot? {
         guard !indexDirectory.isEmpty, (try? fs.status(snapshotPath)) != nil else { return nil }
-        guard let bytes = try? fs.readWholeFile(snapshotPath, limit: Int.max), let snapshot = IndexSnapshot.decode(bytes) else {
+        // A snapshot is never larger than the log it summarises.
+        let logBytes = sealed.reduce(0) { $0 + $1.fileSize } + (active?.capacity ?? 0)
+        guard let bytes = try? fs.readWholeFile(snapshotPath, limit: max(1 << 20, logBytes)), let snapshot = IndexSnapshot.decode(bytes) else {
             report.indexSnapshotRejected = "unreadable or damaged"
             return nil
         }

@@ -80,7 +80,7 @@ struct FsckRun {
     var tilePartialsAtState: [[Digest]]?
     var snapshot: IndexSnapshot?
     /// Redaction records: (record sequence, its time, the sequences it purges).
-    var redactions: [(record: UInt64, time: Int64, purged: [UInt64], path: String)] = []
+    var redactions: [(record: UInt64, time: Int64, purged: [UInt64], path: String, retention: RetentionState)] = []
     /// Redaction stubs seen: sequence → where.
     var stubs: [UInt64: (file: String, offset: Int)] = [:]
     /// Sequences a redaction record allowed to purge.
@@ -110,7 +110,7 @@ struct FsckRun {
         let names = try fs.listDirectory(layout.segments)
         var indices: [UInt64] = []
         for name in names {
-            if let index = SegmentFiles.index(of: name) { indices.append(index) } else {
+            if let index = SegmentFiles.index(of: name) { indices.append(index) } else if !name.hasSuffix(SegmentFiles.temporarySuffix) {
                 problem(.layout, layout.segments + "/" + name, expected: "only segment files", found: "a stray file")
             }
         }
@@ -248,6 +248,16 @@ struct FsckRun {
             problem(.checksum, path, offset: offset, sequence: sequence, expected: "a decodable LZ4 value", found: "garbage")
             damaged = true
         }
+        if footer == nil {
+            // The active segment: synced frames may not be missing, and its size is fixed.
+            if UInt64(scan.end) < header.durableEnd, scan.stop == nil {
+                problem(.checksum, path, offset: scan.end, sequence: nextSequence, expected: "frames up to the durable end \(header.durableEnd)",
+                        found: "frames end at \(scan.end): synced records are missing")
+            }
+            if size != config.segmentSize {
+                problem(.layout, path, expected: "an active segment of \(config.segmentSize) bytes", found: "\(size) bytes (truncated?)")
+            }
+        }
         guard let footer else { return }
         defer {
             resync(to: footer, damaged: damaged)
@@ -274,7 +284,8 @@ struct FsckRun {
             problem(.layout, path, offset: 88, expected: "durable end \(footer.framesEnd)", found: "\(header.durableEnd)")
         }
         if let mode = try fs.status(path)?.permissions, mode & 0o222 != 0 {
-            problem(.layout, path, expected: "a read-only sealed segment (0444)", found: String(mode, radix: 8))
+            // The last segment may be left writable by a crash between truncate and chmod.
+            problem(.layout, path, expected: "a read-only sealed segment (0444)", found: String(mode, radix: 8), repairable: isLast)
         }
     }
 
@@ -314,7 +325,7 @@ struct FsckRun {
                 return problem(.retention, path, offset: frame.offset, sequence: frame.sequence, expected: "a valid redaction record", found: "malformed")
             }
             for purged in record.sequences { authorized.insert(purged) }
-            redactions.append((frame.sequence, frame.timestamp, record.sequences, path))
+            redactions.append((frame.sequence, frame.timestamp, record.sequences, path, retention))
         case .checkpointMarker:
             break
         }

@@ -43,7 +43,9 @@ extension FsckRun {
             // The retention state at the end includes records after the purge; locks only
             // grow (bar governance bypasses, which only shorten), so a lock in force at the
             // purge time is still listed now.
-            let protection = retention.protection(sequence: item.sequence, timestamp: item.timestamp, namespace: item.namespace, composite: item.composite)
+            // Judged by the locks and holds as they stood when the redaction record was written.
+            let protection = redaction.retention.protection(sequence: item.sequence, timestamp: item.timestamp,
+                                                            namespace: item.namespace, composite: item.composite)
             let inForce = protection.locks.filter { $0.retainUntil > redaction.time && $0.setBy < redaction.record }
             if !inForce.isEmpty || protection.legalHold.map({ $0.setBy < redaction.record }) == true {
                 let lock = inForce.max { ($0.mode.rawValue, $0.retainUntil) < ($1.mode.rawValue, $1.retainUntil) }
@@ -76,8 +78,10 @@ extension FsckRun {
         let required = tileState?.size ?? 0
         for mismatch in tileStore.mismatches.withLock({ $0 }) {
             let end = (mismatch.index + 1) << (8 * UInt64(mismatch.level + 1))
-            if mismatch.missing && end > required { continue }  // full tile not yet persisted: rebuilt on open
-            problem(.tile, layout.tiles + "/" + (mismatch.level == 0 ? TileStore.packPath(mismatch.index / TileStore.tilesPerPack)
+            // A full tile past the last persisted size may be missing or torn by a crash: open rebuilds it.
+            if !mismatch.partial && end > required { continue }
+            problem(.tile, layout.tiles + "/" + (mismatch.partial ? TileStore.path(level: mismatch.level, index: mismatch.index) + ".p"
+                                                   : mismatch.level == 0 ? TileStore.packPath(mismatch.index / TileStore.tilesPerPack)
                                                    : TileStore.path(level: mismatch.level, index: mismatch.index)),
                     expected: "tile \(mismatch.level)/\(mismatch.index) as recomputed from the records",
                     found: mismatch.missing ? "missing or damaged" : "different hashes", repairable: true)
@@ -191,7 +195,6 @@ extension FsckRun {
             done.append("discarded a torn tail of \(torn.bytes) bytes at \(torn.file):\(torn.offset) (saved to \(torn.savedTo ?? "-"))")
         }
         if let rebuilt = store.recovery.tilesRebuilt { done.append("rebuilt tiles for leaves \(rebuilt)") }
-        try store.seal()
         try store.close()
         return done
     }
@@ -201,12 +204,18 @@ extension FsckRun {
     func checkpointFiles() -> [String] {
         var files: [String] = []
         if (try? fs.status(layout.checkpoints + "/checkpoint")) != nil { files.append(layout.checkpoints + "/checkpoint") }
-        for name in (try? fs.listDirectory(layout.checkpoints + "/history")) ?? [] { files.append(layout.checkpoints + "/history/" + name) }
+        for name in (try? fs.listDirectory(layout.checkpoints + "/history")) ?? [] where !name.hasSuffix(".tmp") {
+            files.append(layout.checkpoints + "/history/" + name)
+        }
         return files
     }
 
     func readBytes(_ path: String) -> [UInt8]? {
-        (try? fs.readWholeFile(path, limit: Int.max)) ?? nil
+        // Checkpoints and the index snapshot; none is larger than the log it describes.
+        let logBytes = ((try? fs.listDirectory(layout.segments)) ?? []).reduce(0) {
+            $0 + (((try? fs.status(layout.segments + "/" + $1)) ?? nil)?.size ?? 0)
+        }
+        return (try? fs.readWholeFile(path, limit: max(SignedNote.maxSize, logBytes))) ?? nil
     }
 
     func readText(_ path: String) -> String? {

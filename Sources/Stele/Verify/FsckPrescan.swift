@@ -21,6 +21,8 @@ extension FsckRun {
         var leaves: [Digest] = []
         var stop: Stop?
         var failure: (any Error)?
+        /// Where the valid frames end.
+        var end = SegmentHeader.size
         /// Puts and tombstones before the snapshot's size, and the first one missing from it.
         var snapshotVersionsSeen = 0
         var snapshotMissing: (sequence: UInt64, offset: Int)?
@@ -45,6 +47,12 @@ extension FsckRun {
     static func prescan(fs: PosixFileSystem, path: String, snapshot: (keys: KeyIndex, size: UInt64)?) -> Prescan {
         var scan = Prescan(path: path)
         do {
+            // Only a regular file of a possible segment size is read (a FIFO would block, a
+            // huge file would overflow 32-bit frame offsets).
+            guard let status = try fs.status(path), status.isRegularFile, status.size <= Limits.maxSegmentSize else {
+                scan.size = (try? fs.status(path))??.size ?? 0
+                return scan
+            }
             let fd = try fs.open(path, .readOnly)
             defer { fs.close(fd) }
             scan.size = try fs.size(fd)
@@ -71,6 +79,7 @@ extension FsckRun {
                 }
                 scan.frames.append(frame)
                 scan.leaves.append(leaf)
+                scan.end = frame.end
                 if let snapshot, frame.sequence < snapshot.size, frame.type == .put || frame.type == .tombstone {
                     scan.snapshotVersionsSeen += 1
                     if scan.snapshotMissing == nil && !snapshotHolds(snapshot.keys, frame, view) {
@@ -78,6 +87,8 @@ extension FsckRun {
                     }
                 }
                 offset = frame.end
+            case .failure where scan.footer == nil && SegmentFooter.isCompleteFooter(view, at: offset):
+                return scan  // a seal interrupted after its footer was written: recovery finishes it
             case .failure(.zeroLength) where scan.footer == nil:
                 if let nonZero = view.slice(offset, limit - offset).lastNonZero { scan.stop = .tail(offset: offset, bytes: nonZero + 1) }
                 return scan
