@@ -47,10 +47,8 @@ package struct CheckpointStore: Sendable {
         }
         let note = try SignedNote.sign(Checkpoint(origin: origin, treeSize: size, root: root).text, with: signer)
         if try fs.status(directory + "/history") == nil { try fs.makeDirectory(directory + "/history") }
-        try write(note, to: historyPath(size))
-        try fs.syncDirectory(directory + "/history")
-        try write(note, to: latestPath)
-        try fs.syncDirectory(directory)
+        try fs.writeAtomically(Array(note.utf8), to: historyPath(size), permissions: 0o644, directory: directory + "/history")
+        try fs.writeAtomically(Array(note.utf8), to: latestPath, permissions: 0o644, directory: directory)
         return note
     }
 
@@ -65,19 +63,5 @@ package struct CheckpointStore: Sendable {
         } catch {
             throw SteleError.corruption(Corruption(file: path, detail: "stored checkpoint: \(error)"))
         }
-    }
-
-    private func write(_ text: String, to path: String) throws {
-        let temporary = path + ".tmp"
-        let fd = try fs.open(temporary, .createOrTruncate(permissions: 0o644))
-        do {
-            try Array(text.utf8).withUnsafeBytes { try fs.write(fd, $0, at: 0) }
-            try fs.syncAll(fd)
-            fs.close(fd)
-        } catch {
-            fs.close(fd)
-            throw error
-        }
-        try fs.rename(temporary, to: path)
     }
 }

@@ -252,20 +252,8 @@ package struct TileState: Equatable, Sendable {
     }
 
     func write(fs: any FileSystem, directory: String) throws {
-        let path = directory + "/" + TileState.fileName
-        let temporary = path + ".tmp"
         let bytes = Array((body + " " + TileState.checksum(body) + "\n").utf8)
-        let fd = try fs.open(temporary, .createOrTruncate(permissions: 0o644))
-        do {
-            try bytes.withUnsafeBytes { try fs.write(fd, $0, at: 0) }
-            try fs.syncAll(fd)
-            fs.close(fd)
-        } catch {
-            fs.close(fd)
-            throw error
-        }
-        try fs.rename(temporary, to: path)
-        try fs.syncDirectory(directory)
+        try fs.writeAtomically(bytes, to: directory + "/" + TileState.fileName, permissions: 0o644, directory: directory)
     }
 
     /// nil when there is no state file; a damaged file is corruption.

@@ -113,22 +113,11 @@ extension SegmentLog {
         guard writable, !indexDirectory.isEmpty, keysUnavailable == nil,
               frontier.size >= snapshotSize + snapshotInterval else { return }
         let snapshot = IndexSnapshot(treeSize: frontier.size, root: frontier.root, keys: keys, retentionRecords: retentionRecords)
-        let temporary = snapshotPath + ".tmp"
         do {
-            let fd = try fs.open(temporary, .createOrTruncate(permissions: 0o644))
-            do {
-                try snapshot.encoded.withUnsafeBytes { try fs.write(fd, $0, at: 0) }
-                try fs.syncAll(fd)
-                fs.close(fd)
-            } catch {
-                fs.close(fd)
-                throw error
-            }
-            try fs.rename(temporary, to: snapshotPath)
-            try fs.syncDirectory(indexDirectory)
+            try fs.writeAtomically(snapshot.encoded, to: snapshotPath, permissions: 0o644, directory: indexDirectory)
             snapshotSize = frontier.size
         } catch {
-            try? fs.remove(temporary)
+            try? fs.remove(snapshotPath + ".tmp")
         }
     }
 

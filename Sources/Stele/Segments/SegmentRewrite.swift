@@ -49,21 +49,7 @@ extension SegmentLog {
         }
         bytes += footer.encoded
 
-        let temporary = old.path + ".tmp"
-        if try fs.status(temporary) != nil { try fs.remove(temporary) }
-        let fd = try fs.open(temporary, .createNew(permissions: 0o644))
-        do {
-            try bytes.withUnsafeBytes { try fs.write(fd, $0, at: 0) }
-            try fs.setPermissions(fd, 0o444)
-            try fs.syncAll(fd)
-            fs.close(fd)
-        } catch {
-            fs.close(fd)
-            try? fs.remove(temporary)
-            throw error
-        }
-        try fs.rename(temporary, to: old.path)
-        try fs.syncDirectory(directory)
+        try fs.writeAtomically(bytes, to: old.path, permissions: 0o444, directory: directory)
         sealed[position] = try SealedSegment.open(fs: fs, path: old.path, expectedIndex: old.header.index)
         return (old.fileSize, bytes.count, payload)
     }

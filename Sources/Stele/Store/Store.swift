@@ -119,18 +119,7 @@ public final class Store: Sendable {
         fs.close(try fs.open(layout.lock, .createNew(permissions: 0o644)))
         try SegmentLog.createFirstSegment(fs: fs, directory: layout.segments, storeID: storeID, segmentSize: segmentSize, now: now)
         // The config goes in last, atomically: a directory without it is not a store.
-        let temporary = layout.config + ".tmp"
-        let fd = try fs.open(temporary, .createOrTruncate(permissions: 0o444))
-        do {
-            try Array(config.encoded.utf8).withUnsafeBytes { try fs.write(fd, $0, at: 0) }
-            try fs.syncAll(fd)
-            fs.close(fd)
-        } catch {
-            fs.close(fd)
-            throw error
-        }
-        try fs.rename(temporary, to: layout.config)
-        try fs.syncDirectory(path)
+        try fs.writeAtomically(Array(config.encoded.utf8), to: layout.config, permissions: 0o444, directory: path)
         return config
     }
 
