@@ -276,7 +276,7 @@ package final class SegmentLog {
     package func append(type: RecordType, flags: UInt8, timestamp: Int64, namespace: UnsafeRawBufferPointer,
                         key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, stored: UnsafeRawBufferPointer) throws -> UInt64 {
         let length = Frame.length(namespace: namespace.count, key: key.count, stored: stored.count)
-        if active == nil || !(active?.hasRoom(for: length) ?? false) { try rotate() }
+        if active?.hasRoom(for: length) != true { try rotate() }
         guard let segment = active, segment.hasRoom(for: length) else {
             throw SteleError.invalidArgument("record of \(length) bytes does not fit in a segment of \(segmentSize) bytes")
         }
