@@ -16,7 +16,7 @@ import CXXHash
 /// one of `sorted` and `delta`. Memory: about 60 bytes per key plus its bytes, plus 8 bytes per
 /// earlier version and a list header for keys that have any. Not thread-safe: the store
 /// serialises access.
-package struct KeyIndex {
+package struct KeyIndex: Sendable {
     /// A version: its sequence number, with the top bit set for a tombstone.
     package struct VersionRef: Equatable, Sendable {
         package let raw: UInt64
@@ -34,13 +34,40 @@ package struct KeyIndex {
         var latest: UInt64 = 0
     }
 
-    private var arena: [UInt8] = []
-    private var table = [Slot](repeating: Slot(), count: 64)
-    private var places: [UInt64] = []
-    private var chains: [Int32] = []
-    private var earlier: [[VersionRef]] = []
-    private var sorted: [UInt32] = []
-    private var delta: [UInt32] = []
+    /// The arrays live in one object so that copying the index (reading it out of the log under
+    /// the store's lock, as every `get` does) costs one retain rather than one per array;
+    /// mutations copy it first when it is shared (copy-on-write, as the arrays themselves would).
+    /// `@unchecked Sendable` as an array buffer is: it is only mutated through `unique()`, that
+    /// is while no other index value refers to it.
+    private final class Storage: @unchecked Sendable {
+        var arena: [UInt8] = []
+        var table = [Slot](repeating: Slot(), count: 64)
+        var places: [UInt64] = []
+        var chains: [Int32] = []
+        var earlier: [[VersionRef]] = []
+        var sorted: [UInt32] = []
+        var delta: [UInt32] = []
+
+        init() {}
+
+        init(copying other: Storage) {
+            arena = other.arena
+            table = other.table
+            places = other.places
+            chains = other.chains
+            earlier = other.earlier
+            sorted = other.sorted
+            delta = other.delta
+        }
+    }
+
+    private var storage = Storage()
+
+    /// The storage, copied first if another index value shares it.
+    private mutating func unique() -> Storage {
+        if !isKnownUniquelyReferenced(&storage) { storage = Storage(copying: storage) }
+        return storage
+    }
 
     package init() {}
 
@@ -48,15 +75,16 @@ package struct KeyIndex {
     /// earlier-version lists): `count` × (u16 length | key | u32 n | n × u64). Returns the index
     /// and the offset after the section, or nil if the bytes are malformed or out of order.
     package static func decode(_ v: ByteView, at start: Int, count: UInt64, end: Int) -> (KeyIndex, Int)? {
-        var index = KeyIndex()
+        let index = KeyIndex()
+        let s = index.storage
         // Every key takes at least 15 bytes: a count beyond that is a lie, not a table size.
         guard end >= start, count <= UInt64((end - start) / 15) else { return nil }
         var capacity = 64
         while capacity < Int(count) * 2 { capacity *= 2 }
-        index.table = [Slot](repeating: Slot(), count: capacity)
-        index.places.reserveCapacity(Int(count))
-        index.chains.reserveCapacity(Int(count))
-        index.arena.reserveCapacity(end - start)
+        s.table = [Slot](repeating: Slot(), count: capacity)
+        s.places.reserveCapacity(Int(count))
+        s.chains.reserveCapacity(Int(count))
+        s.arena.reserveCapacity(end - start)
         var offset = start
         var previous: Range<Int>?
         for _ in 0 ..< count {
@@ -70,26 +98,26 @@ package struct KeyIndex {
             offset += 6 + length
             guard n > 0, n <= (end - offset) / 8 else { return nil }
             for i in 1 ..< n where v.u64(offset + 8 * i) & ~(1 << 63) <= v.u64(offset + 8 * (i - 1)) & ~(1 << 63) { return nil }
-            let arenaStart = index.arena.count
-            keyView.withBuffer { index.arena.append(contentsOf: $0) }
-            if let previous, !index.arena[previous].lexicographicallyPrecedes(index.arena[arenaStart...]) { return nil }
-            previous = arenaStart ..< index.arena.count
-            index.places.append(UInt64(arenaStart) << 16 | UInt64(length))
-            index.chains.append(-1)
-            let entry = index.places.count - 1
+            let arenaStart = s.arena.count
+            keyView.withBuffer { s.arena.append(contentsOf: $0) }
+            if let previous, !s.arena[previous].lexicographicallyPrecedes(s.arena[arenaStart...]) { return nil }
+            previous = arenaStart ..< s.arena.count
+            s.places.append(UInt64(arenaStart) << 16 | UInt64(length))
+            s.chains.append(-1)
+            let entry = s.places.count - 1
             if n > 1 {
-                index.chains[entry] = Int32(index.earlier.count)
-                index.earlier.append((0 ..< n - 1).map { VersionRef(raw: v.u64(offset + 8 * $0)) })
+                s.chains[entry] = Int32(s.earlier.count)
+                s.earlier.append((0 ..< n - 1).map { VersionRef(raw: v.u64(offset + 8 * $0)) })
             }
             let hash = keyView.withBuffer { XXH3_64bits($0.baseAddress, $0.count) }
-            index.insertSlot(hash: hash, entry: entry, latest: v.u64(offset + 8 * (n - 1)))
+            Self.insertSlot(s, hash: hash, entry: entry, latest: v.u64(offset + 8 * (n - 1)))
             offset += 8 * n
         }
-        index.sorted = (0 ..< UInt32(index.places.count)).map { $0 }
+        s.sorted = (0 ..< UInt32(s.places.count)).map { $0 }
         return (index, offset)
     }
 
-    package var keyCount: Int { places.count }
+    package var keyCount: Int { storage.places.count }
 
     /// `namespace ‖ 0x00 ‖ key`.
     @inline(__always)
@@ -115,19 +143,22 @@ package struct KeyIndex {
     }
 
     private func find(bytes probe: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
-        let mask = table.count - 1
+        let s = storage
         let tag = hash >> 32
-        var i = Int(truncatingIfNeeded: hash) & mask
-        return arena.withUnsafeBytes { stored -> Int? in
-            while true {
-                let slot = table[i]
-                if slot.tagEntry == 0 { return nil }
-                if slot.tagEntry >> 32 == tag, Int(slot.place & 0xffff) == probe.count,
-                   let p = probe.baseAddress, let base = stored.baseAddress,
-                   memcmp(base + Int(slot.place >> 16), p, probe.count) == 0 {
-                    return i
+        return s.table.withUnsafeBufferPointer { table in
+            s.arena.withUnsafeBytes { stored -> Int? in
+                let mask = table.count - 1
+                var i = Int(truncatingIfNeeded: hash) & mask
+                while true {
+                    let slot = table[i]
+                    if slot.tagEntry == 0 { return nil }
+                    if slot.tagEntry >> 32 == tag, Int(slot.place & 0xffff) == probe.count,
+                       let p = probe.baseAddress, let base = stored.baseAddress,
+                       memcmp(base + Int(slot.place >> 16), p, probe.count) == 0 {
+                        return i
+                    }
+                    i = (i + 1) & mask
                 }
-                i = (i + 1) & mask
             }
         }
     }
@@ -151,23 +182,25 @@ package struct KeyIndex {
     /// allocates nothing (for checking a snapshot against the log).
     package func contains(_ bytes: UnsafeRawBufferPointer, version: VersionRef) -> Bool {
         guard let i = find(bytes: bytes, hash: XXH3_64bits(bytes.baseAddress, bytes.count)) else { return false }
-        if table[i].latest == version.raw { return true }
-        let chain = chains[Int(table[i].tagEntry & 0xffff_ffff) - 1]
-        return chain >= 0 && earlier[Int(chain)].contains(version)
+        let s = storage
+        if s.table[i].latest == version.raw { return true }
+        let chain = s.chains[Int(s.table[i].tagEntry & 0xffff_ffff) - 1]
+        return chain >= 0 && s.earlier[Int(chain)].contains(version)
     }
 
     /// Total number of versions recorded.
-    package var versionCount: Int { places.count + earlier.reduce(0) { $0 + $1.count } }
+    package var versionCount: Int { storage.places.count + storage.earlier.reduce(0) { $0 + $1.count } }
 
     /// All versions of a key, oldest first (empty if the key was never written).
     package func versions(of composite: [UInt8]) -> [VersionRef] {
         guard let i = find(composite, hash: KeyIndex.hash(composite)) else { return [] }
-        return all(entry: Int(table[i].tagEntry & 0xffff_ffff) - 1, latest: table[i].latest)
+        let slot = storage.table[i]
+        return all(entry: Int(slot.tagEntry & 0xffff_ffff) - 1, latest: slot.latest)
     }
 
     private func all(entry: Int, latest: UInt64) -> [VersionRef] {
-        let chain = chains[entry]
-        return (chain >= 0 ? earlier[Int(chain)] : []) + [VersionRef(raw: latest)]
+        let chain = storage.chains[entry]
+        return (chain >= 0 ? storage.earlier[Int(chain)] : []) + [VersionRef(raw: latest)]
     }
 
     /// The latest version at or before `asOf` (the latest of all without it).
@@ -177,10 +210,12 @@ package struct KeyIndex {
     }
 
     private func latest(slot i: Int, asOf: UInt64?) -> VersionRef? {
-        let latest = VersionRef(raw: table[i].latest)
+        let s = storage
+        let slot = s.table[i]
+        let latest = VersionRef(raw: slot.latest)
         guard let limit = asOf, latest.sequence > limit else { return latest }
-        let chain = chains[Int(table[i].tagEntry & 0xffff_ffff) - 1]
-        return chain >= 0 ? earlier[Int(chain)].last { $0.sequence <= limit } : nil
+        let chain = s.chains[Int(slot.tagEntry & 0xffff_ffff) - 1]
+        return chain >= 0 ? s.earlier[Int(chain)].last { $0.sequence <= limit } : nil
     }
 
     // MARK: Recording
@@ -189,57 +224,56 @@ package struct KeyIndex {
     package mutating func record(_ composite: [UInt8], sequence: UInt64, deleted: Bool) {
         let ref = VersionRef(sequence: sequence, deleted: deleted)
         let hash = KeyIndex.hash(composite)
-        if let i = find(composite, hash: hash) {
-            let entry = Int(table[i].tagEntry & 0xffff_ffff) - 1
-            let previous = VersionRef(raw: table[i].latest)
-            if chains[entry] < 0 {
-                chains[entry] = Int32(earlier.count)
-                earlier.append([previous])
+        let found = find(composite, hash: hash)
+        let s = unique()
+        if let i = found {
+            let entry = Int(s.table[i].tagEntry & 0xffff_ffff) - 1
+            let previous = VersionRef(raw: s.table[i].latest)
+            if s.chains[entry] < 0 {
+                s.chains[entry] = Int32(s.earlier.count)
+                s.earlier.append([previous])
             } else {
-                earlier[Int(chains[entry])].append(previous)
+                s.earlier[Int(s.chains[entry])].append(previous)
             }
-            table[i].latest = ref.raw
+            s.table[i].latest = ref.raw
             return
         }
-        let entry = appendEntry(composite)
-        if places.count * 2 > table.count { grow() }
-        insertSlot(hash: hash, entry: entry, latest: ref.raw)
-        insertSorted(UInt32(entry))
+        s.places.append(UInt64(s.arena.count) << 16 | UInt64(composite.count))
+        s.chains.append(-1)
+        s.arena.append(contentsOf: composite)
+        let entry = s.places.count - 1
+        if s.places.count * 2 > s.table.count { Self.grow(s) }
+        Self.insertSlot(s, hash: hash, entry: entry, latest: ref.raw)
+        insertSorted(s, UInt32(entry))
     }
 
-    private mutating func appendEntry(_ key: [UInt8]) -> Int {
-        places.append(UInt64(arena.count) << 16 | UInt64(key.count))
-        chains.append(-1)
-        arena.append(contentsOf: key)
-        return places.count - 1
-    }
-
-    private mutating func insertSlot(hash: UInt64, entry: Int, latest: UInt64) {
-        let mask = table.count - 1
+    private static func insertSlot(_ s: Storage, hash: UInt64, entry: Int, latest: UInt64) {
+        let mask = s.table.count - 1
         var i = Int(truncatingIfNeeded: hash) & mask
-        while table[i].tagEntry != 0 { i = (i + 1) & mask }
-        table[i] = Slot(tagEntry: (hash >> 32) << 32 | UInt64(entry + 1), place: places[entry], latest: latest)
+        while s.table[i].tagEntry != 0 { i = (i + 1) & mask }
+        s.table[i] = Slot(tagEntry: (hash >> 32) << 32 | UInt64(entry + 1), place: s.places[entry], latest: latest)
     }
 
-    private mutating func grow() {
-        let old = table
-        table = [Slot](repeating: Slot(), count: old.count * 2)
+    private static func grow(_ s: Storage) {
+        let old = s.table
+        var table = [Slot](repeating: Slot(), count: old.count * 2)
         let mask = table.count - 1
         for slot in old where slot.tagEntry != 0 {
-            let entry = Int(slot.tagEntry & 0xffff_ffff) - 1
-            let hash = key(entry).withUnsafeBufferPointer { XXH3_64bits($0.baseAddress, $0.count) }
+            let start = Int(slot.place >> 16)
+            let hash = s.arena[start ..< start + Int(slot.place & 0xffff)].withUnsafeBufferPointer { XXH3_64bits($0.baseAddress, $0.count) }
             var i = Int(truncatingIfNeeded: hash) & mask
             while table[i].tagEntry != 0 { i = (i + 1) & mask }
             table[i] = slot
         }
+        s.table = table
     }
 
     // MARK: Order
 
     private func key(_ entry: Int) -> ArraySlice<UInt8> {
-        let place = places[entry]
+        let place = storage.places[entry]
         let start = Int(place >> 16)
-        return arena[start ..< start + Int(place & 0xffff)]
+        return storage.arena[start ..< start + Int(place & 0xffff)]
     }
 
     private func precedes(_ a: ArraySlice<UInt8>, _ b: some Collection<UInt8>) -> Bool {
@@ -255,24 +289,27 @@ package struct KeyIndex {
         return low
     }
 
-    private mutating func insertSorted(_ entry: UInt32) {
-        delta.insert(entry, at: lowerBound(delta, Array(key(Int(entry)))))
-        if delta.count > max(1024, sorted.count / 16) {
+    private func insertSorted(_ s: Storage, _ entry: UInt32) {
+        let position = lowerBound(s.delta, Array(key(Int(entry))))
+        s.delta.insert(entry, at: position)
+        if s.delta.count > max(1024, s.sorted.count / 16) {
             var merged: [UInt32] = []
-            merged.reserveCapacity(sorted.count + delta.count)
+            merged.reserveCapacity(s.sorted.count + s.delta.count)
+            let sorted = s.sorted, delta = s.delta
             var i = 0, j = 0
             while i < sorted.count && j < delta.count {
                 if precedes(key(Int(sorted[i])), key(Int(delta[j]))) { merged.append(sorted[i]); i += 1 } else { merged.append(delta[j]); j += 1 }
             }
             merged.append(contentsOf: sorted[i...])
             merged.append(contentsOf: delta[j...])
-            sorted = merged
-            delta.removeAll(keepingCapacity: true)
+            s.sorted = merged
+            s.delta.removeAll(keepingCapacity: true)
         }
     }
 
     /// Keys ≥ `from`, in byte order, with their versions, while `body` returns true.
     package func forEachKey(startingAt from: [UInt8], _ body: ([UInt8], [VersionRef]) throws -> Bool) rethrows {
+        let sorted = storage.sorted, delta = storage.delta
         var i = lowerBound(sorted, from), j = lowerBound(delta, from)
         while i < sorted.count || j < delta.count {
             let entry: Int
@@ -285,7 +322,7 @@ package struct KeyIndex {
             }
             let bytes = Array(key(entry))
             guard let slot = find(bytes, hash: KeyIndex.hash(bytes)) else { continue }
-            guard try body(bytes, all(entry: entry, latest: table[slot].latest)) else { return }
+            guard try body(bytes, all(entry: entry, latest: storage.table[slot].latest)) else { return }
         }
     }
 

@@ -121,30 +121,6 @@ extension SegmentLog {
         }
     }
 
-    /// Decodes the frame of record `sequence` (checksum verified) and hands it to `body` while
-    /// its mapping is held.
-    func withFrame<R>(at sequence: UInt64, _ body: (FrameInfo, ByteView) throws -> R) throws -> R {
-        let (region, offset, limit, path): (MappedRegion, Int, Int, String)
-        switch try locate(sequence) {
-        case .sealed(let segment):
-            (region, offset, limit, path) = (segment.region, try segment.offset(of: sequence), Int(segment.footer.framesEnd), segment.path)
-        case .active(let r, let o, let l, let p):
-            (region, offset, limit, path) = (r, o, l, p)
-        }
-        return try withExtendedLifetime(region) {
-            let view = region.wholeView
-            switch Frame.decode(view, at: offset, limit: limit) {
-            case .failure(let defect):
-                throw SteleError.corruption(Corruption(file: path, offset: offset, sequence: sequence, detail: defect.description))
-            case .success(let frame):
-                guard frame.sequence == sequence else {
-                    throw SteleError.corruption(Corruption(file: path, offset: offset, sequence: sequence, detail: "frame holds sequence \(frame.sequence)"))
-                }
-                return try body(frame, view)
-            }
-        }
-    }
-
     static func forEachFrame(_ view: ByteView, from start: Int, to end: Int, path: String,
                              _ body: (FrameInfo, ByteView) throws -> Void) throws {
         var offset = start

@@ -371,6 +371,43 @@ package final class SegmentLog {
     package enum Location: Sendable {
         case sealed(SealedSegment)
         case active(MappedRegion, offset: Int, limit: Int, path: String)
+
+        /// The segment file, for error messages.
+        var path: String {
+            switch self {
+            case .sealed(let segment): segment.path
+            case .active(_, _, _, let path): path
+            }
+        }
+
+        /// Decodes the frame of record `sequence` here, checks its XXH3 and that it is that
+        /// record, and hands it to `body` while the mapping is held. Safe outside the store's
+        /// lock: mappings stay valid while referenced, and a sealed segment's offset table is
+        /// built once, under its own lock.
+        /// - Throws: ``SteleError/corruption(_:)`` naming the file and offset; what `body` throws.
+        @inline(__always)
+        func withFrame<R>(_ sequence: UInt64, _ body: (FrameInfo, ByteView) throws -> R) throws -> R {
+            let region: MappedRegion, offset: Int, limit: Int
+            switch self {
+            case .sealed(let segment):
+                (region, offset, limit) = (segment.region, try segment.offset(of: sequence), Int(segment.footer.framesEnd))
+            case .active(let r, let o, let l, _):
+                (region, offset, limit) = (r, o, l)
+            }
+            return try withExtendedLifetime(region) {
+                let view = region.wholeView
+                switch Frame.decode(view, at: offset, limit: limit) {
+                case .failure(let defect):
+                    throw SteleError.corruption(Corruption(file: path, offset: offset, sequence: sequence, detail: defect.description))
+                case .success(let frame):
+                    guard frame.sequence == sequence else {
+                        throw SteleError.corruption(Corruption(file: path, offset: offset, sequence: sequence,
+                                                               detail: "frame holds sequence \(frame.sequence)"))
+                    }
+                    return try body(frame, view)
+                }
+            }
+        }
     }
 
     package func locate(_ sequence: UInt64) throws -> Location {
@@ -380,6 +417,12 @@ package final class SegmentLog {
             return .active(segment.region, offset: offset, limit: segment.writeOffset, path: segment.path)
         }
         return .sealed(sealed[sealedPosition(containing: sequence)])
+    }
+
+    /// Decodes the frame of record `sequence` (checksum verified) and hands it to `body` while
+    /// its mapping is held.
+    func withFrame<R>(at sequence: UInt64, _ body: (FrameInfo, ByteView) throws -> R) throws -> R {
+        try locate(sequence).withFrame(sequence, body)
     }
 
     /// The position in `sealed` of the segment whose range holds `sequence` (which must be sealed).

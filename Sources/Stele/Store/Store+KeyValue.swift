@@ -79,12 +79,13 @@ extension Store {
             ?? Array(utf8).withUnsafeBytes { try latestLocation($0, key, asOf) }
         guard let (sequence, location) = found else { return nil }
         // Only the value is copied out of the frame: namespace and key are the caller's.
-        return try withVerifiedFrame(sequence, at: location) { frame, view in
-            guard let value = frame.value(in: view) else { return nil }
-            return Version(sequence: sequence, timestamp: frame.timestamp, namespace: namespace, key: key,
-                           value: frame.type == .tombstone ? nil : value,
-                           redactedLeafHash: frame.isRedacted ? Digest(view, at: frame.stored.lowerBound) : nil)
+        let (timestamp, value, redactedLeafHash) = try location.withFrame(sequence) { frame, view in
+            guard let value = frame.value(in: view) else { throw Self.undecodableValue(sequence, location) }
+            return (frame.timestamp, frame.type == .tombstone ? nil : value,
+                    frame.isRedacted ? Digest(view, at: frame.stored.lowerBound) : nil)
         }
+        return Version(sequence: sequence, timestamp: timestamp, namespace: namespace, key: key, value: value,
+                       redactedLeafHash: redactedLeafHash)
     }
 
     private func latestLocation(_ namespace: UnsafeRawBufferPointer, _ key: [UInt8], _ asOf: UInt64?) throws -> (UInt64, SegmentLog.Location)? {

@@ -15,38 +15,15 @@ extension Store {
 
     /// Decodes and verifies the record at a location found under the lock.
     func readRecord(_ sequence: UInt64, at location: SegmentLog.Location) throws -> Record {
-        try withVerifiedFrame(sequence, at: location) { frame, view in frame.record(in: view) }
+        try location.withFrame(sequence) { frame, view in
+            guard let record = frame.record(in: view) else { throw Self.undecodableValue(sequence, location) }
+            return record
+        }
     }
 
-    /// Decodes the frame at a location found under the lock, checks its checksum and sequence,
-    /// and hands it to `body` while the mapping is held; nil from `body` means the LZ4 value
-    /// does not decode (corruption).
-    func withVerifiedFrame<R>(_ sequence: UInt64, at location: SegmentLog.Location,
-                              _ body: (FrameInfo, ByteView) -> R?) throws -> R {
-        let (region, offset, limit, path): (MappedRegion, Int, Int, String)
-        switch location {
-        case .sealed(let segment):
-            (region, offset, limit, path) = (segment.region, try segment.offset(of: sequence), Int(segment.footer.framesEnd), segment.path)
-        case .active(let r, let o, let l, let p):
-            (region, offset, limit, path) = (r, o, l, p)
-        }
-        let outcome: Result<R?, FrameDefect> = withExtendedLifetime(region) {
-            let view = region.wholeView
-            switch Frame.decode(view, at: offset, limit: limit) {
-            case .failure(let defect): return .failure(defect)
-            case .success(let frame) where frame.sequence != sequence: return .success(nil)
-            case .success(let frame): return .success(body(frame, view))
-            }
-        }
-        switch outcome {
-        case .failure(let defect):
-            throw SteleError.corruption(Corruption(file: path, offset: offset, sequence: sequence, detail: defect.description))
-        case .success(nil):
-            throw SteleError.corruption(Corruption(file: path, offset: offset, sequence: sequence,
-                                                   detail: "not the record expected there, or its LZ4 value does not decode"))
-        case .success(let value?):
-            return value
-        }
+    /// The error for a frame whose checksum holds but whose LZ4 value does not decode.
+    static func undecodableValue(_ sequence: UInt64, _ location: SegmentLog.Location) -> SteleError {
+        SteleError.corruption(Corruption(file: location.path, sequence: sequence, detail: "its LZ4 value does not decode"))
     }
 
     /// Up to `count` records starting at `sequence` (fewer at the end of the log).
