@@ -7,8 +7,11 @@ import Synchronization
 struct TemporaryDirectory {
     let path: String
 
-    init() {
-        var template = Array((NSTemporaryDirectory() + "/stele-test-XXXXXX").utf8CString)
+    /// `inMemory`: on tmpfs (`/dev/shm`) where there is one, for tests whose disk is modelled
+    /// and whose syncs would only cost time.
+    init(inMemory: Bool = false) {
+        let base = inMemory && FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+        var template = Array((base + "/stele-test-XXXXXX").utf8CString)
         let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(created != nil, "mkdtemp failed")
         path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

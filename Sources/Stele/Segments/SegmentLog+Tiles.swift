@@ -34,7 +34,12 @@ extension SegmentLog {
             }
         }
         tileBuilder = builder
-        if start < size { report.tilesRebuilt = start ..< size }
+        if start < size {
+            report.tilesRebuilt = start ..< size
+            // Tiles past the recorded size may have been cut mid-write (a crash between writing
+            // them and `syncfs`): write them again now so that what is on disk matches the log.
+            if writable { persistTiles() }
+        }
     }
 
     private func replayLeaves(from start: UInt64, into builder: inout TileBuilder, frontier: inout Frontier) throws {

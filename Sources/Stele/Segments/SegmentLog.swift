@@ -337,10 +337,13 @@ package final class SegmentLog {
     /// Seals the active segment; on return it is durable, truncated and read-only.
     package func sealActive(syncedThrough: Int) throws -> UInt64? {
         guard let segment = active, let last = segment.lastSequence else { return nil }
-        segment.markDurable(through: segment.writeOffset)
         // Records first, then the tiles for this size, then the footer: a seal never claims a
-        // tree whose records or tiles could still be lost.
+        // tree whose records or tiles could still be lost. The header's durable end is raised
+        // only after the records are on disk (it reaches the disk with the seal's fsync): raised
+        // before, the kernel may write the header page back ahead of the frames, and a power cut
+        // then leaves a header vouching for frames that are not there (found by PowerLossTests).
         try fs.syncMapped(segment.region, 0 ..< segment.writeOffset)
+        segment.markDurable(through: segment.writeOffset)
         persistTiles()
         signSealCheckpoint()
         writeIndexSnapshotIfDue()
