@@ -8,7 +8,7 @@ package enum LockFile {
     package static func acquire(fs: any FileSystem, path: String, storePath: String) throws -> (FileDescriptor, clean: Bool) {
         let fd = try fs.status(path) == nil ? fs.open(path, .createNew(permissions: 0o644)) : fs.open(path, .readWrite)
         do {
-            guard try fs.lockExclusive(fd) else { throw SteleError.locked(path: storePath) }
+            guard try lockPatiently(fs: fs, fd) else { throw SteleError.locked(path: storePath) }
             var bytes = [UInt8](repeating: 0, count: 16)
             let n = try bytes.withUnsafeMutableBytes { try fs.read(fd, into: $0, at: 0) }
             let word = String(decoding: bytes.prefix(n), as: UTF8.self)
@@ -18,6 +18,21 @@ package enum LockFile {
         } catch {
             fs.close(fd)
             throw error
+        }
+    }
+
+    /// A process that forks (to run a subprocess, say) shares the lock with the child until the
+    /// child execs and close-on-exec drops it: a close-then-reopen in the parent can find the
+    /// lock held for those few milliseconds. So a refused lock is tried again for up to
+    /// `patience` before another writer is assumed; a real second writer holds it far longer.
+    static let patience: Duration = .milliseconds(250)
+
+    private static func lockPatiently(fs: any FileSystem, _ fd: FileDescriptor) throws -> Bool {
+        let deadline = ContinuousClock.now + patience
+        while true {
+            if try fs.lockExclusive(fd) { return true }
+            if ContinuousClock.now >= deadline { return false }
+            sleepThread(milliseconds: 5)
         }
     }
 
