@@ -79,6 +79,28 @@ import Testing
         }
     }
 
+    /// Regression: `checkpoint(signer:)` synced, then signed the tree as it was when it took the
+    /// lock, which could include records other writers appended in between and that were not
+    /// yet durable: a power cut could then leave a signed checkpoint ahead of the log.
+    @Test func aCheckpointNeverCoversRecordsThatAreNotDurable() throws {
+        try withStore(segmentSize: 1 << 20) { _, path in
+            let signer = try NoteSigner.generate(name: "stele.test/log")
+            let store = try Store(path: path, options: .init(commitPolicy: .none))
+            try store.append(testEntry(0))
+            let writing = DispatchGroup()
+            DispatchQueue.global().async(group: writing) {
+                for round in 1 ..< 400 { _ = try? store.append(contentsOf: (0 ..< 20).map { testEntry(round * 20 + $0, valueLength: 30) }) }
+            }
+            for _ in 0 ..< 60 {
+                let note = try store.checkpoint(signer: signer)
+                let size = try #require(UInt64(note.split(separator: "\n")[1]))
+                #expect(size <= store.durableRecordCount, "signed \(size), durable \(store.durableRecordCount)")
+            }
+            writing.wait()
+            try store.close()
+        }
+    }
+
     @Test func verifyingAgainstExternalCheckpoints() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

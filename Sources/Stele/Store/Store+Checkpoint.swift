@@ -5,7 +5,8 @@ extension Store {
 
     /// Signs a C2SP checkpoint of the whole log with `signer` and stores it under `checkpoints/`.
     ///
-    /// First makes every record durable and the tiles for the current size durable, then checks
+    /// First makes every record durable and the tiles for the current size durable (records that
+    /// other callers append meanwhile, not yet durable, are left to the next checkpoint), then checks
     /// that the new checkpoint extends the latest one the store signed (it never signs two
     /// inconsistent checkpoints), then signs and writes it.
     /// - Returns: the signed note (origin, tree size, base64 root, signature line).
@@ -20,9 +21,12 @@ extension Store {
             guard let log = state.log else { throw SteleError.closed }
             if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
             if let damage = log.tilesUnavailable { throw SteleError.corruption(damage) }
-            let size = log.frontier.size, root = log.frontier.root
-            try log.tiles.persist(size: size, root: root, partials: log.tileBuilder.pending)
-            let reader = TileReader(store: log.tiles, cache: tileCache, size: size, builder: log.tileBuilder)
+            try log.tiles.persist(size: log.frontier.size, root: log.frontier.root, partials: log.tileBuilder.pending)
+            let reader = TileReader(store: log.tiles, cache: tileCache, size: log.frontier.size, builder: log.tileBuilder)
+            // Other writers may have appended since the sync above: sign only what is durable,
+            // so that no power cut can leave a signed checkpoint ahead of the log.
+            let size = min(durableCount.load(ordering: .acquiring), log.frontier.size)
+            let root = size == log.frontier.size ? log.frontier.root : try MerkleProofs.root(reader, size: size)
             return try checkpointStore.sign(size: size, root: root, signer: signer) { try MerkleProofs.root(reader, size: $0) }
         }
     }
