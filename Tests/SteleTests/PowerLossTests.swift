@@ -36,7 +36,12 @@ import Testing
     }
 
     /// Runs one seeded workload under `policy` and returns its crash points.
-    static func workload(seed: UInt64, policy: CommitPolicy, in dir: TemporaryDirectory) throws -> [CrashPoint] {
+    /// What the workloads exercised, printed so a run shows that seals and purges really happened.
+    struct Coverage {
+        var records = 0, seals = 0, checkpoints = 0, purgedVersions = 0, segmentsRewritten = 0
+    }
+
+    static func workload(seed: UInt64, policy: CommitPolicy, in dir: TemporaryDirectory, coverage: inout Coverage) throws -> [CrashPoint] {
         var random = SplitMix64(seed: seed)
         var imageRandom = SplitMix64(seed: seed ^ 0x5EED)
         let path = dir.child("store-\(seed)")
@@ -97,7 +102,7 @@ import Testing
         }
 
         for _ in 0 ..< 40 {
-            switch random.next(below: 20) {
+            switch random.next(below: 22) {
             case 0 ..< 7:
                 let (entry, encoded) = newEntry()
                 progress.attempted.insert(encoded)
@@ -119,18 +124,31 @@ import Testing
                 acknowledge(try store.put(namespace: String(decoding: entry.namespace, as: UTF8.self), key: entry.key, value: entry.value, lock: lock), [encoded])
             case 14:
                 try store.seal()
+                coverage.seals += 1
             case 15:
                 _ = try store.checkpoint(signer: signer)
+                coverage.checkpoints += 1
             case 16:
                 _ = try store.sync()
             case 17:
-                _ = try store.purge()
+                let report = try store.purge()
+                coverage.purgedVersions += report.purged.count
+                coverage.segmentsRewritten += report.segmentsRewritten
+            case 18 where !keys.isEmpty, 19 where !keys.isEmpty:
+                let key = Array(keys[random.next(below: keys.count)].utf8)
+                do {
+                    try store.setLegalHold(namespace: "tenant-\(random.next(below: 3))", key: key, on: random.next(below: 2) == 0,
+                                           reason: "power-cut test")
+                } catch SteleError.retention {
+                    // No version of that key in that namespace: refused, and rightly.
+                }
             default:
                 let (entry, encoded) = newEntry()
                 progress.attempted.insert(encoded)
                 acknowledge(try store.append(entry), [encoded])
             }
         }
+        coverage.records += Int(store.recordCount)
         try store.close()
         progress.store = nil
         if let failure = progress.failure { throw failure }
@@ -182,10 +200,11 @@ import Testing
         defer { dir.remove() }
         let policies: [CommitPolicy] = [.everyBatch, .none, .interval(.milliseconds(2))]
         var checked = 0, workloads = 0
+        var coverage = Coverage()
         var failures: [String] = []
         while checked < target && failures.isEmpty {
             let policy = policies[Int(seed % UInt64(policies.count))]
-            let points = try Self.workload(seed: seed, policy: policy, in: dir)
+            let points = try Self.workload(seed: seed, policy: policy, in: dir, coverage: &coverage)
             workloads += 1
             seed &+= 1
             // Two checkers: the machine has two cores.
@@ -215,7 +234,9 @@ import Testing
             checked += points.count
             removeTree(dir.child("store-\(seed &- 1)"))
         }
-        print("power-cut test: \(checked) crash points in \(workloads) workloads, \(failures.count) failures")
+        print("power-cut test: \(checked) crash points in \(workloads) workloads, \(failures.count) failures; the workloads wrote "
+              + "\(coverage.records) records, sealed \(coverage.seals) times by hand, signed \(coverage.checkpoints) checkpoints, "
+              + "purged \(coverage.purgedVersions) versions by rewriting \(coverage.segmentsRewritten) segments")
         for failure in failures.prefix(10) { Issue.record(Comment(rawValue: failure)) }
     }
 }
