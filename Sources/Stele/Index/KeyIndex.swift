@@ -39,14 +39,18 @@ package struct KeyIndex: Sendable {
     /// mutations copy it first when it is shared (copy-on-write, as the arrays themselves would).
     /// `@unchecked Sendable` as an array buffer is: it is only mutated through `unique()`, that
     /// is while no other index value refers to it.
+    ///
+    /// Its fields opt out of dynamic exclusivity checks: every access is already exclusive (the
+    /// store's lock, or a value not yet shared), and the checks cost about as much as the work on
+    /// the hot paths (a lookup, or recording a put while appending).
     private final class Storage: @unchecked Sendable {
-        var arena: [UInt8] = []
-        var table = [Slot](repeating: Slot(), count: 64)
-        var places: [UInt64] = []
-        var chains: [Int32] = []
-        var earlier: [[VersionRef]] = []
-        var sorted: [UInt32] = []
-        var delta: [UInt32] = []
+        @exclusivity(unchecked) var arena: [UInt8] = []
+        @exclusivity(unchecked) var table = [Slot](repeating: Slot(), count: 64)
+        @exclusivity(unchecked) var places: [UInt64] = []
+        @exclusivity(unchecked) var chains: [Int32] = []
+        @exclusivity(unchecked) var earlier: [[VersionRef]] = []
+        @exclusivity(unchecked) var sorted: [UInt32] = []
+        @exclusivity(unchecked) var delta: [UInt32] = []
 
         init() {}
 
