@@ -1,5 +1,5 @@
-// Append throughput of Stele: 100-byte random (incompressible) values, 16-byte random keys,
-// written into a fresh store (default 64 MiB segments, so seals happen along the way) in a
+// Append throughput of Stele: random (incompressible) values of 100 B, 1 KiB and 64 KiB,
+// 16-byte random keys, in batches of 1 and 1000 under each commit policy, written into a fresh store (default 64 MiB segments, so seals happen along the way) in a
 // temporary directory under /tmp.
 //
 // Every benchmark uses `scalingFactor: .kilo`, so one iteration appends
@@ -21,7 +21,6 @@ import Glibc
 #endif
 
 let benchmarks: @Sendable () -> Void = {
-    let valueSize = 100
     let keySize = 16
 
     /// Builds the suite's common configuration.
@@ -35,10 +34,10 @@ let benchmarks: @Sendable () -> Void = {
         )
     }
 
-    func register(batchSize: Int, policy: CommitPolicy, policyName: String, maxDuration: Duration = .seconds(3)) {
+    func register(valueSize: Int, batchSize: Int, policy: CommitPolicy, policyName: String, maxDuration: Duration = .seconds(3)) {
         let fixture = AppendFixture(policy: policy, batchSize: batchSize, keySize: keySize, valueSize: valueSize)
         Benchmark(
-            "append \(valueSize)B batch=\(batchSize) sync=\(policyName)",
+            "append \(valueSize >= 1024 ? "\(valueSize / 1024)KiB" : "\(valueSize)B") batch=\(batchSize) sync=\(policyName)",
             configuration: configuration(maxDuration: maxDuration)
         ) { benchmark in
             let records = benchmark.scaledIterations.count
@@ -57,18 +56,21 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    register(batchSize: 1000, policy: .none, policyName: "none")
-    register(batchSize: 1000, policy: .interval(.milliseconds(10)), policyName: "interval(10ms)")
-    register(batchSize: 1000, policy: .everyBatch, policyName: "everyBatch")
-    register(batchSize: 1, policy: .everyBatch, policyName: "everyBatch", maxDuration: .seconds(5))
-    register(batchSize: 1, policy: .none, policyName: "none")
+    for valueSize in [100, 1024, 64 * 1024] {
+        register(valueSize: valueSize, batchSize: 1000, policy: .none, policyName: "none")
+        register(valueSize: valueSize, batchSize: 1000, policy: .interval(.milliseconds(10)), policyName: "interval(10ms)")
+        register(valueSize: valueSize, batchSize: 1000, policy: .everyBatch, policyName: "everyBatch")
+        register(valueSize: valueSize, batchSize: 1, policy: .none, policyName: "none")
+        register(valueSize: valueSize, batchSize: 1, policy: .interval(.milliseconds(10)), policyName: "interval(10ms)")
+        register(valueSize: valueSize, batchSize: 1, policy: .everyBatch, policyName: "everyBatch", maxDuration: .seconds(5))
+    }
 }
 
 /// A fresh store per benchmark run plus a pool of pre-built batches, handed out in turn.
 ///
-/// The pool holds 64 Ki distinct records (about 6.4 MB of values); the store sees them again
-/// after that, which does not matter for an append-only log (and values of 100 B are below the
-/// compression threshold anyway).
+/// The pool holds up to 64 Ki distinct records and at most about 64 MB of values (at least one
+/// batch); the store sees them again after that, which does not matter for an append-only log
+/// (and random values do not compress, so LZ4 is tried and given up as it would be for them).
 final class AppendFixture: @unchecked Sendable {
     let policy: CommitPolicy
     let batchSize: Int
@@ -79,7 +81,9 @@ final class AppendFixture: @unchecked Sendable {
     private var pool: [[Entry]] = []
     private var cursor = 0
 
-    private static let poolRecords = 64 * 1024
+    private var poolRecords: Int {
+        max(batchSize, min(64 * 1024, (64 << 20) / valueSize) / batchSize * batchSize)
+    }
 
     init(policy: CommitPolicy, batchSize: Int, keySize: Int, valueSize: Int) {
         self.policy = policy
@@ -100,7 +104,7 @@ final class AppendFixture: @unchecked Sendable {
                 }
                 return bytes
             }
-            pool = (0 ..< Self.poolRecords / batchSize).map { _ in
+            pool = (0 ..< poolRecords / batchSize).map { _ in
                 (0 ..< batchSize).map { _ in
                     Entry(namespace: "bench", key: randomBytes(keySize), value: randomBytes(valueSize))
                 }

@@ -1,4 +1,5 @@
-// Key index: open time of a 10 M-record store (with its index snapshot) and random `get`.
+// Reads of a 10 M-record store: open time (with its index snapshot), random `get`, `history`
+// and `scan`, and fsck throughput.
 //
 // Setup builds the store once per run in /tmp: 1,000,000 keys ("key-<n>") with 10 versions each,
 // 100-byte values, `sync=none`, 64 MiB segments, sealed at the end so the index snapshot is
@@ -37,6 +38,44 @@ let benchmarks: @Sendable () -> Void = {
     } setup: {
         try fixture.setUp()
         try fixture.openReader()
+    }
+
+    Benchmark("history, random key of 1M, 10 versions each (values included)",
+              configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], warmupIterations: 1_000,
+                                   maxDuration: .seconds(5), maxIterations: 200_000)) { benchmark in
+        let store = fixture.reader!
+        let keys = fixture.probes
+        for _ in benchmark.scaledIterations {
+            blackHole(try store.history(namespace: "bench", key: keys[fixture.nextProbe()]))
+        }
+    } setup: {
+        try fixture.setUp()
+        try fixture.openReader()
+    }
+
+    Benchmark("scan, 100 keys after a random prefix of 1M keys (latest versions)",
+              configuration: .init(metrics: [.wallClock, .throughput, .mallocCountTotal], warmupIterations: 100,
+                                   maxDuration: .seconds(5), maxIterations: 100_000)) { benchmark in
+        let store = fixture.reader!
+        let keys = fixture.probes
+        for _ in benchmark.scaledIterations {
+            // "key-123456" -> prefix "key-123": the keys after it in byte order.
+            blackHole(try store.scan(namespace: "bench", prefix: Array(keys[fixture.nextProbe()].prefix(7)), limit: 100))
+        }
+    } setup: {
+        try fixture.setUp()
+        try fixture.openReader()
+    }
+
+    Benchmark("fsck, 10M records (1M keys x 10 versions, 100 B values), warm page cache",
+              configuration: .init(metrics: [.wallClock], warmupIterations: 0, maxDuration: .seconds(60), maxIterations: 3)) { benchmark in
+        for _ in benchmark.scaledIterations {
+            let report = try Fsck.check(path: fixture.path)
+            guard report.problems.isEmpty else { throw FixtureError.fsckProblems(report.problems.count) }
+            blackHole(report.records)
+        }
+    } setup: {
+        try fixture.setUp()
     }
 }
 
@@ -81,4 +120,8 @@ final class IndexFixture: @unchecked Sendable {
     func openReader() throws {
         if reader == nil { reader = try Store(path: path, options: .init(readOnly: true)) }
     }
+}
+
+enum FixtureError: Error {
+    case fsckProblems(Int)
 }
