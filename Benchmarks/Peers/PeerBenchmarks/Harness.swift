@@ -4,30 +4,40 @@ import Foundation
 import Glibc
 #endif
 
-/// What one engine did in one durability mode.
+/// What one engine did in one durability mode (one run, or the median of several).
 struct Measurement {
     let engine: String
     let durability: Durability
-    let records: Int
-    let payloadBytesPerRecord: Int
-    /// From the first batch to the end of `finish()` (final sync and close included).
-    let writeSeconds: Double
-    /// The final sync and close alone.
+    /// Records over the time from the first batch to the end of the final sync and close.
+    let recordsPerSecond: Double
+    /// User bytes (key and value) written per second, in MB (10^6 bytes).
+    let megabytesPerSecond: Double
+    /// Percentiles of one batch call's duration.
+    let commitP50Seconds: Double
+    let commitP99Seconds: Double
+    /// The final sync and close alone (included in `recordsPerSecond`).
     let finishSeconds: Double
-    /// Each batch call's duration, sorted.
-    let batchSeconds: [Double]
-    let reads: Int
-    let readSeconds: Double
+    let readsPerSecond: Double
     /// Allocated blocks under the store directory after the write pass (sparse or preallocated
     /// files count for what they occupy, not their length).
     let bytesOnDisk: Int
+    /// How many runs this row summarises.
+    let runs: Int
 
-    var recordsPerSecond: Double { Double(records) / writeSeconds }
-    /// User bytes (key and value) written per second, in MB (10^6 bytes).
-    var megabytesPerSecond: Double { recordsPerSecond * Double(payloadBytesPerRecord) / 1e6 }
-    var readsPerSecond: Double { Double(reads) / readSeconds }
-    var commitP50Seconds: Double { percentile(batchSeconds, 0.50) }
-    var commitP99Seconds: Double { percentile(batchSeconds, 0.99) }
+    /// Each figure's median over `runs` of the same engine and mode (figures taken separately:
+    /// the median reads/s need not come from the run with the median records/s).
+    static func median(_ runs: [Measurement]) -> Measurement? {
+        guard let first = runs.first else { return nil }
+        func middle(_ figure: (Measurement) -> Double) -> Double {
+            let sorted = runs.map(figure).sorted()
+            return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        }
+        return Measurement(engine: first.engine, durability: first.durability,
+                           recordsPerSecond: middle(\.recordsPerSecond), megabytesPerSecond: middle(\.megabytesPerSecond),
+                           commitP50Seconds: middle(\.commitP50Seconds), commitP99Seconds: middle(\.commitP99Seconds),
+                           finishSeconds: middle(\.finishSeconds), readsPerSecond: middle(\.readsPerSecond),
+                           bytesOnDisk: Int(middle { Double($0.bytesOnDisk) }), runs: runs.count)
+    }
 }
 
 /// Nearest-rank percentile of sorted values (0 for none).
@@ -72,11 +82,14 @@ func measure<E: Engine>(_ engine: E, _ durability: Durability, _ workload: Workl
     guard wrong == 0 else {
         throw EngineError(engine.name, "\(wrong) of \(workload.readOrder.count) reads did not return the value written")
     }
-    return Measurement(engine: engine.name, durability: durability, records: workload.records,
-                       payloadBytesPerRecord: workload.payloadBytesPerRecord,
-                       writeSeconds: (end - start).seconds, finishSeconds: (end - finishStart).seconds,
-                       batchSeconds: batchSeconds.sorted(), reads: workload.readOrder.count,
-                       readSeconds: (readEnd - readStart).seconds, bytesOnDisk: bytesOnDisk)
+    batchSeconds.sort()
+    let recordsPerSecond = Double(workload.records) / (end - start).seconds
+    return Measurement(engine: engine.name, durability: durability, recordsPerSecond: recordsPerSecond,
+                       megabytesPerSecond: recordsPerSecond * Double(workload.payloadBytesPerRecord) / 1e6,
+                       commitP50Seconds: percentile(batchSeconds, 0.50), commitP99Seconds: percentile(batchSeconds, 0.99),
+                       finishSeconds: (end - finishStart).seconds,
+                       readsPerSecond: Double(workload.readOrder.count) / (readEnd - readStart).seconds,
+                       bytesOnDisk: bytesOnDisk, runs: 1)
 }
 
 /// Bytes allocated to `path` and everything under it (as `du`), from `lstat`'s block counts.

@@ -6,16 +6,17 @@
 // written keys on the warm store, every value checked. See docs/benchmarks.md ("Peers").
 //
 //   swift run -c release --package-path Benchmarks PeerBenchmarks [--records N] [--reads N]
-//       [--dir PARENT] [--engines stele,sqlite,lmdb,rocksdb,leveldb] [--json] [--check]
+//       [--repeat N] [--dir PARENT] [--engines stele,sqlite,lmdb,rocksdb,leveldb] [--json] [--check]
 //
 // Exit codes: 0 ok, 1 a --check gate failed, 2 usage or an engine error.
 
 import Foundation
 
 let usage = """
-usage: PeerBenchmarks [--records N] [--reads N] [--dir PARENT] [--engines LIST] [--json] [--check]
+usage: PeerBenchmarks [--records N] [--reads N] [--repeat N] [--dir PARENT] [--engines LIST] [--json] [--check]
   --records N     records written per engine and mode (default 1000000)
   --reads N       random point reads per engine and mode (default: as many as records)
+  --repeat N      rounds over all engines; each figure is the median of its N runs (default 1)
   --dir PARENT    where the stores go, in a fresh subdirectory removed afterwards
                   (default: the system temporary directory; put it on the disk you care about)
   --engines LIST  comma-separated subset of stele,sqlite,lmdb,rocksdb,leveldb (default: all)
@@ -26,6 +27,7 @@ usage: PeerBenchmarks [--records N] [--reads N] [--dir PARENT] [--engines LIST] 
 struct Arguments {
     var records = 1_000_000
     var reads: Int?
+    var rounds = 1
     var parent = NSTemporaryDirectory()
     var engines: Set<String> = ["stele", "sqlite", "lmdb", "rocksdb", "leveldb"]
     var json = false
@@ -45,6 +47,7 @@ struct Arguments {
             switch argument {
             case "--records": records = try count(argument)
             case "--reads": reads = try count(argument)
+            case "--repeat": rounds = try count(argument)
             case "--dir": parent = try value(argument)
             case "--engines":
                 engines = Set(try value(argument).lowercased().split(separator: ",").map(String.init))
@@ -72,25 +75,37 @@ func run(_ arguments: Arguments) throws -> Int32 {
                             batchSize: 1000, valueSize: 100, seed: 0x5EED_57E1E)
     let directory = try makeTemporaryDirectory(under: arguments.parent)
     defer { removeTree(directory) }
-    var results: [Measurement] = []
-    func include<E: Engine>(_ engine: E) throws {
+    var runs: [Measurement] = []
+    func include<E: Engine>(_ engine: E, round: Int) throws {
         guard arguments.engines.contains(engine.name.lowercased()) else { return }
         for durability in Durability.allCases {
-            progress("\(engine.name), \(durability.label): \(workload.records) records, \(workload.readOrder.count) reads ...")
-            results.append(try measure(engine, durability, workload, under: directory))
+            progress("round \(round) of \(arguments.rounds): \(engine.name), \(durability.label): "
+                + "\(workload.records) records, \(workload.readOrder.count) reads ...")
+            runs.append(try measure(engine, durability, workload, under: directory))
         }
     }
-    try include(SteleEngine())
-    try include(SQLiteEngine())
-    try include(LMDBEngine())
-    try include(RocksDBEngine())
-    try include(LevelDBEngine())
+    // Whole rounds over every engine, rather than each engine's runs back to back, so that a
+    // slow spell on the shared machine lands on several engines' runs instead of all of one's.
+    for round in 1 ... arguments.rounds {
+        try include(SteleEngine(), round: round)
+        try include(SQLiteEngine(), round: round)
+        try include(LMDBEngine(), round: round)
+        try include(RocksDBEngine(), round: round)
+        try include(LevelDBEngine(), round: round)
+    }
+    var results: [Measurement] = []
+    for run in runs where !results.contains(where: { $0.engine == run.engine && $0.durability == run.durability }) {
+        if let median = Measurement.median(runs.filter { $0.engine == run.engine && $0.durability == run.durability }) {
+            results.append(median)
+        }
+    }
 
     if arguments.json {
-        print(json(results, workload: workload, directory: directory))
+        print(json(results, workload: workload, directory: directory, rounds: arguments.rounds))
     } else {
         print("\(workload.records) records (16 B sequential keys, 100 B random values, batches of \(workload.batchSize)), "
-            + "\(workload.readOrder.count) random reads, in \(directory)")
+            + "\(workload.readOrder.count) random reads, in \(directory)"
+            + (arguments.rounds > 1 ? "; medians of \(arguments.rounds) rounds" : ""))
         print(table(results, check: arguments.check))
     }
     if arguments.check {
