@@ -190,14 +190,18 @@ struct RandomBytes {
 
     mutating func next(count: Int) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let bytes = UnsafeMutableRawBufferPointer(buffer)
             var offset = 0
+            // Whole words first (64 KiB values are made in microseconds, not a byte at a time).
+            while offset + 8 <= count {
+                bytes.storeBytes(of: nextWord(), toByteOffset: offset, as: UInt64.self)
+                offset += 8
+            }
+            var tail = nextWord()
             while offset < count {
-                var word = nextWord()
-                let take = min(8, count - offset)
-                withUnsafeBytes(of: &word) { bytes in
-                    for byte in 0 ..< take { buffer[offset + byte] = bytes[byte] }
-                }
-                offset += take
+                bytes[offset] = UInt8(truncatingIfNeeded: tail)
+                tail >>= 8
+                offset += 1
             }
             initialized = count
         }
