@@ -8,13 +8,14 @@
 # put them on the disk you mean to measure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/install-deps.sh --peers
+tools/install-deps.sh --peers >&2
 arguments=()
 if [ "${1:-}" = "--short" ]; then
     shift
     arguments=(--records 100000 --repeat 3 --check)
 fi
 start=$SECONDS
-swift build -c release --package-path Benchmarks --product PeerBenchmarks
-echo "PeerBenchmarks built (release) in $((SECONDS - start)) s"
+# Build output goes to stderr, so that --json leaves standard output to the JSON alone.
+swift build -c release --package-path Benchmarks --product PeerBenchmarks >&2
+echo "PeerBenchmarks built (release) in $((SECONDS - start)) s" >&2
 Benchmarks/.build/release/PeerBenchmarks "${arguments[@]}" "$@"

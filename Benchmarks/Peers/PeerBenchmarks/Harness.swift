@@ -21,8 +21,12 @@ struct Measurement {
     /// Allocated blocks under the store directory after the write pass (sparse or preallocated
     /// files count for what they occupy, not their length).
     let bytesOnDisk: Int
+    /// Each run's records/s and reads/s, in the order measured (one entry for a single run).
+    let recordsPerSecondByRun: [Double]
+    let readsPerSecondByRun: [Double]
+
     /// How many runs this row summarises.
-    let runs: Int
+    var runs: Int { recordsPerSecondByRun.count }
 
     /// Each figure's median over `runs` of the same engine and mode (figures taken separately:
     /// the median reads/s need not come from the run with the median records/s).
@@ -36,7 +40,9 @@ struct Measurement {
                            recordsPerSecond: middle(\.recordsPerSecond), megabytesPerSecond: middle(\.megabytesPerSecond),
                            commitP50Seconds: middle(\.commitP50Seconds), commitP99Seconds: middle(\.commitP99Seconds),
                            finishSeconds: middle(\.finishSeconds), readsPerSecond: middle(\.readsPerSecond),
-                           bytesOnDisk: Int(middle { Double($0.bytesOnDisk) }), runs: runs.count)
+                           bytesOnDisk: Int(middle { Double($0.bytesOnDisk) }),
+                           recordsPerSecondByRun: runs.flatMap(\.recordsPerSecondByRun),
+                           readsPerSecondByRun: runs.flatMap(\.readsPerSecondByRun))
     }
 }
 
@@ -56,7 +62,10 @@ extension Duration {
 func measure<E: Engine>(_ engine: E, _ durability: Durability, _ workload: Workload, under parent: String) throws -> Measurement {
     let directory = parent + "/" + engine.name.lowercased() + "-" + durability.jsonName
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
-    defer { removeTree(directory) }
+    defer {
+        removeTree(directory)
+        settle()
+    }
     let clock = ContinuousClock()
 
     var writer = try engine.openWriter(directory: directory, durability: durability, workload: workload)
@@ -84,12 +93,20 @@ func measure<E: Engine>(_ engine: E, _ durability: Durability, _ workload: Workl
     }
     batchSeconds.sort()
     let recordsPerSecond = Double(workload.records) / (end - start).seconds
+    let readsPerSecond = Double(workload.readOrder.count) / (readEnd - readStart).seconds
     return Measurement(engine: engine.name, durability: durability, recordsPerSecond: recordsPerSecond,
                        megabytesPerSecond: recordsPerSecond * Double(workload.payloadBytesPerRecord) / 1e6,
                        commitP50Seconds: percentile(batchSeconds, 0.50), commitP99Seconds: percentile(batchSeconds, 0.99),
-                       finishSeconds: (end - finishStart).seconds,
-                       readsPerSecond: Double(workload.readOrder.count) / (readEnd - readStart).seconds,
-                       bytesOnDisk: bytesOnDisk, runs: 1)
+                       finishSeconds: (end - finishStart).seconds, readsPerSecond: readsPerSecond,
+                       bytesOnDisk: bytesOnDisk, recordsPerSecondByRun: [recordsPerSecond], readsPerSecondByRun: [readsPerSecond])
+}
+
+/// Lets the disk settle before the next engine: writes back whatever is still dirty (the removed
+/// store's metadata, discards) and pauses, so that one engine's leftovers do not land in the
+/// next one's sync latencies.
+func settle() {
+    sync()
+    usleep(500_000)
 }
 
 /// Bytes allocated to `path` and everything under it (as `du`), from `lstat`'s block counts.

@@ -122,6 +122,8 @@ func json(_ results: [Measurement], workload: Workload, directory: String, round
             "\"commit_p50_us\":\(number(row.commitP50Seconds * 1e6))", "\"commit_p99_us\":\(number(row.commitP99Seconds * 1e6))",
             "\"final_sync_and_close_ms\":\(number(row.finishSeconds * 1e3))",
             "\"reads_per_sec\":\(number(row.readsPerSecond))", "\"bytes_on_disk\":\(row.bytesOnDisk)",
+            "\"records_per_sec_by_run\":[" + row.recordsPerSecondByRun.map(number).joined(separator: ",") + "]",
+            "\"reads_per_sec_by_run\":[" + row.readsPerSecondByRun.map(number).joined(separator: ",") + "]",
         ]
         if row.engine != SteleEngine().name, let mine = stele[row.durability.jsonName] {
             fields.append(String(format: "\"stele_write_ratio\":%.3f", mine.recordsPerSecond / row.recordsPerSecond))
