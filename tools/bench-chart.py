@@ -5,7 +5,8 @@
     tools/bench-chart.py peers.json docs/peers.png > table.md
 
 Draws three panels (writes durable every batch, writes durable at end, random reads), one bar
-per engine, Stele first and coloured apart, and prints the run's table in Markdown. Needs
+per engine (the median, whiskers to the slowest and fastest round), Stele first and coloured
+apart, and prints the run's table in Markdown. Needs
 matplotlib (pip install matplotlib); without it, prints the table and says the chart was skipped.
 """
 import json
@@ -54,16 +55,26 @@ def chart(run, path):
     ]
     figure, axes = plt.subplots(1, 3, figsize=(13, 4.2))
     for axis, (title, mode, field) in zip(axes, panels):
-        values = []
+        values, low, high = [], [], []
         for engine in engines:
             rows = [r for r in run["results"] if r["engine"] == engine and (mode is None or r["mode"] == mode)]
+            if not rows:
+                values.append(0), low.append(0), high.append(0)
+                continue
             # Reads were measured once per mode on identical data: the better figure counts,
             # as in PeerBenchmarks' own comparison.
-            values.append(max(r[field] for r in rows) / 1e6 if rows else 0)
+            best = max(rows, key=lambda r: r[field])
+            value = best[field] / 1e6
+            by_run = [v / 1e6 for v in best.get(field.replace("_per_sec", "_per_sec_by_run"), [])] or [value]
+            values.append(value)
+            low.append(value - min(by_run))
+            high.append(max(by_run) - value)
         colours = ["#c0392b" if engine == "Stele" else "#7f8c8d" for engine in engines]
-        bars = axis.bar(engines, values, color=colours)
-        for bar, value in zip(bars, values):
-            axis.annotate(f"{value:.2f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+        # Bars are medians; the whiskers span the slowest and fastest round.
+        bars = axis.bar(engines, values, color=colours, yerr=[low, high], capsize=3, ecolor="#333333")
+        for bar, value, above in zip(bars, values, high):
+            # Above the whisker, so that the figure stays readable.
+            axis.annotate(f"{value:.2f}", (bar.get_x() + bar.get_width() / 2, bar.get_height() + above),
                           ha="center", va="bottom", fontsize=8)
         axis.set_title(title, fontsize=10)
         axis.set_ylabel("million per second")
@@ -71,8 +82,8 @@ def chart(run, path):
     rounds = run.get("rounds", 1)
     figure.suptitle(
         f"{run['records']:,} records, {run['key_size']} B sequential keys, {run['value_size']} B random values, "
-        f"batches of {run['batch']}; {run['reads']:,} random reads; medians of {rounds} round(s); "
-        "2-core EPYC VM, ext4",
+        f"batches of {run['batch']}; {run['reads']:,} random reads; medians of {rounds} round(s) "
+        "(whiskers: slowest and fastest round); 2-core EPYC VM, ext4",
         fontsize=9,
     )
     figure.tight_layout()

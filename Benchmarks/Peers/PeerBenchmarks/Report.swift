@@ -20,18 +20,19 @@ struct Comparison {
 /// The CI gate: Stele's ratio to the best peer of the same run must not fall below these.
 ///
 /// Ratios, never absolute times: the machine is a shared 2-core VM where other people's builds
-/// and tests come and go, so an engine's figure swings by a factor of two from one pass to the
-/// next (fsync latency most of all). The short CI pass (100,000 records, medians of 3 rounds)
-/// measured these ratios on 2026-11-22 (docs/benchmarks.md): durable every batch 0.30-0.63×,
-/// durable at end 0.22-0.25×, random reads 0.43-0.54×, all below the targets (1.5×, 1×,
-/// 1×). A gate at the targets would fail every run, so the minimums sit at about half the lowest
-/// ratio seen: noise alone does not fail CI, while a regression that halves Stele's standing
-/// against the peers (an extra sync, copy or allocation per record) does. Raise them as the gaps
-/// close; the table reports the targets (met or not) on every run regardless.
+/// and tests come and go, so an engine's figure swings by a factor of two or more from one round
+/// to the next (sync latency most of all). Seven short CI passes (100,000 records, medians of 3
+/// rounds) on 2026-11-22 gave these ratios to the best peer: durable every batch 0.24-2.0×,
+/// durable at end 0.22-0.38×, random reads 0.36-0.70×, mostly below the targets (1.5×,
+/// 1×, 1×; see docs/benchmarks.md). A gate at the targets would fail nearly every run, so the
+/// minimums sit at half the lowest ratio seen: noise alone should not fail CI, while a
+/// regression that halves Stele's standing against the peers (an extra sync, copy or allocation
+/// per record) does. Raise them as the gaps close; the table reports the targets, met or not, on
+/// every run regardless.
 enum Gate {
-    static let durablePerBatch = 0.15  // target 1.5× the best peer
-    static let durableAtEnd = 0.12     // target 1.0×
-    static let randomReads = 0.25      // target 1.0×
+    static let durablePerBatch = 0.12  // target 1.5× the best peer
+    static let durableAtEnd = 0.11     // target 1.0×
+    static let randomReads = 0.18      // target 1.0×
 }
 
 /// Builds the three comparisons from a run's measurements (nil when Stele or every peer is missing).
