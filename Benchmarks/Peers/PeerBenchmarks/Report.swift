@@ -35,7 +35,7 @@ enum Gate {
     static let randomReads = 0.18      // target 1.0×
 }
 
-/// Builds the three comparisons from a run's measurements (nil when Stele or every peer is missing).
+/// The comparisons the issue sets targets for; one is left out when Stele or every peer is missing.
 func comparisons(_ results: [Measurement]) -> [Comparison] {
     var out: [Comparison] = []
     func writes(_ durability: Durability, _ workload: String, _ jsonName: String, target: Double, minimum: Double) {
