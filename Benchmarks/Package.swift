@@ -1,6 +1,8 @@
 // swift-tools-version:6.1
-// Append-throughput benchmarks for Stele (package-benchmark).
+// Benchmarks for Stele: package-benchmark suites (Benchmarks/*) and PeerBenchmarks (Peers/), a plain
+// executable that runs one workload on Stele, SQLite, LMDB, RocksDB and LevelDB and prints one table.
 // Run from this directory: swift package --allow-writing-to-package-directory benchmark
+// Peers: tools/bench-peers.sh (or swift run -c release PeerBenchmarks --help)
 import PackageDescription
 
 let package = Package(
@@ -14,6 +16,21 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        // The peers, as Debian ships them, through their C APIs. LevelDB ships no pkg-config file,
+        // so its module map links it by name. Kept out of Benchmarks/, where package-benchmark
+        // looks for its suites.
+        .systemLibrary(name: "CSQLite", path: "Peers/CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLMDB", path: "Peers/CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CRocksDB", path: "Peers/CRocksDB", pkgConfig: "rocksdb", providers: [.apt(["librocksdb-dev"])]),
+        .systemLibrary(name: "CLevelDB", path: "Peers/CLevelDB", providers: [.apt(["libleveldb-dev"])]),
+        .executableTarget(
+            name: "PeerBenchmarks",
+            dependencies: [
+                .product(name: "Stele", package: "Stele"),
+                "CSQLite", "CLMDB", "CRocksDB", "CLevelDB",
+            ],
+            path: "Peers/PeerBenchmarks"
+        ),
         .executableTarget(
             name: "AppendBenchmarks",
             dependencies: [

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs the system libraries Stele links (Debian/Ubuntu), only when they are missing.
+# With --peers, also the stores PeerBenchmarks compares against (SQLite, LMDB, RocksDB, LevelDB).
 # Needs root or sudo for apt-get; Swift 6 itself must already be installed.
 set -euo pipefail
 packages=(liblz4-dev libxxhash-dev libssl-dev pkg-config)
+if [ "${1:-}" = "--peers" ]; then
+    packages+=(libsqlite3-dev liblmdb-dev librocksdb-dev libleveldb-dev)
+fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -14,7 +14,7 @@ struct SteleCommand: ParsableCommand {
         """,
         subcommands: [InitCommand.self, PutCommand.self, GetCommand.self, DeleteCommand.self, HistoryCommand.self, ScanCommand.self,
                       LockCommand.self, HoldCommand.self, RetentionCommand.self, PurgeCommand.self, AuthorizeCommand.self, FsckCommand.self,
-                      AppendCommand.self, ReadCommand.self, StatsCommand.self, KeygenCommand.self,
+                      AppendCommand.self, ReadCommand.self, StatsCommand.self, BenchCommand.self, KeygenCommand.self,
                       CheckpointCommand.self, ProveCommand.self, VerifyCommand.self, LeafCommand.self, DemoCommand.self])
 }
 

@@ -124,6 +124,29 @@ import Testing
         #expect(try Self.stele(["prove", store, "--index", "1", "--consistency", "1"]).status == 2)
     }
 
+    @Test func benchReportsJSONAndCleansUp() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = dir.child("bench")
+        let run = try Self.stele(["bench", store, "--records", "2500", "--batch", "1000", "--value-size", "100", "--sync", "batch", "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        for key in ["records_per_sec", "mb_per_sec", "commit_p50_us", "commit_p99_us", "bytes_on_disk"] {
+            let value = try #require(json[key] as? Double, "missing \(key)")
+            #expect(value > 0, "\(key)")
+        }
+        #expect(json["records"] as? Int == 2500)
+        #expect(!FileManager.default.fileExists(atPath: store), "removed without --keep")
+
+        let kept = try Self.stele(["bench", store, "--records", "1500", "--value-size", "3000", "--sync", "none", "--keep"])
+        #expect(kept.status == 0, "\(kept.stderr)")
+        #expect(kept.stdout.contains("records/s"))
+        let stats = try Self.stele(["stats", store, "--json"])
+        #expect((try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any])?["records"] as? Int == 1500)
+        #expect(try Self.stele(["bench", store, "--records", "10"]).status == 1, "refuses a directory that is not empty")
+        #expect(try Self.stele(["bench", dir.child("x"), "--sync", "sometimes"]).status == 2, "usage")
+    }
+
     @Test func readmeEmbeddingExampleWorks() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

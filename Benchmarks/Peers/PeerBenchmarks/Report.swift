@@ -1,0 +1,143 @@
+import Foundation
+
+/// One comparison the issue sets a target for: Stele against the best peer in the same run.
+struct Comparison {
+    let workload: String
+    let jsonName: String
+    let stele: Double
+    let bestPeer: String
+    let bestPeerValue: Double
+    /// The issue's target ratio (issue 7).
+    let target: Double
+    /// The CI gate's minimum ratio (see ``Gate``).
+    let minimum: Double
+
+    var ratio: Double { stele / bestPeerValue }
+    var targetMet: Bool { ratio >= target }
+    var gatePassed: Bool { ratio >= minimum }
+}
+
+/// The CI gate: Stele's ratio to the best peer of the same run must not fall below these.
+///
+/// Ratios, never absolute times: the machine is a shared 2-core VM where other people's builds
+/// and tests come and go, so an engine's figure swings by a factor of two or more from one round
+/// to the next (sync latency most of all). Seven short CI passes (100,000 records, medians of 3
+/// rounds) on 2026-11-22 gave these ratios to the best peer: durable every batch 0.24-2.0×,
+/// durable at end 0.22-0.38×, random reads 0.36-0.70×, mostly below the issue's targets (1.5×,
+/// 1×, 1×; see docs/benchmarks.md). A gate at the targets would fail nearly every run, so the
+/// minimums sit at half the lowest ratio seen: noise alone should not fail CI, while a
+/// regression that halves Stele's standing against the peers (an extra sync, copy or allocation
+/// per record) does. Raise them as the gaps close; the table reports the targets, met or not, on
+/// every run regardless.
+enum Gate {
+    static let durablePerBatch = 0.12  // target 1.5× the best peer
+    static let durableAtEnd = 0.11     // target 1.0×
+    static let randomReads = 0.18      // target 1.0×
+}
+
+/// The comparisons the issue sets targets for; one is left out when Stele or every peer is missing.
+func comparisons(_ results: [Measurement]) -> [Comparison] {
+    var out: [Comparison] = []
+    func writes(_ durability: Durability, _ workload: String, _ jsonName: String, target: Double, minimum: Double) {
+        let rows = results.filter { $0.durability == durability }
+        guard let stele = rows.first(where: { $0.engine == SteleEngine().name }),
+              let best = rows.filter({ $0.engine != stele.engine }).max(by: { $0.recordsPerSecond < $1.recordsPerSecond }) else { return }
+        out.append(Comparison(workload: workload, jsonName: jsonName, stele: stele.recordsPerSecond, bestPeer: best.engine,
+                              bestPeerValue: best.recordsPerSecond, target: target, minimum: minimum))
+    }
+    writes(.everyBatch, "writes, durable every batch", "writes_durable_every_batch", target: 1.5, minimum: Gate.durablePerBatch)
+    writes(.atEnd, "writes, durable at end", "writes_durable_at_end", target: 1.0, minimum: Gate.durableAtEnd)
+    // Each engine's reads were measured twice (once per mode, on identical data); its better
+    // figure counts, for Stele as for the peers, which halves the chance that one noisy pass decides.
+    var bestReads: [String: Double] = [:]
+    for row in results { bestReads[row.engine] = max(bestReads[row.engine] ?? 0, row.readsPerSecond) }
+    if let stele = bestReads[SteleEngine().name],
+       let best = bestReads.filter({ $0.key != SteleEngine().name }).max(by: { $0.value < $1.value }) {
+        out.append(Comparison(workload: "random reads, warm", jsonName: "random_reads", stele: stele, bestPeer: best.key,
+                              bestPeerValue: best.value, target: 1.0, minimum: Gate.randomReads))
+    }
+    return out
+}
+
+func formatRate(_ value: Double) -> String {
+    value >= 1e6 ? String(format: "%.2f M", value / 1e6) : String(format: "%.0f K", value / 1e3)
+}
+
+func formatSeconds(_ seconds: Double) -> String {
+    seconds >= 1e-3 ? String(format: "%.2f ms", seconds * 1e3) : String(format: "%.0f µs", seconds * 1e6)
+}
+
+func formatBytes(_ bytes: Int) -> String {
+    String(format: "%.1f MB", Double(bytes) / 1e6)
+}
+
+/// Pads (or left-pads, for numbers) to a column width.
+func cell(_ text: String, _ width: Int, right: Bool = true) -> String {
+    let padding = String(repeating: " ", count: max(0, width - text.count))
+    return right ? padding + text : text + padding
+}
+
+/// The human-readable table, with Stele's ratio to each peer row in the same mode.
+func table(_ results: [Measurement], check: Bool) -> String {
+    let stele = Dictionary(results.filter { $0.engine == SteleEngine().name }.map { ($0.durability.jsonName, $0) },
+                           uniquingKeysWith: { first, _ in first })
+    let header = [cell("engine", 8, right: false), cell("mode", 15, right: false), cell("records/s", 10), cell("MB/s", 7),
+                  cell("commit p50", 11), cell("commit p99", 11), cell("reads/s", 9), cell("on disk", 10),
+                  cell("Stele × writes", 15), cell("Stele × reads", 14)]
+    var lines = [header.joined(separator: "  ")]
+    for row in results {
+        var ratioWrites = "", ratioReads = ""
+        if row.engine != SteleEngine().name, let mine = stele[row.durability.jsonName] {
+            ratioWrites = String(format: "%.2f×", mine.recordsPerSecond / row.recordsPerSecond)
+            ratioReads = String(format: "%.2f×", mine.readsPerSecond / row.readsPerSecond)
+        }
+        lines.append([cell(row.engine, 8, right: false), cell(row.durability.label, 15, right: false),
+                      cell(formatRate(row.recordsPerSecond), 10), cell(String(format: "%.1f", row.megabytesPerSecond), 7),
+                      cell(formatSeconds(row.commitP50Seconds), 11), cell(formatSeconds(row.commitP99Seconds), 11),
+                      cell(formatRate(row.readsPerSecond), 9), cell(formatBytes(row.bytesOnDisk), 10),
+                      cell(ratioWrites, 15), cell(ratioReads, 14)].joined(separator: "  "))
+    }
+    lines.append("")
+    for comparison in comparisons(results) {
+        var line = String(format: "%@: Stele %@/s, best peer %@ %@/s, ratio %.2f× (issue target ≥ %.1f×: %@)",
+                          comparison.workload, formatRate(comparison.stele), comparison.bestPeer,
+                          formatRate(comparison.bestPeerValue), comparison.ratio, comparison.target,
+                          comparison.targetMet ? "met" : "not met")
+        if check {
+            line += String(format: "; CI gate ≥ %.2f×: %@", comparison.minimum, comparison.gatePassed ? "pass" : "FAIL")
+        }
+        lines.append(line)
+    }
+    return lines.joined(separator: "\n")
+}
+
+/// One JSON object: the workload, every row, and the comparisons.
+func json(_ results: [Measurement], workload: Workload, directory: String, rounds: Int) -> String {
+    func number(_ value: Double) -> String { String(format: "%.1f", value) }
+    let stele = Dictionary(results.filter { $0.engine == SteleEngine().name }.map { ($0.durability.jsonName, $0) },
+                           uniquingKeysWith: { first, _ in first })
+    let rows = results.map { row -> String in
+        var fields = [
+            "\"engine\":\"\(row.engine)\"", "\"mode\":\"\(row.durability.jsonName)\"",
+            "\"records_per_sec\":\(number(row.recordsPerSecond))", "\"mb_per_sec\":\(number(row.megabytesPerSecond))",
+            "\"commit_p50_us\":\(number(row.commitP50Seconds * 1e6))", "\"commit_p99_us\":\(number(row.commitP99Seconds * 1e6))",
+            "\"final_sync_and_close_ms\":\(number(row.finishSeconds * 1e3))",
+            "\"reads_per_sec\":\(number(row.readsPerSecond))", "\"bytes_on_disk\":\(row.bytesOnDisk)",
+            "\"records_per_sec_by_run\":[" + row.recordsPerSecondByRun.map(number).joined(separator: ",") + "]",
+            "\"reads_per_sec_by_run\":[" + row.readsPerSecondByRun.map(number).joined(separator: ",") + "]",
+        ]
+        if row.engine != SteleEngine().name, let mine = stele[row.durability.jsonName] {
+            fields.append(String(format: "\"stele_write_ratio\":%.3f", mine.recordsPerSecond / row.recordsPerSecond))
+            fields.append(String(format: "\"stele_read_ratio\":%.3f", mine.readsPerSecond / row.readsPerSecond))
+        }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+    let checks = comparisons(results).map { c in
+        String(format: "{\"workload\":\"%@\",\"stele\":%.1f,\"best_peer\":\"%@\",\"best_peer_value\":%.1f,\"ratio\":%.3f,\"target\":%.2f,\"target_met\":%@,\"gate_minimum\":%.2f,\"gate_passed\":%@}",
+               c.jsonName, c.stele, c.bestPeer, c.bestPeerValue, c.ratio, c.target, c.targetMet ? "true" : "false",
+               c.minimum, c.gatePassed ? "true" : "false")
+    }
+    return "{\"records\":\(workload.records),\"reads\":\(workload.readOrder.count),\"rounds\":\(rounds),\"batch\":\(workload.batchSize),"
+        + "\"key_size\":\(workload.keySize),\"value_size\":\(workload.valueSize),\"directory\":\"\(directory)\","
+        + "\"results\":[" + rows.joined(separator: ",") + "],\"comparisons\":[" + checks.joined(separator: ",") + "]}"
+}

@@ -1,0 +1,63 @@
+import Stele
+
+/// Stele through its public API, full write path: frame encoding, XXH3, SHA-256 leaf hashes, the
+/// Merkle frontier and tiles, the key index, seals of 64 MiB segments.
+///
+/// Mode (a) is ``CommitPolicy/everyBatch`` (each `putBatch` returns after its `msync`); mode (b)
+/// is ``CommitPolicy/none`` with the final sync done by `close()`.
+struct SteleEngine: Engine {
+    let name = "Stele"
+    static let namespace = "bench"
+
+    struct Writer: WriteSession {
+        let store: Store
+        /// Built before the clock starts: the API takes `[Entry]`, and making up the input is
+        /// not what is measured (the C engines get pointers into ready buffers).
+        let batches: [[Entry]]
+
+        mutating func writeBatch(_ batch: Int, isLast: Bool) throws {
+            _ = try store.putBatch(batches[batch])
+        }
+
+        mutating func finish() throws {
+            try store.close()
+        }
+    }
+
+    struct Reader: ReadSession {
+        let store: Store
+        let keys: [[UInt8]]
+        let workload: Workload
+
+        mutating func read(_ index: Int) throws -> Bool {
+            guard let version = try store.get(namespace: SteleEngine.namespace, key: keys[index]),
+                  let value = version.value else { return false }
+            return value.withUnsafeBytes { workload.isValue(index, $0) }
+        }
+
+        mutating func close() throws {
+            try store.close()
+        }
+    }
+
+    func openWriter(directory: String, durability: Durability, workload: Workload) throws -> Writer {
+        try Store.create(at: directory)
+        let policy: CommitPolicy = durability == .everyBatch ? .everyBatch : .none
+        let store = try Store(path: directory, options: .init(commitPolicy: policy))
+        let namespace = Array(Self.namespace.utf8)
+        let batches = (0 ..< workload.batchCount).map { batch in
+            workload.recordRange(ofBatch: batch).map { index in
+                var entry = Entry(namespace: Self.namespace, key: Array(workload.key(index)), value: Array(workload.value(index)))
+                entry.namespace = namespace  // one shared buffer instead of one per entry
+                return entry
+            }
+        }
+        return Writer(store: store, batches: batches)
+    }
+
+    func openReader(directory: String, durability: Durability, workload: Workload) throws -> Reader {
+        let store = try Store(path: directory, options: .init(readOnly: true))
+        let keys = (0 ..< workload.records).map { Array(workload.key($0)) }
+        return Reader(store: store, keys: keys, workload: workload)
+    }
+}
