@@ -280,32 +280,69 @@ package struct KeyIndex: Sendable {
         return storage.arena[start ..< start + Int(place & 0xffff)]
     }
 
-    private func precedes(_ a: ArraySlice<UInt8>, _ b: some Collection<UInt8>) -> Bool {
-        a.lexicographicallyPrecedes(b)
+    /// The bytes of a key in the arena, by its place.
+    @inline(__always)
+    private static func bytes(_ arena: UnsafeRawBufferPointer, _ place: UInt64) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: arena[Int(place >> 16) ..< Int(place >> 16) + Int(place & 0xffff)])
     }
 
-    private func lowerBound(_ entries: [UInt32], _ target: [UInt8]) -> Int {
+    /// Byte order: `memcmp` over the common length, then the shorter first.
+    @inline(__always)
+    private static func less(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        let common = min(a.count, b.count)
+        guard common > 0, let x = a.baseAddress, let y = b.baseAddress else { return a.count < b.count }
+        let order = memcmp(x, y, common)
+        return order < 0 || (order == 0 && a.count < b.count)
+    }
+
+    private func precedes(_ a: Int, _ b: Int) -> Bool {
+        let s = storage
+        return s.arena.withUnsafeBytes { Self.less(Self.bytes($0, s.places[a]), Self.bytes($0, s.places[b])) }
+    }
+
+    private static func lowerBound(_ s: Storage, _ entries: [UInt32], _ target: UnsafeRawBufferPointer, arena: UnsafeRawBufferPointer) -> Int {
         var low = 0, high = entries.count
         while low < high {
             let mid = (low + high) / 2
-            if precedes(key(Int(entries[mid])), target) { low = mid + 1 } else { high = mid }
+            if less(bytes(arena, s.places[Int(entries[mid])]), target) { low = mid + 1 } else { high = mid }
         }
         return low
     }
 
+    private func lowerBound(_ entries: [UInt32], _ target: [UInt8]) -> Int {
+        let s = storage
+        return s.arena.withUnsafeBytes { arena in target.withUnsafeBytes { Self.lowerBound(s, entries, $0, arena: arena) } }
+    }
+
+    /// Files a new key in order. Keys that arrive in order (sequential ids, timestamps) go to the
+    /// end of `sorted` in O(1); others into the small `delta` by binary search.
     private func insertSorted(_ s: Storage, _ entry: UInt32) {
-        let position = lowerBound(s.delta, Array(key(Int(entry))))
-        s.delta.insert(entry, at: position)
+        s.arena.withUnsafeBytes { arena in
+            let new = Self.bytes(arena, s.places[Int(entry)])
+            let afterSorted = s.sorted.last.map { Self.less(Self.bytes(arena, s.places[Int($0)]), new) } ?? true
+            let afterDelta = s.delta.last.map { Self.less(Self.bytes(arena, s.places[Int($0)]), new) } ?? true
+            if afterSorted && afterDelta {
+                s.sorted.append(entry)
+            } else {
+                s.delta.insert(entry, at: Self.lowerBound(s, s.delta, new, arena: arena))
+            }
+        }
         if s.delta.count > max(1024, s.sorted.count / 16) {
             var merged: [UInt32] = []
             merged.reserveCapacity(s.sorted.count + s.delta.count)
             let sorted = s.sorted, delta = s.delta
-            var i = 0, j = 0
-            while i < sorted.count && j < delta.count {
-                if precedes(key(Int(sorted[i])), key(Int(delta[j]))) { merged.append(sorted[i]); i += 1 } else { merged.append(delta[j]); j += 1 }
+            s.arena.withUnsafeBytes { arena in
+                var i = 0, j = 0
+                while i < sorted.count && j < delta.count {
+                    if Self.less(Self.bytes(arena, s.places[Int(sorted[i])]), Self.bytes(arena, s.places[Int(delta[j])])) {
+                        merged.append(sorted[i]); i += 1
+                    } else {
+                        merged.append(delta[j]); j += 1
+                    }
+                }
+                merged.append(contentsOf: sorted[i...])
+                merged.append(contentsOf: delta[j...])
             }
-            merged.append(contentsOf: sorted[i...])
-            merged.append(contentsOf: delta[j...])
             s.sorted = merged
             s.delta.removeAll(keepingCapacity: true)
         }
@@ -317,7 +354,7 @@ package struct KeyIndex: Sendable {
         var i = lowerBound(sorted, from), j = lowerBound(delta, from)
         while i < sorted.count || j < delta.count {
             let entry: Int
-            if j >= delta.count || (i < sorted.count && precedes(key(Int(sorted[i])), key(Int(delta[j])))) {
+            if j >= delta.count || (i < sorted.count && precedes(Int(sorted[i]), Int(delta[j]))) {
                 entry = Int(sorted[i])
                 i += 1
             } else {
