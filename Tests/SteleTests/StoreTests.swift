@@ -190,3 +190,32 @@ import Testing
         }
     }
 }
+
+/// Regression (found by the mirror tests): a read-only open maps the writer's active segment,
+/// and when the writer sealed it (truncating the file) a reader touching the tail past the new
+/// end died of SIGBUS. Readers now read a copy of a segment that may still be truncated.
+@Suite struct ReaderBesideWriterTests {
+    @Test func readOnlyOpensAndFsckBesideASealingWriterNeverFault() throws {
+        try withStore(segmentSize: 256 * 1024) { _, path in
+            let store = try Store(path: path, options: .init(commitPolicy: .none))
+            try store.append(testEntry(0))
+            let writing = DispatchGroup()
+            DispatchQueue.global().async(group: writing) {
+                for round in 0 ..< 200 {
+                    _ = try? store.append(contentsOf: (0 ..< 20).map { testEntry(round * 20 + $0 + 1, valueLength: 50) })
+                    _ = try? store.seal()
+                }
+            }
+            var opened = 0
+            while writing.wait(timeout: .now()) == .timedOut {
+                let reader = try Store(path: path, options: .init(readOnly: true))
+                if reader.recordCount > 0 { _ = try reader.record(at: reader.recordCount - 1) }
+                try reader.close()
+                _ = try? Fsck.check(path: path)
+                opened += 1
+            }
+            #expect(opened > 0)
+            try store.close()
+        }
+    }
+}

@@ -81,6 +81,22 @@ extension FileSystem {
         return bytes
     }
 
+    /// A private copy of the first `length` bytes of a file, for reading a file that another
+    /// process may truncate under us (a live writer's active segment, cut to size by its seal):
+    /// touching a shared mapping past a file's new end raises SIGBUS, a copy cannot. Bytes past
+    /// a shrunken end read as zeros, as an unwritten tail does.
+    /// - Cost: one read of `length` bytes.
+    package func snapshot(_ fd: FileDescriptor, length: Int) throws -> MappedRegion {
+        let region = try MappedRegion.anonymous(count: length, path: fd.path)
+        var done = 0
+        while done < length {
+            let n = try read(fd, into: UnsafeMutableRawBufferPointer(start: region.base + done, count: length - done), at: done)
+            if n == 0 { break }
+            done += n
+        }
+        return region
+    }
+
     /// Replaces (or creates) `path` with `bytes` so that a crash leaves either the old file or
     /// the new one, never a mix: the bytes go to `path.tmp` (a leftover one is removed first),
     /// which is synced, renamed over `path`, and then `directory` (the one holding `path`) is

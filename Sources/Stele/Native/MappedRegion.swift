@@ -58,3 +58,15 @@ package final class MappedRegion: @unchecked Sendable {
     /// The system page size.
     package static let pageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))
 }
+
+extension MappedRegion {
+    /// `count` bytes of private anonymous memory (zeroed), released with the region.
+    /// - Throws: ``SteleError/io(_:)`` if `mmap` fails.
+    package static func anonymous(count: Int, path: String) throws -> MappedRegion {
+        let length = max(count, 1)
+        guard let address = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), address != MAP_FAILED else {
+            throw SteleError.io(IOError(operation: "mmap (anonymous)", path: path, errno: errno))
+        }
+        return MappedRegion(base: address, count: count, writable: false, path: path) { base, _ in _ = munmap(base, length) }
+    }
+}

@@ -165,7 +165,9 @@ package final class SegmentLog {
         if !sealedOnDisk {
             let probe = try fs.open(path, .readOnly)
             defer { fs.close(probe) }
-            let probeRegion = try fs.map(probe, length: status.size, writable: false)
+            // A reader copies the file: a live writer may seal (and truncate) it meanwhile.
+            let probeRegion = writable ? try fs.map(probe, length: status.size, writable: false)
+                                       : try fs.snapshot(probe, length: status.size)
             if case .success = SegmentFooter.decodeAtEnd(probeRegion.wholeView) { sealedOnDisk = true }
         }
         if sealedOnDisk {
@@ -183,7 +185,9 @@ package final class SegmentLog {
         let fd = try fs.open(path, writable ? .readWrite : .readOnly)
         let region: MappedRegion
         do {
-            region = try fs.map(fd, length: try fs.size(fd), writable: writable)
+            // Read-only beside a live writer: a copy, not a mapping (see `FileSystem.snapshot`).
+            region = writable ? try fs.map(fd, length: try fs.size(fd), writable: true)
+                              : try fs.snapshot(fd, length: try fs.size(fd))
         } catch {
             fs.close(fd)
             throw error

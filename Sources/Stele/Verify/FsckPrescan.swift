@@ -57,7 +57,10 @@ extension FsckRun {
             defer { fs.close(fd) }
             scan.size = try fs.size(fd)
             guard scan.size >= SegmentHeader.size else { return scan }
-            scan.region = try fs.map(fd, length: scan.size, writable: false)
+            // A writable file may be a live writer's active segment, which its seal truncates:
+            // read a copy of it rather than map it (see `FileSystem.snapshot`).
+            scan.region = status.permissions & 0o222 != 0 ? try fs.snapshot(fd, length: scan.size)
+                                                          : try fs.map(fd, length: scan.size, writable: false)
         } catch {
             scan.failure = error
             return scan
