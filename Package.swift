@@ -1,6 +1,7 @@
 // swift-tools-version:6.1
 // Stele: an embedded, immutable, append-only storage engine.
-// Layout follows the data: Native (syscalls, C libraries) → Encoding → Segments → Merkle → Store → CLI.
+// Layout follows the data: Native (syscalls, C libraries) → Encoding → Segments → Merkle → Index → Retention
+// → Store → Verify; SteleMirror (off-host copies, restore) on top; CLI last.
 import PackageDescription
 
 let package = Package(
@@ -8,6 +9,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Stele", targets: ["Stele"]),
+        // Off-host copies (directory, S3 with Object Lock) and verified restores; a separate
+        // library so that embedding Stele does not pull in FoundationNetworking.
+        .library(name: "SteleMirror", targets: ["SteleMirror"]),
         .executable(name: "stele", targets: ["SteleCLI"]),
     ],
     dependencies: [
@@ -26,16 +30,17 @@ let package = Package(
             name: "Stele",
             dependencies: ["CLZ4", "CXXHash", "CCrypto", "CSteleSys"]
         ),
+        .target(name: "SteleMirror", dependencies: ["Stele"]),
         .executableTarget(
             name: "SteleCLI",
-            dependencies: ["Stele", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Stele", "SteleMirror", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // A child process for the crash tests: appends under `.everyBatch` and reports each
         // acknowledged sequence number on stdout until it is killed.
         .executableTarget(name: "stele-crash-child", dependencies: ["Stele"], path: "Tests/CrashChild"),
         .testTarget(
             name: "SteleTests",
-            dependencies: ["Stele", "stele-crash-child", "SteleCLI", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["Stele", "SteleMirror", "stele-crash-child", "SteleCLI", .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]
 )

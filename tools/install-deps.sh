@@ -3,7 +3,8 @@
 # With --peers, also the stores PeerBenchmarks compares against (SQLite, LMDB, RocksDB, LevelDB).
 # Needs root or sudo for apt-get; Swift 6 itself must already be installed.
 set -euo pipefail
-packages=(liblz4-dev libxxhash-dev libssl-dev pkg-config)
+# libcurl4: FoundationNetworking (the S3 mirror) loads it; python3-venv: the test S3 server.
+packages=(liblz4-dev libxxhash-dev libssl-dev pkg-config libcurl4 python3-venv)
 if [ "${1:-}" = "--peers" ]; then
     packages+=(libsqlite3-dev liblmdb-dev librocksdb-dev libleveldb-dev)
 fi

@@ -60,7 +60,7 @@ struct CheckpointCommand: ParsableCommand {
         discussion: """
         With --key, makes every record and the tiles durable, checks the new checkpoint extends \
         the latest signed one, signs it (C2SP tlog-checkpoint in a signed note) and stores it \
-        under checkpoints/. Without --key, prints the latest stored checkpoint.
+        under checkpoints/. Without --key, prints the latest stored checkpoint. With --seal,         seals the active segment first, so that the checkpoint covers sealed records only: the         ones `stele mirror` copies off-host.
         """)
 
     @Argument(help: "The store directory.")
@@ -68,6 +68,9 @@ struct CheckpointCommand: ParsableCommand {
 
     @Option(help: "Private key file from `stele keygen`.")
     var key: String?
+
+    @Flag(help: "Seal the active segment before signing (with --key).")
+    var seal = false
 
     @Option(help: "Write the signed note to this file instead of standard output.")
     var out: String?
@@ -77,6 +80,7 @@ struct CheckpointCommand: ParsableCommand {
         if let key {
             let signer = try NoteSigner(parsing: try readText(key))
             let store = try Store(path: dir)
+            if seal { try store.seal() }
             note = try store.checkpoint(signer: signer)
             try store.close()
         } else {

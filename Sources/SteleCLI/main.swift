@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Stele
+import SteleMirror
 
 /// `stele`: create, fill, read and inspect Stele stores.
 ///
@@ -15,7 +16,8 @@ struct SteleCommand: ParsableCommand {
         subcommands: [InitCommand.self, PutCommand.self, GetCommand.self, DeleteCommand.self, HistoryCommand.self, ScanCommand.self,
                       LockCommand.self, HoldCommand.self, RetentionCommand.self, PurgeCommand.self, AuthorizeCommand.self, FsckCommand.self,
                       AppendCommand.self, ReadCommand.self, StatsCommand.self, BenchCommand.self, KeygenCommand.self,
-                      CheckpointCommand.self, ProveCommand.self, VerifyCommand.self, LeafCommand.self, DemoCommand.self])
+                      CheckpointCommand.self, ProveCommand.self, VerifyCommand.self, LeafCommand.self, MirrorCommand.self,
+                      RestoreCommand.self, DemoCommand.self])
 }
 
 do {
@@ -27,6 +29,13 @@ do {
 } catch let error as CheckpointError {
     Console.error("stele: \(error)")
     exit(SteleError.checkpoint(error).exitCode)
+} catch let error as MirrorError {
+    Console.error("stele: \(error)")
+    switch error {
+    case .missing, .altered, .checkpointMismatch, .conflict: exit(3)
+    case .transport, .target: exit(4)
+    case .invalid: exit(1)
+    }
 } catch let error as InputError {
     Console.error("stele: \(error.message)")
     exit(1)

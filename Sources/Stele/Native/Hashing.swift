@@ -56,3 +56,28 @@ package struct SHA256Hasher {
         return h.finalize()
     }
 }
+
+/// HMAC-SHA256 of `message` under `key` (libcrypto's one-shot `HMAC`); for request signing
+/// (AWS Signature Version 4), not for anything stored.
+package func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: 32)
+    var length: UInt32 = 32
+    key.withUnsafeBytes { k in
+        message.withUnsafeBytes { m in
+            _ = HMAC(EVP_sha256(), k.baseAddress, Int32(k.count), m.baseAddress?.assumingMemoryBound(to: UInt8.self), m.count, &out, &length)
+        }
+    }
+    return out
+}
+
+/// SHA-256 of `bytes`, as 32 bytes.
+package func sha256(_ bytes: [UInt8]) -> [UInt8] {
+    SHA256Hasher.hash(bytes).bytes
+}
+
+/// MD5 of `bytes`: only for S3's `Content-MD5` header, which Object Lock uploads require.
+package func md5(_ bytes: [UInt8]) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: 16)
+    bytes.withUnsafeBytes { b in _ = MD5(b.baseAddress?.assumingMemoryBound(to: UInt8.self), b.count, &out) }
+    return out
+}

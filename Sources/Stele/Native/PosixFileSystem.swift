@@ -113,6 +113,19 @@ package struct PosixFileSystem: FileSystem {
         }
     }
 
+    /// Gives the file at `from` the new name `to` too (`link`), never replacing anything.
+    /// - Returns: false if `to` exists.
+    /// - Throws: ``SteleError/io(_:)`` on any other failure.
+    package func linkNew(_ from: String, to: String) throws -> Bool {
+        while link(from, to) != 0 {
+            let err = Glibc.errno
+            if err == EINTR { continue }
+            if err == EEXIST { return false }
+            throw SteleError.io(IOError(operation: "link", path: to, errno: err))
+        }
+        return true
+    }
+
     package func rename(_ from: String, to: String) throws {
         _ = try retrying("rename", from) { Glibc.rename(from, to) }
     }

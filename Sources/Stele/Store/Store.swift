@@ -27,6 +27,10 @@ public final class Store: Sendable {
         /// Records after the latest index snapshot that make the next seal write a new one.
         package var indexSnapshotInterval: UInt64 = 1_000_000
         package var clock: any WallClock = SystemClock()
+        /// When set, a background timer seals the active segment every `sealInterval` if it holds
+        /// any record, so that records wait at most about that long before an off-host mirror
+        /// (which copies sealed segments only) can take them. Each seal is a segment file.
+        public var sealInterval: Duration?
 
         public init(commitPolicy: CommitPolicy = .everyBatch, readOnly: Bool = false, compressionThreshold: Int = 1024,
                     checkpointSigner: NoteSigner? = nil) {
@@ -65,6 +69,7 @@ public final class Store: Sendable {
     let durableCount: Atomic<UInt64>
     private let lockFile: FileDescriptor?
     private let timer = Mutex<IntervalTimer?>(nil)
+    private let sealTimer = Mutex<IntervalTimer?>(nil)
     /// Expanded full tiles shared by proof requests.
     let tileCache = TileCache()
 
@@ -170,6 +175,10 @@ public final class Store: Sendable {
             let timer = IntervalTimer(interval: interval) { [weak self] in self?.intervalTick() }
             self.timer.withLock { $0 = timer }
         }
+        if let interval = options.sealInterval, !options.readOnly {
+            let timer = IntervalTimer(interval: interval) { [weak self] in _ = try? self?.seal() }
+            sealTimer.withLock { $0 = timer }
+        }
     }
 
     package static func readConfig(fs: any FileSystem, layout: StoreLayout) throws -> StoreConfig {
@@ -190,6 +199,7 @@ public final class Store: Sendable {
     /// - Throws: the sync's error, if the final sync failed (resources are released anyway).
     public func close() throws {
         timer.withLock { $0?.cancel(); $0 = nil }
+        sealTimer.withLock { $0?.cancel(); $0 = nil }
         // Take the log out first: from here no append can slip in behind the final sync.
         let (log, failure) = state.withLock { state -> (SegmentLog?, IOError?) in
             defer { state.log = nil }
@@ -208,7 +218,8 @@ public final class Store: Sendable {
     }
 }
 
-/// A repeating background timer on its own dispatch queue (for ``CommitPolicy/interval(_:)``).
+/// A repeating background timer on its own dispatch queue (for ``CommitPolicy/interval(_:)``
+/// and ``Options/sealInterval``).
 private final class IntervalTimer: @unchecked Sendable {
     private let source: any DispatchSourceTimer
 

@@ -1,0 +1,131 @@
+import ArgumentParser
+import Foundation
+import Stele
+import SteleMirror
+
+/// Where a mirror target is given: a directory path, or `s3://BUCKET/PREFIX` with its endpoint
+/// and credentials (from the environment or a file, never from the store's config).
+struct TargetOptions: ParsableArguments {
+    @Option(help: "S3 endpoint URL for s3:// targets (default: https://s3.REGION.amazonaws.com).")
+    var endpoint: String?
+
+    @Option(help: "S3 region (default: $AWS_REGION, else us-east-1).")
+    var region: String?
+
+    @Option(help: "Credentials file: an AWS-style file with aws_access_key_id and aws_secret_access_key (default: $AWS_ACCESS_KEY_ID / $AWS_SECRET_ACCESS_KEY).")
+    var credentials: String?
+
+    func target(_ text: String) throws -> any MirrorTarget {
+        guard text.hasPrefix("s3://") else { return DirectoryTarget(root: text) }
+        let rest = text.dropFirst("s3://".count)
+        let bucket = String(rest.prefix { $0 != "/" })
+        let prefix = String(rest.dropFirst(bucket.count).drop { $0 == "/" })
+        guard !bucket.isEmpty else { throw ValidationError("s3://BUCKET/PREFIX needs a bucket") }
+        let environment = ProcessInfo.processInfo.environment
+        let region = region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
+        var keyID = environment["AWS_ACCESS_KEY_ID"], secret = environment["AWS_SECRET_ACCESS_KEY"]
+        if let credentials {
+            for line in try readText(credentials).split(separator: "\n") {
+                let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2 else { continue }
+                if parts[0] == "aws_access_key_id" { keyID = parts[1] }
+                if parts[0] == "aws_secret_access_key" { secret = parts[1] }
+            }
+        }
+        guard let keyID, let secret, !keyID.isEmpty, !secret.isEmpty else {
+            throw InputError(message: "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give --credentials FILE")
+        }
+        guard let url = URL(string: endpoint ?? "https://s3.\(region).amazonaws.com"), url.host != nil else {
+            throw ValidationError("--endpoint must be a URL such as http://127.0.0.1:9000")
+        }
+        let client = S3Client(endpoint: url, bucket: bucket,
+                              signer: SigV4Signer(accessKeyID: keyID, secretAccessKey: secret, region: region))
+        return S3Target(client: client, prefix: prefix)
+    }
+}
+
+struct MirrorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mirror",
+        abstract: "Copy sealed history off-host: config, sealed segments, checkpoints.",
+        discussion: """
+        TARGET is a directory (files are written read-only, never replaced) or s3://BUCKET/PREFIX \
+        (every object with Object Lock retention: the latest lock on its records, but at least \
+        --retain-days). Idempotent and resumable: objects already there are verified by checksum, \
+        not sent again. Safe beside a running writer (the store is opened read-only). The active \
+        segment is not copied: the lag (records and seconds not yet off-host) is the recovery point.
+        """)
+
+    @Argument(help: "The store directory.") var dir: String
+    @Option(help: "Target: a directory or s3://BUCKET/PREFIX.") var to: String
+    @OptionGroup var targetOptions: TargetOptions
+    @Flag(help: "Keep mirroring as segments seal; print the lag after each pass.") var follow = false
+    @Option(help: "Seconds between passes with --follow.") var interval: Double = 1
+    @Option(help: "With --follow, stop after this many passes (default: never).") var passes: Int?
+    @Option(help: "Object lock mode when the records carry no compliance lock: compliance or governance.") var lockMode = "compliance"
+    @Option(help: "Minimum retention of every object, in days.") var retainDays = 30
+    @Flag(help: "Print each pass as a JSON object.") var json = false
+
+    func validate() throws {
+        guard ObjectRetention.Mode(rawValue: lockMode.uppercased()) != nil else { throw ValidationError("--lock-mode is compliance or governance") }
+        guard retainDays >= 1 else { throw ValidationError("--retain-days must be at least 1") }
+        guard interval > 0 else { throw ValidationError("--interval must be positive") }
+    }
+
+    func run() throws {
+        var options = Mirror.Options()
+        options.defaultMode = ObjectRetention.Mode(rawValue: lockMode.uppercased()) ?? .compliance
+        options.minimumRetention = .seconds(retainDays * 86_400)
+        let mirror = Mirror(storePath: dir, target: try targetOptions.target(to), options: options)
+        var pass = 0
+        while true {
+            let report = try mirror.runOnce()
+            pass += 1
+            Console.line(json ? Self.json(report) : Self.text(report))
+            guard follow, passes.map({ pass < $0 }) ?? true else { return }
+            Thread.sleep(forTimeInterval: interval)
+        }
+    }
+
+    static func text(_ r: Mirror.Report) -> String {
+        "uploaded \(r.uploaded.count) objects (\(r.bytesUploaded) bytes), verified \(r.verified); off-host \(r.recordsOffHost) of "
+            + "\(r.recordsInStore) records, checkpoint \(r.checkpointOffHost.map(String.init) ?? "none"); lag \(r.lagRecords) records, "
+            + String(format: "%.1f s", r.lagSeconds ?? 0)
+    }
+
+    static func json(_ r: Mirror.Report) -> String {
+        "{\"uploaded\":\(r.uploaded.count),\"bytes_uploaded\":\(r.bytesUploaded),\"verified\":\(r.verified),"
+            + "\"records_off_host\":\(r.recordsOffHost),\"records_in_store\":\(r.recordsInStore),"
+            + "\"checkpoint_off_host\":\(r.checkpointOffHost.map(String.init) ?? "null"),\"lag_records\":\(r.lagRecords),"
+            + "\"lag_seconds\":\(r.lagSeconds.map { String(format: "%.3f", $0) } ?? "0")}"
+    }
+}
+
+struct RestoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Rebuild a store from a mirror and prove it against a trusted checkpoint.",
+        discussion: """
+        Downloads the config and every segment, checks each object's recorded SHA-256, the hash \
+        chain and the Merkle roots, rebuilds tiles and index, and checks with fsck that the log \
+        matches (or extends) the checkpoint. Only then is NEWDIR created; a missing or altered \
+        object is an error naming it (exit 3). Prints the restore report as JSON.
+        """)
+
+    @Option(help: "Target: a directory or s3://BUCKET/PREFIX.") var from: String
+    @Option(help: "The new store directory (must not exist).") var to: String
+    @Option(help: "A signed checkpoint file kept outside the store.") var checkpoint: String
+    @Option(help: "The checkpoint's verifier key, inline or as a file.") var verifierKey: String
+    @OptionGroup var targetOptions: TargetOptions
+    @Option(help: "Also write the JSON report to this file.") var report: String?
+
+    func run() throws {
+        let result = try Restore.run(from: try targetOptions.target(from), to: to, checkpoint: try readText(checkpoint),
+                                     verifier: try loadVerifier(verifierKey))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let text = String(decoding: try encoder.encode(result), as: UTF8.self)
+        print(text)
+        if let report { try Data((text + "\n").utf8).write(to: URL(fileURLWithPath: report)) }
+    }
+}

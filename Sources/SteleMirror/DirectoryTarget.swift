@@ -1,0 +1,87 @@
+import Foundation
+import Stele
+
+/// A mirror target in a directory (another disk, or a mounted remote file system).
+///
+/// Each object is a read-only file (0444) written through a temporary file, `fsync`, and a
+/// `link` that fails if the name exists (so nothing is ever replaced, even by a racing mirror),
+/// then a directory `fsync`. Its SHA-256 is kept beside it in `NAME.sha256`, so that a restore
+/// can tell an altered copy from the original. Only as safe as the directory's permissions:
+/// mount it where the store's operator cannot write, or prefer an object store with Object Lock.
+public struct DirectoryTarget: MirrorTarget {
+    public let root: String
+    public var description: String { root }
+
+    public init(root: String) { self.root = root }
+
+    private func path(_ name: String) -> String { root + "/" + name }
+
+    public func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?) throws {
+        let digest = hexString(sha256(bytes))
+        if let existing = try head(name) {
+            guard existing.sha256 == digest, existing.size == bytes.count else { throw MirrorError.conflict(name: name) }
+            return
+        }
+        let final = path(name)
+        let directory = (final as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try writeOnce(Array((digest + "\n").utf8), to: final + ".sha256", directory: directory)
+            try writeOnce(bytes, to: final, directory: directory)
+        } catch let error as MirrorError {
+            throw error
+        } catch {
+            throw MirrorError.target("\(final): \(error)")
+        }
+    }
+
+    /// temp file → fsync → link (never replaces a name) → remove temp → fsync directory.
+    private func writeOnce(_ bytes: [UInt8], to final: String, directory: String) throws {
+        let fs = PosixFileSystem()
+        let temporary = final + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+        if try fs.status(temporary) != nil { try fs.remove(temporary) }
+        let fd = try fs.open(temporary, .createNew(permissions: 0o444))
+        defer { try? fs.remove(temporary) }
+        do {
+            try bytes.withUnsafeBytes { try fs.write(fd, $0, at: 0) }
+            try fs.syncAll(fd)
+            fs.close(fd)
+        } catch {
+            fs.close(fd)
+            throw error
+        }
+        guard try fs.linkNew(temporary, to: final) else { return try verifyExisting(final, bytes) }
+        try fs.syncDirectory(directory)
+    }
+
+    private func verifyExisting(_ final: String, _ bytes: [UInt8]) throws {
+        guard let existing = FileManager.default.contents(atPath: final), Array(existing) == bytes else {
+            throw MirrorError.conflict(name: String(final.dropFirst(root.count + 1)))
+        }
+    }
+
+    public func head(_ name: String) throws -> ObjectInfo? {
+        let final = path(name)
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: final),
+              let size = (attributes[.size] as? NSNumber)?.intValue else { return nil }
+        let recorded = FileManager.default.contents(atPath: final + ".sha256")
+            .map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
+        return ObjectInfo(name: name, size: size, sha256: recorded)
+    }
+
+    public func list(prefix: String) throws -> [ObjectInfo] {
+        guard let names = FileManager.default.enumerator(atPath: root) else { return [] }
+        var out: [ObjectInfo] = []
+        for case let name as String in names where name.hasPrefix(prefix) && !name.hasSuffix(".sha256") && !name.contains(".tmp-") {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path(name), isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            if let info = try head(name) { out.append(info) }
+        }
+        return out.sorted { $0.name < $1.name }
+    }
+
+    public func get(_ name: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path(name)) else { throw MirrorError.missing(name: name) }
+        return Array(data)
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import Stele
+
+/// A mirror target in an S3-compatible object store with Object Lock (AWS S3, MinIO, Ceph RGW).
+///
+/// Every object is written once with `x-amz-object-lock-mode` and
+/// `x-amz-object-lock-retain-until-date`, a `Content-MD5` (which Object Lock requires) and its
+/// SHA-256 both as `x-amz-checksum-sha256` (checked by the server) and as user metadata
+/// `x-amz-meta-sha256` (read back by `head` to verify a copy without downloading it). Objects
+/// larger than ``partSize`` go up in a multipart upload. Before any upload the mirror asks
+/// `head`; an existing object is verified by its recorded SHA-256, never sent again.
+public struct S3Target: MirrorTarget {
+    public let client: S3Client
+    /// Key prefix inside the bucket (no leading slash; empty or ending in `/`).
+    public let prefix: String
+    /// Multipart part size (S3's minimum is 5 MiB).
+    public var partSize = 16 << 20
+
+    public var description: String { "s3://\(client.bucket)/\(prefix)" }
+
+    public init(client: S3Client, prefix: String) {
+        self.client = client
+        self.prefix = prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/"
+    }
+
+    private func check(_ response: S3Client.Response, _ what: String) throws {
+        guard (200 ..< 300).contains(response.status) else { throw MirrorError.target("\(what): \(S3Client.errorText(response))") }
+    }
+
+    private func lockHeaders(_ retention: ObjectRetention?, digest: [UInt8]) -> [String: String] {
+        var headers = ["x-amz-meta-sha256": hexString(digest)]
+        if let retention {
+            headers["x-amz-object-lock-mode"] = retention.mode.rawValue
+            headers["x-amz-object-lock-retain-until-date"] = retention.iso8601
+            if retention.legalHold { headers["x-amz-object-lock-legal-hold"] = "ON" }
+        }
+        return headers
+    }
+
+    public func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?) throws {
+        let digest = sha256(bytes)
+        if let existing = try head(name) {
+            guard existing.sha256 == hexString(digest), existing.size == bytes.count else { throw MirrorError.conflict(name: name) }
+            return
+        }
+        let key = prefix + name
+        var headers = lockHeaders(retention, digest: digest)
+        if bytes.count <= partSize {
+            headers["content-md5"] = Data(md5(bytes)).base64EncodedString()
+            headers["x-amz-checksum-sha256"] = Data(digest).base64EncodedString()
+            try check(try client.send(.init(method: "PUT", key: key, headers: headers, body: bytes)), "PUT \(key)")
+            return
+        }
+        let started = try client.send(.init(method: "POST", key: key, query: [("uploads", "")], headers: headers))
+        try check(started, "start multipart upload of \(key)")
+        guard let uploadID = XMLFields.first("UploadId", in: started.body) else { throw MirrorError.target("no UploadId for \(key)") }
+        var parts: [(Int, String)] = []
+        var offset = 0
+        while offset < bytes.count {
+            let part = Array(bytes[offset ..< min(offset + partSize, bytes.count)])
+            let number = parts.count + 1
+            let response = try client.send(.init(method: "PUT", key: key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)],
+                                                 headers: ["content-md5": Data(md5(part)).base64EncodedString()], body: part))
+            try check(response, "PUT part \(number) of \(key)")
+            parts.append((number, response.headers["etag"] ?? ""))
+            offset += part.count
+        }
+        let manifest = "<CompleteMultipartUpload>" + parts.map { "<Part><PartNumber>\($0.0)</PartNumber><ETag>\($0.1)</ETag></Part>" }.joined()
+            + "</CompleteMultipartUpload>"
+        let completed = try client.send(.init(method: "POST", key: key, query: [("uploadId", uploadID)],
+                                              headers: ["content-type": "application/xml"], body: Array(manifest.utf8)))
+        try check(completed, "complete multipart upload of \(key)")
+        // S3 can answer 200 with an error document for CompleteMultipartUpload.
+        if XMLFields.first("Code", in: completed.body) != nil { throw MirrorError.target("complete \(key): \(S3Client.errorText(completed))") }
+        if let retention { try ensureRetention(key, retention) }
+    }
+
+    /// Some S3-compatible servers ignore Object Lock headers on multipart uploads: check, and
+    /// set the retention explicitly if it is missing (a request that can only lengthen it).
+    private func ensureRetention(_ key: String, _ retention: ObjectRetention) throws {
+        let head = try client.send(.init(method: "HEAD", key: key))
+        try check(head, "HEAD \(key)")
+        if head.headers["x-amz-object-lock-mode"] != nil { return }
+        let body = Array(("<Retention><Mode>\(retention.mode.rawValue)</Mode><RetainUntilDate>\(retention.iso8601)</RetainUntilDate>"
+            + "</Retention>").utf8)
+        let set = try client.send(.init(method: "PUT", key: key, query: [("retention", "")],
+                                        headers: ["content-md5": Data(md5(body)).base64EncodedString(), "content-type": "application/xml"],
+                                        body: body))
+        try check(set, "set Object Lock retention of \(key)")
+        if retention.legalHold {
+            let hold = Array("<LegalHold><Status>ON</Status></LegalHold>".utf8)
+            try check(try client.send(.init(method: "PUT", key: key, query: [("legal-hold", "")],
+                                            headers: ["content-md5": Data(md5(hold)).base64EncodedString(), "content-type": "application/xml"],
+                                            body: hold)), "set legal hold on \(key)")
+        }
+    }
+
+    public func head(_ name: String) throws -> ObjectInfo? {
+        let response = try client.send(.init(method: "HEAD", key: prefix + name))
+        if response.status == 404 { return nil }
+        try check(response, "HEAD \(prefix + name)")
+        return ObjectInfo(name: name, size: Int(response.headers["content-length"] ?? "") ?? 0, sha256: response.headers["x-amz-meta-sha256"])
+    }
+
+    public func list(prefix listPrefix: String) throws -> [ObjectInfo] {
+        var out: [ObjectInfo] = []
+        var token: String?
+        repeat {
+            var query = [("list-type", "2"), ("prefix", prefix + listPrefix)]
+            if let token { query.append(("continuation-token", token)) }
+            let response = try client.send(.init(method: "GET", key: "", query: query))
+            try check(response, "list \(prefix + listPrefix)")
+            let keys = XMLFields.all("Key", in: response.body)
+            let sizes = XMLFields.all("Size", in: response.body)
+            guard keys.count == sizes.count else { throw MirrorError.target("unreadable listing of \(prefix + listPrefix)") }
+            for (key, size) in zip(keys, sizes) {
+                out.append(ObjectInfo(name: String(key.dropFirst(prefix.count)), size: Int(size) ?? 0, sha256: nil))
+            }
+            token = XMLFields.first("IsTruncated", in: response.body) == "true" ? XMLFields.first("NextContinuationToken", in: response.body) : nil
+        } while token != nil
+        return out.sorted { $0.name < $1.name }
+    }
+
+    public func get(_ name: String) throws -> [UInt8] {
+        let response = try client.send(.init(method: "GET", key: prefix + name))
+        if response.status == 404 { throw MirrorError.missing(name: name) }
+        try check(response, "GET \(prefix + name)")
+        return response.body
+    }
+}
+
+/// Element texts from S3's small XML answers (flat elements only, XML entities decoded).
+enum XMLFields {
+    static func all(_ element: String, in body: [UInt8]) -> [String] {
+        let text = String(decoding: body, as: UTF8.self)
+        var out: [String] = []
+        var searchStart = text.startIndex
+        while let open = text.range(of: "<\(element)>", range: searchStart ..< text.endIndex),
+              let close = text.range(of: "</\(element)>", range: open.upperBound ..< text.endIndex) {
+            out.append(decodeEntities(String(text[open.upperBound ..< close.lowerBound])))
+            searchStart = close.upperBound
+        }
+        return out
+    }
+
+    static func first(_ element: String, in body: [UInt8]) -> String? { all(element, in: body).first }
+
+    private static func decodeEntities(_ text: String) -> String {
+        text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&apos;", with: "'")
+            .replacingOccurrences(of: "&amp;", with: "&")
+    }
+}

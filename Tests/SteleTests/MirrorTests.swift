@@ -1,0 +1,164 @@
+import Foundation
+import Glibc
+import Testing
+@testable import Stele
+@testable import SteleMirror
+
+/// Off-host copies and verified restores, with a directory target (S3: `S3MirrorTests`).
+@Suite struct MirrorTests {
+    /// A store with a few sealed segments, a signed checkpoint at every seal, and some records
+    /// in the active segment (not mirrored: the recovery point is the last seal).
+    static func makeStore(_ path: String, signer: NoteSigner) throws {
+        try Store.create(at: path, segmentSize: 64 * 1024)
+        let store = try Store(path: path, options: .init(commitPolicy: .none, checkpointSigner: signer))
+        for round in 0 ..< 4 {
+            try store.append(contentsOf: (0 ..< 100).map { testEntry(round * 100 + $0) })
+            try store.seal()
+        }
+        try store.append(contentsOf: (400 ..< 420).map { testEntry($0) })
+        try store.close()
+    }
+
+    static func latestCheckpoint(_ path: String) throws -> String {
+        String(decoding: try readFile(path + "/checkpoints/checkpoint"), as: UTF8.self)
+    }
+
+    @Test func mirrorThenRestoreBringsBackEverySealedRecordAndProvesIt() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let signer = try NoteSigner.generate(name: "mirror.test/log")
+        let primary = dir.child("primary")
+        try Self.makeStore(primary, signer: signer)
+        let target = DirectoryTarget(root: dir.child("offsite"))
+        let mirror = Mirror(storePath: primary, target: target)
+        let first = try mirror.runOnce()
+        #expect(first.uploaded.first == "stele.conf")
+        #expect(first.uploaded.filter { $0.hasPrefix("segments/") }.count >= 4)
+        #expect(first.lagRecords == 20 && first.recordsInStore == first.recordsOffHost + 20)
+        #expect(first.checkpointOffHost == first.recordsOffHost)
+        // Objects are read-only files.
+        let segment = dir.child("offsite/segments/000000000001.seg")
+        #expect(try FileManager.default.attributesOfItem(atPath: segment)[.posixPermissions] as? Int == 0o444)
+
+        // A second pass (a restarted mirror) sends nothing and verifies what is there.
+        let again = try Mirror(storePath: primary, target: target).runOnce()
+        #expect(again.uploaded.isEmpty && again.verified == first.uploaded.count)
+
+        // The primary is gone; the checkpoint was kept outside.
+        let checkpoint = try Self.latestCheckpoint(primary)
+        removeTree(primary)
+        let restored = dir.child("restored")
+        let report = try Restore.run(from: target, to: restored, checkpoint: checkpoint, verifier: signer.verifier)
+        #expect(report.treeSize == first.recordsOffHost && report.checkpointSize == first.recordsOffHost)
+        let store = try Store(path: restored)
+        #expect(store.recordCount == first.recordsOffHost)
+        for n in 0 ..< 400 {
+            let version = try store.get(namespace: testEntry(n).namespaceString, key: testEntry(n).key)
+            #expect(version?.value == testEntry(n).value)
+        }
+        try store.append(testEntry(1000))
+        try store.close()
+        #expect(try Fsck.check(path: restored).problems.isEmpty)
+    }
+
+    @Test func restoreNamesAMissingOrAlteredObjectAndLeavesNothingBehind() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let signer = try NoteSigner.generate(name: "mirror.test/log")
+        let primary = dir.child("primary")
+        try Self.makeStore(primary, signer: signer)
+        let offsite = dir.child("offsite")
+        _ = try Mirror(storePath: primary, target: DirectoryTarget(root: offsite)).runOnce()
+        let checkpoint = try Self.latestCheckpoint(primary)
+
+        // One byte of a segment changed in the copy.
+        let second = offsite + "/segments/000000000002.seg"
+        var bytes = try readFile(second)
+        bytes[300] ^= 0x40
+        try writeFile(second, bytes)
+        let restored = dir.child("restored")
+        #expect(throws: MirrorError.self) {
+            try Restore.run(from: DirectoryTarget(root: offsite), to: restored, checkpoint: checkpoint, verifier: signer.verifier)
+        }
+        do {
+            _ = try Restore.run(from: DirectoryTarget(root: offsite), to: restored, checkpoint: checkpoint, verifier: signer.verifier)
+        } catch let MirrorError.altered(name, _) {
+            #expect(name == "segments/000000000002.seg")
+        }
+        #expect(!FileManager.default.fileExists(atPath: restored) && !FileManager.default.fileExists(atPath: restored + ".restoring"))
+
+        // The same segment altered consistently (checksum file too): the log itself gives it away.
+        try writeFile(second + ".sha256", Array((hexString(sha256(bytes)) + "\n").utf8))
+        #expect(throws: MirrorError.self) {
+            try Restore.run(from: DirectoryTarget(root: offsite), to: restored, checkpoint: checkpoint, verifier: signer.verifier)
+        }
+        #expect(!FileManager.default.fileExists(atPath: restored) && !FileManager.default.fileExists(atPath: restored + ".restoring"))
+
+        // A segment missing from the middle.
+        try FileManager.default.removeItem(atPath: second)
+        do {
+            _ = try Restore.run(from: DirectoryTarget(root: offsite), to: restored, checkpoint: checkpoint, verifier: signer.verifier)
+            Issue.record("restored with a segment missing")
+        } catch let MirrorError.missing(name) {
+            #expect(name == "segments/000000000002.seg")
+        }
+        #expect(!FileManager.default.fileExists(atPath: restored) && !FileManager.default.fileExists(atPath: restored + ".restoring"))
+    }
+
+    @Test func aCheckpointAheadOfTheCopyOrSignedByAnotherKeyIsRefused() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let signer = try NoteSigner.generate(name: "mirror.test/log")
+        let primary = dir.child("primary")
+        try Self.makeStore(primary, signer: signer)
+        let offsite = dir.child("offsite")
+        _ = try Mirror(storePath: primary, target: DirectoryTarget(root: offsite)).runOnce()
+        // A checkpoint of the whole log, active segment included: more than the copy holds.
+        let store = try Store(path: primary)
+        let ahead = try store.checkpoint(signer: signer)
+        try store.close()
+        #expect(throws: MirrorError.self) {
+            try Restore.run(from: DirectoryTarget(root: offsite), to: dir.child("r1"), checkpoint: ahead, verifier: signer.verifier)
+        }
+        let other = try NoteSigner.generate(name: "mirror.test/log")
+        #expect(throws: MirrorError.self) {
+            try Restore.run(from: DirectoryTarget(root: offsite), to: dir.child("r2"), checkpoint: try Self.latestCheckpoint(primary),
+                            verifier: other.verifier)
+        }
+    }
+
+    @Test func aSealTimerBoundsHowLongRecordsWaitToGoOffHost() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let primary = dir.child("primary")
+        try Store.create(at: primary)
+        var options = Store.Options(commitPolicy: .none)
+        options.sealInterval = .milliseconds(100)
+        let store = try Store(path: primary, options: options)
+        try store.append(contentsOf: (0 ..< 50).map { testEntry($0) })
+        let mirror = Mirror(storePath: primary, target: DirectoryTarget(root: dir.child("offsite")))
+        var report = try mirror.runOnce()
+        for _ in 0 ..< 50 where report.lagRecords > 0 {
+            Thread.sleep(forTimeInterval: 0.05)
+            report = try mirror.runOnce()
+        }
+        #expect(report.lagRecords == 0 && report.recordsOffHost == 50)
+        #expect(try store.stats().sealedSegments >= 1)
+        try store.close()
+    }
+
+    @Test func aDirectoryTargetNeverReplacesAnObject() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let target = DirectoryTarget(root: dir.child("offsite"))
+        try target.put("a/b", [1, 2, 3], retention: nil)
+        try target.put("a/b", [1, 2, 3], retention: nil)
+        #expect(throws: MirrorError.conflict(name: "a/b")) { try target.put("a/b", [9], retention: nil) }
+        #expect(try target.get("a/b") == [1, 2, 3])
+        #expect(try target.list(prefix: "a/").map(\.name) == ["a/b"])
+    }
+}
+
+extension Entry {
+    var namespaceString: String { String(decoding: namespace, as: UTF8.self) }
+}
