@@ -58,5 +58,14 @@ let package = Package(
             path: "Benchmarks/ProofBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // Mirror lag under a steady write load with a seal timer (tools/mirror-lag.sh).
+        .executableTarget(
+            name: "MirrorLag",
+            dependencies: [
+                .product(name: "Stele", package: "Stele"),
+                .product(name: "SteleMirror", package: "Stele"),
+            ],
+            path: "Peers/MirrorLag"
+        ),
     ]
 )

@@ -1,0 +1,80 @@
+// Mirror lag: how long records wait before they are off-host, under a steady write load.
+//
+// A writer appends `--rate` records per second (100-byte values, batches every 10 ms,
+// `sync=none`) to a store whose seal timer is `--seal-ms`; a mirror in the same process copies
+// sealed segments every `--poll-ms` to s3://BUCKET/PREFIX at $STELE_S3_ENDPOINT (credentials
+// from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) or to a directory. After each pass it samples
+// the lag (age of the oldest record not yet off-host); the run prints p50, p99 and max.
+//
+//   MirrorLag --to s3://bucket/prefix --seconds 60 [--rate 10000] [--seal-ms 1000] [--poll-ms 200]
+
+import Foundation
+import Stele
+import SteleMirror
+
+func option(_ name: String, _ fallback: String) -> String {
+    let arguments = CommandLine.arguments
+    guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return fallback }
+    return arguments[i + 1]
+}
+
+let seconds = Double(option("--seconds", "60")) ?? 60
+let rate = Int(option("--rate", "10000")) ?? 10_000
+let sealMilliseconds = Int(option("--seal-ms", "1000")) ?? 1000
+let pollMilliseconds = Int(option("--poll-ms", "200")) ?? 200
+let destination = option("--to", "")
+let directory = NSTemporaryDirectory() + "/stele-mirror-lag-\(getpid())"
+
+func target() throws -> any MirrorTarget {
+    guard destination.hasPrefix("s3://") else { return DirectoryTarget(root: destination.isEmpty ? directory + "-copy" : destination) }
+    let environment = ProcessInfo.processInfo.environment
+    guard let endpoint = URL(string: environment["STELE_S3_ENDPOINT"] ?? ""), let key = environment["AWS_ACCESS_KEY_ID"],
+          let secret = environment["AWS_SECRET_ACCESS_KEY"] else {
+        throw MirrorError.invalid("set STELE_S3_ENDPOINT, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    }
+    let rest = destination.dropFirst(5)
+    let bucket = String(rest.prefix { $0 != "/" })
+    let client = S3Client(endpoint: endpoint, bucket: bucket, signer: SigV4Signer(accessKeyID: key, secretAccessKey: secret))
+    return S3Target(client: client, prefix: String(rest.dropFirst(bucket.count + 1)))
+}
+
+try Store.create(at: directory)
+var options = Store.Options(commitPolicy: .none)
+options.sealInterval = .milliseconds(sealMilliseconds)
+let store = try Store(path: directory, options: options)
+let stop = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+let writer = Thread {
+    let perTick = max(1, rate / 100)
+    var next = ContinuousClock.now
+    var n = 0
+    while ContinuousClock.now < stop {
+        let batch = (0 ..< perTick).map { i in
+            Entry(namespace: "lag", key: Array("k\(n + i)".utf8), value: [UInt8](repeating: UInt8(truncatingIfNeeded: n + i), count: 100))
+        }
+        _ = try? store.append(contentsOf: batch)
+        n += perTick
+        next += .milliseconds(10)
+        let wait = next - ContinuousClock.now
+        if wait > .zero { Thread.sleep(forTimeInterval: Double(wait.components.attoseconds) / 1e18 + Double(wait.components.seconds)) }
+    }
+}
+writer.start()
+let mirror = Mirror(storePath: directory, target: try target())
+var samples: [Double] = []
+var uploaded = 0
+while ContinuousClock.now < stop {
+    let report = try mirror.runOnce()
+    uploaded += report.uploaded.count
+    samples.append(report.lagSeconds ?? 0)
+    Thread.sleep(forTimeInterval: Double(pollMilliseconds) / 1000)
+}
+try store.close()
+samples.sort()
+func percentile(_ p: Double) -> Double { samples.isEmpty ? 0 : samples[min(samples.count - 1, Int(Double(samples.count) * p))] }
+print(String(format: "mirror lag over %.0f s at %d records/s, seal every %d ms, mirror pass every %d ms: %d passes, %d objects; "
+             + "lag p50 %.2f s, p99 %.2f s, max %.2f s", seconds, rate, sealMilliseconds, pollMilliseconds, samples.count, uploaded,
+             percentile(0.5), percentile(0.99), samples.last ?? 0))
+for path in [directory, directory + "-copy"] {
+    for name in (try? FileManager.default.subpathsOfDirectory(atPath: path)) ?? [] { chmod(path + "/" + name, 0o755) }
+    try? FileManager.default.removeItem(atPath: path)
+}
