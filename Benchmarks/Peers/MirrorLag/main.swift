@@ -70,10 +70,10 @@ while ContinuousClock.now < stop {
 }
 try store.close()
 samples.sort()
-func percentile(_ p: Double) -> Double { samples.isEmpty ? 0 : samples[min(samples.count - 1, Int(Double(samples.count) * p))] }
+func percentile(_ sorted: [Double], _ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
 print(String(format: "mirror lag over %.0f s at %d records/s, seal every %d ms, mirror pass every %d ms: %d passes, %d objects; "
              + "lag p50 %.2f s, p99 %.2f s, max %.2f s", seconds, rate, sealMilliseconds, pollMilliseconds, samples.count, uploaded,
-             percentile(0.5), percentile(0.99), samples.last ?? 0))
+             percentile(samples, 0.5), percentile(samples, 0.99), samples.last ?? 0))
 for path in [directory, directory + "-copy"] {
     for name in (try? FileManager.default.subpathsOfDirectory(atPath: path)) ?? [] { chmod(path + "/" + name, 0o755) }
     try? FileManager.default.removeItem(atPath: path)
