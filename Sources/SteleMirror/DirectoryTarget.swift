@@ -5,8 +5,8 @@ import Stele
 ///
 /// Each object is a read-only file (0444) written through a temporary file, `fsync`, and a
 /// `link` that fails if the name exists (so nothing is ever replaced, even by a racing mirror),
-/// then a directory `fsync`. Its SHA-256 is kept beside it in `NAME.sha256`, so that a restore
-/// can tell an altered copy from the original. Only as safe as the directory's permissions:
+/// then a directory `fsync`. Its SHA-256 (and label, on a second line) is kept beside it in
+/// `NAME.sha256`, so that a restore can tell an altered copy from the original. Only as safe as the directory's permissions:
 /// mount it where the store's operator cannot write, or prefer an object store with Object Lock.
 public struct DirectoryTarget: MirrorTarget {
     public let root: String
@@ -16,7 +16,7 @@ public struct DirectoryTarget: MirrorTarget {
 
     private func path(_ name: String) -> String { root + "/" + name }
 
-    public func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?) throws {
+    public func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?, label: String?) throws {
         let digest = hexString(sha256(bytes))
         if let existing = try head(name) {
             guard existing.sha256 == digest, existing.size == bytes.count else { throw MirrorError.conflict(name: name) }
@@ -26,7 +26,8 @@ public struct DirectoryTarget: MirrorTarget {
         let directory = (final as NSString).deletingLastPathComponent
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try writeOnce(Array((digest + "\n").utf8), to: final + ".sha256", directory: directory)
+            let sidecar = digest + "\n" + (label.map { $0.filter { !$0.isNewline } + "\n" } ?? "")
+            try writeOnce(Array(sidecar.utf8), to: final + ".sha256", directory: directory)
             try writeOnce(bytes, to: final, directory: directory)
         } catch let error as MirrorError {
             throw error
@@ -64,9 +65,9 @@ public struct DirectoryTarget: MirrorTarget {
         let final = path(name)
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: final),
               let size = (attributes[.size] as? NSNumber)?.intValue else { return nil }
-        let recorded = FileManager.default.contents(atPath: final + ".sha256")
-            .map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
-        return ObjectInfo(name: name, size: size, sha256: recorded)
+        let lines = FileManager.default.contents(atPath: final + ".sha256")
+            .map { String(decoding: $0, as: UTF8.self).split(separator: "\n").map(String.init) } ?? []
+        return ObjectInfo(name: name, size: size, sha256: lines.first, label: lines.count > 1 ? lines[1] : nil)
     }
 
     public func list(prefix: String) throws -> [ObjectInfo] {

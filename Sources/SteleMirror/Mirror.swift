@@ -31,6 +31,10 @@ public final class Mirror: @unchecked Sendable {
         public var bytesUploaded = 0
         /// Objects found already in the target and verified by checksum in this pass.
         public var verified = 0
+        /// Segments whose copy is the original and the local file a purge's rewrite of it
+        /// (redaction stubs, same seal hash): the copy keeps the purged payloads until its own
+        /// retention ends.
+        public var redactedLocally = 0
         /// Records whose segment is in the target (sequence numbers `0 ..< n`).
         public var recordsOffHost: UInt64 = 0
         /// Records in the store.
@@ -64,16 +68,21 @@ public final class Mirror: @unchecked Sendable {
         let store = try Store(path: storePath, options: .init(readOnly: true))
         defer { try? store.close() }
         let layout = StoreLayout(root: storePath)
-        try upload(StoreConfig.fileName, path: layout.config, retention: nil, &report)
+        try upload(StoreConfig.fileName, path: layout.config, retention: nil, label: nil, &report)
         for segment in try sealedSegments(layout) {
+            let name = "segments/" + segment.name
+            if known.contains(name) {
+                report.recordsOffHost = segment.records.upperBound + 1
+                continue
+            }
             let horizon = try store.retentionHorizon(segment.records)
-            try upload("segments/" + segment.name, path: segment.path, retention: retention(horizon), &report)
+            try upload(name, path: segment.path, retention: retention(horizon), label: "seal:" + segment.sealHash, &report)
             report.recordsOffHost = segment.records.upperBound + 1
         }
         let history = layout.checkpoints + "/history"
         for name in (try? fs.listDirectory(history))?.sorted() ?? [] {
             guard let size = UInt64(name), size <= report.recordsOffHost else { continue }
-            try upload("checkpoints/" + name, path: history + "/" + name, retention: nil, &report)
+            try upload("checkpoints/" + name, path: history + "/" + name, retention: nil, label: nil, &report)
             report.checkpointOffHost = max(report.checkpointOffHost ?? 0, size)
         }
         report.recordsInStore = store.recordCount
@@ -89,6 +98,8 @@ public final class Mirror: @unchecked Sendable {
         var name: String
         var path: String
         var records: ClosedRange<UInt64>
+        /// Hex seal hash: the same for the original and for a purge's rewrite with stubs.
+        var sealHash: String
     }
 
     /// Sealed segments in order, up to the first that is not (the active one).
@@ -100,7 +111,8 @@ public final class Mirror: @unchecked Sendable {
             let path = layout.segments + "/" + name
             // The active segment has no footer: everything from it on is not sealed yet.
             guard let sealed = try? SealedSegment.open(fs: fs, path: path, expectedIndex: index) else { break }
-            out.append(SealedFile(name: name, path: path, records: sealed.footer.firstSequence ... sealed.footer.lastSequence))
+            out.append(SealedFile(name: name, path: path, records: sealed.footer.firstSequence ... sealed.footer.lastSequence,
+                                  sealHash: sealed.footer.sealHash.hex))
         }
         return out
     }
@@ -115,14 +127,20 @@ public final class Mirror: @unchecked Sendable {
         return ObjectRetention(mode: mode, retainUntil: until, legalHold: horizon.legalHold)
     }
 
-    private func upload(_ name: String, path: String, retention: ObjectRetention?, _ report: inout Report) throws {
+    private func upload(_ name: String, path: String, retention: ObjectRetention?, label: String?, _ report: inout Report) throws {
         if known.contains(name) { return }
         guard let bytes = try fs.readWholeFile(path, limit: Limits.maxSegmentSize) else { return }
         if let existing = try target.head(name) {
-            guard existing.size == bytes.count, existing.sha256 == hexString(sha256(bytes)) else { throw MirrorError.conflict(name: name) }
-            report.verified += 1
+            if existing.size == bytes.count, existing.sha256 == hexString(sha256(bytes)) {
+                report.verified += 1
+            } else if let label, existing.label == label {
+                // The copy is the segment as sealed; the local file is a purge's rewrite of it.
+                report.redactedLocally += 1
+            } else {
+                throw MirrorError.conflict(name: name)
+            }
         } else {
-            try target.put(name, bytes, retention: retention)
+            try target.put(name, bytes, retention: retention, label: label)
             report.uploaded.append(name)
             report.bytesUploaded += bytes.count
         }

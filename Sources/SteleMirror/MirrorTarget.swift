@@ -10,11 +10,13 @@ import Stele
 public protocol MirrorTarget: Sendable {
     /// A description for messages (`/mnt/copy`, `s3://bucket/prefix`).
     var description: String { get }
-    /// Stores `bytes` as `name`, unless an object of that name exists.
+    /// Stores `bytes` as `name` with a short `label` kept beside it (the mirror records a
+    /// segment's seal hash there), unless an object of that name exists.
     /// - Throws: ``MirrorError/conflict(name:)`` if `name` exists with other content,
     ///   ``MirrorError/target(_:)``/``MirrorError/transport(_:)`` on failure.
-    func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?) throws
-    /// What is stored under `name` (size and the SHA-256 recorded when it was stored), or nil.
+    func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?, label: String?) throws
+    /// What is stored under `name` (size, and the SHA-256 and label recorded when it was
+    /// stored), or nil.
     func head(_ name: String) throws -> ObjectInfo?
     /// Every object whose name starts with `prefix`, in name order.
     func list(prefix: String) throws -> [ObjectInfo]
@@ -28,6 +30,8 @@ public struct ObjectInfo: Sendable, Equatable {
     public var name: String
     public var size: Int
     public var sha256: String?
+    /// The label stored with it (see ``MirrorTarget/put(_:_:retention:label:)``).
+    public var label: String?
 }
 
 /// The retention an object gets in an object store with Object Lock.

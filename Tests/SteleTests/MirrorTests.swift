@@ -147,13 +147,42 @@ import Testing
         try store.close()
     }
 
+    /// A purge rewrites a sealed segment with redaction stubs after it was copied: the mirror
+    /// recognises the rewrite by its unchanged seal hash instead of calling it a conflict, and
+    /// the copy (which keeps the payload until its own retention ends) still restores.
+    @Test func aSegmentPurgedAfterItWasCopiedIsNotAConflict() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let signer = try NoteSigner.generate(name: "mirror.test/log")
+        let primary = dir.child("primary")
+        try Store.create(at: primary, segmentSize: 64 * 1024)
+        let store = try Store(path: primary, options: .init(commitPolicy: .none, checkpointSigner: signer))
+        try store.put(namespace: "t", key: "k", value: "first version")
+        try store.put(namespace: "t", key: "k", value: "second version")
+        try store.seal()
+        let target = DirectoryTarget(root: dir.child("offsite"))
+        #expect(try Mirror(storePath: primary, target: target).runOnce().uploaded.contains("segments/000000000001.seg"))
+        let report = try store.purge()
+        #expect(report.purged.count == 1 && report.segmentsRewritten == 1)
+        try store.seal()
+        let again = try Mirror(storePath: primary, target: target).runOnce()
+        #expect(again.redactedLocally == 1)
+        let checkpoint = try Self.latestCheckpoint(primary)
+        try store.close()
+        let restored = dir.child("restored")
+        _ = try Restore.run(from: target, to: restored, checkpoint: checkpoint, verifier: signer.verifier)
+        let back = try Store(path: restored, options: .init(readOnly: true))
+        #expect(try back.history(namespace: "t", key: Array("k".utf8)).first?.value == Array("first version".utf8))
+        try back.close()
+    }
+
     @Test func aDirectoryTargetNeverReplacesAnObject() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let target = DirectoryTarget(root: dir.child("offsite"))
-        try target.put("a/b", [1, 2, 3], retention: nil)
-        try target.put("a/b", [1, 2, 3], retention: nil)
-        #expect(throws: MirrorError.conflict(name: "a/b")) { try target.put("a/b", [9], retention: nil) }
+        try target.put("a/b", [1, 2, 3], retention: nil, label: nil)
+        try target.put("a/b", [1, 2, 3], retention: nil, label: nil)
+        #expect(throws: MirrorError.conflict(name: "a/b")) { try target.put("a/b", [9], retention: nil, label: nil) }
         #expect(try target.get("a/b") == [1, 2, 3])
         #expect(try target.list(prefix: "a/").map(\.name) == ["a/b"])
     }

@@ -37,7 +37,7 @@ public struct S3Target: MirrorTarget {
         return headers
     }
 
-    public func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?) throws {
+    public func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?, label: String?) throws {
         let digest = sha256(bytes)
         if let existing = try head(name) {
             guard existing.sha256 == hexString(digest), existing.size == bytes.count else { throw MirrorError.conflict(name: name) }
@@ -45,6 +45,7 @@ public struct S3Target: MirrorTarget {
         }
         let key = prefix + name
         var headers = lockHeaders(retention, digest: digest)
+        if let label { headers["x-amz-meta-stele-label"] = label }
         if bytes.count <= partSize {
             headers["content-md5"] = Data(md5(bytes)).base64EncodedString()
             headers["x-amz-checksum-sha256"] = Data(digest).base64EncodedString()
@@ -99,7 +100,8 @@ public struct S3Target: MirrorTarget {
         let response = try client.send(.init(method: "HEAD", key: prefix + name))
         if response.status == 404 { return nil }
         try check(response, "HEAD \(prefix + name)")
-        return ObjectInfo(name: name, size: Int(response.headers["content-length"] ?? "") ?? 0, sha256: response.headers["x-amz-meta-sha256"])
+        return ObjectInfo(name: name, size: Int(response.headers["content-length"] ?? "") ?? 0, sha256: response.headers["x-amz-meta-sha256"],
+                          label: response.headers["x-amz-meta-stele-label"])
     }
 
     public func list(prefix listPrefix: String) throws -> [ObjectInfo] {
@@ -114,7 +116,7 @@ public struct S3Target: MirrorTarget {
             let sizes = XMLFields.all("Size", in: response.body)
             guard keys.count == sizes.count else { throw MirrorError.target("unreadable listing of \(prefix + listPrefix)") }
             for (key, size) in zip(keys, sizes) {
-                out.append(ObjectInfo(name: String(key.dropFirst(prefix.count)), size: Int(size) ?? 0, sha256: nil))
+                out.append(ObjectInfo(name: String(key.dropFirst(prefix.count)), size: Int(size) ?? 0, sha256: nil, label: nil))
             }
             token = XMLFields.first("IsTruncated", in: response.body) == "true" ? XMLFields.first("NextContinuationToken", in: response.body) : nil
         } while token != nil
