@@ -38,6 +38,8 @@ PY
 # The checkpoint an operator keeps outside the store (here: a file beside it).
 "$STELE" checkpoint "$work/primary" --key "$work/log.key" --seal --out "$work/trusted.checkpoint"
 acknowledged=$("$STELE" stats "$work/primary" --json | python3 -c "import sys, json; print(json.load(sys.stdin)['records'])")
+# A digest of every record (sequence, time, namespace, key, value) to compare after the restore.
+before=$("$STELE" read "$work/primary" --from 0 --count "$acknowledged" --json | sha256sum | cut -d' ' -f1)
 
 echo "== mirror to s3://$bucket/orders" >&2
 "$STELE" mirror "$work/primary" --to "s3://$bucket/orders" --endpoint "$STELE_S3_ENDPOINT" --retain-days 1 >&2
@@ -59,13 +61,18 @@ if [ "$restored" -lt "$acknowledged" ]; then
     echo "DRILL FAILED: $acknowledged records acknowledged, $restored restored" >&2
     exit 1
 fi
+after=$("$STELE" read "$work/restored" --from 0 --count "$acknowledged" --json | sha256sum | cut -d' ' -f1)
+if [ "$before" != "$after" ]; then
+    echo "DRILL FAILED: the restored records differ from the primary's (digest $after, expected $before)" >&2
+    exit 1
+fi
 copied_bytes=$(python3 -c "import sys, json; print(json.load(open(sys.argv[1]))['bytes'])" "$work/report.json")
 python3 - "$start" "$end" "$copied_bytes" "$acknowledged" "$restored" $lag <<'PY'
 import sys
 start, end, size = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 acknowledged, restored, lag_records, lag_seconds = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
 seconds = end - start
-print(f"DR drill passed: {restored} of {acknowledged} acknowledged records restored and verified against the trusted checkpoint")
+print(f"DR drill passed: {restored} of {acknowledged} acknowledged records restored, byte for byte, and verified against the trusted checkpoint")
 print(f"recovery time: {seconds:.2f} s for {size / 1e6:.1f} MB ({size / 1e6 / seconds:.1f} MB/s, download + verify + rebuild)")
 print(f"recovery point: {lag_records} records ({lag_seconds:.1f} s) were not yet off-host when the primary was lost")
 PY

@@ -12,7 +12,7 @@ struct TargetOptions: ParsableArguments {
     @Option(help: "S3 region (default: $AWS_REGION, else us-east-1).")
     var region: String?
 
-    @Option(help: "Credentials file: an AWS-style file with aws_access_key_id and aws_secret_access_key (default: $AWS_ACCESS_KEY_ID / $AWS_SECRET_ACCESS_KEY).")
+    @Option(help: "Credentials file: an AWS-style file whose [default] profile has aws_access_key_id and aws_secret_access_key (default: $AWS_ACCESS_KEY_ID / $AWS_SECRET_ACCESS_KEY; session tokens are not supported).")
     var credentials: String?
 
     func target(_ text: String) throws -> any MirrorTarget {
@@ -25,9 +25,13 @@ struct TargetOptions: ParsableArguments {
         let region = region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
         var keyID = environment["AWS_ACCESS_KEY_ID"], secret = environment["AWS_SECRET_ACCESS_KEY"]
         if let credentials {
+            // The [default] profile (or lines before any profile header) of an AWS-style file.
+            var inDefault = true
             for line in try readText(credentials).split(separator: "\n") {
-                let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-                guard parts.count == 2 else { continue }
+                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                if trimmed.hasPrefix("[") { inDefault = trimmed == "[default]"; continue }
+                let parts = trimmed.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard inDefault, parts.count == 2 else { continue }
                 if parts[0] == "aws_access_key_id" { keyID = parts[1] }
                 if parts[0] == "aws_secret_access_key" { secret = parts[1] }
             }
@@ -63,12 +67,12 @@ struct MirrorCommand: ParsableCommand {
     @Option(help: "Seconds between passes with --follow.") var interval: Double = 1
     @Option(help: "With --follow, stop after this many passes (default: never).") var passes: Int?
     @Option(help: "Object lock mode when the records carry no compliance lock: compliance or governance.") var lockMode = "compliance"
-    @Option(help: "Minimum retention of every object, in days.") var retainDays = 30
+    @Option(help: "Minimum retention of every object, in days (at most 36500).") var retainDays = 30
     @Flag(help: "Print each pass as a JSON object.") var json = false
 
     func validate() throws {
         guard ObjectRetention.Mode(rawValue: lockMode.uppercased()) != nil else { throw ValidationError("--lock-mode is compliance or governance") }
-        guard retainDays >= 1 else { throw ValidationError("--retain-days must be at least 1") }
+        guard (1 ... 36_500).contains(retainDays) else { throw ValidationError("--retain-days must be 1-36500") }
         guard interval > 0 else { throw ValidationError("--interval must be positive") }
     }
 
@@ -78,23 +82,33 @@ struct MirrorCommand: ParsableCommand {
         options.minimumRetention = .seconds(retainDays * 86_400)
         let mirror = Mirror(storePath: dir, target: try targetOptions.target(to), options: options)
         var pass = 0
+        var pause = interval
         while true {
-            let report = try mirror.runOnce()
             pass += 1
-            Console.line(json ? Self.json(report) : Self.text(report))
+            do {
+                let report = try mirror.runOnce()
+                Console.line(json ? Self.json(report) : Self.text(report))
+                pause = interval
+            } catch {
+                // One pass is a batch job; following is a service: report, back off, go on.
+                guard follow else { throw error }
+                Console.error("stele mirror: pass \(pass) failed: \(error); retrying in \(Int(pause)) s")
+                pause = min(pause * 2, 60)
+            }
             guard follow, passes.map({ pass < $0 }) ?? true else { return }
-            Thread.sleep(forTimeInterval: interval)
+            Thread.sleep(forTimeInterval: pause)
         }
     }
 
     static func text(_ r: Mirror.Report) -> String {
         "uploaded \(r.uploaded.count) objects (\(r.bytesUploaded) bytes), verified \(r.verified); off-host \(r.recordsOffHost) of "
-            + "\(r.recordsInStore) records, checkpoint \(r.checkpointOffHost.map(String.init) ?? "none"); lag \(r.lagRecords) records, "
+            + "\(r.recordsInStore) records\(r.redactedLocally > 0 ? " (\(r.redactedLocally) segments purged locally since copied)" : ""), checkpoint \(r.checkpointOffHost.map(String.init) ?? "none"); lag \(r.lagRecords) records, "
             + String(format: "%.1f s", r.lagSeconds ?? 0)
     }
 
     static func json(_ r: Mirror.Report) -> String {
         "{\"uploaded\":\(r.uploaded.count),\"bytes_uploaded\":\(r.bytesUploaded),\"verified\":\(r.verified),"
+            + "\"redacted_locally\":\(r.redactedLocally),"
             + "\"records_off_host\":\(r.recordsOffHost),\"records_in_store\":\(r.recordsInStore),"
             + "\"checkpoint_off_host\":\(r.checkpointOffHost.map(String.init) ?? "null"),\"lag_records\":\(r.lagRecords),"
             + "\"lag_seconds\":\(r.lagSeconds.map { String(format: "%.3f", $0) } ?? "0")}"
@@ -108,7 +122,9 @@ struct RestoreCommand: ParsableCommand {
         discussion: """
         Downloads the config and every segment, checks each object's recorded SHA-256, the hash \
         chain and the Merkle roots, rebuilds tiles and index, and checks with fsck that the log \
-        matches (or extends) the checkpoint. Only then is NEWDIR created; a missing or altered \
+        matches the checkpoint (and any later checkpoint in the copy signed with the same key). \
+        Segments wholly beyond the newest such checkpoint are left out unless \
+        --include-unvouched. Only then is NEWDIR created; a missing or altered \
         object is an error naming it (exit 3). Prints the restore report as JSON.
         """)
 
@@ -118,10 +134,12 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: "The checkpoint's verifier key, inline or as a file.") var verifierKey: String
     @OptionGroup var targetOptions: TargetOptions
     @Option(help: "Also write the JSON report to this file.") var report: String?
+    @Flag(help: "Also restore sealed segments beyond the newest checkpoint signed with the key (vouched for by the hash chain only).")
+    var includeUnvouched = false
 
     func run() throws {
         let result = try Restore.run(from: try targetOptions.target(from), to: to, checkpoint: try readText(checkpoint),
-                                     verifier: try loadVerifier(verifierKey))
+                                     verifier: try loadVerifier(verifierKey), includeUnvouched: includeUnvouched)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let text = String(decoding: try encoder.encode(result), as: UTF8.self)

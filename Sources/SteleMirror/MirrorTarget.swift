@@ -53,7 +53,9 @@ public struct ObjectRetention: Sendable, Equatable {
     var iso8601: String {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date(timeIntervalSince1970: Double(retainUntil / 1_000_000_000)))
+        // Rounded up: the copy must not be unlocked a moment before the record is.
+        let seconds = retainUntil / 1_000_000_000 + (retainUntil % 1_000_000_000 > 0 ? 1 : 0)
+        return formatter.string(from: Date(timeIntervalSince1970: Double(seconds)))
     }
 }
 

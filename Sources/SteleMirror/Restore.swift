@@ -22,6 +22,12 @@ public enum Restore {
         public var rootHash: String
         /// Tree size of the trusted checkpoint it was checked against.
         public var checkpointSize: UInt64
+        /// Records vouched for by a checkpoint signed with the trusted key: the trusted one, or a
+        /// later one found in the copy (checked for consistency with it by fsck).
+        public var vouchedSize: UInt64
+        /// Sealed segments in the copy that lie wholly beyond every such checkpoint, left out
+        /// (nothing signed vouches for them; `includeUnvouched` restores them too).
+        public var segmentsLeftOut: Int
         public var seconds: Double
     }
 
@@ -29,10 +35,13 @@ public enum Restore {
     /// - Parameters:
     ///   - checkpoint: a signed checkpoint note held outside the store (trusted).
     ///   - verifier: the key that must have signed it.
+    ///   - includeUnvouched: also restore sealed segments beyond the newest checkpoint signed with
+    ///     that key (checked by the hash chain alone, which anyone able to write objects to the
+    ///     copy could extend).
     /// - Throws: ``MirrorError`` naming the object that is missing or altered, or describing how
     ///   the log and the checkpoint disagree; ``SteleError`` for local I/O.
     public static func run(from target: any MirrorTarget, to directory: String, checkpoint: String,
-                           verifier: NoteVerifier) throws -> Report {
+                           verifier: NoteVerifier, includeUnvouched: Bool = false) throws -> Report {
         let start = ContinuousClock.now
         let fs = PosixFileSystem()
         guard try fs.status(directory) == nil else { throw MirrorError.invalid("\(directory) already exists; restore into a new directory") }
@@ -46,7 +55,7 @@ public enum Restore {
         removeTree(work)
         do {
             return try assemble(from: target, in: work, to: directory, checkpoint: checkpoint, trusted: trusted,
-                                verifier: verifier, start: start)
+                                verifier: verifier, includeUnvouched: includeUnvouched, start: start)
         } catch {
             removeTree(work)
             // Damage found by the store's own checks names a file of the copy: name the object.
@@ -58,7 +67,8 @@ public enum Restore {
     }
 
     private static func assemble(from target: any MirrorTarget, in work: String, to directory: String, checkpoint: String,
-                                 trusted: Checkpoint, verifier: NoteVerifier, start: ContinuousClock.Instant) throws -> Report {
+                                 trusted: Checkpoint, verifier: NoteVerifier, includeUnvouched: Bool,
+                                 start: ContinuousClock.Instant) throws -> Report {
         let fs = PosixFileSystem()
         let layout = StoreLayout(root: work)
         try fs.makeDirectory(work)
@@ -69,40 +79,63 @@ public enum Restore {
         _ = try StoreConfig.decode(String(decoding: config, as: UTF8.self), path: StoreConfig.fileName)
         try write(fs, config, to: layout.config)
 
+        // Checkpoints in the copy signed with the trusted key vouch for more than the trusted
+        // one may; fsck checks them all against the restored log (and so against each other).
+        var vouching = [Fsck.ExternalCheckpoint(note: checkpoint, verifier: verifier)]
+        var vouchedSize = trusted.treeSize
+        for info in try target.list(prefix: "checkpoints/") {
+            guard let note = try? String(decoding: fetch(target, info.name), as: UTF8.self),
+                  let body = try? Checkpoint(parsing: try SignedNote.open(note, verifier: verifier)),
+                  body.origin == trusted.origin else { continue }
+            vouching.append(Fsck.ExternalCheckpoint(note: note, verifier: verifier))
+            vouchedSize = max(vouchedSize, body.treeSize)
+        }
+
         let names = try target.list(prefix: "segments/").map(\.name).filter { $0.hasSuffix(SegmentFiles.suffix) }
         var bytes = config.count
+        var restoredSegments = 0
         for (position, name) in names.enumerated() {
             let expected = "segments/" + SegmentFiles.name(UInt64(position + 1))
             guard name == expected else { throw MirrorError.missing(name: expected) }
             let content = try fetch(target, name)
             let path = work + "/" + name
             try write(fs, content, to: path)
+            let segment: SealedSegment
             do {
-                _ = try SealedSegment.open(fs: fs, path: path, expectedIndex: UInt64(position + 1))
+                segment = try SealedSegment.open(fs: fs, path: path, expectedIndex: UInt64(position + 1))
             } catch {
                 throw MirrorError.altered(name: name, detail: "\(error)")
             }
+            if segment.footer.firstSequence >= vouchedSize && !includeUnvouched {
+                try fs.remove(path)
+                break
+            }
             bytes += content.count
+            restoredSegments += 1
         }
-        guard !names.isEmpty else { throw MirrorError.missing(name: "segments/" + SegmentFiles.name(1)) }
+        guard restoredSegments > 0 else { throw MirrorError.missing(name: "segments/" + SegmentFiles.name(1)) }
 
         // Recovery: hash chain, footers, Merkle roots; tiles and index rebuilt from the records.
         let store = try Store(path: work)
         let size = store.recordCount
         let root = try store.rootHash()
         try store.close()
-        guard size >= trusted.treeSize else {
-            throw MirrorError.checkpointMismatch("the copy holds \(size) records; the checkpoint covers \(trusted.treeSize): objects are missing")
+        guard size >= vouchedSize else {
+            throw MirrorError.missing(name: "segments/" + SegmentFiles.name(UInt64(restoredSegments + 1))
+                + " (the copy holds \(size) records; a checkpoint signed with the trusted key covers \(vouchedSize))")
         }
-        let report = try Fsck.check(path: work, externalCheckpoints: [Fsck.ExternalCheckpoint(note: checkpoint, verifier: verifier)])
+        let report = try Fsck.check(path: work, externalCheckpoints: vouching)
         guard report.problems.isEmpty else {
             throw MirrorError.checkpointMismatch(report.problems.map { "\($0)" }.joined(separator: "; "))
         }
-        guard report.externalCheckpointsVerified == 1 else { throw MirrorError.checkpointMismatch("fsck did not verify the checkpoint") }
+        guard report.externalCheckpointsVerified == vouching.count else {
+            throw MirrorError.checkpointMismatch("fsck verified \(report.externalCheckpointsVerified) of \(vouching.count) checkpoints")
+        }
         try fs.rename(work, to: directory)
         let elapsed = ContinuousClock.now - start
-        return Report(restoredTo: directory, source: target.description, segments: names.count, bytes: bytes, treeSize: size,
-                      rootHash: root.hex, checkpointSize: trusted.treeSize,
+        return Report(restoredTo: directory, source: target.description, segments: restoredSegments, bytes: bytes, treeSize: size,
+                      rootHash: root.hex, checkpointSize: trusted.treeSize, vouchedSize: vouchedSize,
+                      segmentsLeftOut: names.count - restoredSegments,
                       seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 

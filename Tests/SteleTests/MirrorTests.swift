@@ -176,6 +176,45 @@ import Testing
         try back.close()
     }
 
+    /// Segments sealed after the newest checkpoint signed with the trusted key are vouched for by
+    /// the hash chain alone, which whoever can write objects could extend: left out by default.
+    @Test func segmentsBeyondEverySignedCheckpointAreLeftOutUnlessAskedFor() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let signer = try NoteSigner.generate(name: "mirror.test/log")
+        let primary = dir.child("primary")
+        try Self.makeStore(primary, signer: signer)
+        let checkpoint = try Self.latestCheckpoint(primary)
+        let unsigned = try Store(path: primary, options: .init(commitPolicy: .none))
+        try unsigned.seal()
+        try unsigned.append(contentsOf: (500 ..< 600).map { testEntry($0) })
+        try unsigned.seal()
+        try unsigned.close()
+        let target = DirectoryTarget(root: dir.child("offsite"))
+        let mirrored = try Mirror(storePath: primary, target: target).runOnce()
+        let vouched = try Restore.run(from: target, to: dir.child("r1"), checkpoint: checkpoint, verifier: signer.verifier)
+        #expect(vouched.segmentsLeftOut == 2 && vouched.treeSize == vouched.vouchedSize && vouched.treeSize < mirrored.recordsOffHost)
+        let all = try Restore.run(from: target, to: dir.child("r2"), checkpoint: checkpoint, verifier: signer.verifier, includeUnvouched: true)
+        #expect(all.segmentsLeftOut == 0 && all.treeSize == mirrored.recordsOffHost)
+    }
+
+    /// A sealed segment damaged on the primary is refused, never locked away off-host.
+    @Test func aDamagedSegmentIsNeverCopied() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let primary = dir.child("primary")
+        try Self.makeStore(primary, signer: try NoteSigner.generate(name: "mirror.test/log"))
+        let second = primary + "/segments/000000000002.seg"
+        var bytes = try readFile(second)
+        bytes[SegmentHeader.size + 40] ^= 1
+        try writeFile(second, bytes)
+        chmod(second, 0o444)
+        let target = DirectoryTarget(root: dir.child("offsite"))
+        #expect(throws: SteleError.self) { try Mirror(storePath: primary, target: target).runOnce() }
+        #expect(try target.head("segments/000000000002.seg") == nil)
+        #expect(try target.head("segments/000000000001.seg") != nil)
+    }
+
     @Test func aDirectoryTargetNeverReplacesAnObject() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

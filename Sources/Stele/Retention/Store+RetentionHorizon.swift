@@ -6,6 +6,9 @@ public struct RetentionHorizon: Sendable, Equatable {
     public var governance: Int64?
     /// Whether any version in range is under legal hold now.
     public var legalHold = false
+
+    /// No lock and no hold.
+    public init() {}
 }
 
 extension Store {
@@ -31,5 +34,66 @@ extension Store {
             if protection.legalHold != nil { horizon.legalHold = true }
         }
         return horizon
+    }
+}
+
+/// A sealed segment as the store knows it (for mirrors).
+package struct SealedSegmentInfo: Sendable {
+    package var path: String
+    package var records: ClosedRange<UInt64>
+    package var sealHash: Digest
+}
+
+extension Store {
+    /// The sealed segments this store opened with, in order. A mirror copies these and never the
+    /// active segment, whose file a live writer may still truncate.
+    package func sealedSegments() throws -> [SealedSegmentInfo] {
+        try state.withLock { state throws in
+            guard let log = state.log else { throw SteleError.closed }
+            return log.sealed.map {
+                SealedSegmentInfo(path: $0.path, records: $0.footer.firstSequence ... $0.footer.lastSequence, sealHash: $0.footer.sealHash)
+            }
+        }
+    }
+}
+
+/// Checks that `bytes` are a sealed segment whose every frame verifies (XXH3), and returns its
+/// footer; or whether `local` is a purge's rewrite of `original` (every frame equal, or a
+/// redaction stub holding the original's leaf hash). For mirrors, which must never lock damaged
+/// bytes away off-host, nor mistake damage for a purge.
+package enum SegmentBytes {
+    package static func verifiedFooter(_ bytes: [UInt8], name: String) throws -> SegmentFooter {
+        try ByteView.of(bytes) { view in
+            let footer = try SealedSegment.check(SegmentFooter.decodeAtEnd(view), path: name, offset: nil)
+            try SegmentLog.forEachFrame(view, from: SegmentHeader.size, to: Int(footer.framesEnd), path: name) { _, _ in }
+            return footer
+        }
+    }
+
+    package static func isRedaction(_ local: [UInt8], of original: [UInt8], name: String) throws -> Bool {
+        let a = try verifiedFooter(local, name: name), b = try verifiedFooter(original, name: name)
+        guard a.sealHash == b.sealHash, a.firstSequence == b.firstSequence, a.lastSequence == b.lastSequence else { return false }
+        var localFrames: [(FrameInfo, [UInt8], Digest?)] = []
+        try ByteView.of(local) { view in
+            try SegmentLog.forEachFrame(view, from: SegmentHeader.size, to: Int(a.framesEnd), path: name) { frame, v in
+                localFrames.append((frame, v.slice(frame.offset, frame.length).array,
+                                    frame.isRedacted ? Digest(v, at: frame.stored.lowerBound) : nil))
+            }
+        }
+        var index = 0
+        var matches = true
+        try ByteView.of(original) { view in
+            try SegmentLog.forEachFrame(view, from: SegmentHeader.size, to: Int(b.framesEnd), path: name) { frame, v in
+                guard matches, index < localFrames.count else { matches = false; return }
+                let (mine, bytes, stubLeaf) = localFrames[index]
+                index += 1
+                if let stubLeaf {
+                    matches = mine.sequence == frame.sequence && frame.leafHash(in: v) == stubLeaf
+                } else {
+                    matches = bytes == v.slice(frame.offset, frame.length).array
+                }
+            }
+        }
+        return matches && index == localFrames.count
     }
 }

@@ -31,8 +31,9 @@ public final class S3Client: @unchecked Sendable {
     public let bucket: String
     let signer: SigV4Signer
     private let session: URLSession
-    /// Every request sent, as "METHOD key?query" (tests check what the mirror asks for).
-    package private(set) var log: [String] = []
+    /// The last 10,000 requests sent, as "METHOD key?query" (tests check what the mirror asks for).
+    package var log: [String] { logLock.withLock { requests } }
+    private var requests: [String] = []
     private let logLock = NSLock()
 
     /// - Parameter endpoint: e.g. `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:9000`.
@@ -76,7 +77,10 @@ public final class S3Client: @unchecked Sendable {
             urlRequest.setValue("application/octet-stream", forHTTPHeaderField: "Content-Type")
         }
         if !request.body.isEmpty || request.method == "PUT" || request.method == "POST" { urlRequest.httpBody = Data(request.body) }
-        logLock.withLock { log.append("\(request.method) \(request.key)\(request.query.isEmpty ? "" : "?" + request.query.map { "\($0.0)=\($0.1)" }.joined(separator: "&"))") }
+        logLock.withLock {
+            if requests.count >= 10_000 { requests.removeFirst(requests.count - 9_999) }
+            requests.append("\(request.method) \(request.key)\(request.query.isEmpty ? "" : "?" + request.query.map { "\($0.0)=\($0.1)" }.joined(separator: "&"))")
+        }
 
         final class Outcome: @unchecked Sendable { var response: Response?; var error: String? }
         let outcome = Outcome()

@@ -63,7 +63,8 @@ public struct S3Target: MirrorTarget {
             let response = try client.send(.init(method: "PUT", key: key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)],
                                                  headers: ["content-md5": Data(md5(part)).base64EncodedString()], body: part))
             try check(response, "PUT part \(number) of \(key)")
-            parts.append((number, response.headers["etag"] ?? ""))
+            guard let etag = response.headers["etag"] else { throw MirrorError.target("no ETag for part \(number) of \(key)") }
+            parts.append((number, etag))
             offset += part.count
         }
         let manifest = "<CompleteMultipartUpload>" + parts.map { "<Part><PartNumber>\($0.0)</PartNumber><ETag>\($0.1)</ETag></Part>" }.joined()
@@ -81,19 +82,24 @@ public struct S3Target: MirrorTarget {
     private func ensureRetention(_ key: String, _ retention: ObjectRetention) throws {
         let head = try client.send(.init(method: "HEAD", key: key))
         try check(head, "HEAD \(key)")
-        if head.headers["x-amz-object-lock-mode"] != nil { return }
+        let holdMissing = retention.legalHold && head.headers["x-amz-object-lock-legal-hold"] != "ON"
+        if head.headers["x-amz-object-lock-mode"] != nil && !holdMissing { return }
+        if head.headers["x-amz-object-lock-mode"] == nil { try setRetention(key, retention) }
+        if holdMissing {
+            let hold = Array("<LegalHold><Status>ON</Status></LegalHold>".utf8)
+            try check(try client.send(.init(method: "PUT", key: key, query: [("legal-hold", "")],
+                                            headers: ["content-md5": Data(md5(hold)).base64EncodedString(), "content-type": "application/xml"],
+                                            body: hold)), "set legal hold on \(key)")
+        }
+    }
+
+    private func setRetention(_ key: String, _ retention: ObjectRetention) throws {
         let body = Array(("<Retention><Mode>\(retention.mode.rawValue)</Mode><RetainUntilDate>\(retention.iso8601)</RetainUntilDate>"
             + "</Retention>").utf8)
         let set = try client.send(.init(method: "PUT", key: key, query: [("retention", "")],
                                         headers: ["content-md5": Data(md5(body)).base64EncodedString(), "content-type": "application/xml"],
                                         body: body))
         try check(set, "set Object Lock retention of \(key)")
-        if retention.legalHold {
-            let hold = Array("<LegalHold><Status>ON</Status></LegalHold>".utf8)
-            try check(try client.send(.init(method: "PUT", key: key, query: [("legal-hold", "")],
-                                            headers: ["content-md5": Data(md5(hold)).base64EncodedString(), "content-type": "application/xml"],
-                                            body: hold)), "set legal hold on \(key)")
-        }
     }
 
     public func head(_ name: String) throws -> ObjectInfo? {
@@ -118,7 +124,13 @@ public struct S3Target: MirrorTarget {
             for (key, size) in zip(keys, sizes) {
                 out.append(ObjectInfo(name: String(key.dropFirst(prefix.count)), size: Int(size) ?? 0, sha256: nil, label: nil))
             }
-            token = XMLFields.first("IsTruncated", in: response.body) == "true" ? XMLFields.first("NextContinuationToken", in: response.body) : nil
+            token = nil
+            if XMLFields.first("IsTruncated", in: response.body) == "true" {
+                guard let next = XMLFields.first("NextContinuationToken", in: response.body) else {
+                    throw MirrorError.target("truncated listing of \(prefix + listPrefix) without a continuation token")
+                }
+                token = next
+            }
         } while token != nil
         return out.sorted { $0.name < $1.name }
     }
