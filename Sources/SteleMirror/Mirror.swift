@@ -14,8 +14,10 @@ import Stele
 /// the first object missing. The active segment is not copied: the recovery point is the last
 /// seal, so have the writer seal on a timer (`Store.Options.sealInterval`) to bound it.
 ///
-/// Tiles are not copied: they are derived from the records, and a restore rebuilds and checks
-/// them against the trusted checkpoint instead of trusting copies.
+/// Tiles (C2SP `tile/L/N`, and the partial tiles at each checkpointed size) are copied too,
+/// rebuilt here from the leaf hashes of the verified segments (checked against each footer's
+/// Merkle root), so that proofs can be served from the copy; a restore does not use them (it
+/// rebuilds its own from the records). A new `Mirror` reads every sealed segment once to do so.
 /// Not thread-safe: one pass at a time (it remembers what it verified between passes).
 public final class Mirror {
     /// Retention for objects whose records carry no lock of their own.
@@ -55,6 +57,8 @@ public final class Mirror {
     public let target: any MirrorTarget
     public let options: Options
     private var known: Set<String> = []
+    /// Tiles rebuilt from the leaf hashes of every segment copied so far (see ``TileAccumulator``).
+    private var tiles = TileAccumulator()
     private let fs = PosixFileSystem()
 
     public init(storePath: String, target: any MirrorTarget, options: Options = Options()) {
@@ -85,6 +89,9 @@ public final class Mirror {
                            isSegment: true, &report)
             }
             report.recordsOffHost = segment.records.upperBound + 1
+            if tiles.frontier.size < report.recordsOffHost {
+                try copyTiles(of: segment, history: layout.checkpoints + "/history", floor: floor, &report)
+            }
         }
         let history = layout.checkpoints + "/history"
         for name in (try? fs.listDirectory(history))?.sorted() ?? [] {
@@ -99,6 +106,40 @@ public final class Mirror {
             report.lagSeconds = max(0, Double(now) / 1e9 - Double(waiting.timestamp) / 1e9)
         }
         return report
+    }
+
+    /// Appends the segment's leaf hashes to the tile accumulator, checks they reproduce the
+    /// Merkle root in its footer, and copies the full tiles they complete; at a size some signed
+    /// checkpoint has, also the partial tiles a client of that checkpoint needs.
+    private func copyTiles(of segment: SealedSegmentInfo, history: String, floor: ObjectRetention, _ report: inout Report) throws {
+        guard let bytes = try fs.readWholeFile(segment.path, limit: Limits.maxSegmentSize) else { throw MirrorError.missing(name: segment.path) }
+        let (footer, leaves) = try SegmentBytes.leafHashes(bytes, name: segment.path)
+        guard tiles.frontier.size == footer.firstSequence else {
+            throw MirrorError.invalid("tiles: segment \(segment.path) starts at \(footer.firstSequence), tiles are at \(tiles.frontier.size)")
+        }
+        var completed: [TileAccumulator.Tile] = []
+        for leaf in leaves { completed += tiles.append(leaf) }
+        guard tiles.frontier.size == footer.treeSize, tiles.frontier.root == footer.treeRoot else {
+            throw MirrorError.altered(name: segment.path, detail: "its records do not reproduce the Merkle root in its footer")
+        }
+        let digits = String(footer.treeSize)
+        let checkpointName = String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+        if try fs.status(history + "/" + checkpointName) != nil { completed += tiles.partialTiles }
+        for tile in completed { try uploadBytes("tiles/" + tile.path, tile.bytes, retention: floor, &report) }
+    }
+
+    /// Uploads bytes computed here (tiles), unless an object with the same content is there.
+    private func uploadBytes(_ name: String, _ bytes: [UInt8], retention: ObjectRetention, _ report: inout Report) throws {
+        if known.contains(name) { return }
+        if let existing = try target.head(name) {
+            guard existing.size == bytes.count, existing.sha256 == hexString(sha256(bytes)) else { throw MirrorError.conflict(name: name) }
+            report.verified += 1
+        } else {
+            try target.put(name, bytes, retention: retention, label: nil)
+            report.uploaded.append(name)
+            report.bytesUploaded += bytes.count
+        }
+        known.insert(name)
     }
 
     /// The object lock for a segment: compliance if any of its versions is under a compliance

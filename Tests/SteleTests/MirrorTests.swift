@@ -40,6 +40,21 @@ import Testing
         let segment = dir.child("offsite/segments/000000000001.seg")
         #expect(try FileManager.default.attributesOfItem(atPath: segment)[.posixPermissions] as? Int == 0o444)
 
+        // Tiles rebuilt by the mirror from the records equal the store's own: the full level-0
+        // tile (in the store's pack) and every tile file the store wrote that the copy also has.
+        let pack = try readFile(primary + "/tiles/" + TileStore.packPath(0))
+        #expect(try target.get("tiles/tile/0/000") == Array(pack.prefix(256 * 32)))
+        var compared = 0
+        for name in try FileManager.default.subpathsOfDirectory(atPath: primary + "/tiles/tile") {
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: primary + "/tiles/tile/" + name, isDirectory: &isDirectory)
+            guard !isDirectory.boolValue, try target.head("tiles/tile/" + name) != nil else { continue }
+            #expect(try target.get("tiles/tile/" + name) == readFile(primary + "/tiles/tile/" + name), "tile/\(name)")
+            compared += 1
+        }
+        #expect(compared >= 1)
+        #expect(first.uploaded.contains("tiles/tile/0/001.p/144"))
+
         // A second pass (a restarted mirror) sends nothing and verifies what is there.
         let again = try Mirror(storePath: primary, target: target).runOnce()
         #expect(again.uploaded.isEmpty && again.verified == first.uploaded.count)

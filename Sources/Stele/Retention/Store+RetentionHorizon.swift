@@ -70,6 +70,21 @@ package enum SegmentBytes {
         }
     }
 
+    /// The leaf hash of every record of a sealed segment, in order (stubs give the hash they keep).
+    package static func leafHashes(_ bytes: [UInt8], name: String) throws -> (SegmentFooter, [Digest]) {
+        let footer = try verifiedFooter(bytes, name: name)
+        var leaves: [Digest] = []
+        try ByteView.of(bytes) { view in
+            try SegmentLog.forEachFrame(view, from: SegmentHeader.size, to: Int(footer.framesEnd), path: name) { frame, v in
+                guard let leaf = frame.leafHash(in: v) else {
+                    throw SteleError.corruption(Corruption(file: name, offset: frame.offset, sequence: frame.sequence, detail: "LZ4 value does not decode"))
+                }
+                leaves.append(leaf)
+            }
+        }
+        return (footer, leaves)
+    }
+
     package static func isRedaction(_ local: [UInt8], of original: [UInt8], name: String) throws -> Bool {
         let a = try verifiedFooter(local, name: name), b = try verifiedFooter(original, name: name)
         guard a.sealHash == b.sealHash, a.firstSequence == b.firstSequence, a.lastSequence == b.lastSequence else { return false }
