@@ -20,7 +20,8 @@ func retainUntil(until: String?, for duration: String?) throws -> Int64 {
     case (let until?, nil): return try parseDate(until)
     case (nil, let duration?):
         let now = Int64(Date().timeIntervalSince1970 * 1e9)
-        return now + Int64(clamping: try parseDuration(duration).components.seconds) * 1_000_000_000
+        guard let end = RetentionText.after(now, try parseDuration(duration)) else { throw ValidationError(RetentionText.tooLateHint(duration)) }
+        return end
     default: throw ValidationError("give exactly one of --until and --for")
     }
 }
@@ -156,7 +157,9 @@ struct AuthorizeCommand: ParsableCommand {
 
     func run() throws {
         let key = try NoteSigner(parsing: try readText(signer))
-        let notAfter = Int64(Date().timeIntervalSince1970 * 1e9) + Int64(try parseDuration(validFor).components.seconds) * 1_000_000_000
+        guard let notAfter = RetentionText.after(Int64(Date().timeIntervalSince1970 * 1e9), try parseDuration(validFor)) else {
+            throw ValidationError(RetentionText.tooLateHint(validFor))
+        }
         print(try GovernanceAuthorization.sign(origin: origin, namespace: namespace, key: Array(self.key.utf8), version: version,
                                                retainUntil: try parseDate(until), asOf: asOf, notAfter: notAfter, with: key), terminator: "")
     }

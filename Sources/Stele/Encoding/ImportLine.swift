@@ -53,7 +53,8 @@ public struct ImportLine: Sendable, Equatable {
                 retainUntil = date
             case (nil, let text?):
                 guard let duration = RetentionText.duration(text) else { throw fail(RetentionText.durationHint(text)) }
-                retainUntil = now + Int64(clamping: duration.components.seconds) * 1_000_000_000
+                guard let end = RetentionText.after(now, duration) else { throw fail(RetentionText.tooLateHint(text)) }
+                retainUntil = end
             default:
                 throw fail("give exactly one of \"until\" and \"for\"")
             }
@@ -95,25 +96,47 @@ public struct ImportLineError: Error, Sendable, Equatable, CustomStringConvertib
 }
 
 /// Retention dates and durations as people type them (import lines and CLI options).
+///
+/// Every result must fit a timestamp (signed 64-bit ns since the Unix epoch, years 1677-2262):
+/// text beyond that is rejected rather than trapped on or wrapped.
 package enum RetentionText {
-    /// `90s`, `15m`, `12h`, `30d`; nil for anything else.
+    /// `90s`, `15m`, `12h`, `30d`; nil for anything else or more than fits in 64-bit nanoseconds
+    /// (about 292 years).
     package static func duration(_ text: String) -> Duration? {
         guard let unit = text.last, let amount = Int64(text.dropLast()), amount > 0 else { return nil }
+        let scale: Int64
         switch unit {
-        case "s": return .seconds(amount)
-        case "m": return .seconds(amount * 60)
-        case "h": return .seconds(amount * 3600)
-        case "d": return .seconds(amount * 86_400)
+        case "s": scale = 1
+        case "m": scale = 60
+        case "h": scale = 3600
+        case "d": scale = 86_400
         default: return nil
         }
+        let (seconds, overflow) = amount.multipliedReportingOverflow(by: scale)
+        guard !overflow, !seconds.multipliedReportingOverflow(by: 1_000_000_000).overflow else { return nil }
+        return .seconds(seconds)
     }
 
-    /// An ISO 8601 date as ns since the Unix epoch; nil if it is not one.
+    /// An ISO 8601 date as ns since the Unix epoch (fractions of a ns dropped); nil if it is not
+    /// one or lies outside what a timestamp can hold.
     package static func date(_ text: String) -> Int64? {
         guard let date = try? Date(text, strategy: .iso8601) else { return nil }
-        return Int64(date.timeIntervalSince1970 * 1e9)
+        return Int64(exactly: (date.timeIntervalSince1970 * 1e9).rounded(.towardZero))
     }
 
-    package static func durationHint(_ text: String) -> String { "durations are written 90s, 15m, 12h or 30d (got \(text))" }
-    package static func dateHint(_ text: String) -> String { "dates are ISO 8601, e.g. 2027-01-31T00:00:00Z (got \(text))" }
+    /// `now` plus whole seconds of `duration`, in ns; nil past the largest timestamp.
+    package static func after(_ now: Int64, _ duration: Duration) -> Int64? {
+        let (nanoseconds, overflow) = duration.components.seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return nil }
+        let (sum, late) = now.addingReportingOverflow(nanoseconds)
+        return late ? nil : sum
+    }
+
+    package static func durationHint(_ text: String) -> String {
+        "durations are written 90s, 15m, 12h or 30d, at most 292 years (got \(text))"
+    }
+    package static func dateHint(_ text: String) -> String {
+        "dates are ISO 8601 between the years 1678 and 2261, e.g. 2027-01-31T00:00:00Z (got \(text))"
+    }
+    package static func tooLateHint(_ text: String) -> String { "\(text) from now is past the year 2262" }
 }
