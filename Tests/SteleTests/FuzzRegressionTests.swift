@@ -38,6 +38,19 @@ import Testing
         #expect(Self.importError(Self.lockLine(#""for":"36500d""#)) == nil, "a century still works")
     }
 
+    /// A footer (valid checksum) whose last sequence is UInt64.max and first 0: computing the
+    /// record count from them overflowed.
+    @Test func footerWithSequenceSpanOfUInt64MaxIsMalformed() {
+        let footer = SegmentFooter(recordCount: 1, firstSequence: 0, lastSequence: .max, framesEnd: 172, sealedAt: 0,
+                                   treeSize: 0, treeRoot: Digest(bytes: [UInt8](repeating: 0, count: 32))!,
+                                   contentDigest: Digest(bytes: [UInt8](repeating: 0, count: 32))!, frontier: [],
+                                   sealHash: Digest(bytes: [UInt8](repeating: 0, count: 32))!)
+        let file = [UInt8](repeating: 0, count: SegmentHeader.size + Frame.overhead) + footer.encoded
+        let result = ByteView.of(file) { SegmentFooter.decode($0, at: SegmentHeader.size + Frame.overhead) }
+        #expect(result == .failure(.malformed("segment footer fields")))
+        #expect(ByteView.of(file) { SegmentFooter.decodeAtEnd($0) } == .failure(.malformed("segment footer fields")))
+    }
+
     /// Every saved crash input replayed through its fuzz target's harness: none may trap.
     @Test func savedFuzzCrashesAreRejectedCleanly() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
