@@ -80,6 +80,11 @@ import Testing
         ].enumerated().map { ("line-\($0.offset).jsonl", Array($0.element.utf8)) }
 
         out["snapshot"] = [("snapshot", try readFile(path + "/index/snapshot"))]
+
+        let conf = try readFile(path + "/stele.conf")
+        var governed = try StoreConfig.decode(String(decoding: conf, as: UTF8.self), path: "stele.conf")
+        governed.governanceKey = signer.verifier
+        out["config"] = [("stele.conf", conf), ("governed.conf", Array(governed.encoded.utf8))]
         return out
     }
 
@@ -114,6 +119,10 @@ import Testing
         let snapshotBytes = try #require(seeds["snapshot"]?.first?.1)
         let snapshot = try #require(IndexSnapshot.decode(snapshotBytes))
         #expect(snapshot.keys.keyCount > 0 && !snapshot.retentionRecords.isEmpty)
+
+        for (name, bytes) in seeds["config"] ?? [] {
+            #expect((try? StoreConfig.decode(String(decoding: bytes, as: UTF8.self), path: name)) != nil, "\(name)")
+        }
 
         // Each target's seeds stay a few KiB: they are committed.
         for (target, files) in seeds { #expect(files.reduce(0) { $0 + $1.1.count } < 16 * 1024, "\(target)") }

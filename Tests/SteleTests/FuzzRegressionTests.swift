@@ -57,7 +57,7 @@ import Testing
             .deletingLastPathComponent().appendingPathComponent("tools/fuzz/regressions").path
         let harness: [String: (UnsafeRawBufferPointer) -> Void] = [
             "frame": FuzzHarness.frames, "segment": FuzzHarness.segment, "checkpoint": FuzzHarness.note,
-            "jsonl": FuzzHarness.importLine, "snapshot": FuzzHarness.indexSnapshot,
+            "jsonl": FuzzHarness.importLine, "snapshot": FuzzHarness.indexSnapshot, "config": FuzzHarness.config,
         ]
         var replayed = 0
         for (target, run) in harness {

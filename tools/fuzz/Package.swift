@@ -5,7 +5,7 @@ import PackageDescription
 
 // Each target is one main.swift defining `LLVMFuzzerTestOneInput` and starting libFuzzer's
 // driver (`LLVMFuzzerRunDriver`, declared by CLibFuzzer).
-let names = ["frame", "segment", "checkpoint", "jsonl", "snapshot"]
+let names = ["frame", "segment", "checkpoint", "jsonl", "snapshot", "config"]
 
 let package = Package(
     name: "SteleFuzz",

@@ -123,6 +123,18 @@ import Foundation
         decodeSnapshot(patched)
     }
 
+    /// A `stele.conf` text, as given and with its checksum line recomputed; one that decodes
+    /// must decode again from its encoding to the same config.
+    public static func config(_ data: UnsafeRawBufferPointer) {
+        let input = Array(data)
+        decodeConfig(input)
+        // The checksum line is the last line; everything before it is what it covers.
+        guard input.last == 0x0a, let start = input.dropLast().lastIndex(of: 0x0a).map({ $0 + 1 }) else { return }
+        let body = Array(input[..<start])
+        let digits = String(xxh3(body), radix: 16)
+        decodeConfig(body + Array(("xxh3 " + String(repeating: "0", count: 16 - digits.count) + digits + "\n").utf8))
+    }
+
     // MARK: Helpers
 
     /// A fixed key, so that runs are reproducible.
@@ -225,6 +237,11 @@ import Foundation
                                      frontier: Frontier(), durableEnd: Int(clamping: header.durableEnd))
             }
         }
+    }
+
+    private static func decodeConfig(_ bytes: [UInt8]) {
+        guard let config = try? StoreConfig.decode(String(decoding: bytes, as: UTF8.self), path: "fuzz") else { return }
+        require((try? StoreConfig.decode(config.encoded, path: "fuzz")) == config, "store config round trip")
     }
 
     private static func decodeSnapshot(_ bytes: [UInt8]) {
