@@ -56,53 +56,14 @@ struct AppendCommand: ParsableCommand {
         if let last { print(last) } else { Console.error("stele: no records in input") }
     }
 
-    private struct Line: Decodable {
-        var ns: String
-        var key: String?
-        var key_b64: String?
-        var value: String?
-        var value_b64: String?
-        var lock: Lock?
-    }
-
-    private struct Lock: Decodable {
-        var mode: String
-        var until: String?
-        var `for`: String?
-    }
-
+    /// One input line, parsed by the library (``ImportLine``) so that the fuzz target runs the same code.
     static func parse(_ bytes: [UInt8], lineNumber: Int) throws -> (Entry, RetentionLock?) {
-        let line: Line
-        do {
-            line = try JSONDecoder().decode(Line.self, from: Data(bytes))
+        do throws(ImportLineError) {
+            let line = try ImportLine(parsing: bytes, lineNumber: lineNumber, now: Int64(Date().timeIntervalSince1970 * 1e9))
+            return (line.entry, line.lock)
         } catch {
-            throw InputError(message: "line \(lineNumber): not a JSON object with \"ns\", \"key\" and \"value\" (\(error))")
+            throw InputError(message: error.description)
         }
-        func field(_ text: String?, _ base64: String?, _ name: String) throws -> [UInt8] {
-            switch (text, base64) {
-            case (let text?, nil): return Array(text.utf8)
-            case (nil, let encoded?):
-                guard let data = Data(base64Encoded: encoded) else {
-                    throw InputError(message: "line \(lineNumber): \"\(name)_b64\" is not valid base64")
-                }
-                return Array(data)
-            default:
-                throw InputError(message: "line \(lineNumber): give exactly one of \"\(name)\" and \"\(name)_b64\"")
-            }
-        }
-        var lock: RetentionLock?
-        if let spec = line.lock {
-            guard let mode = RetentionMode(name: spec.mode) else {
-                throw InputError(message: "line \(lineNumber): lock mode must be governance or compliance")
-            }
-            do {
-                lock = RetentionLock(mode: mode, retainUntil: try retainUntil(until: spec.until, for: spec.for))
-            } catch {
-                throw InputError(message: "line \(lineNumber): \(error)")
-            }
-        }
-        return (Entry(namespace: line.ns, key: try field(line.key, line.key_b64, "key"),
-                      value: try field(line.value, line.value_b64, "value")), lock)
     }
 }
 

@@ -4,26 +4,14 @@ import Stele
 
 /// Parses `90s`, `15m`, `12h`, `30d`.
 func parseDuration(_ text: String) throws -> Duration {
-    guard let unit = text.last, let amount = Int64(text.dropLast()), amount > 0 else {
-        throw ValidationError("durations are written 90s, 15m, 12h or 30d (got \(text))")
-    }
-    let seconds: Int64
-    switch unit {
-    case "s": seconds = amount
-    case "m": seconds = amount * 60
-    case "h": seconds = amount * 3600
-    case "d": seconds = amount * 86_400
-    default: throw ValidationError("durations are written 90s, 15m, 12h or 30d (got \(text))")
-    }
-    return .seconds(seconds)
+    guard let duration = RetentionText.duration(text) else { throw ValidationError(RetentionText.durationHint(text)) }
+    return duration
 }
 
 /// An ISO 8601 date as ns since the epoch.
 func parseDate(_ text: String) throws -> Int64 {
-    guard let date = try? Date(text, strategy: .iso8601) else {
-        throw ValidationError("dates are ISO 8601, e.g. 2027-01-31T00:00:00Z (got \(text))")
-    }
-    return Int64(date.timeIntervalSince1970 * 1e9)
+    guard let date = RetentionText.date(text) else { throw ValidationError(RetentionText.dateHint(text)) }
+    return date
 }
 
 /// A retain-until date from `--until` or `--for` (from now).
@@ -32,7 +20,8 @@ func retainUntil(until: String?, for duration: String?) throws -> Int64 {
     case (let until?, nil): return try parseDate(until)
     case (nil, let duration?):
         let now = Int64(Date().timeIntervalSince1970 * 1e9)
-        return now + Int64(clamping: try parseDuration(duration).components.seconds) * 1_000_000_000
+        guard let end = RetentionText.after(now, try parseDuration(duration)) else { throw ValidationError(RetentionText.tooLateHint(duration)) }
+        return end
     default: throw ValidationError("give exactly one of --until and --for")
     }
 }
@@ -168,7 +157,9 @@ struct AuthorizeCommand: ParsableCommand {
 
     func run() throws {
         let key = try NoteSigner(parsing: try readText(signer))
-        let notAfter = Int64(Date().timeIntervalSince1970 * 1e9) + Int64(try parseDuration(validFor).components.seconds) * 1_000_000_000
+        guard let notAfter = RetentionText.after(Int64(Date().timeIntervalSince1970 * 1e9), try parseDuration(validFor)) else {
+            throw ValidationError(RetentionText.tooLateHint(validFor))
+        }
         print(try GovernanceAuthorization.sign(origin: origin, namespace: namespace, key: Array(self.key.utf8), version: version,
                                                retainUntil: try parseDate(until), asOf: asOf, notAfter: notAfter, with: key), terminator: "")
     }

@@ -141,8 +141,10 @@ package struct SegmentFooter: Equatable, Sendable {
             frontier: (0 ..< k).map { Digest(f, at: 128 + 32 * $0) }, sealHash: Digest(f, at: 128 + 32 * k))
         // Every frame takes at least `Frame.overhead` bytes, which bounds the count by the file.
         let maxRecords = UInt64(offset - SegmentHeader.size) / UInt64(Frame.overhead)
+        // `last - first == count - 1`, not `last - first + 1 == count`: the latter traps when
+        // last - first is UInt64.max (found by fuzzing); count ≥ 1 is checked first.
         guard footer.recordCount >= 1, footer.recordCount <= maxRecords, footer.lastSequence >= footer.firstSequence,
-              footer.lastSequence - footer.firstSequence + 1 == footer.recordCount,
+              footer.lastSequence - footer.firstSequence == footer.recordCount - 1,
               footer.lastSequence < 1 << 62, footer.treeSize == footer.lastSequence + 1,
               footer.treeSize.nonzeroBitCount == k, footer.framesEnd == UInt64(offset) else {
             return .failure(.malformed("segment footer fields"))

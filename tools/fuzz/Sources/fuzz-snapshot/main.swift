@@ -1,0 +1,19 @@
+import CLibFuzzer
+@_spi(Fuzzing) import Stele
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One fuzz input: an index snapshot file (IndexSnapshot.decode).
+/// A thrown error or rejection is fine; a trap, crash or hang is a finding.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    FuzzHarness.indexSnapshot(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}
+
+// SwiftPM links every executable's entry point as `main` (so tests can link executables),
+// which would shadow libFuzzer's own main: start libFuzzer's driver from here instead.
+var argc = CommandLine.argc
+var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+exit(LLVMFuzzerRunDriver(&argc, &argv, fuzz))
