@@ -49,7 +49,9 @@ public final class S3Client: @unchecked Sendable {
     /// Sends `request` and waits for the answer.
     /// - Throws: ``MirrorError/transport(_:)`` when no HTTP answer came back.
     package func send(_ request: Request) throws -> Response {
-        let path = "/" + bucket + (request.key.isEmpty ? "" : "/" + request.key)
+        // Path-style: the endpoint's own path (if any), the bucket, the key.
+        let base = endpoint.path.hasSuffix("/") ? String(endpoint.path.dropLast()) : endpoint.path
+        let path = base + "/" + bucket + (request.key.isEmpty ? "" : "/" + request.key)
         var components = URLComponents()
         components.percentEncodedPath = path.split(separator: "/", omittingEmptySubsequences: false)
             .map { SigV4Signer.uriEncode(String($0)) }.joined(separator: "/")
@@ -63,7 +65,10 @@ public final class S3Client: @unchecked Sendable {
         let amzDate = Self.amzDate(Date())
         let payloadHash = hexString(sha256(request.body))
         var headers = request.headers
-        headers["host"] = endpoint.port.map { "\(host):\($0)" } ?? host
+        // As the HTTP client will send it: IPv6 in brackets, the port only when not the default.
+        let hostName = host.contains(":") ? "[\(host)]" : host
+        let defaultPort = endpoint.scheme == "https" ? 443 : 80
+        headers["host"] = endpoint.port.map { $0 == defaultPort ? hostName : "\(hostName):\($0)" } ?? hostName
         headers["x-amz-date"] = amzDate
         headers["x-amz-content-sha256"] = payloadHash
         let authorization = signer.authorization(method: request.method, path: path, query: request.query, headers: headers,
