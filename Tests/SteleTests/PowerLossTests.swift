@@ -49,8 +49,10 @@ import Testing
         let fs = try PowerLossFileSystem(root: path)
         let signer = try NoteSigner.generate(name: "powerloss.test")
 
-        // Shared with the crash hook, which runs inside the store's calls.
+        // Shared with the crash hook, which runs inside the store's calls, on the writer's thread
+        // and (under the interval policy) on the background sync's: every access takes `lock`.
         final class Progress: @unchecked Sendable {
+            let lock = NSLock()
             var store: Store?
             var attempted: Set<[UInt8]> = []
             var acknowledged: [(UInt64, [UInt8])] = []
@@ -58,7 +60,12 @@ import Testing
             var failure: Error?
         }
         let progress = Progress()
+        // The hook holds the file system and the points: break that cycle when the workload
+        // ends, or every workload's crash images stay in memory until the run does.
+        defer { fs.onCall = nil }
         fs.onCall = { call in
+            progress.lock.lock()
+            defer { progress.lock.unlock() }
             // The claim is read before the image: anything it counts was synced before this call.
             let claim = progress.store?.durableRecordCount ?? 0
             do {
@@ -75,7 +82,7 @@ import Testing
         options.fileSystem = fs
         options.indexSnapshotInterval = 50
         let store = try Store(path: path, options: options)
-        progress.store = store
+        progress.lock.withLock { progress.store = store }
         var keys: [String] = []
         var counter = 0
 
@@ -94,8 +101,13 @@ import Testing
             let entry = Entry(namespace: namespace, key: Array(key.utf8), value: bytes)
             return (entry, encode(namespace, entry.key, bytes))
         }
+        func attempt(_ encoded: [UInt8]) {
+            progress.lock.withLock { _ = progress.attempted.insert(encoded) }
+        }
         func acknowledge(_ receipt: Receipt, _ encoded: [[UInt8]]) {
-            for (sequence, record) in zip(receipt.sequences, encoded) { progress.acknowledged.append((sequence, record)) }
+            progress.lock.withLock {
+                for (sequence, record) in zip(receipt.sequences, encoded) { progress.acknowledged.append((sequence, record)) }
+            }
             if case .everyBatch = policy {
                 #expect(store.durableRecordCount > receipt.sequences.upperBound, "seed \(seed): acknowledged but not durable")
             }
@@ -105,21 +117,21 @@ import Testing
             switch random.next(below: 22) {
             case 0 ..< 7:
                 let (entry, encoded) = newEntry()
-                progress.attempted.insert(encoded)
+                attempt(encoded)
                 acknowledge(try store.append(entry), [encoded])
             case 7 ..< 11:
                 let batch = (0 ..< 2 + random.next(below: 25)).map { _ in newEntry() }
-                for (_, encoded) in batch { progress.attempted.insert(encoded) }
+                for (_, encoded) in batch { attempt(encoded) }
                 acknowledge(try store.append(contentsOf: batch.map(\.0)), batch.map(\.1))
             case 11 ..< 13 where !keys.isEmpty:
                 let key = Array(keys[random.next(below: keys.count)].utf8)
                 let namespace = "tenant-\(random.next(below: 3))"
                 let encoded = encode(namespace, key, nil)
-                progress.attempted.insert(encoded)
+                attempt(encoded)
                 acknowledge(try store.delete(namespace: namespace, key: key), [encoded])
             case 13:
                 let (entry, encoded) = newEntry()
-                progress.attempted.insert(encoded)
+                attempt(encoded)
                 let lock = RetentionLock(mode: .governance, retainUntil: Int64(Date().timeIntervalSince1970 * 1e9) + 3_600_000_000_000)
                 acknowledge(try store.put(namespace: String(decoding: entry.namespace, as: UTF8.self), key: entry.key, value: entry.value, lock: lock), [encoded])
             case 14:
@@ -144,15 +156,17 @@ import Testing
                 }
             default:
                 let (entry, encoded) = newEntry()
-                progress.attempted.insert(encoded)
+                attempt(encoded)
                 acknowledge(try store.append(entry), [encoded])
             }
         }
         coverage.records += Int(store.recordCount)
         try store.close()
-        progress.store = nil
-        if let failure = progress.failure { throw failure }
-        return progress.points
+        return try progress.lock.withLock {
+            progress.store = nil
+            if let failure = progress.failure { throw failure }
+            return progress.points
+        }
     }
 
     /// Opens a crash image and checks (a)-(d); returns a description of what went wrong, if anything.
