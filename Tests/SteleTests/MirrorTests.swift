@@ -47,7 +47,7 @@ import Testing
         var compared = 0
         for name in try FileManager.default.subpathsOfDirectory(atPath: primary + "/tiles/tile") {
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: primary + "/tiles/tile/" + name, isDirectory: &isDirectory)
+            _ = FileManager.default.fileExists(atPath: primary + "/tiles/tile/" + name, isDirectory: &isDirectory)
             guard !isDirectory.boolValue, try target.head("tiles/tile/" + name) != nil else { continue }
             #expect(try target.get("tiles/tile/" + name) == readFile(primary + "/tiles/tile/" + name), "tile/\(name)")
             compared += 1
