@@ -94,10 +94,13 @@ public enum Restore {
         let names = try target.list(prefix: "segments/").map(\.name).filter { $0.hasSuffix(SegmentFiles.suffix) }
         var bytes = config.count
         var restoredSegments = 0
+        // The next object is fetched and checked on another thread while this one is written.
+        var next = names.first.map { Prefetch(target, $0) }
         for (position, name) in names.enumerated() {
             let expected = "segments/" + SegmentFiles.name(UInt64(position + 1))
             guard name == expected else { throw MirrorError.missing(name: expected) }
-            let content = try fetch(target, name)
+            let content = try next?.wait() ?? fetch(target, name)
+            next = position + 1 < names.count ? Prefetch(target, names[position + 1]) : nil
             let path = work + "/" + name
             try write(fs, content, to: path)
             let segment: SealedSegment
@@ -115,6 +118,10 @@ public enum Restore {
         }
         guard restoredSegments > 0 else { throw MirrorError.missing(name: "segments/" + SegmentFiles.name(1)) }
 
+        _ = try? next?.wait()
+        // One sync for every file written (rather than one each): nothing is presented as
+        // restored before the rename below anyway.
+        try fs.syncFileSystem(work)
         // Recovery: hash chain, footers, Merkle roots; tiles and index rebuilt from the records.
         let store = try Store(path: work)
         let size = store.recordCount
@@ -131,7 +138,10 @@ public enum Restore {
         guard report.externalCheckpointsVerified == vouching.count else {
             throw MirrorError.checkpointMismatch("fsck verified \(report.externalCheckpointsVerified) of \(vouching.count) checkpoints")
         }
+        try fs.syncFileSystem(work)
         try fs.rename(work, to: directory)
+        try fs.syncDirectory((directory as NSString).deletingLastPathComponent.isEmpty ? "."
+                             : (directory as NSString).deletingLastPathComponent)
         let elapsed = ContinuousClock.now - start
         return Report(restoredTo: directory, source: target.description, segments: restoredSegments, bytes: bytes, treeSize: size,
                       rootHash: root.hex, checkpointSize: trusted.treeSize, vouchedSize: vouchedSize,
@@ -150,11 +160,30 @@ public enum Restore {
         return content
     }
 
+    /// Writes a restored file (synced later, all at once, by `syncFileSystem`).
     private static func write(_ fs: PosixFileSystem, _ bytes: [UInt8], to path: String) throws {
         let fd = try fs.open(path, .createNew(permissions: 0o444))
         defer { fs.close(fd) }
         try bytes.withUnsafeBytes { try fs.write(fd, $0, at: 0) }
-        try fs.syncAll(fd)
+    }
+
+    /// One object being fetched and checked (``fetch(_:_:)``) on a background thread.
+    private final class Prefetch: @unchecked Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private var result: Result<[UInt8], any Error> = .success([])
+
+        init(_ target: any MirrorTarget, _ name: String) {
+            DispatchQueue.global().async {
+                self.result = Result { try Restore.fetch(target, name) }
+                self.done.signal()
+            }
+        }
+
+        /// The object's checked bytes, once fetched. - Throws: what ``fetch(_:_:)`` threw.
+        func wait() throws -> [UInt8] {
+            done.wait()
+            return try result.get()
+        }
     }
 
     static func removeTree(_ path: String) {
