@@ -55,7 +55,7 @@ import Testing
     @Test func savedFuzzCrashesAreRejectedCleanly() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("tools/fuzz/regressions").path
-        let harness: [String: (UnsafeRawBufferPointer) -> Void] = [
+        let harness: [String: (UnsafeRawBufferPointer) -> [String]] = [
             "frame": FuzzHarness.frames, "segment": FuzzHarness.segment, "checkpoint": FuzzHarness.note,
             "jsonl": FuzzHarness.importLine, "snapshot": FuzzHarness.indexSnapshot, "config": FuzzHarness.config,
         ]
@@ -63,7 +63,8 @@ import Testing
         for (target, run) in harness {
             let directory = root + "/" + target
             for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
-                try readFile(directory + "/" + name).withUnsafeBytes { run($0) }
+                let violated = try readFile(directory + "/" + name).withUnsafeBytes { run($0) }
+                #expect(violated.isEmpty, "\(target)/\(name): \(violated)")
                 replayed += 1
             }
         }

@@ -11,16 +11,34 @@ import Foundation
 /// Each function feeds arbitrary bytes to the decoders the store runs on disk (or caller)
 /// input. Rejection is fine: every decoder answers bad input with a typed error, `nil` or a
 /// `Result` failure. A trap, crash or hang is a finding. Where a decoder has an encoder, a
-/// successful decode is also checked to round-trip; a violated property stops the process with
-/// `fatalError` on purpose, because that is how a fuzzer learns about it.
+/// successful decode is also checked to round-trip; each function returns the properties that did
+/// not hold (empty when all did), and the fuzz target stops the process on any, because that is
+/// how a fuzzer learns about it. The library itself never traps here.
 ///
 /// Checksums would stop a mutating fuzzer at the first check (it cannot guess an XXH3), so
 /// every binary input is decoded twice: as given, and with its checksums recomputed in a copy,
 /// which lets the fuzzer reach the field checks behind them.
 @_spi(Fuzzing) public enum FuzzHarness {
+    public static func frames(_ data: UnsafeRawBufferPointer) -> [String] { FuzzRun().run { $0.frames(data) } }
+    public static func segment(_ data: UnsafeRawBufferPointer) -> [String] { FuzzRun().run { $0.segment(data) } }
+    public static func note(_ data: UnsafeRawBufferPointer) -> [String] { FuzzRun().run { $0.note(data) } }
+    public static func importLine(_ data: UnsafeRawBufferPointer) -> [String] { FuzzRun().run { $0.importLine(data) } }
+    public static func indexSnapshot(_ data: UnsafeRawBufferPointer) -> [String] { FuzzRun().run { $0.indexSnapshot(data) } }
+    public static func config(_ data: UnsafeRawBufferPointer) -> [String] { FuzzRun().run { $0.config(data) } }
+}
+
+/// One harness call: the checks, and the properties they found violated.
+private final class FuzzRun {
+    private(set) var violations: [String] = []
+
+    func run(_ body: (FuzzRun) -> Void) -> [String] {
+        body(self)
+        return violations
+    }
+
     /// Frames back to back from offset 0, as they follow a segment header, and the values of
     /// retention, legal-hold, policy and redaction records among them.
-    public static func frames(_ data: UnsafeRawBufferPointer) {
+    func frames(_ data: UnsafeRawBufferPointer) {
         let input = Array(data)
         decodeFrames(input)
         var patched = input
@@ -34,7 +52,7 @@ import Foundation
 
     /// A whole segment file: header, footer (found from the end, as for a sealed segment) and
     /// the recovery scan of an active segment.
-    public static func segment(_ data: UnsafeRawBufferPointer) {
+    func segment(_ data: UnsafeRawBufferPointer) {
         let input = Array(data)
         decodeSegment(input)
         var patched = input
@@ -62,7 +80,8 @@ import Foundation
     /// Text as a signed note, a checkpoint body, a verifier or signer key and a governance
     /// authorization. Also signs the text before the last blank line (a fuzzer cannot forge a
     /// signature) and checks that the note opens again to the same text.
-    public static func note(_ data: UnsafeRawBufferPointer) {
+    func note(_ data: UnsafeRawBufferPointer) {
+        guard let fuzzSigner else { return require(false, "the fixed Ed25519 seed is accepted") }
         let text = String(decoding: data, as: UTF8.self)
         _ = try? SignedNote.open(text, verifier: fuzzSigner.verifier)
         _ = GovernanceAuthorization.asOf(text)
@@ -90,7 +109,7 @@ import Foundation
 
     /// One JSON Lines import line. A line that parses is written back as JSON (base64 fields)
     /// and must parse to the same entry and lock.
-    public static func importLine(_ data: UnsafeRawBufferPointer) {
+    func importLine(_ data: UnsafeRawBufferPointer) {
         guard let line = try? ImportLine(parsing: Array(data), lineNumber: 1, now: fuzzNow) else { return }
         struct Written: Encodable {
             var ns: String
@@ -102,7 +121,7 @@ import Foundation
         let written = Written(ns: String(decoding: line.entry.namespace, as: UTF8.self),
                               key_b64: Data(line.entry.key).base64EncodedString(),
                               value_b64: Data(line.entry.value).base64EncodedString(), lock: lock)
-        guard let json = try? JSONEncoder().encode(written) else { fatalError("fuzz: import line could not be written back") }
+        guard let json = try? JSONEncoder().encode(written) else { return require(false, "an import line can be written back") }
         let again = try? ImportLine(parsing: Array(json), lineNumber: 1, now: fuzzNow)
         require(again?.entry == line.entry, "import line round trip (entry)")
         // Dates go through whole seconds in ISO 8601 text and a Double: compare locks to the second.
@@ -113,7 +132,7 @@ import Foundation
     }
 
     /// An index snapshot file; one that decodes must encode to the same bytes.
-    public static func indexSnapshot(_ data: UnsafeRawBufferPointer) {
+    func indexSnapshot(_ data: UnsafeRawBufferPointer) {
         let input = Array(data)
         decodeSnapshot(input)
         guard input.count >= 8 else { return }
@@ -125,7 +144,7 @@ import Foundation
 
     /// A `stele.conf` text, as given and with its checksum line recomputed; one that decodes
     /// must decode again from its encoding to the same config.
-    public static func config(_ data: UnsafeRawBufferPointer) {
+    func config(_ data: UnsafeRawBufferPointer) {
         let input = Array(data)
         decodeConfig(input)
         // The checksum line is the last line; everything before it is what it covers.
@@ -137,36 +156,25 @@ import Foundation
 
     // MARK: Helpers
 
-    /// A fixed key, so that runs are reproducible.
-    private static let fuzzSigner: NoteSigner = {
-        guard let signer = try? NoteSigner(name: "fuzz.example/log", seed: [UInt8](repeating: 7, count: 32)) else {
-            fatalError("fuzz: the fixed Ed25519 seed was rejected")
-        }
-        return signer
-    }()
-
-    /// 2026-01-01T00:00:00Z: a fixed "now" for `"for"` locks.
-    private static let fuzzNow: Int64 = 1_767_225_600_000_000_000
-
-    /// Stops the process when a property does not hold: the fuzzer records the input.
-    private static func require(_ condition: Bool, _ property: String) {
-        if !condition { fatalError("fuzz property violated: \(property)") }
+    /// Records a property that does not hold (the fuzz target then stops the process).
+    private func require(_ condition: Bool, _ property: String) {
+        if !condition { violations.append(property) }
     }
 
-    private static func littleEndianBytes(_ value: UInt64) -> [UInt8] {
+    private func littleEndianBytes(_ value: UInt64) -> [UInt8] {
         withUnsafeBytes(of: value.littleEndian) { Array($0) }
     }
 
-    private static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+    private func checksum(_ bytes: ArraySlice<UInt8>) -> UInt64 {
         xxh3(Array(bytes))
     }
 
-    private static func isoDate(_ ns: Int64) -> String {
+    private func isoDate(_ ns: Int64) -> String {
         Date(timeIntervalSince1970: Double(ns / 1_000_000_000)).formatted(.iso8601)
     }
 
     /// Writes the XXH3 a frame at `offset` would need, if its length word fits; returns the length.
-    private static func patchFrameChecksum(_ bytes: inout [UInt8], at offset: Int) -> Int? {
+    private func patchFrameChecksum(_ bytes: inout [UInt8], at offset: Int) -> Int? {
         let length = ByteView.of(bytes) { Int($0.u32(offset)) }
         guard length >= Frame.overhead, length <= bytes.count - offset else { return nil }
         let sum = checksum(bytes[offset ..< offset + length - Frame.checksumSize])
@@ -174,7 +182,7 @@ import Foundation
         return length
     }
 
-    private static func decodeFrames(_ bytes: [UInt8]) {
+    private func decodeFrames(_ bytes: [UInt8]) {
         ByteView.of(bytes) { view in
             var offset = 0
             while case .success(let frame) = Frame.decode(view, at: offset, limit: view.count) {
@@ -197,7 +205,7 @@ import Foundation
         }
     }
 
-    private static func decodeRecordValue(_ record: Record) {
+    private func decodeRecordValue(_ record: Record) {
         switch record.type {
         case .retention:
             if let value = RetentionRecord.decode(record.value) {
@@ -220,7 +228,7 @@ import Foundation
         }
     }
 
-    private static func decodeSegment(_ bytes: [UInt8]) {
+    private func decodeSegment(_ bytes: [UInt8]) {
         ByteView.of(bytes) { view in
             let header = try? SegmentHeader.decode(view).get()
             if let header {
@@ -239,13 +247,19 @@ import Foundation
         }
     }
 
-    private static func decodeConfig(_ bytes: [UInt8]) {
+    private func decodeConfig(_ bytes: [UInt8]) {
         guard let config = try? StoreConfig.decode(String(decoding: bytes, as: UTF8.self), path: "fuzz") else { return }
         require((try? StoreConfig.decode(config.encoded, path: "fuzz")) == config, "store config round trip")
     }
 
-    private static func decodeSnapshot(_ bytes: [UInt8]) {
+    private func decodeSnapshot(_ bytes: [UInt8]) {
         guard let snapshot = IndexSnapshot.decode(bytes) else { return }
         require(snapshot.encoded == bytes, "index snapshot re-encodes to the same bytes")
     }
 }
+
+/// A fixed key, so that runs are reproducible.
+private let fuzzSigner = try? NoteSigner(name: "fuzz.example/log", seed: [UInt8](repeating: 7, count: 32))
+
+/// 2026-01-01T00:00:00Z: a fixed "now" for `"for"` locks.
+private let fuzzNow: Int64 = 1_767_225_600_000_000_000

@@ -8,7 +8,10 @@ import Glibc
 /// A thrown error or rejection is fine; a trap, crash or hang is a finding.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    FuzzHarness.config(UnsafeRawBufferPointer(start: data, count: size))
+    // A violated round-trip property is a finding: stop, so that libFuzzer saves the input.
+    if let violated = FuzzHarness.config(UnsafeRawBufferPointer(start: data, count: size)).first {
+        fatalError("fuzz property violated: \(violated)")
+    }
     return 0
 }
 
