@@ -16,11 +16,12 @@ public struct DirectoryTarget: MirrorTarget {
 
     private func path(_ name: String) -> String { root + "/" + name }
 
-    public func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?, label: String?) throws {
+    @discardableResult
+    public func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?, label: String?) throws -> Bool {
         let digest = hexString(sha256(bytes))
         if let existing = try head(name) {
             guard existing.sha256 == digest, existing.size == bytes.count else { throw MirrorError.conflict(name: name) }
-            return
+            return false
         }
         let final = path(name)
         let directory = (final as NSString).deletingLastPathComponent
@@ -28,7 +29,7 @@ public struct DirectoryTarget: MirrorTarget {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let sidecar = digest + "\n" + (label.map { $0.filter { !$0.isNewline } + "\n" } ?? "")
             try writeOnce(Array(sidecar.utf8), to: final + ".sha256", directory: directory)
-            try writeOnce(bytes, to: final, directory: directory)
+            return try writeOnce(bytes, to: final, directory: directory)
         } catch let error as MirrorError {
             throw error
         } catch {
@@ -37,7 +38,9 @@ public struct DirectoryTarget: MirrorTarget {
     }
 
     /// temp file → fsync → link (never replaces a name) → remove temp → fsync directory.
-    private func writeOnce(_ bytes: [UInt8], to final: String, directory: String) throws {
+    /// Returns false if the name was taken meanwhile, by the same bytes.
+    @discardableResult
+    private func writeOnce(_ bytes: [UInt8], to final: String, directory: String) throws -> Bool {
         let fs = PosixFileSystem()
         let temporary = final + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
         if try fs.status(temporary) != nil { try fs.remove(temporary) }
@@ -51,8 +54,12 @@ public struct DirectoryTarget: MirrorTarget {
             fs.close(fd)
             throw error
         }
-        guard try fs.linkNew(temporary, to: final) else { return try verifyExisting(final, bytes) }
+        guard try fs.linkNew(temporary, to: final) else {
+            try verifyExisting(final, bytes)
+            return false
+        }
         try fs.syncDirectory(directory)
+        return true
     }
 
     private func verifyExisting(_ final: String, _ bytes: [UInt8]) throws {

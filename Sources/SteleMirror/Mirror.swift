@@ -78,25 +78,33 @@ public final class Mirror {
         defer { try? store.close() }
         let layout = StoreLayout(root: storePath)
         let floor = retention(RetentionHorizon())
-        try upload(StoreConfig.fileName, path: layout.config, retention: floor, label: nil, isSegment: false, &report)
+        let history = layout.checkpoints + "/history"
+        if !known.contains(StoreConfig.fileName) {
+            try send(StoreConfig.fileName, try read(layout.config), retention: floor, label: nil, &report)
+        }
         // The sealed segments of the store as opened for this pass: never the active one (a live
         // writer may truncate it), never one sealed after the open (its records are not in view).
         for segment in try store.sealedSegments() {
             let name = "segments/" + (segment.path as NSString).lastPathComponent
-            if !known.contains(name) {
-                let horizon = try store.retentionHorizon(segment.records)
-                try upload(name, path: segment.path, retention: retention(horizon), label: "seal:" + segment.sealHash.hex,
-                           isSegment: true, &report)
+            let needsCopy = !known.contains(name), needsTiles = tiles.frontier.size <= segment.records.upperBound
+            if needsCopy || needsTiles {
+                // One read and one verification (every frame's XXH3) serve the copy and the tiles:
+                // nothing damaged is locked away off-host.
+                let bytes = try read(segment.path)
+                let (footer, leaves) = try SegmentBytes.leafHashes(bytes, name: segment.path)
+                if needsCopy {
+                    let horizon = try store.retentionHorizon(segment.records)
+                    try send(name, bytes, retention: retention(horizon), label: "seal:" + segment.sealHash.hex, &report)
+                }
+                if needsTiles { try copyTiles(footer, leaves, path: segment.path, history: history, floor: floor, &report) }
             }
             report.recordsOffHost = segment.records.upperBound + 1
-            if tiles.frontier.size < report.recordsOffHost {
-                try copyTiles(of: segment, history: layout.checkpoints + "/history", floor: floor, &report)
-            }
         }
-        let history = layout.checkpoints + "/history"
         for name in (try? fs.listDirectory(history))?.sorted() ?? [] {
             guard let size = UInt64(name), size <= report.recordsOffHost else { continue }
-            try upload("checkpoints/" + name, path: history + "/" + name, retention: floor, label: nil, isSegment: false, &report)
+            if !known.contains("checkpoints/" + name) {
+                try send("checkpoints/" + name, try read(history + "/" + name), retention: floor, label: nil, &report)
+            }
             report.checkpointOffHost = max(report.checkpointOffHost ?? 0, size)
         }
         report.recordsInStore = store.recordCount
@@ -111,35 +119,22 @@ public final class Mirror {
     /// Appends the segment's leaf hashes to the tile accumulator, checks they reproduce the
     /// Merkle root in its footer, and copies the full tiles they complete; at a size some signed
     /// checkpoint has, also the partial tiles a client of that checkpoint needs.
-    private func copyTiles(of segment: SealedSegmentInfo, history: String, floor: ObjectRetention, _ report: inout Report) throws {
-        guard let bytes = try fs.readWholeFile(segment.path, limit: Limits.maxSegmentSize) else { throw MirrorError.missing(name: segment.path) }
-        let (footer, leaves) = try SegmentBytes.leafHashes(bytes, name: segment.path)
+    private func copyTiles(_ footer: SegmentFooter, _ leaves: [Digest], path: String, history: String, floor: ObjectRetention,
+                           _ report: inout Report) throws {
         guard tiles.frontier.size == footer.firstSequence else {
-            throw MirrorError.invalid("tiles: segment \(segment.path) starts at \(footer.firstSequence), tiles are at \(tiles.frontier.size)")
+            throw MirrorError.invalid("tiles: segment \(path) starts at \(footer.firstSequence), tiles are at \(tiles.frontier.size)")
         }
         var completed: [TileAccumulator.Tile] = []
         for leaf in leaves { completed += tiles.append(leaf) }
         guard tiles.frontier.size == footer.treeSize, tiles.frontier.root == footer.treeRoot else {
-            throw MirrorError.altered(name: segment.path, detail: "its records do not reproduce the Merkle root in its footer")
+            throw MirrorError.altered(name: path, detail: "its records do not reproduce the Merkle root in its footer")
         }
         let digits = String(footer.treeSize)
         let checkpointName = String(repeating: "0", count: max(0, 20 - digits.count)) + digits
         if try fs.status(history + "/" + checkpointName) != nil { completed += tiles.partialTiles }
-        for tile in completed { try uploadBytes("tiles/" + tile.path, tile.bytes, retention: floor, &report) }
-    }
-
-    /// Uploads bytes computed here (tiles), unless an object with the same content is there.
-    private func uploadBytes(_ name: String, _ bytes: [UInt8], retention: ObjectRetention, _ report: inout Report) throws {
-        if known.contains(name) { return }
-        if let existing = try target.head(name) {
-            guard existing.size == bytes.count, existing.sha256 == hexString(sha256(bytes)) else { throw MirrorError.conflict(name: name) }
-            report.verified += 1
-        } else {
-            try target.put(name, bytes, retention: retention, label: nil)
-            report.uploaded.append(name)
-            report.bytesUploaded += bytes.count
+        for tile in completed where !known.contains("tiles/" + tile.path) {
+            try send("tiles/" + tile.path, tile.bytes, retention: floor, label: nil, &report)
         }
-        known.insert(name)
     }
 
     /// The object lock for a segment: compliance if any of its versions is under a compliance
@@ -153,27 +148,27 @@ public final class Mirror {
         return ObjectRetention(mode: mode, retainUntil: until, legalHold: horizon.legalHold)
     }
 
-    private func upload(_ name: String, path: String, retention: ObjectRetention?, label: String?, isSegment: Bool,
-                        _ report: inout Report) throws {
-        if known.contains(name) { return }
+    private func read(_ path: String) throws -> [UInt8] {
         guard let bytes = try fs.readWholeFile(path, limit: Limits.maxSegmentSize) else { throw MirrorError.missing(name: path) }
-        // Nothing damaged is locked away off-host: every frame of a segment must verify.
-        if isSegment { _ = try SegmentBytes.verifiedFooter(bytes, name: path) }
-        if let existing = try target.head(name) {
-            if existing.size == bytes.count, existing.sha256 == hexString(sha256(bytes)) {
-                report.verified += 1
-            } else if isSegment, let label, existing.label == label,
-                      try SegmentBytes.isRedaction(bytes, of: try target.get(name), name: name) {
-                // The copy is the segment as sealed; the local file is a purge's rewrite of it
-                // (checked frame by frame, not trusted from the label).
-                report.redactedLocally += 1
+        return bytes
+    }
+
+    /// Stores `bytes` as `name` unless the same content is there. A segment whose copy differs
+    /// is accepted only as the original of a purge's local rewrite: same seal-hash label, and
+    /// every frame equal or a stub of the original's leaf hash (checked, not trusted).
+    private func send(_ name: String, _ bytes: [UInt8], retention: ObjectRetention, label: String?, _ report: inout Report) throws {
+        do {
+            if try target.put(name, bytes, retention: retention, label: label) {
+                report.uploaded.append(name)
+                report.bytesUploaded += bytes.count
             } else {
+                report.verified += 1
+            }
+        } catch MirrorError.conflict(let conflicting) where conflicting == name && label != nil {
+            guard try target.head(name)?.label == label, try SegmentBytes.isRedaction(bytes, of: try target.get(name), name: name) else {
                 throw MirrorError.conflict(name: name)
             }
-        } else {
-            try target.put(name, bytes, retention: retention, label: label)
-            report.uploaded.append(name)
-            report.bytesUploaded += bytes.count
+            report.redactedLocally += 1
         }
         known.insert(name)
     }

@@ -12,9 +12,12 @@ public protocol MirrorTarget: Sendable {
     var description: String { get }
     /// Stores `bytes` as `name` with a short `label` kept beside it (the mirror records a
     /// segment's seal hash there), unless an object of that name exists.
+    /// - Returns: true if stored now, false if the same content was already there (checked by
+    ///   the SHA-256 recorded with it).
     /// - Throws: ``MirrorError/conflict(name:)`` if `name` exists with other content,
     ///   ``MirrorError/target(_:)``/``MirrorError/transport(_:)`` on failure.
-    func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?, label: String?) throws
+    @discardableResult
+    func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?, label: String?) throws -> Bool
     /// What is stored under `name` (size, and the SHA-256 and label recorded when it was
     /// stored), or nil.
     func head(_ name: String) throws -> ObjectInfo?

@@ -37,11 +37,12 @@ public struct S3Target: MirrorTarget {
         return headers
     }
 
-    public func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?, label: String?) throws {
+    @discardableResult
+    public func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?, label: String?) throws -> Bool {
         let digest = sha256(bytes)
         if let existing = try head(name) {
             guard existing.sha256 == hexString(digest), existing.size == bytes.count else { throw MirrorError.conflict(name: name) }
-            return
+            return false
         }
         let key = prefix + name
         var headers = lockHeaders(retention, digest: digest)
@@ -50,7 +51,7 @@ public struct S3Target: MirrorTarget {
             headers["content-md5"] = Data(md5(bytes)).base64EncodedString()
             headers["x-amz-checksum-sha256"] = Data(digest).base64EncodedString()
             try check(try client.send(.init(method: "PUT", key: key, headers: headers, body: bytes)), "PUT \(key)")
-            return
+            return true
         }
         let started = try client.send(.init(method: "POST", key: key, query: [("uploads", "")], headers: headers))
         try check(started, "start multipart upload of \(key)")
@@ -75,6 +76,7 @@ public struct S3Target: MirrorTarget {
         // S3 can answer 200 with an error document for CompleteMultipartUpload.
         if XMLFields.first("Code", in: completed.body) != nil { throw MirrorError.target("complete \(key): \(S3Client.errorText(completed))") }
         if let retention { try ensureRetention(key, retention) }
+        return true
     }
 
     /// Some S3-compatible servers ignore Object Lock headers on multipart uploads: check, and
