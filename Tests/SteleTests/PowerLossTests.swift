@@ -120,7 +120,10 @@ import Testing
                 attempt(encoded)
                 acknowledge(try store.append(entry), [encoded])
             case 7 ..< 11:
-                let batch = (0 ..< 2 + random.next(below: 25)).map { _ in newEntry() }
+                // One batch in six is large enough to be appended on two threads (SegmentLog+Batch).
+                let count = random.next(below: 6) == 0 ? SegmentLog.parallelBatchMinimum + random.next(below: 40)
+                                                       : 2 + random.next(below: 25)
+                let batch = (0 ..< count).map { _ in newEntry() }
                 for (_, encoded) in batch { attempt(encoded) }
                 acknowledge(try store.append(contentsOf: batch.map(\.0)), batch.map(\.1))
             case 11 ..< 13 where !keys.isEmpty:

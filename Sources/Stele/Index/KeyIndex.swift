@@ -1,3 +1,4 @@
+import CSteleSys
 import CXXHash
 
 /// Key → versions, for every put and tombstone in the log, in memory.
@@ -170,14 +171,8 @@ package struct KeyIndex: Sendable {
     /// The latest version of `namespace`/`key` at or before `asOf`, without allocating: the
     /// composite key is assembled on the stack.
     package func latest(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, asOf: UInt64?) -> VersionRef? {
-        let length = namespace.count + 1 + key.count
-        return withUnsafeTemporaryAllocation(byteCount: length, alignment: 1) { buffer -> VersionRef? in
-            guard let base = buffer.baseAddress else { return nil }
-            if let ns = namespace.baseAddress { base.copyMemory(from: ns, byteCount: namespace.count) }
-            base.storeBytes(of: 0, toByteOffset: namespace.count, as: UInt8.self)
-            if let k = key.baseAddress { (base + namespace.count + 1).copyMemory(from: k, byteCount: key.count) }
-            let composite = UnsafeRawBufferPointer(buffer)
-            guard let i = find(bytes: composite, hash: XXH3_64bits(base, length)) else { return nil }
+        Self.withComposite(namespace: namespace, key: key) { composite -> VersionRef? in
+            guard let i = find(bytes: composite, hash: XXH3_64bits(composite.baseAddress, composite.count)) else { return nil }
             return latest(slot: i, asOf: asOf)
         }
     }
@@ -226,9 +221,44 @@ package struct KeyIndex: Sendable {
 
     /// Records a put or tombstone; `sequence` must be larger than any recorded before.
     package mutating func record(_ composite: [UInt8], sequence: UInt64, deleted: Bool) {
+        composite.withUnsafeBytes { record(composite: $0, sequence: sequence, deleted: deleted) }
+    }
+
+    /// Records a put or tombstone of `namespace`/`key` without allocating the composite key
+    /// (it is assembled on the stack; only a new key is copied, into the arena).
+    @inline(__always)
+    package mutating func record(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, sequence: UInt64, deleted: Bool) {
+        Self.withComposite(namespace: namespace, key: key) { record(composite: $0, sequence: sequence, deleted: deleted) }
+    }
+
+    /// Starts loading the table slot where `namespace`/`key` would be found, without waiting.
+    /// Called for a whole batch before its records are added, it lets their cache misses (one
+    /// per new key in a large index, the dominant cost of an insert) overlap.
+    @inline(__always)
+    package func prefetch(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer) {
+        let hash = Self.withComposite(namespace: namespace, key: key) { XXH3_64bits($0.baseAddress, $0.count) }
+        storage.table.withUnsafeBufferPointer { table in
+            if let base = table.baseAddress { stele_prefetch_write(base + (Int(truncatingIfNeeded: hash) & (table.count - 1))) }
+        }
+    }
+
+    /// Calls `body` with `namespace ‖ 0x00 ‖ key` in a stack buffer.
+    @inline(__always)
+    private static func withComposite<R>(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer,
+                                         _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        withUnsafeTemporaryAllocation(byteCount: namespace.count + 1 + key.count, alignment: 1) { buffer in
+            let base = buffer.baseAddress!  // never nil: the buffer holds at least the NUL
+            if let ns = namespace.baseAddress { base.copyMemory(from: ns, byteCount: namespace.count) }
+            base.storeBytes(of: 0, toByteOffset: namespace.count, as: UInt8.self)
+            if let k = key.baseAddress { (base + namespace.count + 1).copyMemory(from: k, byteCount: key.count) }
+            return body(UnsafeRawBufferPointer(buffer))
+        }
+    }
+
+    private mutating func record(composite: UnsafeRawBufferPointer, sequence: UInt64, deleted: Bool) {
         let ref = VersionRef(sequence: sequence, deleted: deleted)
-        let hash = KeyIndex.hash(composite)
-        let found = find(composite, hash: hash)
+        let hash = XXH3_64bits(composite.baseAddress, composite.count)
+        let found = find(bytes: composite, hash: hash)
         let s = unique()
         if let i = found {
             let entry = Int(s.table[i].tagEntry & 0xffff_ffff) - 1
@@ -262,12 +292,15 @@ package struct KeyIndex: Sendable {
         let old = s.table
         var table = [Slot](repeating: Slot(), count: old.count * 2)
         let mask = table.count - 1
-        for slot in old where slot.tagEntry != 0 {
-            let start = Int(slot.place >> 16)
-            let hash = s.arena[start ..< start + Int(slot.place & 0xffff)].withUnsafeBufferPointer { XXH3_64bits($0.baseAddress, $0.count) }
-            var i = Int(truncatingIfNeeded: hash) & mask
-            while table[i].tagEntry != 0 { i = (i + 1) & mask }
-            table[i] = slot
+        s.arena.withUnsafeBytes { arena in
+            table.withUnsafeMutableBufferPointer { table in
+                for slot in old where slot.tagEntry != 0 {
+                    let hash = XXH3_64bits(arena.baseAddress.map { $0 + Int(slot.place >> 16) }, Int(slot.place & 0xffff))
+                    var i = Int(truncatingIfNeeded: hash) & mask
+                    while table[i].tagEntry != 0 { i = (i + 1) & mask }
+                    table[i] = slot
+                }
+            }
         }
         s.table = table
     }

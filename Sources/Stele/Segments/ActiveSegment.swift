@@ -78,20 +78,54 @@ package final class ActiveSegment {
     package func append(type: RecordType, flags: UInt8, sequence: UInt64, timestamp: Int64,
                         namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer,
                         stored: UnsafeRawBufferPointer, valueLength: Int, leafHash: Digest) {
+        writeFrame(type: type, flags: flags, sequence: sequence, timestamp: timestamp, namespace: namespace,
+                   key: key, stored: stored, valueLength: valueLength)
+        absorb(leafHash: leafHash)
+    }
+
+    /// The frame half of ``append``: the bytes, the offset table and the write position. A
+    /// batch writes its frames with this on one thread while ``absorb(leafHash:)`` takes the
+    /// leaves on another; the two touch disjoint fields.
+    @inline(__always)
+    package func writeFrame(type: RecordType, flags: UInt8, sequence: UInt64, timestamp: Int64,
+                            namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer,
+                            stored: UnsafeRawBufferPointer, valueLength: Int) {
         let length = Frame.length(namespace: namespace.count, key: key.count, stored: stored.count)
         if writeOffset + length > prefaultedEnd { prefault(through: writeOffset + length) }
         let writer = region.writer(writeOffset ..< writeOffset + length)
         _ = Frame.encode(into: writer, at: 0, type: type, flags: flags, sequence: sequence, timestamp: timestamp,
                          namespace: namespace, key: key, stored: stored, valueLength: valueLength)
         offsets.append(UInt32(writeOffset))
-        contentHasher.update(leafHash)
         writeOffset += length
+    }
+
+    /// The hash half of ``append``: adds a record's leaf hash to the content digest, in order.
+    @inline(__always)
+    package func absorb(leafHash: Digest) {
+        contentHasher.update(leafHash)
     }
 
     private func prefault(through offset: Int) {
         let end = min(capacity, offset + ActiveSegment.prefaultWindow)
         region.prefaultForWriting(prefaultedEnd ..< end)
         prefaultedEnd = end
+    }
+
+    /// Prepares a batch of `length` bytes of frames: prefaults them now if an earlier
+    /// batch did not, then claims the pages beyond them that keep a window's lead. Returns that
+    /// range, for the caller to prefault off the writer's thread with
+    /// ``MappedRegion/prefaultForWriting(_:)``; until it has, writes there only take the page
+    /// faults themselves.
+    package func reserveBatch(length: Int) -> Range<Int>? {
+        let end = writeOffset + length
+        if end > prefaultedEnd { prefault(through: end) }
+        // Top the lead up to a full window: in a steady stream of batches, each prefaults about
+        // as many bytes as it writes, so the work is spread evenly.
+        let target = min(capacity, end + ActiveSegment.prefaultWindow)
+        guard target > prefaultedEnd else { return nil }
+        let ahead = prefaultedEnd ..< target
+        prefaultedEnd = target
+        return ahead
     }
 
     /// Records in the header that frames before `end` are on disk (a completed sync covered

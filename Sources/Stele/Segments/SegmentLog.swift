@@ -19,7 +19,7 @@ package final class SegmentLog {
     private(set) var sealedFirstSequences: [UInt64] = []
     /// Nil only when creating the next segment failed (say, a full disk); retried on append.
     package private(set) var active: ActiveSegment?
-    package private(set) var nextSequence: UInt64 = 0
+    package internal(set) var nextSequence: UInt64 = 0
     package private(set) var lastTimestamp: Int64 = 0
     package private(set) var frontier = Frontier()
     package internal(set) var report = RecoveryReport()
@@ -289,19 +289,38 @@ package final class SegmentLog {
                                            namespace: namespace.view, key: key.view, value: value.view)
         segment.append(type: type, flags: flags, sequence: sequence, timestamp: timestamp, namespace: namespace,
                        key: key, stored: stored, valueLength: value.count, leafHash: leaf)
+        addToTree(leaf)
+        index(type: type, sequence: sequence, namespace: namespace, key: key, value: value)
+        nextSequence += 1
+        return sequence
+    }
+
+    /// Adds a leaf to the Merkle tree and its tiles.
+    @inline(__always)
+    func addToTree(_ leaf: Digest) {
         if tilesUnavailable == nil {
             tileBuilder.append(leaf: leaf, frontier: &frontier, store: tiles)
         } else {
             frontier.append(leaf)
         }
+    }
+
+    /// Files a record in the key index or the retention state.
+    @inline(__always)
+    func index(type: RecordType, sequence: UInt64, namespace: UnsafeRawBufferPointer,
+                       key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         if type == .put || type == .tombstone {
-            keys.record(KeyIndex.compositeKey(namespace: namespace, key: key), sequence: sequence, deleted: type == .tombstone)
+            keys.record(namespace: namespace, key: key, sequence: sequence, deleted: type == .tombstone)
         } else if type == .retention || type == .legalHold || type == .policy {
             _ = retention.apply(type: type, sequence: sequence, namespace: Array(namespace), key: Array(key), value: Array(value))
             retentionRecords.append(sequence)
         }
-        nextSequence += 1
-        return sequence
+    }
+
+    /// Starts loading the key index's slot for `namespace`/`key` ahead of its ``append``.
+    @inline(__always)
+    package func prefetchKey(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer) {
+        keys.prefetch(namespace: namespace, key: key)
     }
 
     /// Rotates first if `length` bytes of frames would not fit in the active segment but would

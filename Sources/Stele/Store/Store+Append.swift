@@ -34,13 +34,15 @@ extension Store {
     /// sequence number the first entry will get and the batch timestamp: it may check the
     /// store's state (retention rules) and throw, or return small records to append after the
     /// entries (a lock on the version just put). Check and append are atomic.
-    func appendEntries<Entries: Collection<Entry>>(
+    func appendEntries<Entries: Collection<Entry> & Sendable>(
         _ entries: Entries,
         extra: ((SegmentLog, _ firstSequence: UInt64, _ now: Int64) throws -> [Entry])? = nil
     ) throws -> Receipt {
         guard !entries.isEmpty || extra != nil else { throw SteleError.invalidArgument("empty batch") }
         let maxValue = Limits.maxValueLength(segmentSize: config.segmentSize)
-        for entry in entries { try Store.validate(entry, maxValueLength: maxValue) }
+        // Index loops, not `for entry in`: those copy each entry out (three retains and releases),
+        // a measurable share of a small append.
+        for i in entries.indices { try Store.validate(entries[i], maxValueLength: maxValue) }
         // Compression runs before taking the writer lock; nil where a value is stored as is.
         let threshold = options.compressionThreshold
         let compressed: [[UInt8]?]? = entries.contains { $0.value.count >= threshold }
@@ -94,6 +96,16 @@ extension Store {
                         }
                     }
                 }
+            }
+            if entries.count > 1 {
+                // Start every key's table-slot miss now, so that they overlap (see KeyIndex.prefetch).
+                for i in entries.indices where entries[i].type == .put || entries[i].type == .tombstone {
+                    entries[i].namespace.withUnsafeBytes { ns in entries[i].key.withUnsafeBytes { log.prefetchKey(namespace: ns, key: $0) } }
+                }
+            }
+            if added.isEmpty, let entries = entries as? [Entry],
+               let sequences = log.appendInParallel(entries, compressed: compressed, timestamp: timestamp, length: total) {
+                return sequences
             }
             do {
                 for (position, entry) in entries.enumerated() {
