@@ -1,3 +1,4 @@
+import CXXHash
 import Testing
 @testable import Stele
 
@@ -36,6 +37,39 @@ import Testing
             var first: [UInt8]?
             index.forEachKey(startingAt: start) { key, _ in first = key; return false }
             #expect(first == start)
+        }
+    }
+
+    /// `get` takes the first slot whose hash tag and length match without comparing the key in
+    /// the index, and confirms it from the record. These two keys in namespace "n" share the
+    /// upper 32 bits of their XXH3 (the tag) and the low 6 (their home slot in a new index's
+    /// 64-slot table), found by search: each must still find only itself.
+    @Test func aKeyWhoseHashTagCollidesIsNeverTakenForAnother() throws {
+        let ns = Array("n".utf8), a = Array("c00269462".utf8), b = Array("c00989104".utf8)
+        func hash(_ key: [UInt8]) -> UInt64 { KeyIndex.compositeKey(namespace: ns, key: key).withUnsafeBytes { XXH3_64bits($0.baseAddress, $0.count) } }
+        #expect(hash(a) >> 32 == hash(b) >> 32 && hash(a) & 63 == hash(b) & 63 && hash(a) != hash(b))
+
+        var index = KeyIndex()
+        index.record(KeyIndex.compositeKey(namespace: ns, key: a), sequence: 0, deleted: false)
+        let candidate = ns.withUnsafeBytes { n in b.withUnsafeBytes { index.candidate(namespace: n, key: $0, asOf: nil) } }
+        guard case .unconfirmed(let version) = candidate else {
+            Issue.record("expected the colliding key's version as an unconfirmed candidate, got \(candidate)")
+            return
+        }
+        #expect(version.sequence == 0)
+        #expect(index.latest(of: KeyIndex.compositeKey(namespace: ns, key: b)) == nil)
+
+        try withStore { _, path in
+            let store = try Store(path: path)
+            defer { try? store.close() }
+            try store.put(namespace: "n", key: a, value: Array("value of a".utf8))
+            #expect(try store.get(namespace: "n", key: b) == nil)
+            try store.put(namespace: "n", key: b, value: Array("value of b".utf8))
+            #expect(try store.get(namespace: "n", key: a)?.value == Array("value of a".utf8))
+            #expect(try store.get(namespace: "n", key: b)?.value == Array("value of b".utf8))
+            try store.delete(namespace: "n", key: a)
+            #expect(try store.get(namespace: "n", key: a) == nil)
+            #expect(try store.get(namespace: "n", key: b)?.value == Array("value of b".utf8))
         }
     }
 }

@@ -177,6 +177,44 @@ package struct KeyIndex: Sendable {
         }
     }
 
+    /// What ``candidate(namespace:key:asOf:)`` found.
+    package enum Candidate {
+        /// No key with this hash is recorded: the key was never written.
+        case absent
+        /// The latest version (at or before `asOf`) of the first key whose hash tag and length
+        /// match, not compared byte for byte: the caller must check the key in the version's
+        /// own record and fall back to ``latest(namespace:key:asOf:)`` if it differs.
+        case unconfirmed(VersionRef)
+        /// Only the full lookup can tell (a tombstone or no version at `asOf`: there is no live
+        /// record to confirm the key against).
+        case undecided
+    }
+
+    /// A lookup that skips the key comparison in the arena, which costs a cache miss of its own
+    /// in a large index: `get` confirms the key from the record it reads anyway. A different key
+    /// with the same 32-bit tag and length is found only about once in 2^32 probes; then
+    /// the record shows it and the caller does the full lookup.
+    package func candidate(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, asOf: UInt64?) -> Candidate {
+        Self.withComposite(namespace: namespace, key: key) { composite -> Candidate in
+            let hash = XXH3_64bits(composite.baseAddress, composite.count)
+            let s = storage
+            let tag = hash >> 32
+            let slot: Int? = s.table.withUnsafeBufferPointer { table in
+                let mask = table.count - 1
+                var i = Int(truncatingIfNeeded: hash) & mask
+                while true {
+                    let slot = table[i]
+                    if slot.tagEntry == 0 { return nil }
+                    if slot.tagEntry >> 32 == tag, Int(slot.place & 0xffff) == composite.count { return i }
+                    i = (i + 1) & mask
+                }
+            }
+            guard let slot else { return .absent }
+            guard let version = latest(slot: slot, asOf: asOf), !version.isTombstone else { return .undecided }
+            return .unconfirmed(version)
+        }
+    }
+
     /// Whether `version` is one of the versions recorded for the composite key in `bytes`;
     /// allocates nothing (for checking a snapshot against the log).
     package func contains(_ bytes: UnsafeRawBufferPointer, version: VersionRef) -> Bool {

@@ -75,27 +75,56 @@ extension Store {
         }
         // One lock: find the version and where its frame is; decode outside the lock. The
         // lookup allocates nothing (the composite key is built on the stack).
-        let found = try utf8.withContiguousStorageIfAvailable { try latestLocation(UnsafeRawBufferPointer($0), key, asOf) }
-            ?? Array(utf8).withUnsafeBytes { try latestLocation($0, key, asOf) }
-        guard let (sequence, location) = found else { return nil }
-        // Only the value is copied out of the frame: namespace and key are the caller's.
-        let (timestamp, value, redactedLeafHash) = try location.withFrame(sequence) { frame, view in
-            guard let value = frame.value(in: view) else { throw Self.undecodableValue(sequence, location) }
-            return (frame.timestamp, frame.type == .tombstone ? nil : value,
-                    frame.isRedacted ? Digest(view, at: frame.stored.lowerBound) : nil)
-        }
-        return Version(sequence: sequence, timestamp: timestamp, namespace: namespace, key: key, value: value,
-                       redactedLeafHash: redactedLeafHash)
+        return try utf8.withContiguousStorageIfAvailable { try latest(namespace, UnsafeRawBufferPointer($0), key, asOf) }
+            ?? Array(utf8).withUnsafeBytes { try latest(namespace, $0, key, asOf) }
     }
 
-    private func latestLocation(_ namespace: UnsafeRawBufferPointer, _ key: [UInt8], _ asOf: UInt64?) throws -> (UInt64, SegmentLog.Location)? {
+    private func latest(_ name: String, _ namespace: UnsafeRawBufferPointer, _ key: [UInt8], _ asOf: UInt64?) throws -> Version? {
         try key.withUnsafeBytes { keyBytes in
-            try state.withLock { state throws -> (UInt64, SegmentLog.Location)? in
-                guard let log = state.log else { throw SteleError.closed }
-                if let damage = log.keysUnavailable { throw SteleError.corruption(damage) }
-                guard let ref = log.keys.latest(namespace: namespace, key: keyBytes, asOf: asOf), !ref.isTombstone else { return nil }
-                return (ref.sequence, try log.locate(ref.sequence))
+            // First without comparing the key in the index (a cache miss saved): the record is
+            // read anyway and shows whether it is this key's. Almost never, it is not.
+            var confirmed = false
+            while true {
+                guard let (sequence, location) = try latestLocation(namespace, keyBytes, asOf, confirmed: confirmed) else { return nil }
+                // Only the value is copied out of the frame: namespace and key are the caller's.
+                let found = try location.withFrame(sequence) { frame, view -> (Int64, [UInt8]?, Digest?)? in
+                    if !confirmed {
+                        guard frame.namespace.count == namespace.count, frame.key.count == keyBytes.count,
+                              view.slice(frame.namespace.lowerBound, frame.namespace.count).withBuffer({ $0.elementsEqual(namespace) }),
+                              view.slice(frame.key.lowerBound, frame.key.count).withBuffer({ $0.elementsEqual(keyBytes) }) else {
+                            return nil
+                        }
+                    }
+                    guard let value = frame.value(in: view) else { throw Self.undecodableValue(sequence, location) }
+                    return (frame.timestamp, frame.type == .tombstone ? nil : value,
+                            frame.isRedacted ? Digest(view, at: frame.stored.lowerBound) : nil)
+                }
+                guard let (timestamp, value, redactedLeafHash) = found else {
+                    confirmed = true
+                    continue
+                }
+                return Version(sequence: sequence, timestamp: timestamp, namespace: name, key: key, value: value,
+                               redactedLeafHash: redactedLeafHash)
             }
+        }
+    }
+
+    /// The latest live version's sequence number and frame location, under the store's lock;
+    /// unless `confirmed`, found by ``KeyIndex/candidate(namespace:key:asOf:)``.
+    private func latestLocation(_ namespace: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer, _ asOf: UInt64?,
+                                confirmed: Bool) throws -> (UInt64, SegmentLog.Location)? {
+        try state.withLock { state throws -> (UInt64, SegmentLog.Location)? in
+            guard let log = state.log else { throw SteleError.closed }
+            if let damage = log.keysUnavailable { throw SteleError.corruption(damage) }
+            if !confirmed {
+                switch log.keys.candidate(namespace: namespace, key: key, asOf: asOf) {
+                case .absent: return nil
+                case .unconfirmed(let ref): return (ref.sequence, try log.locate(ref.sequence))
+                case .undecided: break
+                }
+            }
+            guard let ref = log.keys.latest(namespace: namespace, key: key, asOf: asOf), !ref.isTombstone else { return nil }
+            return (ref.sequence, try log.locate(ref.sequence))
         }
     }
 
