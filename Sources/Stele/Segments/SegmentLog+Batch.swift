@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 /// A large batch on both cores.
 ///
@@ -17,26 +18,31 @@ import Dispatch
 /// `tileBuilder`, the tile store (which locks its own state), and pages of the mapping past
 /// the batch's end. `tilesUnavailable` is only read.
 extension SegmentLog {
-    /// Below this many records a batch is appended on one thread: handing work to a second
-    /// costs a thread wake-up (microseconds), about the hashing of a few dozen records.
+    /// Below this many records (and ``parallelBatchMinimumBytes``) a batch is appended on one
+    /// thread: handing work to a second costs a thread wake-up (microseconds), about the
+    /// hashing of a few dozen small records.
     package static let parallelBatchMinimum = 64
+    /// A batch of fewer but larger records goes to two threads from this many bytes of frames
+    /// (SHA-256 at about 1.7 GB/s takes some 40 µs over them, well above a wake-up).
+    package static let parallelBatchMinimumBytes = 64 << 10
 
     /// Appends `entries` (validated; `compressed[i]`, where present, is what is stored for
     /// entry i; `length` their frames' total size) as consecutive records with `timestamp`,
     /// hashing them on a second thread while this one writes their frames. Returns their
     /// sequence numbers, or nil having done nothing if the batch is too small to gain from a
-    /// second thread or does not fit in the active segment (then ``append`` takes it).
+    /// second thread (see ``parallelBatchMinimum``) or does not fit in the active segment (then ``append`` takes it).
     /// Cost: as many ``append`` calls, but the hashing (about a quarter of an append's time
     /// for small values) and the prefaulting of the next pages overlap with the rest.
     package func appendInParallel(_ entries: [Entry], compressed: [[UInt8]?]?, timestamp: Int64,
                                   length: Int) -> ClosedRange<UInt64>? {
-        guard entries.count >= SegmentLog.parallelBatchMinimum, let segment = active, segment.hasRoom(for: length) else {
+        guard entries.count >= SegmentLog.parallelBatchMinimum || (entries.count > 1 && length >= SegmentLog.parallelBatchMinimumBytes),
+              let segment = active, segment.hasRoom(for: length) else {
             return nil
         }
         let first = nextSequence
-        let prefaultAhead = segment.reserveBatch(length: length)
+        let prefault = segment.reserveBatch(length: length).map { PrefaultShare(region: segment.region, range: $0) }
         let hashing = HashingHalf(log: self, segment: segment, entries: entries, first: first,
-                                  timestamp: timestamp, prefault: prefaultAhead)
+                                  timestamp: timestamp, prefault: prefault)
         let done = DispatchGroup()
         DispatchQueue.global(qos: .userInitiated).async(group: done) { hashing.run() }
         // Through the buffer, so that reaching an entry's arrays retains nothing.
@@ -63,6 +69,9 @@ extension SegmentLog {
             }
         }
         nextSequence = first + UInt64(entries.count)
+        // Whichever thread is done first takes more of the prefaulting (the kernel zeroing fresh
+        // pages: as much work as the hashing for large values, a fifth of it for small ones).
+        prefault?.run()
         done.wait()
         return first ... nextSequence - 1
     }
@@ -76,7 +85,7 @@ private struct HashingHalf: @unchecked Sendable {
     let entries: [Entry]
     let first: UInt64
     let timestamp: Int64
-    let prefault: Range<Int>?
+    let prefault: PrefaultShare?
 
     func run() {
         entries.withUnsafeBufferPointer { entries in
@@ -94,6 +103,29 @@ private struct HashingHalf: @unchecked Sendable {
                 log.addToTree(leaf)
             }
         }
-        if let prefault { segment.region.prefaultForWriting(prefault) }
+        prefault?.run()
+    }
+}
+
+/// Pages past a batch's end to prefault, shared by its two threads in chunks: each takes the
+/// next chunk until none is left, so the one that finishes its own half first does more.
+private final class PrefaultShare: Sendable {
+    private static let chunk = 256 << 10
+    private let region: MappedRegion
+    private let range: Range<Int>
+    private let next: Atomic<Int>
+
+    init(region: MappedRegion, range: Range<Int>) {
+        self.region = region
+        self.range = range
+        next = Atomic(range.lowerBound)
+    }
+
+    func run() {
+        while true {
+            let start = next.add(PrefaultShare.chunk, ordering: .relaxed).oldValue
+            guard start < range.upperBound else { return }
+            region.prefaultForWriting(start ..< min(start + PrefaultShare.chunk, range.upperBound))
+        }
     }
 }
