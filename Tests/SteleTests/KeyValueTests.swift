@@ -38,6 +38,31 @@ import Testing
         }
     }
 
+    /// `withValue` hands out the same bytes `get` copies: in place for a plain value, through a
+    /// buffer for an LZ4 one; nil for a tombstone or a key never written; older versions by `asOf`.
+    @Test func withValueReadsWhatGetReadsWithoutCopying() throws {
+        try withStore { _, path in
+            let store = try Store(path: path)
+            defer { try? store.close() }
+            let plain = Array("a plain value".utf8)
+            let compressible = [UInt8](repeating: 42, count: 4096)
+            let first = try store.put(namespace: "t", key: Array("k".utf8), value: plain).sequences.lowerBound
+            try store.put(namespace: "t", key: Array("k".utf8), value: compressible)
+            try store.put(namespace: "t", key: Array("gone".utf8), value: plain)
+            try store.delete(namespace: "t", key: Array("gone".utf8))
+            #expect(try store.records(from: first + 1, count: 1)[0].value == compressible)
+
+            #expect(try store.withValue(namespace: "t", key: Array("k".utf8)) { Array($0) } == compressible)
+            #expect(try store.withValue(namespace: "t", key: Array("k".utf8), asOf: first) { Array($0) } == plain)
+            #expect(try store.withValue(namespace: "t", key: Array("gone".utf8)) { _ in true } == nil)
+            #expect(try store.withValue(namespace: "t", key: Array("never".utf8)) { _ in true } == nil)
+            #expect(try store.withValue(namespace: "other", key: Array("k".utf8)) { _ in true } == nil)
+            #expect(throws: SteleError.self) { try store.withValue(namespace: "", key: Array("k".utf8)) { _ in true } }
+            struct Stop: Error {}
+            #expect(throws: Stop.self) { try store.withValue(namespace: "t", key: Array("k".utf8)) { _ in throw Stop() } }
+        }
+    }
+
     @Test func scanIsInKeyOrderWithPrefixPagingAndDeletes() throws {
         try withStore(segmentSize: 1 << 20) { _, path in
             let store = try Store(path: path, options: .init(commitPolicy: .none))

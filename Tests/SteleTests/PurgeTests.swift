@@ -52,6 +52,8 @@ import Testing
             let history = try store.history(namespace: "orders", key: Array("o-5".utf8))
             #expect(history.count == 2 && history[0].redactedLeafHash != nil && history[0].value == [] && history[1].value == Array("v2".utf8))
             #expect(try store.get(namespace: "orders", key: "o-5")?.value == Array("v2".utf8))
+            // A purged payload reads as no bytes in place too.
+            #expect(try store.withValue(namespace: "orders", key: Array("o-5".utf8), asOf: history[0].sequence) { Array($0) } == [])
             try store.close()
 
             // The rewritten chain reopens, and the redaction records are in the log.

@@ -32,9 +32,11 @@ struct SteleEngine: Engine {
             // The key is copied out of the workload's flat buffer, as the C engines read it in
             // place: an array of a million separately allocated key arrays, walked at random,
             // would cost Stele two extra cache misses per read that the peers do not pay.
-            guard let version = try store.get(namespace: SteleEngine.namespace, key: Array(workload.key(index))),
-                  let value = version.value else { return false }
-            return value.withUnsafeBytes { workload.isValue(index, $0) }
+            // `withValue` reads the value in place (LMDB's `mdb_get` also hands out a pointer into
+            // its map; `get` would add a `Version` and a copy of the value).
+            try store.withValue(namespace: SteleEngine.namespace, key: Array(workload.key(index))) {
+                workload.isValue(index, $0)
+            } ?? false
         }
 
         mutating func close() throws {

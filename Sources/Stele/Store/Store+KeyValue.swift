@@ -66,6 +66,55 @@ extension Store {
     ///   ``SteleError/corruption(_:)`` for a damaged record, ``SteleError/closed``.
     /// - Cost: a hash lookup under the store's lock, then one checksummed record read.
     public func get(namespace: String, key: [UInt8], asOf: UInt64? = nil) throws -> Version? {
+        return try withLatestFrame(namespace, key, asOf) { sequence, frame, view, location in
+            // Only the value is copied out of the frame: namespace and key are the caller's.
+            guard let value = frame.value(in: view) else { throw Self.undecodableValue(sequence, location) }
+            return Version(sequence: sequence, timestamp: frame.timestamp, namespace: namespace, key: key,
+                           value: frame.type == .tombstone ? nil : value,
+                           redactedLeafHash: frame.isRedacted ? Digest(view, at: frame.stored.lowerBound) : nil)
+        }
+    }
+
+    /// Calls `body` with the latest live value of `key` (as of sequence `asOf`, if given) in
+    /// place, without copying it into an array: the bytes in the mapped segment, or a
+    /// decompressed buffer for a value stored with LZ4, or no bytes for a purged payload.
+    /// The bytes are valid only during `body`. The record's checksum is verified first, as for
+    /// ``get(namespace:key:asOf:)``.
+    /// - Returns: what `body` returns; nil, without calling it, if the key was never written or
+    ///   its latest version at that point is a tombstone.
+    /// - Throws: as ``get(namespace:key:asOf:)``; what `body` throws.
+    /// - Cost: as ``get(namespace:key:asOf:)`` without the `Version` and its copy of the value
+    ///   (no allocation for an uncompressed value).
+    @inlinable
+    public func withValue<R>(namespace: String, key: [UInt8], asOf: UInt64? = nil,
+                             _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        // Generic only here, inlined into the caller: the lookup below is not generic, so a call
+        // builds no type metadata at run time.
+        var result: R?
+        try withValueBytes(namespace: namespace, key: key, asOf: asOf) { result = try body($0) }
+        return result
+    }
+
+    /// ``withValue(namespace:key:asOf:_:)`` without the generic result.
+    @usableFromInline
+    func withValueBytes(namespace: String, key: [UInt8], asOf: UInt64?, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        _ = try withLatestFrame(namespace, key, asOf) { sequence, frame, view, location -> Bool in
+            if frame.isRedacted {
+                try body(UnsafeRawBufferPointer(start: nil, count: 0))
+            } else if frame.isCompressed {
+                guard let value = frame.value(in: view) else { throw Self.undecodableValue(sequence, location) }
+                try value.withUnsafeBytes(body)
+            } else {
+                try view.slice(frame.stored.lowerBound, frame.stored.count).withBuffer(body)
+            }
+            return true
+        }
+    }
+
+    /// Finds the latest live version of `key` and hands its checked frame to `body` while its
+    /// mapping is held; nil if there is none.
+    private func withLatestFrame<R>(_ namespace: String, _ key: [UInt8], _ asOf: UInt64?,
+                                    _ body: (UInt64, FrameInfo, ByteView, SegmentLog.Location) throws -> R) throws -> R? {
         let utf8 = namespace.utf8
         guard (1 ... Limits.maxNamespaceLength).contains(utf8.count), !utf8.contains(0) else {
             throw SteleError.invalidArgument("namespace must be 1-\(Limits.maxNamespaceLength) bytes without NUL")
@@ -75,19 +124,19 @@ extension Store {
         }
         // One lock: find the version and where its frame is; decode outside the lock. The
         // lookup allocates nothing (the composite key is built on the stack).
-        return try utf8.withContiguousStorageIfAvailable { try latest(namespace, UnsafeRawBufferPointer($0), key, asOf) }
-            ?? Array(utf8).withUnsafeBytes { try latest(namespace, $0, key, asOf) }
+        return try utf8.withContiguousStorageIfAvailable { try withLatestFrame(UnsafeRawBufferPointer($0), key, asOf, body) }
+            ?? Array(utf8).withUnsafeBytes { try withLatestFrame($0, key, asOf, body) }
     }
 
-    private func latest(_ name: String, _ namespace: UnsafeRawBufferPointer, _ key: [UInt8], _ asOf: UInt64?) throws -> Version? {
+    private func withLatestFrame<R>(_ namespace: UnsafeRawBufferPointer, _ key: [UInt8], _ asOf: UInt64?,
+                                    _ body: (UInt64, FrameInfo, ByteView, SegmentLog.Location) throws -> R) throws -> R? {
         try key.withUnsafeBytes { keyBytes in
             // First without comparing the key in the index (a cache miss saved): the record is
             // read anyway and shows whether it is this key's. Almost never, it is not.
             var confirmed = false
             while true {
                 guard let (sequence, location) = try latestLocation(namespace, keyBytes, asOf, confirmed: confirmed) else { return nil }
-                // Only the value is copied out of the frame: namespace and key are the caller's.
-                let found = try location.withFrame(sequence) { frame, view -> (Int64, [UInt8]?, Digest?)? in
+                let result = try location.withFrame(sequence) { frame, view -> R? in
                     if !confirmed {
                         guard frame.namespace.count == namespace.count, frame.key.count == keyBytes.count,
                               view.slice(frame.namespace.lowerBound, frame.namespace.count).withBuffer({ $0.elementsEqual(namespace) }),
@@ -95,16 +144,10 @@ extension Store {
                             return nil
                         }
                     }
-                    guard let value = frame.value(in: view) else { throw Self.undecodableValue(sequence, location) }
-                    return (frame.timestamp, frame.type == .tombstone ? nil : value,
-                            frame.isRedacted ? Digest(view, at: frame.stored.lowerBound) : nil)
+                    return try body(sequence, frame, view, location)
                 }
-                guard let (timestamp, value, redactedLeafHash) = found else {
-                    confirmed = true
-                    continue
-                }
-                return Version(sequence: sequence, timestamp: timestamp, namespace: name, key: key, value: value,
-                               redactedLeafHash: redactedLeafHash)
+                if let result { return result }
+                confirmed = true
             }
         }
     }
