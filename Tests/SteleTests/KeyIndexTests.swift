@@ -52,7 +52,7 @@ import Testing
         var index = KeyIndex()
         index.record(KeyIndex.compositeKey(namespace: ns, key: a), sequence: 0, deleted: false)
         let candidate = ns.withUnsafeBytes { n in b.withUnsafeBytes { index.candidate(namespace: n, key: $0, asOf: nil) } }
-        guard case .unconfirmed(let version) = candidate else {
+        guard case .unconfirmed(let version, _) = candidate else {
             Issue.record("expected the colliding key's version as an unconfirmed candidate, got \(candidate)")
             return
         }

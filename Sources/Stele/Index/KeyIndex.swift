@@ -8,13 +8,14 @@ import CXXHash
 /// - `arena`: every composite key `namespace ‖ 0x00 ‖ key` (namespaces contain no NUL, so byte
 ///   order is (namespace, key) order), back to back;
 /// - `table`: open addressing with linear probing, at most half full; each slot holds a 32-bit
-///   hash tag with the entry number, the key's place in the arena and the latest version;
+///   hash tag with the entry number, the key's place in the arena, the latest version and where
+///   its frame was (a hint that spares a lookup in the segment's offset table);
 /// - per entry: the key's place (for ordered walks) and, for keys with more than one version,
 ///   a list of the earlier ones;
 /// - `sorted` + `delta`: entry numbers in key order; new keys go to the small sorted delta,
 ///   merged into `sorted` when it passes 1/16 of it (amortised O(log n) per insert).
 /// Invariants: each key's versions are in sequence order (the log is); every key is in exactly
-/// one of `sorted` and `delta`. Memory: about 60 bytes per key plus its bytes, plus 8 bytes per
+/// one of `sorted` and `delta`. Memory: about 80 bytes per key plus its bytes, plus 8 bytes per
 /// earlier version and a list header for keys that have any. Not thread-safe: the store
 /// serialises access.
 package struct KeyIndex: Sendable {
@@ -27,12 +28,29 @@ package struct KeyIndex: Sendable {
         package var isTombstone: Bool { raw & (1 << 63) != 0 }
     }
 
+    /// Where a version's frame was when it was recorded: segment number and byte offset. A
+    /// lookup that has it skips the segment's offset table (a cache miss in a large store). Only
+    /// a hint: a purge rewrites segments and moves frames, so the reader checks that the frame
+    /// there is that record and otherwise asks the offset table.
+    package struct FrameHint: Equatable, Sendable {
+        package let raw: UInt64
+        package static let unknown = FrameHint(raw: 0)
+        package init(raw: UInt64) { self.raw = raw }
+        package init(segment: UInt64, offset: Int) {
+            raw = segment < 1 << 32 && offset > 0 && offset < 1 << 32 ? segment << 32 | UInt64(offset) : 0
+        }
+        package var segment: UInt64? { raw == 0 ? nil : raw >> 32 }
+        package var offset: Int { Int(raw & 0xffff_ffff) }
+    }
+
     private struct Slot {
         /// hash tag << 32 | (entry + 1); 0 for an empty slot.
         var tagEntry: UInt64 = 0
         /// arena offset << 16 | key length.
         var place: UInt64 = 0
         var latest: UInt64 = 0
+        /// Where the latest version's frame is (see ``FrameHint``); 0 if not known.
+        var hint: UInt64 = 0
     }
 
     /// The arrays live in one object so that copying the index (reading it out of the log under
@@ -183,8 +201,9 @@ package struct KeyIndex: Sendable {
         case absent
         /// The latest version (at or before `asOf`) of the first key whose hash tag and length
         /// match, not compared byte for byte: the caller must check the key in the version's
-        /// own record and fall back to ``latest(namespace:key:asOf:)`` if it differs.
-        case unconfirmed(VersionRef)
+        /// own record and fall back to ``latest(namespace:key:asOf:)`` if it differs. With
+        /// where that record was when it was recorded, if known and it is the latest version.
+        case unconfirmed(VersionRef, FrameHint)
         /// Only the full lookup can tell (a tombstone or no version at `asOf`: there is no live
         /// record to confirm the key against).
         case undecided
@@ -211,7 +230,8 @@ package struct KeyIndex: Sendable {
             }
             guard let slot else { return .absent }
             guard let version = latest(slot: slot, asOf: asOf), !version.isTombstone else { return .undecided }
-            return .unconfirmed(version)
+            let latestHere = s.table[slot].latest == version.raw
+            return .unconfirmed(version, latestHere ? FrameHint(raw: s.table[slot].hint) : .unknown)
         }
     }
 
@@ -258,15 +278,16 @@ package struct KeyIndex: Sendable {
     // MARK: Recording
 
     /// Records a put or tombstone; `sequence` must be larger than any recorded before.
-    package mutating func record(_ composite: [UInt8], sequence: UInt64, deleted: Bool) {
-        composite.withUnsafeBytes { record(composite: $0, sequence: sequence, deleted: deleted) }
+    package mutating func record(_ composite: [UInt8], sequence: UInt64, deleted: Bool, hint: FrameHint = .unknown) {
+        composite.withUnsafeBytes { record(composite: $0, sequence: sequence, deleted: deleted, hint: hint) }
     }
 
     /// Records a put or tombstone of `namespace`/`key` without allocating the composite key
     /// (it is assembled on the stack; only a new key is copied, into the arena).
     @inline(__always)
-    package mutating func record(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, sequence: UInt64, deleted: Bool) {
-        Self.withComposite(namespace: namespace, key: key) { record(composite: $0, sequence: sequence, deleted: deleted) }
+    package mutating func record(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, sequence: UInt64, deleted: Bool,
+                                 hint: FrameHint = .unknown) {
+        Self.withComposite(namespace: namespace, key: key) { record(composite: $0, sequence: sequence, deleted: deleted, hint: hint) }
     }
 
     /// Starts loading the table slot where `namespace`/`key` would be found, without waiting.
@@ -293,7 +314,7 @@ package struct KeyIndex: Sendable {
         }
     }
 
-    private mutating func record(composite: UnsafeRawBufferPointer, sequence: UInt64, deleted: Bool) {
+    private mutating func record(composite: UnsafeRawBufferPointer, sequence: UInt64, deleted: Bool, hint: FrameHint) {
         let ref = VersionRef(sequence: sequence, deleted: deleted)
         let hash = XXH3_64bits(composite.baseAddress, composite.count)
         let found = find(bytes: composite, hash: hash)
@@ -308,6 +329,7 @@ package struct KeyIndex: Sendable {
                 s.earlier[Int(s.chains[entry])].append(previous)
             }
             s.table[i].latest = ref.raw
+            s.table[i].hint = hint.raw
             return
         }
         s.places.append(UInt64(s.arena.count) << 16 | UInt64(composite.count))
@@ -315,15 +337,15 @@ package struct KeyIndex: Sendable {
         s.arena.append(contentsOf: composite)
         let entry = s.places.count - 1
         if s.places.count * 2 > s.table.count { Self.grow(s) }
-        Self.insertSlot(s, hash: hash, entry: entry, latest: ref.raw)
+        Self.insertSlot(s, hash: hash, entry: entry, latest: ref.raw, hint: hint.raw)
         insertSorted(s, UInt32(entry))
     }
 
-    private static func insertSlot(_ s: Storage, hash: UInt64, entry: Int, latest: UInt64) {
+    private static func insertSlot(_ s: Storage, hash: UInt64, entry: Int, latest: UInt64, hint: UInt64 = 0) {
         let mask = s.table.count - 1
         var i = Int(truncatingIfNeeded: hash) & mask
         while s.table[i].tagEntry != 0 { i = (i + 1) & mask }
-        s.table[i] = Slot(tagEntry: (hash >> 32) << 32 | UInt64(entry + 1), place: s.places[entry], latest: latest)
+        s.table[i] = Slot(tagEntry: (hash >> 32) << 32 | UInt64(entry + 1), place: s.places[entry], latest: latest, hint: hint)
     }
 
     private static func grow(_ s: Storage) {

@@ -53,6 +53,7 @@ extension SegmentLog {
                 entries[position].namespace.withUnsafeBytes { ns in
                     entries[position].key.withUnsafeBytes { key in
                         entries[position].value.withUnsafeBytes { value in
+                            let hint = KeyIndex.FrameHint(segment: segment.header.index, offset: segment.writeOffset)
                             func write(flags: UInt8, _ stored: UnsafeRawBufferPointer) {
                                 segment.writeFrame(type: type, flags: flags, sequence: sequence, timestamp: timestamp,
                                                    namespace: ns, key: key, stored: stored, valueLength: value.count)
@@ -62,7 +63,7 @@ extension SegmentLog {
                             } else {
                                 write(flags: 0, value)
                             }
-                            index(type: type, sequence: sequence, namespace: ns, key: key, value: value)
+                            index(type: type, sequence: sequence, namespace: ns, key: key, value: value, hint: hint)
                         }
                     }
                 }

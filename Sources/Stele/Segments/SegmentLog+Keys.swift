@@ -34,15 +34,16 @@ extension SegmentLog {
                 report.indexSnapshotRejected = "lists records that are not retention records"
             }
         }
-        var segments: [(ByteView, Int, Int, String)] = []
+        var segments: [(ByteView, Int, UInt64, String)] = []
         for segment in sealed where segment.footer.lastSequence >= start {
-            segments.append((segment.region.wholeView, Int(segment.footer.framesEnd), 0, segment.path))
+            segments.append((segment.region.wholeView, Int(segment.footer.framesEnd), segment.header.index, segment.path))
         }
-        if let segment = active { segments.append((segment.region.wholeView, segment.writeOffset, 0, segment.path)) }
-        for (view, end, _, path) in segments {
+        if let segment = active { segments.append((segment.region.wholeView, segment.writeOffset, segment.header.index, segment.path)) }
+        for (view, end, number, path) in segments {
             try Self.forEachFrame(view, from: SegmentHeader.size, to: end, path: path) { frame, view in
                 guard frame.sequence >= start else { return }
-                try Self.note(frame, view, path: path, index: &index, retention: &retention, retentionRecords: &retentionRecords)
+                try Self.note(frame, view, path: path, segment: number, index: &index, retention: &retention,
+                              retentionRecords: &retentionRecords)
             }
         }
         keys = index
@@ -72,10 +73,10 @@ extension SegmentLog {
         retentionFromLog = true
     }
 
-    private static func note(_ frame: FrameInfo, _ view: ByteView, path: String, index: inout KeyIndex,
+    private static func note(_ frame: FrameInfo, _ view: ByteView, path: String, segment: UInt64 = 0, index: inout KeyIndex,
                              retention: inout RetentionState, retentionRecords: inout [UInt64]) throws {
         if frame.type == .put || frame.type == .tombstone {
-            index.noteFrame(frame, view)
+            index.noteFrame(frame, view, hint: segment == 0 ? .unknown : KeyIndex.FrameHint(segment: segment, offset: frame.offset))
         } else if frame.type == .retention || frame.type == .legalHold || frame.type == .policy {
             let namespace = view.slice(frame.namespace.lowerBound, frame.namespace.count).array
             let key = view.slice(frame.key.lowerBound, frame.key.count).array
@@ -137,11 +138,11 @@ extension SegmentLog {
 }
 
 extension KeyIndex {
-    mutating func noteFrame(_ frame: FrameInfo, _ view: ByteView) {
+    mutating func noteFrame(_ frame: FrameInfo, _ view: ByteView, hint: FrameHint = .unknown) {
         guard frame.type == .put || frame.type == .tombstone else { return }
         let composite = view.slice(frame.namespace.lowerBound, frame.namespace.count).withBuffer { ns in
             view.slice(frame.key.lowerBound, frame.key.count).withBuffer { key in KeyIndex.compositeKey(namespace: ns, key: key) }
         }
-        record(composite, sequence: frame.sequence, deleted: frame.type == .tombstone)
+        record(composite, sequence: frame.sequence, deleted: frame.type == .tombstone, hint: hint)
     }
 }

@@ -287,10 +287,11 @@ package final class SegmentLog {
         let sequence = nextSequence
         let leaf = CanonicalEntry.leafHash(type: type, sequence: sequence, timestamp: timestamp,
                                            namespace: namespace.view, key: key.view, value: value.view)
+        let hint = KeyIndex.FrameHint(segment: segment.header.index, offset: segment.writeOffset)
         segment.append(type: type, flags: flags, sequence: sequence, timestamp: timestamp, namespace: namespace,
                        key: key, stored: stored, valueLength: value.count, leafHash: leaf)
         addToTree(leaf)
-        index(type: type, sequence: sequence, namespace: namespace, key: key, value: value)
+        index(type: type, sequence: sequence, namespace: namespace, key: key, value: value, hint: hint)
         nextSequence += 1
         return sequence
     }
@@ -308,9 +309,9 @@ package final class SegmentLog {
     /// Files a record in the key index or the retention state.
     @inline(__always)
     func index(type: RecordType, sequence: UInt64, namespace: UnsafeRawBufferPointer,
-                       key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+               key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, hint: KeyIndex.FrameHint) {
         if type == .put || type == .tombstone {
-            keys.record(namespace: namespace, key: key, sequence: sequence, deleted: type == .tombstone)
+            keys.record(namespace: namespace, key: key, sequence: sequence, deleted: type == .tombstone, hint: hint)
         } else if type == .retention || type == .legalHold || type == .policy {
             _ = retention.apply(type: type, sequence: sequence, namespace: Array(namespace), key: Array(key), value: Array(value))
             retentionRecords.append(sequence)
@@ -395,13 +396,15 @@ package final class SegmentLog {
 
     /// Where the frame of `sequence` lives.
     package enum Location: Sendable {
-        case sealed(SealedSegment)
+        /// In a sealed segment: at `hint` if given (checked, see ``KeyIndex/FrameHint``), else
+        /// where the segment's offset table says.
+        case sealed(SealedSegment, hint: Int?)
         case active(MappedRegion, offset: Int, limit: Int, path: String)
 
         /// The segment file, for error messages.
         var path: String {
             switch self {
-            case .sealed(let segment): segment.path
+            case .sealed(let segment, _): segment.path
             case .active(_, _, _, let path): path
             }
         }
@@ -415,7 +418,15 @@ package final class SegmentLog {
         func withFrame<R>(_ sequence: UInt64, _ body: (FrameInfo, ByteView) throws -> R) throws -> R {
             let region: MappedRegion, offset: Int, limit: Int
             switch self {
-            case .sealed(let segment):
+            case .sealed(let segment, let hint?):
+                // A purge may have moved the frame since the hint was taken: then the frame
+                // found there is another record's, or none, and the offset table decides.
+                let view = segment.region.wholeView
+                if case .success(let frame) = Frame.decode(view, at: hint, limit: Int(segment.footer.framesEnd)), frame.sequence == sequence {
+                    return try withExtendedLifetime(segment.region) { try body(frame, view) }
+                }
+                return try Location.sealed(segment, hint: nil).withFrame(sequence, body)
+            case .sealed(let segment, nil):
                 (region, offset, limit) = (segment.region, try segment.offset(of: sequence), Int(segment.footer.framesEnd))
             case .active(let r, let o, let l, _):
                 (region, offset, limit) = (r, o, l)
@@ -442,7 +453,19 @@ package final class SegmentLog {
             let offset = Int(segment.offsets[Int(sequence - segment.header.firstSequence)])
             return .active(segment.region, offset: offset, limit: segment.writeOffset, path: segment.path)
         }
-        return .sealed(sealed[sealedPosition(containing: sequence)])
+        return .sealed(sealed[sealedPosition(containing: sequence)], hint: nil)
+    }
+
+    /// ``locate(_:)``, taking the frame's place from `hint` when it names a sealed segment
+    /// (checked when the frame is read) instead of the segment's offset table.
+    package func locate(_ sequence: UInt64, hint: KeyIndex.FrameHint) throws -> Location {
+        if let number = hint.segment, number <= UInt64(sealed.count), number >= 1 {
+            let segment = sealed[Int(number) - 1]
+            if segment.header.index == number, segment.header.firstSequence <= sequence, sequence <= segment.footer.lastSequence {
+                return .sealed(segment, hint: hint.offset)
+            }
+        }
+        return try locate(sequence)
     }
 
     /// Decodes the frame of record `sequence` (checksum verified) and hands it to `body` while

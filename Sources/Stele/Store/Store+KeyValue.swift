@@ -162,7 +162,7 @@ extension Store {
             if !confirmed {
                 switch log.keys.candidate(namespace: namespace, key: key, asOf: asOf) {
                 case .absent: return nil
-                case .unconfirmed(let ref): return (ref.sequence, try log.locate(ref.sequence))
+                case .unconfirmed(let ref, let hint): return (ref.sequence, try log.locate(ref.sequence, hint: hint))
                 case .undecided: break
                 }
             }
