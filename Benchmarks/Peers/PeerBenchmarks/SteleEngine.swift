@@ -27,6 +27,9 @@ struct SteleEngine: Engine {
     struct Reader: ReadSession {
         let store: Store
         let workload: Workload
+        /// One key array, refilled for every read (the API takes `[UInt8]`; a fresh array per
+        /// read would add an allocation the C engines, which take a pointer, do not pay).
+        var key: [UInt8] = []
 
         mutating func read(_ index: Int) throws -> Bool {
             // The key is copied out of the workload's flat buffer, as the C engines read it in
@@ -34,9 +37,10 @@ struct SteleEngine: Engine {
             // would cost Stele two extra cache misses per read that the peers do not pay.
             // `withValue` reads the value in place (LMDB's `mdb_get` also hands out a pointer into
             // its map; `get` would add a `Version` and a copy of the value).
-            try store.withValue(namespace: SteleEngine.namespace, key: Array(workload.key(index))) {
-                workload.isValue(index, $0)
-            } ?? false
+            let source = workload.key(index)
+            if key.count != source.count { key = [UInt8](repeating: 0, count: source.count) }
+            key.withUnsafeMutableBytes { $0.copyMemory(from: source) }
+            return try store.withValue(namespace: SteleEngine.namespace, key: key) { workload.isValue(index, $0) } ?? false
         }
 
         mutating func close() throws {
