@@ -4,7 +4,9 @@ extension SegmentLog {
     /// `tiles/state` only if the root recomputed from them matches; everything after is rebuilt
     /// from the records (written again, or kept in memory when read-only), and the result must
     /// reproduce the log's own Merkle root, or everything is rebuilt from leaf 0.
-    func restoreTiles() throws {
+    /// Returns the range of tree sizes whose tiles were rebuilt, if any (for the recovery
+    /// report, which the caller fills in: this may run beside ``rebuildKeys()``).
+    func restoreTiles() throws -> Range<UInt64>? {
         let size = nextSequence
         var start: UInt64 = 0
         var builder = TileBuilder()
@@ -34,12 +36,11 @@ extension SegmentLog {
             }
         }
         tileBuilder = builder
-        if start < size {
-            report.tilesRebuilt = start ..< size
-            // Tiles past the recorded size may have been cut mid-write (a crash between writing
-            // them and `syncfs`): write them again now so that what is on disk matches the log.
-            if writable { persistTiles() }
-        }
+        guard start < size else { return nil }
+        // Tiles past the recorded size may have been cut mid-write (a crash between writing
+        // them and `syncfs`): write them again now so that what is on disk matches the log.
+        if writable { persistTiles() }
+        return start ..< size
     }
 
     private func replayLeaves(from start: UInt64, into builder: inout TileBuilder, frontier: inout Frontier) throws {

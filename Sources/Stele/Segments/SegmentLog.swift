@@ -1,3 +1,5 @@
+import Dispatch
+
 /// The chain of segments: open and recover it, append to it, seal it, find records in it.
 ///
 /// Invariants after `open` and after every method returns:
@@ -100,6 +102,14 @@ package final class SegmentLog {
         }
         try log.openLast(index: indices.count, lostAndFound: lostAndFound, unclean: unclean)
         log.indexDirectory = indexDirectory
+        // The key index and the tiles are rebuilt from the same records on both cores at once:
+        // they share nothing but the read-only segments (each sealed segment builds its offset
+        // table under its own lock) and write disjoint fields; the tiles' half reports back
+        // rather than touching `report`.
+        let tilesHalf = RestoreTilesHalf(log: log)
+        let tilesDone = DispatchGroup()
+        DispatchQueue.global(qos: .userInitiated).async(group: tilesDone) { tilesHalf.run() }
+        var failure: (any Error)?
         do {
             try log.rebuildKeys()
         } catch SteleError.notFound(let sequence, _) {
@@ -109,19 +119,23 @@ package final class SegmentLog {
             log.keysUnavailable = damage
             log.report.keysUnavailable = damage.description
         } catch {
-            log.close()
-            throw error
+            failure = error
         }
-        do {
-            try log.restoreTiles()
-        } catch SteleError.corruption(let damage) {
+        tilesDone.wait()
+        switch tilesHalf.result {
+        case .success(let rebuilt):
+            if let rebuilt { log.report.tilesRebuilt = rebuilt }
+        case .failure(SteleError.corruption(let damage)):
             // Tiles are derived data: a damaged record must not keep the log closed. Proofs stay
             // unavailable until `stele fsck` has been run and the damage dealt with.
             log.tilesUnavailable = damage
             log.report.tilesUnavailable = damage.description
-        } catch {
+        case .failure(let error):
+            failure = failure ?? error
+        }
+        if let failure {
             log.close()
-            throw error
+            throw failure
         }
         return log
     }
@@ -503,4 +517,16 @@ extension UnsafeRawBufferPointer {
     @inline(__always) package var view: ByteView {
         ByteView(base: baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: count)
     }
+}
+
+/// The tiles' half of ``SegmentLog/open``, run on a second thread beside the key index's
+/// rebuild (see the comment there for why sharing the log is safe).
+private final class RestoreTilesHalf: @unchecked Sendable {
+    private let log: SegmentLog
+    /// What ``SegmentLog/restoreTiles()`` returned or threw; read after the thread is joined.
+    private(set) var result: Result<Range<UInt64>?, any Error> = .success(nil)
+
+    init(log: SegmentLog) { self.log = log }
+
+    func run() { result = Result { try log.restoreTiles() } }
 }
