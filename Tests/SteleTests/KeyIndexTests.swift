@@ -40,6 +40,35 @@ import Testing
         }
     }
 
+    /// Many keys out of order, filed one by one (the delta fills and merges several times) and
+    /// with ordering deferred as a rebuild does (sorted once): both walk in byte order.
+    @Test func outOfOrderKeysWalkInOrderFiledOneByOneOrSortedOnce() {
+        var random = SplitMix64(seed: 7)
+        let keys: [[UInt8]] = (0 ..< 20_000).map { n in
+            // Shared 8-byte prefixes for some (the sort's tie-break), varied lengths for others.
+            n % 5 == 0 ? Array("prefix00".utf8) + (0 ..< 1 + random.next(below: 4)).map { _ in UInt8(random.next(below: 256)) }
+                       : (0 ..< 1 + random.next(below: 12)).map { _ in UInt8(random.next(below: 256)) }
+        }
+        let ns = Array("n".utf8)
+        let expected = Set(keys.map { KeyIndex.compositeKey(namespace: ns, key: $0) }).sorted { $0.lexicographicallyPrecedes($1) }
+        for deferred in [false, true] {
+            var index = KeyIndex()
+            if deferred { index.deferOrdering() }
+            for (sequence, key) in keys.enumerated() {
+                index.record(KeyIndex.compositeKey(namespace: ns, key: key), sequence: UInt64(sequence), deleted: false)
+            }
+            if deferred { index.finishOrdering() }
+            var walked: [[UInt8]] = []
+            index.forEachKeyInOrder { key, _ in walked.append(key) }
+            #expect(walked == expected, "deferred: \(deferred)")
+            // Keys filed after a deferred rebuild go through the delta as usual.
+            index.record(KeyIndex.compositeKey(namespace: ns, key: [0]), sequence: 99_999, deleted: false)
+            var first: [UInt8]?
+            index.forEachKey(startingAt: []) { key, _ in first = key; return false }
+            #expect(first == KeyIndex.compositeKey(namespace: ns, key: [0]) || expected.first.map { $0.lexicographicallyPrecedes(KeyIndex.compositeKey(namespace: ns, key: [0])) } == true)
+        }
+    }
+
     /// `get` takes the first slot whose hash tag and length match without comparing the key in
     /// the index, and confirms it from the record. These two keys in namespace "n" share the
     /// upper 32 bits of their XXH3 (the tag) and the low 6 (their home slot in a new index's

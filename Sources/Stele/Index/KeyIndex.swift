@@ -12,10 +12,11 @@ import CXXHash
 ///   its frame was (a hint that spares a lookup in the segment's offset table);
 /// - per entry: the key's place (for ordered walks) and, for keys with more than one version,
 ///   a list of the earlier ones;
-/// - `sorted` + `delta`: entry numbers in key order; new keys go to the small sorted delta,
-///   merged into `sorted` when it passes 1/16 of it (amortised O(log n) per insert).
+/// - `sorted` + `delta`: entry numbers in key order; new keys that sort after every other go to
+///   the end of `sorted`, others to the small sorted delta (at most ``deltaLimit``), merged into
+///   `sorted` when it fills; a rebuild collects them unsorted and sorts once (``deferOrdering()``).
 /// Invariants: each key's versions are in sequence order (the log is); every key is in exactly
-/// one of `sorted` and `delta`. Memory: about 80 bytes per key plus its bytes, plus 8 bytes per
+/// one of `sorted`, `delta` and (only while a rebuild defers ordering) `unordered`. Memory: about 80 bytes per key plus its bytes, plus 8 bytes per
 /// earlier version and a list header for keys that have any. Not thread-safe: the store
 /// serialises access.
 package struct KeyIndex: Sendable {
@@ -70,6 +71,9 @@ package struct KeyIndex: Sendable {
         @exclusivity(unchecked) var earlier: [[VersionRef]] = []
         @exclusivity(unchecked) var sorted: [UInt32] = []
         @exclusivity(unchecked) var delta: [UInt32] = []
+        /// Out-of-order keys not yet filed, while a rebuild defers ordering.
+        @exclusivity(unchecked) var unordered: [UInt32] = []
+        @exclusivity(unchecked) var deferring = false
 
         init() {}
 
@@ -81,6 +85,8 @@ package struct KeyIndex: Sendable {
             earlier = other.earlier
             sorted = other.sorted
             delta = other.delta
+            unordered = other.unordered
+            deferring = other.deferring
         }
     }
 
@@ -407,41 +413,109 @@ package struct KeyIndex: Sendable {
         return s.arena.withUnsafeBytes { arena in target.withUnsafeBytes { Self.lowerBound(s, entries, $0, arena: arena) } }
     }
 
+    /// At most this many keys wait in `delta`: an out-of-order insert shifts half of it (a few
+    /// KB), and a merge costs a binary search per delta key plus one copy of `sorted`. A delta
+    /// proportional to the index (it was 1/16) made each insert shift up to megabytes once the
+    /// index held millions of keys: rebuilding 2 M out-of-order keys took seconds.
+    static let deltaLimit = 4096
+
     /// Files a new key in order. Keys that arrive in order (sequential ids, timestamps) go to the
-    /// end of `sorted` in O(1); others into the small `delta` by binary search.
+    /// end of `sorted` in O(1); others into the small `delta` by binary search, or, while a
+    /// rebuild defers ordering (``deferOrdering()``), to the end of `unordered`.
     private func insertSorted(_ s: Storage, _ entry: UInt32) {
         s.arena.withUnsafeBytes { arena in
             let new = Self.bytes(arena, s.places[Int(entry)])
-            let afterSorted = s.sorted.last.map { Self.less(Self.bytes(arena, s.places[Int($0)]), new) } ?? true
-            let afterDelta = s.delta.last.map { Self.less(Self.bytes(arena, s.places[Int($0)]), new) } ?? true
-            if afterSorted && afterDelta {
+            if s.sorted.last.map({ Self.less(Self.bytes(arena, s.places[Int($0)]), new) }) ?? true,
+               s.delta.last.map({ Self.less(Self.bytes(arena, s.places[Int($0)]), new) }) ?? true {
                 s.sorted.append(entry)
+            } else if s.deferring {
+                s.unordered.append(entry)
             } else {
                 s.delta.insert(entry, at: Self.lowerBound(s, s.delta, new, arena: arena))
             }
         }
-        if s.delta.count > max(1024, s.sorted.count / 16) {
-            var merged: [UInt32] = []
-            merged.reserveCapacity(s.sorted.count + s.delta.count)
-            let sorted = s.sorted, delta = s.delta
-            s.arena.withUnsafeBytes { arena in
-                var i = 0, j = 0
-                while i < sorted.count && j < delta.count {
-                    if Self.less(Self.bytes(arena, s.places[Int(sorted[i])]), Self.bytes(arena, s.places[Int(delta[j])])) {
-                        merged.append(sorted[i]); i += 1
-                    } else {
-                        merged.append(delta[j]); j += 1
-                    }
-                }
-                merged.append(contentsOf: sorted[i...])
-                merged.append(contentsOf: delta[j...])
-            }
-            s.sorted = merged
-            s.delta.removeAll(keepingCapacity: true)
-        }
+        if s.delta.count > Self.deltaLimit { Self.mergeDelta(s) }
     }
 
-    /// Keys ≥ `from`, in byte order, with their versions, while `body` returns true.
+    /// Merges `delta` into `sorted`: for each delta key in turn, a binary search for its place
+    /// in the rest of `sorted`, then the run before it copied whole.
+    private static func mergeDelta(_ s: Storage) {
+        guard !s.delta.isEmpty else { return }
+        var merged: [UInt32] = []
+        merged.reserveCapacity(s.sorted.count + s.delta.count)
+        let sorted = s.sorted
+        s.arena.withUnsafeBytes { arena in
+            var from = 0
+            for entry in s.delta {
+                let key = bytes(arena, s.places[Int(entry)])
+                var low = from, high = sorted.count
+                while low < high {
+                    let mid = (low + high) / 2
+                    if less(bytes(arena, s.places[Int(sorted[mid])]), key) { low = mid + 1 } else { high = mid }
+                }
+                merged.append(contentsOf: sorted[from ..< low])
+                merged.append(entry)
+                from = low
+            }
+            merged.append(contentsOf: sorted[from...])
+        }
+        s.sorted = merged
+        s.delta.removeAll(keepingCapacity: true)
+    }
+
+    /// Lets new out-of-order keys pile up unsorted until ``finishOrdering()``: a rebuild from
+    /// the log then sorts them once (O(n log n)) instead of filing each as it comes. Walks in
+    /// key order are not allowed in between.
+    package mutating func deferOrdering() {
+        unique().deferring = true
+    }
+
+    /// Sorts the keys that ``deferOrdering()`` let pile up and files them in order.
+    package mutating func finishOrdering() {
+        let s = unique()
+        s.deferring = false
+        guard !s.unordered.isEmpty else { return }
+        var pending = s.unordered + s.delta
+        s.unordered = []
+        s.arena.withUnsafeBytes { arena in
+            s.places.withUnsafeBufferPointer { places in
+                // The first eight bytes as a big-endian integer order most pairs without a
+                // memcmp; equal prefixes fall back to the bytes.
+                func prefix(_ entry: UInt32) -> UInt64 {
+                    let key = Self.bytes(arena, places[Int(entry)])
+                    var value: UInt64 = 0
+                    for i in 0 ..< 8 { value = value << 8 | UInt64(i < key.count ? key[i] : 0) }
+                    return value
+                }
+                var keyed = pending.map { (prefix($0), $0) }
+                keyed.sort { a, b in
+                    a.0 != b.0 ? a.0 < b.0 : Self.less(Self.bytes(arena, places[Int(a.1)]), Self.bytes(arena, places[Int(b.1)]))
+                }
+                pending = keyed.map(\.1)
+            }
+        }
+        // One two-way merge of the sorted run and the newly sorted keys.
+        var merged: [UInt32] = []
+        merged.reserveCapacity(s.sorted.count + pending.count)
+        let sorted = s.sorted
+        s.arena.withUnsafeBytes { arena in
+            var i = 0, j = 0
+            while i < sorted.count && j < pending.count {
+                if Self.less(Self.bytes(arena, s.places[Int(sorted[i])]), Self.bytes(arena, s.places[Int(pending[j])])) {
+                    merged.append(sorted[i]); i += 1
+                } else {
+                    merged.append(pending[j]); j += 1
+                }
+            }
+            merged.append(contentsOf: sorted[i...])
+            merged.append(contentsOf: pending[j...])
+        }
+        s.sorted = merged
+        s.delta.removeAll(keepingCapacity: true)
+    }
+
+    /// Keys ≥ `from`, in byte order, with their versions, while `body` returns true. Not while
+    /// ordering is deferred (the keys waiting in `unordered` would be missed).
     package func forEachKey(startingAt from: [UInt8], _ body: ([UInt8], [VersionRef]) throws -> Bool) rethrows {
         let sorted = storage.sorted, delta = storage.delta
         var i = lowerBound(sorted, from), j = lowerBound(delta, from)

@@ -39,6 +39,9 @@ extension SegmentLog {
             segments.append((segment.region.wholeView, Int(segment.footer.framesEnd), segment.header.index, segment.path))
         }
         if let segment = active { segments.append((segment.region.wholeView, segment.writeOffset, segment.header.index, segment.path)) }
+        // Keys out of order (several namespaces, random ids) are sorted once at the end rather
+        // than filed one by one.
+        index.deferOrdering()
         for (view, end, number, path) in segments {
             try Self.forEachFrame(view, from: SegmentHeader.size, to: end, path: path) { frame, view in
                 guard frame.sequence >= start else { return }
@@ -46,6 +49,7 @@ extension SegmentLog {
                               retentionRecords: &retentionRecords)
             }
         }
+        index.finishOrdering()
         keys = index
         self.retention = retention
         self.retentionRecords = retentionRecords

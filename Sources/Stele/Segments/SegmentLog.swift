@@ -522,11 +522,16 @@ extension UnsafeRawBufferPointer {
 /// The tiles' half of ``SegmentLog/open``, run on a second thread beside the key index's
 /// rebuild (see the comment there for why sharing the log is safe).
 private final class RestoreTilesHalf: @unchecked Sendable {
-    private let log: SegmentLog
+    /// Dropped as soon as the work is done, so that the block (which may outlive the join by a
+    /// moment) never holds the last reference to the log and releases its files on that thread.
+    private var log: SegmentLog?
     /// What ``SegmentLog/restoreTiles()`` returned or threw; read after the thread is joined.
     private(set) var result: Result<Range<UInt64>?, any Error> = .success(nil)
 
     init(log: SegmentLog) { self.log = log }
 
-    func run() { result = Result { try log.restoreTiles() } }
+    func run() {
+        if let log { result = Result { try log.restoreTiles() } }
+        log = nil
+    }
 }
