@@ -24,6 +24,10 @@ import Testing
             let original = try readFile(segment)
             for cut in 0 ..< length {
                 // The first `cut` bytes of the last frame reached the disk, the rest did not.
+                // When the bytes that did not were zeros anyway, nothing was lost: the frame is
+                // whole (its checksum ends in a zero byte about once in 256 runs, the timestamp
+                // in it varying; this made the test fail that often).
+                if original[offset + cut ..< offset + length].allSatisfy({ $0 == 0 }) { continue }
                 var damaged = original
                 for i in offset + cut ..< offset + length { damaged[i] = 0 }
                 try writeFile(segment, damaged)
