@@ -7,16 +7,16 @@ import Synchronization
 /// copy into the mapping, offset table) with the key index, and the hashing (the leaf's
 /// SHA-256, the Merkle tree's nodes, full tiles, the segment's content digest). For a batch that
 /// fits in the active segment, the calling thread runs the first chain over every record while a
-/// second thread runs the second and then prefaults the pages the next batches will write;
-/// the call returns when both are done. Nothing else changes: the same bytes, the same tree,
+/// second thread runs the second; then both prefault the pages the next batches will write,
+/// the one done first taking more; the call returns when both are done. Nothing else changes: the same bytes, the same tree,
 /// under the same store lock, so a reader or a crash sees exactly what the one-thread path
 /// would leave.
 ///
 /// Why it is safe: the two threads touch disjoint state. The caller: `ActiveSegment`'s bytes,
 /// `writeOffset` and `offsets`, and the log's `keys`, `retention`, `retentionRecords` and
 /// `nextSequence`. The hasher: the segment's `contentHasher`, the log's `frontier` and
-/// `tileBuilder`, the tile store (which locks its own state), and pages of the mapping past
-/// the batch's end. `tilesUnavailable` is only read.
+/// `tileBuilder` and the tile store (which locks its own state). Both: pages of the mapping past
+/// the batch's end, handed out in chunks by an atomic counter. `tilesUnavailable` is only read.
 extension SegmentLog {
     /// Below this many records (and ``parallelBatchMinimumBytes``) a batch is appended on one
     /// thread: handing work to a second costs a thread wake-up (microseconds), about the
@@ -30,7 +30,8 @@ extension SegmentLog {
     /// entry i; `length` their frames' total size) as consecutive records with `timestamp`,
     /// hashing them on a second thread while this one writes their frames. Returns their
     /// sequence numbers, or nil having done nothing if the batch is too small to gain from a
-    /// second thread (see ``parallelBatchMinimum``) or does not fit in the active segment (then ``append`` takes it).
+    /// second thread (see ``parallelBatchMinimum``) or does not fit in the active segment (then
+    /// ``append`` takes it).
     /// Cost: as many ``append`` calls, but the hashing (about a quarter of an append's time
     /// for small values) and the prefaulting of the next pages overlap with the rest.
     package func appendInParallel(_ entries: [Entry], compressed: [[UInt8]?]?, timestamp: Int64,
@@ -45,7 +46,6 @@ extension SegmentLog {
                                   timestamp: timestamp, prefault: prefault)
         let done = DispatchGroup()
         DispatchQueue.global(qos: .userInitiated).async(group: done) { hashing.run() }
-        // Through the buffer, so that reaching an entry's arrays retains nothing.
         entries.withUnsafeBufferPointer { entries in
             for position in entries.indices {
                 let sequence = first + UInt64(position)
