@@ -16,6 +16,30 @@ import Testing
         return (segmentPath(path, UInt64(try #require(stats.activeSegment))), before, stats.activeBytesUsed - before)
     }
 
+    /// A process killed between the two stores of a durable-end update leaves the new durable
+    /// end beside the old checksum (found by the SIGKILL test: the store then refused to open).
+    /// Recovery reads the header with the previous durable end, a frame end, and rewrites it.
+    @Test func aHeaderCaughtMidUpdateIsReadWithThePreviousDurableEnd() throws {
+        try withStore { _, path in
+            let (segment, offset, length) = try Self.storeWithLastFrame(path, count: 20)
+            try setDurableEnd(segment, offset)  // a valid header: durable end before the last frame
+            // The kill: the new durable end reached the page, its checksum did not.
+            try patchFile(segment, at: 88, withUnsafeBytes(of: UInt64(offset + length).littleEndian) { Array($0) })
+            let store = try Store(path: path)
+            #expect(store.recordCount == 20)
+            #expect(store.recovery.completedHeaderUpdate == segment)
+            #expect(try store.record(at: 19).key == Array("k19".utf8))
+            try store.close()
+            // The header was written whole again: the next open needs no help.
+            let again = try Store(path: path)
+            #expect(again.recovery.completedHeaderUpdate == nil && again.recordCount == 20)
+            try again.close()
+            // Damage elsewhere in the header is still corruption.
+            try patchFile(segment, at: 40, [0xff])
+            #expect(throws: SteleError.self) { try Store(path: path) }
+        }
+    }
+
     @Test func tornTailAtEveryByteOfTheLastFrameKeepsExactlyTheCompleteFrames() throws {
         try withStore { dir, path in
             let (segment, offset, length) = try Self.storeWithLastFrame(path, count: 20)

@@ -68,6 +68,28 @@ package struct SegmentHeader: Equatable, Sendable {
     }
 }
 
+extension SegmentHeader {
+    /// The header of an active segment whose checksum fails only because the process died
+    /// between the two stores of a durable-end update (the new durable end, then the checksum:
+    /// they go into a mapped page separately, so a kill in between, or a write-back of the page
+    /// at that moment, leaves the new value beside the old checksum). The checksum then still
+    /// covers the previous durable end, which was a frame end: each of `candidates` is tried in
+    /// its place. Returns the header with the first that reproduces the stored checksum (every
+    /// other byte as stored), or nil. The durable end it returns under-claims, which is safe.
+    /// Cost: one XXH3 of 120 bytes per candidate.
+    package static func recoverInterruptedUpdate(_ view: ByteView, candidates: some Sequence<Int>) -> SegmentHeader? {
+        guard view.count >= size, view.slice(0, 8).equals(magic) else { return nil }
+        var bytes = view.slice(0, size).array
+        let stored = view.u64(120)
+        for candidate in candidates {
+            withUnsafeBytes(of: UInt64(candidate).littleEndian) { bytes.replaceSubrange(88 ..< 96, with: $0) }
+            guard xxh3(Array(bytes[0 ..< 120])) == stored else { continue }
+            return ByteView.of(bytes) { try? decode($0).get() }
+        }
+        return nil
+    }
+}
+
 /// Why a header, footer or config is not acceptable.
 package enum FormatDefect: Error, Equatable, CustomStringConvertible {
     case truncated(String)

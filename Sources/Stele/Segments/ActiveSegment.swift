@@ -137,6 +137,13 @@ package final class ActiveSegment {
         header.encode(into: region.writer(0 ..< SegmentHeader.size))
     }
 
+    /// Encodes the header into the mapping again and syncs it (after recovery found a
+    /// durable-end update cut short, see ``SegmentHeader/recoverInterruptedUpdate(_:candidates:)``).
+    package func rewriteHeader() throws {
+        header.encode(into: region.writer(0 ..< SegmentHeader.size))
+        try fs.syncMapped(region, 0 ..< SegmentHeader.size)
+    }
+
     /// Writes `[0, writeOffset)` through `pwrite` and `fdatasync`s it, so bytes that were only in
     /// the page cache (say, after a failed writeback in a process that crashed) reach the disk.
     package func rewriteThroughCache() throws {

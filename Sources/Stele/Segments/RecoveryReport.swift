@@ -22,6 +22,9 @@ public struct RecoveryReport: Sendable, Equatable {
     public var tornTail: TornTail?
     /// A segment whose seal was interrupted after its footer was durable, and that was finished.
     public var completedSeal: String?
+    /// The active segment whose header was caught between a new durable end and its checksum
+    /// (a process killed mid-update), read with the previous durable end and written whole again.
+    public var completedHeaderUpdate: String?
     /// After an unclean shutdown, the bytes of the active segment that were written out again
     /// (they might have been only in the page cache of the process that crashed).
     public var rewroteAfterUncleanShutdown: Int?

@@ -210,8 +210,15 @@ package final class SegmentLog {
         // From here the segment owns the descriptor (when writable) and closes it on every path.
         let view = region.wholeView
         let header: SegmentHeader
+        var headerRecovered = false
         do {
-            header = try SealedSegment.check(SegmentHeader.decode(view), path: path, offset: 0)
+            var decoded = SegmentHeader.decode(view)
+            if case .failure(.checksum) = decoded,
+               let recovered = SegmentHeader.recoverInterruptedUpdate(view, candidates: SegmentScan.frameEnds(view)) {
+                decoded = .success(recovered)
+                headerRecovered = true
+            }
+            header = try SealedSegment.check(decoded, path: path, offset: 0)
         } catch {
             if writable { fs.close(fd) }
             throw error
@@ -244,6 +251,11 @@ package final class SegmentLog {
                     try link(SealedSegment.open(fs: fs, path: path, expectedIndex: UInt64(index)))
                     return
                 }
+            }
+            if writable && headerRecovered {
+                // Write the header whole again, with the durable end it vouched for.
+                try segment.rewriteHeader()
+                report.completedHeaderUpdate = path
             }
             if writable && unclean {
                 // After a crash, what recovery just read may exist only in the page cache (a

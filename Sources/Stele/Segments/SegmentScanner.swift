@@ -40,6 +40,18 @@ package struct SegmentScan {
         case corrupt(offset: Int, sequence: UInt64?, detail: String)
     }
 
+    /// The header's end and the end of every frame that decodes after it, in order: where a
+    /// durable end can have been (for ``SegmentHeader/recoverInterruptedUpdate(_:candidates:)``).
+    package static func frameEnds(_ view: ByteView) -> [Int] {
+        var ends = [SegmentHeader.size]
+        var offset = SegmentHeader.size
+        while offset < view.count, case .success(let frame) = Frame.decode(view, at: offset, limit: view.count) {
+            offset = frame.end
+            ends.append(offset)
+        }
+        return ends
+    }
+
     /// Scans `view` (the whole segment file, header included).
     package static func scan(_ view: ByteView, firstSequence: UInt64, minimumTimestamp: Int64,
                              frontier: Frontier, durableEnd: Int) -> SegmentScan {
