@@ -291,17 +291,25 @@ package struct KeyIndex: Sendable {
     /// Records a put or tombstone of `namespace`/`key` without allocating the composite key
     /// (it is assembled on the stack; only a new key is copied, into the arena).
     @inline(__always)
+    /// `hash` is the key's ``hash(namespace:key:)`` if the caller has it already.
     package mutating func record(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, sequence: UInt64, deleted: Bool,
-                                 hint: FrameHint = .unknown) {
-        Self.withComposite(namespace: namespace, key: key) { record(composite: $0, sequence: sequence, deleted: deleted, hint: hint) }
+                                 hint: FrameHint = .unknown, hash: UInt64? = nil) {
+        Self.withComposite(namespace: namespace, key: key) {
+            record(composite: $0, sequence: sequence, deleted: deleted, hint: hint, hash: hash)
+        }
     }
 
-    /// Starts loading the table slot where `namespace`/`key` would be found, without waiting.
-    /// Called for a whole batch before its records are added, it lets their cache misses (one
-    /// per new key in a large index, the dominant cost of an insert) overlap.
+    /// The table hash of `namespace`/`key` (XXH3 of the composite key).
     @inline(__always)
-    package func prefetch(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer) {
-        let hash = Self.withComposite(namespace: namespace, key: key) { XXH3_64bits($0.baseAddress, $0.count) }
+    package static func hash(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer) -> UInt64 {
+        withComposite(namespace: namespace, key: key) { XXH3_64bits($0.baseAddress, $0.count) }
+    }
+
+    /// Starts loading the table slot for a key of this ``hash(namespace:key:)``, without
+    /// waiting. Called for a whole batch before its records are added, it lets their cache
+    /// misses (one per new key in a large index, the dominant cost of an insert) overlap.
+    @inline(__always)
+    package func prefetch(hash: UInt64) {
         storage.table.withUnsafeBufferPointer { table in
             if let base = table.baseAddress { stele_prefetch_write(base + (Int(truncatingIfNeeded: hash) & (table.count - 1))) }
         }
@@ -320,9 +328,10 @@ package struct KeyIndex: Sendable {
         }
     }
 
-    private mutating func record(composite: UnsafeRawBufferPointer, sequence: UInt64, deleted: Bool, hint: FrameHint) {
+    private mutating func record(composite: UnsafeRawBufferPointer, sequence: UInt64, deleted: Bool, hint: FrameHint,
+                                 hash known: UInt64? = nil) {
         let ref = VersionRef(sequence: sequence, deleted: deleted)
-        let hash = XXH3_64bits(composite.baseAddress, composite.count)
+        let hash = known ?? XXH3_64bits(composite.baseAddress, composite.count)
         let found = find(bytes: composite, hash: hash)
         let s = unique()
         if let i = found {

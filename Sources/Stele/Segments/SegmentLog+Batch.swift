@@ -34,7 +34,7 @@ extension SegmentLog {
     /// ``append`` takes it).
     /// Cost: as many ``append`` calls, but the hashing (about a quarter of an append's time
     /// for small values) and the prefaulting of the next pages overlap with the rest.
-    package func appendInParallel(_ entries: [Entry], compressed: [[UInt8]?]?, timestamp: Int64,
+    package func appendInParallel(_ entries: [Entry], compressed: [[UInt8]?]?, keyHashes: [UInt64]?, timestamp: Int64,
                                   length: Int) -> ClosedRange<UInt64>? {
         guard entries.count >= SegmentLog.parallelBatchMinimum || (entries.count > 1 && length >= SegmentLog.parallelBatchMinimumBytes),
               let segment = active, segment.hasRoom(for: length) else {
@@ -63,7 +63,8 @@ extension SegmentLog {
                             } else {
                                 write(flags: 0, value)
                             }
-                            index(type: type, sequence: sequence, namespace: ns, key: key, value: value, hint: hint)
+                            index(type: type, sequence: sequence, namespace: ns, key: key, value: value, hint: hint,
+                                  keyHash: keyHashes?[position])
                         }
                     }
                 }

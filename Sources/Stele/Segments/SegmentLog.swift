@@ -303,8 +303,10 @@ package final class SegmentLog {
     /// Appends one record with the next sequence number, rotating segments as needed.
     /// `value` is the logical value (hashed); `stored` is what goes on disk (maybe LZ4).
     @inline(__always)
+    /// `keyHash`: the key's ``KeyIndex/hash(namespace:key:)``, if the caller computed it (to prefetch).
     package func append(type: RecordType, flags: UInt8, timestamp: Int64, namespace: UnsafeRawBufferPointer,
-                        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, stored: UnsafeRawBufferPointer) throws -> UInt64 {
+                        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, stored: UnsafeRawBufferPointer,
+                        keyHash: UInt64? = nil) throws -> UInt64 {
         let length = Frame.length(namespace: namespace.count, key: key.count, stored: stored.count)
         if active?.hasRoom(for: length) != true { try rotate() }
         guard let segment = active, segment.hasRoom(for: length) else {
@@ -317,7 +319,7 @@ package final class SegmentLog {
         segment.append(type: type, flags: flags, sequence: sequence, timestamp: timestamp, namespace: namespace,
                        key: key, stored: stored, valueLength: value.count, leafHash: leaf)
         addToTree(leaf)
-        index(type: type, sequence: sequence, namespace: namespace, key: key, value: value, hint: hint)
+        index(type: type, sequence: sequence, namespace: namespace, key: key, value: value, hint: hint, keyHash: keyHash)
         nextSequence += 1
         return sequence
     }
@@ -335,19 +337,19 @@ package final class SegmentLog {
     /// Files a record in the key index or the retention state.
     @inline(__always)
     func index(type: RecordType, sequence: UInt64, namespace: UnsafeRawBufferPointer,
-               key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, hint: KeyIndex.FrameHint) {
+               key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, hint: KeyIndex.FrameHint, keyHash: UInt64? = nil) {
         if type == .put || type == .tombstone {
-            keys.record(namespace: namespace, key: key, sequence: sequence, deleted: type == .tombstone, hint: hint)
+            keys.record(namespace: namespace, key: key, sequence: sequence, deleted: type == .tombstone, hint: hint, hash: keyHash)
         } else if type == .retention || type == .legalHold || type == .policy {
             _ = retention.apply(type: type, sequence: sequence, namespace: Array(namespace), key: Array(key), value: Array(value))
             retentionRecords.append(sequence)
         }
     }
 
-    /// Starts loading the key index's slot for `namespace`/`key` ahead of its ``append``.
+    /// Starts loading the key index's slot for a key of this hash ahead of its ``append``.
     @inline(__always)
-    package func prefetchKey(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer) {
-        keys.prefetch(namespace: namespace, key: key)
+    package func prefetchKey(hash: UInt64) {
+        keys.prefetch(hash: hash)
     }
 
     /// Rotates first if `length` bytes of frames would not fit in the active segment but would

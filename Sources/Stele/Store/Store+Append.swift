@@ -79,35 +79,37 @@ extension Store {
             var first: UInt64?
             var last: UInt64 = 0
             defer { durableCount.raise(to: log.sealedRecordCount) }
-            func write(_ entry: Entry, _ stored: [UInt8]?) throws -> UInt64 {
+            func write(_ entry: Entry, _ stored: [UInt8]?, keyHash: UInt64? = nil) throws -> UInt64 {
                 try entry.namespace.withUnsafeBytes { ns in
                     try entry.key.withUnsafeBytes { key in
                         try entry.value.withUnsafeBytes { value in
                             if let stored {
                                 return try stored.withUnsafeBytes {
                                     try log.append(type: entry.type, flags: Frame.flagLZ4, timestamp: timestamp,
-                                                   namespace: ns, key: key, value: value, stored: $0)
+                                                   namespace: ns, key: key, value: value, stored: $0, keyHash: keyHash)
                                 }
                             }
                             return try log.append(type: entry.type, flags: 0, timestamp: timestamp,
-                                                  namespace: ns, key: key, value: value, stored: value)
+                                                  namespace: ns, key: key, value: value, stored: value, keyHash: keyHash)
                         }
                     }
                 }
             }
-            if entries.count > 1 {
-                // Start every key's table-slot miss now, so that they overlap (see KeyIndex.prefetch).
-                for i in entries.indices where entries[i].type == .put || entries[i].type == .tombstone {
-                    entries[i].namespace.withUnsafeBytes { ns in entries[i].key.withUnsafeBytes { log.prefetchKey(namespace: ns, key: $0) } }
-                }
-            }
+            // Every key's hash, computed once: its table slot's miss starts now, so that they
+            // overlap (see KeyIndex.prefetch), and the insert reuses it.
+            let keyHashes: [UInt64]? = entries.count > 1 ? entries.map { entry in
+                let hash = entry.namespace.withUnsafeBytes { ns in entry.key.withUnsafeBytes { KeyIndex.hash(namespace: ns, key: $0) } }
+                if entry.type == .put || entry.type == .tombstone { log.prefetchKey(hash: hash) }
+                return hash
+            } : nil
             if added.isEmpty, let entries = entries as? [Entry],
-               let sequences = log.appendInParallel(entries, compressed: compressed, timestamp: timestamp, length: total) {
+               let sequences = log.appendInParallel(entries, compressed: compressed, keyHashes: keyHashes, timestamp: timestamp,
+                                                    length: total) {
                 return sequences
             }
             do {
                 for (position, entry) in entries.enumerated() {
-                    last = try write(entry, compressed?[position])
+                    last = try write(entry, compressed?[position], keyHash: keyHashes?[position])
                     if first == nil { first = last }
                 }
                 for entry in added {
