@@ -40,6 +40,30 @@ import Testing
         }
     }
 
+    /// fsck, run before any open, tells the same state apart from damage: one repairable
+    /// finding, which `--repair` completes (by opening the store), and nothing else.
+    @Test func fsckReportsAHeaderCaughtMidUpdateAsRepairableNotAsDamage() throws {
+        try withStore { _, path in
+            let (segment, offset, length) = try Self.storeWithLastFrame(path, count: 20)
+            try setDurableEnd(segment, offset)
+            try patchFile(segment, at: 88, withUnsafeBytes(of: UInt64(offset + length).littleEndian) { Array($0) })
+            let before = try Fsck.check(path: path)
+            #expect(before.problems.count == 1)
+            let finding = try #require(before.problems.first)
+            #expect(finding.category == .layout && finding.file == segment && finding.offset == 88)
+            #expect(finding.found.contains("cut short by a crash") && finding.found.contains("\(offset)"))
+            #expect(before.records == 20)
+            let repaired = try Fsck.check(path: path, repair: true)
+            #expect(repaired.problems.isEmpty && repaired.repairs.contains { $0.contains("header update") })
+            #expect(try Fsck.check(path: path).exitCode == 0)
+            // Damage anywhere else in the header is still damage, as before.
+            try patchFile(segment, at: 40, [0xff])
+            let damaged = try Fsck.check(path: path)
+            #expect(damaged.problems.contains { $0.category == .checksum && $0.offset == 0 })
+            #expect(!damaged.problems.contains { $0.found.contains("cut short") })
+        }
+    }
+
     @Test func tornTailAtEveryByteOfTheLastFrameKeepsExactlyTheCompleteFrames() throws {
         try withStore { dir, path in
             let (segment, offset, length) = try Self.storeWithLastFrame(path, count: 20)

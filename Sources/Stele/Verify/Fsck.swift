@@ -194,6 +194,12 @@ struct FsckRun {
         guard let header = scan.header else {
             return problem(.checksum, path, offset: 0, expected: "a valid segment header", found: "damage")
         }
+        if let durableEnd = scan.interruptedHeaderUpdate {
+            // A crash between the two stores of a durable-end update; not damage (see
+            // SegmentHeader.recoverInterruptedUpdate). Opening the store writes the header whole.
+            problem(.layout, path, offset: 88, expected: "a header whose checksum matches",
+                    found: "a durable-end update cut short by a crash (read with durable end \(durableEnd))", repairable: isLast)
+        }
         if header.storeID != config.storeID { problem(.chain, path, offset: 16, expected: "store \(config.storeIDHex)", found: "store \(hexString(header.storeID))") }
         if header.index != index { problem(.chain, path, offset: 32, expected: "segment \(index)", found: "segment \(header.index)") }
         if header.firstSequence != nextSequence {

@@ -194,6 +194,7 @@ extension FsckRun {
         if let torn = store.recovery.tornTail {
             done.append("discarded a torn tail of \(torn.bytes) bytes at \(torn.file):\(torn.offset) (saved to \(torn.savedTo ?? "-"))")
         }
+        if let path = store.recovery.completedHeaderUpdate { done.append("completed the header update of \(path) that a crash cut short") }
         if let rebuilt = store.recovery.tilesRebuilt { done.append("rebuilt tiles for leaves \(rebuilt)") }
         try store.close()
         return done

@@ -16,6 +16,11 @@ extension FsckRun {
         var size = 0
         var region: MappedRegion?
         var header: SegmentHeader?
+        /// Set when the header's checksum fails only because a crash came between the two
+        /// stores of a durable-end update: the durable end the header is read with (see
+        /// ``SegmentHeader/recoverInterruptedUpdate(_:candidates:)``); opening the store
+        /// writes the header whole again.
+        var interruptedHeaderUpdate: UInt64?
         var footer: SegmentFooter?
         var frames: [FrameInfo] = []
         var leaves: [Digest] = []
@@ -67,9 +72,20 @@ extension FsckRun {
         }
         guard let region = scan.region else { return scan }
         let view = region.wholeView
-        guard case .success(let header) = SegmentHeader.decode(view) else { return scan }
-        scan.header = header
         if case .success(let f) = SegmentFooter.decodeAtEnd(view) { scan.footer = f }
+        let header: SegmentHeader
+        switch SegmentHeader.decode(view) {
+        case .success(let decoded):
+            header = decoded
+        case .failure(.checksum) where scan.footer == nil:
+            // Only the active segment's header is updated in place: the same rule as recovery.
+            guard let recovered = SegmentHeader.recoverInterruptedUpdate(view, candidates: SegmentScan.frameEnds(view)) else { return scan }
+            header = recovered
+            scan.interruptedHeaderUpdate = recovered.durableEnd
+        case .failure:
+            return scan
+        }
+        scan.header = header
         let limit = scan.footer.map { Int($0.framesEnd) } ?? scan.size
         var offset = SegmentHeader.size
         scan.frames.reserveCapacity(min(1 << 20, (limit - offset) / Frame.overhead))
