@@ -69,6 +69,31 @@ import Testing
         }
     }
 
+    /// The deferred sort reads 24 bytes after the prefix every key shares: keys that tie there,
+    /// end inside it, are prefixes of one another, or hold zero bytes (the padding value) must
+    /// still come out in byte order.
+    @Test func keysUnderALongSharedPrefixSortInByteOrder() {
+        var random = SplitMix64(seed: 11)
+        let shared = Array("tenant-17/orders/2026-11-22/".utf8)
+        var keys: [[UInt8]] = [shared, shared + [0], shared + [0, 0], shared + [1]]
+        for _ in 0 ..< 5_000 {
+            // Tails from a small alphabet so that many keys tie over the 24 bytes read ahead.
+            let length = random.next(below: 40)
+            keys.append(shared + (0 ..< length).map { _ in [0, 1, 255][random.next(below: 3)] })
+        }
+        let ns = Array("ns".utf8)
+        let expected = Set(keys.map { KeyIndex.compositeKey(namespace: ns, key: $0) }).sorted { $0.lexicographicallyPrecedes($1) }
+        var index = KeyIndex()
+        index.deferOrdering()
+        for (sequence, key) in keys.enumerated() {
+            index.record(KeyIndex.compositeKey(namespace: ns, key: key), sequence: UInt64(sequence), deleted: false)
+        }
+        index.finishOrdering()
+        var walked: [[UInt8]] = []
+        index.forEachKeyInOrder { key, _ in walked.append(key) }
+        #expect(walked == expected)
+    }
+
     /// `get` takes the first slot whose hash tag and length match without comparing the key in
     /// the index, and confirms it from the record. These two keys in namespace "n" share the
     /// upper 32 bits of their XXH3 (the tag) and the low 6 (their home slot in a new index's

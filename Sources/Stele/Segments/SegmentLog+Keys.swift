@@ -18,7 +18,7 @@ extension SegmentLog {
                         guard frame.type == .retention || frame.type == .legalHold || frame.type == .policy else {
                             throw SteleError.corruption(Corruption(file: directory, sequence: sequence, detail: "snapshot lists a non-retention record"))
                         }
-                        try Self.note(frame, view, path: directory, index: &fromSnapshot, retention: &retentionFromSnapshot, retentionRecords: &listed)
+                        try Self.noteRetention(frame, view, path: directory, retention: &retentionFromSnapshot, retentionRecords: &listed)
                     }
                 }
                 index = fromSnapshot
@@ -42,13 +42,18 @@ extension SegmentLog {
         // Keys out of order (several namespaces, random ids) are sorted once at the end rather
         // than filed one by one.
         index.deferOrdering()
+        var queue = KeyRebuildQueue()
         for (view, end, number, path) in segments {
             try Self.forEachFrame(view, from: SegmentHeader.size, to: end, path: path) { frame, view in
                 guard frame.sequence >= start else { return }
-                try Self.note(frame, view, path: path, segment: number, index: &index, retention: &retention,
-                              retentionRecords: &retentionRecords)
+                if frame.type == .put || frame.type == .tombstone {
+                    queue.add(frame, view, hint: KeyIndex.FrameHint(segment: number, offset: frame.offset), into: &index)
+                } else {
+                    try Self.noteRetention(frame, view, path: path, retention: &retention, retentionRecords: &retentionRecords)
+                }
             }
         }
+        queue.drain(into: &index)
         index.finishOrdering()
         keys = index
         self.retention = retention
@@ -61,13 +66,12 @@ extension SegmentLog {
         guard !retentionFromLog else { return }
         var retention = RetentionState()
         var records: [UInt64] = []
-        var ignored = KeyIndex()
         let segments: [(ByteView, Int, String)] = sealed.map { ($0.region.wholeView, Int($0.footer.framesEnd), $0.path) }
             + (active.map { [($0.region.wholeView, $0.writeOffset, $0.path)] } ?? [])
         for (view, end, path) in segments {
             try Self.forEachFrame(view, from: SegmentHeader.size, to: end, path: path) { frame, view in
                 guard frame.type == .retention || frame.type == .legalHold || frame.type == .policy else { return }
-                try Self.note(frame, view, path: path, index: &ignored, retention: &retention, retentionRecords: &records)
+                try Self.noteRetention(frame, view, path: path, retention: &retention, retentionRecords: &records)
             }
         }
         guard records == retentionRecords else {
@@ -77,11 +81,11 @@ extension SegmentLog {
         retentionFromLog = true
     }
 
-    private static func note(_ frame: FrameInfo, _ view: ByteView, path: String, segment: UInt64 = 0, index: inout KeyIndex,
-                             retention: inout RetentionState, retentionRecords: inout [UInt64]) throws {
-        if frame.type == .put || frame.type == .tombstone {
-            index.noteFrame(frame, view, hint: segment == 0 ? .unknown : KeyIndex.FrameHint(segment: segment, offset: frame.offset))
-        } else if frame.type == .retention || frame.type == .legalHold || frame.type == .policy {
+    /// Applies a retention, legal-hold or policy record to `retention` and lists it (other
+    /// records are ignored: puts and tombstones go to the index through `KeyRebuildQueue`).
+    private static func noteRetention(_ frame: FrameInfo, _ view: ByteView, path: String,
+                                      retention: inout RetentionState, retentionRecords: inout [UInt64]) throws {
+        if frame.type == .retention || frame.type == .legalHold || frame.type == .policy {
             let namespace = view.slice(frame.namespace.lowerBound, frame.namespace.count).array
             let key = view.slice(frame.key.lowerBound, frame.key.count).array
             guard let value = frame.value(in: view),
@@ -142,11 +146,58 @@ extension SegmentLog {
 }
 
 extension KeyIndex {
-    mutating func noteFrame(_ frame: FrameInfo, _ view: ByteView, hint: FrameHint = .unknown) {
-        guard frame.type == .put || frame.type == .tombstone else { return }
-        let composite = view.slice(frame.namespace.lowerBound, frame.namespace.count).withBuffer { ns in
-            view.slice(frame.key.lowerBound, frame.key.count).withBuffer { key in KeyIndex.compositeKey(namespace: ns, key: key) }
+    /// The table hash (``hash(namespace:key:)``) of the key in `frame`.
+    static func hash(of frame: FrameInfo, in view: ByteView) -> UInt64 {
+        view.slice(frame.namespace.lowerBound, frame.namespace.count).withBuffer { ns in
+            view.slice(frame.key.lowerBound, frame.key.count).withBuffer { KeyIndex.hash(namespace: ns, key: $0) }
         }
-        record(composite, sequence: frame.sequence, deleted: frame.type == .tombstone, hint: hint)
+    }
+
+    /// Records the put or tombstone in `frame` (other records are ignored); `hash` is its
+    /// ``hash(of:in:)`` if the caller has it. Allocates nothing but a new key's room in the arena.
+    mutating func noteFrame(_ frame: FrameInfo, _ view: ByteView, hint: FrameHint = .unknown, hash: UInt64? = nil) {
+        guard frame.type == .put || frame.type == .tombstone else { return }
+        view.slice(frame.namespace.lowerBound, frame.namespace.count).withBuffer { ns in
+            view.slice(frame.key.lowerBound, frame.key.count).withBuffer { key in
+                record(namespace: ns, key: key, sequence: frame.sequence, deleted: frame.type == .tombstone, hint: hint, hash: hash)
+            }
+        }
+    }
+}
+
+/// Puts and tombstones on their way into the index during a rebuild, a few frames behind the
+/// scan: each key's table slot is prefetched when its frame is read and filled when the frame
+/// leaves the queue, so that the cache misses of consecutive keys overlap instead of coming one
+/// after another (a slot miss per key was the largest cost of rebuilding a large index).
+/// Frames leave in the order they came, so versions are recorded in sequence order.
+struct KeyRebuildQueue {
+    private static let depth = 16
+    private var frames: [(frame: FrameInfo, view: ByteView, hint: KeyIndex.FrameHint, hash: UInt64)] = []
+    private var head = 0
+
+    init() { frames.reserveCapacity(Self.depth) }
+
+    /// Queues a put or tombstone, recording the oldest queued one if the queue is full.
+    mutating func add(_ frame: FrameInfo, _ view: ByteView, hint: KeyIndex.FrameHint, into index: inout KeyIndex) {
+        let hash = KeyIndex.hash(of: frame, in: view)
+        index.prefetch(hash: hash)
+        if frames.count < Self.depth {
+            frames.append((frame, view, hint, hash))
+            return
+        }
+        let oldest = frames[head]
+        index.noteFrame(oldest.frame, oldest.view, hint: oldest.hint, hash: oldest.hash)
+        frames[head] = (frame, view, hint, hash)
+        head = (head + 1) % Self.depth
+    }
+
+    /// Records every queued frame, oldest first.
+    mutating func drain(into index: inout KeyIndex) {
+        for position in 0 ..< frames.count {
+            let queued = frames[(head + position) % frames.count]
+            index.noteFrame(queued.frame, queued.view, hint: queued.hint, hash: queued.hash)
+        }
+        frames.removeAll(keepingCapacity: true)
+        head = 0
     }
 }
