@@ -94,13 +94,15 @@ public enum Restore {
         let names = try target.list(prefix: "segments/").map(\.name).filter { $0.hasSuffix(SegmentFiles.suffix) }
         var bytes = config.count
         var restoredSegments = 0
-        // The next object is fetched and checked on another thread while this one is written.
-        var next = names.first.map { Prefetch(target, $0) }
+        // The next two objects are fetched and checked (SHA-256) on other threads while this one
+        // is written: checking takes longer than writing, so one thread ahead left a core idle.
+        var ahead = names.prefix(Restore.fetchAhead).map { Prefetch(target, $0) }
+        defer { for fetch in ahead { _ = try? fetch.wait() } }  // no thread outlives the restore
         for (position, name) in names.enumerated() {
             let expected = "segments/" + SegmentFiles.name(UInt64(position + 1))
             guard name == expected else { throw MirrorError.missing(name: expected) }
-            let content = try next?.wait() ?? fetch(target, name)
-            next = position + 1 < names.count ? Prefetch(target, names[position + 1]) : nil
+            let content = try ahead.isEmpty ? fetch(target, name) : ahead.removeFirst().wait()
+            if position + Restore.fetchAhead < names.count { ahead.append(Prefetch(target, names[position + Restore.fetchAhead])) }
             let path = work + "/" + name
             try write(fs, content, to: path)
             let segment: SealedSegment
@@ -117,8 +119,9 @@ public enum Restore {
             restoredSegments += 1
         }
         guard restoredSegments > 0 else { throw MirrorError.missing(name: "segments/" + SegmentFiles.name(1)) }
+        for fetch in ahead { _ = try? fetch.wait() }  // objects beyond the vouched ones, left out
+        ahead.removeAll()
 
-        _ = try? next?.wait()
         // One sync for every file written (rather than one each): nothing is presented as
         // restored before the rename below anyway.
         try fs.syncFileSystem(work)
@@ -149,6 +152,10 @@ public enum Restore {
                       seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 
+    /// Objects fetched and checked ahead of the one being written (each holds a whole segment
+    /// in memory until written).
+    static let fetchAhead = 2
+
     /// An object, checked against the SHA-256 recorded when it was stored.
     static func fetch(_ target: any MirrorTarget, _ name: String) throws -> [UInt8] {
         guard let info = try target.head(name) else { throw MirrorError.missing(name: name) }
@@ -160,11 +167,13 @@ public enum Restore {
         return content
     }
 
-    /// Writes a restored file (synced later, all at once, by `syncFileSystem`).
+    /// Writes a restored file (synced later, all at once, by `syncFileSystem`), and starts its
+    /// writeback so that the disk works while the next objects are fetched and checked.
     private static func write(_ fs: PosixFileSystem, _ bytes: [UInt8], to path: String) throws {
         let fd = try fs.open(path, .createNew(permissions: 0o444))
         defer { fs.close(fd) }
         try bytes.withUnsafeBytes { try fs.write(fd, $0, at: 0) }
+        fs.startWriteback(fd)
     }
 
     /// One object being fetched and checked (``fetch(_:_:)``) on a background thread.

@@ -75,9 +75,19 @@ extension FileSystem {
         }
         let fd = try open(path, .readOnly)
         defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: status.size)
-        let n = try bytes.withUnsafeMutableBytes { try read(fd, into: $0, at: 0) }
-        guard n == status.size else { throw SteleError.corruption(Corruption(file: path, detail: "shrank while being read")) }
+        // Read straight into the array's storage (no zero fill first: the file may be a 64 MiB
+        // segment). Only the bytes read are ever counted as initialised.
+        var failure: (any Error)?
+        let bytes = [UInt8](unsafeUninitializedCapacity: status.size) { buffer, initialized in
+            do {
+                initialized = try read(fd, into: UnsafeMutableRawBufferPointer(buffer), at: 0)
+            } catch {
+                failure = error
+                initialized = 0
+            }
+        }
+        if let failure { throw failure }
+        guard bytes.count == status.size else { throw SteleError.corruption(Corruption(file: path, detail: "shrank while being read")) }
         return bytes
     }
 
