@@ -74,6 +74,9 @@ package struct KeyIndex: Sendable {
         /// Out-of-order keys not yet filed, while a rebuild defers ordering.
         @exclusivity(unchecked) var unordered: [UInt32] = []
         @exclusivity(unchecked) var deferring = false
+        /// The place of the greatest key in `sorted` and `delta` (nil while both are empty): a
+        /// key greater than it is appended to `sorted`, the common case, without reading either.
+        @exclusivity(unchecked) var greatest: UInt64?
 
         init() {}
 
@@ -87,6 +90,7 @@ package struct KeyIndex: Sendable {
             delta = other.delta
             unordered = other.unordered
             deferring = other.deferring
+            greatest = other.greatest
         }
     }
 
@@ -143,6 +147,7 @@ package struct KeyIndex: Sendable {
             offset += 8 * n
         }
         s.sorted = (0 ..< UInt32(s.places.count)).map { $0 }
+        s.greatest = s.places.last
         return (index, offset)
     }
 
@@ -353,7 +358,7 @@ package struct KeyIndex: Sendable {
         let entry = s.places.count - 1
         if s.places.count * 2 > s.table.count { Self.grow(s) }
         Self.insertSlot(s, hash: hash, entry: entry, latest: ref.raw, hint: hint.raw)
-        insertSorted(s, UInt32(entry))
+        insertSorted(s, UInt32(entry), key: composite, place: s.places[entry])
     }
 
     private static func insertSlot(_ s: Storage, hash: UInt64, entry: Int, latest: UInt64, hint: UInt64 = 0) {
@@ -431,17 +436,16 @@ package struct KeyIndex: Sendable {
     /// Files a new key in order. Keys that arrive in order (sequential ids, timestamps) go to the
     /// end of `sorted` in O(1); others into the small `delta` by binary search, or, while a
     /// rebuild defers ordering (``deferOrdering()``), to the end of `unordered`.
-    private func insertSorted(_ s: Storage, _ entry: UInt32) {
-        s.arena.withUnsafeBytes { arena in
-            let new = Self.bytes(arena, s.places[Int(entry)])
-            if s.sorted.last.map({ Self.less(Self.bytes(arena, s.places[Int($0)]), new) }) ?? true,
-               s.delta.last.map({ Self.less(Self.bytes(arena, s.places[Int($0)]), new) }) ?? true {
-                s.sorted.append(entry)
-            } else if s.deferring {
-                s.unordered.append(entry)
-            } else {
-                s.delta.insert(entry, at: Self.lowerBound(s, s.delta, new, arena: arena))
-            }
+    /// Files the new key `entry` (bytes `new`, arena place `place`) in key order.
+    private func insertSorted(_ s: Storage, _ entry: UInt32, key new: UnsafeRawBufferPointer, place: UInt64) {
+        let inOrder = s.greatest.map { greatest in s.arena.withUnsafeBytes { Self.less(Self.bytes($0, greatest), new) } } ?? true
+        if inOrder {
+            s.sorted.append(entry)
+            s.greatest = place
+        } else if s.deferring {
+            s.unordered.append(entry)
+        } else {
+            s.arena.withUnsafeBytes { s.delta.insert(entry, at: Self.lowerBound(s, s.delta, new, arena: $0)) }
         }
         if s.delta.count > Self.deltaLimit { Self.mergeDelta(s) }
     }
@@ -508,6 +512,7 @@ package struct KeyIndex: Sendable {
             merged.append(contentsOf: pending[j...])
         }
         s.sorted = merged
+        s.greatest = merged.last.map { s.places[Int($0)] }
         s.delta.removeAll(keepingCapacity: true)
     }
 

@@ -4,13 +4,16 @@ import Synchronization
 /// A large batch on both cores.
 ///
 /// Appending a record is two chains of work that share only their inputs: the frame (encode,
-/// copy into the mapping, offset table) with the key index, and the hashing (the leaf's
-/// SHA-256, the Merkle tree's nodes, full tiles, the segment's content digest). For a batch that
-/// fits in the active segment, the calling thread runs the first chain over every record while a
-/// second thread runs the second; then both prefault the pages the next batches will write,
-/// the one done first taking more; the call returns when both are done. Nothing else changes: the same bytes, the same tree,
-/// under the same store lock, so a reader or a crash sees exactly what the one-thread path
-/// would leave.
+/// checksum, copy into the mapping, offset table) with the key index, and the hashing (the
+/// leaf's SHA-256, the Merkle tree's nodes, full tiles, the segment's content digest). For a
+/// batch that fits in the active segment, the calling thread runs the first chain over every
+/// record while a second thread runs the second; then both prefault the pages the next batches
+/// will write, the one done first taking more; the call returns when both are done. Nothing
+/// else changes: the same bytes, the same tree, under the same store lock, so a reader or a
+/// crash sees exactly what the one-thread path would leave. (Moving the key index to the
+/// second thread was tried: that thread then became the longer one, and batches got slower.)
+///
+/// Both threads read the entries from a ``PackedBatch``: raw memory, no reference counting.
 ///
 /// Why it is safe: the two threads touch disjoint state. The caller: `ActiveSegment`'s bytes,
 /// `writeOffset` and `offsets`, and the log's `keys`, `retention`, `retentionRecords` and
@@ -26,55 +29,49 @@ extension SegmentLog {
     /// (SHA-256 at about 1.7 GB/s takes some 40 µs over them, well above a wake-up).
     package static let parallelBatchMinimumBytes = 64 << 10
 
-    /// Appends `entries` (validated; `compressed[i]`, where present, is what is stored for
-    /// entry i; `length` their frames' total size) as consecutive records with `timestamp`,
+    /// Whether a batch of `count` records with `frameLength` bytes of frames is worth a second
+    /// thread (see ``parallelBatchMinimum``).
+    package static func gainsFromParallel(count: Int, frameLength: Int) -> Bool {
+        count >= parallelBatchMinimum || (count > 1 && frameLength >= parallelBatchMinimumBytes)
+    }
+
+    /// Appends the (validated) entries of `batch` as consecutive records with `timestamp`,
     /// hashing them on a second thread while this one writes their frames. Returns their
     /// sequence numbers, or nil having done nothing if the batch is too small to gain from a
-    /// second thread (see ``parallelBatchMinimum``) or does not fit in the active segment (then
-    /// ``append`` takes it).
+    /// second thread (``gainsFromParallel(count:frameLength:)``) or does not fit in the active
+    /// segment (then ``append`` takes its entries one by one).
     /// Cost: as many ``append`` calls, but the hashing (about a quarter of an append's time
     /// for small values) and the prefaulting of the next pages overlap with the rest.
-    package func appendInParallel(_ entries: [Entry], compressed: [[UInt8]?]?, keyHashes: [UInt64]?, timestamp: Int64,
-                                  length: Int) -> ClosedRange<UInt64>? {
-        guard entries.count >= SegmentLog.parallelBatchMinimum || (entries.count > 1 && length >= SegmentLog.parallelBatchMinimumBytes),
-              let segment = active, segment.hasRoom(for: length) else {
+    package func appendInParallel(_ batch: PackedBatch, timestamp: Int64) -> ClosedRange<UInt64>? {
+        guard SegmentLog.gainsFromParallel(count: batch.items.count, frameLength: batch.frameLength),
+              let segment = active, segment.hasRoom(for: batch.frameLength) else {
             return nil
         }
         let first = nextSequence
-        let prefault = segment.reserveBatch(length: length).map { PrefaultShare(region: segment.region, range: $0) }
-        let hashing = HashingHalf(log: self, segment: segment, entries: entries, first: first,
-                                  timestamp: timestamp, prefault: prefault)
-        let done = DispatchGroup()
-        DispatchQueue.global(qos: .userInitiated).async(group: done) { hashing.run() }
-        entries.withUnsafeBufferPointer { entries in
-            for position in entries.indices {
+        let prefault = segment.reserveBatch(length: batch.frameLength).map { PrefaultShare(region: segment.region, range: $0) }
+        batch.withFields { fields in
+            // Every new key's table slot starts loading now, so that the misses overlap.
+            for item in fields.items where item.type == .put || item.type == .tombstone { prefetchKey(hash: item.keyHash) }
+            let hashing = HashingHalf(log: self, segment: segment, fields: fields, first: first, timestamp: timestamp,
+                                      prefault: prefault)
+            let done = DispatchGroup()
+            DispatchQueue.global(qos: .userInitiated).async(group: done) { hashing.run() }
+            for (position, item) in fields.items.enumerated() {
                 let sequence = first + UInt64(position)
-                let type = entries[position].type
-                entries[position].namespace.withUnsafeBytes { ns in
-                    entries[position].key.withUnsafeBytes { key in
-                        entries[position].value.withUnsafeBytes { value in
-                            let hint = KeyIndex.FrameHint(segment: segment.header.index, offset: segment.writeOffset)
-                            func write(flags: UInt8, _ stored: UnsafeRawBufferPointer) {
-                                segment.writeFrame(type: type, flags: flags, sequence: sequence, timestamp: timestamp,
-                                                   namespace: ns, key: key, stored: stored, valueLength: value.count)
-                            }
-                            if let stored = compressed?[position] {
-                                stored.withUnsafeBytes { write(flags: Frame.flagLZ4, $0) }
-                            } else {
-                                write(flags: 0, value)
-                            }
-                            index(type: type, sequence: sequence, namespace: ns, key: key, value: value, hint: hint,
-                                  keyHash: keyHashes?[position])
-                        }
-                    }
-                }
+                let hint = KeyIndex.FrameHint(segment: segment.header.index, offset: segment.writeOffset)
+                let namespace = fields[item.namespace], key = fields[item.key], value = fields[item.value]
+                segment.writeFrame(type: item.type, flags: item.flags, sequence: sequence, timestamp: timestamp,
+                                   namespace: namespace, key: key, stored: fields[item.stored], valueLength: value.count)
+                index(type: item.type, sequence: sequence, namespace: namespace, key: key, value: value, hint: hint,
+                      keyHash: item.keyHash)
             }
+            nextSequence = first + UInt64(fields.items.count)
+            // Whichever thread is done first takes more of the prefaulting (the kernel zeroing fresh
+            // pages: as much work as the hashing for large values, a fifth of it for small ones).
+            prefault?.run()
+            // `fields` stays valid until the hasher is done with it: this closure does not return before.
+            done.wait()
         }
-        nextSequence = first + UInt64(entries.count)
-        // Whichever thread is done first takes more of the prefaulting (the kernel zeroing fresh
-        // pages: as much work as the hashing for large values, a fifth of it for small ones).
-        prefault?.run()
-        done.wait()
         return first ... nextSequence - 1
     }
 }
@@ -84,26 +81,18 @@ extension SegmentLog {
 private struct HashingHalf: @unchecked Sendable {
     let log: SegmentLog
     let segment: ActiveSegment
-    let entries: [Entry]
+    let fields: PackedBatch.RawFields
     let first: UInt64
     let timestamp: Int64
     let prefault: PrefaultShare?
 
     func run() {
-        entries.withUnsafeBufferPointer { entries in
-            for position in entries.indices {
-                let type = entries[position].type
-                let leaf = entries[position].namespace.withUnsafeBytes { ns in
-                    entries[position].key.withUnsafeBytes { key in
-                        entries[position].value.withUnsafeBytes { value in
-                            CanonicalEntry.leafHash(type: type, sequence: first + UInt64(position), timestamp: timestamp,
-                                                    namespace: ns.view, key: key.view, value: value.view)
-                        }
-                    }
-                }
-                segment.absorb(leafHash: leaf)
-                log.addToTree(leaf)
-            }
+        for (position, item) in fields.items.enumerated() {
+            let leaf = CanonicalEntry.leafHash(type: item.type, sequence: first + UInt64(position), timestamp: timestamp,
+                                               namespace: fields[item.namespace].view, key: fields[item.key].view,
+                                               value: fields[item.value].view)
+            segment.absorb(leafHash: leaf)
+            log.addToTree(leaf)
         }
         prefault?.run()
     }

@@ -48,6 +48,13 @@ extension Store {
                 entry.value.count >= threshold ? entry.value.withUnsafeBytes { LZ4.compressIfWorthIt($0) } : nil
             }
             : nil
+        // A batch for two threads is packed into one buffer before the lock (see PackedBatch).
+        let frameLength = entries.count >= SegmentLog.parallelBatchMinimum ? Int.max : entries.enumerated().reduce(0) {
+            $0 + Frame.length(namespace: $1.element.namespace.count, key: $1.element.key.count,
+                              stored: compressed?[$1.offset]?.count ?? $1.element.value.count)
+        }
+        let packed = SegmentLog.gainsFromParallel(count: entries.count, frameLength: frameLength)
+            ? PackedBatch(entries, compressed: compressed) : nil
         let sequences = try state.withLock { state throws -> ClosedRange<UInt64> in
             guard let log = state.log else { throw SteleError.closed }
             guard log.writable else { throw SteleError.readOnly }
@@ -65,8 +72,9 @@ extension Store {
             }
             // A batch that fits in one segment goes into one segment, so a put and its lock
             // are never split by a rotation that could fail in between.
-            let total = entries.reduce(0) { $0 + Frame.length(namespace: $1.namespace.count, key: $1.key.count, stored: $1.value.count) }
-                + added.reduce(0) { $0 + Frame.length(namespace: $1.namespace.count, key: $1.key.count, stored: $1.value.count) }
+            let total = (packed?.frameLength ?? entries.reduce(0) {
+                $0 + Frame.length(namespace: $1.namespace.count, key: $1.key.count, stored: $1.value.count)
+            }) + added.reduce(0) { $0 + Frame.length(namespace: $1.namespace.count, key: $1.key.count, stored: $1.value.count) }
             do {
                 try log.makeRoom(for: total)
             } catch let failed as SegmentLog.SealFailed {
@@ -95,21 +103,17 @@ extension Store {
                     }
                 }
             }
-            // Every key's hash, computed once: its table slot's miss starts now, so that they
-            // overlap (see KeyIndex.prefetch), and the insert reuses it.
-            let keyHashes: [UInt64]? = entries.count > 1 ? entries.map { entry in
-                let hash = entry.namespace.withUnsafeBytes { ns in entry.key.withUnsafeBytes { KeyIndex.hash(namespace: ns, key: $0) } }
-                if entry.type == .put || entry.type == .tombstone { log.prefetchKey(hash: hash) }
-                return hash
-            } : nil
-            if added.isEmpty, let entries = entries as? [Entry],
-               let sequences = log.appendInParallel(entries, compressed: compressed, keyHashes: keyHashes, timestamp: timestamp,
-                                                    length: total) {
+            if added.isEmpty, let packed, let sequences = log.appendInParallel(packed, timestamp: timestamp) {
                 return sequences
+            }
+            // Every key's hash, computed once (when packed): its table slot's miss starts now,
+            // so that they overlap (see KeyIndex.prefetch), and the insert reuses it.
+            if let packed {
+                for item in packed.items where item.type == .put || item.type == .tombstone { log.prefetchKey(hash: item.keyHash) }
             }
             do {
                 for (position, entry) in entries.enumerated() {
-                    last = try write(entry, compressed?[position], keyHash: keyHashes?[position])
+                    last = try write(entry, compressed?[position], keyHash: packed?.items[position].keyHash)
                     if first == nil { first = last }
                 }
                 for entry in added {
