@@ -96,13 +96,14 @@ public enum Restore {
         var restoredSegments = 0
         // The next two objects are fetched and checked (SHA-256) on other threads while this one
         // is written: checking takes longer than writing, so one thread ahead left a core idle.
-        var ahead = names.prefix(Restore.fetchAhead).map { Prefetch(target, $0) }
-        defer { for fetch in ahead { _ = try? fetch.wait() } }  // no thread outlives the restore
+        func prefetch(_ name: String) -> BackgroundTask<[UInt8]> { BackgroundTask(qos: .default) { try fetch(target, name) } }
+        var ahead = names.prefix(Restore.fetchAhead).map(prefetch)
+        defer { for fetch in ahead { fetch.join() } }  // no thread outlives the restore
         for (position, name) in names.enumerated() {
             let expected = "segments/" + SegmentFiles.name(UInt64(position + 1))
             guard name == expected else { throw MirrorError.missing(name: expected) }
-            let content = try ahead.isEmpty ? fetch(target, name) : ahead.removeFirst().wait()
-            if position + Restore.fetchAhead < names.count { ahead.append(Prefetch(target, names[position + Restore.fetchAhead])) }
+            let content = try ahead.isEmpty ? fetch(target, name) : ahead.removeFirst().value()
+            if position + Restore.fetchAhead < names.count { ahead.append(prefetch(names[position + Restore.fetchAhead])) }
             let path = work + "/" + name
             try write(fs, content, to: path)
             let segment: SealedSegment
@@ -119,7 +120,7 @@ public enum Restore {
             restoredSegments += 1
         }
         guard restoredSegments > 0 else { throw MirrorError.missing(name: "segments/" + SegmentFiles.name(1)) }
-        for fetch in ahead { _ = try? fetch.wait() }  // objects beyond the vouched ones, left out
+        for fetch in ahead { fetch.join() }  // objects beyond the vouched ones, left out
         ahead.removeAll()
 
         // One sync for every file written (rather than one each): nothing is presented as
@@ -174,25 +175,6 @@ public enum Restore {
         defer { fs.close(fd) }
         try bytes.withUnsafeBytes { try fs.write(fd, $0, at: 0) }
         fs.startWriteback(fd)
-    }
-
-    /// One object being fetched and checked (``fetch(_:_:)``) on a background thread.
-    private final class Prefetch: @unchecked Sendable {
-        private let done = DispatchSemaphore(value: 0)
-        private var result: Result<[UInt8], any Error> = .success([])
-
-        init(_ target: any MirrorTarget, _ name: String) {
-            DispatchQueue.global().async {
-                self.result = Result { try Restore.fetch(target, name) }
-                self.done.signal()
-            }
-        }
-
-        /// The object's checked bytes, once fetched. - Throws: what ``fetch(_:_:)`` threw.
-        func wait() throws -> [UInt8] {
-            done.wait()
-            return try result.get()
-        }
     }
 
     static func removeTree(_ path: String) {

@@ -106,9 +106,7 @@ package final class SegmentLog {
         // they share nothing but the read-only segments (each sealed segment builds its offset
         // table under its own lock) and write disjoint fields; the tiles' half reports back
         // rather than touching `report`.
-        let tilesHalf = RestoreTilesHalf(log: log)
-        let tilesDone = DispatchGroup()
-        DispatchQueue.global(qos: .userInitiated).async(group: tilesDone) { tilesHalf.run() }
+        let tiles = BackgroundTask { try log.restoreTiles() }
         var failure: (any Error)?
         do {
             try log.rebuildKeys()
@@ -121,16 +119,14 @@ package final class SegmentLog {
         } catch {
             failure = error
         }
-        tilesDone.wait()
-        switch tilesHalf.result {
-        case .success(let rebuilt):
-            if let rebuilt { log.report.tilesRebuilt = rebuilt }
-        case .failure(SteleError.corruption(let damage)):
+        do {
+            if let rebuilt = try tiles.value() { log.report.tilesRebuilt = rebuilt }
+        } catch SteleError.corruption(let damage) {
             // Tiles are derived data: a damaged record must not keep the log closed. Proofs stay
             // unavailable until `stele fsck` has been run and the damage dealt with.
             log.tilesUnavailable = damage
             log.report.tilesUnavailable = damage.description
-        case .failure(let error):
+        } catch {
             failure = failure ?? error
         }
         if let failure {
@@ -533,19 +529,3 @@ extension UnsafeRawBufferPointer {
     }
 }
 
-/// The tiles' half of ``SegmentLog/open``, run on a second thread beside the key index's
-/// rebuild (see the comment there for why sharing the log is safe).
-private final class RestoreTilesHalf: @unchecked Sendable {
-    /// Dropped as soon as the work is done, so that the block (which may outlive the join by a
-    /// moment) never holds the last reference to the log and releases its files on that thread.
-    private var log: SegmentLog?
-    /// What ``SegmentLog/restoreTiles()`` returned or threw; read after the thread is joined.
-    private(set) var result: Result<Range<UInt64>?, any Error> = .success(nil)
-
-    init(log: SegmentLog) { self.log = log }
-
-    func run() {
-        if let log { result = Result { try log.restoreTiles() } }
-        log = nil
-    }
-}

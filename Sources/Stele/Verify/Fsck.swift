@@ -116,7 +116,10 @@ struct FsckRun {
         }
         indices.sort()
         func path(_ index: UInt64) -> String { layout.segments + "/" + SegmentFiles.name(index) }
-        let lookahead = Lookahead()
+        // The next segment is prescanned on the second core while this one is checked; the
+        // prescan only reads its file and the snapshot index, which nothing writes meanwhile.
+        var lookahead: BackgroundTask<Prescan>?
+        defer { lookahead?.join() }
         if indices.isEmpty { problem(.chain, layout.segments, expected: "at least one segment", found: "none: the log was removed") }
         for (position, index) in indices.enumerated() {
             if index != UInt64(position + 1) {
@@ -126,13 +129,14 @@ struct FsckRun {
             // Snapshot lookups are split between the two cores: the prescan does them for even
             // segments, the in-order check for odd ones (measured: balances the two threads).
             let snapshotIndex = snapshotKeys.flatMap { keys in snapshot.map { (keys, $0.treeSize) } }
-            let scan = lookahead.take() ?? FsckRun.prescan(fs: fs, path: path(index), snapshot: index % 2 == 0 ? snapshotIndex : nil)
+            let scan = try lookahead?.value() ?? FsckRun.prescan(fs: fs, path: path(index), snapshot: index % 2 == 0 ? snapshotIndex : nil)
+            lookahead = nil
             if position + 1 < indices.count {
-                let next = indices[position + 1]
-                lookahead.start(path: path(next), fs: fs, snapshot: next % 2 == 0 ? snapshotIndex : nil)
+                let next = indices[position + 1], nextPath = path(next), fs = fs
+                lookahead = BackgroundTask { FsckRun.prescan(fs: fs, path: nextPath, snapshot: next % 2 == 0 ? snapshotIndex : nil) }
             }
             try checkSegment(index: index, isLast: position == indices.count - 1, scan)
-            lookahead.finish()
+            lookahead?.join()
             report.segments += 1
             progress?(position + 1, indices.count)
         }

@@ -1,5 +1,3 @@
-import Dispatch
-
 /// The half of fsck that runs ahead on the second core: everything about a segment that needs
 /// nothing from the segments before it.
 extension FsckRun {
@@ -118,35 +116,4 @@ extension FsckRun {
         }
         return scan
     }
-}
-
-/// Runs the prescan of the next segment on another thread while the current one is checked.
-final class Lookahead: @unchecked Sendable {
-    private let group = DispatchGroup()
-    private let queue = DispatchQueue(label: "stele.fsck.prescan")
-    private var result: FsckRun.Prescan?
-
-    func start(path: String, fs: PosixFileSystem, snapshot: (keys: KeyIndex, size: UInt64)?) {
-        let box = SnapshotBox(snapshot)
-        group.enter()
-        queue.async {
-            self.result = FsckRun.prescan(fs: fs, path: path, snapshot: box.value)
-            self.group.leave()
-        }
-    }
-
-    func finish() { group.wait() }
-
-    func take() -> FsckRun.Prescan? {
-        group.wait()
-        defer { result = nil }
-        return result
-    }
-}
-
-
-/// Hands the (immutable while shared) snapshot index to the prescan thread.
-struct SnapshotBox: @unchecked Sendable {
-    let value: (keys: KeyIndex, size: UInt64)?
-    init(_ value: (keys: KeyIndex, size: UInt64)?) { self.value = value }
 }
