@@ -30,14 +30,14 @@ scratch=$(mktemp -d /tmp/stele-fuzz.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 failed=0
 for target in "${targets[@]}"; do
-    fuzzer="$bin/fuzz-$target"
+    fuzzer=("$bin/stele-fuzz" "$target")
     mkdir -p "$scratch/$target/corpus" "$scratch/$target/artifacts"
     cp tools/fuzz/corpus/"$target"/* "$scratch/$target/corpus/"
     # Saved crashes first: each must now be rejected cleanly.
     shopt -s nullglob
     regressions=(tools/fuzz/regressions/"$target"/*)
     shopt -u nullglob
-    if [ ${#regressions[@]} -gt 0 ] && ! "$fuzzer" "${regressions[@]}" >"$scratch/$target/replay.log" 2>&1; then
+    if [ ${#regressions[@]} -gt 0 ] && ! "${fuzzer[@]}" "${regressions[@]}" >"$scratch/$target/replay.log" 2>&1; then
         echo "$target: a saved regression input crashes again:" >&2
         tail -n 30 "$scratch/$target/replay.log" >&2
         failed=1
@@ -45,7 +45,7 @@ for target in "${targets[@]}"; do
     fi
     log="$scratch/$target/fuzz.log"
     status=0
-    "$fuzzer" "$scratch/$target/corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    "${fuzzer[@]}" "$scratch/$target/corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$scratch/$target/artifacts/" -print_final_stats=1 >"$log" 2>&1 || status=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     corpus=$(find "$scratch/$target/corpus" -type f | wc -l)

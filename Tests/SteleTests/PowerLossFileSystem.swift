@@ -94,7 +94,7 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
         state.baseDirectories.insert("")
         for relative in try FileManager.default.subpathsOfDirectory(atPath: root).sorted() {
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: root + "/" + relative, isDirectory: &isDirectory)
+            _ = FileManager.default.fileExists(atPath: root + "/" + relative, isDirectory: &isDirectory)
             if isDirectory.boolValue {
                 state.baseDirectories.insert(relative)
             } else {

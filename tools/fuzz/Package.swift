@@ -3,18 +3,16 @@
 // of the library never resolve or build it. Build and run with `tools/fuzz.sh TARGET SECONDS`.
 import PackageDescription
 
-// Each target is one main.swift defining `LLVMFuzzerTestOneInput` and starting libFuzzer's
-// driver (`LLVMFuzzerRunDriver`, declared by CLibFuzzer).
-let names = ["frame", "segment", "checkpoint", "jsonl", "snapshot", "config"]
-
+// One executable, `stele-fuzz TARGET`, whose main.swift defines `LLVMFuzzerTestOneInput` for the
+// chosen decoder and starts libFuzzer's driver (`LLVMFuzzerRunDriver`, declared by CLibFuzzer).
 let package = Package(
     name: "SteleFuzz",
     platforms: [.macOS(.v15)],
     // The root package by name: a path dependency's identity is otherwise the checkout's
     // directory name, which differs between clones (see /work/shared/SWIFT-NOTES.md).
     dependencies: [.package(name: "Stele", path: "../..")],
-    targets: [.target(name: "CLibFuzzer")] + names.map { name in
-        .executableTarget(name: "fuzz-\(name)", dependencies: ["CLibFuzzer", .product(name: "Stele", package: "Stele")],
-                          path: "Sources/fuzz-\(name)")
-    }
+    targets: [
+        .target(name: "CLibFuzzer"),
+        .executableTarget(name: "stele-fuzz", dependencies: ["CLibFuzzer", .product(name: "Stele", package: "Stele")]),
+    ]
 )

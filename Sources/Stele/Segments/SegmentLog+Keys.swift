@@ -9,7 +9,7 @@ extension SegmentLog {
         var retentionRecords: [UInt64] = []
         var start: UInt64 = 0
         if let snapshot = loadSnapshot() {
-            var fromSnapshot = snapshot.keys
+            let fromSnapshot = snapshot.keys
             var retentionFromSnapshot = RetentionState()
             var listed: [UInt64] = []
             do {
