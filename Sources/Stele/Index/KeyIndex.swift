@@ -178,22 +178,28 @@ package struct KeyIndex: Sendable {
 
     private func find(bytes probe: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
         let s = storage
-        let tag = hash >> 32
         return s.table.withUnsafeBufferPointer { table in
             s.arena.withUnsafeBytes { stored -> Int? in
-                let mask = table.count - 1
-                var i = Int(truncatingIfNeeded: hash) & mask
-                while true {
-                    let slot = table[i]
-                    if slot.tagEntry == 0 { return nil }
-                    if slot.tagEntry >> 32 == tag, Int(slot.place & 0xffff) == probe.count,
-                       let p = probe.baseAddress, let base = stored.baseAddress,
-                       memcmp(base + Int(slot.place >> 16), p, probe.count) == 0 {
-                        return i
-                    }
-                    i = (i + 1) & mask
+                Self.probe(table, hash: hash, length: probe.count) { slot in
+                    guard let p = probe.baseAddress, let base = stored.baseAddress else { return false }
+                    return memcmp(base + Int(slot.place >> 16), p, probe.count) == 0
                 }
             }
+        }
+    }
+
+    /// Walks `hash`'s probe path: the first slot whose hash tag and key length match and for
+    /// which `matches` holds, or nil at the first empty slot (the key is not recorded).
+    @inline(__always)
+    private static func probe(_ table: UnsafeBufferPointer<Slot>, hash: UInt64, length: Int,
+                              _ matches: (Slot) -> Bool) -> Int? {
+        let tag = hash >> 32, mask = table.count - 1
+        var i = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let slot = table[i]
+            if slot.tagEntry == 0 { return nil }
+            if slot.tagEntry >> 32 == tag, Int(slot.place & 0xffff) == length, matches(slot) { return i }
+            i = (i + 1) & mask
         }
     }
 
@@ -228,17 +234,7 @@ package struct KeyIndex: Sendable {
         Self.withComposite(namespace: namespace, key: key) { composite -> Candidate in
             let hash = XXH3_64bits(composite.baseAddress, composite.count)
             let s = storage
-            let tag = hash >> 32
-            let slot: Int? = s.table.withUnsafeBufferPointer { table in
-                let mask = table.count - 1
-                var i = Int(truncatingIfNeeded: hash) & mask
-                while true {
-                    let slot = table[i]
-                    if slot.tagEntry == 0 { return nil }
-                    if slot.tagEntry >> 32 == tag, Int(slot.place & 0xffff) == composite.count { return i }
-                    i = (i + 1) & mask
-                }
-            }
+            let slot = s.table.withUnsafeBufferPointer { Self.probe($0, hash: hash, length: composite.count) { _ in true } }
             guard let slot else { return .absent }
             guard let version = latest(slot: slot, asOf: asOf), !version.isTombstone else { return .undecided }
             let latestHere = s.table[slot].latest == version.raw
