@@ -98,4 +98,80 @@ import Testing
             }
         }
     }
+
+    /// `putBatch(EntryBatch)` (the caller's own buffer, no array per field) must write what
+    /// `putBatch([Entry])` writes for the same puts: small batches (one thread), large ones (two),
+    /// compressible values, batches that rotate first, and a batch reused after `removeAll()`.
+    @Test func anEntryBatchWritesWhatTheSameEntriesWrite() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let batches = Self.workload().map { $0.filter { $0.type == .put } }.filter { !$0.isEmpty }
+        var roots: [String: [UInt64: Digest]] = [:]
+        for name in ["entries", "entryBatch"] {
+            let path = dir.child(name)
+            try Store.create(at: path, segmentSize: 256 * 1024)
+            var options = Store.Options()
+            options.clock = TestClock()
+            options.commitPolicy = .none
+            let store = try Store(path: path, options: options)
+            var sizes: [UInt64: Digest] = [:]
+            var reused = EntryBatch()
+            var latest: [[UInt8]: (namespace: String, value: [UInt8])] = [:]
+            for batch in batches {
+                for entry in batch { latest[entry.namespace + [0] + entry.key] = (String(decoding: entry.namespace, as: UTF8.self), entry.value) }
+                if name == "entries" {
+                    try store.putBatch(batch)
+                } else {
+                    reused.removeAll()
+                    for entry in batch { reused.put(namespace: String(decoding: entry.namespace, as: UTF8.self), key: entry.key, value: entry.value) }
+                    #expect(reused.count == batch.count)
+                    try store.putBatch(reused)
+                }
+                sizes[store.treeSize] = try store.rootHash()
+            }
+            // The live index (built as the batches went in, with the hashes computed for them)
+            // finds every key's latest value, before any reopen rebuilds it.
+            for (composite, expected) in latest {
+                let key = Array(composite.drop { $0 != 0 }.dropFirst())
+                #expect(try store.get(namespace: expected.namespace, key: key)?.value == expected.value)
+            }
+            try store.close()
+            roots[name] = sizes
+        }
+        #expect(roots["entries"] == roots["entryBatch"])
+        let report = try Fsck.check(path: dir.child("entryBatch"))
+        #expect(report.problems.isEmpty, "\(report.problems)")
+        let a = try Store(path: dir.child("entries"), options: .init(readOnly: true))
+        let b = try Store(path: dir.child("entryBatch"), options: .init(readOnly: true))
+        defer { try? a.close(); try? b.close() }
+        let count = batches.reduce(0) { $0 + $1.count }
+        #expect(b.treeSize == UInt64(count))
+        #expect(try a.records(from: 0, count: count) == b.records(from: 0, count: count))
+        #expect(try b.get(namespace: "tenant-1/events", key: testEntry(1).key)?.value == a.get(namespace: "tenant-1/events", key: testEntry(1).key)?.value)
+    }
+
+    /// A bad record anywhere in an `EntryBatch` refuses the whole batch before anything is
+    /// written; so does an empty one.
+    @Test func anEntryBatchWithABadRecordWritesNothing() throws {
+        try withStore { _, path in
+            let store = try Store(path: path)
+            defer { try? store.close() }
+            for bad in [(namespace: "ns", key: [UInt8](), value: [UInt8]([1])),
+                        (namespace: "", key: [UInt8]([1]), value: [UInt8]([1])),
+                        (namespace: "n\u{0}s", key: [UInt8]([1]), value: [UInt8]([1])),
+                        (namespace: "ns", key: [UInt8](repeating: 7, count: Limits.maxKeyLength + 1), value: [UInt8]([1]))] {
+                var batch = EntryBatch(reservingCapacity: 200, bytes: 4096)
+                for n in 0 ..< 100 { batch.put(namespace: "ns", key: Array("k\(n)".utf8), value: [UInt8(n)]) }
+                batch.put(namespace: bad.namespace, key: bad.key, value: bad.value)
+                for n in 100 ..< 150 { batch.put(namespace: "ns", key: Array("k\(n)".utf8), value: [UInt8(n)]) }
+                #expect(throws: SteleError.self) { try store.putBatch(batch) }
+                #expect(store.recordCount == 0)
+            }
+            #expect(throws: SteleError.self) { try store.putBatch(EntryBatch()) }
+            var good = EntryBatch()
+            good.put(namespace: "ns", key: Array("k".utf8), value: Array("v".utf8))
+            #expect(try store.putBatch(good).sequences == 0 ... 0)
+            #expect(try store.get(namespace: "ns", key: Array("k".utf8))?.value == Array("v".utf8))
+        }
+    }
 }

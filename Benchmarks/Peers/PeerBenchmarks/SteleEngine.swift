@@ -11,9 +11,10 @@ struct SteleEngine: Engine {
 
     struct Writer: WriteSession {
         let store: Store
-        /// Built before the clock starts: the API takes `[Entry]`, and making up the input is
-        /// not what is measured (the C engines get pointers into ready buffers).
-        let batches: [[Entry]]
+        /// Built before the clock starts: making up the input is not what is measured (the C
+        /// engines get pointers into ready buffers). `EntryBatch` is Stele's bulk-write type: one
+        /// buffer per batch, as a caller ingesting at this rate would use it.
+        let batches: [EntryBatch]
 
         mutating func writeBatch(_ batch: Int, isLast: Bool) throws {
             _ = try store.putBatch(batches[batch])
@@ -52,13 +53,11 @@ struct SteleEngine: Engine {
         try Store.create(at: directory)
         let policy: CommitPolicy = durability == .everyBatch ? .everyBatch : .none
         let store = try Store(path: directory, options: .init(commitPolicy: policy))
-        let namespace = Array(Self.namespace.utf8)
         let batches = (0 ..< workload.batchCount).map { batch in
-            workload.recordRange(ofBatch: batch).map { index in
-                var entry = Entry(namespace: Self.namespace, key: Array(workload.key(index)), value: Array(workload.value(index)))
-                entry.namespace = namespace  // one shared buffer instead of one per entry
-                return entry
-            }
+            let records = workload.recordRange(ofBatch: batch)
+            var entries = EntryBatch(reservingCapacity: records.count, bytes: records.count * workload.payloadBytesPerRecord)
+            for index in records { entries.put(namespace: Self.namespace, key: workload.key(index), value: workload.value(index)) }
+            return entries
         }
         return Writer(store: store, batches: batches)
     }

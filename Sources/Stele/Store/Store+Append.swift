@@ -41,20 +41,48 @@ extension Store {
         guard !entries.isEmpty || extra != nil else { throw SteleError.invalidArgument("empty batch") }
         let maxValue = Limits.maxValueLength(segmentSize: config.segmentSize)
         for i in entries.indices { try Store.validate(entries[i], maxValueLength: maxValue) }
-        // Compression runs before taking the writer lock; nil where a value is stored as is.
         let threshold = options.compressionThreshold
+        // A batch for two threads is packed into one buffer before the lock (see PackedBatch).
+        let frameLength = entries.count >= SegmentLog.parallelBatchMinimum ? Int.max : entries.reduce(0) {
+            $0 + Frame.length(namespace: $1.namespace.count, key: $1.key.count, stored: $1.value.count)
+        }
+        if SegmentLog.gainsFromParallel(count: entries.count, frameLength: frameLength) {
+            var packed = PackedBatch(entries)
+            packed.prepare(compressionThreshold: threshold)
+            return try append(packed: packed, entries: EmptyCollection(), compressed: nil, extra: extra)
+        }
+        // Compression runs before taking the writer lock; nil where a value is stored as is.
         let compressed: [[UInt8]?]? = entries.contains { $0.value.count >= threshold }
             ? entries.map { entry in
                 entry.value.count >= threshold ? entry.value.withUnsafeBytes { LZ4.compressIfWorthIt($0) } : nil
             }
             : nil
-        // A batch for two threads is packed into one buffer before the lock (see PackedBatch).
-        let frameLength = entries.count >= SegmentLog.parallelBatchMinimum ? Int.max : entries.enumerated().reduce(0) {
-            $0 + Frame.length(namespace: $1.element.namespace.count, key: $1.element.key.count,
-                              stored: compressed?[$1.offset]?.count ?? $1.element.value.count)
+        return try append(packed: nil, entries: entries, compressed: compressed, extra: extra)
+    }
+
+    /// The append path for an ``EntryBatch``: validated here, from its bytes.
+    func appendBatch(_ batch: PackedBatch) throws -> Receipt {
+        guard !batch.items.isEmpty else { throw SteleError.invalidArgument("empty batch") }
+        let maxValue = Limits.maxValueLength(segmentSize: config.segmentSize)
+        try batch.withFields { fields in
+            for item in fields.items {
+                try Store.validate(type: item.type, namespace: fields[item.namespace], key: fields[item.key],
+                                   valueLength: item.value.count, maxValueLength: maxValue)
+            }
         }
-        let packed = SegmentLog.gainsFromParallel(count: entries.count, frameLength: frameLength)
-            ? PackedBatch(entries, compressed: compressed) : nil
+        var prepared = batch
+        prepared.prepare(compressionThreshold: options.compressionThreshold)
+        return try append(packed: prepared, entries: EmptyCollection(), compressed: nil, extra: nil)
+    }
+
+    /// Appends validated records, `packed` or `entries` (with `compressed[i]` stored for entry
+    /// i where present), and what `extra` adds, under the writer lock; then commits as the
+    /// policy says.
+    private func append<Entries: Collection<Entry>>(
+        packed: PackedBatch?, entries: Entries, compressed: [[UInt8]?]?,
+        extra: ((SegmentLog, _ firstSequence: UInt64, _ now: Int64) throws -> [Entry])?
+    ) throws -> Receipt {
+        let maxValue = Limits.maxValueLength(segmentSize: config.segmentSize)
         let sequences = try state.withLock { state throws -> ClosedRange<UInt64> in
             guard let log = state.log else { throw SteleError.closed }
             guard log.writable else { throw SteleError.readOnly }
@@ -82,23 +110,25 @@ extension Store {
                 throw SteleError.writesDisabled(cause: failed.cause)
             }
             for entry in added { try Store.validate(entry, maxValueLength: maxValue) }
-            guard !entries.isEmpty || !added.isEmpty else { throw SteleError.invalidArgument("empty batch") }
+            guard !entries.isEmpty || packed?.items.isEmpty == false || !added.isEmpty else {
+                throw SteleError.invalidArgument("empty batch")
+            }
             let timestamp = log.nextTimestamp(clock: now)
             var first: UInt64?
             var last: UInt64 = 0
             defer { durableCount.raise(to: log.sealedRecordCount) }
-            func write(_ entry: Entry, _ stored: [UInt8]?, keyHash: UInt64? = nil) throws -> UInt64 {
+            func write(_ entry: Entry, _ stored: [UInt8]?) throws -> UInt64 {
                 try entry.namespace.withUnsafeBytes { ns in
                     try entry.key.withUnsafeBytes { key in
                         try entry.value.withUnsafeBytes { value in
                             if let stored {
                                 return try stored.withUnsafeBytes {
                                     try log.append(type: entry.type, flags: Frame.flagLZ4, timestamp: timestamp,
-                                                   namespace: ns, key: key, value: value, stored: $0, keyHash: keyHash)
+                                                   namespace: ns, key: key, value: value, stored: $0)
                                 }
                             }
                             return try log.append(type: entry.type, flags: 0, timestamp: timestamp,
-                                                  namespace: ns, key: key, value: value, stored: value, keyHash: keyHash)
+                                                  namespace: ns, key: key, value: value, stored: value)
                         }
                     }
                 }
@@ -106,14 +136,22 @@ extension Store {
             if added.isEmpty, let packed, let sequences = log.appendInParallel(packed, timestamp: timestamp) {
                 return sequences
             }
-            // Every key's hash, computed once (when packed): its table slot's miss starts now,
-            // so that they overlap (see KeyIndex.prefetch), and the insert reuses it.
-            if let packed {
-                for item in packed.items where item.type == .put || item.type == .tombstone { log.prefetchKey(hash: item.keyHash) }
-            }
             do {
+                if let packed {
+                    // Every key's hash, computed once: its table slot's miss starts now, so that
+                    // they overlap (see KeyIndex.prefetch), and the insert reuses it.
+                    for item in packed.items where item.type == .put || item.type == .tombstone { log.prefetchKey(hash: item.keyHash) }
+                    try packed.withFields { fields in
+                        for item in fields.items {
+                            last = try log.append(type: item.type, flags: item.flags, timestamp: timestamp,
+                                                  namespace: fields[item.namespace], key: fields[item.key],
+                                                  value: fields[item.value], stored: fields[item.stored], keyHash: item.keyHash)
+                            if first == nil { first = last }
+                        }
+                    }
+                }
                 for (position, entry) in entries.enumerated() {
-                    last = try write(entry, compressed?[position], keyHash: packed?.items[position].keyHash)
+                    last = try write(entry, compressed?[position])
                     if first == nil { first = last }
                 }
                 for entry in added {
@@ -141,23 +179,33 @@ extension Store {
     static let clockStepLogged: Int64 = 100_000_000
 
     static func validate(_ entry: Entry, maxValueLength: Int) throws {
-        if entry.type != .put && entry.type != .tombstone {
+        try entry.namespace.withUnsafeBytes { namespace in
+            try entry.key.withUnsafeBytes { key in
+                try validate(type: entry.type, namespace: namespace, key: key, valueLength: entry.value.count,
+                             maxValueLength: maxValueLength)
+            }
+        }
+    }
+
+    static func validate(type: RecordType, namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, valueLength: Int,
+                         maxValueLength: Int) throws {
+        if type != .put && type != .tombstone {
             // Records the store writes itself (locks, holds, policies): a policy may name no
             // key, and the store minimum no namespace.
-            guard entry.namespace.count <= Limits.maxNamespaceLength, !entry.namespace.contains(0),
-                  entry.key.count <= Limits.maxKeyLength, entry.value.count <= maxValueLength else {
+            guard namespace.count <= Limits.maxNamespaceLength, !namespace.contains(0),
+                  key.count <= Limits.maxKeyLength, valueLength <= maxValueLength else {
                 throw SteleError.invalidArgument("internal record out of bounds")
             }
             return
         }
-        guard (1 ... Limits.maxNamespaceLength).contains(entry.namespace.count), !entry.namespace.contains(0) else {
-            throw SteleError.invalidArgument("namespace must be 1-\(Limits.maxNamespaceLength) bytes without NUL (got \(entry.namespace.count) bytes)")
+        guard (1 ... Limits.maxNamespaceLength).contains(namespace.count), !namespace.contains(0) else {
+            throw SteleError.invalidArgument("namespace must be 1-\(Limits.maxNamespaceLength) bytes without NUL (got \(namespace.count) bytes)")
         }
-        guard (1 ... Limits.maxKeyLength).contains(entry.key.count) else {
-            throw SteleError.invalidArgument("key must be 1-\(Limits.maxKeyLength) bytes (got \(entry.key.count))")
+        guard (1 ... Limits.maxKeyLength).contains(key.count) else {
+            throw SteleError.invalidArgument("key must be 1-\(Limits.maxKeyLength) bytes (got \(key.count))")
         }
-        guard entry.value.count <= maxValueLength else {
-            throw SteleError.invalidArgument("value of \(entry.value.count) bytes exceeds the limit of \(maxValueLength) for this store's segment size")
+        guard valueLength <= maxValueLength else {
+            throw SteleError.invalidArgument("value of \(valueLength) bytes exceeds the limit of \(maxValueLength) for this store's segment size")
         }
     }
 
