@@ -48,18 +48,23 @@ import Testing
         return out
     }
 
+    /// A new store of 256 KiB segments (the workload spans dozens) with a test clock, so that
+    /// two stores given the same records get the same timestamps and so the same tree.
+    static func freshStore(_ path: String) throws -> Store {
+        try Store.create(at: path, segmentSize: 256 * 1024)
+        var options = Store.Options()
+        options.clock = TestClock()
+        options.commitPolicy = .none
+        return try Store(path: path, options: options)
+    }
+
     @Test func batchesOnTwoThreadsLeaveWhatOneThreadLeaves() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let batches = Self.workload()
         var roots: [String: [UInt64: Digest]] = [:]
         for name in ["batched", "single"] {
-            let path = dir.child(name)
-            try Store.create(at: path, segmentSize: 256 * 1024)
-            var options = Store.Options()
-            options.clock = TestClock()
-            options.commitPolicy = .none
-            let store = try Store(path: path, options: options)
+            let store = try Self.freshStore(dir.child(name))
             var sizes: [UInt64: Digest] = [:]
             for batch in batches {
                 if name == "batched" {
@@ -108,12 +113,7 @@ import Testing
         let batches = Self.workload().map { $0.filter { $0.type == .put } }.filter { !$0.isEmpty }
         var roots: [String: [UInt64: Digest]] = [:]
         for name in ["entries", "entryBatch"] {
-            let path = dir.child(name)
-            try Store.create(at: path, segmentSize: 256 * 1024)
-            var options = Store.Options()
-            options.clock = TestClock()
-            options.commitPolicy = .none
-            let store = try Store(path: path, options: options)
+            let store = try Self.freshStore(dir.child(name))
             var sizes: [UInt64: Digest] = [:]
             var reused = EntryBatch()
             var latest: [[UInt8]: (namespace: String, value: [UInt8])] = [:]
