@@ -6,8 +6,8 @@
 // `benchmark.scaledIterations.count` (1000) records: one `append(contentsOf:)` of 1000 entries
 // for `batch=1000`, or 1000 calls of one entry each for `batch=1`. The throughput column
 // ("(K) *") therefore reads in thousands of records per second, and the scaled metrics
-// (wall clock, malloc count) are per record. Entry arrays are built in `setup`, outside the
-// measured region; the store is opened there too and closed (with its final sync) in `teardown`.
+// (wall clock, malloc count) are per record. Entry arrays (and, for the `EntryBatch` variants,
+// the batches) are built outside the measured region; the store is opened there too and closed (with its final sync) in `teardown`.
 //
 // Run from /work/main/Benchmarks:
 //   swift package --allow-writing-to-package-directory benchmark
@@ -54,6 +54,39 @@ let benchmarks: @Sendable () -> Void = {
         } teardown: {
             fixture.tearDown()
         }
+    }
+
+    /// The same with the batches as `EntryBatch`es (one buffer per batch, `putBatch(_:)`), filled
+    /// outside the measured region as the `[Entry]` arrays are.
+    func registerEntryBatch(valueSize: Int, policy: CommitPolicy, policyName: String) {
+        let fixture = AppendFixture(policy: policy, batchSize: 1000, keySize: keySize, valueSize: valueSize)
+        Benchmark(
+            "append \(valueSize >= 1024 ? "\(valueSize / 1024)KiB" : "\(valueSize)B") batch=1000 sync=\(policyName) EntryBatch",
+            configuration: configuration()
+        ) { benchmark in
+            let records = benchmark.scaledIterations.count
+            precondition(records % 1000 == 0, "scaled iterations must be whole batches")
+            let batches = fixture.nextBatches(records / 1000).map { entries in
+                var batch = EntryBatch(reservingCapacity: entries.count, bytes: entries.count * (keySize + valueSize + 8))
+                for entry in entries { batch.put(namespace: String(decoding: entry.namespace, as: UTF8.self), key: entry.key, value: entry.value) }
+                return batch
+            }
+            let store = fixture.store!
+            benchmark.startMeasurement()
+            for batch in batches {
+                blackHole(try store.putBatch(batch))
+            }
+            benchmark.stopMeasurement()
+        } setup: {
+            try fixture.setUp()
+        } teardown: {
+            fixture.tearDown()
+        }
+    }
+
+    for valueSize in [100, 1024] {
+        registerEntryBatch(valueSize: valueSize, policy: .none, policyName: "none")
+        registerEntryBatch(valueSize: valueSize, policy: .everyBatch, policyName: "everyBatch")
     }
 
     for valueSize in [100, 1024, 64 * 1024] {
