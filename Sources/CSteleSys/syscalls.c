@@ -17,8 +17,8 @@ int stele_populate_write(void *address, size_t length) {
     return madvise(address, length, MADV_POPULATE_WRITE);
 }
 
-int stele_start_writeback(int fd) {
-    return sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+int stele_start_writeback(int fd, off_t offset, off_t length) {
+    return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
 }
 
 int stele_syncfs(int fd) {

@@ -136,6 +136,7 @@ final class FaultyFileSystem: FileSystem {
     func rename(_ from: String, to: String) throws { try check("rename", from); try real.rename(from, to: to) }
     func syncDirectory(_ path: String) throws { try check("syncDirectory", path); try real.syncDirectory(path) }
     func syncFileSystem(_ path: String) throws { try check("syncFileSystem", path); try real.syncFileSystem(path) }
+    func startWriteback(_ fd: FileDescriptor, offset: Int, length: Int) { real.startWriteback(fd, offset: offset, length: length) }
     func makeDirectory(_ path: String) throws { try check("makeDirectory", path); try real.makeDirectory(path) }
     func listDirectory(_ path: String) throws -> [String] { try real.listDirectory(path) }
     func remove(_ path: String) throws { try real.remove(path) }

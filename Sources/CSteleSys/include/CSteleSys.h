@@ -10,10 +10,10 @@ int stele_fallocate(int fd, off_t offset, off_t length);
 /// Returns 0, or -1 with errno set (EINVAL on kernels older than 5.14).
 int stele_populate_write(void *address, size_t length);
 
-/// sync_file_range(SYNC_FILE_RANGE_WRITE) over the whole file: starts writing its dirty pages
-/// back without waiting for them. Not a durability point (no metadata, no cache flush).
-/// Returns 0, or -1 with errno set.
-int stele_start_writeback(int fd);
+/// sync_file_range(SYNC_FILE_RANGE_WRITE) over `length` bytes from `offset` (0: to the end of the
+/// file): starts writing the dirty pages there back without waiting for them. Not a durability
+/// point (no metadata, no cache flush). Returns 0, or -1 with errno set.
+int stele_start_writeback(int fd, off_t offset, off_t length);
 
 /// syncfs(2): flushes every dirty page and inode of the file system holding `fd`.
 int stele_syncfs(int fd);

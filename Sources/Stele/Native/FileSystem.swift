@@ -32,6 +32,10 @@ package protocol FileSystem: Sendable {
     /// `syncfs`: makes everything written to the file system holding `path` durable, in one
     /// call (used for the many small tile files, where one `fsync` each would cost far more).
     func syncFileSystem(_ path: String) throws
+    /// Starts writing the dirty pages of `length` bytes from `offset` (0: to the end) to disk and
+    /// returns at once, so that a later sync finds most of the work done. Promises nothing about
+    /// durability; a failure is left for that sync to report.
+    func startWriteback(_ fd: FileDescriptor, offset: Int, length: Int)
     func makeDirectory(_ path: String) throws
     /// Names in a directory, without `.` and `..`.
     func listDirectory(_ path: String) throws -> [String]

@@ -136,11 +136,8 @@ package struct PosixFileSystem: FileSystem {
         _ = try retrying("fsync", path) { fsync(fd) }
     }
 
-    /// Starts writing the file's dirty pages to disk and returns at once (`sync_file_range`
-    /// with `SYNC_FILE_RANGE_WRITE`), so that a later sync of many files finds most of the work
-    /// done. Promises nothing about durability; a failure is left for that sync to report.
-    package func startWriteback(_ fd: FileDescriptor) {
-        _ = stele_start_writeback(fd.raw)
+    package func startWriteback(_ fd: FileDescriptor, offset: Int = 0, length: Int = 0) {
+        _ = stele_start_writeback(fd.raw, off_t(offset), off_t(length))
     }
 
     package func syncFileSystem(_ path: String) throws {

@@ -16,10 +16,30 @@ package final class ActiveSegment {
     package private(set) var offsets: [UInt32]
     package private(set) var contentHasher: SHA256Hasher
     private var prefaultedEnd: Int
+    /// Frames before this offset have had their writeback started (see ``startWritebackIfDue()``).
+    private var writebackStarted = 0
 
     /// How far ahead of the write position pages are prefaulted (first-touch faults cost up to
     /// ten times the copy itself, see `SWIFT-NOTES.md`).
     private static let prefaultWindow = 4 << 20
+    /// How many bytes of new frames make a writeback start worth its system call.
+    private static let writebackChunk = 8 << 20
+
+    /// Starts writing back, without waiting, the whole pages of frames written since the last
+    /// start, once there are ``writebackChunk`` bytes of them. The disk then works while the
+    /// next records are appended, instead of all at once when the segment is synced or sealed:
+    /// large values used to alternate between copying (CPU) and a seal's `msync` (disk), each
+    /// waiting for the other. Page 0, the header, is updated in place and left to the syncs; the
+    /// pages started are never written again. Not a durability point: nothing is promised until
+    /// a sync returns.
+    package func startWritebackIfDue() {
+        guard let fd else { return }
+        let page = MappedRegion.pageSize
+        let start = max(writebackStarted, page), end = writeOffset / page * page
+        guard end - start >= ActiveSegment.writebackChunk else { return }
+        fs.startWriteback(fd, offset: start, length: end - start)
+        writebackStarted = end
+    }
 
     package var capacity: Int { region.count }
     package var recordCount: Int { offsets.count }

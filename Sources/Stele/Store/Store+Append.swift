@@ -133,6 +133,8 @@ extension Store {
                     }
                 }
             }
+            // The disk starts on what earlier batches wrote while this one is appended.
+            defer { log.active?.startWritebackIfDue() }
             if added.isEmpty, let packed, let sequences = log.appendInParallel(packed, timestamp: timestamp) {
                 return sequences
             }
