@@ -16,9 +16,9 @@ import CXXHash
 ///   the end of `sorted`, others to the small sorted delta (at most ``deltaLimit``), merged into
 ///   `sorted` when it fills; a rebuild collects them unsorted and sorts once (``deferOrdering()``).
 /// Invariants: each key's versions are in sequence order (the log is); every key is in exactly
-/// one of `sorted`, `delta` and (only while a rebuild defers ordering) `unordered`. Memory: about 80 bytes per key plus its bytes, plus 8 bytes per
-/// earlier version and a list header for keys that have any. Not thread-safe: the store
-/// serialises access.
+/// one of `sorted`, `delta` and (only while a rebuild defers ordering) `unordered`. Memory:
+/// about 80 bytes per key plus its bytes, plus 8 bytes per earlier version and a list header
+/// for keys that have any. Not thread-safe: the store serialises access.
 package struct KeyIndex: Sendable {
     /// A version: its sequence number, with the top bit set for a tombstone.
     package struct VersionRef: Equatable, Sendable {
@@ -429,10 +429,10 @@ package struct KeyIndex: Sendable {
     /// index held millions of keys: rebuilding 2 M out-of-order keys took seconds.
     static let deltaLimit = 4096
 
-    /// Files a new key in order. Keys that arrive in order (sequential ids, timestamps) go to the
-    /// end of `sorted` in O(1); others into the small `delta` by binary search, or, while a
-    /// rebuild defers ordering (``deferOrdering()``), to the end of `unordered`.
-    /// Files the new key `entry` (bytes `new`, arena place `place`) in key order.
+    /// Files the new key `entry` (bytes `new`, arena place `place`) in key order. Keys that
+    /// arrive in order (sequential ids, timestamps) go to the end of `sorted` in O(1); others
+    /// into the small `delta` by binary search, or, while a rebuild defers ordering
+    /// (``deferOrdering()``), to the end of `unordered`.
     private func insertSorted(_ s: Storage, _ entry: UInt32, key new: UnsafeRawBufferPointer, place: UInt64) {
         let inOrder = s.greatest.map { greatest in s.arena.withUnsafeBytes { Self.less(Self.bytes($0, greatest), new) } } ?? true
         if inOrder {

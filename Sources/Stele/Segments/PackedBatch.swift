@@ -1,6 +1,6 @@
 /// A large batch's entries laid out for the two-thread append path (`SegmentLog+Batch.swift`):
-/// every namespace, key, value and stored (compressed) value in one byte buffer, and per entry
-/// its type, where its fields are, and its key's table hash.
+/// every namespace, key and value in one byte buffer (LZ4 forms in a second), and per entry its
+/// type, where its fields are, and its key's table hash.
 ///
 /// Why: both threads of a parallel batch read every entry, the writer for the frame and the
 /// index, the hasher for the leaf. Read from `[Entry]`, each of an entry's three arrays was
@@ -13,7 +13,8 @@
 /// Also what ``EntryBatch``, the public way to append many records without an array per field,
 /// is made of.
 ///
-/// Invariant: every span lies inside `bytes`; `frameLength` is the sum of the entries' frame
+/// Invariant: every span lies inside `bytes` (`stored` of a compressed entry: inside
+/// `compressedBytes`); `frameLength` is the sum of the entries' frame
 /// lengths (what ``SegmentLog/appendInParallel(_:timestamp:)`` needs room for).
 package struct PackedBatch: Sendable {
     package struct Item: Sendable {
@@ -24,21 +25,23 @@ package struct PackedBatch: Sendable {
         package var key: Range<Int>
         /// The value as put (what the leaf hash covers).
         package var value: Range<Int>
-        /// What the frame stores: `value`, or its LZ4 form.
+        /// What the frame stores: `value` in `bytes`, or (with ``Frame/flagLZ4``) its LZ4 form in
+        /// `compressedBytes`; read it through ``RawFields/stored(_:)``.
         package var stored: Range<Int>
-        /// ``KeyIndex/hash(namespace:key:)`` of a put or tombstone, once prepared (0 for other
-        /// records).
+        /// ``KeyIndex/hash(namespace:key:)`` of a put or tombstone (0 for other records).
         package var keyHash: UInt64
     }
 
     package private(set) var bytes: [UInt8] = []
+    /// The LZ4 forms of the values that ``compress(threshold:)`` compressed.
+    package private(set) var compressedBytes: [UInt8] = []
     package private(set) var items: [Item] = []
     package private(set) var frameLength = 0
 
     package init() {}
 
-    /// Packs `entries` (call ``prepare(compressionThreshold:)`` before appending them).
-    /// Cost: one copy of every entry's bytes.
+    /// Packs `entries` (``compress(threshold:)`` before appending them).
+    /// Cost: one copy of every entry's bytes, one XXH3 per key.
     package init(_ entries: some Collection<Entry>) {
         var size = 0
         for entry in entries { size += entry.namespace.count + entry.key.count + entry.value.count }
@@ -58,8 +61,9 @@ package struct PackedBatch: Sendable {
         bytes.reserveCapacity(count)
     }
 
-    /// Adds a record (not validated here: the store validates a whole batch before writing).
-    /// Cost: one copy of its bytes.
+    /// Adds a record (not validated here: the store validates a whole batch before writing),
+    /// with its key's table hash, computed while the bytes are at hand.
+    /// Cost: one copy of its bytes and, for a put or tombstone, one XXH3 of its key.
     package mutating func append(type: RecordType, namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer,
                                  value: UnsafeRawBufferPointer) {
         func copy(_ field: UnsafeRawBufferPointer) -> Range<Int> {
@@ -68,42 +72,37 @@ package struct PackedBatch: Sendable {
             return start ..< bytes.count
         }
         let namespaceSpan = copy(namespace), keySpan = copy(key), valueSpan = copy(value)
+        let keyHash = type == .put || type == .tombstone ? KeyIndex.hash(namespace: namespace, key: key) : 0
         items.append(Item(type: type, flags: 0, namespace: namespaceSpan, key: keySpan, value: valueSpan, stored: valueSpan,
-                          keyHash: 0))
+                          keyHash: keyHash))
         frameLength += Frame.length(namespace: namespace.count, key: key.count, stored: value.count)
     }
 
     /// Empties the batch, keeping its storage for the next one.
     package mutating func removeAll() {
         bytes.removeAll(keepingCapacity: true)
+        compressedBytes.removeAll(keepingCapacity: true)
         items.removeAll(keepingCapacity: true)
         frameLength = 0
     }
 
-    /// Readies the batch for appending: computes every put's and tombstone's key hash, and
-    /// stores each value of at least `compressionThreshold` bytes in its LZ4 form when that
-    /// saves space (added to `bytes`; the value as put stays, for the leaf hash).
-    /// Cost: one XXH3 per key; LZ4 over the large values.
-    package mutating func prepare(compressionThreshold: Int) {
-        var hashes = [UInt64](repeating: 0, count: items.count)
+    /// Stores each value of at least `threshold` bytes in its LZ4 form when that saves space.
+    /// The forms go to `compressedBytes`, so that `bytes`, shared with the caller's batch, is
+    /// never copied; the value as put stays, for the leaf hash.
+    /// Cost: LZ4 over the large values; nothing when there are none.
+    package mutating func compress(threshold: Int) {
+        guard items.contains(where: { $0.value.count >= threshold && $0.flags == 0 }) else { return }
         var compressed: [(position: Int, bytes: [UInt8])] = []
         withFields { fields in
-            for (position, item) in fields.items.enumerated() {
-                if item.type == .put || item.type == .tombstone {
-                    hashes[position] = KeyIndex.hash(namespace: fields[item.namespace], key: fields[item.key])
-                }
-                if item.value.count >= compressionThreshold, item.flags == 0,
-                   let lz4 = LZ4.compressIfWorthIt(fields[item.value]) {
-                    compressed.append((position, lz4))
-                }
+            for (position, item) in fields.items.enumerated() where item.value.count >= threshold && item.flags == 0 {
+                if let lz4 = LZ4.compressIfWorthIt(fields[item.value]) { compressed.append((position, lz4)) }
             }
         }
-        for position in items.indices { items[position].keyHash = hashes[position] }
         for (position, lz4) in compressed {
-            let start = bytes.count
-            bytes.append(contentsOf: lz4)
+            let start = compressedBytes.count
+            compressedBytes.append(contentsOf: lz4)
             frameLength += lz4.count - items[position].stored.count
-            items[position].stored = start ..< bytes.count
+            items[position].stored = start ..< compressedBytes.count
             items[position].flags = Frame.flagLZ4
         }
     }
@@ -111,7 +110,11 @@ package struct PackedBatch: Sendable {
     /// Calls `body` with the packed bytes and items in place: valid only during `body`.
     package func withFields<R>(_ body: (RawFields) throws -> R) rethrows -> R {
         try bytes.withUnsafeBytes { bytes in
-            try items.withUnsafeBufferPointer { items in try body(RawFields(bytes: bytes, items: items)) }
+            try compressedBytes.withUnsafeBytes { compressed in
+                try items.withUnsafeBufferPointer { items in
+                    try body(RawFields(bytes: bytes, compressed: compressed, items: items))
+                }
+            }
         }
     }
 
@@ -119,12 +122,19 @@ package struct PackedBatch: Sendable {
     /// one (``withFields(_:)``) keeps it valid until both threads are done with it.
     package struct RawFields: @unchecked Sendable {
         let bytes: UnsafeRawBufferPointer
+        let compressed: UnsafeRawBufferPointer
         package let items: UnsafeBufferPointer<Item>
 
-        /// The bytes of `span`.
+        /// The bytes of `span` (a namespace, key or value).
         @inline(__always)
         package subscript(_ span: Range<Int>) -> UnsafeRawBufferPointer {
             UnsafeRawBufferPointer(rebasing: bytes[span])
+        }
+
+        /// What `item`'s frame stores: its value, or the value's LZ4 form.
+        @inline(__always)
+        package func stored(_ item: Item) -> UnsafeRawBufferPointer {
+            UnsafeRawBufferPointer(rebasing: (item.flags == 0 ? bytes : compressed)[item.stored])
         }
     }
 }

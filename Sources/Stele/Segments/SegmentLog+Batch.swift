@@ -64,7 +64,7 @@ extension SegmentLog {
                 let hint = KeyIndex.FrameHint(segment: segment.header.index, offset: segment.writeOffset)
                 let namespace = fields[item.namespace], key = fields[item.key], value = fields[item.value]
                 segment.writeFrame(type: item.type, flags: item.flags, sequence: sequence, timestamp: timestamp,
-                                   namespace: namespace, key: key, stored: fields[item.stored], valueLength: value.count)
+                                   namespace: namespace, key: key, stored: fields.stored(item), valueLength: value.count)
                 index(type: item.type, sequence: sequence, namespace: namespace, key: key, value: value, hint: hint,
                       keyHash: item.keyHash)
             }

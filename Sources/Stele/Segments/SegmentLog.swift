@@ -1,5 +1,3 @@
-import Dispatch
-
 /// The chain of segments: open and recover it, append to it, seal it, find records in it.
 ///
 /// Invariants after `open` and after every method returns:
@@ -298,8 +296,8 @@ package final class SegmentLog {
 
     /// Appends one record with the next sequence number, rotating segments as needed.
     /// `value` is the logical value (hashed); `stored` is what goes on disk (maybe LZ4).
-    @inline(__always)
     /// `keyHash`: the key's ``KeyIndex/hash(namespace:key:)``, if the caller computed it (to prefetch).
+    @inline(__always)
     package func append(type: RecordType, flags: UInt8, timestamp: Int64, namespace: UnsafeRawBufferPointer,
                         key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, stored: UnsafeRawBufferPointer,
                         keyHash: UInt64? = nil) throws -> UInt64 {
@@ -528,4 +526,3 @@ extension UnsafeRawBufferPointer {
         ByteView(base: baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: count)
     }
 }
-

@@ -26,7 +26,8 @@ public struct EntryBatch: Sendable {
     public var isEmpty: Bool { packed.items.isEmpty }
 
     /// Adds a put of `value` under `namespace`/`key` (both copied).
-    /// Cost: one copy of the three fields; no allocation once the batch has grown to its size.
+    /// Cost: one copy of the three fields and an XXH3 of the key (its index hash, needed when
+    /// the batch is written); no allocation once the batch has grown to its size.
     public mutating func put(namespace: String, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
         var namespace = namespace
         namespace.withUTF8 { packed.append(type: .put, namespace: UnsafeRawBufferPointer($0), key: key, value: value) }
@@ -57,6 +58,6 @@ extension Store {
     /// - Cost: as ``append(contentsOf:)`` less the packing of the entries into one buffer.
     @discardableResult
     public func putBatch(_ batch: EntryBatch) throws -> Receipt {
-        try appendBatch(batch.packed)
+        try appendPacked(batch.packed)
     }
 }

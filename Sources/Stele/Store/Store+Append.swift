@@ -39,18 +39,17 @@ extension Store {
         extra: ((SegmentLog, _ firstSequence: UInt64, _ now: Int64) throws -> [Entry])? = nil
     ) throws -> Receipt {
         guard !entries.isEmpty || extra != nil else { throw SteleError.invalidArgument("empty batch") }
-        let maxValue = Limits.maxValueLength(segmentSize: config.segmentSize)
-        for i in entries.indices { try Store.validate(entries[i], maxValueLength: maxValue) }
-        let threshold = options.compressionThreshold
-        // A batch for two threads is packed into one buffer before the lock (see PackedBatch).
+        // A batch for two threads is packed into one buffer before the lock (see PackedBatch),
+        // and validated from there.
         let frameLength = entries.count >= SegmentLog.parallelBatchMinimum ? Int.max : entries.reduce(0) {
             $0 + Frame.length(namespace: $1.namespace.count, key: $1.key.count, stored: $1.value.count)
         }
         if SegmentLog.gainsFromParallel(count: entries.count, frameLength: frameLength) {
-            var packed = PackedBatch(entries)
-            packed.prepare(compressionThreshold: threshold)
-            return try append(packed: packed, entries: EmptyCollection(), compressed: nil, extra: extra)
+            return try appendPacked(PackedBatch(entries), extra: extra)
         }
+        let maxValue = Limits.maxValueLength(segmentSize: config.segmentSize)
+        for i in entries.indices { try Store.validate(entries[i], maxValueLength: maxValue) }
+        let threshold = options.compressionThreshold
         // Compression runs before taking the writer lock; nil where a value is stored as is.
         let compressed: [[UInt8]?]? = entries.contains { $0.value.count >= threshold }
             ? entries.map { entry in
@@ -60,8 +59,10 @@ extension Store {
         return try append(packed: nil, entries: entries, compressed: compressed, extra: extra)
     }
 
-    /// The append path for an ``EntryBatch``: validated here, from its bytes.
-    func appendBatch(_ batch: PackedBatch) throws -> Receipt {
+    /// The append path for a packed batch (an ``EntryBatch``, or entries enough for two
+    /// threads): validated here, from its bytes, then compressed, before the writer lock.
+    func appendPacked(_ batch: PackedBatch,
+                      extra: ((SegmentLog, _ firstSequence: UInt64, _ now: Int64) throws -> [Entry])? = nil) throws -> Receipt {
         guard !batch.items.isEmpty else { throw SteleError.invalidArgument("empty batch") }
         let maxValue = Limits.maxValueLength(segmentSize: config.segmentSize)
         try batch.withFields { fields in
@@ -71,8 +72,8 @@ extension Store {
             }
         }
         var prepared = batch
-        prepared.prepare(compressionThreshold: options.compressionThreshold)
-        return try append(packed: prepared, entries: EmptyCollection(), compressed: nil, extra: nil)
+        prepared.compress(threshold: options.compressionThreshold)
+        return try append(packed: prepared, entries: EmptyCollection(), compressed: nil, extra: extra)
     }
 
     /// Appends validated records, `packed` or `entries` (with `compressed[i]` stored for entry
@@ -147,7 +148,7 @@ extension Store {
                         for item in fields.items {
                             last = try log.append(type: item.type, flags: item.flags, timestamp: timestamp,
                                                   namespace: fields[item.namespace], key: fields[item.key],
-                                                  value: fields[item.value], stored: fields[item.stored], keyHash: item.keyHash)
+                                                  value: fields[item.value], stored: fields.stored(item), keyHash: item.keyHash)
                             if first == nil { first = last }
                         }
                     }
