@@ -8,7 +8,8 @@ import CXXHash
 /// - `arena`: every composite key `namespace ‖ 0x00 ‖ key` (namespaces contain no NUL, so byte
 ///   order is (namespace, key) order), back to back;
 /// - `table`: open addressing with linear probing, at most half full; each slot holds a 32-bit
-///   hash tag with the entry number, the key's place in the arena, the latest version and where
+///   hash tag (the hash's top half, which also picks the key's home slot: growing the table
+///   re-homes each slot from its tag, without reading or rehashing its key) with the entry number, the key's place in the arena, the latest version and where
 ///   its frame was (a hint that spares a lookup in the segment's offset table);
 /// - per entry: the key's place (for ordered walks) and, for keys with more than one version,
 ///   a list of the earlier ones;
@@ -194,7 +195,7 @@ package struct KeyIndex: Sendable {
     private static func probe(_ table: UnsafeBufferPointer<Slot>, hash: UInt64, length: Int,
                               _ matches: (Slot) -> Bool) -> Int? {
         let tag = hash >> 32, mask = table.count - 1
-        var i = Int(truncatingIfNeeded: hash) & mask
+        var i = home(tag: tag, mask: mask)
         while true {
             let slot = table[i]
             if slot.tagEntry == 0 { return nil }
@@ -228,8 +229,10 @@ package struct KeyIndex: Sendable {
 
     /// A lookup that skips the key comparison in the arena, which costs a cache miss of its own
     /// in a large index: `get` confirms the key from the record it reads anyway. A different key
-    /// with the same 32-bit tag and length is found only about once in 2^32 probes; then
-    /// the record shows it and the caller does the full lookup.
+    /// is taken for this one only if it has the same home slot, length and 32-bit tag: as the
+    /// home is the tag's low bits, in a table of 2^k slots (at most half full) that is under
+    /// once in 2^(33-k) lookups (once in 8,192 at a million keys); then the record shows it and
+    /// the caller does the full lookup.
     package func candidate(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, asOf: UInt64?) -> Candidate {
         Self.withComposite(namespace: namespace, key: key) { composite -> Candidate in
             let hash = XXH3_64bits(composite.baseAddress, composite.count)
@@ -312,7 +315,7 @@ package struct KeyIndex: Sendable {
     @inline(__always)
     package func prefetch(hash: UInt64) {
         storage.table.withUnsafeBufferPointer { table in
-            if let base = table.baseAddress { stele_prefetch_write(base + (Int(truncatingIfNeeded: hash) & (table.count - 1))) }
+            if let base = table.baseAddress { stele_prefetch_write(base + Self.home(tag: hash >> 32, mask: table.count - 1)) }
         }
     }
 
@@ -357,25 +360,29 @@ package struct KeyIndex: Sendable {
         insertSorted(s, UInt32(entry), key: composite, place: s.places[entry])
     }
 
+    /// The first slot of a key's probe path: the low bits of its tag (the hash's top half).
+    @inline(__always)
+    private static func home(tag: UInt64, mask: Int) -> Int { Int(truncatingIfNeeded: tag) & mask }
+
     private static func insertSlot(_ s: Storage, hash: UInt64, entry: Int, latest: UInt64, hint: UInt64 = 0) {
         let mask = s.table.count - 1
-        var i = Int(truncatingIfNeeded: hash) & mask
+        var i = home(tag: hash >> 32, mask: mask)
         while s.table[i].tagEntry != 0 { i = (i + 1) & mask }
         s.table[i] = Slot(tagEntry: (hash >> 32) << 32 | UInt64(entry + 1), place: s.places[entry], latest: latest, hint: hint)
     }
 
+    /// Doubles the table. Each slot's new home comes from its tag alone, so the keys are not
+    /// read (a cache miss each in a large arena) nor hashed again, and as a slot's new home is
+    /// its old one or that plus the old size, the new table is written almost in order.
     private static func grow(_ s: Storage) {
         let old = s.table
         var table = [Slot](repeating: Slot(), count: old.count * 2)
         let mask = table.count - 1
-        s.arena.withUnsafeBytes { arena in
-            table.withUnsafeMutableBufferPointer { table in
-                for slot in old where slot.tagEntry != 0 {
-                    let hash = XXH3_64bits(arena.baseAddress.map { $0 + Int(slot.place >> 16) }, Int(slot.place & 0xffff))
-                    var i = Int(truncatingIfNeeded: hash) & mask
-                    while table[i].tagEntry != 0 { i = (i + 1) & mask }
-                    table[i] = slot
-                }
+        table.withUnsafeMutableBufferPointer { table in
+            for slot in old where slot.tagEntry != 0 {
+                var i = home(tag: slot.tagEntry >> 32, mask: mask)
+                while table[i].tagEntry != 0 { i = (i + 1) & mask }
+                table[i] = slot
             }
         }
         s.table = table
