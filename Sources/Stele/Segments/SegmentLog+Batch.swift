@@ -10,8 +10,10 @@ import Glibc
 /// checksum, copy into the mapping, offset table) with the key index, and the hashing (the
 /// leaf's SHA-256, the Merkle tree's nodes, full tiles, the segment's content digest). For a
 /// batch that fits in the active segment, the calling thread runs the first chain over every
-/// record while a second thread runs the second; then both prefault the pages the next batches
-/// will write, the one done first taking more; the call returns when both are done. Nothing
+/// record while a second thread runs the second; the calling thread, done first for small
+/// values, then hashes leaves from the batch's end while the other still adds its own to the
+/// tree. Then both prefault the pages the next batches will write, the one done first taking
+/// more; the call returns when both are done. Nothing
 /// else changes: the same bytes, the same tree, under the same store lock, so a reader or a
 /// crash sees exactly what the one-thread path would leave. (Moving the key index to the
 /// second thread was tried: that thread then became the longer one, and batches got slower.)
@@ -69,9 +71,9 @@ extension SegmentLog {
                       keyHash: item.keyHash)
             }
             nextSequence = first + UInt64(fields.items.count)
-            // Leaves not yet claimed by the hashing thread are hashed here too (large values: the
-            // frames are quickly written, and SHA-256 over them is the longer half).
-            leaves.hash()
+            // Leaves the hashing thread has not reached are hashed here, from the batch's end, while
+            // it adds its own to the tree (for large values, SHA-256 is most of a batch's work).
+            leaves.hashFromBack()
             // Whichever thread is done first takes more of the prefaulting (the kernel zeroing fresh
             // pages: as much work as the hashing for large values, a fifth of it for small ones).
             prefault?.run()
@@ -91,20 +93,32 @@ private struct HashingHalf: @unchecked Sendable {
     let prefault: PrefaultShare?
 
     func run() {
-        leaves.hash()
-        leaves.waitForAll()
-        // In sequence order, whoever hashed each leaf.
-        for position in 0 ..< leaves.count {
-            segment.absorb(leafHash: leaves[position])
-            log.addToTree(leaves[position])
+        // Each claim's leaves go into the tree as soon as they are hashed, so the tree's work
+        // overlaps with the frames; the leaves the writing thread hashed, at the batch's end,
+        // follow once it is done with them. In sequence order either way.
+        var added = 0
+        while let claimed = leaves.claimFront() {
+            leaves.hash(claimed)
+            for position in claimed { add(position) }
+            added = claimed.upperBound
         }
+        leaves.waitForBack(from: added)
+        for position in added ..< leaves.count { add(position) }
         prefault?.run()
+    }
+
+    @inline(__always)
+    private func add(_ position: Int) {
+        segment.absorb(leafHash: leaves[position])
+        log.addToTree(leaves[position])
     }
 }
 
-/// A batch's leaf hashes, computed by both threads: each claims the next few records (an
-/// atomic counter) until none is left. The writing thread joins in after its frames, so for
-/// large values, where SHA-256 is most of a batch's work, both cores hash.
+/// A batch's leaf hashes, computed by both threads. The hashing thread claims records from the
+/// front, a few at a time, and adds each claim's leaves to the tree at once; the writing thread,
+/// done with its frames, claims from the back. The unclaimed records are always one range
+/// `[front, back)`, kept in one atomic word, so the two meet exactly once and every leaf the
+/// hashing thread has not hashed itself lies after the last one it has.
 private final class LeafShare: @unchecked Sendable {
     private let fields: PackedBatch.RawFields
     private let first: UInt64
@@ -113,8 +127,10 @@ private final class LeafShare: @unchecked Sendable {
     /// small ones (a claim costs an atomic operation both cores contend for).
     private let chunk: Int
     private let leaves: SharedSlots<Digest>
-    private let next = Atomic<Int>(0)
-    private let finished = Atomic<Int>(0)
+    /// The unclaimed range: `front | back << 32`.
+    private let unclaimed: Atomic<UInt64>
+    /// How many leaves the writing thread has hashed (from the back).
+    private let hashedFromBack = Atomic<Int>(0)
 
     init(fields: PackedBatch.RawFields, first: UInt64, timestamp: Int64, frameLength: Int) {
         self.fields = fields
@@ -123,34 +139,58 @@ private final class LeafShare: @unchecked Sendable {
         let count = fields.items.count
         chunk = max(1, min(64, (64 << 10) / max(1, frameLength / max(1, count))))
         leaves = SharedSlots(count: count, repeating: .zero)
+        // A batch fits in a segment, far below 2^32 records.
+        unclaimed = Atomic(UInt64(count) << 32)
     }
 
     var count: Int { leaves.count }
 
-    /// The leaf hash of the batch's record `position`; only after ``waitForAll()``.
+    /// The leaf hash of the batch's record `position`; the hashing thread's own claims at once,
+    /// the others after ``waitForBack(from:)``.
     subscript(position: Int) -> Digest { leaves[position] }
 
-    /// Hashes claimed records until none is left to claim.
-    func hash() {
-        while true {
-            let start = next.add(chunk, ordering: .relaxed).oldValue
-            guard start < count else { return }
-            let end = min(count, start + chunk)
-            for position in start ..< end {
-                let item = fields.items[position]
-                leaves[position] = CanonicalEntry.leafHash(type: item.type, sequence: first + UInt64(position), timestamp: timestamp,
-                                                           namespace: fields[item.namespace].view, key: fields[item.key].view,
-                                                           value: fields[item.value].view)
-            }
-            // Publishes these leaves to the thread that adds them to the tree (acquire below).
-            finished.add(end - start, ordering: .releasing)
+    /// Claims the next records from the front, or nil when none is left.
+    func claimFront() -> Range<Int>? {
+        claim { front, back in (front, min(back, front + chunk)) }
+    }
+
+    /// Hashes records claimed from the back until none is left (the writing thread).
+    func hashFromBack() {
+        while let claimed = claim({ front, back in (max(front, back - chunk), back) }) {
+            hash(claimed)
+            // Publishes these leaves to the hashing thread (acquire in `waitForBack`).
+            hashedFromBack.add(claimed.count, ordering: .releasing)
         }
     }
 
-    /// Waits until every record has been hashed, by either thread: at most the other
-    /// thread's last claim, about 64 KiB of hashing (tens of microseconds).
-    func waitForAll() {
-        while finished.load(ordering: .acquiring) < count { sched_yield() }
+    /// Takes `[lower, upper)` out of the unclaimed range, as `pick(front, back)` chooses from it.
+    private func claim(_ pick: (Int, Int) -> (Int, Int)) -> Range<Int>? {
+        var current = unclaimed.load(ordering: .relaxed)
+        while true {
+            let front = Int(current & 0xffff_ffff), back = Int(current >> 32)
+            guard front < back else { return nil }
+            let (lower, upper) = pick(front, back)
+            let next = lower == front ? UInt64(upper) | UInt64(back) << 32 : UInt64(front) | UInt64(lower) << 32
+            let (exchanged, original) = unclaimed.compareExchange(expected: current, desired: next, ordering: .relaxed)
+            if exchanged { return lower ..< upper }
+            current = original
+        }
+    }
+
+    func hash(_ claimed: Range<Int>) {
+        for position in claimed {
+            let item = fields.items[position]
+            leaves[position] = CanonicalEntry.leafHash(type: item.type, sequence: first + UInt64(position), timestamp: timestamp,
+                                                       namespace: fields[item.namespace].view, key: fields[item.key].view,
+                                                       value: fields[item.value].view)
+        }
+    }
+
+    /// Waits until the writing thread has hashed every record from `front` on (all it claimed,
+    /// once the hashing thread finds nothing left to claim): at most its last claim, about
+    /// 64 KiB of hashing (tens of microseconds).
+    func waitForBack(from front: Int) {
+        while hashedFromBack.load(ordering: .acquiring) < count - front { sched_yield() }
     }
 }
 
