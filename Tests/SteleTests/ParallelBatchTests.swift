@@ -104,6 +104,50 @@ import Testing
         }
     }
 
+    /// A batch stages its frames in a 1 MiB buffer written with `pwrite`: a batch of more frames
+    /// than that (flushed mid-batch), and one whose frames are in turn small and larger than the
+    /// buffer (those go through the mapping, between staged ones), must leave the records, roots
+    /// and files one thread leaves, and stay readable after a reopen.
+    @Test func batchesLargerThanTheStagingBufferLeaveWhatOneThreadLeaves() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let batches: [[Entry]] = [
+            (0 ..< 3000).map { testEntry($0, valueLength: 600) },
+            [3000, 3001, 3002, 3003, 3004].map { testEntry($0, valueLength: [100, 1_300_000, 100, 1_200_000, 700][$0 - 3000]) },
+            (0 ..< 400).map { testEntry(4000 + $0, valueLength: 5000) },
+        ]
+        for name in ["batched", "single"] {
+            try Store.create(at: dir.child(name), segmentSize: 8 << 20)
+            var options = Store.Options()
+            options.clock = TestClock()
+            options.commitPolicy = .none
+            let store = try Store(path: dir.child(name), options: options)
+            for batch in batches {
+                if name == "batched" {
+                    try store.append(contentsOf: batch)
+                } else {
+                    for entry in batch { try store.append(entry) }
+                }
+            }
+            try store.close()
+        }
+        let batched = dir.child("batched"), single = dir.child("single")
+        // Frame for frame (the headers differ: each store has its own ID).
+        let frames = { (path: String) in try Self.files(under: path + "/segments").mapValues { Array($0.dropFirst(SegmentHeader.size)) } }
+        let batchedFrames = try frames(batched)
+        #expect(batchedFrames.count == 1 && batchedFrames.values.allSatisfy { $0.count > 6 << 20 })
+        #expect(try batchedFrames == frames(single))
+        let report = try Fsck.check(path: batched)
+        #expect(report.problems.isEmpty, "\(report.problems)")
+        let store = try Store(path: batched, options: .init(readOnly: true))
+        defer { try? store.close() }
+        let all = batches.flatMap { $0 }
+        #expect(store.treeSize == UInt64(all.count))
+        for entry in all where entry.value.count > 1000 || entry.key.last == UInt8(ascii: "7") {
+            #expect(try store.get(namespace: String(decoding: entry.namespace, as: UTF8.self), key: entry.key)?.value == entry.value)
+        }
+    }
+
     /// `putBatch(EntryBatch)` (the caller's own buffer, no array per field) must write what
     /// `putBatch([Entry])` writes for the same puts: small batches (one thread), large ones (two),
     /// compressible values, batches that rotate first, and a batch reused after `removeAll()`.

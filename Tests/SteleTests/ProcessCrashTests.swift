@@ -37,7 +37,10 @@ import Testing
             for iteration in 0 ..< iterations {
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: child)
-                process.arguments = [path, String(1 + random.next(below: 20))]
+                // Small batches (one thread, frames through the mapping) and, every other kill,
+                // batches of 64 or more (two threads, frames staged and written with `pwrite`).
+                let batch = iteration % 2 == 0 ? 1 + random.next(below: 20) : 64 + random.next(below: 100)
+                process.arguments = [path, String(batch)]
                 let output = Pipe()
                 process.standardOutput = output
                 try process.run()

@@ -60,13 +60,14 @@ package final class MappedRegion: @unchecked Sendable {
 }
 
 extension MappedRegion {
-    /// `count` bytes of private anonymous memory (zeroed), released with the region.
+    /// `count` bytes of private anonymous memory (zeroed), released with the region; `writable`
+    /// for a scratch buffer the caller writes through ``writer(_:)``.
     /// - Throws: ``SteleError/io(_:)`` if `mmap` fails.
-    package static func anonymous(count: Int, path: String) throws -> MappedRegion {
+    package static func anonymous(count: Int, path: String, writable: Bool = false) throws -> MappedRegion {
         let length = max(count, 1)
         guard let address = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), address != MAP_FAILED else {
             throw SteleError.io(IOError(operation: "mmap (anonymous)", path: path, errno: errno))
         }
-        return MappedRegion(base: address, count: count, writable: false, path: path) { base, _ in _ = munmap(base, length) }
+        return MappedRegion(base: address, count: count, writable: writable, path: path) { base, _ in _ = munmap(base, length) }
     }
 }

@@ -4,8 +4,10 @@
 /// - bytes `[0, writeOffset)` are the header and complete frames; `[writeOffset, capacity)` is zero;
 /// - `offsets[i]` is the frame offset of sequence `header.firstSequence + i`;
 /// - there is always room left for the largest footer, so sealing never needs to grow the file.
-/// Frames are written straight into the mapping; nothing is durable until ``FileSystem/syncMapped``
-/// covers it (the store's commit policy decides when).
+/// Frames are written into the mapping, or, for a batch, staged in memory and handed to the
+/// kernel with `pwrite` (see ``beginStaging()``); both land in the same page cache, which the
+/// mapping shows. Nothing is durable until ``FileSystem/syncMapped`` covers it (the store's
+/// commit policy decides when); `msync` syncs the file's range however its pages were dirtied.
 package final class ActiveSegment {
     private let fs: any FileSystem
     package let path: String
@@ -18,6 +20,11 @@ package final class ActiveSegment {
     private var prefaultedEnd: Int
     /// Frames before this offset have had their writeback started (see ``startWritebackIfDue()``).
     private var writebackStarted = 0
+    /// While a batch stages its frames: the file offset of the staging buffer's first byte.
+    private var stagedFrom: Int?
+    /// Memory for staged frames, made at the first batch and kept (nil if it could not be).
+    private var staging: MappedRegion?
+    private static let stagingCapacity = 1 << 20
 
     /// How far ahead of the write position pages are prefaulted (first-touch faults cost up to
     /// ten times the copy itself, see `SWIFT-NOTES.md`).
@@ -111,12 +118,24 @@ package final class ActiveSegment {
                             namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer,
                             stored: UnsafeRawBufferPointer, valueLength: Int) {
         let length = Frame.length(namespace: namespace.count, key: key.count, stored: stored.count)
-        if writeOffset + length > prefaultedEnd { prefault(through: writeOffset + length) }
-        let writer = region.writer(writeOffset ..< writeOffset + length)
+        let writer: ByteWriter
+        var staged = false
+        if let from = stagedFrom, let staging, length <= staging.count {
+            if writeOffset + length - from > staging.count { flushStaged() }
+            let at = writeOffset - (stagedFrom ?? writeOffset)
+            writer = staging.writer(at ..< at + length)
+            staged = true
+        } else {
+            if stagedFrom != nil { flushStaged() }
+            if writeOffset + length > prefaultedEnd { prefault(through: writeOffset + length) }
+            writer = region.writer(writeOffset ..< writeOffset + length)
+        }
         _ = Frame.encode(into: writer, at: 0, type: type, flags: flags, sequence: sequence, timestamp: timestamp,
                          namespace: namespace, key: key, stored: stored, valueLength: valueLength)
         offsets.append(UInt32(writeOffset))
         writeOffset += length
+        // A frame too large to stage went through the mapping: staging resumes after it.
+        if !staged && stagedFrom != nil { stagedFrom = writeOffset }
     }
 
     /// The hash half of ``append``: adds a record's leaf hash to the content digest, in order.
@@ -131,21 +150,47 @@ package final class ActiveSegment {
         prefaultedEnd = end
     }
 
-    /// Prepares a batch of `length` bytes of frames: prefaults them now if an earlier
-    /// batch did not, then claims the pages beyond them that keep a window's lead. Returns that
-    /// range, for the caller to prefault off the writer's thread with
-    /// ``MappedRegion/prefaultForWriting(_:)``; until it has, writes there only take the page
-    /// faults themselves.
-    package func reserveBatch(length: Int) -> Range<Int>? {
-        let end = writeOffset + length
-        if end > prefaultedEnd { prefault(through: end) }
-        // Top the lead up to a full window: in a steady stream of batches, each prefaults about
-        // as many bytes as it writes, so the work is spread evenly.
-        let target = min(capacity, end + ActiveSegment.prefaultWindow)
-        guard target > prefaultedEnd else { return nil }
-        let ahead = prefaultedEnd ..< target
-        prefaultedEnd = target
-        return ahead
+    /// From here to ``endStaging()``, ``writeFrame`` encodes frames into a buffer and hands
+    /// them to the kernel with `pwrite`, a megabyte at a time and at the end. A page first written
+    /// through the mapping is faulted in and zeroed by the kernel, then written; `pwrite` fills a
+    /// page-cache page without zeroing it or mapping it into this process, which also spares
+    /// unmapping it at the seal and write-protecting it for writeback. Measured here with
+    /// writeback running: 14 ms per 60 MB of 140 KB batches, against 31-38 ms for prefault and
+    /// copy. Frames larger than the buffer still go through the mapping.
+    package func beginStaging() {
+        guard fd != nil else { return }
+        if staging == nil {
+            staging = try? MappedRegion.anonymous(count: ActiveSegment.stagingCapacity, path: path + " (staging)", writable: true)
+        }
+        if staging != nil { stagedFrom = writeOffset }
+    }
+
+    /// Writes out what is staged and goes back to writing through the mapping. Must be called
+    /// before the frames are read or synced (the batch's caller does, before it returns).
+    package func endStaging() {
+        guard stagedFrom != nil else { return }
+        flushStaged()
+        stagedFrom = nil
+    }
+
+    /// Writes the staged frames `[stagedFrom, writeOffset)` to the file. Should `pwrite` fail
+    /// (an I/O error; the space is preallocated), the bytes are copied through the mapping
+    /// instead, as if never staged: any error then surfaces at the next sync, as it would have.
+    private func flushStaged() {
+        guard let from = stagedFrom, let staging, writeOffset > from else { return }
+        let bytes = staging.view(0 ..< writeOffset - from)
+        do {
+            guard let fd else { throw SteleError.readOnly }
+            try bytes.withBuffer { try fs.write(fd, $0, at: from) }
+        } catch {
+            if writeOffset > prefaultedEnd { prefault(through: writeOffset) }
+            bytes.withBuffer { region.writer(from ..< writeOffset).put($0, at: 0) }
+        }
+        stagedFrom = writeOffset
+        // The pages just written are in the page cache: a later write through the mapping only
+        // needs the one it continues prefaulted, not the whole stretch behind it.
+        let page = MappedRegion.pageSize
+        prefaultedEnd = max(prefaultedEnd, writeOffset / page * page)
     }
 
     /// Records in the header that frames before `end` are on disk (a completed sync covered

@@ -7,14 +7,12 @@ import Glibc
 /// A large batch on both cores.
 ///
 /// Appending a record is two chains of work that share only their inputs: the frame (encode,
-/// checksum, copy into the mapping, offset table) with the key index, and the hashing (the
+/// checksum, staging and `pwrite`, offset table) with the key index, and the hashing (the
 /// leaf's SHA-256, the Merkle tree's nodes, full tiles, the segment's content digest). For a
 /// batch that fits in the active segment, the calling thread runs the first chain over every
-/// record while a second thread runs the second; the calling thread, done first for small
-/// values, then hashes leaves from the batch's end while the other still adds its own to the
-/// tree. Then both prefault the pages the next batches will write, the one done first taking
-/// more; the call returns when both are done. Nothing
-/// else changes: the same bytes, the same tree, under the same store lock, so a reader or a
+/// record while a second thread runs the second; the calling thread, done with its frames,
+/// then hashes leaves from the batch's end while the other still adds its own to the tree.
+/// The call returns when both are done. Nothing else changes: the same bytes, the same tree, under the same store lock, so a reader or a
 /// crash sees exactly what the one-thread path would leave. (Moving the key index to the
 /// second thread was tried: that thread then became the longer one, and batches got slower.)
 ///
@@ -23,8 +21,8 @@ import Glibc
 /// Why it is safe: the two threads touch disjoint state. The caller: `ActiveSegment`'s bytes,
 /// `writeOffset` and `offsets`, and the log's `keys`, `retention`, `retentionRecords` and
 /// `nextSequence`. The hasher: the segment's `contentHasher`, the log's `frontier` and
-/// `tileBuilder` and the tile store (which locks its own state). Both: pages of the mapping past
-/// the batch's end, handed out in chunks by an atomic counter. `tilesUnavailable` is only read.
+/// `tileBuilder` and the tile store (which locks its own state). Both: the batch's leaf slots,
+/// each written by the one thread that claimed it. `tilesUnavailable` is only read.
 extension SegmentLog {
     /// Below this many records (and ``parallelBatchMinimumBytes``) a batch is appended on one
     /// thread: handing work to a second costs a thread wake-up (microseconds), about the
@@ -45,20 +43,21 @@ extension SegmentLog {
     /// sequence numbers, or nil having done nothing if the batch is too small to gain from a
     /// second thread (``gainsFromParallel(count:frameLength:)``) or does not fit in the active
     /// segment (then ``append`` takes its entries one by one).
-    /// Cost: as many ``append`` calls, but the hashing (about a quarter of an append's time
-    /// for small values) and the prefaulting of the next pages overlap with the rest.
+    /// Cost: as many ``append`` calls, but the hashing (about half an append's time for small
+    /// values) overlaps with the rest, and the frames reach the page cache with one `pwrite` per
+    /// megabyte instead of page faults (see ``ActiveSegment/beginStaging()``).
     package func appendInParallel(_ batch: PackedBatch, timestamp: Int64) -> ClosedRange<UInt64>? {
         guard SegmentLog.gainsFromParallel(count: batch.items.count, frameLength: batch.frameLength),
               let segment = active, segment.hasRoom(for: batch.frameLength) else {
             return nil
         }
         let first = nextSequence
-        let prefault = segment.reserveBatch(length: batch.frameLength).map { PrefaultShare(region: segment.region, range: $0) }
+        segment.beginStaging()
         batch.withFields { fields in
             // Every new key's table slot starts loading now, so that the misses overlap.
             for item in fields.items where item.type == .put || item.type == .tombstone { prefetchKey(hash: item.keyHash) }
             let leaves = LeafShare(fields: fields, first: first, timestamp: timestamp, frameLength: batch.frameLength)
-            let hashing = HashingHalf(log: self, segment: segment, leaves: leaves, prefault: prefault)
+            let hashing = HashingHalf(log: self, segment: segment, leaves: leaves)
             let done = DispatchGroup()
             DispatchQueue.global(qos: .userInitiated).async(group: done) { hashing.run() }
             for (position, item) in fields.items.enumerated() {
@@ -71,12 +70,10 @@ extension SegmentLog {
                       keyHash: item.keyHash)
             }
             nextSequence = first + UInt64(fields.items.count)
+            segment.endStaging()
             // Leaves the hashing thread has not reached are hashed here, from the batch's end, while
             // it adds its own to the tree (for large values, SHA-256 is most of a batch's work).
             leaves.hashFromBack()
-            // Whichever thread is done first takes more of the prefaulting (the kernel zeroing fresh
-            // pages: as much work as the hashing for large values, a fifth of it for small ones).
-            prefault?.run()
             // `fields` stays valid until the hasher is done with it: this closure does not return before.
             done.wait()
         }
@@ -90,7 +87,6 @@ private struct HashingHalf: @unchecked Sendable {
     let log: SegmentLog
     let segment: ActiveSegment
     let leaves: LeafShare
-    let prefault: PrefaultShare?
 
     func run() {
         // Each claim's leaves go into the tree as soon as they are hashed, so the tree's work
@@ -104,7 +100,6 @@ private struct HashingHalf: @unchecked Sendable {
         }
         leaves.waitForBack(from: added)
         for position in added ..< leaves.count { add(position) }
-        prefault?.run()
     }
 
     @inline(__always)
@@ -191,28 +186,5 @@ private final class LeafShare: @unchecked Sendable {
     /// 64 KiB of hashing (tens of microseconds).
     func waitForBack(from front: Int) {
         while hashedFromBack.load(ordering: .acquiring) < count - front { sched_yield() }
-    }
-}
-
-/// Pages past a batch's end to prefault, shared by its two threads in chunks: each takes the
-/// next chunk until none is left, so the one that finishes its own half first does more.
-private final class PrefaultShare: Sendable {
-    private static let chunk = 256 << 10
-    private let region: MappedRegion
-    private let range: Range<Int>
-    private let next: Atomic<Int>
-
-    init(region: MappedRegion, range: Range<Int>) {
-        self.region = region
-        self.range = range
-        next = Atomic(range.lowerBound)
-    }
-
-    func run() {
-        while true {
-            let start = next.add(PrefaultShare.chunk, ordering: .relaxed).oldValue
-            guard start < range.upperBound else { return }
-            region.prefaultForWriting(start ..< min(start + PrefaultShare.chunk, range.upperBound))
-        }
     }
 }
