@@ -60,6 +60,28 @@ import Testing
         #expect(random.withUnsafeBytes { LZ4.compressIfWorthIt($0) } == nil)
     }
 
+    /// A large value is judged by its first 4 KiB: random ones are not compressed, text is (and
+    /// round-trips), and random bytes behind a compressible opening still compress as a whole
+    /// only if the whole saves an eighth.
+    @Test func largeValuesAreJudgedByTheirOpeningBytes() throws {
+        var state: UInt64 = 7
+        let random = (0 ..< 64 << 10).map { _ -> UInt8 in
+            state = state &* 6_364_136_223_846_793_005 &+ 1
+            return UInt8(truncatingIfNeeded: state >> 33)
+        }
+        #expect(random.withUnsafeBytes { LZ4.compressIfWorthIt($0) } == nil)
+        let text = Array(String(repeating: "{\"order\": 1234, \"state\": \"paid\"} ", count: 2000).utf8)
+        let packed = try #require(text.withUnsafeBytes { LZ4.compressIfWorthIt($0) })
+        #expect(packed.count < text.count / 4)
+        #expect(ByteView.of(packed) { LZ4.decompress($0, originalLength: text.count) } == text)
+        // Compressible opening, random rest: the sample passes, the whole does not save an eighth.
+        let mixed = Array(text.prefix(8 << 10)) + random
+        #expect(mixed.withUnsafeBytes { LZ4.compressIfWorthIt($0) } == nil)
+        // Random opening, compressible rest: taken as incompressible (the documented rule).
+        let late = Array(random.prefix(4 << 10)) + text
+        #expect(late.withUnsafeBytes { LZ4.compressIfWorthIt($0) } == nil)
+    }
+
     @Test func everySingleByteFlipIsRejected() {
         let bytes = Self.encodeFrame(sequence: 1, timestamp: 2, namespace: Array("orders".utf8), key: Array("k1".utf8),
                                      stored: Array("hello world".utf8), valueLength: 11)

@@ -85,7 +85,8 @@ package final class ActiveSegment {
                                    lastTimestamp: header.createdAt, frontier: Frontier())
             let segment = ActiveSegment(fs: fs, path: path, header: header, region: region,
                                         fd: FileDescriptor(raw: fd.raw, path: path), scan: scan)
-            segment.prefault(through: SegmentHeader.size)
+            // No prefault here: batches write through `pwrite` and never need one, and the first
+            // write through the mapping prefaults its window itself.
             return segment
         } catch {
             fs.close(fd)
