@@ -24,6 +24,8 @@ package final class ActiveSegment {
     private var stagedFrom: Int?
     /// Memory for staged frames, made at the first batch and kept (nil if it could not be).
     private var staging: MappedRegion?
+    /// A writer over all of `staging`, kept so that writing a frame takes no reference count.
+    private var stagingBuffer: ByteWriter?
     private static let stagingCapacity = 1 << 20
 
     /// How far ahead of the write position pages are prefaulted (first-touch faults cost up to
@@ -119,19 +121,20 @@ package final class ActiveSegment {
                             namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer,
                             stored: UnsafeRawBufferPointer, valueLength: Int) {
         let length = Frame.length(namespace: namespace.count, key: key.count, stored: stored.count)
-        let writer: ByteWriter
+        let writer: ByteWriter, at: Int
         var staged = false
-        if let from = stagedFrom, let staging, length <= staging.count {
-            if writeOffset + length - from > staging.count { flushStaged() }
-            let at = writeOffset - (stagedFrom ?? writeOffset)
-            writer = staging.writer(at ..< at + length)
+        if let from = stagedFrom, let buffer = stagingBuffer, length <= buffer.count {
+            if writeOffset + length - from > buffer.count { flushStaged() }
+            writer = buffer
+            at = writeOffset - (stagedFrom ?? writeOffset)
             staged = true
         } else {
             if stagedFrom != nil { flushStaged() }
             if writeOffset + length > prefaultedEnd { prefault(through: writeOffset + length) }
             writer = region.writer(writeOffset ..< writeOffset + length)
+            at = 0
         }
-        _ = Frame.encode(into: writer, at: 0, type: type, flags: flags, sequence: sequence, timestamp: timestamp,
+        _ = Frame.encode(into: writer, at: at, type: type, flags: flags, sequence: sequence, timestamp: timestamp,
                          namespace: namespace, key: key, stored: stored, valueLength: valueLength)
         offsets.append(UInt32(writeOffset))
         writeOffset += length
@@ -160,10 +163,12 @@ package final class ActiveSegment {
     /// copy. Frames larger than the buffer still go through the mapping.
     package func beginStaging() {
         guard fd != nil else { return }
-        if staging == nil {
-            staging = try? MappedRegion.anonymous(count: ActiveSegment.stagingCapacity, path: path + " (staging)", writable: true)
+        if staging == nil, let memory = try? MappedRegion.anonymous(count: ActiveSegment.stagingCapacity,
+                                                                   path: path + " (staging)", writable: true) {
+            staging = memory
+            stagingBuffer = memory.writer(0 ..< memory.count)
         }
-        if staging != nil { stagedFrom = writeOffset }
+        if stagingBuffer != nil { stagedFrom = writeOffset }
     }
 
     /// Writes out what is staged and goes back to writing through the mapping. Must be called
@@ -178,8 +183,8 @@ package final class ActiveSegment {
     /// (an I/O error; the space is preallocated), the bytes are copied through the mapping
     /// instead, as if never staged: any error then surfaces at the next sync, as it would have.
     private func flushStaged() {
-        guard let from = stagedFrom, let staging, writeOffset > from else { return }
-        let bytes = staging.view(0 ..< writeOffset - from)
+        guard let from = stagedFrom, let buffer = stagingBuffer, writeOffset > from else { return }
+        let bytes = buffer.view.slice(0, writeOffset - from)
         do {
             guard let fd else { throw SteleError.readOnly }
             try bytes.withBuffer { try fs.write(fd, $0, at: from) }
