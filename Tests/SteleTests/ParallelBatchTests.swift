@@ -104,6 +104,30 @@ import Testing
         }
     }
 
+    /// The hashing thread takes job after job: back to back (it is still watching), after a
+    /// pause longer than it watches (it sleeps and must be woken), and jobs longer than a caller
+    /// watches (the caller sleeps and must be woken). Each job's effects are visible after
+    /// `wait()`, and `stop()` ends the thread.
+    @Test func theHashingThreadRunsEveryJobWhetherItOrTheCallerSlept() throws {
+        let helper = try HelperThread(name: "test")
+        final class Box: @unchecked Sendable { var values: [Int] = [] }
+        let box = Box()
+        for n in 0 ..< 2000 {
+            helper.post { box.values.append(n) }
+            helper.wait()
+        }
+        #expect(box.values == Array(0 ..< 2000))
+        for n in 0 ..< 3 {
+            usleep(5_000)  // longer than HelperThread.idleSpin: the thread is asleep
+            helper.post { box.values.append(-n) }
+            helper.wait()
+        }
+        helper.post { usleep(5_000); box.values.append(42) }  // longer than HelperThread.waitSpin
+        helper.wait()
+        #expect(box.values.suffix(4) == [0, -1, -2, 42])
+        helper.stop()
+    }
+
     /// A batch stages its frames in a 1 MiB buffer written with `pwrite`: a batch of more frames
     /// than that (flushed mid-batch), and one whose frames are in turn small and larger than the
     /// buffer (those go through the mapping, between staged ones), must leave the records, roots

@@ -58,8 +58,14 @@ extension SegmentLog {
             for item in fields.items where item.type == .put || item.type == .tombstone { prefetchKey(hash: item.keyHash) }
             let leaves = LeafShare(fields: fields, first: first, timestamp: timestamp, frameLength: batch.frameLength)
             let hashing = HashingHalf(log: self, segment: segment, leaves: leaves)
-            let done = DispatchGroup()
-            DispatchQueue.global(qos: .userInitiated).async(group: done) { hashing.run() }
+            if hashingThread == nil { hashingThread = try? HelperThread(name: "stele hashing") }
+            // Without a thread of our own (the system refused one), a pooled one.
+            let helper = hashingThread, done = DispatchGroup()
+            if let helper {
+                helper.post { hashing.run() }
+            } else {
+                DispatchQueue.global(qos: .userInitiated).async(group: done) { hashing.run() }
+            }
             for (position, item) in fields.items.enumerated() {
                 let sequence = first + UInt64(position)
                 let hint = KeyIndex.FrameHint(segment: segment.header.index, offset: segment.writeOffset)
@@ -75,7 +81,7 @@ extension SegmentLog {
             // it adds its own to the tree (for large values, SHA-256 is most of a batch's work).
             leaves.hashFromBack()
             // `fields` stays valid until the hasher is done with it: this closure does not return before.
-            done.wait()
+            if let helper { helper.wait() } else { done.wait() }
         }
         return first ... nextSequence - 1
     }

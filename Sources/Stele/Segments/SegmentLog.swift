@@ -49,6 +49,9 @@ package final class SegmentLog {
     package var sealCheckpoints: (store: CheckpointStore, signer: NoteSigner)?
     /// Why the latest automatic checkpoint was not signed, if it was not.
     package internal(set) var checkpointFailure: String?
+    /// The second core's thread for large batches (see ``appendInParallel(_:timestamp:)``),
+    /// started by the first; ended at ``close()`` or when the log goes.
+    var hashingThread: HelperThread?
 
     package var lastSealHash: Digest { sealed.last?.footer.sealHash ?? .zero }
     private var nextIndex: UInt64 { (sealed.last?.header.index ?? 0) + 1 }
@@ -514,10 +517,14 @@ package final class SegmentLog {
         try fs.syncMapped(segment.region, 0 ..< SegmentHeader.size)
     }
 
-    /// Releases files and mappings.
+    /// Releases files and mappings, and ends the hashing thread.
     package func close() {
         active?.close()
+        hashingThread?.stop()
+        hashingThread = nil
     }
+
+    deinit { hashingThread?.stop() }
 }
 
 extension UnsafeRawBufferPointer {
