@@ -14,14 +14,18 @@ package final class ActiveSegment {
     package private(set) var header: SegmentHeader
     package let region: MappedRegion
     package private(set) var fd: FileDescriptor?
-    package private(set) var writeOffset: Int
-    package private(set) var offsets: [UInt32]
-    package private(set) var contentHasher: SHA256Hasher
+    // The fields written per record opt out of dynamic exclusivity checks (a tenth of a 100 B
+    // record's own cost): every access holds the store's lock, and the two threads of a batch
+    // touch disjoint fields (see `SegmentLog+Batch.swift`), which the checks, per thread, could
+    // not see anyway.
+    @exclusivity(unchecked) package private(set) var writeOffset: Int
+    @exclusivity(unchecked) package private(set) var offsets: [UInt32]
+    @exclusivity(unchecked) package private(set) var contentHasher: SHA256Hasher
     private var prefaultedEnd: Int
     /// Frames before this offset have had their writeback started (see ``startWritebackIfDue()``).
     private var writebackStarted = 0
     /// While a batch stages its frames: the file offset of the staging buffer's first byte.
-    private var stagedFrom: Int?
+    @exclusivity(unchecked) private var stagedFrom: Int?
     /// Memory for staged frames, made at the first batch and kept (nil if it could not be).
     private var staging: MappedRegion?
     /// A writer over all of `staging`, kept so that writing a frame takes no reference count.

@@ -31,6 +31,8 @@ extension SegmentLog {
     /// A batch of fewer but larger records goes to two threads from this many bytes of frames
     /// (SHA-256 at about 1.7 GB/s takes some 40 µs over them, well above a wake-up).
     package static let parallelBatchMinimumBytes = 64 << 10
+    /// How many records ahead of its insert a key's table slot is prefetched.
+    static let prefetchDistance = 16
 
     /// Whether a batch of `count` records with `frameLength` bytes of frames is worth a second
     /// thread (see ``parallelBatchMinimum``).
@@ -54,8 +56,10 @@ extension SegmentLog {
         let first = nextSequence
         segment.beginStaging()
         batch.withFields { fields in
-            // Every new key's table slot starts loading now, so that the misses overlap.
-            for item in fields.items where item.type == .put || item.type == .tombstone { prefetchKey(hash: item.keyHash) }
+            // Each key's table slot starts loading `prefetchDistance` records ahead of its insert,
+            // so that the misses overlap with the frames in between.
+            let items = fields.items
+            for item in items.prefix(SegmentLog.prefetchDistance) { prefetchKey(hash: item.keyHash) }
             let leaves = LeafShare(fields: fields, first: first, timestamp: timestamp, frameLength: batch.frameLength)
             let hashing = HashingHalf(log: self, segment: segment, leaves: leaves)
             if hashingThread == nil { hashingThread = try? HelperThread(name: "stele hashing") }
@@ -66,7 +70,10 @@ extension SegmentLog {
             } else {
                 DispatchQueue.global(qos: .userInitiated).async(group: done) { hashing.run() }
             }
-            for (position, item) in fields.items.enumerated() {
+            for (position, item) in items.enumerated() {
+                if position + SegmentLog.prefetchDistance < items.count {
+                    prefetchKey(hash: items[position + SegmentLog.prefetchDistance].keyHash)
+                }
                 let sequence = first + UInt64(position)
                 let hint = KeyIndex.FrameHint(segment: segment.header.index, offset: segment.writeOffset)
                 let namespace = fields[item.namespace], key = fields[item.key], value = fields[item.value]

@@ -19,16 +19,18 @@ package final class SegmentLog {
     private(set) var sealedFirstSequences: [UInt64] = []
     /// Nil only when creating the next segment failed (say, a full disk); retried on append.
     package private(set) var active: ActiveSegment?
-    package internal(set) var nextSequence: UInt64 = 0
+    // The fields written per record opt out of dynamic exclusivity checks, as in `ActiveSegment`:
+    // the store's lock covers every access, and a batch's two threads touch disjoint fields.
+    @exclusivity(unchecked) package internal(set) var nextSequence: UInt64 = 0
     package private(set) var lastTimestamp: Int64 = 0
-    package private(set) var frontier = Frontier()
+    @exclusivity(unchecked) package private(set) var frontier = Frontier()
     package internal(set) var report = RecoveryReport()
     package let tiles: TileStore
-    package internal(set) var tileBuilder = TileBuilder()
+    @exclusivity(unchecked) package internal(set) var tileBuilder = TileBuilder()
     /// The last failure to persist tiles, if the latest attempt failed.
     package internal(set) var tileFailure: IOError?
     /// Every put and tombstone by key (see ``KeyIndex``); rebuilt from the records on open.
-    package internal(set) var keys = KeyIndex()
+    @exclusivity(unchecked) package internal(set) var keys = KeyIndex()
     /// Locks, legal holds and retention policies (see ``RetentionState``); rebuilt with the keys.
     package internal(set) var retention = RetentionState()
     /// Sequence numbers of the retention, legal-hold and policy records (for index snapshots).
