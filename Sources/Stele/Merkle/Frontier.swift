@@ -40,6 +40,27 @@ public struct Frontier: Sendable, Equatable {
         size += 1
     }
 
+    /// Adds the `2^height` leaves whose perfect subtree hashes to `root`, at a size that is a
+    /// multiple of `2^height` (where such a subtree starts), and reports the nodes it completes
+    /// above it as ``append(_:completed:)`` does; the subtree's own nodes are the caller's.
+    /// Equivalent to appending its leaves one by one, for a fraction of the hashing: a batch's
+    /// threads hash aligned subtrees in parallel and the tree takes only their roots.
+    @inline(__always)
+    package mutating func append(subtree root: Digest, height: Int, completed: (Int, Digest) -> Void) {
+        precondition(height >= 0 && height < 64 && size & ((1 << UInt64(height)) - 1) == 0, "a subtree not on its boundary")
+        var node = root
+        var s = size >> UInt64(height)
+        var level = height
+        while s & 1 == 1, let left = hashes.popLast() {
+            node = TreeHash.node(left, node)
+            s >>= 1
+            level += 1
+            completed(level, node)
+        }
+        hashes.append(node)
+        size += 1 << UInt64(height)
+    }
+
     /// The Merkle tree hash of all leaves appended so far.
     public var root: Digest {
         guard var node = hashes.last else { return TreeHash.emptyRoot }

@@ -65,6 +65,54 @@ package struct TileBuilder {
     }
 }
 
+extension TileBuilder {
+    /// Leaves per aligned subtree that ``append(subtree:)`` takes whole.
+    package static let subtreeWidth = 64
+
+    /// A perfect subtree of ``subtreeWidth`` leaves starting at a multiple of that, with the
+    /// nodes of it the tiles keep: heights 4 (4 nodes), 5 (2) and 6 (its root).
+    package struct Subtree {
+        package var leaves: [Digest]
+        package var height4: [Digest]
+        package var height5: [Digest]
+        package var root: Digest
+
+        /// Hashes the subtree's nodes over `leaves` (exactly ``subtreeWidth``): 63 node hashes.
+        package init(leaves: [Digest]) {
+            precondition(leaves.count == TileBuilder.subtreeWidth, "a subtree of the wrong width")
+            self.leaves = leaves
+            var level = leaves
+            var kept: [[Digest]] = []
+            for height in 1 ... 6 {
+                level = (0 ..< level.count / 2).map { TreeHash.node(level[2 * $0], level[2 * $0 + 1]) }
+                if height >= 4 { kept.append(level) }
+            }
+            height4 = kept[0]
+            height5 = kept[1]
+            root = kept[2][0]
+        }
+    }
+
+    /// Appends a whole aligned subtree: the same frontier, tiles and interior nodes as
+    /// appending its leaves one by one with ``append(leaf:frontier:store:)``, but the hashing
+    /// inside it was done by whoever built `subtree`.
+    package mutating func append(subtree: Subtree, frontier: inout Frontier, store: TileStore) {
+        let index = frontier.size
+        let inTile = Int(index & 255)
+        for (j, node) in subtree.height4.enumerated() { interior[TileInterior.slot(height: 4, index: (inTile >> 4) + j)] = node }
+        for (j, node) in subtree.height5.enumerated() { interior[TileInterior.slot(height: 5, index: (inTile >> 5) + j)] = node }
+        interior[TileInterior.slot(height: 6, index: inTile >> 6)] = subtree.root
+        frontier.append(subtree: subtree.root, height: 6) { level, node in
+            if level & 7 == 0 {
+                add(level: level >> 3, node, store: store)
+            } else if level == 7 {
+                interior[TileInterior.slot(height: 7, index: Int(index >> 7) & 1)] = node
+            }
+        }
+        for leaf in subtree.leaves { add(level: 0, leaf, store: store) }
+    }
+}
+
 /// The interior nodes kept with each full level-0 tile: heights 4 (16 nodes), 5 (8), 6 (4) and
 /// 7 (2), in that order, 30 hashes. Node j at height h covers the tile's hashes j·2^h ..< (j+1)·2^h.
 package enum TileInterior {

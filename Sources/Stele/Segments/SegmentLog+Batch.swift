@@ -60,7 +60,8 @@ extension SegmentLog {
             // so that the misses overlap with the frames in between.
             let items = fields.items
             for item in items.prefix(SegmentLog.prefetchDistance) { prefetchKey(hash: item.keyHash) }
-            let leaves = LeafShare(fields: fields, first: first, timestamp: timestamp, frameLength: batch.frameLength)
+            let leaves = LeafShare(fields: fields, first: first, timestamp: timestamp, frameLength: batch.frameLength,
+                                   treeSize: frontier.size)
             let hashing = HashingHalf(log: self, segment: segment, leaves: leaves)
             if hashingThread == nil { hashingThread = try? HelperThread(name: "stele hashing") }
             // Without a thread of our own (the system refused one), a pooled one.
@@ -108,17 +109,27 @@ private struct HashingHalf: @unchecked Sendable {
         var added = 0
         while let claimed = leaves.claimFront() {
             leaves.hash(claimed)
-            for position in claimed { add(position) }
+            add(claimed)
             added = claimed.upperBound
         }
         leaves.waitForBack(from: added)
-        for position in added ..< leaves.count { add(position) }
+        while added < leaves.count {
+            let claimed = leaves.claim(startingAt: added)
+            add(claimed)
+            added = claimed.upperBound
+        }
     }
 
+    /// Adds one claim's leaves: its whole subtree if it is an aligned one (hashed by whoever
+    /// claimed it), else leaf by leaf.
     @inline(__always)
-    private func add(_ position: Int) {
-        segment.absorb(leafHash: leaves[position])
-        log.addToTree(leaves[position])
+    private func add(_ claimed: Range<Int>) {
+        for position in claimed { segment.absorb(leafHash: leaves[position]) }
+        if let subtree = leaves.subtree(claimed) {
+            log.addToTree(subtree)
+        } else {
+            for position in claimed { log.addToTree(leaves[position]) }
+        }
     }
 }
 
@@ -127,6 +138,12 @@ private struct HashingHalf: @unchecked Sendable {
 /// done with its frames, claims from the back. The unclaimed records are always one range
 /// `[front, back)`, kept in one atomic word, so the two meet exactly once and every leaf the
 /// hashing thread has not hashed itself lies after the last one it has.
+///
+/// Claims fall on multiples of `chunk` in the tree's leaf numbering (the first and last may be
+/// shorter). For small values a claim is 64 records, and a whole one is a perfect subtree: its
+/// claimer also hashes the subtree's 63 nodes, and the tree takes only its root (plus the
+/// nodes its tiles keep), so that the tree's own hashing on the one thread that must add in
+/// order drops from about one node per leaf to one per 64 leaves.
 private final class LeafShare: @unchecked Sendable {
     private let fields: PackedBatch.RawFields
     private let first: UInt64
@@ -135,18 +152,25 @@ private final class LeafShare: @unchecked Sendable {
     /// small ones (a claim costs an atomic operation both cores contend for).
     private let chunk: Int
     private let leaves: SharedSlots<Digest>
+    /// Records before the first claim boundary (the tree's size is not a multiple of `chunk`).
+    private let head: Int
+    /// The subtree of each whole aligned claim, by `(start - head) / chunk`.
+    private let subtrees: SharedSlots<TileBuilder.Subtree?>
     /// The unclaimed range: `front | back << 32`.
     private let unclaimed: Atomic<UInt64>
     /// How many leaves the writing thread has hashed (from the back).
     private let hashedFromBack = Atomic<Int>(0)
 
-    init(fields: PackedBatch.RawFields, first: UInt64, timestamp: Int64, frameLength: Int) {
+    init(fields: PackedBatch.RawFields, first: UInt64, timestamp: Int64, frameLength: Int, treeSize: UInt64) {
         self.fields = fields
         self.first = first
         self.timestamp = timestamp
         let count = fields.items.count
-        chunk = max(1, min(64, (64 << 10) / max(1, frameLength / max(1, count))))
+        let chunk = max(1, min(TileBuilder.subtreeWidth, (64 << 10) / max(1, frameLength / max(1, count))))
+        self.chunk = chunk
+        head = min(count, Int((UInt64(chunk) - treeSize % UInt64(chunk)) % UInt64(chunk)))
         leaves = SharedSlots(count: count, repeating: .zero)
+        subtrees = SharedSlots(count: chunk == TileBuilder.subtreeWidth ? count / chunk + 1 : 0, repeating: nil)
         // A batch fits in a segment, far below 2^32 records.
         unclaimed = Atomic(UInt64(count) << 32)
     }
@@ -157,14 +181,29 @@ private final class LeafShare: @unchecked Sendable {
     /// the others after ``waitForBack(from:)``.
     subscript(position: Int) -> Digest { leaves[position] }
 
+    /// The claim boundary after `position` (itself on one).
+    private func boundary(after position: Int) -> Int {
+        min(count, position < head ? head : position + chunk)
+    }
+
+    /// The claim that starts at `position` (a boundary), whoever took it.
+    func claim(startingAt position: Int) -> Range<Int> {
+        position ..< boundary(after: position)
+    }
+
     /// Claims the next records from the front, or nil when none is left.
     func claimFront() -> Range<Int>? {
-        claim { front, back in (front, min(back, front + chunk)) }
+        claim { front, back in (front, min(back, boundary(after: front))) }
     }
 
     /// Hashes records claimed from the back until none is left (the writing thread).
     func hashFromBack() {
-        while let claimed = claim({ front, back in (max(front, back - chunk), back) }) {
+        // The boundary before `back`: `back` is the batch's end or a boundary itself.
+        let pick = { [head, chunk] (front: Int, back: Int) -> (Int, Int) in
+            let lower = back <= head ? 0 : head + (back - 1 - head) / chunk * chunk
+            return (max(front, lower), back)
+        }
+        while let claimed = claim(pick) {
             hash(claimed)
             // Publishes these leaves to the hashing thread (acquire in `waitForBack`).
             hashedFromBack.add(claimed.count, ordering: .releasing)
@@ -185,6 +224,7 @@ private final class LeafShare: @unchecked Sendable {
         }
     }
 
+    /// Hashes the claimed records' leaves and, for a whole aligned claim, their subtree.
     func hash(_ claimed: Range<Int>) {
         for position in claimed {
             let item = fields.items[position]
@@ -192,6 +232,20 @@ private final class LeafShare: @unchecked Sendable {
                                                        namespace: fields[item.namespace].view, key: fields[item.key].view,
                                                        value: fields[item.value].view)
         }
+        if let slot = subtreeSlot(claimed) {
+            subtrees[slot] = TileBuilder.Subtree(leaves: claimed.map { leaves[$0] })
+        }
+    }
+
+    /// The slot of a whole aligned claim's subtree, or nil for other claims.
+    private func subtreeSlot(_ claimed: Range<Int>) -> Int? {
+        guard subtrees.count > 0, claimed.count == TileBuilder.subtreeWidth, claimed.lowerBound >= head else { return nil }
+        return (claimed.lowerBound - head) / chunk
+    }
+
+    /// The subtree of a whole aligned claim, hashed with its leaves (same visibility as they).
+    func subtree(_ claimed: Range<Int>) -> TileBuilder.Subtree? {
+        subtreeSlot(claimed).flatMap { subtrees[$0] }
     }
 
     /// Waits until the writing thread has hashed every record from `front` on (all it claimed,

@@ -333,6 +333,15 @@ package final class SegmentLog {
         }
     }
 
+    /// Adds a whole aligned subtree of leaves (see ``TileBuilder/append(subtree:frontier:store:)``).
+    func addToTree(_ subtree: TileBuilder.Subtree) {
+        if tilesUnavailable == nil {
+            tileBuilder.append(subtree: subtree, frontier: &frontier, store: tiles)
+        } else {
+            frontier.append(subtree: subtree.root, height: 6) { _, _ in }
+        }
+    }
+
     /// Files a record in the key index or the retention state.
     @inline(__always)
     func index(type: RecordType, sequence: UInt64, namespace: UnsafeRawBufferPointer,
