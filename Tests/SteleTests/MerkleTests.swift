@@ -66,27 +66,6 @@ import Testing
         }
     }
 
-    /// Appending a perfect subtree's root where it starts gives the frontier, and reports the
-    /// nodes above it, exactly as appending its leaves one by one (which reports those same
-    /// nodes among its own).
-    @Test func aSubtreeAppendedWholeEqualsItsLeavesOneByOne() {
-        let leaves = (0 ..< 1024).map { TreeHash.leaf(Array("leaf \($0)".utf8)) }
-        for (start, height) in [(0, 6), (64, 6), (128, 6), (192, 6), (256, 8), (512, 3), (520, 3), (0, 10)] {
-            var byLeaf = Frontier(), whole = Frontier()
-            for leaf in leaves[..<start] { byLeaf.append(leaf); whole.append(leaf) }
-            var reportedByLeaf: [Int: Digest] = [:], reportedWhole: [Int: Digest] = [:]
-            let width = 1 << height
-            for leaf in leaves[start ..< start + width] {
-                byLeaf.append(leaf) { level, node in if level > height { reportedByLeaf[level] = node } }
-            }
-            var level = Array(leaves[start ..< start + width])
-            while level.count > 1 { level = stride(from: 0, to: level.count, by: 2).map { TreeHash.node(level[$0], level[$0 + 1]) } }
-            whole.append(subtree: level[0], height: height) { level, node in reportedWhole[level] = node }
-            #expect(whole == byLeaf, "subtree at \(start) of height \(height)")
-            #expect(reportedWhole == reportedByLeaf)
-        }
-    }
-
     @Test func frontierRestoresFromSavedHashes() throws {
         var frontier = Frontier()
         for input in Self.leafInputs.prefix(7) { frontier.append(TreeHash.leaf(input)) }
