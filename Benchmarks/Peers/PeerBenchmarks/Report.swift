@@ -25,15 +25,16 @@ struct Comparison {
 /// rounds) on 2026-11-22 gave these ratios to the best peer: durable every batch 0.24-2.0×,
 /// durable at end 0.22-0.38×, random reads 0.36-0.70×; after the two-core batches and the
 /// faster reads, three more (same day) gave 0.42-0.45×, 0.30-0.31× and 0.52-0.71× (with 100,000
-/// records LMDB's tree fits in the caches and reads at 1.7-2.7 M/s), mostly below the targets (1.5×,
+/// records LMDB's tree fits in the caches and reads at 1.7-2.7 M/s); after session 5's write-path
+/// changes, three more gave 0.52-0.59×, 0.50-0.55× and 0.59-0.67×, mostly below the targets (1.5×,
 /// 1×, 1×; see docs/benchmarks.md). A gate at the targets would fail nearly every run, so the
 /// minimums sit at about half the lowest ratio seen with the current code: noise alone should not fail CI, while a
 /// regression that halves Stele's standing against the peers (an extra sync, copy or allocation
 /// per record) does. Raise them as the gaps close; the table reports the targets, met or not, on
 /// every run regardless.
 enum Gate {
-    static let durablePerBatch = 0.18  // target 1.5× the best peer (sync latency is the noisiest)
-    static let durableAtEnd = 0.15     // target 1.0×
+    static let durablePerBatch = 0.25  // target 1.5× the best peer (sync latency is the noisiest)
+    static let durableAtEnd = 0.25     // target 1.0×
     static let randomReads = 0.25      // target 1.0×
 }
 

@@ -24,6 +24,9 @@ package final class ActiveSegment {
     private var prefaultedEnd: Int
     /// Frames before this offset have had their writeback started (see ``startWritebackIfDue()``).
     private var writebackStarted = 0
+    /// The latest writeback start, running on another thread; joined before the next one, the
+    /// seal and the descriptor's close (a sync beside it is fine: the kernel orders the two).
+    private var writeback: BackgroundTask<Void>?
     /// While a batch stages its frames: the file offset of the staging buffer's first byte.
     @exclusivity(unchecked) private var stagedFrom: Int?
     /// Memory for staged frames, made at the first batch and kept (nil if it could not be).
@@ -44,14 +47,25 @@ package final class ActiveSegment {
     /// large values used to alternate between copying (CPU) and a seal's `msync` (disk), each
     /// waiting for the other. Page 0, the header, is updated in place and left to the syncs; the
     /// pages started are never written again. Not a durability point: nothing is promised until
-    /// a sync returns.
+    /// a sync returns. The call itself (the kernel building the I/O for 8 MiB of pages, some
+    /// 2 ms) runs on another thread, off the writer's path; only the range is decided here.
     package func startWritebackIfDue() {
         guard let fd else { return }
         let page = MappedRegion.pageSize
         let start = max(writebackStarted, page), end = writeOffset / page * page
         guard end - start >= ActiveSegment.writebackChunk else { return }
-        fs.startWriteback(fd, offset: start, length: end - start)
+        writeback?.join()
+        // The descriptor stays open until this task is joined (`joinWriteback()`, before the
+        // seal and the close), so the call cannot reach a file that reused its number.
+        let fs = self.fs
+        writeback = BackgroundTask { fs.startWriteback(fd, offset: start, length: end - start) }
         writebackStarted = end
+    }
+
+    /// Waits for a writeback start still running (microseconds if any; usually none).
+    package func joinWriteback() {
+        writeback?.join()
+        writeback = nil
     }
 
     package var capacity: Int { region.count }
@@ -239,6 +253,7 @@ package final class ActiveSegment {
     /// exact length, makes it read-only (0444) and syncs again. Returns the sealed segment,
     /// mapped read-only. A crash at any point leaves a state that ``SegmentScan`` recognises.
     package func seal(fs: any FileSystem, footer: SegmentFooter, syncedThrough: Int) throws -> SealedSegment {
+        joinWriteback()
         guard let fd else { throw SteleError.readOnly }
         let bytes = footer.encoded
         let end = writeOffset + bytes.count
@@ -254,6 +269,7 @@ package final class ActiveSegment {
 
     /// Releases the file descriptor (the mapping goes with the last reference).
     package func close() {
+        joinWriteback()
         if let fd { fs.close(fd) }
         fd = nil
     }
