@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <pthread.h>
+#include <string.h>
 #include <unistd.h>
 #include "CSteleSys.h"
 
@@ -23,4 +25,11 @@ int stele_start_writeback(int fd, off_t offset, off_t length) {
 
 int stele_syncfs(int fd) {
     return syncfs(fd);
+}
+
+int stele_name_this_thread(const char *name) {
+    char shortened[16];
+    strncpy(shortened, name, sizeof shortened - 1);
+    shortened[sizeof shortened - 1] = 0;
+    return pthread_setname_np(pthread_self(), shortened);
 }

@@ -165,4 +165,61 @@ import Testing
             #expect(report.problems.isEmpty, "\(report.problems)")
         }
     }
+
+    /// A batch's threads hand the tree whole 64-leaf subtrees: `TileBuilder.append(subtree:)`
+    /// must leave what appending those leaves one by one leaves, in the frontier, the pending
+    /// (partial) tiles, the interior nodes kept with each level-0 tile, and the tile files,
+    /// across a level-1 tile (65,536 leaves) and with single leaves in between.
+    @Test func subtreesAppendedWholeLeaveTheTilesOfTheirLeaves() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let fs = PosixFileSystem()
+        for name in ["leaf", "whole"] { try FileManager.default.createDirectory(atPath: dir.child(name), withIntermediateDirectories: true) }
+        let byLeafStore = TileStore(fs: fs, directory: dir.child("leaf"), writable: true)
+        let wholeStore = TileStore(fs: fs, directory: dir.child("whole"), writable: true)
+        var byLeaf = TileBuilder(), whole = TileBuilder()
+        var byLeafFrontier = Frontier(), wholeFrontier = Frontier()
+        let count = 66_300
+        let leaves = (0 ..< count).map { TreeHash.leaf(Array("record \($0)".utf8)) }
+        var position = 0
+        var subtrees = 0
+        while position < count {
+            // Mostly whole subtrees; now and then a few single leaves, which shift the alignment
+            // until the next boundary.
+            let width = TileBuilder.subtreeWidth
+            if position % width == 0, position + width <= count, position % 1000 >= 40 {
+                whole.append(subtree: TileBuilder.Subtree(leaves: Array(leaves[position ..< position + width])),
+                             frontier: &wholeFrontier, store: wholeStore)
+                for leaf in leaves[position ..< position + width] { byLeaf.append(leaf: leaf, frontier: &byLeafFrontier, store: byLeafStore) }
+                position += width
+                subtrees += 1
+            } else {
+                whole.append(leaf: leaves[position], frontier: &wholeFrontier, store: wholeStore)
+                byLeaf.append(leaf: leaves[position], frontier: &byLeafFrontier, store: byLeafStore)
+                position += 1
+            }
+            #expect(whole.interior == byLeaf.interior, "interior nodes after \(position) leaves")
+        }
+        #expect(subtrees > 900)
+        #expect(wholeFrontier == byLeafFrontier)
+        #expect(whole.pending == byLeaf.pending)
+        #expect(whole.fullTiles == byLeaf.fullTiles && whole.fullTiles.count >= 2 && whole.fullTiles[1] == 1)
+        try byLeafStore.persist(size: byLeafFrontier.size, root: byLeafFrontier.root, partials: byLeaf.pending)
+        try wholeStore.persist(size: wholeFrontier.size, root: wholeFrontier.root, partials: whole.pending)
+        let files = { (root: String) -> [String: [UInt8]] in
+            var out: [String: [UInt8]] = [:]
+            for case let name as String in FileManager.default.enumerator(atPath: root)! where !name.hasSuffix("state") {
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: root + "/" + name, isDirectory: &isDirectory), !isDirectory.boolValue {
+                    out[name] = try? readFile(root + "/" + name)
+                }
+            }
+            return out
+        }
+        let wholeFiles = files(dir.child("whole")), leafFiles = files(dir.child("leaf"))
+        #expect(wholeFiles.count >= 3)
+        // Names only on failure: the files run to megabytes.
+        let differing = Set(wholeFiles.keys).union(leafFiles.keys).filter { wholeFiles[$0] != leafFiles[$0] }
+        #expect(differing.isEmpty, "tile files that differ: \(differing.sorted())")
+    }
 }

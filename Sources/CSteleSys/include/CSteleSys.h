@@ -18,6 +18,10 @@ int stele_start_writeback(int fd, off_t offset, off_t length);
 /// syncfs(2): flushes every dirty page and inode of the file system holding `fd`.
 int stele_syncfs(int fd);
 
+/// Names the calling thread (at most 15 bytes shown; longer names are cut), for `top -H` and
+/// `perf`. Best effort: returns pthread_setname_np's result.
+int stele_name_this_thread(const char *name);
+
 /// Asks the CPU to bring the cache line at `address` in for writing, without waiting for it:
 /// lets a batch of hash-table inserts overlap their cache misses instead of taking them in turn.
 static inline void stele_prefetch_write(const void *address) {

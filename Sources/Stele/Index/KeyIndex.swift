@@ -9,7 +9,8 @@ import CXXHash
 ///   order is (namespace, key) order), back to back;
 /// - `table`: open addressing with linear probing, at most half full; each slot holds a 32-bit
 ///   hash tag (the hash's top half, which also picks the key's home slot: growing the table
-///   re-homes each slot from its tag, without reading or rehashing its key) with the entry number, the key's place in the arena, the latest version and where
+///   re-homes each slot from its tag, without reading or rehashing its key) with the entry
+///   number, the key's place in the arena, the latest version and where
 ///   its frame was (a hint that spares a lookup in the segment's offset table);
 /// - per entry: the key's place (for ordered walks) and, for keys with more than one version,
 ///   a list of the earlier ones;
@@ -229,10 +230,10 @@ package struct KeyIndex: Sendable {
 
     /// A lookup that skips the key comparison in the arena, which costs a cache miss of its own
     /// in a large index: `get` confirms the key from the record it reads anyway. A different key
-    /// is taken for this one only if it has the same home slot, length and 32-bit tag: as the
-    /// home is the tag's low bits, in a table of 2^k slots (at most half full) that is under
-    /// once in 2^(33-k) lookups (once in 8,192 at a million keys); then the record shows it and
-    /// the caller does the full lookup.
+    /// is taken for this one only if it has the same length and 32-bit tag (the tag's low bits
+    /// are the home slot, so such keys share a probe path): with n keys of that length, about
+    /// n in 2^32 lookups, once in 4,300 at a million keys and once in 43 at a hundred million;
+    /// then the record shows it and the caller does the full lookup (a frame read wasted).
     package func candidate(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, asOf: UInt64?) -> Candidate {
         Self.withComposite(namespace: namespace, key: key) { composite -> Candidate in
             let hash = XXH3_64bits(composite.baseAddress, composite.count)

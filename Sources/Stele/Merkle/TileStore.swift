@@ -34,12 +34,49 @@ package final class TileStore: Sendable {
     private let unwritten = Mutex<[TileKey: [Digest]]>([:])
     /// Open level-0 pack files, by pack index.
     private let packs = Mutex<[UInt64: FileDescriptor]>([:])
+    /// Level-0 tiles written (`end`: one past the highest) and how far their writeback has
+    /// been started, with the start still running, if any (see ``startWritebackIfDue()``).
+    private let writeback = Mutex<(end: UInt64, started: UInt64, running: BackgroundTask<Void>?)>((0, 0, nil))
 
     /// Level-0 tiles per pack file.
     package static let tilesPerPack: UInt64 = 4096
+    /// How many level-0 tiles written make a writeback start worth its system call (4.7 MB).
+    private static let writebackTiles: UInt64 = 512
 
     deinit {
+        // Pack descriptors stay open until a writeback start using them has returned.
+        writeback.withLock { $0.running }?.join()
         for fd in packs.withLock({ Array($0.values) }) { fs.close(fd) }
+    }
+
+    /// Starts writeback, without waiting, of the level-0 tiles written since the last start,
+    /// once there are ``writebackTiles`` of them, on another thread: the seal's `syncfs` then
+    /// finds the 32 bytes per record that tiles take mostly on disk already, instead of waiting
+    /// for all of a segment's (14 MB per 64 MiB segment of 100-byte records: 12-23 ms per seal,
+    /// measured). Not a durability point; call it between batches, not during one.
+    package func startWritebackIfDue() {
+        guard writable, !verifying else { return }
+        let (range, previous) = writeback.withLock { state -> (Range<UInt64>?, BackgroundTask<Void>?) in
+            guard state.end >= state.started + TileStore.writebackTiles else { return (nil, nil) }
+            defer { state.started = state.end }
+            return (state.started ..< state.end, state.running)
+        }
+        guard let range else { return }
+        previous?.join()
+        var spans: [(FileDescriptor, Int, Int)] = []
+        var tile = range.lowerBound
+        while tile < range.upperBound {
+            let pack = tile / TileStore.tilesPerPack
+            let end = min(range.upperBound, (pack + 1) * TileStore.tilesPerPack)
+            if let fd = packs.withLock({ $0[pack] }) {
+                let offset = Int(tile % TileStore.tilesPerPack) * TileStore.slotBytes
+                spans.append((fd, offset, Int(end - tile) * TileStore.slotBytes))
+            }
+            tile = end
+        }
+        let fs = self.fs
+        let task = BackgroundTask { for (fd, offset, length) in spans { fs.startWriteback(fd, offset: offset, length: length) } }
+        writeback.withLock { $0.running = task }
     }
 
     /// `pack/0/<K>`, K in six digits.
@@ -150,6 +187,10 @@ package final class TileStore: Sendable {
         guard let fd = try packDescriptor(index / TileStore.tilesPerPack, create: true) else { return }
         try TileStore.bytes(hashes).withUnsafeBytes {
             try fs.write(fd, $0, at: Int(index % TileStore.tilesPerPack) * TileStore.slotBytes)
+        }
+        writeback.withLock { state in
+            if state.end == 0 { state.started = index }  // the first tile this process writes
+            state.end = max(state.end, index + 1)
         }
     }
 

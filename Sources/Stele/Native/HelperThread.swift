@@ -1,3 +1,4 @@
+import CSteleSys
 import Dispatch
 import Synchronization
 #if canImport(Glibc)
@@ -17,7 +18,9 @@ import Glibc
 /// Invariants: at most one job at a time (``post(_:)`` only after the previous ``wait()``);
 /// `job` is written by the caller only while no job is posted and read by the thread only after
 /// it saw the post (release and acquire on `state`), and cleared by the thread before it
-/// reports the job done. The thread ends at ``stop()``; its owner must call it.
+/// reports the job done; only the thread moves a job to done, and only the caller moves it on
+/// from there. The thread ends at ``stop()``, which first waits for a job still posted; its
+/// owner must call it.
 package final class HelperThread: @unchecked Sendable {
     private enum State: Int {
         /// No job; the thread is watching.
@@ -42,15 +45,19 @@ package final class HelperThread: @unchecked Sendable {
     private var job: (() -> Void)?
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
+    /// The thread's name, as `top -H` and `perf` show it (its first 15 bytes).
+    private let name: String
 
     /// Starts the thread.
     /// - Throws: ``SteleError/io(_:)`` if the system refuses a thread.
     package init(name: String) throws {
+        self.name = name
         let context = Unmanaged.passRetained(self).toOpaque()
         var thread = pthread_t()
         let rc = pthread_create(&thread, nil, { argument in
             guard let argument else { return nil }
             let helper = Unmanaged<HelperThread>.fromOpaque(argument).takeRetainedValue()
+            _ = stele_name_this_thread(helper.name)
             helper.run()
             return nil
         }, context)
@@ -88,10 +95,24 @@ package final class HelperThread: @unchecked Sendable {
         state.store(State.idle.rawValue, ordering: .releasing)
     }
 
-    /// Ends the thread once it is between jobs (call after the last ``wait()``).
+    /// Ends the thread: waits for a job still posted, then tells the thread to return (it
+    /// holds the last reference to itself until then). Call once, from the posting side.
     package func stop() {
-        let previous = state.exchange(State.stopping.rawValue, ordering: .acquiringAndReleasing)
-        if previous == State.sleeping.rawValue { wake.signal() }
+        while true {
+            let current = state.load(ordering: .acquiring)
+            if current == State.posted.rawValue || current == State.waiting.rawValue {
+                wait()
+                continue
+            }
+            guard current != State.stopping.rawValue else { return }
+            // From idle, sleeping or done (a job finished but not collected): nothing is left to
+            // run, and the thread only ever leaves those states for stopping from here.
+            if state.compareExchange(expected: current, desired: State.stopping.rawValue,
+                                     ordering: .acquiringAndReleasing).exchanged {
+                if current == State.sleeping.rawValue { wake.signal() }
+                return
+            }
+        }
     }
 
     private func run() {
@@ -102,7 +123,10 @@ package final class HelperThread: @unchecked Sendable {
             case State.posted.rawValue, State.waiting.rawValue:
                 job?()
                 job = nil
-                if state.exchange(State.done.rawValue, ordering: .acquiringAndReleasing) == State.waiting.rawValue {
+                // Only the caller changes a posted job's state (to waiting), so one of these two holds.
+                if !state.compareExchange(expected: State.posted.rawValue, desired: State.done.rawValue,
+                                          ordering: .acquiringAndReleasing).exchanged {
+                    state.store(State.done.rawValue, ordering: .releasing)
                     finished.signal()
                 }
                 watchingSince = ContinuousClock.now

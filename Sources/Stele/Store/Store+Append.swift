@@ -135,7 +135,10 @@ extension Store {
                 }
             }
             // The disk starts on what earlier batches wrote while this one is appended.
-            defer { log.active?.startWritebackIfDue() }
+            defer {
+                log.active?.startWritebackIfDue()
+                log.tiles.startWritebackIfDue()
+            }
             if added.isEmpty, let packed, let sequences = log.appendInParallel(packed, timestamp: timestamp) {
                 return sequences
             }
