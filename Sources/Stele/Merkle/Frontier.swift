@@ -27,17 +27,7 @@ public struct Frontier: Sendable, Equatable {
     /// takes the nodes at multiples of 8 from here, so no tree node is ever hashed twice.
     @inline(__always)
     package mutating func append(_ leaf: Digest, completed: (Int, Digest) -> Void) {
-        var node = leaf
-        var s = size
-        var level = 0
-        while s & 1 == 1, let left = hashes.popLast() {
-            node = TreeHash.node(left, node)
-            s >>= 1
-            level += 1
-            completed(level, node)
-        }
-        hashes.append(node)
-        size += 1
+        append(subtree: leaf, height: 0, completed: completed)  // a leaf is a subtree of height 0
     }
 
     /// Adds the `2^height` leaves whose perfect subtree hashes to `root`, at a size that is a
