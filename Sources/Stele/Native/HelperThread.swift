@@ -106,7 +106,8 @@ package final class HelperThread: @unchecked Sendable {
             }
             guard current != State.stopping.rawValue else { return }
             // From idle, sleeping or done (a job finished but not collected): nothing is left to
-            // run, and the thread only ever leaves those states for stopping from here.
+            // run. Should the thread go to sleep meanwhile, the exchange fails and the next turn
+            // sees it asleep and wakes it.
             if state.compareExchange(expected: current, desired: State.stopping.rawValue,
                                      ordering: .acquiringAndReleasing).exchanged {
                 if current == State.sleeping.rawValue { wake.signal() }
