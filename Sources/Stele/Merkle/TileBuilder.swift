@@ -81,15 +81,18 @@ extension TileBuilder {
         package init(leaves: [Digest]) {
             precondition(leaves.count == TileBuilder.subtreeWidth, "a subtree of the wrong width")
             self.leaves = leaves
-            var level = leaves
-            var kept: [[Digest]] = []
+            // Each height's nodes overwrite the front of one working copy.
+            var nodes = leaves, width = leaves.count
+            var height4: [Digest] = [], height5: [Digest] = []
             for height in 1 ... 6 {
-                level = (0 ..< level.count / 2).map { TreeHash.node(level[2 * $0], level[2 * $0 + 1]) }
-                if height >= 4 { kept.append(level) }
+                width /= 2
+                for i in 0 ..< width { nodes[i] = TreeHash.node(nodes[2 * i], nodes[2 * i + 1]) }
+                if height == 4 { height4 = Array(nodes[..<width]) }
+                if height == 5 { height5 = Array(nodes[..<width]) }
             }
-            height4 = kept[0]
-            height5 = kept[1]
-            root = kept[2][0]
+            self.height4 = height4
+            self.height5 = height5
+            root = nodes[0]
         }
     }
 

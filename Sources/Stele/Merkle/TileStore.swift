@@ -35,8 +35,9 @@ package final class TileStore: Sendable {
     /// Open level-0 pack files, by pack index.
     private let packs = Mutex<[UInt64: FileDescriptor]>([:])
     /// Level-0 tiles written (`end`: one past the highest) and how far their writeback has
-    /// been started, with the start still running, if any (see ``startWritebackIfDue()``).
-    private let writeback = Mutex<(end: UInt64, started: UInt64, running: BackgroundTask<Void>?)>((0, 0, nil))
+    /// been started (see ``startWritebackIfDue()``).
+    private let writeback = Mutex<(end: UInt64, started: UInt64)>((0, 0))
+    private let writebackStarts: BackgroundWriteback
 
     /// Level-0 tiles per pack file.
     package static let tilesPerPack: UInt64 = 4096
@@ -45,7 +46,7 @@ package final class TileStore: Sendable {
 
     deinit {
         // Pack descriptors stay open until a writeback start using them has returned.
-        writeback.withLock { $0.running }?.join()
+        writebackStarts.join()
         for fd in packs.withLock({ Array($0.values) }) { fs.close(fd) }
     }
 
@@ -56,14 +57,13 @@ package final class TileStore: Sendable {
     /// measured). Not a durability point; call it between batches, not during one.
     package func startWritebackIfDue() {
         guard writable, !verifying else { return }
-        let (range, previous) = writeback.withLock { state -> (Range<UInt64>?, BackgroundTask<Void>?) in
-            guard state.end >= state.started + TileStore.writebackTiles else { return (nil, nil) }
+        let range = writeback.withLock { state -> Range<UInt64>? in
+            guard state.end >= state.started + TileStore.writebackTiles else { return nil }
             defer { state.started = state.end }
-            return (state.started ..< state.end, state.running)
+            return state.started ..< state.end
         }
         guard let range else { return }
-        previous?.join()
-        var spans: [(FileDescriptor, Int, Int)] = []
+        var spans: [(fd: FileDescriptor, offset: Int, length: Int)] = []
         var tile = range.lowerBound
         while tile < range.upperBound {
             let pack = tile / TileStore.tilesPerPack
@@ -74,9 +74,7 @@ package final class TileStore: Sendable {
             }
             tile = end
         }
-        let fs = self.fs
-        let task = BackgroundTask { for (fd, offset, length) in spans { fs.startWriteback(fd, offset: offset, length: length) } }
-        writeback.withLock { $0.running = task }
+        writebackStarts.start(spans)
     }
 
     /// `pack/0/<K>`, K in six digits.
@@ -110,6 +108,7 @@ package final class TileStore: Sendable {
         self.directory = directory
         self.writable = writable && !verifying
         self.verifying = verifying
+        writebackStarts = BackgroundWriteback(fs: fs)
     }
 
     // MARK: Paths

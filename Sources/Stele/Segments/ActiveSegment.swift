@@ -24,9 +24,9 @@ package final class ActiveSegment {
     private var prefaultedEnd: Int
     /// Frames before this offset have had their writeback started (see ``startWritebackIfDue()``).
     private var writebackStarted = 0
-    /// The latest writeback start, running on another thread; joined before the next one, the
-    /// seal and the descriptor's close (a sync beside it is fine: the kernel orders the two).
-    private var writeback: BackgroundTask<Void>?
+    /// Writeback starts on another thread; joined before the seal and the descriptor's close (a
+    /// sync beside one is fine: the kernel orders the two).
+    private let writeback: BackgroundWriteback
     /// While a batch stages its frames: the file offset of the staging buffer's first byte.
     @exclusivity(unchecked) private var stagedFrom: Int?
     /// Memory for staged frames, made at the first batch and kept (nil if it could not be).
@@ -54,18 +54,8 @@ package final class ActiveSegment {
         let page = MappedRegion.pageSize
         let start = max(writebackStarted, page), end = writeOffset / page * page
         guard end - start >= ActiveSegment.writebackChunk else { return }
-        writeback?.join()
-        // The descriptor stays open until this task is joined (`joinWriteback()`, before the
-        // seal and the close), so the call cannot reach a file that reused its number.
-        let fs = self.fs
-        writeback = BackgroundTask { fs.startWriteback(fd, offset: start, length: end - start) }
+        writeback.start([(fd, start, end - start)])
         writebackStarted = end
-    }
-
-    /// Waits for a writeback start still running (microseconds if any; usually none).
-    package func joinWriteback() {
-        writeback?.join()
-        writeback = nil
     }
 
     package var capacity: Int { region.count }
@@ -83,6 +73,7 @@ package final class ActiveSegment {
         self.offsets = scan.offsets
         self.contentHasher = scan.contentHasher
         self.prefaultedEnd = scan.end
+        self.writeback = BackgroundWriteback(fs: fs)
     }
 
     /// Creates segment `header.index` in `directory`: written to a temporary name, preallocated,
@@ -253,7 +244,7 @@ package final class ActiveSegment {
     /// exact length, makes it read-only (0444) and syncs again. Returns the sealed segment,
     /// mapped read-only. A crash at any point leaves a state that ``SegmentScan`` recognises.
     package func seal(fs: any FileSystem, footer: SegmentFooter, syncedThrough: Int) throws -> SealedSegment {
-        joinWriteback()
+        writeback.join()
         guard let fd else { throw SteleError.readOnly }
         let bytes = footer.encoded
         let end = writeOffset + bytes.count
@@ -269,7 +260,7 @@ package final class ActiveSegment {
 
     /// Releases the file descriptor (the mapping goes with the last reference).
     package func close() {
-        joinWriteback()
+        writeback.join()
         if let fd { fs.close(fd) }
         fd = nil
     }

@@ -34,6 +34,18 @@ extension SegmentLog {
     /// How many records ahead of its insert a key's table slot is prefetched.
     static let prefetchDistance = 16
 
+    /// Before record `position` of `items` is indexed: starts loading the table slot of the key
+    /// ``prefetchDistance`` records on (at the first record, of the first ones too), so that
+    /// the misses overlap with the frames in between. Prefetching a whole batch up front did
+    /// worse: the frames evicted the early slots again.
+    @inline(__always)
+    func prefetchKeys(of items: UnsafeBufferPointer<PackedBatch.Item>, before position: Int) {
+        if position == 0 { for item in items.prefix(SegmentLog.prefetchDistance) { prefetchKey(hash: item.keyHash) } }
+        if position + SegmentLog.prefetchDistance < items.count {
+            prefetchKey(hash: items[position + SegmentLog.prefetchDistance].keyHash)
+        }
+    }
+
     /// Whether a batch of `count` records with `frameLength` bytes of frames is worth a second
     /// thread (see ``parallelBatchMinimum``).
     package static func gainsFromParallel(count: Int, frameLength: Int) -> Bool {
@@ -56,10 +68,7 @@ extension SegmentLog {
         let first = nextSequence
         segment.beginStaging()
         batch.withFields { fields in
-            // Each key's table slot starts loading `prefetchDistance` records ahead of its insert,
-            // so that the misses overlap with the frames in between.
             let items = fields.items
-            for item in items.prefix(SegmentLog.prefetchDistance) { prefetchKey(hash: item.keyHash) }
             let leaves = LeafShare(fields: fields, first: first, timestamp: timestamp, frameLength: batch.frameLength,
                                    treeSize: frontier.size)
             let hashing = HashingHalf(log: self, segment: segment, leaves: leaves)
@@ -72,9 +81,7 @@ extension SegmentLog {
                 DispatchQueue.global(qos: .userInitiated).async(group: done) { hashing.run() }
             }
             for (position, item) in items.enumerated() {
-                if position + SegmentLog.prefetchDistance < items.count {
-                    prefetchKey(hash: items[position + SegmentLog.prefetchDistance].keyHash)
-                }
+                prefetchKeys(of: items, before: position)
                 let sequence = first + UInt64(position)
                 let hint = KeyIndex.FrameHint(segment: segment.header.index, offset: segment.writeOffset)
                 let namespace = fields[item.namespace], key = fields[item.key], value = fields[item.value]
@@ -83,7 +90,7 @@ extension SegmentLog {
                 index(type: item.type, sequence: sequence, namespace: namespace, key: key, value: value, hint: hint,
                       keyHash: item.keyHash)
             }
-            nextSequence = first + UInt64(fields.items.count)
+            nextSequence = first + UInt64(items.count)
             segment.endStaging()
             // Leaves the hashing thread has not reached are hashed here, from the batch's end, while
             // it adds its own to the tree (for large values, SHA-256 is most of a batch's work).

@@ -144,11 +144,9 @@ extension Store {
             }
             do {
                 if let packed {
-                    // Every key's hash, computed once: its table slot's miss starts now, so that
-                    // they overlap (see KeyIndex.prefetch), and the insert reuses it.
-                    for item in packed.items where item.type == .put || item.type == .tombstone { log.prefetchKey(hash: item.keyHash) }
                     try packed.withFields { fields in
-                        for item in fields.items {
+                        for (position, item) in fields.items.enumerated() {
+                            log.prefetchKeys(of: fields.items, before: position)
                             last = try log.append(type: item.type, flags: item.flags, timestamp: timestamp,
                                                   namespace: fields[item.namespace], key: fields[item.key],
                                                   value: fields[item.value], stored: fields.stored(item), keyHash: item.keyHash)
