@@ -53,7 +53,7 @@ struct DemoCommand: ParsableCommand {
         // Sign a checkpoint with a throwaway key and check one record against it, as an outsider would.
         let signer = try NoteSigner.generate(name: "demo.stele.local")
         let note = try store.checkpoint(signer: signer)
-        let checkpoint = try store.verify(checkpoint: note, verifier: signer.verifier)
+        let checkpoint = try store.verify(checkpoint: note, verifier: signer.verifier).checkpoint
         let probe = start + UInt64(records / 2)
         let proof = try store.inclusionProof(index: probe, treeSize: checkpoint.treeSize)
         let proven = MerkleVerifier.verifyInclusion(leafHash: try store.leafHash(at: probe), index: probe,

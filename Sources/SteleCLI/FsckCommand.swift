@@ -55,11 +55,13 @@ struct FsckCommand: ParsableCommand {
             }
             print("{\"exit\":\(report.exitCode),\"records\":\(report.records),\"segments\":\(report.segments),\"bytes\":\(report.bytes),"
                 + "\"seconds\":\(report.seconds),\"records_per_sec\":\(rate),\"external_checkpoints_verified\":\(report.externalCheckpointsVerified),"
-                + "\"problems\":[\(problems.joined(separator: ","))],\"repairs\":[\(report.repairs.map(jsonString).joined(separator: ","))]"
+                + "\"problems\":[\(problems.joined(separator: ","))],\"repairs\":[\(report.repairs.map(jsonString).joined(separator: ","))],"
+                + "\"recorded_losses\":[\(report.recordedLosses.map(jsonString).joined(separator: ","))]"
                 + (report.caveat.map { ",\"caveat\":\(jsonString($0))" } ?? "") + "}")
         } else {
             for problem in report.problems { print(problem) }
             for repair in report.repairs { print("repaired\t\(repair)") }
+            for loss in report.recordedLosses { print("note\t\(loss)") }
             let summary = report.problems.isEmpty ? (report.repairs.isEmpty ? "clean" : "repaired, now clean") : "\(report.problems.count) problem(s)"
             print("\(summary): \(report.records) records in \(report.segments) segments (\(report.bytes) bytes), "
                 + "\(report.externalCheckpointsVerified) external checkpoint(s) verified, \(String(format: "%.2f", report.seconds)) s, \(rate) records/s")

@@ -14,7 +14,8 @@ struct SteleCommand: ParsableCommand {
         Exit codes: 0 ok, 1 not found or refused, 2 usage error, 3 corruption detected, 4 I/O error.
         """,
         subcommands: [InitCommand.self, PutCommand.self, GetCommand.self, DeleteCommand.self, HistoryCommand.self, ScanCommand.self,
-                      LockCommand.self, HoldCommand.self, RetentionCommand.self, PurgeCommand.self, AuthorizeCommand.self, FsckCommand.self,
+                      LockCommand.self, HoldCommand.self, RetentionCommand.self, PurgeCommand.self, AuthorizeCommand.self,
+                      GovernanceKeyCommand.self, AuthorizeKeyCommand.self, FsckCommand.self, RecordLossCommand.self, MigrateCommand.self,
                       AppendCommand.self, ReadCommand.self, StatsCommand.self, BenchCommand.self, KeygenCommand.self,
                       CheckpointCommand.self, ProveCommand.self, VerifyCommand.self, LeafCommand.self, MirrorCommand.self,
                       RestoreCommand.self, DemoCommand.self])
@@ -32,7 +33,7 @@ do {
 } catch let error as MirrorError {
     Console.error("stele: \(error)")
     switch error {
-    case .missing, .altered, .checkpointMismatch, .conflict: exit(3)
+    case .missing, .altered, .checkpointMismatch, .conflict, .tampered: exit(3)
     case .transport, .target: exit(4)
     case .invalid: exit(1)
     }

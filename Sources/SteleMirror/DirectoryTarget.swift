@@ -20,7 +20,12 @@ public struct DirectoryTarget: MirrorTarget {
     public func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?, label: String?) throws -> Bool {
         let digest = hexString(sha256(bytes))
         if let existing = try head(name) {
-            guard existing.sha256 == digest, existing.size == bytes.count else { throw MirrorError.conflict(name: name) }
+            // Verified from the file itself, not from the checksum beside it (which anyone who can
+            // replace the file can replace too).
+            guard existing.size == bytes.count, hexString(sha256(try get(name))) == digest else { throw MirrorError.conflict(name: name) }
+            guard existing.sha256 == digest else {
+                throw MirrorError.tampered(["\(name).sha256 names \(existing.sha256 ?? "nothing"), the file holds \(digest)"])
+            }
             return false
         }
         let final = path(name)
@@ -84,6 +89,26 @@ public struct DirectoryTarget: MirrorTarget {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path(name), isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
             if let info = try head(name) { out.append(info) }
+        }
+        return out.sorted { $0.name < $1.name }
+    }
+
+    /// Every object file, and, as a delete marker, every checksum file whose object is gone: in
+    /// a directory, that is what a removed object leaves.
+    public func versions(prefix: String) throws -> [ObjectVersion] {
+        guard let names = FileManager.default.enumerator(atPath: root) else { return [] }
+        var out: [ObjectVersion] = []
+        for case let name as String in names where name.hasPrefix(prefix) && !name.contains(".tmp-") {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path(name), isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            if name.hasSuffix(".sha256") {
+                let object = String(name.dropLast(".sha256".count))
+                if !FileManager.default.fileExists(atPath: path(object)) {
+                    out.append(ObjectVersion(name: object, versionID: nil, size: 0, isDeleteMarker: true, isLatest: true, lastModified: ""))
+                }
+            } else if let info = try head(name) {
+                out.append(ObjectVersion(name: name, versionID: nil, size: info.size, isDeleteMarker: false, isLatest: true, lastModified: ""))
+            }
         }
         return out.sorted { $0.name < $1.name }
     }

@@ -25,6 +25,63 @@ public protocol MirrorTarget: Sendable {
     func list(prefix: String) throws -> [ObjectInfo]
     /// The bytes of `name`. - Throws: ``MirrorError/missing(name:)``.
     func get(_ name: String) throws -> [UInt8]
+    /// Every stored version of every object whose name starts with `prefix`, delete markers
+    /// included: what a restore or a tamper check must see (a plain listing hides older versions
+    /// and everything a delete marker covers). By name, then oldest first.
+    func versions(prefix: String) throws -> [ObjectVersion]
+    /// The bytes of one version of `name` (nil: the latest).
+    func get(_ name: String, version: String?) throws -> [UInt8]
+    /// What is stored under one version of `name` (nil: the latest), or nil.
+    func head(_ name: String, version: String?) throws -> ObjectInfo?
+}
+
+extension MirrorTarget {
+    /// A target that keeps one version per name: its listing, each object the latest.
+    public func versions(prefix: String) throws -> [ObjectVersion] {
+        try list(prefix: prefix).map {
+            ObjectVersion(name: $0.name, versionID: nil, size: $0.size, isDeleteMarker: false, isLatest: true, lastModified: "")
+        }
+    }
+
+    public func get(_ name: String, version: String?) throws -> [UInt8] {
+        guard version == nil else { throw MirrorError.invalid("\(description) keeps no object versions") }
+        return try get(name)
+    }
+
+    public func head(_ name: String, version: String?) throws -> ObjectInfo? {
+        guard version == nil else { throw MirrorError.invalid("\(description) keeps no object versions") }
+        return try head(name)
+    }
+}
+
+/// One stored version of an object, or a delete marker hiding the versions before it.
+public struct ObjectVersion: Sendable, Equatable {
+    public var name: String
+    /// The target's version id; nil where a target keeps one version per name (a directory).
+    public var versionID: String?
+    public var size: Int
+    /// A delete marker (S3), or, in a directory, an object whose file is gone but whose
+    /// checksum file remains: either way, an object that was there and was removed.
+    public var isDeleteMarker: Bool
+    public var isLatest: Bool
+    /// When it was stored, as the target reports it (ISO 8601; empty if unknown).
+    public var lastModified: String
+    /// The ETag the server computed when it stored this version (S3), if any.
+    public var etag: String?
+
+    public init(name: String, versionID: String?, size: Int, isDeleteMarker: Bool, isLatest: Bool, lastModified: String,
+                etag: String? = nil) {
+        self.name = name
+        self.versionID = versionID
+        self.size = size
+        self.isDeleteMarker = isDeleteMarker
+        self.isLatest = isLatest
+        self.lastModified = lastModified
+        self.etag = etag
+    }
+
+    /// `name` with its version, for messages.
+    public var label: String { versionID.map { "\(name) (version \($0))" } ?? name }
 }
 
 /// An object as listed: name, size, and (where the target keeps one) the SHA-256 of its content
@@ -35,6 +92,8 @@ public struct ObjectInfo: Sendable, Equatable {
     public var sha256: String?
     /// The label stored with it (see ``MirrorTarget/put(_:_:retention:label:)``).
     public var label: String?
+    /// The ETag the server computed from the content (S3), if any.
+    public var etag: String? = nil
 }
 
 /// The retention an object gets in an object store with Object Lock.
@@ -78,6 +137,9 @@ public enum MirrorError: Error, Equatable, CustomStringConvertible {
     case checkpointMismatch(String)
     /// Bad arguments or credentials.
     case invalid(String)
+    /// The copy lost objects, grew objects the mirror never wrote, or has objects overwritten or
+    /// hidden by delete markers: each finding names the object. Nothing was uploaded over it.
+    case tampered([String])
 
     public var description: String {
         switch self {
@@ -88,6 +150,7 @@ public enum MirrorError: Error, Equatable, CustomStringConvertible {
         case .altered(let name, let detail): "object \(name) was altered: \(detail)"
         case .checkpointMismatch(let detail): "restored log does not match the trusted checkpoint: \(detail)"
         case .invalid(let detail): detail
+        case .tampered(let findings): "THE COPY WAS TAMPERED WITH: " + findings.joined(separator: "; ")
         }
     }
 }

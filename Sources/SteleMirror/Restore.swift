@@ -123,6 +123,11 @@ public enum Restore {
         for fetch in ahead { fetch.join() }  // objects beyond the vouched ones, left out
         ahead.removeAll()
 
+        // How far the restored log reaches, so that a later loss of its files is never silent.
+        let last = try SealedSegment.open(fs: fs, path: work + "/segments/" + SegmentFiles.name(UInt64(restoredSegments)),
+                                          expectedIndex: UInt64(restoredSegments))
+        try LogReach(storeID: last.header.storeID, open: false, segment: last.header.index, first: last.header.firstSequence,
+                     records: last.footer.lastSequence + 1).write(fs: fs, directory: work)
         // One sync for every file written (rather than one each): nothing is presented as
         // restored before the rename below anyway.
         try fs.syncFileSystem(work)

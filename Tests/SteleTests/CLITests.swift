@@ -38,20 +38,20 @@ import Testing
             + [#"{"ns":"m-1/blobs","key":"bin","value_b64":"AP8Q"}"#]
         let append = try Self.stele(["append", store, "--jsonl", "-", "--batch", "64"], stdin: lines.joined(separator: "\n") + "\n")
         #expect(append.status == 0)
-        #expect(append.stdout == "300\n")
+        #expect(append.stdout == "301\n", "the last sequence number: 300 records after the genesis (0)")
 
-        let read = try Self.stele(["read", store, "--from", "299", "--count", "5", "--json"])
+        let read = try Self.stele(["read", store, "--from", "300", "--count", "5", "--json"])
         #expect(read.status == 0)
         let objects = read.stdout.split(separator: "\n")
         #expect(objects.count == 2)
-        #expect(objects[0].hasPrefix(#"{"seq":299,"type":"put","time":""#))
+        #expect(objects[0].hasPrefix(#"{"seq":300,"type":"put","time":""#))
         #expect(objects[0].hasSuffix(#""ns":"m-1/orders","key":"o-299","value":"{\"n\":299}"}"#))
         #expect(objects[1].hasSuffix(#""key":"bin","value_b64":"AP8Q"}"#))
 
         let stats = try Self.stele(["stats", store, "--json"])
         #expect(stats.status == 0)
         let json = try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any]
-        #expect(json?["records"] as? Int == 301)
+        #expect(json?["records"] as? Int == 302)
         #expect((json?["root"] as? String)?.count == 64)
     }
 
@@ -99,12 +99,12 @@ import Testing
         let checkpoint = try Self.stele(["checkpoint", store, "--key", dir.child("log.key"), "--out", dir.child("cp")])
         #expect(checkpoint.status == 0)
         let note = try String(contentsOfFile: dir.child("cp"), encoding: .utf8)
-        #expect(note.hasPrefix("example.com/orders\n2000\n"))
+        #expect(note.hasPrefix("example.com/orders\n2001\n"))
         #expect(try Self.stele(["checkpoint", store]).stdout == note)
         let verify = try Self.stele(["verify", store, "--checkpoint", dir.child("cp"), "--verifier-key", dir.child("log.pub")])
         #expect(verify.status == 0)
         #expect(verify.stdout.hasPrefix("ok:"))
-        try writeFile(dir.child("bad"), Array(note.replacingOccurrences(of: "\n2000\n", with: "\n1999\n").utf8))
+        try writeFile(dir.child("bad"), Array(note.replacingOccurrences(of: "\n2001\n", with: "\n1999\n").utf8))
         #expect(try Self.stele(["verify", store, "--checkpoint", dir.child("bad"), "--verifier-key", dir.child("log.pub")]).status == 1)
 
         let prove = try Self.stele(["prove", store, "--index", "1234", "--tree-size", "1500", "--json"])
@@ -119,8 +119,8 @@ import Testing
         #expect(TreeHash.leaf(entry) == leafHash)
         #expect(MerkleVerifier.verifyInclusion(leafHash: leafHash, index: 1234, treeSize: 1500, proof: hashes, root: root))
         let consistency = try Self.stele(["prove", store, "--consistency", "1000", "--json"])
-        #expect(consistency.stdout.hasPrefix(#"{"from":1000,"to":2000,"proof":["#))
-        #expect(try Self.stele(["prove", store, "--index", "2000"]).status == 1)
+        #expect(consistency.stdout.hasPrefix(#"{"from":1000,"to":2001,"proof":["#))
+        #expect(try Self.stele(["prove", store, "--index", "2001"]).status == 1)
         #expect(try Self.stele(["prove", store, "--index", "1", "--consistency", "1"]).status == 2)
     }
 
@@ -142,7 +142,7 @@ import Testing
         #expect(kept.status == 0, "\(kept.stderr)")
         #expect(kept.stdout.contains("records/s"))
         let stats = try Self.stele(["stats", store, "--json"])
-        #expect((try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any])?["records"] as? Int == 1500)
+        #expect((try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any])?["records"] as? Int == 1501)
         #expect(try Self.stele(["bench", store, "--records", "10"]).status == 1, "refuses a directory that is not empty")
         #expect(try Self.stele(["bench", dir.child("x"), "--sync", "sometimes"]).status == 2, "usage")
     }

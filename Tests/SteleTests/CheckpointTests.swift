@@ -72,10 +72,10 @@ import Testing
             let blob = try #require(Data(base64Encoded: String(line.split(separator: " ")[2])))
             #expect(blob.prefix(4).map { String(format: "%02x", $0) }.joined() == String(keyParts[1]))
             #expect(publicKey.isValidSignature(blob.dropFirst(4), for: Data(text.utf8)))
-            #expect(!publicKey.isValidSignature(blob.dropFirst(4), for: Data(text.replacingOccurrences(of: "\n500\n", with: "\n501\n").utf8)))
+            #expect(!publicKey.isValidSignature(blob.dropFirst(4), for: Data(text.replacingOccurrences(of: "\n501\n", with: "\n502\n").utf8)))
             let lines = text.split(separator: "\n")
             #expect(lines[0] == Substring(try Store(path: path, options: .init(readOnly: true)).config.origin))
-            #expect(lines[1] == "500")
+            #expect(lines[1] == "501", "500 records and the genesis")
         }
     }
 
@@ -116,9 +116,9 @@ import Testing
         let note = try a.checkpoint(signer: signer)
         try a.append(contentsOf: (1000 ..< 1500).map { testEntry($0, valueLength: 30) })
         // The store extends its checkpoint.
-        #expect(try a.verify(checkpoint: note, verifier: signer.verifier).treeSize == 1000)
+        #expect(try a.verify(checkpoint: note, verifier: signer.verifier).checkpoint.treeSize == firstRecord + 1000)
         // Edited body, unknown key, other origin.
-        let edited = note.replacingOccurrences(of: "\n1000\n", with: "\n999\n")
+        let edited = note.replacingOccurrences(of: "\n1001\n", with: "\n999\n")
         #expect(throws: SteleError.checkpoint(.badSignature(key: origin))) { try a.verify(checkpoint: edited, verifier: signer.verifier) }
         let stranger = try NoteSigner.generate(name: origin)
         #expect(throws: SteleError.checkpoint(.noTrustedSignature(key: origin))) { try a.verify(checkpoint: note, verifier: stranger.verifier) }
@@ -130,7 +130,7 @@ import Testing
 
         // A store that lost its tail, and one whose history was rewritten.
         let truncated = try makeStore("b", records: 0 ..< 600)
-        #expect(throws: SteleError.checkpoint(.storeBehindCheckpoint(checkpointSize: 1000, storeSize: 600))) {
+        #expect(throws: SteleError.checkpoint(.storeBehindCheckpoint(checkpointSize: firstRecord + 1000, storeSize: firstRecord + 600))) {
             try truncated.verify(checkpoint: note, verifier: signer.verifier)
         }
         let rewritten = try makeStore("c", records: 0 ..< 1200, valueLength: 31)
@@ -138,7 +138,7 @@ import Testing
             try rewritten.verify(checkpoint: note, verifier: signer.verifier)
         } throws: { error in
             guard case SteleError.checkpoint(.rootMismatch(let size, _, _)) = error else { return false }
-            return size == 1000 && (error as? SteleError)?.exitCode == 3
+            return size == firstRecord + 1000 && (error as? SteleError)?.exitCode == 3
         }
         // The rewritten store refuses to sign over the other store's latest checkpoint.
         try writeFile(dir.child("c") + "/checkpoints/checkpoint", Array(note.utf8))
@@ -146,7 +146,7 @@ import Testing
             try rewritten.checkpoint(signer: signer)
         } throws: { error in
             guard case SteleError.checkpoint(.inconsistentWithPrevious(let size, _)) = error else { return false }
-            return size == 1000
+            return size == firstRecord + 1000
         }
         for store in [a, truncated, rewritten] { try store.close() }
     }
@@ -156,7 +156,7 @@ import Testing
             let signer = try NoteSigner.generate(name: "verified.test/log")
             let store = try Store(path: path)
             for i in 0 ..< 300 { try store.put(namespace: "m", key: "k\(i % 40)", value: "v\(i)") }
-            let checkpoint = try store.verify(checkpoint: try store.checkpoint(signer: signer), verifier: signer.verifier)
+            let checkpoint = try store.verify(checkpoint: try store.checkpoint(signer: signer), verifier: signer.verifier).checkpoint
             try store.put(namespace: "m", key: "k7", value: "after the checkpoint")
             let verified = try #require(try store.getVerified(namespace: "m", key: Array("k7".utf8), checkpoint: checkpoint))
             #expect(verified.version.value == Array("v287".utf8), "as of the checkpoint's tree size")
@@ -179,7 +179,7 @@ import Testing
             let history = try FileManager.default.contentsOfDirectory(atPath: path + "/checkpoints/history")
             #expect(history.count == sealed)
             let latest = try #require(try store.latestCheckpoint())
-            let checkpoint = try store.verify(checkpoint: latest, verifier: signer.verifier)
+            let checkpoint = try store.verify(checkpoint: latest, verifier: signer.verifier).checkpoint
             #expect(checkpoint.treeSize < 900 && checkpoint.treeSize > 0)
             try store.close()
         }

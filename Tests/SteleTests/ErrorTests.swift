@@ -33,11 +33,11 @@ import Testing
                 #expect(throws: SteleError.self) { try store.append(contentsOf: [testEntry(0), entry]) }
             }
             #expect(throws: SteleError.invalidArgument("empty batch")) { try store.append(contentsOf: []) }
-            #expect(store.recordCount == 0)
+            #expect(store.recordCount == firstRecord)
             // The largest value that is allowed fits.
             try store.append(Entry(namespace: "n", key: [UInt8](repeating: 1, count: 4096), value: [UInt8](repeating: 7, count: limit)))
             try store.append(testEntry(1))
-            #expect(try store.record(at: 0).value.count == limit)
+            #expect(try store.record(at: firstRecord).value.count == limit)
             try store.close()
         }
     }
@@ -46,7 +46,7 @@ import Testing
         try withStore { _, path in
             let store = try Store(path: path)
             try store.append(testEntry(0))
-            #expect(throws: SteleError.notFound(sequence: 1, count: 1)) { try store.record(at: 1) }
+            #expect(throws: SteleError.notFound(sequence: firstRecord + 1, count: firstRecord + 1)) { try store.record(at: firstRecord + 1) }
             try store.close()
             try store.close()
             #expect(throws: SteleError.closed) { try store.append(testEntry(1)) }
@@ -106,15 +106,15 @@ import Testing
             }
             #expect(io.isOutOfSpace && io.operation == "allocate")
             // Everything acknowledged is still there and readable; nothing half-made is left.
-            #expect(store.recordCount == UInt64(written))
-            #expect(try store.record(at: UInt64(written - 1)).key == Array("k\(written - 1)".utf8))
+            #expect(store.recordCount == firstRecord + UInt64(written))
+            #expect(try store.record(at: firstRecord + UInt64(written - 1)).key == Array("k\(written - 1)".utf8))
             #expect(try FileManager.default.contentsOfDirectory(atPath: path + "/segments").allSatisfy { !$0.hasSuffix(".tmp") })
             #expect(throws: SteleError.self) { try store.append(testEntry(written)) }
             fs.clear()
             try store.append(testEntry(written))
             try store.close()
             let reopened = try Store(path: path)
-            #expect(reopened.recordCount == UInt64(written + 1))
+            #expect(reopened.recordCount == firstRecord + UInt64(written + 1))
             try reopened.close()
         }
     }
@@ -137,7 +137,7 @@ import Testing
             #expect(throws: SteleError.self) { try store.append(testEntry(2)) }
             #expect(throws: SteleError.self) { try store.sync() }
             #expect(try store.stats().writesDisabled?.errno == EIO)
-            #expect(try store.record(at: 0).key == Array("k0".utf8))
+            #expect(try store.record(at: firstRecord).key == Array("k0".utf8))
             #expect(throws: SteleError.self) { try store.close() }
             let reopened = try Store(path: path)
             #expect(reopened.recordCount >= 1)

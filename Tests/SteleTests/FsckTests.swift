@@ -253,6 +253,7 @@ func chmodAll(_ path: String) throws {
             try writeFile(path + "/segments/000000000009.seg.tmp", [1, 2, 3])
             let sealedBytes = try readFile(segmentPath(path, 1))
             try FileManager.default.removeItem(atPath: segmentPath(path, 2))
+            try markCrashed(path)  // the crash came before the writer created segment 2
             try writeFile(segmentPath(path, 1), sealedBytes + [UInt8](repeating: 0, count: 64 * 1024 - sealedBytes.count))
             let report = try Fsck.check(path: path)
             #expect(report.problems.allSatisfy { $0.category == .tile || $0.category == .layout }, "\(report.problems)")

@@ -36,20 +36,28 @@ import Testing
         clock.advance(.seconds(2))
         _ = try store.purge()
         _ = try store.checkpoint(signer: signer)
+        try store.seal()
         try store.put(namespace: "orders", key: "o-3", value: "{}")
         try store.close()
+        let snapshot = try readFile(path + "/index/snapshot")  // derived data, which recording a loss drops
+        // The active segment lost, and the loss recorded: a loss record and its placeholders.
+        try FileManager.default.removeItem(atPath: path + "/segments/000000000003.seg")
+        try Store.recordLoss(at: path, reason: "corpus: segment 3 deleted")
+        let after = try Store(path: path, options: options)
+        try after.put(namespace: "orders", key: "o-3", value: "{}")
+        try after.close()
 
         var out: [String: [(String, [UInt8])]] = [:]
         let sealed = try readFile(path + "/segments/000000000001.seg")
-        let active = try readFile(path + "/segments/000000000002.seg")
+        let active = try readFile(path + "/segments/000000000003.seg")
         // The active segment is 64 KiB of mostly zeros: keep its frames and a little of the zeros.
         let activeEnd = try #require(ByteView.of(active) { $0.lastNonZero })
         out["segment"] = [("sealed.seg", sealed), ("active.seg", Array(active[..<min(active.count, activeEnd + 65)]))]
 
-        // One frame of each kind (type and flags) from both segments, and the first frames back to back.
+        // One frame of each kind (type and flags) from the three segments, and the first frames back to back.
         var frames: [(String, [UInt8])] = []
         var kinds = Set<String>()
-        for file in [sealed, active] {
+        for file in [sealed, try readFile(path + "/segments/000000000002.seg"), active] {
             var offset = SegmentHeader.size
             while case .success(let frame) = ByteView.of(file, { Frame.decode($0, at: offset, limit: $0.count) }) {
                 let kind = "\(frame.type)-\(frame.flags)"
@@ -79,7 +87,7 @@ import Testing
             #"{"ns":"ledger","key":"e-2","value":"y","lock":{"mode":"governance","for":"30d"},"note":[1,2.5e3,null,true]}"#,
         ].enumerated().map { ("line-\($0.offset).jsonl", Array($0.element.utf8)) }
 
-        out["snapshot"] = [("snapshot", try readFile(path + "/index/snapshot"))]
+        out["snapshot"] = [("snapshot", snapshot)]
 
         let conf = try readFile(path + "/stele.conf")
         var governed = try StoreConfig.decode(String(decoding: conf, as: UTF8.self), path: "stele.conf")

@@ -59,7 +59,7 @@ import Testing
                 // Every record is read back every tenth kill and after the last; in between only
                 // the ones written since the previous kill (so the run stays linear in records).
                 let full = iteration % 10 == 9 || iteration == iterations - 1
-                let from = full ? 0 : min(verified, store.recordCount)
+                let from = full ? firstRecord : max(firstRecord, min(verified, store.recordCount))
                 try store.forEachRecord(from: from, count: Int(store.recordCount - from)) { record in
                     #expect(record.key == Array("k\(record.sequence)".utf8))
                     #expect(record.value == Self.expectedValue(record.sequence), "record \(record.sequence)")

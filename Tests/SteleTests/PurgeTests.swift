@@ -26,7 +26,7 @@ import Testing
             try Self.populate(store, clock)
             let signer = try NoteSigner.generate(name: "purge.test/log")
             let note = try store.checkpoint(signer: signer)
-            let checkpoint = try store.verify(checkpoint: note, verifier: signer.verifier)
+            let checkpoint = try store.verify(checkpoint: note, verifier: signer.verifier).checkpoint
             let proofs = try (0 ..< 50).map { i in try store.inclusionProof(index: UInt64(i * 7), treeSize: checkpoint.treeSize) }
             let leaves = try (0 ..< 50).map { i in try store.leafHash(at: UInt64(i * 7)) }
 
@@ -48,7 +48,7 @@ import Testing
                 #expect(MerkleVerifier.verifyInclusion(leafHash: leaf, index: proof.index, treeSize: proof.treeSize,
                                                        proof: proof.hashes, root: checkpoint.root))
             }
-            #expect(try store.verify(checkpoint: note, verifier: signer.verifier).treeSize == checkpoint.treeSize)
+            #expect(try store.verify(checkpoint: note, verifier: signer.verifier).checkpoint.treeSize == checkpoint.treeSize)
             let history = try store.history(namespace: "orders", key: Array("o-5".utf8))
             #expect(history.count == 2 && history[0].redactedLeafHash != nil && history[0].value == [] && history[1].value == Array("v2".utf8))
             #expect(try store.get(namespace: "orders", key: "o-5")?.value == Array("v2".utf8))
@@ -67,7 +67,7 @@ import Testing
             #expect(try reopened.history(namespace: "orders", key: Array("o-150".utf8)).first?.redactedLeafHash != nil)
             let redactions = try reopened.records(from: 0, count: Int(reopened.recordCount)).filter { $0.type == .redaction }
             #expect(redactions.count == 2)
-            #expect(try reopened.verify(checkpoint: note, verifier: signer.verifier).treeSize == checkpoint.treeSize)
+            #expect(try reopened.verify(checkpoint: note, verifier: signer.verifier).checkpoint.treeSize == checkpoint.treeSize)
             try reopened.close()
         }
     }

@@ -13,6 +13,7 @@ import Testing
         try store.append(testEntry(count - 1, valueLength: 120))
         let stats = try store.stats()
         try store.close()
+        try markCrashed(path)  // each use builds a crash state
         return (segmentPath(path, UInt64(try #require(stats.activeSegment))), before, stats.activeBytesUsed - before)
     }
 
@@ -26,13 +27,13 @@ import Testing
             // The kill: the new durable end reached the page, its checksum did not.
             try patchFile(segment, at: 88, withUnsafeBytes(of: UInt64(offset + length).littleEndian) { Array($0) })
             let store = try Store(path: path)
-            #expect(store.recordCount == 20)
+            #expect(store.recordCount == firstRecord + 20)
             #expect(store.recovery.completedHeaderUpdate == segment)
-            #expect(try store.record(at: 19).key == Array("k19".utf8))
+            #expect(try store.record(at: firstRecord + 19).key == Array("k19".utf8))
             try store.close()
             // The header was written whole again: the next open needs no help.
             let again = try Store(path: path)
-            #expect(again.recovery.completedHeaderUpdate == nil && again.recordCount == 20)
+            #expect(again.recovery.completedHeaderUpdate == nil && again.recordCount == firstRecord + 20)
             try again.close()
             // Damage elsewhere in the header is still corruption.
             try patchFile(segment, at: 40, [0xff])
@@ -52,7 +53,7 @@ import Testing
             let finding = try #require(before.problems.first)
             #expect(finding.category == .layout && finding.file == segment && finding.offset == 88)
             #expect(finding.found.contains("cut short by a crash") && finding.found.contains("\(offset)"))
-            #expect(before.records == 20)
+            #expect(before.records == firstRecord + 20)
             let repaired = try Fsck.check(path: path, repair: true)
             #expect(repaired.problems.isEmpty && repaired.repairs.contains { $0.contains("header update") })
             #expect(try Fsck.check(path: path).exitCode == 0)
@@ -79,8 +80,9 @@ import Testing
                 var damaged = original
                 for i in offset + cut ..< offset + length { damaged[i] = 0 }
                 try writeFile(segment, damaged)
+                try markCrashed(path)
                 let store = try Store(path: path)
-                #expect(store.recordCount == 19, "cut at \(cut)")
+                #expect(store.recordCount == firstRecord + 19, "cut at \(cut)")
                 let prefixHasData = damaged[offset ..< offset + cut].contains { $0 != 0 }
                 if prefixHasData {
                     let torn = try #require(store.recovery.tornTail, "cut at \(cut)")
@@ -91,12 +93,12 @@ import Testing
                     #expect(store.recovery.tornTail == nil)
                 }
                 // The discarded bytes are gone from the segment and the log continues.
-                #expect(try store.record(at: 18).key == Array("k18".utf8))
+                #expect(try store.record(at: firstRecord + 18).key == Array("k18".utf8))
                 let receipt = try store.append(testEntry(19, valueLength: 120))
-                #expect(receipt.sequences.lowerBound == 19)
+                #expect(receipt.sequences.lowerBound == firstRecord + 19)
                 try store.close()
                 let again = try Store(path: path)
-                #expect(again.recovery.isClean && again.recordCount == 20)
+                #expect(again.recovery.isClean && again.recordCount == firstRecord + 20)
                 try again.close()
             }
             _ = dir
@@ -144,6 +146,7 @@ import Testing
             }
             let framesEnd = try store.stats().activeBytesUsed
             try store.close()
+            try markCrashed(path)
             let segment = segmentPath(path, 1)
             // Synced through record 99; then page 1 (record ~40) never made it.
             try setDurableEnd(segment, offsets[100])
@@ -151,7 +154,7 @@ import Testing
             for i in offsets[120] ..< offsets[121] { bytes[i] = 0 }
             try writeFile(segment, bytes)
             let reopened = try Store(path: path)
-            #expect(reopened.recordCount == 120)
+            #expect(reopened.recordCount == firstRecord + 120)
             let torn = try #require(reopened.recovery.tornTail)
             #expect(torn.offset == offsets[120] && torn.offset + torn.bytes == framesEnd)
             try reopened.close()
@@ -203,6 +206,7 @@ import Testing
             try store.seal()
             try store.close()
             try FileManager.default.removeItem(atPath: segmentPath(path, 2))
+            try markCrashed(path)
             chmod(segmentPath(path, 1), 0o644)  // crash between ftruncate and fchmod
             let reopened = try Store(path: path)
             #expect(reopened.recovery.completedSeal == segmentPath(path, 1))
@@ -221,7 +225,7 @@ import Testing
             try writeFile(path + "/LOCK", Array("open\n".utf8))
             let reopened = try Store(path: path)
             #expect(reopened.recovery.rewroteAfterUncleanShutdown == (try reopened.stats().activeBytesUsed))
-            #expect(reopened.recordCount == 20)
+            #expect(reopened.recordCount == firstRecord + 20)
             try reopened.close()
         }
     }
@@ -232,13 +236,13 @@ import Testing
             for i in 0 ..< 700 { try store.append(testEntry(i, valueLength: 100)) }
             try store.close()
             var bytes = try readFile(segmentPath(path, 1))
-            bytes[SegmentHeader.size + 100] ^= 1
+            bytes[secondFrameOffset(bytes) + 100] ^= 1  // inside the first record written
             try writeFile(segmentPath(path, 1), bytes)
             try FileManager.default.removeItem(atPath: path + "/tiles/state")
             let reopened = try Store(path: path)
             #expect(reopened.recovery.tilesUnavailable != nil)
             #expect(throws: SteleError.self) { try reopened.inclusionProof(index: 5) }
-            #expect(try reopened.record(at: 600).key == Array("k600".utf8))
+            #expect(try reopened.record(at: firstRecord + 600).key == Array("k600".utf8))
             // Without a trustworthy index, retention cannot be enforced: writes are refused.
             #expect(throws: SteleError.self) { try reopened.append(testEntry(700)) }
             try reopened.close()
@@ -252,16 +256,17 @@ import Testing
             try store.close()
             let sealed = segmentPath(path, 1)
             var bytes = try readFile(sealed)
-            bytes[SegmentHeader.size + 100] ^= 1  // inside the first frame's value
+            let damaged = secondFrameOffset(bytes)
+            bytes[damaged + 100] ^= 1  // inside the first record written
             try writeFile(sealed, bytes)
             let reopened = try Store(path: path)  // cheap checks pass: header, footer, chain
             #expect {
-                try reopened.record(at: 0)
+                try reopened.record(at: firstRecord)
             } throws: { error in
                 guard case SteleError.corruption(let c) = error else { return false }
-                return c.file == sealed && c.offset == SegmentHeader.size && c.sequence == 0
+                return c.file == sealed && c.offset == damaged && c.sequence == firstRecord
             }
-            #expect(try reopened.record(at: 1).key == Array("k1".utf8))
+            #expect(try reopened.record(at: firstRecord + 1).key == Array("k1".utf8))
             try reopened.close()
         }
     }
@@ -276,10 +281,11 @@ import Testing
             let sealedPath = segmentPath(path, 1)
             let sealedBytes = try readFile(sealedPath)
             try FileManager.default.removeItem(atPath: segmentPath(path, 2))
+            try markCrashed(path)
             try writeFile(sealedPath, sealedBytes + [UInt8](repeating: 0, count: 64 * 1024 - sealedBytes.count))
             let reopened = try Store(path: path)
             #expect(reopened.recovery.completedSeal == sealedPath)
-            #expect(reopened.recordCount == 30)
+            #expect(reopened.recordCount == firstRecord + 30)
             #expect(try PosixFileSystem().status(sealedPath)?.size == sealedBytes.count)
             try reopened.append(testEntry(30))
             #expect(try reopened.stats().activeSegment == 2)
@@ -300,13 +306,14 @@ import Testing
             for i in framesEnd + 100 ..< bytes.count { bytes[i] = 0 }
             bytes += [UInt8](repeating: 0, count: 64 * 1024 - bytes.count)
             try FileManager.default.removeItem(atPath: segmentPath(path, 2))
+            try markCrashed(path)
             try writeFile(sealedPath, bytes)
             let reopened = try Store(path: path)
             #expect(reopened.recovery.tornTail?.offset == framesEnd)
-            #expect(reopened.recordCount == 30)
+            #expect(reopened.recordCount == firstRecord + 30)
             try reopened.seal()
             try reopened.close()
-            #expect(try Store(path: path).recordCount == 30)
+            #expect(try Store(path: path).recordCount == firstRecord + 30)
         }
     }
 
@@ -352,7 +359,7 @@ import Testing
             }
             try FileManager.default.moveItem(atPath: dir.child("moved"), toPath: segmentPath(path, 2))
             let restored = try Store(path: path)
-            #expect(restored.recordCount == 900)
+            #expect(restored.recordCount == firstRecord + 900)
             try restored.close()
 
             // All segments removed: not silently an empty store.

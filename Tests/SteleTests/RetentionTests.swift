@@ -5,7 +5,9 @@ import Testing
 
 /// A clock the test moves by hand.
 final class TestClock: WallClock {
-    let now = Atomic<Int64>(1_800_000_000_000_000_000)
+    /// Ahead of the real clock that timestamped the store's genesis record, so that the first
+    /// reading is never "behind" it (which the store would log as a clock step back).
+    let now = Atomic<Int64>(max(1_800_000_000_000_000_000, SystemClock().nanosecondsSinceEpoch() + 86_400_000_000_000))
     func nanosecondsSinceEpoch() -> Int64 { now.load(ordering: .relaxed) }
     func advance(_ d: Duration) { now.add(Int64(d.nanoseconds), ordering: .relaxed) }
 }
@@ -70,19 +72,19 @@ final class TestClock: WallClock {
             let clock = TestClock()
             let store = try Self.open(path, clock)
             let t0 = clock.nanosecondsSinceEpoch()
-            try store.put(namespace: "ns", key: "k", value: "v1")
-            try store.put(namespace: "ns", key: "k", value: "v2")
+            let v1 = try store.put(namespace: "ns", key: "k", value: "v1").sequences.lowerBound
+            let v2 = try store.put(namespace: "ns", key: "k", value: "v2").sequences.lowerBound
             // A key-wide governance lock covers both versions.
             try store.lock(namespace: "ns", key: Array("k".utf8), lock: RetentionLock(mode: .governance, retainUntil: t0 + 10 * Self.day))
             #expect {
-                try store.lock(namespace: "ns", key: Array("k".utf8), version: 0, lock: RetentionLock(mode: .governance, retainUntil: t0 + Self.day))
+                try store.lock(namespace: "ns", key: Array("k".utf8), version: v1, lock: RetentionLock(mode: .governance, retainUntil: t0 + Self.day))
             } throws: { error in
                 guard case SteleError.retention(.governanceAuthorizationRequired(let lock)) = error else { return false }
                 return lock.scope == .key
             }
             // Upgrading to compliance is strengthening: allowed.
-            try store.lock(namespace: "ns", key: Array("k".utf8), version: 1, lock: RetentionLock(mode: .compliance, retainUntil: t0 + 10 * Self.day))
-            #expect(try store.protection(namespace: "ns", key: Array("k".utf8), version: 1).strongest(at: t0)?.mode == .compliance)
+            try store.lock(namespace: "ns", key: Array("k".utf8), version: v2, lock: RetentionLock(mode: .compliance, retainUntil: t0 + 10 * Self.day))
+            #expect(try store.protection(namespace: "ns", key: Array("k".utf8), version: v2).strongest(at: t0)?.mode == .compliance)
             // A version written after the key-wide lock is not covered by it.
             let v3 = try store.put(namespace: "ns", key: "k", value: "v3").sequences.lowerBound
             #expect(try store.protection(namespace: "ns", key: Array("k".utf8), version: v3).locks.isEmpty)

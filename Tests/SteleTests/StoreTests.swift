@@ -10,13 +10,13 @@ import Testing
             for batch in 0 ..< 60 {
                 let entries = (0 ..< 25).map { testEntry(batch * 25 + $0) }
                 let receipt = try store.append(contentsOf: entries)
-                #expect(receipt.sequences == UInt64(batch * 25) ... UInt64(batch * 25 + 24))
+                #expect(receipt.sequences == firstRecord + UInt64(batch * 25) ... firstRecord + UInt64(batch * 25 + 24))
                 #expect(receipt.durability == .durable)
                 expected += entries
             }
             let stats = try store.stats()
             #expect(stats.sealedSegments >= 5, "64 KiB segments must have rotated")
-            #expect(stats.records == 1500 && stats.durableRecords == 1500)
+            #expect(stats.records == firstRecord + 1500 && stats.durableRecords == firstRecord + 1500)
             try Self.expectContents(store, expected)
             try store.close()
 
@@ -25,17 +25,17 @@ import Testing
             try Self.expectContents(reopened, expected)
             #expect(try reopened.stats().treeRoot == stats.treeRoot)
             let more = try reopened.append(testEntry(1500))
-            #expect(more.sequences == 1500 ... 1500)
+            #expect(more.sequences == firstRecord + 1500 ... firstRecord + 1500)
             try reopened.close()
         }
     }
 
     static func expectContents(_ store: Store, _ expected: [Entry]) throws {
-        #expect(store.recordCount == UInt64(expected.count))
-        let records = try store.records(from: 0, count: expected.count)
+        #expect(store.recordCount == firstRecord + UInt64(expected.count))
+        let records = try store.records(from: firstRecord, count: expected.count)
         #expect(records.count == expected.count)
         for (i, record) in records.enumerated() {
-            #expect(record.sequence == UInt64(i))
+            #expect(record.sequence == firstRecord + UInt64(i))
             #expect(record.namespace == expected[i].namespace && record.key == expected[i].key && record.value == expected[i].value,
                     "record \(i)")
         }
@@ -52,7 +52,7 @@ import Testing
             // Recompute every leaf from the records, independently of the writer's state.
             let reader = try Store(path: path, options: .init(readOnly: true))
             var leaves: [Digest] = []
-            try reader.forEachRecord(from: 0, count: 900) { r in
+            try reader.forEachRecord(from: 0, count: 901) { r in
                 leaves.append(TreeHash.leaf(CanonicalEntry.bytes(type: r.type, sequence: r.sequence, timestamp: r.timestamp,
                                                                  namespace: r.namespace, key: r.key, value: r.value)))
             }
@@ -88,7 +88,7 @@ import Testing
             try store.append(Entry(namespace: "n", key: Array("big".utf8), value: value))
             let used = try store.stats().activeBytesUsed
             #expect(used < SegmentHeader.size + value.count / 4)
-            #expect(try store.record(at: 0).value == value)
+            #expect(try store.record(at: firstRecord).value == value)
             try store.close()
         }
     }
@@ -113,7 +113,7 @@ import Testing
                 while reads < 2000 {
                     let count = store.recordCount
                     if count > 0 {
-                        let record = try store.record(at: UInt64.random(in: 0 ..< count))
+                        let record = try store.record(at: UInt64.random(in: firstRecord ..< max(firstRecord + 1, count)))
                         #expect(record.key.first == UInt8(ascii: "k"))
                         reads += 1
                     } else {
@@ -123,10 +123,10 @@ import Testing
             }
             try await group.waitForAll()
         }
-        #expect(store.recordCount == 4000)
-        #expect(store.durableRecordCount == 4000)
+        #expect(store.recordCount == firstRecord + 4000)
+        #expect(store.durableRecordCount == firstRecord + 4000)
         var keys = Set<[UInt8]>()
-        try store.forEachRecord(from: 0, count: 4000) { keys.insert($0.key) }
+        try store.forEachRecord(from: firstRecord, count: 4000) { keys.insert($0.key) }
         #expect(keys.count == 4000)
         try store.close()
     }
@@ -137,8 +137,8 @@ import Testing
             let receipt = try store.append(contentsOf: (0 ..< 50).map { testEntry($0) })
             #expect(receipt.durability == .withinInterval(.milliseconds(5)))
             let deadline = ContinuousClock.now + .seconds(5)
-            while store.durableRecordCount < 50 && ContinuousClock.now < deadline { usleep(1000) }
-            #expect(store.durableRecordCount == 50)
+            while store.durableRecordCount < firstRecord + 50 && ContinuousClock.now < deadline { usleep(1000) }
+            #expect(store.durableRecordCount == firstRecord + 50)
             try store.close()
         }
     }
@@ -148,8 +148,8 @@ import Testing
             let store = try Store(path: path, options: .init(commitPolicy: .none))
             let receipt = try store.append(contentsOf: (0 ..< 50).map { testEntry($0) })
             #expect(receipt.durability == .afterSync)
-            #expect(store.durableRecordCount == 0)
-            #expect(try store.sync() == 50)
+            #expect(store.durableRecordCount == firstRecord, "the genesis, durable since the store was created")
+            #expect(try store.sync() == firstRecord + 50)
             try store.close()
         }
     }
@@ -164,28 +164,33 @@ import Testing
             let before = clock.nanosecondsSinceEpoch()
             clock.now.store(before - 3_600_000_000_000, ordering: .relaxed)  // one hour back
             let receipt = try store.put(namespace: "n", key: "b", value: "2")
-            #expect(receipt.sequences == 1 ... 2)
-            let note = try store.record(at: 2)
+            #expect(receipt.sequences == firstRecord + 1 ... firstRecord + 2)
+            let note = try store.record(at: firstRecord + 2)
             #expect(note.type == .policy && PolicyRecord.decode(note.value)?.kind == .clockBehind)
             #expect(PolicyRecord.decode(note.value)?.duration == 3_600_000_000_000)
-            #expect(try store.record(at: 1).timestamp == before, "clamped to the last timestamp")
+            #expect(try store.record(at: firstRecord + 1).timestamp == before, "clamped to the last timestamp")
             try store.close()
         }
     }
 
     @Test func timestampsNeverGoBackwards() throws {
         final class SteppingClock: WallClock, @unchecked Sendable {
-            var readings: [Int64] = [1000, 5000, 3000, 7000]
+            var readings: [Int64] = [500, 1000, 5000, 3000, 7000]
             func nanosecondsSinceEpoch() -> Int64 { readings.isEmpty ? 9000 : readings.removeFirst() }
         }
-        try withStore { _, path in
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.child("store")
+        let clock = SteppingClock()
+        try Store.create(at: path, segmentSize: 64 * 1024, origin: nil, fileSystem: PosixFileSystem(), clock: clock)  // genesis at 500
+        do {
             var options = Store.Options()
-            options.clock = SteppingClock()
+            options.clock = clock
             let store = try Store(path: path, options: options)
             for i in 0 ..< 4 { try store.append(testEntry(i)) }
-            let times = try store.records(from: 0, count: 4).map(\.timestamp)
+            let times = try store.records(from: firstRecord, count: 4).map(\.timestamp)
             #expect(times == [1000, 5000, 5000, 7000])
-            #expect(store.recordCount == 4, "a step of 2 µs is jitter, not logged")
+            #expect(store.recordCount == firstRecord + 4, "a step of 2 µs is jitter, not logged")
             try store.close()
         }
     }

@@ -29,6 +29,10 @@ struct TemporaryDirectory {
     }
 }
 
+/// The sequence number of the first record written to a new store: record 0 is its genesis
+/// (the config record of its identity and governance key).
+let firstRecord: UInt64 = 1
+
 /// Creates a store with small segments in a temporary directory and hands it to `body`.
 func withStore<R>(segmentSize: Int = 64 * 1024, options: Store.Options = .init(),
                   _ body: (TemporaryDirectory, String) throws -> R) throws -> R {
@@ -151,4 +155,28 @@ func setDurableEnd(_ segment: String, _ offset: Int) throws {
     let sum = xxh3(Array(header[0 ..< 120]))
     withUnsafeBytes(of: sum.littleEndian) { header.replaceSubrange(120 ..< 128, with: $0) }
     try patchFile(segment, at: 0, header)
+}
+
+/// Leaves the store's `reach` as a writer that had the store open and then crashed would have:
+/// naming the segment it last opened or created, and the records durable then. Tests that build
+/// a crash state from a cleanly closed store call it, since a clean close records the exact count.
+func markCrashed(_ path: String, segment: UInt64 = 1, first: UInt64 = 0, records: UInt64 = firstRecord) throws {
+    let config = try Store.readConfig(fs: PosixFileSystem(), layout: StoreLayout(root: path))
+    try LogReach(storeID: config.storeID, open: true, segment: segment, first: first, records: records)
+        .write(fs: PosixFileSystem(), directory: path)
+}
+
+/// The offset of the second frame of a segment: the first frame of a new store's first segment
+/// is its genesis record.
+func secondFrameOffset(_ segment: [UInt8]) -> Int {
+    SegmentHeader.size + (Int(segment[SegmentHeader.size]) | Int(segment[SegmentHeader.size + 1]) << 8
+        | Int(segment[SegmentHeader.size + 2]) << 16 | Int(segment[SegmentHeader.size + 3]) << 24)
+}
+
+/// Creates `path` as a copy of a new store made once beside it (`template-<segment size>`), so
+/// that stores compared with each other share their genesis record (and so their trees).
+func copyOfNewStore(at path: String, segmentSize: Int) throws {
+    let template = (path as NSString).deletingLastPathComponent + "/template-\(segmentSize)"
+    if !FileManager.default.fileExists(atPath: template) { try Store.create(at: template, segmentSize: segmentSize) }
+    try FileManager.default.copyItem(atPath: template, toPath: path)
 }

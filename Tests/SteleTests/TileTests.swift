@@ -33,8 +33,9 @@ import Testing
     @Test func tilesMatchTheC2SPExampleAndEveryProofMatchesTheReferenceTree() throws {
         try withStore(segmentSize: 4 << 20) { _, path in
             let store = try Store(path: path, options: .init(commitPolicy: .none))
+            // 69,999 records after the genesis: 70,000 leaves.
             for batch in 0 ..< 70 {
-                try store.append(contentsOf: (0 ..< 1000).map { testEntry(batch * 1000 + $0, valueLength: 8) })
+                try store.append(contentsOf: (0 ..< (batch == 69 ? 999 : 1000)).map { testEntry(batch * 1000 + $0, valueLength: 8) })
             }
             try store.seal()
             // tlog-tiles: a tree of 70,000 leaves is 273 full level-0 tiles, a partial level-0 tile
@@ -95,7 +96,7 @@ import Testing
             try FileManager.default.createDirectory(atPath: path + "/tiles", withIntermediateDirectories: false)
 
             let reopened = try Store(path: path, options: .init(commitPolicy: .none))
-            #expect(reopened.recovery.tilesRebuilt == 0 ..< 20_000)
+            #expect(reopened.recovery.tilesRebuilt == 0 ..< firstRecord + 20_000)
             try reopened.seal()  // nothing to seal: the active segment is empty
             try reopened.close()
             let rebuilt = try Self.tileFiles(path)
@@ -121,7 +122,7 @@ import Testing
             try store.close()
             // Tiles are persisted at the seal (3,000 leaves); the 1,000 after it are replayed.
             let reopened = try Store(path: path)
-            #expect(reopened.recovery.tilesRebuilt == 3000 ..< 4000)
+            #expect(reopened.recovery.tilesRebuilt == firstRecord + 3000 ..< firstRecord + 4000)
             #expect(try reopened.rootHash() == reopened.stats().treeRoot)
             // A full tile edited underneath: proofs through it no longer match the records.
             var pack = try readFile(path + "/tiles/pack/0/000000")
@@ -135,10 +136,10 @@ import Testing
                 return c.detail.contains("tiles disagree with the log")
             }
             // Bad requests are typed errors.
-            #expect(throws: SteleError.proof(.indexOutOfRange(index: 4000, treeSize: 4000))) { try reopened.inclusionProof(index: 4000) }
-            #expect(throws: SteleError.proof(.invalidTreeSize(0, available: 4000))) { try reopened.inclusionProof(index: 0, treeSize: 0) }
-            #expect(throws: SteleError.proof(.invalidTreeSize(4001, available: 4000))) { try reopened.rootHash(treeSize: 4001) }
-            #expect(throws: SteleError.proof(.invalidRange(from: 0, to: 4000))) { try reopened.consistencyProof(from: 0) }
+            #expect(throws: SteleError.proof(.indexOutOfRange(index: 4001, treeSize: 4001))) { try reopened.inclusionProof(index: 4001) }
+            #expect(throws: SteleError.proof(.invalidTreeSize(0, available: 4001))) { try reopened.inclusionProof(index: 0, treeSize: 0) }
+            #expect(throws: SteleError.proof(.invalidTreeSize(4002, available: 4001))) { try reopened.rootHash(treeSize: 4002) }
+            #expect(throws: SteleError.proof(.invalidRange(from: 0, to: 4001))) { try reopened.consistencyProof(from: 0) }
             try reopened.close()
         }
     }
@@ -154,12 +155,13 @@ import Testing
             try store.seal()
             try store.append(contentsOf: (100 ..< 150).map { testEntry($0, valueLength: 20) })
             try store.close()
-            // The partial tile for 150 leaves, as a cut-short write would leave it.
-            let partial = path + "/tiles/" + TileStore.path(level: 0, index: 0, partialWidth: 150)
+            // The partial tile for the 151 leaves (the genesis and 150 records), as a cut-short
+            // write would leave it.
+            let partial = path + "/tiles/" + TileStore.path(level: 0, index: 0, partialWidth: 151)
             try FileManager.default.createDirectory(atPath: PowerLossFileSystem.parent(partial), withIntermediateDirectories: true)
-            try writeFile(partial, (0 ..< 150 * 32).map { UInt8(truncatingIfNeeded: $0 * 7) })
+            try writeFile(partial, (0 ..< 151 * 32).map { UInt8(truncatingIfNeeded: $0 * 7) })
             let reopened = try Store(path: path)
-            #expect(reopened.recovery.tilesRebuilt == 100 ..< 150)
+            #expect(reopened.recovery.tilesRebuilt == firstRecord + 100 ..< firstRecord + 150)
             try reopened.close()
             let report = try Fsck.check(path: path)
             #expect(report.problems.isEmpty, "\(report.problems)")

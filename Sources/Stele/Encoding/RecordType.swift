@@ -15,6 +15,17 @@ public enum RecordType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case checkpointMarker = 6
     /// Lists payloads that were purged after their locks expired, and why.
     case redaction = 7
+    /// The store's identity and governance authority: the first record of every store (its
+    /// genesis), an adoption by a store created before config records, or a governance key change.
+    case config = 8
+    /// Records lost from the files, acknowledged by an operator: the first marks the range and
+    /// says why, the others fill the lost sequence numbers so that none is ever handed out again.
+    case loss = 9
+
+    /// Records that decide what is kept and who may decide it (``RetentionState`` applies them).
+    package var isPolicy: Bool {
+        self == .retention || self == .legalHold || self == .policy || self == .config
+    }
 
     public var description: String {
         switch self {
@@ -25,6 +36,8 @@ public enum RecordType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .policy: "policy"
         case .checkpointMarker: "checkpoint"
         case .redaction: "redaction"
+        case .config: "config"
+        case .loss: "loss"
         }
     }
 }

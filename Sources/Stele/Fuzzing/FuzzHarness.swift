@@ -223,6 +223,17 @@ private final class FuzzRun {
             if let value = RedactionRecord.decode(record.value) {
                 require(RedactionRecord.decode(value.encoded) == value, "redaction record round trip")
             }
+        case .config:
+            if let value = ConfigRecord.decode(record.value) {
+                require(ConfigRecord.decode(value.encoded) == value, "config record round trip")
+                var state = RetentionState()
+                try? state.apply(type: .config, sequence: record.sequence, timestamp: record.timestamp,
+                                 namespace: record.namespace, key: record.key, value: record.value)
+            }
+        case .loss:
+            if let value = LossRecord.decode(record.value) {
+                require(LossRecord.decode(value.encoded) == value, "loss record round trip")
+            }
         default:
             break
         }

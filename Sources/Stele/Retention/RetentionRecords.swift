@@ -81,42 +81,6 @@ package struct RetentionRecord: Equatable {
     }
 }
 
-/// The text a governance authority signs (as a C2SP signed note, with the key named in the
-/// store's config) to shorten or remove governance locks on one version or a whole key:
-/// ```
-/// stele-governance-bypass v1
-/// origin <store origin>
-/// namespace <namespace>
-/// key <base64 key>
-/// version <sequence | *>
-/// retain-until <ns since epoch>
-/// as-of <tree size>
-/// not-after <ns since epoch>
-/// ```
-/// The store checks every line against the request and refuses an expired authorization; the
-/// signed note is kept in the retention record, so every bypass is in the log and the tree. The
-/// bypass caps only locks set before `as-of` (the tree size the authority looked at), so
-/// replaying the note later cannot remove a lock set after it was signed.
-public enum GovernanceAuthorization {
-    public static func text(origin: String, namespace: String, key: [UInt8], version: UInt64?,
-                            retainUntil: Int64, asOf: UInt64, notAfter: Int64) -> String {
-        "stele-governance-bypass v1\norigin \(origin)\nnamespace \(namespace)\nkey \(Base64.encode(key))\n"
-            + "version \(version.map(String.init) ?? "*")\nretain-until \(retainUntil)\nas-of \(asOf)\nnot-after \(notAfter)\n"
-    }
-
-    /// Signs an authorization (done by the authority, off the store's host).
-    public static func sign(origin: String, namespace: String, key: [UInt8], version: UInt64?, retainUntil: Int64,
-                            asOf: UInt64, notAfter: Int64, with signer: NoteSigner) throws -> String {
-        try SignedNote.sign(text(origin: origin, namespace: namespace, key: key, version: version,
-                                 retainUntil: retainUntil, asOf: asOf, notAfter: notAfter), with: signer)
-    }
-
-    /// The `as-of` tree size in an authorization's text (the signed note as stored).
-    static func asOf(_ note: String) -> UInt64? {
-        note.split(separator: "\n").first { $0.hasPrefix("as-of ") }.flatMap { UInt64($0.dropFirst(6)) }
-    }
-}
-
 /// The value of a legal-hold record (type 4): `u8 version (1) | u8 on (1) or off (0) | reason (UTF-8)`.
 package struct LegalHoldRecord: Equatable {
     package var on: Bool

@@ -1,9 +1,13 @@
-/// Who protects which version, rebuilt from the retention, legal-hold and policy records.
+/// Who protects which version, rebuilt from the retention, legal-hold, policy and config records;
+/// and who the store is and which governance key is in force, from its config records.
 ///
 /// Invariant: effective protection only grows. A version's locks are every lock record that
 /// covers it (its own, its key's, the namespace default and the store minimum in force when it
 /// was written); the store refuses to append a lock that would not strengthen them, so the
-/// log never holds a weaker lock that a reader could mistake for the current one.
+/// log never holds a weaker lock that a reader could mistake for the current one. The one way
+/// down, a governance bypass, counts only when its authorization verifies against the governance
+/// key the log held at that record: a record that does not is rejected (``RecordRejected``), by
+/// every reader, so a forged bypass protects nothing less.
 /// Not thread-safe: the store serialises access.
 package struct RetentionState {
     private var versionLocks: [UInt64: [AppliedLock]] = [:]
@@ -14,23 +18,81 @@ package struct RetentionState {
     /// Governance bypasses: caps on governance locks set before their `as-of` tree size.
     private var versionCaps: [UInt64: [(cap: Int64, asOf: UInt64)]] = [:]
     private var keyCaps: [[UInt8]: [(upTo: UInt64, cap: Int64, asOf: UInt64)]] = [:]
+    /// The store's identity, from its genesis (record 0) or adoption record; nil for a store
+    /// created before config records and not yet migrated.
+    package private(set) var identity: StoreIdentity?
+    /// The record that set ``identity``, and whether it was an adoption (`stele migrate`).
+    package private(set) var identityRecord: (sequence: UInt64, adopted: Bool)?
+    /// The governance key in force from each sequence number on (the first entry from 0).
+    private var governanceKeys: [(from: UInt64, key: NoteVerifier?)] = []
+    /// For a store created before config records: the origin and governance key of its
+    /// `stele.conf`, which judge the records before its adoption record (the adoption must then
+    /// repeat them, which the store checks on open).
+    package var legacy: (origin: String, governanceKey: NoteVerifier?)?
+    /// Bypasses read before the adoption record when no legacy policy was given (a log read
+    /// without its `stele.conf`): checked against the adopted key when the adoption comes.
+    private var unverifiedBypasses: [(sequence: UInt64, check: (NoteVerifier?, String) throws -> Void)] = []
 
     package init() {}
 
-    /// Applies a record; false if its value is malformed (a corrupt log).
-    package mutating func apply(type: RecordType, sequence: UInt64, namespace: [UInt8], key: [UInt8], value: [UInt8]) -> Bool {
+    /// Why a record cannot be applied: malformed, or an authorization that does not verify.
+    package struct RecordRejected: Error, CustomStringConvertible {
+        package let reason: String
+        package var description: String { reason }
+    }
+
+    /// The governance key in force now (nil: none, so no governance lock can be shortened).
+    package var governanceKey: NoteVerifier? { governanceKeys.last?.key ?? (identity == nil ? legacy?.governanceKey : nil) }
+
+    /// The governance key in force at record `sequence`.
+    package func governanceKey(at sequence: UInt64) -> NoteVerifier? {
+        guard identity != nil else { return legacy?.governanceKey }
+        return governanceKeys.last { $0.from < sequence || $0.from == 0 }?.key
+    }
+
+    /// The smallest `as-of` a key change may name: a tree that includes the last change (any
+    /// tree when there was none), so that an older change cannot be replayed.
+    package var keyChangeAsOfFloor: UInt64 { governanceKeys.count > 1 ? (governanceKeys.last?.from ?? 0) + 1 : 0 }
+
+    /// The origin checkpoints and authorizations name.
+    package var origin: String? { identity?.origin ?? legacy?.origin }
+
+    /// Applies a record of type retention, legal hold, policy or config (others are ignored).
+    /// - Throws: ``RecordRejected`` if it is malformed, breaks the rules of config records, or
+    ///   carries an authorization that does not verify against the governance key in force.
+    package mutating func apply(type: RecordType, sequence: UInt64, timestamp: Int64, namespace: [UInt8], key: [UInt8],
+                                value: [UInt8]) throws(RecordRejected) {
+        func reject(_ reason: String) -> RecordRejected { RecordRejected(reason: reason) }
         switch type {
         case .retention:
-            guard let record = RetentionRecord.decode(value) else { return false }
+            guard let record = RetentionRecord.decode(value) else { throw reject("malformed retention record") }
             let composite = KeyIndex.compositeKey(namespace: namespace, key: key)
             if let authorization = record.authorization {
+                let check = { (governanceKey: NoteVerifier?, origin: String) throws -> UInt64 in
+                    try GovernanceAuthorization.checkBypass(
+                        authorization, key: governanceKey, origin: origin, namespace: String(decoding: namespace, as: UTF8.self), key: key,
+                        version: record.scope == .version ? record.target : nil, retainUntil: record.lock.retainUntil, time: timestamp)
+                }
+                let asOf: UInt64
+                if identity == nil && legacy == nil {
+                    // Judged when the adoption record names the key (see `unverifiedBypasses`).
+                    guard let claimed = GovernanceAuthorization.asOf(authorization) else { throw reject("malformed governance bypass") }
+                    asOf = claimed
+                    unverifiedBypasses.append((sequence, { _ = try check($0, $1) }))
+                } else {
+                    do {
+                        asOf = try check(governanceKey(at: sequence), origin ?? "")
+                    } catch {
+                        throw reject("governance bypass not authorized by the governance key the log held then: \(error)")
+                    }
+                }
                 // The cap reaches only locks set before the tree size the authority looked at.
-                guard let asOf = GovernanceAuthorization.asOf(authorization), asOf <= sequence else { return false }
+                guard asOf <= sequence else { throw reject("governance bypass looks at a tree (as-of \(asOf)) after itself") }
                 switch record.scope {
                 case .version: versionCaps[record.target, default: []].append((record.lock.retainUntil, asOf))
                 case .key: keyCaps[composite, default: []].append((sequence, record.lock.retainUntil, asOf))
                 }
-                return true
+                return
             }
             switch record.scope {
             case .version:
@@ -39,20 +101,53 @@ package struct RetentionState {
                 keyLocks[composite, default: []].append((sequence, AppliedLock(record.lock, scope: .key, setBy: sequence)))
             }
         case .legalHold:
-            guard let record = LegalHoldRecord.decode(value) else { return false }
+            guard let record = LegalHoldRecord.decode(value) else { throw reject("malformed legal-hold record") }
             let composite = KeyIndex.compositeKey(namespace: namespace, key: key)
             holds[composite] = record.on ? LegalHold(reason: record.reason, setBy: sequence) : nil
         case .policy:
-            guard let record = PolicyRecord.decode(value) else { return false }
+            guard let record = PolicyRecord.decode(value) else { throw reject("malformed policy record") }
             switch record.kind {
             case .namespaceDefault: defaults[namespace, default: []].append((sequence, record.mode, record.duration))
             case .storeMinimum: minimums.append((sequence, record.duration))
             case .clockBehind: break
             }
+        case .config:
+            guard namespace.isEmpty, key.isEmpty, let record = ConfigRecord.decode(value) else { throw reject("malformed config record") }
+            switch record {
+            case .genesis(let id, let minimum, let governance):
+                guard sequence == 0, identity == nil else { throw reject("a genesis record that is not the log's first record") }
+                identity = id
+                identityRecord = (sequence, false)
+                governanceKeys = [(0, governance)]
+                if minimum > 0 { minimums.append((0, minimum)) }
+            case .adoption(let id, let minimum, let governance):
+                guard identity == nil, sequence > 0 else { throw reject("an adoption record in a log that already has an identity") }
+                // The key that stele.conf held all along: it judges the bypasses before it too.
+                for bypass in unverifiedBypasses {
+                    do {
+                        try bypass.check(governance, id.origin)
+                    } catch {
+                        throw reject("governance bypass \(bypass.sequence), before this adoption, is not authorized by the key it adopts: \(error)")
+                    }
+                }
+                unverifiedBypasses = []
+                identity = id
+                identityRecord = (sequence, true)
+                governanceKeys = [(0, governance)]
+                if minimum > 0 { minimums.append((sequence, minimum)) }
+            case .governanceKeyChange(let newKey, let authorization):
+                guard let id = identity else { throw reject("a governance key change before the store's genesis or adoption") }
+                do {
+                    _ = try GovernanceAuthorization.checkKeyChange(authorization, key: governanceKey, origin: id.origin, newKey: newKey,
+                                                                   since: keyChangeAsOfFloor, time: timestamp)
+                } catch {
+                    throw reject("governance key change not authorized by the key in force: \(error)")
+                }
+                governanceKeys.append((sequence, newKey))
+            }
         default:
             break
         }
-        return true
     }
 
     /// The protection of version `sequence` of a key, written at `timestamp`.

@@ -45,6 +45,10 @@ public struct RecoveryReport: Sendable, Equatable {
     /// Why the key index could not be rebuilt (a damaged record); key lookups are refused.
     public var keysUnavailable: String?
 
+    /// Records the store's evidence shows were lost from its files (a read-only open reports
+    /// them here; a writable open refuses with ``SteleError/recordsLost(_:)``).
+    public var lostRecords: LostRecords?
+
     /// True when recovery had nothing to do.
-    public var isClean: Bool { tornTail == nil && completedSeal == nil && removedTemporaryFiles.isEmpty }
+    public var isClean: Bool { tornTail == nil && completedSeal == nil && removedTemporaryFiles.isEmpty && lostRecords == nil }
 }

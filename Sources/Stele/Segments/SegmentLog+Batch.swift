@@ -87,8 +87,8 @@ extension SegmentLog {
                 let namespace = fields[item.namespace], key = fields[item.key], value = fields[item.value]
                 segment.writeFrame(type: item.type, flags: item.flags, sequence: sequence, timestamp: timestamp,
                                    namespace: namespace, key: key, stored: fields.stored(item), valueLength: value.count)
-                index(type: item.type, sequence: sequence, namespace: namespace, key: key, value: value, hint: hint,
-                      keyHash: item.keyHash)
+                index(type: item.type, sequence: sequence, timestamp: timestamp, namespace: namespace, key: key, value: value,
+                      hint: hint, keyHash: item.keyHash)
             }
             nextSequence = first + UInt64(items.count)
             segment.endStaging()

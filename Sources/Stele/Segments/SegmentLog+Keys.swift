@@ -5,21 +5,26 @@ extension SegmentLog {
     /// verified on every frame read.
     func rebuildKeys() throws {
         var index = KeyIndex()
-        var retention = RetentionState()
+        var retention = emptyRetentionState
         var retentionRecords: [UInt64] = []
         var start: UInt64 = 0
         if let snapshot = loadSnapshot() {
             let fromSnapshot = snapshot.keys
-            var retentionFromSnapshot = RetentionState()
+            var retentionFromSnapshot = emptyRetentionState
             var listed: [UInt64] = []
             do {
                 for sequence in snapshot.retentionRecords {
                     try withFrame(at: sequence) { frame, view in
-                        guard frame.type == .retention || frame.type == .legalHold || frame.type == .policy else {
+                        guard frame.type.isPolicy else {
                             throw SteleError.corruption(Corruption(file: directory, sequence: sequence, detail: "snapshot lists a non-retention record"))
                         }
                         try Self.noteRetention(frame, view, path: directory, retention: &retentionFromSnapshot, retentionRecords: &listed)
                     }
+                }
+                // Who the store is must come from the log: a snapshot that leaves out the genesis
+                // record (record 0) is not used.
+                if listed.first != 0, nextSequence > 0, try withFrame(at: 0, { frame, _ in frame.type }) == .config {
+                    throw SteleError.corruption(Corruption(file: directory, sequence: 0, detail: "snapshot omits the genesis record"))
                 }
                 index = fromSnapshot
                 retention = retentionFromSnapshot
@@ -31,7 +36,7 @@ extension SegmentLog {
                 // re-reads the log before deciding anything (see `verifyRetention`).
                 retentionFromLog = false
             } catch {
-                report.indexSnapshotRejected = "lists records that are not retention records"
+                report.indexSnapshotRejected = "its list of retention records disagrees with the log"
             }
         }
         var segments: [(ByteView, Int, UInt64, String)] = []
@@ -64,13 +69,13 @@ extension SegmentLog {
     /// a purge never trusts derived data. Cost: one pass over the frames, once per open.
     func verifyRetention() throws {
         guard !retentionFromLog else { return }
-        var retention = RetentionState()
+        var retention = emptyRetentionState
         var records: [UInt64] = []
         let segments: [(ByteView, Int, String)] = sealed.map { ($0.region.wholeView, Int($0.footer.framesEnd), $0.path) }
             + (active.map { [($0.region.wholeView, $0.writeOffset, $0.path)] } ?? [])
         for (view, end, path) in segments {
             try Self.forEachFrame(view, from: SegmentHeader.size, to: end, path: path) { frame, view in
-                guard frame.type == .retention || frame.type == .legalHold || frame.type == .policy else { return }
+                guard frame.type.isPolicy else { return }
                 try Self.noteRetention(frame, view, path: path, retention: &retention, retentionRecords: &records)
             }
         }
@@ -81,20 +86,34 @@ extension SegmentLog {
         retentionFromLog = true
     }
 
-    /// Applies a retention, legal-hold or policy record to `retention` and lists it (other
-    /// records are ignored: puts and tombstones go to the index through `KeyRebuildQueue`).
+    /// Applies a retention, legal-hold, policy or config record to `retention` and lists it
+    /// (other records are ignored: puts and tombstones go to the index through `KeyRebuildQueue`).
+    /// - Throws: ``SteleError/corruption(_:)`` for a malformed record, or one whose authorization
+    ///   does not verify against the governance key the log held then (a forged bypass).
     private static func noteRetention(_ frame: FrameInfo, _ view: ByteView, path: String,
                                       retention: inout RetentionState, retentionRecords: inout [UInt64]) throws {
-        if frame.type == .retention || frame.type == .legalHold || frame.type == .policy {
-            let namespace = view.slice(frame.namespace.lowerBound, frame.namespace.count).array
-            let key = view.slice(frame.key.lowerBound, frame.key.count).array
-            guard let value = frame.value(in: view),
-                  retention.apply(type: frame.type, sequence: frame.sequence, namespace: namespace, key: key, value: value) else {
-                throw SteleError.corruption(Corruption(file: path, offset: frame.offset, sequence: frame.sequence,
-                                                       detail: "\(frame.type) record is malformed"))
-            }
-            retentionRecords.append(frame.sequence)
+        guard frame.type.isPolicy else { return }
+        let namespace = view.slice(frame.namespace.lowerBound, frame.namespace.count).array
+        let key = view.slice(frame.key.lowerBound, frame.key.count).array
+        guard let value = frame.value(in: view) else {
+            throw SteleError.corruption(Corruption(file: path, offset: frame.offset, sequence: frame.sequence,
+                                                   detail: "\(frame.type) record's value does not decode"))
         }
+        do {
+            try retention.apply(type: frame.type, sequence: frame.sequence, timestamp: frame.timestamp,
+                                namespace: namespace, key: key, value: value)
+        } catch {
+            throw SteleError.corruption(Corruption(file: path, offset: frame.offset, sequence: frame.sequence, detail: error.reason))
+        }
+        retentionRecords.append(frame.sequence)
+    }
+
+    /// A retention state before any record, knowing the legacy policy (`stele.conf`'s origin
+    /// and governance key) that judges a log without config records.
+    private var emptyRetentionState: RetentionState {
+        var state = RetentionState()
+        state.legacy = legacyPolicy
+        return state
     }
 
     private var snapshotPath: String { indexDirectory + "/snapshot" }
@@ -108,6 +127,7 @@ extension SegmentLog {
             report.indexSnapshotRejected = "unreadable or damaged"
             return nil
         }
+        snapshotSeen = snapshot.treeSize
         guard snapshot.treeSize <= nextSequence,
               let seal = sealed.first(where: { $0.footer.treeSize == snapshot.treeSize }), seal.footer.treeRoot == snapshot.root else {
             report.indexSnapshotRejected = "does not match a seal of this log"

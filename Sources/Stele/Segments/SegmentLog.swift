@@ -33,8 +33,11 @@ package final class SegmentLog {
     @exclusivity(unchecked) package internal(set) var keys = KeyIndex()
     /// Locks, legal holds and retention policies (see ``RetentionState``); rebuilt with the keys.
     package internal(set) var retention = RetentionState()
-    /// Sequence numbers of the retention, legal-hold and policy records (for index snapshots).
+    /// Sequence numbers of the retention, legal-hold, policy and config records (for index snapshots).
     package internal(set) var retentionRecords: [UInt64] = []
+    /// For a store created before config records: the origin and governance key in
+    /// `stele.conf`, which judge its records until it is migrated (see ``RetentionState/legacy``).
+    package internal(set) var legacyPolicy: (origin: String, governanceKey: NoteVerifier?)?
     /// Whether `retention` was built from the log itself (false after a snapshot load, until
     /// ``verifyRetention()``).
     package internal(set) var retentionFromLog = true
@@ -51,6 +54,13 @@ package final class SegmentLog {
     package var sealCheckpoints: (store: CheckpointStore, signer: NoteSigner)?
     /// Why the latest automatic checkpoint was not signed, if it was not.
     package internal(set) var checkpointFailure: String?
+    /// Where `reach` is kept (the store's root), for a writer; nil for readers and fsck.
+    package var reachDirectory: String?
+    /// Set when a new segment was created but `reach` not yet updated to name it (the write
+    /// failed): no record goes into the segment before it is.
+    private var reachPending = false
+    /// The tree size of the index snapshot found on open, if it decoded (loss evidence).
+    package internal(set) var snapshotSeen: UInt64?
     /// The second core's thread for large batches (see ``appendInParallel(_:timestamp:)``),
     /// started by the first; ended at ``close()`` or when the log goes.
     var hashingThread: HelperThread?
@@ -79,9 +89,10 @@ package final class SegmentLog {
     /// segment (see ``SegmentScan``). `lostAndFound` receives copies of discarded torn tails.
     package static func open(fs: any FileSystem, directory: String, storeID: [UInt8], segmentSize: Int,
                              writable: Bool, lostAndFound: String, tilesDirectory: String, indexDirectory: String = "",
-                             unclean: Bool) throws -> SegmentLog {
+                             unclean: Bool, legacyPolicy: (origin: String, governanceKey: NoteVerifier?)? = nil) throws -> SegmentLog {
         let log = SegmentLog(fs: fs, directory: directory, storeID: storeID, segmentSize: segmentSize, writable: writable,
                              tiles: TileStore(fs: fs, directory: tilesDirectory, writable: writable))
+        log.legacyPolicy = legacyPolicy
         var indices: [UInt64] = []
         for name in try fs.listDirectory(directory) {
             if let index = SegmentFiles.index(of: name) {
@@ -308,6 +319,7 @@ package final class SegmentLog {
                         keyHash: UInt64? = nil) throws -> UInt64 {
         let length = Frame.length(namespace: namespace.count, key: key.count, stored: stored.count)
         if active?.hasRoom(for: length) != true { try rotate() }
+        if reachPending { try writeReach(open: true) }
         guard let segment = active, segment.hasRoom(for: length) else {
             throw SteleError.invalidArgument("record of \(length) bytes does not fit in a segment of \(segmentSize) bytes")
         }
@@ -318,7 +330,8 @@ package final class SegmentLog {
         segment.append(type: type, flags: flags, sequence: sequence, timestamp: timestamp, namespace: namespace,
                        key: key, stored: stored, valueLength: value.count, leafHash: leaf)
         addToTree(leaf)
-        index(type: type, sequence: sequence, namespace: namespace, key: key, value: value, hint: hint, keyHash: keyHash)
+        index(type: type, sequence: sequence, timestamp: timestamp, namespace: namespace, key: key, value: value, hint: hint,
+              keyHash: keyHash)
         nextSequence += 1
         return sequence
     }
@@ -342,14 +355,16 @@ package final class SegmentLog {
         }
     }
 
-    /// Files a record in the key index or the retention state.
+    /// Files a record in the key index or the retention state. The store checked a policy
+    /// record before appending it, so applying it cannot fail here.
     @inline(__always)
-    func index(type: RecordType, sequence: UInt64, namespace: UnsafeRawBufferPointer,
+    func index(type: RecordType, sequence: UInt64, timestamp: Int64, namespace: UnsafeRawBufferPointer,
                key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, hint: KeyIndex.FrameHint, keyHash: UInt64? = nil) {
         if type == .put || type == .tombstone {
             keys.record(namespace: namespace, key: key, sequence: sequence, deleted: type == .tombstone, hint: hint, hash: keyHash)
-        } else if type == .retention || type == .legalHold || type == .policy {
-            _ = retention.apply(type: type, sequence: sequence, namespace: Array(namespace), key: Array(key), value: Array(value))
+        } else if type.isPolicy {
+            try? retention.apply(type: type, sequence: sequence, timestamp: timestamp, namespace: Array(namespace), key: Array(key),
+                                 value: Array(value))
             retentionRecords.append(sequence)
         }
     }
@@ -363,6 +378,7 @@ package final class SegmentLog {
     /// Rotates first if `length` bytes of frames would not fit in the active segment but would
     /// fit in an empty one.
     package func makeRoom(for length: Int) throws {
+        if reachPending { try writeReach(open: true) }
         guard let segment = active else {
             try rotate()
             return
@@ -390,8 +406,28 @@ package final class SegmentLog {
             let header = SegmentHeader(storeID: storeID, index: nextIndex, firstSequence: nextSequence,
                                        createdAt: lastTimestamp, previousSeal: lastSealHash)
             active = try ActiveSegment.create(fs: fs, directory: directory, header: header, capacity: segmentSize)
+            // Named in `reach` before any record goes in, so that deleting it is never silent.
+            reachPending = reachDirectory != nil
+            try writeReach(open: true)
         }
         return durable
+    }
+
+    /// Records in `reach` how far the log reached: the last segment and the records in the log,
+    /// all durable when this is called (at a writable open after recovery, after a rotation,
+    /// at a clean close after the final sync). `open`: a writer may append beyond.
+    package func writeReach(open: Bool) throws {
+        guard let reachDirectory else { return }
+        let last = active.map { ($0.header.index, $0.header.firstSequence) }
+            ?? sealed.last.map { ($0.header.index, $0.header.firstSequence) } ?? (1, 0)
+        try LogReach(storeID: storeID, open: open, segment: last.0, first: last.1, records: nextSequence)
+            .write(fs: fs, directory: reachDirectory)
+        reachPending = false
+    }
+
+    /// Index and first sequence number of every segment file, in order (for ``LossEvidence``).
+    package var segmentStarts: [(index: UInt64, first: UInt64)] {
+        sealed.map { ($0.header.index, $0.header.firstSequence) } + (active.map { [($0.header.index, $0.header.firstSequence)] } ?? [])
     }
 
     /// Seals the active segment; on return it is durable, truncated and read-only.

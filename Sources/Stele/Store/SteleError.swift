@@ -32,6 +32,13 @@ public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
     /// An earlier sync failed, so nothing written since can be promised durable: the store
     /// refuses writes until it is reopened (which re-reads what actually reached the disk).
     case writesDisabled(cause: IOError)
+    /// The store was created before its identity and governance key were records in its log:
+    /// it opens read-only until `stele migrate` (``Store/migrate(at:)``) adopts its config file.
+    case notMigrated(path: String)
+    /// The store's evidence (``LossEvidence``) shows records lost from its files: a writer
+    /// refuses to append (it would hand their sequence numbers out again). Restore from an
+    /// off-host copy, or record the loss in the log (``Store/recordLoss(at:reason:continuingAt:)``).
+    case recordsLost(LostRecords)
 
     public var description: String {
         switch self {
@@ -50,13 +57,17 @@ public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
         case .retention(let e): e.description
         case .corruption(let c): "corruption: \(c); run `stele fsck` on the store"
         case .writesDisabled(let e): "writes disabled after a failed sync (\(e)); reopen the store"
+        case .recordsLost(let lost):
+            "\(lost); writes are refused: restore from an off-host copy, or record the loss with `stele record-loss`"
+        case .notMigrated(let p):
+            "\(p): the store predates config records (its identity and governance key are not in its log yet); it opens read-only until `stele migrate` adopts its stele.conf into the log"
         }
     }
 
     /// The `stele` CLI's exit code for this error: 1 not found or refused, 3 corruption, 4 I/O.
     public var exitCode: Int32 {
         switch self {
-        case .corruption, .checkpoint(.storeBehindCheckpoint), .checkpoint(.rootMismatch): 3
+        case .corruption, .recordsLost, .checkpoint(.storeBehindCheckpoint), .checkpoint(.rootMismatch): 3
         case .io, .writesDisabled: 4
         default: 1
         }

@@ -57,7 +57,7 @@ extension Store {
 
     /// Shortens (or, with a date not in the future, removes) the governance locks on version
     /// `version` of a key, or on every version so far, under a governance authorization: a
-    /// signed note (``GovernanceAuthorization``) by the key named in the store's config, matching
+    /// signed note (``GovernanceAuthorization``) by the governance key the log holds, matching
     /// this exact request and not expired. Only governance locks set before the note's `as-of`
     /// tree size are capped; compliance locks and legal holds are unaffected. The
     /// bypass, with its authorization, is a record in the log.
@@ -67,23 +67,14 @@ extension Store {
     public func shortenGovernanceLock(namespace: String, key: [UInt8], version: UInt64? = nil, retainUntil: Int64,
                                       authorization: String) throws -> Receipt {
         let composite = try Store.composite(namespace, key)
-        guard let authority = config.governanceKey else { throw SteleError.retention(.noGovernanceKey) }
-        let text: String
-        do {
-            text = try SignedNote.open(authorization, verifier: authority)
-        } catch let error as CheckpointError {
-            throw SteleError.checkpoint(error)
-        }
-        let lines = text.split(separator: "\n").map(String.init)
-        guard lines.count == 8, let notAfter = lines[7].hasPrefix("not-after ") ? Int64(lines[7].dropFirst(10)) : nil,
-              let asOf = GovernanceAuthorization.asOf(text),
-              text == GovernanceAuthorization.text(origin: config.origin, namespace: namespace, key: key, version: version,
-                                                   retainUntil: retainUntil, asOf: asOf, notAfter: notAfter) else {
-            throw SteleError.retention(.authorizationMismatch)
-        }
         let ns = Array(namespace.utf8)
         return try appendEntries([Entry]()) { log, _, now in
-            guard now <= notAfter else { throw SteleError.retention(.authorizationExpired(notAfter)) }
+            // Judged by the governance key the log holds (re-read from the log, never taken from
+            // an index snapshot's summary of it, nor from a file beside it).
+            try log.verifyRetention()
+            let asOf = try GovernanceAuthorization.checkBypass(authorization, key: log.retention.governanceKey,
+                                                               origin: log.retention.origin ?? "", namespace: namespace, key: key,
+                                                               version: version, retainUntil: retainUntil, time: now)
             guard asOf <= log.nextSequence else { throw SteleError.retention(.authorizationMismatch) }
             let puts = log.keys.versions(of: composite).filter { !$0.isTombstone }.map(\.sequence)
             let targets = version.map { v in puts.filter { $0 == v } } ?? puts

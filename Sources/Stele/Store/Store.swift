@@ -27,6 +27,10 @@ public final class Store: Sendable {
         /// Records after the latest index snapshot that make the next seal write a new one.
         package var indexSnapshotInterval: UInt64 = 1_000_000
         package var clock: any WallClock = SystemClock()
+        /// Open a store created before config records for writing, to migrate it.
+        package var migrating = false
+        /// Open for writing although records were lost, to record the loss.
+        package var acceptingLoss = false
         /// When set, a background timer seals the active segment every `sealInterval` if it holds
         /// any record, so that records wait at most about that long before an off-host mirror
         /// (which copies sealed segments only) can take them. Each seal is a segment file.
@@ -43,8 +47,11 @@ public final class Store: Sendable {
 
     /// The store directory.
     public let path: String
-    /// The store's identity and fixed parameters.
-    public let config: StoreConfig
+    /// The store's identity, parameters and governance key, as its log records them.
+    public var config: StoreConfig { currentConfig.withLock { $0 } }
+    /// Changes only when the governance key does (``changeGovernanceKey(to:authorization:)``);
+    /// never taken together with `state`.
+    let currentConfig: Mutex<StoreConfig>
     /// The options it was opened with.
     public let options: Options
     /// What opening the store found and repaired.
@@ -75,35 +82,33 @@ public final class Store: Sendable {
 
     // MARK: Creating and opening
 
-    /// Creates a new, empty store at `path` (a missing or empty directory).
+    /// Creates a new store at `path` (a missing or empty directory) whose log holds one record:
+    /// its genesis, which records the store's identity, its governance key and its minimum
+    /// retention in the Merkle log (so every seal, checkpoint and proof covers them; `stele.conf`
+    /// only caches them).
     ///
     /// - Parameters:
     ///   - segmentSize: bytes per segment file, a multiple of 4096 between
     ///     ``Limits/minSegmentSize`` and ``Limits/maxSegmentSize``.
     ///   - origin: the log identity for signed checkpoints; default `stele.local/<store uuid>`.
+    ///   - minimumRetention: a store-wide minimum retention, in force for every version written
+    ///     after the genesis; it can later be raised (``raiseMinimumRetention(to:)``), never lowered.
+    ///   - governanceKey: the verifier key of the governance authority (held off the host), whose
+    ///     signed authorizations alone can shorten governance locks or change this key. Nil: no
+    ///     governance lock can ever be shortened.
     /// - Returns: the new store's config.
     /// - Throws: ``SteleError/alreadyExists(path:)``, ``SteleError/invalidArgument(_:)``, ``SteleError/io(_:)``.
     /// - Cost: creates and syncs a few files and one preallocated segment.
-    ///   - minimumRetention: a store-wide minimum retention, recorded as the first record; it can
-    ///     later be raised (``raiseMinimumRetention(to:)``) but never lowered.
     @discardableResult
-    ///   - governanceKey: the verifier key of the governance authority (held off the host), whose
-    ///     signed authorizations alone can shorten governance locks. Fixed at creation.
     public static func create(at path: String, segmentSize: Int = Limits.defaultSegmentSize,
                               origin: String? = nil, minimumRetention: Duration? = nil,
                               governanceKey: NoteVerifier? = nil) throws -> StoreConfig {
-        let config = try create(at: path, segmentSize: segmentSize, origin: origin, governanceKey: governanceKey,
-                                fileSystem: PosixFileSystem(), clock: SystemClock())
-        if let minimumRetention {
-            let store = try Store(path: path)
-            try store.raiseMinimumRetention(to: minimumRetention)
-            try store.close()
-        }
-        return config
+        try create(at: path, segmentSize: segmentSize, origin: origin, governanceKey: governanceKey,
+                   minimumRetention: minimumRetention?.nanoseconds ?? 0, fileSystem: PosixFileSystem(), clock: SystemClock())
     }
 
     package static func create(at path: String, segmentSize: Int, origin: String?, governanceKey: NoteVerifier? = nil,
-                               fileSystem fs: any FileSystem, clock: any WallClock) throws -> StoreConfig {
+                               minimumRetention: UInt64 = 0, fileSystem fs: any FileSystem, clock: any WallClock) throws -> StoreConfig {
         guard segmentSize >= Limits.minSegmentSize, segmentSize <= Limits.maxSegmentSize, segmentSize % 4096 == 0 else {
             throw SteleError.invalidArgument("segment size \(segmentSize) must be a multiple of 4096 between \(Limits.minSegmentSize) and \(Limits.maxSegmentSize)")
         }
@@ -123,9 +128,30 @@ public final class Store: Sendable {
         for directory in layout.directories { try fs.makeDirectory(directory) }
         fs.close(try fs.open(layout.lock, .createNew(permissions: 0o644)))
         try SegmentLog.createFirstSegment(fs: fs, directory: layout.segments, storeID: storeID, segmentSize: segmentSize, now: now)
+        let genesis = ConfigRecord.genesis(config.identity, minimumRetention: minimumRetention, governanceKey: governanceKey)
+        try appendDirectly(genesis, fs: fs, layout: layout, config: config, timestamp: now)
+        try LogReach(storeID: storeID, open: false, segment: 1, first: 0, records: 1).write(fs: fs, directory: path)
         // The config goes in last, atomically: a directory without it is not a store.
         try fs.writeAtomically(Array(config.encoded.utf8), to: layout.config, permissions: 0o444, directory: path)
         return config
+    }
+
+    /// Appends one config record to a store that no `Store` has open (creation, migration) and
+    /// makes it durable.
+    private static func appendDirectly(_ record: ConfigRecord, fs: any FileSystem, layout: StoreLayout, config: StoreConfig,
+                                       timestamp: Int64, legacyPolicy: (origin: String, governanceKey: NoteVerifier?)? = nil) throws {
+        let log = try SegmentLog.open(fs: fs, directory: layout.segments, storeID: config.storeID, segmentSize: config.segmentSize,
+                                      writable: true, lostAndFound: layout.lostAndFound, tilesDirectory: layout.tiles,
+                                      indexDirectory: layout.index, unclean: false, legacyPolicy: legacyPolicy)
+        defer { log.close() }
+        let value = record.encoded
+        _ = try value.withUnsafeBytes { value in
+            try [UInt8]().withUnsafeBytes { empty in
+                try log.append(type: .config, flags: 0, timestamp: log.nextTimestamp(clock: timestamp), namespace: empty, key: empty,
+                               value: value, stored: value)
+            }
+        }
+        try log.syncForClose()
     }
 
     /// Opens the store at `path`, recovering from a crash if needed (see ``recovery``).
@@ -153,7 +179,25 @@ public final class Store: Sendable {
             log = try SegmentLog.open(fs: fs, directory: layout.segments, storeID: config.storeID,
                                       segmentSize: config.segmentSize, writable: !options.readOnly,
                                       lostAndFound: layout.lostAndFound, tilesDirectory: layout.tiles,
-                                      indexDirectory: layout.index, unclean: !clean)
+                                      indexDirectory: layout.index, unclean: !clean,
+                                      legacyPolicy: (config.origin, config.governanceKey))
+            do {
+                try Store.checkConfig(config, against: log, path: layout.config, writable: !options.readOnly,
+                                      migrating: options.migrating)
+                // Lost records are never silent, and a writer never hands their numbers out again.
+                let lost = LossEvidence.check(fs: fs, layout: layout, storeID: config.storeID, segmentSize: config.segmentSize,
+                                              held: log.nextSequence, segments: log.segmentStarts,
+                                              expectReach: log.retention.identity != nil, snapshotSize: log.snapshotSeen)
+                log.report.lostRecords = lost
+                if !options.readOnly {
+                    if let lost, !options.acceptingLoss { throw SteleError.recordsLost(lost) }
+                    log.reachDirectory = path
+                    try log.writeReach(open: true)
+                }
+            } catch {
+                log.close()
+                throw error
+            }
             log.snapshotInterval = options.indexSnapshotInterval
             if let signer = options.checkpointSigner, !options.readOnly {
                 log.sealCheckpoints = (CheckpointStore(fs: fs, directory: layout.checkpoints, origin: config.origin), signer)
@@ -163,7 +207,7 @@ public final class Store: Sendable {
             throw error
         }
         self.path = path
-        self.config = config
+        self.currentConfig = Mutex(config)
         self.options = options
         self.fs = fs
         self.clock = options.clock
@@ -214,6 +258,7 @@ public final class Store: Sendable {
         if let failure { throw SteleError.writesDisabled(cause: failure) }
         try syncCursor.withLock { _ in try log.syncForClose() }
         durableCount.raise(to: log.nextSequence)
+        try log.writeReach(open: false)
         try LockFile.mark(fs: fs, lockFile, clean: true)
     }
 }

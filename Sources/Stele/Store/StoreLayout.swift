@@ -5,6 +5,8 @@ package struct StoreLayout: Sendable {
 
     package var config: String { root + "/" + StoreConfig.fileName }
     package var lock: String { root + "/LOCK" }
+    /// How far the log is known to have reached (``LogReach``).
+    package var reach: String { root + "/" + LogReach.fileName }
     package var segments: String { root + "/segments" }
     package var tiles: String { root + "/tiles" }
     package var checkpoints: String { root + "/checkpoints" }

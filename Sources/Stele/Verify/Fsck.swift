@@ -85,12 +85,17 @@ struct FsckRun {
     var stubs: [UInt64: (file: String, offset: Int)] = [:]
     /// Sequences a redaction record allowed to purge.
     var authorized: Set<UInt64> = []
+    /// Index and first sequence number of every segment checked (for the loss evidence).
+    var segmentStarts: [(index: UInt64, first: UInt64)] = []
+    /// Inside a recorded loss: the sequence number its placeholders run up to.
+    var lossPlaceholdersEnd: UInt64?
     /// Mapped segments and frame offsets, to re-read a record when a redaction record names it.
     var mapped: [(region: MappedRegion, first: UInt64, offsets: [UInt32], path: String)] = []
 
     init(path: String, external: [Fsck.ExternalCheckpoint]) throws {
         layout = StoreLayout(root: path)
         config = try Store.readConfig(fs: fs, layout: layout)
+        retention.legacy = (config.origin, config.governanceKey)
         tileStore = TileStore(fs: fs, directory: layout.tiles, writable: false, verifying: true)
         self.external = external.map { ($0, try? Checkpoint(parsing: SignedNote.open($0.note, verifier: $0.verifier))) }
     }
@@ -146,10 +151,12 @@ struct FsckRun {
         finishSnapshot()
         checkRedactions()
         checkStubs()
+        checkConfig()
+        checkLoss()
     }
 
     mutating func checkLayout() {
-        let known: Set<String> = [StoreConfig.fileName, "LOCK", "segments", "tiles", "checkpoints", "index", "lost+found"]
+        let known: Set<String> = [StoreConfig.fileName, "LOCK", LogReach.fileName, "segments", "tiles", "checkpoints", "index", "lost+found"]
         for name in (try? fs.listDirectory(layout.root)) ?? [] where !known.contains(name) {
             problem(.layout, layout.root + "/" + name, expected: "only Stele's files", found: "a stray entry")
         }
@@ -204,6 +211,7 @@ struct FsckRun {
             problem(.layout, path, offset: 88, expected: "a header whose checksum matches",
                     found: "a durable-end update cut short by a crash (read with durable end \(durableEnd))", repairable: isLast)
         }
+        segmentStarts.append((header.index, header.firstSequence))
         if header.storeID != config.storeID { problem(.chain, path, offset: 16, expected: "store \(config.storeIDHex)", found: "store \(hexString(header.storeID))") }
         if header.index != index { problem(.chain, path, offset: 32, expected: "segment \(index)", found: "segment \(header.index)") }
         if header.firstSequence != nextSequence {
@@ -319,16 +327,26 @@ struct FsckRun {
             frontier.append(leaf)
         }
         if frame.isRedacted { stubs[frame.sequence] = (path, frame.offset) }
+        if let end = lossPlaceholdersEnd, frame.sequence < end, frame.type != .loss {
+            problem(.loss, path, offset: frame.offset, sequence: frame.sequence, expected: "a loss placeholder (the recorded loss runs to \(end))",
+                    found: "a \(frame.type) record")
+            lossPlaceholdersEnd = nil
+        }
         switch frame.type {
         case .put, .tombstone:
             break
-        case .retention, .legalHold, .policy:
+        case .retention, .legalHold, .policy, .config:
             let ns = view.slice(frame.namespace.lowerBound, frame.namespace.count).array
             let key = view.slice(frame.key.lowerBound, frame.key.count).array
-            if let value = frame.value(in: view), retention.apply(type: frame.type, sequence: frame.sequence, namespace: ns, key: key, value: value) {
+            guard let value = frame.value(in: view) else {
+                return problem(.retention, path, offset: frame.offset, sequence: frame.sequence, expected: "a valid \(frame.type) record", found: "malformed")
+            }
+            do {
+                try retention.apply(type: frame.type, sequence: frame.sequence, timestamp: frame.timestamp, namespace: ns, key: key, value: value)
                 retentionRecords.append(frame.sequence)
-            } else {
-                problem(.retention, path, offset: frame.offset, sequence: frame.sequence, expected: "a valid \(frame.type) record", found: "malformed")
+            } catch {
+                problem(.retention, path, offset: frame.offset, sequence: frame.sequence, expected: "a valid \(frame.type) record",
+                        found: error.reason)
             }
         case .redaction:
             guard let value = frame.value(in: view), let record = RedactionRecord.decode(value) else {
@@ -336,6 +354,8 @@ struct FsckRun {
             }
             for purged in record.sequences { authorized.insert(purged) }
             redactions.append((frame.sequence, frame.timestamp, record.sequences, path, retention))
+        case .loss:
+            noteLoss(frame, view, path: path)
         case .checkpointMarker:
             break
         }

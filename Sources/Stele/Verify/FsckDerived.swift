@@ -63,6 +63,54 @@ extension FsckRun {
         }
     }
 
+    /// A loss record and its placeholders: well formed, and nothing else inside the range.
+    mutating func noteLoss(_ frame: FrameInfo, _ view: ByteView, path: String) {
+        if frame.valueLength == 0 && !frame.isRedacted {
+            guard let end = lossPlaceholdersEnd, frame.sequence < end else {
+                return problem(.loss, path, offset: frame.offset, sequence: frame.sequence, expected: "placeholders only after a loss record",
+                               found: "a placeholder outside any recorded loss")
+            }
+            if frame.sequence + 1 == end { lossPlaceholdersEnd = nil }
+            return
+        }
+        guard let value = frame.value(in: view), let record = LossRecord.decode(value), record.end > frame.sequence else {
+            return problem(.loss, path, offset: frame.offset, sequence: frame.sequence, expected: "a valid loss record", found: "malformed")
+        }
+        lossPlaceholdersEnd = record.end > frame.sequence + 1 ? record.end : nil
+        report.recordedLosses.append("records \(frame.sequence)..<\(record.end) recorded lost at \(frame.timestamp) ns: \(record.reason)"
+            + " (evidence: \(record.evidence))")
+    }
+
+    /// What the store's evidence says about how far the log reached, against what it holds.
+    mutating func checkLoss() {
+        if let end = lossPlaceholdersEnd {
+            problem(.loss, layout.segments, sequence: nextSequence, expected: "the placeholders of the recorded loss up to \(end)",
+                    found: "the log ends at \(nextSequence)")
+        }
+        guard let lost = LossEvidence.check(fs: fs, layout: layout, storeID: config.storeID, segmentSize: config.segmentSize,
+                                            held: nextSequence, segments: segmentStarts, expectReach: retention.identity != nil,
+                                            snapshotSize: snapshot?.treeSize) else { return }
+        for finding in lost.findings {
+            problem(.loss, layout.segments, sequence: nextSequence, expected: "the log to hold what its evidence says (at least \(lost.atLeast) records)",
+                    found: finding + ": RECORDS WERE LOST (restore from a copy, or `stele record-loss`)")
+        }
+    }
+
+    /// `stele.conf` against the log's config records, the authority it caches.
+    mutating func checkConfig() {
+        guard let identity = retention.identity else {
+            // A store created before config records: only its file says who may bypass governance.
+            problem(.config, layout.config, sequence: 0, expected: "the store's identity and governance key as config records in the log",
+                    found: "none: the store predates them and stele.conf is their only record (run `stele migrate`)")
+            return
+        }
+        let fromLog = StoreConfig(identity: identity, governanceKey: retention.governanceKey)
+        for difference in config.differences(from: fromLog) {
+            problem(.config, layout.config, sequence: retention.identityRecord?.sequence,
+                    expected: "stele.conf as the log's config records say", found: difference, repairable: true)
+        }
+    }
+
     // MARK: Derived data and checkpoints
 
     mutating func finishTiles() {
@@ -87,9 +135,7 @@ extension FsckRun {
                     found: mismatch.missing ? "missing or damaged" : "different hashes", repairable: true)
         }
         guard let state = tileState else { return }
-        if state.size > nextSequence {
-            return problem(.tile, layout.tiles + "/state", expected: "at most \(nextSequence) leaves", found: "\(state.size)", repairable: true)
-        }
+        if state.size > nextSequence { return }  // lost records: reported by `checkLoss`
         if roots[state.size] != state.root {
             problem(.tile, layout.tiles + "/state", expected: "root \(roots[state.size]?.hex ?? "?")", found: state.root.hex, repairable: true)
         }
@@ -108,7 +154,8 @@ extension FsckRun {
                 problem(.checkpoint, path, expected: "a signed checkpoint", found: "unreadable")
                 continue
             }
-            checkAgainstLog(body, file: path)
+            // One over more records than the log holds is reported by `checkLoss`.
+            if body.treeSize <= nextSequence { checkAgainstLog(body, file: path) }
             // Signatures can be checked only with keys given from outside: then every stored
             // checkpoint must carry a valid signature by one of them.
             let verifiers = Set(external.map(\.0.verifier.encoded)).compactMap { try? NoteVerifier(parsing: $0) }
@@ -159,9 +206,7 @@ extension FsckRun {
     mutating func finishSnapshot() {
         guard let snapshot else { return }
         let file = layout.index + "/snapshot"
-        if snapshot.treeSize > nextSequence {
-            return problem(.index, file, expected: "at most \(nextSequence) records", found: "a snapshot of \(snapshot.treeSize)", repairable: true)
-        }
+        if snapshot.treeSize > nextSequence { return }  // lost records: reported by `checkLoss`
         if roots[snapshot.treeSize] != snapshot.root {
             return problem(.index, file, expected: "root \(roots[snapshot.treeSize]?.hex ?? "?") at size \(snapshot.treeSize)", found: snapshot.root.hex, repairable: true)
         }
@@ -189,6 +234,9 @@ extension FsckRun {
         if repairable.contains(where: { $0.category == .index }) {
             try? fs.remove(layout.index + "/snapshot")
             done.append("removed index/snapshot: the index is rebuilt from the records")
+        }
+        if repairable.contains(where: { $0.category == .config }), try Store.rewriteConfigFromLog(at: layout.root) {
+            done.append("rewrote stele.conf from the log's config records")
         }
         let store = try Store(path: layout.root)
         if let torn = store.recovery.tornTail {

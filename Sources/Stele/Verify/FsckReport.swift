@@ -1,7 +1,7 @@
 /// What `stele fsck` found: one entry per problem, with where and what.
 public struct FsckProblem: Sendable, Equatable, CustomStringConvertible {
     public enum Category: String, Sendable, CaseIterable {
-        case checksum, chain, sequence, tree, tile, checkpoint, index, retention, layout
+        case checksum, chain, sequence, tree, tile, checkpoint, index, retention, config, loss, layout
     }
 
     public var category: Category
@@ -27,6 +27,8 @@ public struct FsckReport: Sendable, Equatable {
     public var segments = 0
     public var records: UInt64 = 0
     public var bytes = 0
+    /// Losses recorded in the log (`stele record-loss`): not problems, but history to know about.
+    public var recordedLosses: [String] = []
     /// External checkpoints the store was checked against (signature and consistency).
     public var externalCheckpointsVerified = 0
     public var seconds = 0.0

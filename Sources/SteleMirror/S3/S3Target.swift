@@ -42,6 +42,13 @@ public struct S3Target: MirrorTarget {
         let digest = sha256(bytes)
         if let existing = try head(name) {
             guard existing.sha256 == hexString(digest), existing.size == bytes.count else { throw MirrorError.conflict(name: name) }
+            // The checksum in the metadata is whatever the writer of that version said: verify the
+            // content itself, from the ETag the server computed (MD5, or for a multipart upload
+            // the MD5 of the parts' MD5s), or, where the ETag is not an MD5 (SSE-KMS), by reading it.
+            if existing.etag != etag(of: bytes) {
+                if let etag = existing.etag, S3Target.isMD5ETag(etag) { throw MirrorError.conflict(name: name) }
+                guard sha256(try get(name)) == digest else { throw MirrorError.conflict(name: name) }
+            }
             return false
         }
         let key = prefix + name
@@ -109,7 +116,30 @@ public struct S3Target: MirrorTarget {
         if response.status == 404 { return nil }
         try check(response, "HEAD \(prefix + name)")
         return ObjectInfo(name: name, size: Int(response.headers["content-length"] ?? "") ?? 0, sha256: response.headers["x-amz-meta-sha256"],
-                          label: response.headers["x-amz-meta-stele-label"])
+                          label: response.headers["x-amz-meta-stele-label"], etag: response.headers["etag"])
+    }
+
+    /// The ETag S3 computes for `bytes` uploaded as this target uploads them: the quoted MD5 of
+    /// the content, or for a multipart upload the MD5 of the parts' MD5s, a dash and the count.
+    func etag(of bytes: [UInt8]) -> String {
+        guard bytes.count > partSize else { return "\"" + hexString(md5(bytes)) + "\"" }
+        var digests: [UInt8] = []
+        var offset = 0
+        var parts = 0
+        while offset < bytes.count {
+            digests += md5(Array(bytes[offset ..< min(offset + partSize, bytes.count)]))
+            offset += partSize
+            parts += 1
+        }
+        return "\"" + hexString(md5(digests)) + "-\(parts)\""
+    }
+
+    /// Whether an ETag has the form of an MD5 (single or multipart), which S3 computes unless the
+    /// object is encrypted with a KMS key.
+    static func isMD5ETag(_ etag: String) -> Bool {
+        let body = etag.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        let hex = body.split(separator: "-").first.map(String.init) ?? ""
+        return hex.count == 32 && hex.allSatisfy(\.isHexDigit)
     }
 
     public func list(prefix listPrefix: String) throws -> [ObjectInfo] {
@@ -138,10 +168,57 @@ public struct S3Target: MirrorTarget {
     }
 
     public func get(_ name: String) throws -> [UInt8] {
-        let response = try client.send(.init(method: "GET", key: prefix + name))
+        try get(name, version: nil)
+    }
+
+    public func get(_ name: String, version: String?) throws -> [UInt8] {
+        let response = try client.send(.init(method: "GET", key: prefix + name, query: version.map { [("versionId", $0)] } ?? []))
         if response.status == 404 { throw MirrorError.missing(name: name) }
         try check(response, "GET \(prefix + name)")
         return response.body
+    }
+
+    public func head(_ name: String, version: String?) throws -> ObjectInfo? {
+        guard let version else { return try head(name) }
+        let response = try client.send(.init(method: "HEAD", key: prefix + name, query: [("versionId", version)]))
+        if response.status == 404 { return nil }
+        try check(response, "HEAD \(prefix + name) version \(version)")
+        return ObjectInfo(name: name, size: Int(response.headers["content-length"] ?? "") ?? 0, sha256: response.headers["x-amz-meta-sha256"],
+                          label: response.headers["x-amz-meta-stele-label"])
+    }
+
+    /// ListObjectVersions (`GET ?versions`): every version and delete marker, so that nothing a
+    /// delete marker hides, and no version an overwrite pushed down, is missed.
+    public func versions(prefix listPrefix: String) throws -> [ObjectVersion] {
+        var out: [ObjectVersion] = []
+        var markers: (key: String, version: String)?
+        repeat {
+            var query = [("versions", ""), ("prefix", prefix + listPrefix)]
+            if let markers { query += [("key-marker", markers.key), ("version-id-marker", markers.version)] }
+            let response = try client.send(.init(method: "GET", key: "", query: query))
+            try check(response, "list versions of \(prefix + listPrefix)")
+            // In document order: by key, and within a key newest first.
+            for (element, block) in XMLFields.blocks(anyOf: ["Version", "DeleteMarker"], in: response.body) {
+                let bytes = Array(block.utf8)
+                guard let key = XMLFields.first("Key", in: bytes), key.hasPrefix(prefix) else { continue }
+                out.append(ObjectVersion(name: String(key.dropFirst(prefix.count)), versionID: XMLFields.first("VersionId", in: bytes),
+                                         size: Int(XMLFields.first("Size", in: bytes) ?? "") ?? 0, isDeleteMarker: element == "DeleteMarker",
+                                         isLatest: XMLFields.first("IsLatest", in: bytes) == "true",
+                                         lastModified: XMLFields.first("LastModified", in: bytes) ?? "",
+                                         etag: XMLFields.first("ETag", in: bytes)))
+            }
+            markers = nil
+            if XMLFields.first("IsTruncated", in: response.body) == "true" {
+                guard let key = XMLFields.first("NextKeyMarker", in: response.body) else {
+                    throw MirrorError.target("truncated version listing of \(prefix + listPrefix) without a next marker")
+                }
+                markers = (key, XMLFields.first("NextVersionIdMarker", in: response.body) ?? "")
+            }
+        } while markers != nil
+        // By name, then oldest first: the listing gives each key's versions newest first.
+        var byName: [String: [ObjectVersion]] = [:]
+        for version in out { byName[version.name, default: []].append(version) }
+        return byName.keys.sorted().flatMap { byName[$0, default: []].reversed() }
     }
 }
 
@@ -160,6 +237,23 @@ enum XMLFields {
     }
 
     static func first(_ element: String, in body: [UInt8]) -> String? { all(element, in: body).first }
+
+    /// The element name and raw inner text of each `<element>...</element>` block of any of
+    /// `elements`, in document order (for lists of records such as the versions and delete
+    /// markers of ListObjectVersions); entities are left for `first`/`all` to decode.
+    static func blocks(anyOf elements: [String], in body: [UInt8]) -> [(String, String)] {
+        let text = String(decoding: body, as: UTF8.self)
+        var out: [(position: String.Index, element: String, inner: String)] = []
+        for element in elements {
+            var searchStart = text.startIndex
+            while let open = text.range(of: "<\(element)>", range: searchStart ..< text.endIndex),
+                  let close = text.range(of: "</\(element)>", range: open.upperBound ..< text.endIndex) {
+                out.append((open.lowerBound, element, String(text[open.upperBound ..< close.lowerBound])))
+                searchStart = close.upperBound
+            }
+        }
+        return out.sorted { $0.position < $1.position }.map { ($0.element, $0.inner) }
+    }
 
     private static func decodeEntities(_ text: String) -> String {
         text.replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")

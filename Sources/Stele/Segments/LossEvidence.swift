@@ -1,0 +1,101 @@
+/// Records lost from a store's files, as its own evidence shows (``LossEvidence``).
+public struct LostRecords: Sendable, Equatable, CustomStringConvertible {
+    /// Records the log holds (sequence numbers `0 ..< held`).
+    public var held: UInt64
+    /// The fewest records the evidence says the log held.
+    public var atLeast: UInt64
+    /// Sequence numbers below this may have been handed out to callers (the writer may have
+    /// appended up to the capacity of the last segment it created); nil when the evidence that
+    /// would bound them is itself missing or damaged.
+    public var upTo: UInt64?
+    /// What each piece of evidence says, one sentence each, naming its file.
+    public var findings: [String]
+
+    public var description: String {
+        "THE STORE HAS LOST RECORDS: the log holds \(held), the evidence says at least \(atLeast)"
+            + (upTo.map { " (sequence numbers up to \($0 - 1) may have been handed out)" } ?? " (how many more is unknown)")
+            + ": " + findings.joined(separator: "; ")
+    }
+}
+
+/// What shows how far a log reached, apart from the log itself, checked against what it holds:
+/// - `reach` (``LogReach``): the last segment the writer created and the records known durable;
+/// - the stored checkpoints (`checkpoints/checkpoint`, `checkpoints/history/*`): signed only
+///   over durable records;
+/// - `tiles/state`: written only after the records it covers were synced;
+/// - the index snapshot's tree size: written at a seal.
+///
+/// Each is written only after the records it speaks of are durable, so after any crash the log
+/// holds at least what every one of them says; a log that holds less lost records from its
+/// files. Whoever can edit every one of these files can hide a loss from them: only a checkpoint
+/// held elsewhere, or a witness, catches that (`docs/durability.md`).
+package enum LossEvidence {
+    /// - Parameters:
+    ///   - segments: index and first sequence number of every segment file the log holds, in order.
+    ///   - expectReach: whether `reach` must exist (every store with config records has one; a
+    ///     store created before them gets one when it is migrated).
+    ///   - snapshotSize: the tree size of an index snapshot that decoded, if any.
+    /// - Returns: nil when nothing shows a loss.
+    package static func check(fs: any FileSystem, layout: StoreLayout, storeID: [UInt8], segmentSize: Int, held: UInt64,
+                              segments: [(index: UInt64, first: UInt64)], expectReach: Bool, snapshotSize: UInt64?) -> LostRecords? {
+        var findings: [String] = []
+        var atLeast = held
+        var upTo: UInt64? = held
+        let lastIndex = segments.last?.index ?? 0
+        switch LogReach.read(fs: fs, directory: layout.root) {
+        case .missing:
+            if expectReach {
+                findings.append("\(layout.reach) is missing: nothing shows how far the log reached, so records may have been removed with it")
+                upTo = nil
+            }
+        case .damaged:
+            findings.append("\(layout.reach) is damaged: nothing shows how far the log reached")
+            upTo = nil
+        case .valid(let reach) where reach.storeID != storeID:
+            findings.append("\(layout.reach) belongs to store \(hexString(reach.storeID)), not this one")
+            upTo = nil
+        case .valid(let reach):
+            let segmentPath = layout.segments + "/" + SegmentFiles.name(reach.segment)
+            if reach.segment > lastIndex {
+                findings.append("\(segmentPath) is missing: \(layout.reach) records that the writer created it (from sequence \(reach.first)), "
+                    + "and the log ends with segment \(lastIndex)")
+                atLeast = max(atLeast, reach.first)
+            } else if let found = segments.first(where: { $0.index == reach.segment }), found.first != reach.first {
+                findings.append("\(segmentPath) starts at sequence \(found.first), \(layout.reach) says \(reach.first): it was replaced")
+                atLeast = max(atLeast, reach.first)
+            }
+            if reach.records > held {
+                findings.append("\(layout.reach) records \(reach.records) durable records\(reach.open ? "" : " at a clean close")")
+                atLeast = max(atLeast, reach.records)
+            }
+            // Open: the writer may have appended to the segment it names up to that segment's capacity.
+            let bound = reach.open ? reach.first + LogReach.capacity(segmentSize: segmentSize) : reach.records
+            upTo = reach.segment >= lastIndex ? max(held, bound, reach.records) : held
+        }
+        var checkpointed: (size: UInt64, path: String)?
+        let checkpoints = layout.checkpoints
+        var paths = [checkpoints + "/checkpoint"]
+        for name in ((try? fs.listDirectory(checkpoints + "/history")) ?? []) where !name.hasSuffix(".tmp") {
+            paths.append(checkpoints + "/history/" + name)
+        }
+        for path in paths {
+            guard let bytes = try? fs.readWholeFile(path, limit: SignedNote.maxSize),
+                  let body = try? CheckpointStore.body(of: String(decoding: bytes, as: UTF8.self), path: path) else { continue }
+            if body.treeSize > (checkpointed?.size ?? 0) { checkpointed = (body.treeSize, path) }
+        }
+        if let checkpointed, checkpointed.size > held {
+            findings.append("\(checkpointed.path) is a checkpoint of \(checkpointed.size) records")
+            atLeast = max(atLeast, checkpointed.size)
+        }
+        if let tiles = try? TileState.read(fs: fs, directory: layout.tiles), tiles.size > held {
+            findings.append("\(layout.tiles)/state records tiles for \(tiles.size) records")
+            atLeast = max(atLeast, tiles.size)
+        }
+        if let snapshotSize, snapshotSize > held {
+            findings.append("\(layout.index)/snapshot indexes \(snapshotSize) records")
+            atLeast = max(atLeast, snapshotSize)
+        }
+        guard !findings.isEmpty else { return nil }
+        return LostRecords(held: held, atLeast: atLeast, upTo: upTo.map { max($0, atLeast) }, findings: findings)
+    }
+}

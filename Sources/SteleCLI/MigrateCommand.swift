@@ -1,0 +1,29 @@
+import ArgumentParser
+import Stele
+
+struct MigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Anchor the stele.conf of a store created before config records in its log.",
+        discussion: """
+        Stores created by earlier versions keep their identity and governance key only in \\
+        stele.conf, which anyone who can edit the file could change. This appends an adoption \\
+        record with the file's identity, governance key and the minimum retention in force, so \\
+        that seals, checkpoints and proofs cover them and the file becomes a cache checked \\
+        against the log. It trusts the file as it stands: run `stele fsck`, and `stele verify` \\
+        against a checkpoint held elsewhere, first, and compare the governance key it prints \\
+        with the one your governance authority holds. Until migrated, such a store opens \\
+        read-only. Prints the adoption record's sequence number.
+        """)
+
+    @Argument(help: "The store directory.") var dir: String
+
+    func run() throws {
+        let sequence = try Store.migrate(at: dir)
+        let store = try Store(path: dir, options: .init(readOnly: true))
+        let key = store.config.governanceKey?.encoded ?? "none"
+        try store.close()
+        Console.error("adopted into the log: origin \(store.config.origin), governance key \(key)")
+        print(sequence)
+    }
+}
