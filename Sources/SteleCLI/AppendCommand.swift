@@ -11,7 +11,9 @@ struct AppendCommand: ParsableCommand {
         "key_b64") for bytes that are not text, and an optional "lock": {"mode": "compliance", \
         "until": "2027-01-31T00:00:00Z"} (or "for": "30d") to lock the version. Empty lines are \
         skipped. Prints the last sequence number appended. With --sync batch, every batch is \
-        durable before the next is read.
+        durable before the next is read. If it fails part-way it says exactly what was committed \
+        (records, the last input line, the last sequence number) and how to resume without \
+        duplicates: --skip-lines N skips the first N input lines.
         """)
 
     @Argument(help: "The store directory.")
@@ -26,34 +28,87 @@ struct AppendCommand: ParsableCommand {
     @Option(help: "Records per append call.")
     var batch: Int = 1000
 
+    @Option(help: "Skip the first N input lines (to resume after a failure).")
+    var skipLines: Int = 0
+
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard skipLines >= 0 else { throw ValidationError("--skip-lines must be 0 or more") }
         _ = try parseCommitPolicy(sync)
+    }
+
+    /// What went in so far: each batch appended, with its last input line and last sequence.
+    private struct Progress {
+        var batches: [(lastLine: Int, sequences: ClosedRange<UInt64>)] = []
+        /// The input line of each entry pending in the batch being built.
+        var pendingLines: [Int] = []
     }
 
     func run() throws {
         let policy = try parseCommitPolicy(sync)
-        let store = try Store(path: dir, options: .init(commitPolicy: policy))
         let reader = try LineReader(path: jsonl)
+        let store = try Store(path: dir, options: .init(commitPolicy: policy))
+        let before = store.recordCount
         var pending: [Entry] = []
         var locks: [RetentionLock?] = []
-        var last: UInt64?
+        var progress = Progress()
         var lineNumber = 0
-        while let line = try reader.nextLine() {
-            lineNumber += 1
-            if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }) { continue }
-            let (entry, lock) = try Self.parse(line, lineNumber: lineNumber)
-            pending.append(entry)
-            locks.append(lock)
-            if pending.count >= batch {
-                last = try store.putBatch(pending, locks: locks).sequences.upperBound
-                pending.removeAll(keepingCapacity: true)
-                locks.removeAll(keepingCapacity: true)
+        do {
+            while let line = try reader.nextLine() {
+                lineNumber += 1
+                if lineNumber <= skipLines { continue }
+                if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: "\r") }) { continue }
+                let (entry, lock) = try Self.parse(line, lineNumber: lineNumber)
+                pending.append(entry)
+                locks.append(lock)
+                progress.pendingLines.append(lineNumber)
+                if pending.count >= batch {
+                    try flush(store, &pending, &locks, &progress)
+                }
             }
+            if !pending.isEmpty { try flush(store, &pending, &locks, &progress) }
+            try store.close()
+        } catch {
+            // What is in the store, then the error itself (which keeps its exit code).
+            Console.error(committed(store, before: before, progress))
+            throw error
         }
-        if !pending.isEmpty { last = try store.putBatch(pending, locks: locks).sequences.upperBound }
-        try store.close()
-        if let last { print(last) } else { Console.error("stele: no records in input") }
+        if let last = progress.batches.last { print(last.sequences.upperBound) } else { Console.error("stele: no records in input") }
+    }
+
+    private func flush(_ store: Store, _ pending: inout [Entry], _ locks: inout [RetentionLock?], _ progress: inout Progress) throws {
+        let receipt = try store.putBatch(pending, locks: locks)
+        progress.batches.append((progress.pendingLines.last ?? 0, receipt.sequences))
+        pending.removeAll(keepingCapacity: true)
+        locks.removeAll(keepingCapacity: true)
+        progress.pendingLines.removeAll(keepingCapacity: true)
+    }
+
+    /// Exactly what is in the store after a failure, and how to resume: appended batches are
+    /// made durable first if they can be; records of a batch cut short count as far as they went.
+    private func committed(_ store: Store, before: UInt64, _ progress: Progress) -> String {
+        _ = try? store.sync()
+        let durable = store.durableRecordCount
+        var lastLine = skipLines
+        var lastSequence: UInt64?
+        for batch in progress.batches where batch.sequences.upperBound < durable {
+            (lastLine, lastSequence) = (batch.lastLine, batch.sequences.upperBound)
+        }
+        // A batch that failed may have left a prefix of its records (each checksummed, whole).
+        let appended = progress.batches.last.map { $0.sequences.upperBound + 1 } ?? before
+        let extra = Int(min(durable, store.recordCount) - min(appended, durable))
+        if extra > 0, extra <= progress.pendingLines.count, progress.batches.allSatisfy({ $0.sequences.upperBound < durable }) {
+            lastLine = progress.pendingLines[extra - 1]
+            lastSequence = appended + UInt64(extra) - 1
+        }
+        let count = (lastSequence.map { $0 + 1 } ?? before) - before
+        try? store.close()
+        guard let lastSequence else {
+            return "committed: nothing (the store is as it was); run the same command again once the cause is fixed"
+        }
+        return "committed: \(count) records from input lines \(skipLines + 1)-\(lastLine), the last at sequence \(lastSequence), durable; "
+            + "nothing after line \(lastLine) was written\n"
+            + "resume with: stele append \(dir) --jsonl \(jsonl) --sync \(sync) --skip-lines \(lastLine)"
     }
 
     /// One input line, parsed by the library (``ImportLine``) so that the fuzz target runs the same code.
@@ -76,6 +131,10 @@ final class LineReader {
     private var finished = false
 
     init(path: String) throws {
+        var isDirectory: ObjCBool = false
+        if path != "-", FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw InputError(message: "\(path) is a directory: give a JSON Lines file, or - for standard input")
+        }
         if path == "-" {
             handle = FileHandle.standardInput
         } else {
@@ -101,7 +160,12 @@ final class LineReader {
             }
             buffer.removeFirst(start)
             start = 0
-            let chunk = try handle.read(upToCount: 65_536) ?? Data()
+            let chunk: Data
+            do {
+                chunk = try handle.read(upToCount: 65_536) ?? Data()
+            } catch {
+                throw InputError(message: "cannot read the input: \((error as NSError).localizedDescription)")
+            }
             if chunk.isEmpty { finished = true } else { buffer.append(contentsOf: chunk) }
         }
     }

@@ -5,10 +5,10 @@ import Stele
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Create (or reopen) a store, append realistic order records, read them back, summarise.",
+        abstract: "Create a new store, append realistic order records, read them back, summarise.",
         discussion: "Appends merchant order events in durable batches, seals a segment, re-reads and verifies every record it wrote, and prints what it did.")
 
-    @Argument(help: "The store directory (created if missing).")
+    @Argument(help: "The store directory: must not exist, or be empty (the demo never writes into an existing store).")
     var dir: String = "demo-store"
 
     @Option(help: "Records to append.")
@@ -22,8 +22,14 @@ struct DemoCommand: ParsableCommand {
     }
 
     func run() throws {
-        let fresh = !FileManager.default.fileExists(atPath: dir + "/stele.conf")
-        if fresh { try Store.create(at: dir) }
+        // The demo only ever writes into a store it creates: never into an existing one.
+        if let contents = try? FileManager.default.contentsOfDirectory(atPath: dir), !contents.isEmpty {
+            throw InputError(message: "\(dir) exists and is not empty: the demo only creates a new store (it never writes into an existing one)")
+        }
+        if FileManager.default.fileExists(atPath: dir) && (try? FileManager.default.contentsOfDirectory(atPath: dir)) == nil {
+            throw InputError(message: "\(dir) exists and is not a directory")
+        }
+        try Store.create(at: dir, origin: "demo.stele.local/" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))
         let store = try Store(path: dir, options: .init(commitPolicy: .everyBatch))
         if !store.recovery.isClean { print("recovery: \(store.recovery)") }
         let start = store.recordCount
@@ -64,7 +70,7 @@ struct DemoCommand: ParsableCommand {
         let sample = try store.record(at: start)
         try store.close()
         print("""
-        Stele demo: \(fresh ? "created" : "reopened") \(dir)
+        Stele demo: created \(dir)
           appended   \(records) order events (\(payload) bytes) in batches of \(batch), each durable (msync) before the next
           rate       \(Int(Double(records) / seconds)) records/s, \(String(format: "%.1f", Double(payload) / seconds / 1e6)) MB/s
           verified   \(verified) records read back, every XXH3 checksum checked

@@ -9,7 +9,7 @@ struct PutCommand: ParsableCommand {
 
     @Argument(help: "The store directory.") var dir: String
     @Argument(help: "Namespace (1-255 bytes, no NUL), e.g. merchant-42/orders.") var namespace: String
-    @Argument(help: "Key.") var key: String
+    @Argument(help: "Key (b64:BASE64 for bytes that are not printable UTF-8).") var key: String
     @Argument(help: "Value (or use --file).") var value: String?
     @Option(help: "Read the value from this file (- for standard input).") var file: String?
 
@@ -27,7 +27,7 @@ struct PutCommand: ParsableCommand {
             bytes = Array((value ?? "").utf8)
         }
         let store = try Store(path: dir)
-        let receipt = try store.put(namespace: namespace, key: Array(key.utf8), value: bytes)
+        let receipt = try store.put(namespace: namespace, key: try KeyText.parse(key), value: bytes)
         try store.close()
         print(receipt.sequences.lowerBound)
     }
@@ -40,7 +40,7 @@ struct GetCommand: ParsableCommand {
 
     @Argument(help: "The store directory.") var dir: String
     @Argument(help: "Namespace.") var namespace: String
-    @Argument(help: "Key.") var key: String
+    @Argument(help: "Key (b64:BASE64 for bytes that are not printable UTF-8).") var key: String
     @Option(help: "Read as of this sequence number.") var at: UInt64?
     @Flag(help: "Prove the value is in the tree of --checkpoint (the proof is checked; a summary goes to stderr).") var verified = false
     @Option(help: "Signed checkpoint file, with --verified.") var checkpoint: String?
@@ -65,7 +65,7 @@ struct GetCommand: ParsableCommand {
                 guard let split = note.range(of: "\n\n", options: .backwards) else { throw InputError(message: "not a signed note") }
                 body = try Checkpoint(parsing: String(note[..<split.lowerBound]) + "\n")
             }
-            guard let result = try store.getVerified(namespace: namespace, key: Array(key.utf8), checkpoint: body),
+            guard let result = try store.getVerified(namespace: namespace, key: try KeyText.parse(key), checkpoint: body),
                   let bytes = result.version.value else {
                 throw InputError(message: "\(namespace) \(key): no live version at tree size \(body.treeSize)")
             }
@@ -73,7 +73,7 @@ struct GetCommand: ParsableCommand {
             Console.error("verified: version \(result.version.sequence) is leaf \(result.version.sequence) of tree size \(body.treeSize), root \(body.root.hex)\(verifierKey == nil ? " (checkpoint signature not checked: no --verifier-key)" : "")")
             value = bytes
         } else {
-            guard let version = try store.get(namespace: namespace, key: Array(key.utf8), asOf: at), let bytes = version.value else {
+            guard let version = try store.get(namespace: namespace, key: try KeyText.parse(key), asOf: at), let bytes = version.value else {
                 throw InputError(message: "\(namespace) \(key): no live version")
             }
             value = bytes
@@ -89,11 +89,11 @@ struct DeleteCommand: ParsableCommand {
 
     @Argument(help: "The store directory.") var dir: String
     @Argument(help: "Namespace.") var namespace: String
-    @Argument(help: "Key.") var key: String
+    @Argument(help: "Key (b64:BASE64 for bytes that are not printable UTF-8).") var key: String
 
     func run() throws {
         let store = try Store(path: dir)
-        let receipt = try store.delete(namespace: namespace, key: Array(key.utf8))
+        let receipt = try store.delete(namespace: namespace, key: try KeyText.parse(key))
         try store.close()
         print(receipt.sequences.lowerBound)
     }
@@ -133,13 +133,13 @@ struct HistoryCommand: ParsableCommand {
 
     @Argument(help: "The store directory.") var dir: String
     @Argument(help: "Namespace.") var namespace: String
-    @Argument(help: "Key.") var key: String
+    @Argument(help: "Key (b64:BASE64 for bytes that are not printable UTF-8).") var key: String
     @Flag(help: "One JSON object per line.") var json = false
 
     func run() throws {
         let store = try Store(path: dir, options: .init(readOnly: true))
         defer { try? store.close() }
-        let history = try store.history(namespace: namespace, key: Array(key.utf8))
+        let history = try store.history(namespace: namespace, key: try KeyText.parse(key))
         guard !history.isEmpty else { throw InputError(message: "\(namespace) \(key): never written") }
         for version in history { print(describe(version, json: json)) }
     }
@@ -160,7 +160,7 @@ struct ScanCommand: ParsableCommand {
     func run() throws {
         let store = try Store(path: dir, options: .init(readOnly: true))
         defer { try? store.close() }
-        for version in try store.scan(namespace: namespace, prefix: Array(prefix.utf8), after: after.map { Array($0.utf8) },
+        for version in try store.scan(namespace: namespace, prefix: try KeyText.parse(prefix), after: try after.map(KeyText.parse),
                                       limit: limit, includeDeleted: includeDeleted) {
             print(describe(version, json: json))
         }

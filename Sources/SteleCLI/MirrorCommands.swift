@@ -69,33 +69,53 @@ struct MirrorCommand: ParsableCommand {
     @Option(help: "Object lock mode when the records carry no compliance lock: compliance or governance.") var lockMode = "compliance"
     @Option(help: "Minimum retention of every object, in days (at most 36500).") var retainDays = 30
     @Flag(help: "Print each pass as a JSON object.") var json = false
+    @Option(help: "With --follow, exit after this many failed passes in a row (a tampered copy stops at once).") var maxFailures = 10
 
     func validate() throws {
         guard ObjectRetention.Mode(rawValue: lockMode.uppercased()) != nil else { throw ValidationError("--lock-mode is compliance or governance") }
+        guard maxFailures >= 1 else { throw ValidationError("--max-failures must be at least 1") }
         guard (1 ... 36_500).contains(retainDays) else { throw ValidationError("--retain-days must be 1-36500") }
         guard interval > 0 else { throw ValidationError("--interval must be positive") }
     }
 
     func run() throws {
+        try refuseInsideStore(to, store: dir, what: "the mirror target")
         var options = Mirror.Options()
         options.defaultMode = ObjectRetention.Mode(rawValue: lockMode.uppercased()) ?? .compliance
         options.minimumRetention = .seconds(retainDays * 86_400)
         let mirror = Mirror(storePath: dir, target: try targetOptions.target(to), options: options)
         var pass = 0
         var pause = interval
+        var failures = 0
+        var lastError: (any Error)?
         while true {
             pass += 1
             do {
                 let report = try mirror.runOnce()
                 Console.line(json ? Self.json(report) : Self.text(report))
                 pause = interval
+                failures = 0
+                lastError = nil
+            } catch let error as MirrorError where !error.isTransient {
+                // A copy that was tampered with, or an object that conflicts, is not retried: it
+                // needs a person, and following on would only upload beside it.
+                throw error
             } catch {
-                // One pass is a batch job; following is a service: report, back off, go on.
                 guard follow else { throw error }
-                Console.error("stele mirror: pass \(pass) failed: \(error); retrying in \(Int(pause)) s")
+                failures += 1
+                lastError = error
+                Console.error("stele mirror: pass \(pass) failed: \(error); \(failures) in a row")
+                if failures >= maxFailures {
+                    Console.error("stele mirror: giving up after \(failures) failed passes in a row")
+                    throw error
+                }
                 pause = min(pause * 2, 60)
             }
-            guard follow, passes.map({ pass < $0 }) ?? true else { return }
+            guard follow, passes.map({ pass < $0 }) ?? true else {
+                // A bounded follow reports its last pass's failure in its exit status.
+                if let lastError { throw lastError }
+                return
+            }
             Thread.sleep(forTimeInterval: pause)
         }
     }
@@ -137,13 +157,77 @@ struct RestoreCommand: ParsableCommand {
     @Flag(help: "Also restore sealed segments beyond the newest checkpoint signed with the key (vouched for by the hash chain only).")
     var includeUnvouched = false
 
+    @Flag(help: "Print the report as JSON instead of text.") var json = false
+
     func run() throws {
+        try refuseInsideStore(to, store: nil, what: "the restored store")
+        if !from.hasPrefix("s3://") { try refuseNested(to, from, "the restored store", "the copy") }
         let result = try Restore.run(from: try targetOptions.target(from), to: to, checkpoint: try readText(checkpoint),
                                      verifier: try loadVerifier(verifierKey), includeUnvouched: includeUnvouched)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let text = String(decoding: try encoder.encode(result), as: UTF8.self)
-        print(text)
+        print(json ? text : Self.text(result))
         if let report { try Data((text + "\n").utf8).write(to: URL(fileURLWithPath: report)) }
     }
+
+    /// The report for a person: what came back, what was proven, and everything left out,
+    /// ignored or found altered.
+    static func text(_ r: Restore.Report) -> String {
+        var lines = ["restored \(r.treeSize) records (\(r.segments) segments, \(r.bytes) bytes) from \(r.source) into \(r.restoredTo) in "
+            + String(format: "%.2f s", r.seconds),
+                     "proven: the log matches the trusted checkpoint at size \(r.checkpointSize)"
+            + (r.vouchedSize > r.checkpointSize ? ", and checkpoints signed with the same key up to size \(r.vouchedSize)" : "")
+            + "; root \(r.rootHash)",
+                     "policy (identity, governance key): from \(r.policyFrom)"]
+        if r.treeSize > r.vouchedSize {
+            lines.append("NOT PROVEN: records \(r.vouchedSize)..<\(r.treeSize) are vouched for by the hash chain only (--include-unvouched, or a segment that straddles the checkpoint)")
+        }
+        if r.segmentsLeftOut > 0 {
+            lines.append("LEFT OUT: \(r.segmentsLeftOut) segment(s) of the copy (\(r.recordsLeftOut) records) beyond every checkpoint signed with the key")
+        }
+        lines += r.altered.map { "altered: " + $0 } + r.ignored.map { "ignored: " + $0 }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension MirrorError {
+    /// A failure that a later pass may not meet again (the target unreachable or refusing).
+    var isTransient: Bool {
+        switch self {
+        case .transport, .target: true
+        default: false
+        }
+    }
+}
+
+/// Refuses a mirror target or a restored store inside a store (or a store inside it): copies
+/// must live beyond the store's reach, and a restore must not write into one.
+func refuseInsideStore(_ path: String, store: String?, what: String) throws {
+    guard !path.hasPrefix("s3://") else { return }
+    if let store { try refuseNested(path, store, what, "the store") }
+    var ancestor = URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent()
+    while ancestor.path != "/" {
+        if FileManager.default.fileExists(atPath: ancestor.appendingPathComponent(StoreConfig.fileName).path) {
+            throw InputError(message: "\(path) is inside the store \(ancestor.path): \(what) must not be")
+        }
+        ancestor = ancestor.deletingLastPathComponent()
+    }
+}
+
+/// Refuses `a` inside `b` or `b` inside `a` (after resolving symbolic links).
+func refuseNested(_ a: String, _ b: String, _ aName: String, _ bName: String) throws {
+    func resolved(_ path: String) -> String {
+        // The deepest existing ancestor, resolved, and what follows it.
+        var url = URL(fileURLWithPath: path).standardizedFileURL
+        var rest: [String] = []
+        while !FileManager.default.fileExists(atPath: url.path) && url.path != "/" {
+            rest.insert(url.lastPathComponent, at: 0)
+            url = url.deletingLastPathComponent()
+        }
+        return ([url.resolvingSymlinksInPath().path] + rest).joined(separator: "/").replacingOccurrences(of: "//", with: "/")
+    }
+    let (x, y) = (resolved(a) + "/", resolved(b) + "/")
+    if x.hasPrefix(y) { throw InputError(message: "\(aName) (\(a)) is inside \(bName) (\(b))") }
+    if y.hasPrefix(x) { throw InputError(message: "\(bName) (\(b)) is inside \(aName) (\(a))") }
 }

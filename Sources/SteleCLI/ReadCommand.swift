@@ -53,11 +53,6 @@ struct ReadCommand: ParsableCommand {
         try store.close()
     }
 
-    /// Printable text as is; anything else (control characters, invalid UTF-8) as `base64:...`.
-    static func text(_ bytes: [UInt8]) -> String {
-        if let text = String(validating: bytes, as: UTF8.self), !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
-            return text
-        }
-        return "base64:" + Data(bytes).base64EncodedString()
-    }
+    /// Printable text as is; anything else as `b64:...` (see ``KeyText``).
+    static func text(_ bytes: [UInt8]) -> String { KeyText.display(bytes) }
 }

@@ -36,7 +36,7 @@ struct LockCommand: ParsableCommand {
 
     @Argument(help: "The store directory.") var dir: String
     @Argument(help: "Namespace.") var namespace: String
-    @Argument(help: "Key.") var key: String
+    @Argument(help: "Key (b64:BASE64 for bytes that are not printable UTF-8).") var key: String
     @Option(help: "governance or compliance.") var mode: String
     @Option(help: "Retain until this ISO 8601 date.") var until: String?
     @Option(name: .customLong("for"), help: "Retain for this long from now (90s, 15m, 12h, 30d).") var duration: String?
@@ -49,14 +49,14 @@ struct LockCommand: ParsableCommand {
         let store = try Store(path: dir)
         if let authorization {
             guard mode == .governance, let until else { throw ValidationError("a bypass takes --mode governance and --until") }
-            let receipt = try store.shortenGovernanceLock(namespace: namespace, key: Array(key.utf8), version: version,
+            let receipt = try store.shortenGovernanceLock(namespace: namespace, key: try KeyText.parse(key), version: version,
                                                           retainUntil: try parseDate(until), authorization: try readText(authorization))
             try store.close()
             print(receipt.sequences.lowerBound)
             return
         }
         let lock = RetentionLock(mode: mode, retainUntil: try retainUntil(until: until, for: duration))
-        let receipt = try store.lock(namespace: namespace, key: Array(key.utf8), version: version, lock: lock)
+        let receipt = try store.lock(namespace: namespace, key: try KeyText.parse(key), version: version, lock: lock)
         try store.close()
         print(receipt.sequences.lowerBound)
     }
@@ -69,7 +69,7 @@ struct HoldCommand: ParsableCommand {
 
     @Argument(help: "The store directory.") var dir: String
     @Argument(help: "Namespace.") var namespace: String
-    @Argument(help: "Key.") var key: String
+    @Argument(help: "Key (b64:BASE64 for bytes that are not printable UTF-8).") var key: String
     @Flag(name: .customLong("on"), help: "Set the hold.") var on = false
     @Flag(name: .customLong("off"), help: "Release the hold.") var off = false
     @Option(help: "Why (required).") var reason: String
@@ -80,7 +80,7 @@ struct HoldCommand: ParsableCommand {
 
     func run() throws {
         let store = try Store(path: dir)
-        let receipt = try store.setLegalHold(namespace: namespace, key: Array(key.utf8), on: on, reason: reason)
+        let receipt = try store.setLegalHold(namespace: namespace, key: try KeyText.parse(key), on: on, reason: reason)
         try store.close()
         print(receipt.sequences.lowerBound)
     }
@@ -124,15 +124,23 @@ struct PurgeCommand: ParsableCommand {
         if !dryRun { try store.seal() }
         let report = try store.purge(dryRun: dryRun)
         try store.close()
+        // A dry run counts what the real run purges after sealing the active segment first.
+        let items = report.purged + (dryRun ? report.inActiveSegment : [])
+        let payload = items.reduce(0) { $0 + $1.storedBytes }
+        let stubs = 32 * items.count
+        let (freed, added) = dryRun ? (max(0, payload - stubs), max(0, stubs - payload)) : (report.bytesReclaimed, report.bytesAdded)
         if json {
-            print("{\"dry_run\":\(report.dryRun),\"purged\":\(report.purged.count),\"payload_bytes\":\(report.payloadBytes),"
-                + "\"bytes_before\":\(report.bytesBefore),\"bytes_after\":\(report.bytesAfter),\"bytes_reclaimed\":\(report.bytesReclaimed),"
-                + "\"still_protected\":\(report.stillProtected),\"skipped_in_active_segment\":\(report.skippedInActiveSegment),"
+            print("{\"dry_run\":\(report.dryRun),\"purged\":\(items.count),\"payload_bytes\":\(payload),\"stub_bytes\":\(stubs),"
+                + "\"bytes_reclaimed\":\(freed),\"bytes_added\":\(added),"
+                + "\"still_protected\":\(report.stillProtected),\"in_active_segment\":\(report.inActiveSegment.count),"
                 + "\"segments_rewritten\":\(report.segmentsRewritten),\"redaction_records\":\(report.redactionRecords)}")
         } else {
-            print("\(report.dryRun ? "would purge" : "purged") \(report.purged.count) versions (\(report.payloadBytes) payload bytes); "
-                + "\(report.stillProtected) still protected; \(report.segmentsRewritten) segments rewritten, "
-                + "\(report.bytesReclaimed) bytes of disk reclaimed")
+            let size = freed > 0 || added == 0 ? "\(freed) bytes of disk \(dryRun ? "would be " : "")reclaimed"
+                : "the stubs \(dryRun ? "would take" : "took") \(added) bytes more than the payloads they replace"
+            print("\(dryRun ? "would purge" : "purged") \(items.count) versions (\(payload) payload bytes, each replaced by a 32-byte stub); "
+                + "\(report.stillProtected) still protected; "
+                + (dryRun ? "\(report.inActiveSegment.count) of them in the active segment, which purge seals first; "
+                          : "\(report.segmentsRewritten) segments rewritten, ") + size)
         }
     }
 }
@@ -149,7 +157,7 @@ struct AuthorizeCommand: ParsableCommand {
     @Option(help: "The governance private key file (from `stele keygen`).") var signer: String
     @Option(help: "The store's origin (see `stele stats`).") var origin: String
     @Argument(help: "Namespace.") var namespace: String
-    @Argument(help: "Key.") var key: String
+    @Argument(help: "Key (b64:BASE64 for bytes that are not printable UTF-8).") var key: String
     @Option(help: "Only this version (sequence number).") var version: UInt64?
     @Option(help: "New retain-until date, ISO 8601 (a past date removes the locks).") var until: String
     @Option(help: "The store's tree size you looked at (`stele stats`): only locks set before it are shortened.") var asOf: UInt64
@@ -160,7 +168,7 @@ struct AuthorizeCommand: ParsableCommand {
         guard let notAfter = RetentionText.after(Int64(Date().timeIntervalSince1970 * 1e9), try parseDuration(validFor)) else {
             throw ValidationError(RetentionText.tooLateHint(validFor))
         }
-        print(try GovernanceAuthorization.sign(origin: origin, namespace: namespace, key: Array(self.key.utf8), version: version,
+        print(try GovernanceAuthorization.sign(origin: origin, namespace: namespace, key: try KeyText.parse(self.key), version: version,
                                                retainUntil: try parseDate(until), asOf: asOf, notAfter: notAfter, with: key), terminator: "")
     }
 }

@@ -96,9 +96,13 @@ public struct DirectoryTarget: MirrorTarget {
     /// Every object file, and, as a delete marker, every checksum file whose object is gone: in
     /// a directory, that is what a removed object leaves.
     public func versions(prefix: String) throws -> [ObjectVersion] {
-        guard let names = FileManager.default.enumerator(atPath: root) else { return [] }
+        // Only the directory the prefix names is walked (not, say, every tile).
+        let base = prefix.contains("/") ? String(prefix[..<(prefix.lastIndex(of: "/") ?? prefix.endIndex)]) : ""
+        guard let walker = FileManager.default.enumerator(atPath: base.isEmpty ? root : path(base)) else { return [] }
         var out: [ObjectVersion] = []
-        for case let name as String in names where name.hasPrefix(prefix) && !name.contains(".tmp-") {
+        for case let relative as String in walker {
+            let name = base.isEmpty ? relative : base + "/" + relative
+            guard name.hasPrefix(prefix), !name.contains(".tmp-") else { continue }
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path(name), isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
             if name.hasSuffix(".sha256") {

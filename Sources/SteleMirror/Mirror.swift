@@ -79,12 +79,16 @@ public final class Mirror {
         let layout = StoreLayout(root: storePath)
         let floor = retention(RetentionHorizon())
         let history = layout.checkpoints + "/history"
-        if !known.contains(StoreConfig.fileName) {
+        let sealed = try store.sealedSegments()
+        try checkCopy(sealed: sealed)
+        // A store's identity and governance key are records in its log, which a restore reads; a
+        // store created before them has only its config file to give.
+        if !store.recordsItsConfig && !known.contains(StoreConfig.fileName) {
             try send(StoreConfig.fileName, try read(layout.config), retention: floor, label: nil, &report)
         }
         // The sealed segments of the store as opened for this pass: never the active one (a live
         // writer may truncate it), never one sealed after the open (its records are not in view).
-        for segment in try store.sealedSegments() {
+        for segment in sealed {
             let name = "segments/" + (segment.path as NSString).lastPathComponent
             let needsCopy = !known.contains(name), needsTiles = tiles.frontier.size <= segment.records.upperBound
             if needsCopy || needsTiles {
@@ -143,9 +147,57 @@ public final class Mirror {
     private func retention(_ horizon: RetentionHorizon) -> ObjectRetention {
         let seconds = min(options.minimumRetention.components.seconds, 100 * 366 * 86_400)
         let floor = Int64(Date().timeIntervalSince1970 * 1e9) + seconds * 1_000_000_000
-        let mode: ObjectRetention.Mode = horizon.compliance != nil ? .compliance : options.defaultMode
+        // The object's mode follows the records' locks: compliance if any is, governance if they
+        // all are (a governance lock, which its authority may lift, does not become one nobody can
+        // lift), and the configured default only for records without locks.
+        let mode: ObjectRetention.Mode = horizon.compliance != nil ? .compliance : horizon.governance != nil ? .governance : options.defaultMode
         let until = [floor, horizon.compliance ?? floor, horizon.governance ?? floor].max() ?? floor
         return ObjectRetention(mode: mode, retainUntil: until, legalHold: horizon.legalHold)
+    }
+
+    /// Checks that the copy holds what this mirror wrote, and nothing it did not: segments
+    /// `1...n` without a gap and none the store has not sealed, no object removed (a delete
+    /// marker, or in a directory a checksum file without its object), none overwritten (a
+    /// second version), no checkpoint over records the copy's segments do not hold, and every
+    /// object this mirror wrote or verified still there. Tiles are derived and not listed.
+    /// - Throws: ``MirrorError/tampered(_:)`` naming each finding; nothing is uploaded over it.
+    private func checkCopy(sealed: [SealedSegmentInfo]) throws {
+        let versions = try [StoreConfig.fileName, "segments/", "checkpoints/"].flatMap { try target.versions(prefix: $0) }
+        var findings: [String] = []
+        var byName: [String: [ObjectVersion]] = [:]
+        for version in versions { byName[version.name, default: []].append(version) }
+        var segments: Set<UInt64> = []
+        var largestCheckpoint: UInt64 = 0
+        for (name, all) in byName.sorted(by: { $0.key < $1.key }) {
+            let kept = all.filter { !$0.isDeleteMarker }
+            if all.contains(where: \.isDeleteMarker) {
+                findings.append("\(name): removed from the copy (\(kept.isEmpty ? "no version left" : "hidden by a delete marker"))")
+            }
+            if kept.count > 1 { findings.append("\(name): \(kept.count) versions (overwritten after the mirror wrote it)") }
+            guard !kept.isEmpty else { continue }
+            if name.hasPrefix("segments/"), let index = SegmentFiles.index(of: String(name.dropFirst("segments/".count))) {
+                segments.insert(index)
+                if index > UInt64(sealed.count) { findings.append("\(name): a segment the store has not sealed (forged, or lost by the store)") }
+            } else if name.hasPrefix("checkpoints/"), let size = UInt64(name.dropFirst("checkpoints/".count)) {
+                largestCheckpoint = max(largestCheckpoint, size)
+            } else if name != StoreConfig.fileName {
+                findings.append("\(name): an object the mirror never writes")
+            }
+        }
+        let contiguous = (segments.max() ?? 0) == UInt64(segments.count)
+        if !contiguous, let last = segments.max() {
+            let gaps = (1 ... last).filter { !segments.contains($0) }.map { "segments/" + SegmentFiles.name($0) }
+            findings.append("\(gaps.joined(separator: ", ")): missing before segments/\(SegmentFiles.name(last)) (lost from the copy)")
+        }
+        let covered = segments.isEmpty || !contiguous ? 0 : sealed.prefix(segments.count).last.map { $0.records.upperBound + 1 } ?? 0
+        if largestCheckpoint > covered {
+            findings.append("checkpoints/\(largestCheckpoint): a checkpoint of \(largestCheckpoint) records, but the copy's segments hold \(covered) (segments lost from the copy)")
+        }
+        for name in known.sorted() where !name.hasPrefix("tiles/") && byName[name]?.contains(where: { !$0.isDeleteMarker }) != true
+            && !findings.contains(where: { $0.hasPrefix(name + ":") }) {
+            findings.append("\(name): this mirror wrote or verified it, and it is gone")
+        }
+        if !findings.isEmpty { throw MirrorError.tampered(findings) }
     }
 
     private func read(_ path: String) throws -> [UInt8] {

@@ -3,12 +3,20 @@ import Stele
 
 /// Rebuilds a store from a mirror and proves it against a trusted checkpoint.
 ///
-/// Steps: fetch the config and every segment in order (a gap is a missing object); check each
-/// object's SHA-256 against the one recorded at upload and that each segment is a sealed one;
-/// assemble them in `DIR.restoring`; open the store there (recovery checks the hash chain and
-/// the Merkle roots in every footer and rebuilds tiles and index); run fsck with the trusted
-/// checkpoint, which must be covered by the restored log and match its tree at that size; only
-/// then rename `DIR.restoring` to `DIR`. Nothing unverified is ever left under `DIR`.
+/// The copy is read by object versions (S3's ListObjectVersions; a directory's files), so that
+/// neither a delete marker nor an overwrite hides anything. For each segment number in turn the
+/// oldest version that checks out is used: its recorded SHA-256, a sealed segment of this store
+/// with a valid seal, starting where the previous one ended and linking to its seal (and, when
+/// versions compete, its records reproducing its seal's digest and root). Segments are taken up
+/// to the largest checkpoint in the copy signed with the trusted key; those assembled in
+/// `DIR.restoring`, the store is opened there (recovery checks every footer's Merkle root and
+/// rebuilds tiles and index), `stele.conf` is written from the log's own config records (the
+/// copy's file is only compared), and fsck checks the log against the trusted checkpoint and
+/// every other signed checkpoint consistent with it. Segments wholly beyond what a consistent
+/// checkpoint vouches for are left out. Only then is `DIR.restoring` renamed to `DIR`; nothing
+/// unverified is ever left under `DIR`. Every object not used, and every one found altered, is
+/// named in the report, whatever else the copy holds: extra or forged objects, newer versions,
+/// objects past the checkpoint.
 public enum Restore {
     /// What a restore brought back (also written as JSON by `stele restore`).
     public struct Report: Sendable, Codable, Equatable {
@@ -22,12 +30,21 @@ public enum Restore {
         public var rootHash: String
         /// Tree size of the trusted checkpoint it was checked against.
         public var checkpointSize: UInt64
-        /// Records vouched for by a checkpoint signed with the trusted key: the trusted one, or a
-        /// later one found in the copy (checked for consistency with it by fsck).
+        /// Records vouched for by a checkpoint signed with the trusted key and consistent with
+        /// the trusted one: the trusted one, or a later one found in the copy.
         public var vouchedSize: UInt64
-        /// Sealed segments in the copy that lie wholly beyond every such checkpoint, left out
-        /// (nothing signed vouches for them; `includeUnvouched` restores them too).
+        /// Sealed segments in the copy left out: wholly beyond every such checkpoint (nothing
+        /// signed vouches for them; `includeUnvouched` restores them too).
         public var segmentsLeftOut: Int
+        /// Records in those segments.
+        public var recordsLeftOut: UInt64
+        /// Objects of the copy not used, each with why.
+        public var ignored: [String]
+        /// Objects of the copy that failed a check, each with what failed.
+        public var altered: [String]
+        /// Where the store's identity and governance key came from: its log, or (for a store
+        /// created before config records) the copy's `stele.conf`.
+        public var policyFrom: String
         public var seconds: Double
     }
 
@@ -35,9 +52,9 @@ public enum Restore {
     /// - Parameters:
     ///   - checkpoint: a signed checkpoint note held outside the store (trusted).
     ///   - verifier: the key that must have signed it.
-    ///   - includeUnvouched: also restore sealed segments beyond the newest checkpoint signed with
-    ///     that key (checked by the hash chain alone, which anyone able to write objects to the
-    ///     copy could extend).
+    ///   - includeUnvouched: also restore sealed segments beyond the newest consistent checkpoint
+    ///     signed with that key (checked by the hash chain alone, which anyone able to write
+    ///     objects to the copy could extend).
     /// - Throws: ``MirrorError`` naming the object that is missing or altered, or describing how
     ///   the log and the checkpoint disagree; ``SteleError`` for local I/O.
     public static func run(from target: any MirrorTarget, to directory: String, checkpoint: String,
@@ -74,104 +91,172 @@ public enum Restore {
         try fs.makeDirectory(work)
         for path in layout.directories { try fs.makeDirectory(path) }
         fs.close(try fs.open(layout.lock, .createNew(permissions: 0o644)))
+        var inventory = try RestoreInventory(target)
 
-        let config = try fetch(target, StoreConfig.fileName)
-        _ = try StoreConfig.decode(String(decoding: config, as: UTF8.self), path: StoreConfig.fileName)
-        try write(fs, config, to: layout.config)
+        // Checkpoints in the copy signed with the trusted key may vouch for more than the trusted
+        // one: segments are taken up to the largest, and kept only as far as one consistent with
+        // the trusted checkpoint reaches (checked once the log is assembled).
+        let signed = inventory.signedCheckpoints(target, verifier: verifier, origin: trusted.origin)
+        let claimed = signed.map(\.checkpoint.treeSize).reduce(trusted.treeSize, max)
 
-        // Checkpoints in the copy signed with the trusted key vouch for more than the trusted
-        // one may; fsck checks them all against the restored log (and so against each other).
-        var vouching = [Fsck.ExternalCheckpoint(note: checkpoint, verifier: verifier)]
-        var vouchedSize = trusted.treeSize
-        for info in try target.list(prefix: "checkpoints/") {
-            guard let note = try? String(decoding: fetch(target, info.name), as: UTF8.self),
-                  let body = try? Checkpoint(parsing: try SignedNote.open(note, verifier: verifier)),
-                  body.origin == trusted.origin else { continue }
-            vouching.append(Fsck.ExternalCheckpoint(note: note, verifier: verifier))
-            vouchedSize = max(vouchedSize, body.treeSize)
+        var chosen: [ChosenSegment] = []  // their bytes dropped once written
+        var bytesRestored: [UInt64: Int] = [:]
+        var frontier = Frontier()
+        var index: UInt64 = 1
+        var leftOut: [UInt64] = []
+        var brokeOff = false  // no version of segment `index` continued the chain
+        // The next segments' oldest versions are fetched and checked (SHA-256) on other threads
+        // while this one is checked and written: checking takes longer than writing.
+        func prefetch(_ index: UInt64) -> BackgroundTask<[UInt8]>? {
+            guard let first = inventory.segments[index]?.first else { return nil }
+            return BackgroundTask(qos: .default) { try RestoreInventory.fetch(target, first) }
         }
-
-        let names = try target.list(prefix: "segments/").map(\.name).filter { $0.hasSuffix(SegmentFiles.suffix) }
-        var bytes = config.count
-        var restoredSegments = 0
-        // The next two objects are fetched and checked (SHA-256) on other threads while this one
-        // is written: checking takes longer than writing, so one thread ahead left a core idle.
-        func prefetch(_ name: String) -> BackgroundTask<[UInt8]> { BackgroundTask(qos: .default) { try fetch(target, name) } }
-        var ahead = names.prefix(Restore.fetchAhead).map(prefetch)
-        defer { for fetch in ahead { fetch.join() } }  // no thread outlives the restore
-        for (position, name) in names.enumerated() {
-            let expected = "segments/" + SegmentFiles.name(UInt64(position + 1))
-            guard name == expected else { throw MirrorError.missing(name: expected) }
-            let content = try ahead.isEmpty ? fetch(target, name) : ahead.removeFirst().value()
-            if position + Restore.fetchAhead < names.count { ahead.append(prefetch(names[position + Restore.fetchAhead])) }
-            let path = work + "/" + name
-            try write(fs, content, to: path)
-            let segment: SealedSegment
-            do {
-                segment = try SealedSegment.open(fs: fs, path: path, expectedIndex: UInt64(position + 1))
-            } catch {
-                throw MirrorError.altered(name: name, detail: "\(error)")
+        var ahead: [UInt64: BackgroundTask<[UInt8]>] = [:]
+        defer { for task in ahead.values { task.join() } }  // no thread outlives the restore
+        while inventory.segments[index] != nil {
+            for next in index ..< index + UInt64(Restore.fetchAhead) + 1 where ahead[next] == nil {
+                if let task = prefetch(next) { ahead[next] = task }
             }
-            if segment.footer.firstSequence >= vouchedSize && !includeUnvouched {
-                try fs.remove(path)
+            let prefetched = try? ahead.removeValue(forKey: index)?.value()
+            guard var segment = inventory.choose(index: index, after: chosen.last, frontier: frontier,
+                                                 storeID: chosen.first?.header.storeID, target, prefetched: prefetched) else {
+                brokeOff = true
                 break
             }
-            bytes += content.count
-            restoredSegments += 1
+            if segment.header.firstSequence >= claimed && !includeUnvouched { break }
+            try write(fs, segment.bytes, to: work + "/segments/" + SegmentFiles.name(index))
+            bytesRestored[index] = segment.bytes.count
+            segment.bytes = []
+            frontier = Frontier(size: segment.footer.treeSize, hashes: segment.footer.frontier) ?? frontier
+            chosen.append(segment)
+            index += 1
         }
-        guard restoredSegments > 0 else { throw MirrorError.missing(name: "segments/" + SegmentFiles.name(1)) }
-        for fetch in ahead { fetch.join() }  // objects beyond the vouched ones, left out
-        ahead.removeAll()
+        let held = chosen.last.map { $0.footer.lastSequence + 1 } ?? 0
+        guard held >= trusted.treeSize, let last = chosen.last else {
+            let name = "segments/" + SegmentFiles.name(UInt64(chosen.count + 1))
+            if let failed = inventory.altered.last(where: { $0.hasPrefix(name) }) {
+                throw MirrorError.altered(name: name, detail: failed + " (no version of it continues the chain)")
+            }
+            throw MirrorError.missing(name: name)
+        }
+        // Segments after the chain's end: beyond every signed checkpoint, or after a break that
+        // the chain cannot cross (the broken one is noted as altered).
+        for other in inventory.segments.keys where other > index || (other == index && !brokeOff) {
+            leftOut.append(other)
+        }
 
-        // How far the restored log reaches, so that a later loss of its files is never silent.
-        let last = try SealedSegment.open(fs: fs, path: work + "/segments/" + SegmentFiles.name(UInt64(restoredSegments)),
-                                          expectedIndex: UInt64(restoredSegments))
+        // How far the restored log reaches, and who it is: from the log itself.
         try LogReach(storeID: last.header.storeID, open: false, segment: last.header.index, first: last.header.firstSequence,
-                     records: last.footer.lastSequence + 1).write(fs: fs, directory: work)
-        // One sync for every file written (rather than one each): nothing is presented as
-        // restored before the rename below anyway.
+                     records: held).write(fs: fs, directory: work)
+        let policyFrom = try writeConfig(fs, target, &inventory, layout: layout, storeID: last.header.storeID)
         try fs.syncFileSystem(work)
+
         // Recovery: hash chain, footers, Merkle roots; tiles and index rebuilt from the records.
-        let store = try Store(path: work)
-        let size = store.recordCount
-        let root = try store.rootHash()
-        try store.close()
-        guard size >= vouchedSize else {
-            throw MirrorError.missing(name: "segments/" + SegmentFiles.name(UInt64(restoredSegments + 1))
-                + " (the copy holds \(size) records; a checkpoint signed with the trusted key covers \(vouchedSize))")
+        var options = Store.Options()
+        options.migrating = policyFrom != "log"
+        let store = try Store(path: work, options: options)
+        var vouching = [Fsck.ExternalCheckpoint(note: checkpoint, verifier: verifier)]
+        var vouched = trusted.treeSize
+        for (candidate, note, label) in signed {
+            let root = candidate.treeSize <= held ? try? store.rootHash(treeSize: candidate.treeSize) : nil
+            if root == candidate.root {
+                vouching.append(Fsck.ExternalCheckpoint(note: note, verifier: verifier))
+                vouched = max(vouched, candidate.treeSize)
+            } else if candidate.treeSize <= held {
+                inventory.ignored.append("\(label): signed with the trusted key but inconsistent with the restored log at size \(candidate.treeSize) (a fork)")
+            } else {
+                inventory.ignored.append("\(label): a checkpoint of \(candidate.treeSize) records, beyond what the copy holds")
+            }
         }
+        try store.close()
+
+        // Segments that no consistent checkpoint vouches for come out again, from the end.
+        var restored = chosen
+        while !includeUnvouched, let tail = restored.last, restored.count > 1, tail.footer.firstSequence >= vouched {
+            try fs.remove(work + "/segments/" + SegmentFiles.name(tail.header.index))
+            leftOut.append(tail.header.index)
+            restored.removeLast()
+        }
+        if restored.count < chosen.count, let end = restored.last {
+            try LogReach(storeID: end.header.storeID, open: false, segment: end.header.index, first: end.header.firstSequence,
+                         records: end.footer.lastSequence + 1).write(fs: fs, directory: work)
+            for path in [layout.tiles, layout.index] { removeTree(path); try fs.makeDirectory(path) }
+            try fs.syncFileSystem(work)
+            try Store(path: work, options: options).close()
+        }
+        let size = restored.last.map { $0.footer.lastSequence + 1 } ?? 0
+        var recordsLeftOut: UInt64 = 0
+        for number in Set(leftOut).sorted() {
+            guard let version = inventory.segments[number]?.first else { continue }
+            inventory.ignored.append("\(version.label): left out, beyond every checkpoint signed with the trusted key"
+                + (includeUnvouched ? "" : " (--include-unvouched restores it)"))
+            if let segment = chosen.first(where: { $0.header.index == number }) {
+                recordsLeftOut += segment.footer.recordCount
+            } else if let bytes = try? RestoreInventory.fetch(target, version),
+                      let footer = try? SegmentBytes.verifiedFooter(bytes, name: version.label) {
+                recordsLeftOut += footer.recordCount
+            }
+        }
+
         let report = try Fsck.check(path: work, externalCheckpoints: vouching)
-        guard report.problems.isEmpty else {
-            throw MirrorError.checkpointMismatch(report.problems.map { "\($0)" }.joined(separator: "; "))
+        // A store created before config records is one fsck reports as such: the report says so.
+        let problems = report.problems.filter { !(policyFrom != "log" && $0.category == .config) }
+        guard problems.isEmpty else {
+            throw MirrorError.checkpointMismatch(problems.map { "\($0)" }.joined(separator: "; "))
         }
         guard report.externalCheckpointsVerified == vouching.count else {
             throw MirrorError.checkpointMismatch("fsck verified \(report.externalCheckpointsVerified) of \(vouching.count) checkpoints")
         }
+        let reopened = try Store(path: work, options: .init(readOnly: true))
+        let root = try reopened.rootHash()
+        try reopened.close()
         try fs.syncFileSystem(work)
         try fs.rename(work, to: directory)
         try fs.syncDirectory((directory as NSString).deletingLastPathComponent.isEmpty ? "."
                              : (directory as NSString).deletingLastPathComponent)
         let elapsed = ContinuousClock.now - start
-        return Report(restoredTo: directory, source: target.description, segments: restoredSegments, bytes: bytes, treeSize: size,
-                      rootHash: root.hex, checkpointSize: trusted.treeSize, vouchedSize: vouchedSize,
-                      segmentsLeftOut: names.count - restoredSegments,
+        return Report(restoredTo: directory, source: target.description, segments: restored.count,
+                      bytes: restored.reduce(0) { $0 + (bytesRestored[$1.header.index] ?? 0) }, treeSize: size, rootHash: root.hex,
+                      checkpointSize: trusted.treeSize, vouchedSize: vouched, segmentsLeftOut: Set(leftOut).count, recordsLeftOut: recordsLeftOut,
+                      ignored: inventory.ignored, altered: inventory.altered, policyFrom: policyFrom,
                       seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+
+    /// Writes `stele.conf` from the log's config records; for a store created before them, from
+    /// the copy's file (whose UUID must be the segments'). A copy's file that disagrees with the
+    /// log is noted as altered and not used. Returns where the policy came from.
+    private static func writeConfig(_ fs: PosixFileSystem, _ target: any MirrorTarget, _ inventory: inout RestoreInventory,
+                                    layout: StoreLayout, storeID: [UInt8]) throws -> String {
+        var copied: (StoreConfig, ObjectVersion)?
+        for version in inventory.configs.reversed() {
+            if let bytes = try? RestoreInventory.fetch(target, version),
+               let config = try? StoreConfig.decode(String(decoding: bytes, as: UTF8.self), path: version.label) {
+                copied = (config, version)
+                break
+            }
+            inventory.altered.append("\(version.label): not a valid stele.conf with its recorded checksum")
+        }
+        if let fromLog = try Store.configFromLog(at: layout.root, storeID: storeID) {
+            if let (config, version) = copied {
+                let differences = config.differences(from: fromLog)
+                if !differences.isEmpty {
+                    inventory.altered.append("\(version.label): disagrees with the log's config records (\(differences.joined(separator: "; "))); not used")
+                }
+            }
+            try fs.writeAtomically(Array(fromLog.encoded.utf8), to: layout.config, permissions: 0o444, directory: layout.root)
+            return "log"
+        }
+        guard let (config, version) = copied else { throw MirrorError.missing(name: StoreConfig.fileName) }
+        guard config.storeID == storeID else {
+            throw MirrorError.altered(name: version.label, detail: "names store \(config.storeIDHex), the segments are store \(hexString(storeID))")
+        }
+        try fs.writeAtomically(Array(config.encoded.utf8), to: layout.config, permissions: 0o444, directory: layout.root)
+        return "the copy's stele.conf (the store predates config records in its log: run `stele migrate` after restoring)"
     }
 
     /// Objects fetched and checked ahead of the one being written (each holds a whole segment
     /// in memory until written).
     static let fetchAhead = 2
-
-    /// An object, checked against the SHA-256 recorded when it was stored.
-    static func fetch(_ target: any MirrorTarget, _ name: String) throws -> [UInt8] {
-        guard let info = try target.head(name) else { throw MirrorError.missing(name: name) }
-        let content = try target.get(name)
-        guard let recorded = info.sha256 else { throw MirrorError.altered(name: name, detail: "no checksum recorded with it") }
-        guard hexString(sha256(content)) == recorded else {
-            throw MirrorError.altered(name: name, detail: "SHA-256 \(hexString(sha256(content))), recorded \(recorded)")
-        }
-        return content
-    }
 
     /// Writes a restored file (synced later, all at once, by `syncFileSystem`), and starts its
     /// writeback so that the disk works while the next objects are fetched and checked.

@@ -117,11 +117,63 @@ package enum RetentionText {
         return .seconds(seconds)
     }
 
-    /// An ISO 8601 date as ns since the Unix epoch (fractions of a ns dropped); nil if it is not
-    /// one or lies outside what a timestamp can hold.
+    /// An ISO 8601 date and time (`2027-01-31T00:00:00Z`, optionally with a fraction of a second
+    /// and an offset `+08:00` instead of `Z`) as ns since the Unix epoch; nil if it is not one, names
+    /// a day the calendar does not have (February 30th) or an hour, minute or second out of range,
+    /// or lies outside what a timestamp can hold. Parsed strictly, field by field: a lenient parser
+    /// rolls February 30th over into March.
     package static func date(_ text: String) -> Int64? {
-        guard let date = try? Date(text, strategy: .iso8601) else { return nil }
-        return Int64(exactly: (date.timeIntervalSince1970 * 1e9).rounded(.towardZero))
+        let b = Array(text.utf8)
+        func number(_ range: Range<Int>) -> Int64? {
+            guard range.upperBound <= b.count, !range.isEmpty else { return nil }
+            var value: Int64 = 0
+            for i in range {
+                guard b[i] >= 0x30, b[i] <= 0x39 else { return nil }
+                value = value * 10 + Int64(b[i] - 0x30)
+            }
+            return value
+        }
+        guard b.count >= 20, b[4] == 0x2d, b[7] == 0x2d, b[10] == 0x54 || b[10] == 0x74, b[13] == 0x3a, b[16] == 0x3a,
+              let year = number(0 ..< 4), let month = number(5 ..< 7), let day = number(8 ..< 10),
+              let hour = number(11 ..< 13), let minute = number(14 ..< 16), let second = number(17 ..< 19),
+              (1 ... 12).contains(month), hour < 24, minute < 60, second < 60 else { return nil }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][Int(month - 1)]
+        guard day >= 1, day <= Int64(days) else { return nil }
+        var position = 19
+        var fraction: Int64 = 0
+        if b[position] == 0x2e {  // .fraction, up to nanoseconds (further digits dropped)
+            var digits = 0
+            position += 1
+            while position < b.count, b[position] >= 0x30, b[position] <= 0x39 {
+                if digits < 9 { fraction = fraction * 10 + Int64(b[position] - 0x30) }
+                digits += 1
+                position += 1
+            }
+            guard digits > 0 else { return nil }
+            for _ in digits ..< 9 { fraction *= 10 }
+        }
+        var offset: Int64 = 0
+        if position == b.count - 1, b[position] == 0x5a || b[position] == 0x7a {
+            offset = 0
+        } else if position == b.count - 6, b[position] == 0x2b || b[position] == 0x2d, b[position + 3] == 0x3a,
+                  let h = number(position + 1 ..< position + 3), let m = number(position + 4 ..< position + 6), h < 24, m < 60 {
+            offset = (h * 3600 + m * 60) * (b[position] == 0x2b ? 1 : -1)
+        } else {
+            return nil
+        }
+        // Days since 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's algorithm).
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let epochDays = era * 146_097 + dayOfEra - 719_468
+        let seconds = epochDays * 86_400 + hour * 3600 + minute * 60 + second - offset
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return nil }
+        let (total, late) = scaled.addingReportingOverflow(fraction)
+        return late ? nil : total
     }
 
     /// `now` plus whole seconds of `duration`, in ns; nil past the largest timestamp.
@@ -136,7 +188,7 @@ package enum RetentionText {
         "durations are written 90s, 15m, 12h or 30d, at most 292 years (got \(text))"
     }
     package static func dateHint(_ text: String) -> String {
-        "dates are ISO 8601 between the years 1678 and 2261, e.g. 2027-01-31T00:00:00Z (got \(text))"
+        "dates are ISO 8601 date-times of days the calendar has (no February 30th), between the years 1678 and 2261, e.g. 2027-01-31T00:00:00Z (got \(text))"
     }
     package static func tooLateHint(_ text: String) -> String { "\(text) from now is past the year 2262" }
 }

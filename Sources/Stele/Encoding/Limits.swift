@@ -10,6 +10,10 @@ public enum Limits {
     public static let maxSegmentSize = 1 << 31
     /// Default segment size.
     public static let defaultSegmentSize = 64 * 1024 * 1024
+    /// Longest retention a lock, default or minimum may ask for: 100 years (36,525 days), as S3
+    /// Object Lock allows. A date beyond it is a typing error, and would lock off-host copies
+    /// (which follow the records' locks) for centuries.
+    public static let maxRetention: Duration = .seconds(36_525 * 86_400)
 
     /// The largest value that fits in a segment of `segmentSize` bytes with the longest key and
     /// namespace, leaving room for the largest possible footer.

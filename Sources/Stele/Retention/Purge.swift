@@ -10,8 +10,11 @@ public struct PurgeReport: Sendable, Equatable {
     }
 
     public var purged: [Item] = []
-    /// Eligible versions left alone because they are in the active segment (seal first).
-    public var skippedInActiveSegment = 0
+    /// Eligible versions left alone because they are in the active segment: a purge after a
+    /// seal (``Store/seal()``, as `stele purge` does first) purges them too.
+    public var inActiveSegment: [Item] = []
+    /// How many those are.
+    public var skippedInActiveSegment: Int { inActiveSegment.count }
     /// Superseded or deleted versions still protected by a lock, a legal hold or the minimum.
     public var stillProtected = 0
     public var segmentsRewritten = 0
@@ -24,7 +27,16 @@ public struct PurgeReport: Sendable, Equatable {
     public var redactionRecords: [UInt64] = []
     public var dryRun = false
 
-    public var bytesReclaimed: Int { bytesBefore - bytesAfter }
+    /// Disk space a rewrite freed (0 if the stubs took more than the payloads they replace).
+    public var bytesReclaimed: Int { max(0, bytesBefore - bytesAfter) }
+    /// Disk space a rewrite took (stubs of 32 bytes replacing smaller payloads); 0 otherwise.
+    public var bytesAdded: Int { max(0, bytesAfter - bytesBefore) }
+
+    /// Bytes the 32-byte redaction stubs of `items` take in place of their payloads, as a net
+    /// change of the segments' size: positive when space is freed.
+    public static func netBytes(_ items: [Item]) -> Int {
+        items.reduce(0) { $0 + $1.storedBytes - 32 }
+    }
 }
 
 /// The value of a redaction record (type 7): what was purged and why.
@@ -115,7 +127,8 @@ extension Store {
                     }
                     guard let position = log.sealedPosition(of: ref.sequence) else {
                         if explicit != nil { throw SteleError.invalidArgument("version \(ref.sequence) is in the active segment: seal first") }
-                        report.skippedInActiveSegment += 1
+                        report.inActiveSegment.append(.init(namespace: String(decoding: namespace, as: UTF8.self), key: key,
+                                                            sequence: ref.sequence, storedBytes: record.storedBytes))
                         continue
                     }
                     bySegment[position, default: []].insert(ref.sequence)

@@ -35,6 +35,21 @@ package enum SegmentBytes {
         }
     }
 
+    /// The header and footer of a sealed segment's bytes, checked as opening the file checks
+    /// them (header and footer checksums, seal hash, first sequence, durable end), and every
+    /// frame's XXH3.
+    package static func sealedHeaderAndFooter(_ bytes: [UInt8], name: String) throws -> (SegmentHeader, SegmentFooter) {
+        let footer = try verifiedFooter(bytes, name: name)
+        return try ByteView.of(bytes) { view in
+            let header = try SealedSegment.check(SegmentHeader.decode(view), path: name, offset: 0)
+            guard footer.firstSequence == header.firstSequence, header.durableEnd == footer.framesEnd,
+                  footer.computeSealHash(header: header) == footer.sealHash else {
+                throw SteleError.corruption(Corruption(file: name, offset: Int(footer.framesEnd), detail: "header and footer disagree, or the seal hash does not match them"))
+            }
+            return (header, footer)
+        }
+    }
+
     /// The leaf hash of every record of a sealed segment, in order (stubs give the hash they keep).
     package static func leafHashes(_ bytes: [UInt8], name: String) throws -> (SegmentFooter, [Digest]) {
         let footer = try verifiedFooter(bytes, name: name)

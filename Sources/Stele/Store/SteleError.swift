@@ -108,6 +108,8 @@ public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible 
     case governanceAuthorizationRequired(AppliedLock)
     /// A lock's date must be in the future.
     case dateInThePast(Int64)
+    /// A lock's date, a default or a minimum reaches further than ``Limits/maxRetention``.
+    case dateTooFar(Int64)
     /// The store-wide minimum can only be raised.
     case minimumCanOnlyGrow(currentNanoseconds: UInt64)
     /// A namespace default can only be made stronger without a governance authorization.
@@ -127,6 +129,7 @@ public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible 
         case .complianceLock(let l): return "refused: \(lock(l)) can only be extended, in compliance mode"
         case .governanceAuthorizationRequired(let l): return "refused: shortening the \(lock(l)) needs a governance authorization"
         case .dateInThePast(let t): return "refused: retain-until \(t) ns is not in the future"
+        case .dateTooFar(let t): return "refused: retain-until \(t) ns is more than 100 years ahead (Limits.maxRetention)"
         case .minimumCanOnlyGrow(let d): return "refused: the store minimum retention (\(d) ns) can only be raised"
         case .defaultCanOnlyGrow(let m, let d): return "refused: the namespace default (\(m), \(d) ns) can only be made stronger"
         case .noGovernanceKey: return "refused: this store has no governance key, so governance locks cannot be shortened"

@@ -144,3 +144,11 @@ extension Store {
         state.withLock { $0.log?.retention.governanceKey }
     }
 }
+
+extension Store {
+    /// Whether the log records the store's identity and governance key (false for a store
+    /// created before config records, until it is migrated).
+    package var recordsItsConfig: Bool {
+        state.withLock { $0.log?.retention.identity != nil }
+    }
+}

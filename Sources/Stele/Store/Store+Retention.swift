@@ -7,7 +7,7 @@ extension Store {
         guard let lock else { return try put(namespace: namespace, key: key, value: value) }
         let entry = Entry(namespace: namespace, key: key, value: value)
         return try appendEntries(CollectionOfOne(entry)) { _, first, now in
-            guard lock.retainUntil > now else { throw SteleError.retention(.dateInThePast(lock.retainUntil)) }
+            try Store.checkDate(lock.retainUntil, now: now)
             return [Entry(type: .retention, namespace: entry.namespace, key: key,
                           value: RetentionRecord(lock: lock, scope: .version, target: first).encoded)]
         }
@@ -23,7 +23,7 @@ extension Store {
         return try appendEntries(entries) { _, first, now in
             try zip(entries.indices, locks).compactMap { index, lock in
                 guard let lock else { return nil }
-                guard lock.retainUntil > now else { throw SteleError.retention(.dateInThePast(lock.retainUntil)) }
+                try Store.checkDate(lock.retainUntil, now: now)
                 return Entry(type: .retention, namespace: entries[index].namespace, key: entries[index].key,
                              value: RetentionRecord(lock: lock, scope: .version, target: first + UInt64(index)).encoded)
             }
@@ -41,7 +41,7 @@ extension Store {
         let composite = try Store.composite(namespace, key)
         let ns = Array(namespace.utf8)
         return try appendEntries([Entry]()) { log, _, now in
-            guard lock.retainUntil > now else { throw SteleError.retention(.dateInThePast(lock.retainUntil)) }
+            try Store.checkDate(lock.retainUntil, now: now)
             let puts = log.keys.versions(of: composite).filter { !$0.isTombstone }.map(\.sequence)
             let targets = version.map { v in puts.filter { $0 == v } } ?? puts
             guard !targets.isEmpty else { throw SteleError.retention(.noSuchVersion(namespace: namespace, key: key, sequence: version)) }
@@ -93,6 +93,12 @@ extension Store {
         }
     }
 
+    /// A lock's date must be in the future, and not absurdly far in it.
+    static func checkDate(_ retainUntil: Int64, now: Int64) throws {
+        guard retainUntil > now else { throw SteleError.retention(.dateInThePast(retainUntil)) }
+        guard retainUntil <= now.addingClamped(Limits.maxRetention.nanoseconds) else { throw SteleError.retention(.dateTooFar(retainUntil)) }
+    }
+
     static func checkStrengthens(_ existing: AppliedLock?, with new: RetentionLock) throws {
         guard let existing else { return }
         if existing.mode == .compliance && (new.mode == .governance || new.retainUntil < existing.retainUntil) {
@@ -128,6 +134,9 @@ extension Store {
         _ = try Store.composite(namespace, [0])
         let nanoseconds = duration.nanoseconds
         guard nanoseconds > 0 else { throw SteleError.invalidArgument("a default retention must be longer than zero") }
+        guard nanoseconds <= Limits.maxRetention.nanoseconds else {
+            throw SteleError.retention(.dateTooFar(Int64(clamping: nanoseconds)))
+        }
         return try appendEntries([Entry]()) { log, _, _ in
             if let current = log.retention.namespaceDefault(ns),
                current.duration > nanoseconds || (current.mode == .compliance && mode == .governance) {
@@ -144,6 +153,9 @@ extension Store {
     @discardableResult
     public func raiseMinimumRetention(to duration: Duration) throws -> Receipt {
         let nanoseconds = duration.nanoseconds
+        guard nanoseconds <= Limits.maxRetention.nanoseconds else {
+            throw SteleError.retention(.dateTooFar(Int64(clamping: nanoseconds)))
+        }
         return try appendEntries([Entry]()) { log, _, _ in
             let current = log.retention.minimumRetention
             guard nanoseconds > current else { throw SteleError.retention(.minimumCanOnlyGrow(currentNanoseconds: current)) }

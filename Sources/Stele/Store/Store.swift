@@ -122,6 +122,9 @@ public final class Store: Sendable {
         guard StoreConfig.isValidOrigin(origin) else {
             throw SteleError.invalidArgument("origin must be 1-255 printable ASCII characters without spaces")
         }
+        guard minimumRetention <= Limits.maxRetention.nanoseconds else {
+            throw SteleError.retention(.dateTooFar(Int64(clamping: minimumRetention)))
+        }
         let now = clock.nanosecondsSinceEpoch()
         let config = StoreConfig(storeID: storeID, createdAt: now, segmentSize: segmentSize, origin: origin, governanceKey: governanceKey)
         let layout = StoreLayout(root: path)
