@@ -186,10 +186,11 @@ public enum Restore {
         }
         let size = restored.last.map { $0.footer.lastSequence + 1 } ?? 0
         var recordsLeftOut: UInt64 = 0
+        let chainEnd = restored.last.map { $0.header.index } ?? 0
         for number in Set(leftOut).sorted() {
             guard let version = inventory.segments[number]?.first else { continue }
-            inventory.ignored.append("\(version.label): left out, beyond every checkpoint signed with the trusted key"
-                + (includeUnvouched ? "" : " (--include-unvouched restores it)"))
+            inventory.ignored.append("\(version.label): left out: no checkpoint signed with the trusted key covers it (the restored chain ends "
+                + "with segment \(chainEnd))" + (includeUnvouched ? "" : "; --include-unvouched restores segments that continue the chain"))
             if let segment = chosen.first(where: { $0.header.index == number }) {
                 recordsLeftOut += segment.footer.recordCount
             } else if let bytes = try? RestoreInventory.fetch(target, version),

@@ -95,7 +95,7 @@ extension Store {
             guard let log = state.log else { throw SteleError.closed }
             guard log.writable else { throw SteleError.readOnly }
             if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
-            if let damage = log.keysUnavailable { throw SteleError.corruption(damage) }
+            if let damage = log.keysUnavailable ?? log.tampered { throw SteleError.corruption(damage) }
             // Decide from the log itself, never from a snapshot's summary of it.
             try log.verifyRetention()
             let now = clock.nanosecondsSinceEpoch()

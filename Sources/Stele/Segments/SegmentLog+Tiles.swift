@@ -11,7 +11,8 @@ extension SegmentLog {
         var start: UInt64 = 0
         var builder = TileBuilder()
         var rebuilt = Frontier()
-        if let state = try? tiles.readState(), state.size <= size, state.size > 0,
+        let state = try? tiles.readState()
+        if let state, state.size <= size, state.size > 0,
            let restored = try? TileBuilder(size: state.size, store: tiles) {
             let reader = TileReader(store: tiles, cache: TileCache(capacity: 8), size: state.size, builder: restored)
             if let root = try? MerkleProofs.root(reader, size: state.size), root == state.root,
@@ -26,7 +27,22 @@ extension SegmentLog {
             guard start > 0 else {
                 throw SteleError.corruption(Corruption(file: directory, detail: "records do not reproduce the Merkle root in the segment footers"))
             }
-            // Tiles before the recorded size disagree with the log: rebuild all of them.
+            // Tiles before the recorded size disagree with the log. The tiles agree with the root
+            // `tiles/state` recorded, which was written only after the records it covers were on
+            // disk: if the records no longer give that root, a record was altered after its tiles
+            // were written (a frame re-forged with its checksum). That is evidence, and is kept:
+            // nothing is rebuilt over it, and the writer refuses to build on the altered log.
+            if let state {
+                var records = Frontier()
+                while records.size < state.size { records.append(try leafHash(at: records.size)) }
+                if records.root != state.root {
+                    let damage = Corruption(file: tiles.directory + "/state", sequence: state.size,
+                                            detail: "the records no longer give the root \(state.root.hex) that tiles/state recorded at size \(state.size) (they give \(records.root.hex)): a record before it was altered after its tiles were written; `stele verify` against a checkpoint names it")
+                    tampered = damage
+                    throw SteleError.corruption(damage)
+                }
+            }
+            // The tiles themselves were damaged: rebuild all of them.
             start = 0
             builder = TileBuilder()
             rebuilt = Frontier()

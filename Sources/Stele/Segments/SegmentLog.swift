@@ -50,6 +50,9 @@ package final class SegmentLog {
     package internal(set) var keysUnavailable: Corruption?
     /// Set when tiles could not be rebuilt (a damaged record): no tiles are written, no proofs served.
     package internal(set) var tilesUnavailable: Corruption?
+    /// Set when the records contradict what was recorded about them after they were durable (the
+    /// root in `tiles/state`): a record was altered. The writer refuses to append onto it.
+    package internal(set) var tampered: Corruption?
     /// Where and with which key to sign a checkpoint at every seal (nil: no automatic checkpoints).
     package var sealCheckpoints: (store: CheckpointStore, signer: NoteSigner)?
     /// Why the latest automatic checkpoint was not signed, if it was not.

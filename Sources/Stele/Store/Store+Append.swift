@@ -90,7 +90,7 @@ extension Store {
             if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
             // Without a trustworthy index and retention state, retention rules cannot be
             // enforced: refuse every write until the damage is dealt with (`stele fsck`).
-            if let damage = log.keysUnavailable { throw SteleError.corruption(damage) }
+            if let damage = log.keysUnavailable ?? log.tampered { throw SteleError.corruption(damage) }
             let now = clock.nanosecondsSinceEpoch()
             var added = try extra?(log, log.nextSequence, max(now, log.lastTimestamp)) ?? []
             let (behind, overflow) = log.lastTimestamp.subtractingReportingOverflow(now)
@@ -240,6 +240,7 @@ extension Store {
             guard let log = state.log else { throw SteleError.closed }
             guard log.writable else { throw SteleError.readOnly }
             if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
+            if let damage = log.tampered { throw SteleError.corruption(damage) }  // never seal an altered record in
             defer { durableCount.raise(to: log.sealedRecordCount) }
             do {
                 try log.rotate()

@@ -196,19 +196,19 @@ extension Store {
     /// differs from the tiles written with it, in the segment whose seal disagrees if one does.
     private func locateDivergence(_ targets: [ScanTarget], size: UInt64, checkpointRoot: Digest, storeRoot: Digest,
                                   disagreeingSeal: ScanTarget?) throws -> SteleError {
-        let tiles = state.withLock { $0.log.flatMap { $0.tilesUnavailable == nil ? ($0.tiles, $0.treeSnapshot) : nil } }
+        // The tiles as they are on disk, written when the records were: not the ones an open may
+        // have rebuilt in memory from the records as they are now.
+        let directory = state.withLock { $0.log?.tiles.directory }
         let searched = disagreeingSeal.map { [$0] } ?? targets
-        if let (store, snapshot) = tiles {
+        if let directory {
+            let onDisk = TileStore(fs: fs, directory: directory, writable: false)
             var cached: (index: UInt64, hashes: [Digest]?)?
             for target in searched {
                 let scan = Store.leaves(of: target, upTo: size)
                 for (i, leaf) in scan.leaves.enumerated() {
                     let sequence = target.first + UInt64(i)
                     let tile = sequence / 256
-                    if cached?.index != tile {
-                        let full = snapshot.fullTiles.first ?? 0
-                        cached = (tile, tile < full ? (try? store.readLevel0(tile)) ?? nil : tile == full ? snapshot.pending.first : nil)
-                    }
+                    if cached?.index != tile { cached = (tile, Store.recordedLeaves(onDisk, tile: tile)) }
                     guard let hashes = cached?.hashes, Int(sequence % 256) < hashes.count else { continue }
                     let recorded = hashes[Int(sequence % 256)]
                     if recorded != leaf {
@@ -223,6 +223,16 @@ extension Store {
                                           detail: "records \(footer.firstSequence)...\(footer.lastSequence) no longer produce the root and content digest its seal recorded: one of them was altered"))
         }
         return .checkpoint(.rootMismatch(size: size, checkpointRoot: checkpointRoot, storeRoot: storeRoot))
+    }
+
+    /// The leaf hashes level-0 tile `tile` recorded when it was written: the full tile from its
+    /// pack, else the widest partial tile on disk; nil if there is neither.
+    private static func recordedLeaves(_ tiles: TileStore, tile: UInt64) -> [Digest]? {
+        if let full = try? tiles.readLevel0(tile) { return Array(full.prefix(TileStore.width)) }
+        let partials = tiles.directory + "/" + TileStore.path(level: 0, index: tile) + ".p"
+        guard let widest = ((try? PosixFileSystem().listDirectory(partials)) ?? []).compactMap(Int.init).filter({ $0 < TileStore.width }).max()
+        else { return nil }
+        return (try? tiles.read(level: 0, index: tile, partialWidth: widest)) ?? nil
     }
 
     /// Checks the store against a checkpoint from its tiles alone: signature, origin, and a
