@@ -37,11 +37,11 @@ struct AppendCommand: ParsableCommand {
         _ = try parseCommitPolicy(sync)
     }
 
-    /// What went in so far: each batch appended, with its last input line and last sequence.
+    /// What went in so far: each batch appended, and the input line of every entry handed to
+    /// the store or pending for it, in order (record k of this run came from line `lines[k]`).
     private struct Progress {
-        var batches: [(lastLine: Int, sequences: ClosedRange<UInt64>)] = []
-        /// The input line of each entry pending in the batch being built.
-        var pendingLines: [Int] = []
+        var batches: [ClosedRange<UInt64>] = []
+        var lines: [Int] = []
     }
 
     func run() throws {
@@ -61,7 +61,7 @@ struct AppendCommand: ParsableCommand {
                 let (entry, lock) = try Self.parse(line, lineNumber: lineNumber)
                 pending.append(entry)
                 locks.append(lock)
-                progress.pendingLines.append(lineNumber)
+                progress.lines.append(lineNumber)
                 if pending.count >= batch {
                     try flush(store, &pending, &locks, &progress)
                 }
@@ -73,41 +73,37 @@ struct AppendCommand: ParsableCommand {
             Console.error(committed(store, before: before, progress))
             throw error
         }
-        if let last = progress.batches.last { print(last.sequences.upperBound) } else { Console.error("stele: no records in input") }
+        if let last = progress.batches.last { print(last.upperBound) } else { Console.error("stele: no records in input") }
     }
 
     private func flush(_ store: Store, _ pending: inout [Entry], _ locks: inout [RetentionLock?], _ progress: inout Progress) throws {
         let receipt = try store.putBatch(pending, locks: locks)
-        progress.batches.append((progress.pendingLines.last ?? 0, receipt.sequences))
+        progress.batches.append(receipt.sequences)
         pending.removeAll(keepingCapacity: true)
         locks.removeAll(keepingCapacity: true)
-        progress.pendingLines.removeAll(keepingCapacity: true)
     }
 
-    /// Exactly what is in the store after a failure, and how to resume: appended batches are
-    /// made durable first if they can be; records of a batch cut short count as far as they went.
+    /// Exactly what is in the store after a failure, and how to resume. What a batch cut short
+    /// left (a prefix of it, each record whole) counts; so do records whose sync failed, which the
+    /// page cache still holds and the next open finds: what counts is what a reopen reads back,
+    /// and the records it reads that no sync covered are named as such.
     private func committed(_ store: Store, before: UInt64, _ progress: Progress) -> String {
         _ = try? store.sync()
         let durable = store.durableRecordCount
-        var lastLine = skipLines
-        var lastSequence: UInt64?
-        for batch in progress.batches where batch.sequences.upperBound < durable {
-            (lastLine, lastSequence) = (batch.lastLine, batch.sequences.upperBound)
-        }
-        // A batch that failed may have left a prefix of its records (each checksummed, whole).
-        let appended = progress.batches.last.map { $0.sequences.upperBound + 1 } ?? before
-        let extra = Int(min(durable, store.recordCount) - min(appended, durable))
-        if extra > 0, extra <= progress.pendingLines.count, progress.batches.allSatisfy({ $0.sequences.upperBound < durable }) {
-            lastLine = progress.pendingLines[extra - 1]
-            lastSequence = appended + UInt64(extra) - 1
-        }
-        let count = (lastSequence.map { $0 + 1 } ?? before) - before
         try? store.close()
-        guard let lastSequence else {
+        var present = durable
+        if let reopened = try? Store(path: dir, options: .init(readOnly: true)) {
+            present = reopened.recordCount
+            try? reopened.close()
+        }
+        let count = Int(min(UInt64(progress.lines.count), present - min(present, before)))
+        guard count > 0 else {
             return "committed: nothing (the store is as it was); run the same command again once the cause is fixed"
         }
-        return "committed: \(count) records from input lines \(skipLines + 1)-\(lastLine), the last at sequence \(lastSequence), durable; "
-            + "nothing after line \(lastLine) was written\n"
+        let lastLine = progress.lines[count - 1]
+        var text = "committed: \(count) records from input lines \(skipLines + 1)-\(lastLine), the last at sequence \(before + UInt64(count) - 1)"
+        text += durable >= present ? ", durable" : "; the last \(present - durable) of them were not made durable (a sync failed): a reopen finds them, a power cut may not"
+        return text + "; nothing after line \(lastLine) was written\n"
             + "resume with: stele append \(dir) --jsonl \(jsonl) --sync \(sync) --skip-lines \(lastLine)"
     }
 

@@ -7,9 +7,9 @@ struct GovernanceKeyCommand: ParsableCommand {
         commandName: "governance-key",
         abstract: "Replace or retire the governance key, under an authorization signed by the current one.",
         discussion: """
-        The governance key is a record in the log (set at `init`); only a note signed with the \\
-        key in force (`stele authorize-key`) can change it, and the change, with the note, is a \\
-        config record. --to none retires it: no governance lock can be shortened afterwards. \\
+        The governance key is a record in the log (set at `init`); only a note signed with the \
+        key in force (`stele authorize-key`) can change it, and the change, with the note, is a \
+        config record. --to none retires it: no governance lock can be shortened afterwards. \
         Prints the change record's sequence number.
         """)
 
@@ -31,9 +31,9 @@ struct AuthorizeKeyCommand: ParsableCommand {
         commandName: "authorize-key",
         abstract: "Sign a governance key change (run by the governance authority, off the store's host).",
         discussion: """
-        Prints a signed note that lets `stele governance-key` replace the governance key with \\
-        --to (or retire it with --to none) before --valid-for has passed. --as-of is the store's \\
-        tree size you looked at (`stele stats`): it must include the last key change, so an old \\
+        Prints a signed note that lets `stele governance-key` replace the governance key with \
+        --to (or retire it with --to none) before --valid-for has passed. --as-of is the store's \
+        tree size you looked at (`stele stats`): it must include the last key change, so an old \
         note cannot be replayed.
         """)
 

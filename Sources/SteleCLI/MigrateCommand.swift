@@ -6,13 +6,13 @@ struct MigrateCommand: ParsableCommand {
         commandName: "migrate",
         abstract: "Anchor the stele.conf of a store created before config records in its log.",
         discussion: """
-        Stores created by earlier versions keep their identity and governance key only in \\
-        stele.conf, which anyone who can edit the file could change. This appends an adoption \\
-        record with the file's identity, governance key and the minimum retention in force, so \\
-        that seals, checkpoints and proofs cover them and the file becomes a cache checked \\
-        against the log. It trusts the file as it stands: run `stele fsck`, and `stele verify` \\
-        against a checkpoint held elsewhere, first, and compare the governance key it prints \\
-        with the one your governance authority holds. Until migrated, such a store opens \\
+        Stores created by earlier versions keep their identity and governance key only in \
+        stele.conf, which anyone who can edit the file could change. This appends an adoption \
+        record with the file's identity, governance key and the minimum retention in force, so \
+        that seals, checkpoints and proofs cover them and the file becomes a cache checked \
+        against the log. It trusts the file as it stands: run `stele fsck`, and `stele verify` \
+        against a checkpoint held elsewhere, first, and compare the governance key it prints \
+        with the one your governance authority holds. Until migrated, such a store opens \
         read-only. Prints the adoption record's sequence number.
         """)
 

@@ -183,6 +183,10 @@ struct RestoreCommand: ParsableCommand {
         if r.treeSize > r.vouchedSize {
             lines.append("NOT PROVEN: records \(r.vouchedSize)..<\(r.treeSize) are vouched for by the hash chain only (--include-unvouched, or a segment that straddles the checkpoint)")
         }
+        if let beyond = r.checkpointBeyond {
+            lines.append("RECORDS LOST FROM THE COPY: a checkpoint signed with the key covers \(beyond) records, \(r.treeSize) came back; "
+                + "the restored store keeps that checkpoint and refuses writes until `stele record-loss` records the loss")
+        }
         if r.segmentsLeftOut > 0 {
             lines.append("LEFT OUT: \(r.segmentsLeftOut) segment(s) of the copy (\(r.recordsLeftOut) records) beyond every checkpoint signed with the key")
         }

@@ -6,13 +6,13 @@ struct RecordLossCommand: ParsableCommand {
         commandName: "record-loss",
         abstract: "Record in the log that records were lost from the files, and continue past them.",
         discussion: """
-        When the store's evidence (reach, its checkpoints, tiles/state, the index snapshot) \\
-        shows records lost from its files, a writer refuses to append, so that their sequence \\
-        numbers are never handed out again. Prefer `stele restore` from an off-host copy. When \\
-        the records are gone everywhere, this appends a loss record (when, which range, the \\
-        evidence, --reason) and placeholders for every sequence number that may have been handed \\
-        out, then writing resumes after them. Checkpoints of the lost history are moved to \\
-        checkpoints/superseded-<first>/. --continue-at sets the next sequence number when the \\
+        When the store's evidence (reach, its checkpoints, tiles/state, the index snapshot) \
+        shows records lost from its files, a writer refuses to append, so that their sequence \
+        numbers are never handed out again. Prefer `stele restore` from an off-host copy. When \
+        the records are gone everywhere, this appends a loss record (when, which range, the \
+        evidence, --reason) and placeholders for every sequence number that may have been handed \
+        out, then writing resumes after them. Checkpoints of the lost history are moved to \
+        checkpoints/superseded-<first>/. --continue-at sets the next sequence number when the \
         evidence cannot bound it (reach missing), never below what it bounds.
         """)
 

@@ -27,7 +27,7 @@ struct SteleCommand: ParsableCommand {
 func joiningNegativeValues(_ arguments: [String]) -> [String] {
     var out: [String] = []
     for argument in arguments {
-        if let last = out.last, last.hasPrefix("--"), !last.contains("="), argument.hasPrefix("-"),
+        if let last = out.last, last.hasPrefix("--"), last != "--", !out.contains("--"), !last.contains("="), argument.hasPrefix("-"),
            argument.dropFirst().allSatisfy({ $0.isNumber || $0 == "." }), argument.count > 1 {
             out[out.count - 1] = last + "=" + argument
         } else {

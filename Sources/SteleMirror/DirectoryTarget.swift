@@ -98,9 +98,16 @@ public struct DirectoryTarget: MirrorTarget {
     public func versions(prefix: String) throws -> [ObjectVersion] {
         // Only the directory the prefix names is walked (not, say, every tile).
         let base = prefix.contains("/") ? String(prefix[..<(prefix.lastIndex(of: "/") ?? prefix.endIndex)]) : ""
-        guard let walker = FileManager.default.enumerator(atPath: base.isEmpty ? root : path(base)) else { return [] }
+        // A prefix without a directory names top-level objects: those are listed, nothing below.
+        let names: [String]
+        if base.isEmpty {
+            names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        } else {
+            guard let walker = FileManager.default.enumerator(atPath: path(base)) else { return [] }
+            names = walker.compactMap { $0 as? String }
+        }
         var out: [ObjectVersion] = []
-        for case let relative as String in walker {
+        for relative in names {
             let name = base.isEmpty ? relative : base + "/" + relative
             guard name.hasPrefix(prefix), !name.contains(".tmp-") else { continue }
             var isDirectory: ObjCBool = false
@@ -111,7 +118,9 @@ public struct DirectoryTarget: MirrorTarget {
                     out.append(ObjectVersion(name: object, versionID: nil, size: 0, isDeleteMarker: true, isLatest: true, lastModified: ""))
                 }
             } else if let info = try head(name) {
-                out.append(ObjectVersion(name: name, versionID: nil, size: info.size, isDeleteMarker: false, isLatest: true, lastModified: ""))
+                let modified = (try? FileManager.default.attributesOfItem(atPath: path(name))[.modificationDate] as? Date)
+                    .map { String($0.timeIntervalSince1970) } ?? ""
+                out.append(ObjectVersion(name: name, versionID: nil, size: info.size, isDeleteMarker: false, isLatest: true, lastModified: modified))
             }
         }
         return out.sorted { $0.name < $1.name }

@@ -57,6 +57,10 @@ public final class Mirror {
     public let target: any MirrorTarget
     public let options: Options
     private var known: Set<String> = []
+    /// What the copy's listing said of each known object the first time it was listed after this
+    /// mirror wrote or verified it (the ETag S3 computed, or a file's size and modification time):
+    /// a later pass that lists something else has found the object changed.
+    private var fingerprints: [String: String] = [:]
     /// Tiles rebuilt from the leaf hashes of every segment copied so far (see ``TileAccumulator``).
     private var tiles = TileAccumulator()
     private let fs = PosixFileSystem()
@@ -174,7 +178,14 @@ public final class Mirror {
                 findings.append("\(name): removed from the copy (\(kept.isEmpty ? "no version left" : "hidden by a delete marker"))")
             }
             if kept.count > 1 { findings.append("\(name): \(kept.count) versions (overwritten after the mirror wrote it)") }
-            guard !kept.isEmpty else { continue }
+            guard let latest = kept.last else { continue }
+            if known.contains(name) {
+                let fingerprint = latest.etag ?? "\(latest.size)@\(latest.lastModified)"
+                if let recorded = fingerprints[name], recorded != fingerprint {
+                    findings.append("\(name): changed in place since this mirror verified it")
+                }
+                fingerprints[name] = fingerprint
+            }
             if name.hasPrefix("segments/"), let index = SegmentFiles.index(of: String(name.dropFirst("segments/".count))) {
                 segments.insert(index)
                 if index > UInt64(sealed.count) { findings.append("\(name): a segment the store has not sealed (forged, or lost by the store)") }

@@ -45,6 +45,11 @@ public enum Restore {
         /// Where the store's identity and governance key came from: its log, or (for a store
         /// created before config records) the copy's `stele.conf`.
         public var policyFrom: String
+        /// The largest tree size of a checkpoint signed with the trusted key that covers more
+        /// records than came back: records the copy lost. The restored store keeps that
+        /// checkpoint, so its writer refuses to append (and hand their numbers out again) until
+        /// the loss is recorded (`stele record-loss`).
+        public var checkpointBeyond: UInt64?
         public var seconds: Double
     }
 
@@ -145,10 +150,31 @@ public enum Restore {
             leftOut.append(other)
         }
 
-        // How far the restored log reaches, and who it is: from the log itself.
-        try LogReach(storeID: last.header.storeID, open: false, segment: last.header.index, first: last.header.firstSequence,
-                     records: held).write(fs: fs, directory: work)
-        let policyFrom = try writeConfig(fs, target, &inventory, layout: layout, storeID: last.header.storeID)
+        // Removes the assembled segments from the end while `drop` says so, and writes how far
+        // the log then reaches.
+        var restored = chosen
+        func trim(while drop: (ChosenSegment) -> Bool) throws {
+            while let tail = restored.last, restored.count > 1, drop(tail) {
+                try fs.remove(work + "/segments/" + SegmentFiles.name(tail.header.index))
+                leftOut.append(tail.header.index)
+                restored.removeLast()
+            }
+            guard let end = restored.last else { return }
+            try LogReach(storeID: end.header.storeID, open: false, segment: end.header.index, first: end.header.firstSequence,
+                         records: end.footer.lastSequence + 1).write(fs: fs, directory: work)
+        }
+
+        // How far the restored log reaches, and who it is: from the log itself. A policy record
+        // that does not check out in a segment no checkpoint vouches for yet takes that segment out.
+        try trim { _ in false }
+        var policyFrom: String
+        do {
+            policyFrom = try writeConfig(fs, target, &inventory, layout: layout, storeID: last.header.storeID)
+        } catch SteleError.corruption(let damage) where restored.contains(where: { $0.footer.firstSequence >= trusted.treeSize }) {
+            inventory.altered.append("\(damage.file): \(damage.detail) (in a segment beyond the trusted checkpoint: left out)")
+            try trim { $0.footer.firstSequence >= trusted.treeSize }
+            policyFrom = try writeConfig(fs, target, &inventory, layout: layout, storeID: last.header.storeID)
+        }
         try fs.syncFileSystem(work)
 
         // Recovery: hash chain, footers, Merkle roots; tiles and index rebuilt from the records.
@@ -170,16 +196,12 @@ public enum Restore {
         }
         try store.close()
 
-        // Segments that no consistent checkpoint vouches for come out again, from the end.
-        var restored = chosen
-        while !includeUnvouched, let tail = restored.last, restored.count > 1, tail.footer.firstSequence >= vouched {
-            try fs.remove(work + "/segments/" + SegmentFiles.name(tail.header.index))
-            leftOut.append(tail.header.index)
-            restored.removeLast()
-        }
-        if restored.count < chosen.count, let end = restored.last {
-            try LogReach(storeID: end.header.storeID, open: false, segment: end.header.index, first: end.header.firstSequence,
-                         records: end.footer.lastSequence + 1).write(fs: fs, directory: work)
+        // Segments that no consistent checkpoint vouches for come out again, from the end; the
+        // config is then the trimmed log's (a key change in a segment taken out does not count).
+        let assembled = restored.count
+        if !includeUnvouched { try trim { $0.footer.firstSequence >= vouched } }
+        if restored.count < assembled {
+            if policyFrom == "log" { policyFrom = try writeConfig(fs, target, &inventory, layout: layout, storeID: last.header.storeID) }
             for path in [layout.tiles, layout.index] { removeTree(path); try fs.makeDirectory(path) }
             try fs.syncFileSystem(work)
             try Store(path: work, options: options).close()
@@ -208,6 +230,22 @@ public enum Restore {
         guard report.externalCheckpointsVerified == vouching.count else {
             throw MirrorError.checkpointMismatch("fsck verified \(report.externalCheckpointsVerified) of \(vouching.count) checkpoints")
         }
+        // The checkpoints signed with the trusted key come along: the ones the restored log is
+        // consistent with, and those over more records than it holds, which are the evidence that
+        // records were lost (the writer refuses to reuse their numbers until the loss is recorded).
+        var kept: [(UInt64, String)] = vouching.map { external in
+            ((try? Checkpoint(parsing: SignedNote.open(external.note, verifier: verifier)))?.treeSize ?? 0, external.note)
+        }
+        let beyond = signed.filter { $0.checkpoint.treeSize > held }
+        kept += beyond.map { ($0.checkpoint.treeSize, $0.note) }
+        let history = CheckpointStore(fs: fs, directory: layout.checkpoints, origin: trusted.origin)
+        try fs.makeDirectory(layout.checkpoints + "/history")
+        for (treeSize, note) in Dictionary(kept, uniquingKeysWith: { a, _ in a }).sorted(by: { $0.key < $1.key }) {
+            try fs.writeAtomically(Array(note.utf8), to: history.historyPath(treeSize), permissions: 0o644, directory: layout.checkpoints + "/history")
+        }
+        if let latest = kept.max(by: { $0.0 < $1.0 }) {
+            try fs.writeAtomically(Array(latest.1.utf8), to: history.latestPath, permissions: 0o644, directory: layout.checkpoints)
+        }
         let reopened = try Store(path: work, options: .init(readOnly: true))
         let root = try reopened.rootHash()
         try reopened.close()
@@ -219,8 +257,15 @@ public enum Restore {
         return Report(restoredTo: directory, source: target.description, segments: restored.count,
                       bytes: restored.reduce(0) { $0 + (bytesRestored[$1.header.index] ?? 0) }, treeSize: size, rootHash: root.hex,
                       checkpointSize: trusted.treeSize, vouchedSize: vouched, segmentsLeftOut: Set(leftOut).count, recordsLeftOut: recordsLeftOut,
-                      ignored: inventory.ignored, altered: inventory.altered, policyFrom: policyFrom,
+                      ignored: unique(inventory.ignored), altered: unique(inventory.altered), policyFrom: policyFrom,
+                      checkpointBeyond: beyond.map(\.checkpoint.treeSize).max(),
                       seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+
+    /// `notes` without repeats, in order.
+    private static func unique(_ notes: [String]) -> [String] {
+        var seen: Set<String> = []
+        return notes.filter { seen.insert($0).inserted }
     }
 
     /// Writes `stele.conf` from the log's config records; for a store created before them, from
@@ -228,14 +273,20 @@ public enum Restore {
     /// log is noted as altered and not used. Returns where the policy came from.
     private static func writeConfig(_ fs: PosixFileSystem, _ target: any MirrorTarget, _ inventory: inout RestoreInventory,
                                     layout: StoreLayout, storeID: [UInt8]) throws -> String {
+        // The oldest version that checks out, as for segments: the mirror writes it once, and a
+        // later version is an overwrite.
         var copied: (StoreConfig, ObjectVersion)?
-        for version in inventory.configs.reversed() {
-            if let bytes = try? RestoreInventory.fetch(target, version),
-               let config = try? StoreConfig.decode(String(decoding: bytes, as: UTF8.self), path: version.label) {
-                copied = (config, version)
-                break
+        for version in inventory.configs {
+            guard let bytes = try? RestoreInventory.fetch(target, version),
+                  let config = try? StoreConfig.decode(String(decoding: bytes, as: UTF8.self), path: version.label) else {
+                inventory.altered.append("\(version.label): not a valid stele.conf with its recorded checksum")
+                continue
             }
-            inventory.altered.append("\(version.label): not a valid stele.conf with its recorded checksum")
+            if copied == nil {
+                copied = (config, version)
+            } else {
+                inventory.ignored.append("\(version.label): a later version than the one read (objects are written once: an overwrite)")
+            }
         }
         if let fromLog = try Store.configFromLog(at: layout.root, storeID: storeID) {
             if let (config, version) = copied {

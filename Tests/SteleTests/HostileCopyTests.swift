@@ -106,6 +106,19 @@ import Testing
         // --follow stops on it at once, with the same exit code.
         let follow = try Self.stele(["mirror", f.store, "--to", copy, "--follow", "--interval", "0.05", "--passes", "3"])
         #expect(follow.status == 3)
+        // The trusted checkpoint covers segments the copy no longer holds: no restore to it.
+        let third = "segments/" + names[names.count - 2]
+        let refused = try f.restore(from: copy, to: "refused")
+        #expect(refused.status == 3 && refused.stderr.contains("missing") && refused.stderr.contains(third), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: f.dir.child("refused")))
+        // To an older trusted checkpoint, a restore brings back what the copy still proves, says
+        // that records are missing, and leaves the store unwilling to hand their numbers out again.
+        let history = try FileManager.default.contentsOfDirectory(atPath: f.store + "/checkpoints/history").sorted()
+        let older = f.store + "/checkpoints/history/" + (try #require(history.first))
+        let restore = try Self.stele(["restore", "--from", copy, "--to", f.dir.child("restored"), "--checkpoint", older, "--verifier-key", f.key])
+        #expect(restore.status == 0 && restore.stdout.contains("RECORDS LOST FROM THE COPY"), "\(restore.stdout) \(restore.stderr)")
+        let put = try Self.stele(["put", f.dir.child("restored"), "m/orders", "after", "x"])
+        #expect(put.status == 3 && put.stderr.contains("LOST RECORDS"), "\(put.stderr)")
     }
 
     // MARK: An S3 copy (moto, 127.0.0.1)

@@ -127,7 +127,49 @@ import Testing
             && verify.stderr.contains("sequence \(victim.sequence)"), "\(verify.stderr)")
         let put = try Self.stele(["put", store, "m/orders", "after", "x"])
         #expect(put.status == 3 && put.stderr.contains("tiles/state"), "\(put.stderr)")
-        #expect(try Self.stele(["fsck", store]).status == 4)
+        let fsck = try Self.stele(["fsck", store])
+        #expect(fsck.status == 4 && fsck.stdout.contains("A RECORD WAS ALTERED"), "\(fsck.stdout)")
+        // Not damage to repair: rebuilding the tiles would erase what shows the change.
+        #expect(try Self.stele(["fsck", store, "--repair"]).status == 4)
+        #expect(try Self.stele(["put", store, "m/orders", "after", "x"]).status == 3)
+        #expect(try f.verify(store).status == 3)
+    }
+
+    @Test func aRecordTurnedIntoARedactionStubWithoutAPurgeIsNamed() throws {
+        let f = try Fixture()
+        defer { f.dir.remove() }
+        let store = try f.copy("stubbed")
+        // The payload replaced by a stub that keeps the record's leaf hash: the tree cannot tell.
+        let segment = segmentPath(store, 2)
+        let bytes = try readFile(segment)
+        let victim = try #require(Self.frames(bytes).dropFirst(4).first)
+        let leaf = try #require(ByteView.of(bytes) { view in try Frame.decode(view, at: victim.offset, limit: view.count).get().leafHash(in: view) })
+        let reader = try Store(path: store, options: .init(readOnly: true))
+        let record = try reader.record(at: victim.sequence)
+        try reader.close()
+        let stub = ByteWriter.makeArray(count: Frame.length(namespace: record.namespace.count, key: record.key.count, stored: 32)) { w in
+            record.namespace.withUnsafeBytes { ns in
+                record.key.withUnsafeBytes { key in
+                    leaf.bytes.withUnsafeBytes { stored in
+                        _ = Frame.encode(into: w, at: 0, type: record.type, flags: Frame.flagRedacted, sequence: record.sequence,
+                                         timestamp: record.timestamp, namespace: ns, key: key, stored: stored, valueLength: record.value.count)
+                    }
+                }
+            }
+        }
+        // A sealed segment's frames move: rebuild the file with the stub (footer and header as they were).
+        var footer = try ByteView.of(bytes) { try SegmentFooter.decodeAtEnd($0).get() }
+        footer.framesEnd -= UInt64(victim.length - stub.count)
+        var rewritten = Array(bytes[..<victim.offset]) + stub + Array(bytes[(victim.offset + victim.length)...])
+        rewritten = Array(rewritten[..<Int(footer.framesEnd)]) + footer.encoded
+        var header = try ByteView.of(bytes) { try SegmentHeader.decode($0).get() }
+        header.durableEnd = footer.framesEnd
+        rewritten.replaceSubrange(0 ..< SegmentHeader.size, with: header.encoded)
+        try writeFile(segment, rewritten)
+        let verify = try f.verify(store)
+        #expect(verify.status == 3 && verify.stderr.contains("redaction stub that no redaction record names")
+            && verify.stderr.contains("sequence \(victim.sequence)"), "\(verify.stderr)")
+        #expect(try Self.stele(["fsck", store]).stdout.contains("a stub no redaction record allows"))
     }
 
     @Test func aByteFlippedInTheActiveSegmentIsCorruptionEverywhere() throws {
@@ -223,6 +265,23 @@ import Testing
         }
     }
 
+    @Test func withReachDeletedTooTheOperatorMustSayWhereToContinue() throws {
+        let f = try Fixture()
+        defer { f.dir.remove() }
+        let store = try f.copy("no-reach")
+        try FileManager.default.removeItem(atPath: try Self.lastSegment(store))
+        try FileManager.default.removeItem(atPath: store + "/reach")
+        try FileManager.default.removeItem(atPath: store + "/checkpoints/checkpoint")
+        try FileManager.default.removeItem(atPath: store + "/checkpoints/history")
+        let put = try Self.stele(["put", store, "m/orders", "after", "x"])
+        #expect(put.status == 3 && put.stderr.contains("reach is missing"), "\(put.stderr)")
+        let guess = try Self.stele(["record-loss", store, "--reason", "test"])
+        #expect(guess.status == 1 && guess.stderr.contains("--continue-at"), "\(guess.stderr)")
+        // The external checkpoint says how far the log reached: continue past it.
+        #expect(try Self.stele(["record-loss", store, "--reason", "test", "--continue-at", "2001"]).status == 0)
+        #expect(try Self.stele(["put", store, "m/orders", "after", "x"]).stdout == "2001\n")
+    }
+
     @Test func theLastSealedSegmentsDeletedStopTheWriter() throws {
         let f = try Fixture()
         defer { f.dir.remove() }
@@ -293,6 +352,15 @@ import Testing
             #expect(try Self.stele(["fsck", store, "--repair"]).status == 1)
             #expect(try readFile(store + "/stele.conf") == pristine)
         }
+        // A bypass signed by another key is refused by the store itself, with the file intact:
+        // the log names the governance key.
+        let foreign = try Self.stele(["authorize", "--signer", dir.child("forged.key"), "--origin", "example.com/ledger", "ledger", "acct",
+                                      "--until", "2020-01-01T00:00:00Z", "--as-of", "4"])
+        try writeFile(dir.child("foreign"), Array(foreign.stdout.utf8))
+        let refused = try Self.stele(["lock", store, "ledger", "acct", "--mode", "governance", "--until", "2020-01-01T00:00:00Z",
+                                      "--authorization", dir.child("foreign")])
+        #expect(refused.status == 1 && refused.stderr.contains("no signature by gov/key"), "\(refused.stderr)")
+        #expect(try Self.stele(["history", store, "ledger", "acct"]).stdout.contains("[governance until"), "the lock still holds")
         // A minimum retention cannot be slipped in through the file: it is not a setting there.
         try Self.editConfig(store) { $0.insert("min-retention 36500d", at: $0.count) }
         let run = try Self.stele(["put", store, "ledger", "x", "y"])

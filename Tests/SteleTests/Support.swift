@@ -164,6 +164,10 @@ func markCrashed(_ path: String, segment: UInt64 = 1, first: UInt64 = 0, records
     let config = try Store.readConfig(fs: PosixFileSystem(), layout: StoreLayout(root: path))
     try LogReach(storeID: config.storeID, open: true, segment: segment, first: first, records: records)
         .write(fs: PosixFileSystem(), directory: path)
+    // The tiles' state is written only once the records it covers are durable, and at a clean
+    // close: a crash state built from a closed store must not keep the close's state, which
+    // covers records the crash is meant to have lost (it would rightly be read as loss).
+    try? FileManager.default.removeItem(atPath: path + "/tiles/state")
 }
 
 /// The offset of the second frame of a segment: the first frame of a new store's first segment

@@ -29,8 +29,10 @@ package struct RetentionState {
     /// `stele.conf`, which judge the records before its adoption record (the adoption must then
     /// repeat them, which the store checks on open).
     package var legacy: (origin: String, governanceKey: NoteVerifier?)?
-    /// Bypasses read before the adoption record when no legacy policy was given (a log read
-    /// without its `stele.conf`): checked against the adopted key when the adoption comes.
+    /// Bypasses read before the store's identity (a store created before config records): checked
+    /// against the key its adoption record names when that comes, or, when the log ends without
+    /// one, against `legacy` (``finishReplay()``). Not against the file's key as it is now: that
+    /// is the key in force after any change, not the one that authorized them.
     private var unverifiedBypasses: [(sequence: UInt64, check: (NoteVerifier?, String) throws -> Void)] = []
 
     package init() {}
@@ -74,7 +76,7 @@ package struct RetentionState {
                         version: record.scope == .version ? record.target : nil, retainUntil: record.lock.retainUntil, time: timestamp)
                 }
                 let asOf: UInt64
-                if identity == nil && legacy == nil {
+                if identity == nil {
                     // Judged when the adoption record names the key (see `unverifiedBypasses`).
                     guard let claimed = GovernanceAuthorization.asOf(authorization) else { throw reject("malformed governance bypass") }
                     asOf = claimed
@@ -121,7 +123,7 @@ package struct RetentionState {
                 governanceKeys = [(0, governance)]
                 if minimum > 0 { minimums.append((0, minimum)) }
             case .adoption(let id, let minimum, let governance):
-                guard identity == nil, sequence > 0 else { throw reject("an adoption record in a log that already has an identity") }
+                guard identity == nil else { throw reject("an adoption record in a log that already has an identity") }
                 // The key that stele.conf held all along: it judges the bypasses before it too.
                 for bypass in unverifiedBypasses {
                     do {
@@ -148,6 +150,21 @@ package struct RetentionState {
         default:
             break
         }
+    }
+
+    /// Ends a replay of the whole log: a store without an identity (created before config
+    /// records, not migrated) has its bypasses checked against its `stele.conf` (`legacy`).
+    /// - Throws: ``RecordRejected`` naming the first bypass that does not verify.
+    package mutating func finishReplay() throws(RecordRejected) {
+        guard identity == nil, let legacy else { return }
+        for bypass in unverifiedBypasses {
+            do {
+                try bypass.check(legacy.governanceKey, legacy.origin)
+            } catch {
+                throw RecordRejected(reason: "governance bypass \(bypass.sequence) is not authorized by the governance key of stele.conf: \(error)")
+            }
+        }
+        unverifiedBypasses = []
     }
 
     /// The protection of version `sequence` of a key, written at `timestamp`.

@@ -13,7 +13,7 @@ public struct LostRecords: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         "THE STORE HAS LOST RECORDS: the log holds \(held), the evidence says at least \(atLeast)"
-            + (upTo.map { " (sequence numbers up to \($0 - 1) may have been handed out)" } ?? " (how many more is unknown)")
+            + (upTo.map { $0 > 0 ? " (sequence numbers up to \($0 - 1) may have been handed out)" : "" } ?? " (how many more is unknown)")
             + ": " + findings.joined(separator: "; ")
     }
 }
@@ -23,26 +23,51 @@ public struct LostRecords: Sendable, Equatable, CustomStringConvertible {
 /// - the stored checkpoints (`checkpoints/checkpoint`, `checkpoints/history/*`): signed only
 ///   over durable records;
 /// - `tiles/state`: written only after the records it covers were synced;
-/// - the index snapshot's tree size: written at a seal.
+/// - a loss record whose placeholders the log does not reach yet (a recording cut short).
 ///
 /// Each is written only after the records it speaks of are durable, so after any crash the log
 /// holds at least what every one of them says; a log that holds less lost records from its
-/// files. Whoever can edit every one of these files can hide a loss from them: only a checkpoint
-/// held elsewhere, or a witness, catches that (`docs/durability.md`).
+/// files. The files are read (``gather(fs:layout:)``) *before* the log is listed: a live writer
+/// may write newer evidence while a reader opens, and the log only grows, so evidence read first
+/// never claims more than the log the reader then finds. Whoever can edit every one of these
+/// files can hide a loss from them: only a checkpoint held elsewhere, or a witness, catches that
+/// (`docs/durability.md`).
 package enum LossEvidence {
+    /// The evidence files as read at one moment.
+    package struct Gathered: Sendable {
+        var reach: LogReach.Found
+        var checkpoint: (size: UInt64, path: String)?
+        var tiles: UInt64?
+    }
+
+    package static func gather(fs: any FileSystem, layout: StoreLayout) -> Gathered {
+        var checkpointed: (size: UInt64, path: String)?
+        var paths = [layout.checkpoints + "/checkpoint"]
+        for name in ((try? fs.listDirectory(layout.checkpoints + "/history")) ?? []) where !name.hasSuffix(".tmp") {
+            paths.append(layout.checkpoints + "/history/" + name)
+        }
+        for path in paths {
+            guard let bytes = try? fs.readWholeFile(path, limit: SignedNote.maxSize),
+                  let body = try? CheckpointStore.body(of: String(decoding: bytes, as: UTF8.self), path: path) else { continue }
+            if body.treeSize > (checkpointed?.size ?? 0) { checkpointed = (body.treeSize, path) }
+        }
+        return Gathered(reach: LogReach.read(fs: fs, directory: layout.root), checkpoint: checkpointed,
+                        tiles: (try? TileState.read(fs: fs, directory: layout.tiles))??.size)
+    }
+
     /// - Parameters:
     ///   - segments: index and first sequence number of every segment file the log holds, in order.
     ///   - expectReach: whether `reach` must exist (every store with config records has one; a
     ///     store created before them gets one when it is migrated).
-    ///   - snapshotSize: the tree size of an index snapshot that decoded, if any.
+    ///   - openLoss: the `end` of the log's last loss record, if the log does not reach it.
     /// - Returns: nil when nothing shows a loss.
-    package static func check(fs: any FileSystem, layout: StoreLayout, storeID: [UInt8], segmentSize: Int, held: UInt64,
-                              segments: [(index: UInt64, first: UInt64)], expectReach: Bool, snapshotSize: UInt64?) -> LostRecords? {
+    package static func check(_ evidence: Gathered, layout: StoreLayout, storeID: [UInt8], segmentSize: Int, held: UInt64,
+                              segments: [(index: UInt64, first: UInt64)], expectReach: Bool, openLoss: UInt64?) -> LostRecords? {
         var findings: [String] = []
         var atLeast = held
         var upTo: UInt64? = held
         let lastIndex = segments.last?.index ?? 0
-        switch LogReach.read(fs: fs, directory: layout.root) {
+        switch evidence.reach {
         case .missing:
             if expectReach {
                 findings.append("\(layout.reach) is missing: nothing shows how far the log reached, so records may have been removed with it")
@@ -68,32 +93,28 @@ package enum LossEvidence {
                 findings.append("\(layout.reach) records \(reach.records) durable records\(reach.open ? "" : " at a clean close")")
                 atLeast = max(atLeast, reach.records)
             }
-            // Open: the writer may have appended to the segment it names up to that segment's capacity.
-            let bound = reach.open ? reach.first + LogReach.capacity(segmentSize: segmentSize) : reach.records
-            upTo = reach.segment >= lastIndex ? max(held, bound, reach.records) : held
+            // Open: the writer may have appended to the segment it names up to that segment's
+            // capacity. A reach claiming more than that is not one a writer wrote.
+            let (capacityEnd, overflow) = reach.first.addingReportingOverflow(LogReach.capacity(segmentSize: segmentSize))
+            if overflow || reach.records > capacityEnd {
+                findings.append("\(layout.reach) claims more records than its segment can hold: it was not written by a writer")
+                upTo = nil
+            } else {
+                let bound = reach.open ? capacityEnd : reach.records
+                upTo = reach.segment >= lastIndex ? max(held, bound, reach.records) : held
+            }
         }
-        var checkpointed: (size: UInt64, path: String)?
-        let checkpoints = layout.checkpoints
-        var paths = [checkpoints + "/checkpoint"]
-        for name in ((try? fs.listDirectory(checkpoints + "/history")) ?? []) where !name.hasSuffix(".tmp") {
-            paths.append(checkpoints + "/history/" + name)
-        }
-        for path in paths {
-            guard let bytes = try? fs.readWholeFile(path, limit: SignedNote.maxSize),
-                  let body = try? CheckpointStore.body(of: String(decoding: bytes, as: UTF8.self), path: path) else { continue }
-            if body.treeSize > (checkpointed?.size ?? 0) { checkpointed = (body.treeSize, path) }
-        }
-        if let checkpointed, checkpointed.size > held {
+        if let checkpointed = evidence.checkpoint, checkpointed.size > held {
             findings.append("\(checkpointed.path) is a checkpoint of \(checkpointed.size) records")
             atLeast = max(atLeast, checkpointed.size)
         }
-        if let tiles = try? TileState.read(fs: fs, directory: layout.tiles), tiles.size > held {
-            findings.append("\(layout.tiles)/state records tiles for \(tiles.size) records")
-            atLeast = max(atLeast, tiles.size)
+        if let tiles = evidence.tiles, tiles > held {
+            findings.append("\(layout.tiles)/state records tiles for \(tiles) records")
+            atLeast = max(atLeast, tiles)
         }
-        if let snapshotSize, snapshotSize > held {
-            findings.append("\(layout.index)/snapshot indexes \(snapshotSize) records")
-            atLeast = max(atLeast, snapshotSize)
+        if let openLoss, openLoss > held {
+            findings.append("a loss record reserves sequence numbers up to \(openLoss - 1), and the log ends at \(held) (recording the loss was cut short)")
+            atLeast = max(atLeast, openLoss)
         }
         guard !findings.isEmpty else { return nil }
         return LostRecords(held: held, atLeast: atLeast, upTo: upTo.map { max($0, atLeast) }, findings: findings)

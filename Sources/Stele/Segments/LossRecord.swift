@@ -32,7 +32,13 @@ package struct LossRecord: Equatable, Sendable {
         put(supersededCheckpoint?.size ?? 0)
         out += (supersededCheckpoint?.root ?? .zero).bytes
         for text in [evidence, reason] {
-            let bytes = Array(text.utf8.prefix(LossRecord.maxText))
+            // Cut at a character boundary, so that the value still decodes.
+            var cut = ""
+            for character in text {
+                if cut.utf8.count + String(character).utf8.count > LossRecord.maxText { break }
+                cut.append(character)
+            }
+            let bytes = Array(cut.utf8)
             put(UInt16(bytes.count))
             out += bytes
         }
@@ -47,5 +53,21 @@ package struct LossRecord: Equatable, Sendable {
         let digest = ByteView.of(root) { Digest($0, at: 0) }
         guard (size == 0) == (digest == .zero) else { return nil }
         return LossRecord(end: end, supersededCheckpoint: size == 0 ? nil : (size, digest), evidence: evidence, reason: reason)
+    }
+}
+
+extension SegmentLog {
+    /// The `end` of the log's last loss record when the log stops short of it (a recording of a
+    /// loss cut short by a crash): read back from the last record over its placeholders.
+    package func openLossEnd() -> UInt64? {
+        var sequence = nextSequence
+        while sequence > 0 {
+            sequence -= 1
+            guard let (type, value) = try? withFrame(at: sequence, { frame, view in (frame.type, frame.value(in: view)) }),
+                  type == .loss else { return nil }
+            guard let value, !value.isEmpty else { continue }  // a placeholder
+            return LossRecord.decode(value).map(\.end).flatMap { $0 > nextSequence ? $0 : nil }
+        }
+        return nil
     }
 }

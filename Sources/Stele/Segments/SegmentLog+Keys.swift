@@ -60,6 +60,7 @@ extension SegmentLog {
         }
         queue.drain(into: &index)
         index.finishOrdering()
+        try Self.finishReplay(&retention, path: directory)
         keys = index
         self.retention = retention
         self.retentionRecords = retentionRecords
@@ -69,6 +70,16 @@ extension SegmentLog {
     /// a purge never trusts derived data. Cost: one pass over the frames, once per open.
     func verifyRetention() throws {
         guard !retentionFromLog else { return }
+        try rebuildPolicy(comparingWithSnapshot: true)
+    }
+
+    /// Builds the retention state (and the store's identity) from the policy records of the
+    /// whole log, without the key index.
+    func rebuildPolicy() throws {
+        try rebuildPolicy(comparingWithSnapshot: false)
+    }
+
+    private func rebuildPolicy(comparingWithSnapshot: Bool) throws {
         var retention = emptyRetentionState
         var records: [UInt64] = []
         let segments: [(ByteView, Int, String)] = sealed.map { ($0.region.wholeView, Int($0.footer.framesEnd), $0.path) }
@@ -79,9 +90,11 @@ extension SegmentLog {
                 try Self.noteRetention(frame, view, path: path, retention: &retention, retentionRecords: &records)
             }
         }
-        guard records == retentionRecords else {
+        try Self.finishReplay(&retention, path: directory)
+        guard !comparingWithSnapshot || records == retentionRecords else {
             throw SteleError.corruption(Corruption(file: indexDirectory + "/snapshot", detail: "the index snapshot's retention records differ from the log's; remove it and reopen"))
         }
+        retentionRecords = records
         self.retention = retention
         retentionFromLog = true
     }
@@ -108,6 +121,15 @@ extension SegmentLog {
         retentionRecords.append(frame.sequence)
     }
 
+    /// Ends a replay of the policy records (see ``RetentionState/finishReplay()``).
+    private static func finishReplay(_ retention: inout RetentionState, path: String) throws {
+        do {
+            try retention.finishReplay()
+        } catch {
+            throw SteleError.corruption(Corruption(file: path, detail: error.reason))
+        }
+    }
+
     /// A retention state before any record, knowing the legacy policy (`stele.conf`'s origin
     /// and governance key) that judges a log without config records.
     private var emptyRetentionState: RetentionState {
@@ -127,7 +149,6 @@ extension SegmentLog {
             report.indexSnapshotRejected = "unreadable or damaged"
             return nil
         }
-        snapshotSeen = snapshot.treeSize
         guard snapshot.treeSize <= nextSequence,
               let seal = sealed.first(where: { $0.footer.treeSize == snapshot.treeSize }), seal.footer.treeRoot == snapshot.root else {
             report.indexSnapshotRejected = "does not match a seal of this log"

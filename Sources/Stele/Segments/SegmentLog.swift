@@ -62,8 +62,6 @@ package final class SegmentLog {
     /// Set when a new segment was created but `reach` not yet updated to name it (the write
     /// failed): no record goes into the segment before it is.
     private var reachPending = false
-    /// The tree size of the index snapshot found on open, if it decoded (loss evidence).
-    package internal(set) var snapshotSeen: UInt64?
     /// The second core's thread for large batches (see ``appendInParallel(_:timestamp:)``),
     /// started by the first; ended at ``close()`` or when the log goes.
     var hashingThread: HelperThread?
@@ -92,7 +90,8 @@ package final class SegmentLog {
     /// segment (see ``SegmentScan``). `lostAndFound` receives copies of discarded torn tails.
     package static func open(fs: any FileSystem, directory: String, storeID: [UInt8], segmentSize: Int,
                              writable: Bool, lostAndFound: String, tilesDirectory: String, indexDirectory: String = "",
-                             unclean: Bool, legacyPolicy: (origin: String, governanceKey: NoteVerifier?)? = nil) throws -> SegmentLog {
+                             unclean: Bool, legacyPolicy: (origin: String, governanceKey: NoteVerifier?)? = nil,
+                             keyIndex: Bool = true) throws -> SegmentLog {
         let log = SegmentLog(fs: fs, directory: directory, storeID: storeID, segmentSize: segmentSize, writable: writable,
                              tiles: TileStore(fs: fs, directory: tilesDirectory, writable: writable))
         log.legacyPolicy = legacyPolicy
@@ -126,7 +125,13 @@ package final class SegmentLog {
         let tiles = BackgroundTask { try log.restoreTiles() }
         var failure: (any Error)?
         do {
-            try log.rebuildKeys()
+            if keyIndex {
+                try log.rebuildKeys()
+            } else {
+                // Opened to read records by sequence only (verification): the policy records, no keys.
+                try log.rebuildPolicy()
+                log.keysUnavailable = Corruption(file: indexDirectory, detail: "the key index was not built: the store was opened to verify it")
+            }
         } catch SteleError.notFound(let sequence, _) {
             log.keysUnavailable = Corruption(file: indexDirectory, sequence: sequence, detail: "index snapshot names a record the log lacks")
             log.report.keysUnavailable = "index snapshot names record \(sequence), which the log lacks"

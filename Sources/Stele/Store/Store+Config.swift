@@ -61,11 +61,35 @@ extension Store {
         let fs = PosixFileSystem()
         let layout = StoreLayout(root: path)
         let cached = try readConfig(fs: fs, layout: layout)
-        guard let config = try configFromLog(at: path, storeID: cached.storeID, segmentSize: cached.segmentSize) else { return false }
+        // The UUID and segment size to read the log with come from the log too, where it has them.
+        let first = firstSegmentIdentity(fs: fs, layout: layout)
+        guard let config = try configFromLog(at: path, storeID: first?.storeID ?? cached.storeID,
+                                             segmentSize: first?.genesis?.segmentSize ?? cached.segmentSize) else { return false }
         if config != cached {
             try fs.writeAtomically(Array(config.encoded.utf8), to: layout.config, permissions: 0o444, directory: path)
         }
         return true
+    }
+
+    /// The store UUID in the first segment's header, and the identity its first record (the
+    /// genesis) records, read straight from the file: what `stele.conf` is checked against
+    /// before the log is opened with it. Nil if the first segment cannot be read.
+    package static func firstSegmentIdentity(fs: any FileSystem, layout: StoreLayout) -> (storeID: [UInt8], genesis: StoreIdentity?)? {
+        let path = layout.segments + "/" + SegmentFiles.name(1)
+        guard let fd = try? fs.open(path, .readOnly) else { return nil }
+        defer { fs.close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 64 * 1024)
+        guard let n = try? bytes.withUnsafeMutableBytes({ try fs.read(fd, into: $0, at: 0) }), n >= SegmentHeader.size else { return nil }
+        return ByteView.of(Array(bytes.prefix(n))) { view in
+            guard case .success(let header) = SegmentHeader.decode(view) else { return nil }
+            var genesis: StoreIdentity?
+            if case .success(let frame) = Frame.decode(view, at: SegmentHeader.size, limit: view.count), frame.type == .config,
+               frame.sequence == 0, let value = frame.value(in: view), case .genesis(let identity, _, _)? = ConfigRecord.decode(value),
+               identity.storeID == header.storeID {
+                genesis = identity
+            }
+            return (header.storeID, genesis)
+        }
     }
 
     /// The config that the config records of the log in `path`'s `segments/` imply (no

@@ -14,6 +14,10 @@ extension Store {
     /// Records in the log that records were lost from the files, and lets the store be written
     /// again without ever handing their sequence numbers out twice.
     ///
+    /// Crash-safe: `reach` is left as it was until the loss record and its placeholders are in
+    /// the log, so a crash before that leaves the loss as visible as it was; a recording cut
+    /// short after its loss record is finished by the next call (its placeholders continue).
+    ///
     /// Appends a loss record at the first missing sequence number (with `reason`, what the
     /// evidence showed, and the largest checkpoint that described the lost history), then one
     /// placeholder per number that may have been handed out before (up to what the evidence
@@ -41,13 +45,29 @@ extension Store {
         let reader = try Store(path: path, options: Options(readOnly: true))
         let found = reader.recovery.lostRecords
         let first = reader.recordCount
+        let resuming = reader.state.withLock { $0.log?.openLossEnd() }
+        let segmentSize = reader.config.segmentSize
         try reader.close()
-        guard let lost = found else {
-            throw SteleError.invalidArgument("nothing shows records lost from \(path): there is no loss to record")
+        // Without evidence, only the operator knows numbers were handed out (say, by a primary
+        // whose last records never reached the copy this store was restored from).
+        let lost = found ?? LostRecords(held: first, atLeast: first, upTo: first, findings: [])
+        guard found != nil || continuingAt.map({ $0 > first }) == true else {
+            throw SteleError.invalidArgument("nothing shows records lost from \(path): there is no loss to record (give --continue-at to record numbers you know were handed out)")
         }
-        let bound = max(first + 1, lost.atLeast, lost.upTo ?? 0)
+        guard lost.upTo != nil || continuingAt != nil else {
+            throw SteleError.invalidArgument("the evidence that would bound the lost sequence numbers is itself missing (\(lost.findings.joined(separator: "; "))): "
+                + "give --continue-at with a number past every one handed out (a checkpoint held elsewhere, clients' receipts, the mirror's last report)")
+        }
+        let bound = max(first + 1, lost.atLeast, lost.upTo ?? 0, resuming ?? 0)
         if let continuingAt, continuingAt < bound {
             throw SteleError.invalidArgument("sequence numbers up to \(bound - 1) may have been handed out; continue at \(bound) or later")
+        }
+        // A range longer than sixteen segments' worth of records is taken only when asked for:
+        // evidence that claims one is more likely forged than lost.
+        let sanity = 16 * LogReach.capacity(segmentSize: segmentSize)
+        guard continuingAt != nil || bound - first <= sanity else {
+            throw SteleError.invalidArgument("the evidence claims records \(first)..<\(bound) lost (\(lost.findings.joined(separator: "; "))); "
+                + "that is more than sixteen segments: give --continue-at \(bound) to confirm")
         }
         let end = max(bound, continuingAt ?? 0)
         let fs = PosixFileSystem()
@@ -62,9 +82,14 @@ extension Store {
         guard store.recordCount == first else {
             throw SteleError.invalidArgument("the store changed while its loss was being recorded; run the command again")
         }
-        let record = LossRecord(end: end, supersededCheckpoint: largest, evidence: lost.findings.joined(separator: "; "), reason: reason)
-        try store.append(contentsOf: [Entry(type: .loss, namespace: [], key: [], value: record.encoded)])
-        var next = first + 1
+        var next = first
+        if resuming == nil {
+            let evidence = lost.findings.isEmpty ? "none in the store: the operator gave \(end) as the first number never handed out"
+                : lost.findings.joined(separator: "; ")
+            let record = LossRecord(end: end, supersededCheckpoint: largest, evidence: evidence, reason: reason)
+            try store.append(contentsOf: [Entry(type: .loss, namespace: [], key: [], value: record.encoded)])
+            next += 1
+        }
         let placeholders = [Entry](repeating: Entry(type: .loss, namespace: [], key: [], value: []), count: 65_536)
         while next < end {
             let count = Int(min(UInt64(placeholders.count), end - next))

@@ -31,6 +31,9 @@ public final class Store: Sendable {
         package var migrating = false
         /// Open for writing although records were lost, to record the loss.
         package var acceptingLoss = false
+        /// Build the key index (false: records are read by sequence only, as `stele verify`
+        /// does; key lookups are refused). Read-only opens only.
+        package var keyIndex = true
         /// When set, a background timer seals the active segment every `sealInterval` if it holds
         /// any record, so that records wait at most about that long before an off-host mirror
         /// (which copies sealed segments only) can take them. Each seal is a segment file.
@@ -107,8 +110,11 @@ public final class Store: Sendable {
                    minimumRetention: minimumRetention?.nanoseconds ?? 0, fileSystem: PosixFileSystem(), clock: SystemClock())
     }
 
+    /// - Parameter legacy: create a store as versions before config records did (no genesis
+    ///   record, no `reach`), to test migrating one.
     package static func create(at path: String, segmentSize: Int, origin: String?, governanceKey: NoteVerifier? = nil,
-                               minimumRetention: UInt64 = 0, fileSystem fs: any FileSystem, clock: any WallClock) throws -> StoreConfig {
+                               minimumRetention: UInt64 = 0, fileSystem fs: any FileSystem, clock: any WallClock,
+                               legacy: Bool = false) throws -> StoreConfig {
         guard segmentSize >= Limits.minSegmentSize, segmentSize <= Limits.maxSegmentSize, segmentSize % 4096 == 0 else {
             throw SteleError.invalidArgument("segment size \(segmentSize) must be a multiple of 4096 between \(Limits.minSegmentSize) and \(Limits.maxSegmentSize)")
         }
@@ -131,9 +137,11 @@ public final class Store: Sendable {
         for directory in layout.directories { try fs.makeDirectory(directory) }
         fs.close(try fs.open(layout.lock, .createNew(permissions: 0o644)))
         try SegmentLog.createFirstSegment(fs: fs, directory: layout.segments, storeID: storeID, segmentSize: segmentSize, now: now)
-        let genesis = ConfigRecord.genesis(config.identity, minimumRetention: minimumRetention, governanceKey: governanceKey)
-        try appendDirectly(genesis, fs: fs, layout: layout, config: config, timestamp: now)
-        try LogReach(storeID: storeID, open: false, segment: 1, first: 0, records: 1).write(fs: fs, directory: path)
+        if !legacy {
+            let genesis = ConfigRecord.genesis(config.identity, minimumRetention: minimumRetention, governanceKey: governanceKey)
+            try appendDirectly(genesis, fs: fs, layout: layout, config: config, timestamp: now)
+            try LogReach(storeID: storeID, open: false, segment: 1, first: 0, records: 1).write(fs: fs, directory: path)
+        }
         // The config goes in last, atomically: a directory without it is not a store.
         try fs.writeAtomically(Array(config.encoded.utf8), to: layout.config, permissions: 0o444, directory: path)
         return config
@@ -172,30 +180,47 @@ public final class Store: Sendable {
         let fs = options.fileSystem
         let layout = StoreLayout(root: path)
         let config = try Store.readConfig(fs: fs, layout: layout)
+        // The file's UUID and segment size open the log: checked first against what the log's
+        // first segment records, so that an edited file is named as such, not as a broken chain.
+        if let first = Store.firstSegmentIdentity(fs: fs, layout: layout) {
+            var differences: [String] = []
+            if first.storeID != config.storeID { differences.append("uuid \(config.storeIDHex), the log says \(hexString(first.storeID))") }
+            if let genesis = first.genesis, genesis.segmentSize != config.segmentSize {
+                differences.append("segment-size \(config.segmentSize), the log says \(genesis.segmentSize)")
+            }
+            if !differences.isEmpty {
+                throw SteleError.corruption(Corruption(file: layout.config, detail: "stele.conf disagrees with the log's config records ("
+                    + differences.joined(separator: "; ") + "); the log is the authority: run `stele fsck --repair` to rewrite the file from it"))
+            }
+        }
         var lockFile: FileDescriptor?
         var clean = true
         if !options.readOnly {
             (lockFile, clean) = try LockFile.acquire(fs: fs, path: layout.lock, storePath: path)
         }
+        // Before the log is listed: a live writer may write newer evidence meanwhile.
+        let evidence = LossEvidence.gather(fs: fs, layout: layout)
         let log: SegmentLog
         do {
             log = try SegmentLog.open(fs: fs, directory: layout.segments, storeID: config.storeID,
                                       segmentSize: config.segmentSize, writable: !options.readOnly,
                                       lostAndFound: layout.lostAndFound, tilesDirectory: layout.tiles,
                                       indexDirectory: layout.index, unclean: !clean,
-                                      legacyPolicy: (config.origin, config.governanceKey))
+                                      legacyPolicy: (config.origin, config.governanceKey),
+                                      keyIndex: options.keyIndex || !options.readOnly)
             do {
                 try Store.checkConfig(config, against: log, path: layout.config, writable: !options.readOnly,
                                       migrating: options.migrating)
                 // Lost records are never silent, and a writer never hands their numbers out again.
-                let lost = LossEvidence.check(fs: fs, layout: layout, storeID: config.storeID, segmentSize: config.segmentSize,
+                let lost = LossEvidence.check(evidence, layout: layout, storeID: config.storeID, segmentSize: config.segmentSize,
                                               held: log.nextSequence, segments: log.segmentStarts,
-                                              expectReach: log.retention.identity != nil, snapshotSize: log.snapshotSeen)
+                                              expectReach: log.retention.identity != nil, openLoss: log.openLossEnd())
                 log.report.lostRecords = lost
                 if !options.readOnly {
                     if let lost, !options.acceptingLoss { throw SteleError.recordsLost(lost) }
                     log.reachDirectory = path
-                    try log.writeReach(open: true)
+                    // Recording a loss keeps `reach` as it is until the loss is in the log.
+                    if !options.acceptingLoss { try log.writeReach(open: true) }
                 }
             } catch {
                 log.close()

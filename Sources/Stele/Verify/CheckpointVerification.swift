@@ -88,7 +88,10 @@ extension Store {
         var offsets: [Int] = []
         var timestamps: [Int64] = []
         var leaves: [Digest] = []
-        var stubs: UInt64 = 0
+        /// Redaction stubs among them: sequence and offset.
+        var stubs: [(sequence: UInt64, offset: Int)] = []
+        /// What the redaction records among them name.
+        var redacted: [UInt64] = []
         var defect: Corruption?
     }
 
@@ -100,19 +103,21 @@ extension Store {
             }
             return 0
         }
-        let targets = try state.withLock { state throws -> [ScanTarget] in
+        let all = try state.withLock { state throws -> [ScanTarget] in
             guard let log = state.log else { throw SteleError.closed }
-            var out = log.sealed.prefix { $0.header.firstSequence < size }.map {
+            var out = log.sealed.map {
                 ScanTarget(region: $0.region, limit: Int($0.footer.framesEnd), path: $0.path, first: $0.header.firstSequence, footer: $0.footer)
             }
-            if let active = log.active, active.header.firstSequence < size {
+            if let active = log.active {
                 out.append(ScanTarget(region: active.region, limit: active.writeOffset, path: active.path, first: active.header.firstSequence))
             }
             return out
         }
+        let targets = all.filter { $0.first < size }
         var frontier = Frontier()
         var lastTimestamp = Int64.min
-        var stubs: UInt64 = 0
+        var stubs: [(sequence: UInt64, offset: Int, path: String)] = []
+        var redacted: Set<UInt64> = []
         var disagreeingSeal: ScanTarget?
         var ahead: BackgroundTask<SegmentLeaves>?
         defer { ahead?.join() }
@@ -135,7 +140,8 @@ extension Store {
                 frontier.append(leaf)
                 content.update(leaf)
             }
-            stubs += scan.stubs
+            stubs += scan.stubs.map { ($0.sequence, $0.offset, target.path) }
+            redacted.formUnion(scan.redacted)
             if let footer = target.footer, footer.lastSequence < size, disagreeingSeal == nil,
                footer.treeSize != frontier.size || footer.treeRoot != frontier.root || footer.contentDigest != content.finalize() {
                 disagreeingSeal = target
@@ -144,8 +150,39 @@ extension Store {
         guard frontier.size == size else {
             throw SteleError.checkpoint(.storeBehindCheckpoint(checkpointSize: size, storeSize: frontier.size))
         }
-        if frontier.root == root { return stubs }
-        throw try locateDivergence(targets, size: size, checkpointRoot: root, storeRoot: frontier.root, disagreeingSeal: disagreeingSeal)
+        guard frontier.root == root else {
+            throw try locateDivergence(targets, size: size, checkpointRoot: root, storeRoot: frontier.root, disagreeingSeal: disagreeingSeal)
+        }
+        // A stub keeps its record's leaf hash, so the tree cannot tell it from the record: a
+        // redaction record (written before the payload was removed, anywhere after the stub)
+        // must name it, or the payload was removed by something other than a purge.
+        if !stubs.isEmpty {
+            for target in all where target.footer.map({ $0.lastSequence >= size }) ?? true {
+                redacted.formUnion(Store.redactionTargets(in: target, from: size))
+            }
+            if let stub = stubs.first(where: { !redacted.contains($0.sequence) }) {
+                throw SteleError.corruption(Corruption(file: stub.path, offset: stub.offset, sequence: stub.sequence,
+                                                       detail: "a redaction stub that no redaction record names: its payload was removed without a purge"))
+            }
+        }
+        return UInt64(stubs.count)
+    }
+
+    /// What the redaction records of one segment at or after sequence `from` name.
+    private static func redactionTargets(in target: ScanTarget, from: UInt64) -> [UInt64] {
+        var out: [UInt64] = []
+        let view = target.region.wholeView
+        var offset = SegmentHeader.size
+        withExtendedLifetime(target.region) {
+            while offset < target.limit, case .success(let frame) = Frame.decode(view, at: offset, limit: target.limit) {
+                if frame.sequence >= from, frame.type == .redaction, let value = frame.value(in: view),
+                   let record = RedactionRecord.decode(value) {
+                    out += record.sequences
+                }
+                offset = frame.end
+            }
+        }
+        return out
     }
 
     /// Decodes the frames of one segment up to sequence `size`, checking each frame's XXH3, its
@@ -176,7 +213,10 @@ extension Store {
                         out.defect = Corruption(file: target.path, offset: offset, sequence: expected, detail: "its LZ4 value does not decode")
                         return
                     }
-                    if frame.isRedacted { out.stubs += 1 }
+                    if frame.isRedacted { out.stubs.append((expected, offset)) }
+                    if frame.type == .redaction, let value = frame.value(in: view), let record = RedactionRecord.decode(value) {
+                        out.redacted += record.sequences
+                    }
                     out.leaves.append(leaf)
                     out.offsets.append(offset)
                     out.timestamps.append(frame.timestamp)

@@ -92,9 +92,20 @@ struct FsckRun {
     /// Mapped segments and frame offsets, to re-read a record when a redaction record names it.
     var mapped: [(region: MappedRegion, first: UInt64, offsets: [UInt32], path: String)] = []
 
+    /// The evidence of how far the log reached, read before the log is listed (a live writer
+    /// may write newer evidence meanwhile).
+    var evidence: LossEvidence.Gathered
+
+    /// The store's UUID: the first segment's (`stele.conf` is checked against it, not trusted).
+    let storeID: [UInt8]
+    /// The segment size: the log's genesis record's, else `stele.conf`'s.
+    var segmentSize: Int { retention.identity?.segmentSize ?? config.segmentSize }
+
     init(path: String, external: [Fsck.ExternalCheckpoint]) throws {
         layout = StoreLayout(root: path)
+        evidence = LossEvidence.gather(fs: fs, layout: layout)
         config = try Store.readConfig(fs: fs, layout: layout)
+        storeID = Store.firstSegmentIdentity(fs: fs, layout: layout)?.storeID ?? config.storeID
         retention.legacy = (config.origin, config.governanceKey)
         tileStore = TileStore(fs: fs, directory: layout.tiles, writable: false, verifying: true)
         self.external = external.map { ($0, try? Checkpoint(parsing: SignedNote.open($0.note, verifier: $0.verifier))) }
@@ -146,6 +157,11 @@ struct FsckRun {
             progress?(position + 1, indices.count)
         }
         report.records = nextSequence
+        do {
+            try retention.finishReplay()
+        } catch {
+            problem(.retention, layout.segments, expected: "every governance bypass authorized", found: error.reason)
+        }
         finishTiles()
         finishCheckpoints()
         finishSnapshot()
@@ -212,7 +228,7 @@ struct FsckRun {
                     found: "a durable-end update cut short by a crash (read with durable end \(durableEnd))", repairable: isLast)
         }
         segmentStarts.append((header.index, header.firstSequence))
-        if header.storeID != config.storeID { problem(.chain, path, offset: 16, expected: "store \(config.storeIDHex)", found: "store \(hexString(header.storeID))") }
+        if header.storeID != storeID { problem(.chain, path, offset: 16, expected: "store \(hexString(storeID))", found: "store \(hexString(header.storeID))") }
         if header.index != index { problem(.chain, path, offset: 32, expected: "segment \(index)", found: "segment \(header.index)") }
         if header.firstSequence != nextSequence {
             problem(.sequence, path, offset: 40, expected: "first sequence \(nextSequence)", found: "\(header.firstSequence)")
@@ -272,8 +288,8 @@ struct FsckRun {
                 problem(.checksum, path, offset: scan.end, sequence: nextSequence, expected: "frames up to the durable end \(header.durableEnd)",
                         found: "frames end at \(scan.end): synced records are missing")
             }
-            if size != config.segmentSize {
-                problem(.layout, path, expected: "an active segment of \(config.segmentSize) bytes", found: "\(size) bytes (truncated?)")
+            if size != segmentSize {
+                problem(.layout, path, expected: "an active segment of \(segmentSize) bytes", found: "\(size) bytes (truncated?)")
             }
         }
         guard let footer else { return }

@@ -87,9 +87,9 @@ extension FsckRun {
             problem(.loss, layout.segments, sequence: nextSequence, expected: "the placeholders of the recorded loss up to \(end)",
                     found: "the log ends at \(nextSequence)")
         }
-        guard let lost = LossEvidence.check(fs: fs, layout: layout, storeID: config.storeID, segmentSize: config.segmentSize,
+        guard let lost = LossEvidence.check(evidence, layout: layout, storeID: storeID, segmentSize: segmentSize,
                                             held: nextSequence, segments: segmentStarts, expectReach: retention.identity != nil,
-                                            snapshotSize: snapshot?.treeSize) else { return }
+                                            openLoss: nil) else { return }
         for finding in lost.findings {
             problem(.loss, layout.segments, sequence: nextSequence, expected: "the log to hold what its evidence says (at least \(lost.atLeast) records)",
                     found: finding + ": RECORDS WERE LOST (restore from a copy, or `stele record-loss`)")
@@ -137,7 +137,17 @@ extension FsckRun {
         guard let state = tileState else { return }
         if state.size > nextSequence { return }  // lost records: reported by `checkLoss`
         if roots[state.size] != state.root {
-            problem(.tile, layout.tiles + "/state", expected: "root \(roots[state.size]?.hex ?? "?")", found: state.root.hex, repairable: true)
+            // Tiles that agree with the root tiles/state recorded, against records that do not:
+            // the records changed after their tiles were written. That is not damage to repair
+            // away (rebuilding the tiles would erase what shows the change).
+            let fromTiles = try? TileBuilder(size: state.size, store: tileStore).flatMap { builder in
+                try MerkleProofs.root(TileReader(store: tileStore, cache: TileCache(capacity: 8), size: state.size, builder: builder), size: state.size)
+            }
+            let altered = fromTiles == state.root
+            problem(altered ? .tree : .tile, layout.tiles + "/state", sequence: state.size,
+                    expected: "root \(state.root.hex) at size \(state.size), as tiles/state recorded" + (altered ? " and the tiles still give" : ""),
+                    found: (roots[state.size]?.hex ?? "?") + (altered ? " from the records: A RECORD WAS ALTERED after its tiles were written (`stele verify` names it)" : ""),
+                    repairable: !altered)
         }
         for (level, hashes) in (tilePartialsAtState ?? []).enumerated() where !hashes.isEmpty {
             let index = state.size >> (8 * UInt64(level + 1))
@@ -206,7 +216,10 @@ extension FsckRun {
     mutating func finishSnapshot() {
         guard let snapshot else { return }
         let file = layout.index + "/snapshot"
-        if snapshot.treeSize > nextSequence { return }  // lost records: reported by `checkLoss`
+        if snapshot.treeSize > nextSequence {
+            return problem(.index, file, expected: "at most \(nextSequence) records",
+                           found: "a snapshot of \(snapshot.treeSize) (records lost? see any loss findings)", repairable: true)
+        }
         if roots[snapshot.treeSize] != snapshot.root {
             return problem(.index, file, expected: "root \(roots[snapshot.treeSize]?.hex ?? "?") at size \(snapshot.treeSize)", found: snapshot.root.hex, repairable: true)
         }
