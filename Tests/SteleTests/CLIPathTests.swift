@@ -114,6 +114,25 @@ import Testing
         #expect(try restore(dir.child("restored")).status == 0)
     }
 
+    @Test func aFollowingMirrorWhosePassesFailExitsNonZero() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = dir.child("s")
+        #expect(try Self.stele(["init", store]).status == 0)
+        try Data("[default]\naws_access_key_id = x\naws_secret_access_key = y\n".utf8).write(to: URL(fileURLWithPath: dir.child("creds")))
+        // Nothing listens on port 9 of 127.0.0.1: every pass fails as unreachable (transient).
+        let unreachable = ["mirror", store, "--to", "s3://bucket/p", "--endpoint", "http://127.0.0.1:9", "--credentials", dir.child("creds"),
+                           "--follow", "--interval", "0.02"]
+        let givingUp = try Self.stele(unreachable + ["--max-failures", "2"])
+        #expect(givingUp.status == 4 && givingUp.stderr.contains("2 in a row") && givingUp.stderr.contains("giving up after 2 failed passes"),
+                "\(givingUp.status) \(givingUp.stderr)")
+        #expect(!givingUp.stderr.contains("pass 3"), "it stops at the limit")
+        // A bounded follow reports its last pass's failure in its exit status.
+        let bounded = try Self.stele(unreachable + ["--passes", "1"])
+        #expect(bounded.status == 4 && bounded.stderr.contains("unreachable"), "\(bounded.status) \(bounded.stderr)")
+        #expect(try Self.stele(unreachable + ["--max-failures", "0"]).status == 2)
+    }
+
     @Test func impossibleAndAbsurdDatesAreRefused() throws {
         // The parser, against the calendar.
         #expect(RetentionText.date("2027-02-30T00:00:00Z") == nil)

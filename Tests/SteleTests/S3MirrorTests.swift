@@ -91,6 +91,46 @@ struct S3MirrorTests {
         try back.close()
     }
 
+    /// The object's lock mode follows the records' locks: a segment whose versions carry only
+    /// governance locks gets GOVERNANCE (a lock its authority may lift does not become one nobody
+    /// can), one with a compliance lock COMPLIANCE, one without locks the mirror's default mode.
+    @Test func theCopysLockModeFollowsTheRecordsLocks() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let primary = dir.child("primary")
+        try Store.create(at: primary, segmentSize: 64 * 1024)
+        let store = try Store(path: primary, options: .init(commitPolicy: .none))
+        let day: Int64 = 86_400 * 1_000_000_000
+        let now = Int64(Date().timeIntervalSince1970 * 1e9)
+        try store.put(namespace: "t/orders", key: Array("g".utf8), value: Array("v".utf8),
+                      lock: RetentionLock(mode: .governance, retainUntil: now + 200 * day))
+        try store.seal()
+        try store.put(namespace: "t/orders", key: Array("c".utf8), value: Array("v".utf8),
+                      lock: RetentionLock(mode: .compliance, retainUntil: now + 50 * day))
+        try store.put(namespace: "t/orders", key: Array("g2".utf8), value: Array("v".utf8),
+                      lock: RetentionLock(mode: .governance, retainUntil: now + 300 * day))
+        try store.seal()
+        try store.put(namespace: "t/orders", key: Array("free".utf8), value: Array("v".utf8))
+        try store.seal()
+        try store.close()
+
+        let client = try Self.bucket("stele-modes-\(UInt32.random(in: 0 ... .max))")
+        var options = Mirror.Options()
+        options.defaultMode = .governance
+        options.minimumRetention = .seconds(10 * 86_400)
+        _ = try Mirror(storePath: primary, target: S3Target(client: client, prefix: "m"), options: options).runOnce()
+        func lock(_ segment: UInt64) throws -> (mode: String?, days: Double) {
+            let head = try client.send(.init(method: "HEAD", key: "m/segments/" + SegmentFiles.name(segment)))
+            let until = try #require(head.headers["x-amz-object-lock-retain-until-date"].flatMap { ISO8601DateFormatter().date(from: $0.replacingOccurrences(of: #"\.\d+"#, with: "", options: .regularExpression)) })
+            return (head.headers["x-amz-object-lock-mode"], until.timeIntervalSinceNow / 86_400)
+        }
+        let governed = try lock(1), mixed = try lock(2), free = try lock(3)
+        #expect(governed.mode == "GOVERNANCE" && governed.days > 199 && governed.days < 201, "\(governed)")
+        // Compliance wins the mode; the retention reaches the latest lock, whichever its mode.
+        #expect(mixed.mode == "COMPLIANCE" && mixed.days > 299 && mixed.days < 301, "\(mixed)")
+        #expect(free.mode == "GOVERNANCE" && free.days > 9 && free.days < 11, "the default mode and the minimum: \(free)")
+    }
+
     @Test func theObjectStoreRefusesToDeleteAMirroredObjectUnderComplianceLock() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

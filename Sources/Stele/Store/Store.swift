@@ -112,6 +112,7 @@ public final class Store: Sendable {
 
     /// - Parameter legacy: create a store as versions before config records did (no genesis
     ///   record, no `reach`), to test migrating one.
+    @discardableResult
     package static func create(at path: String, segmentSize: Int, origin: String?, governanceKey: NoteVerifier? = nil,
                                minimumRetention: UInt64 = 0, fileSystem fs: any FileSystem, clock: any WallClock,
                                legacy: Bool = false) throws -> StoreConfig {
