@@ -76,32 +76,65 @@ func segmentPath(_ store: String, _ index: UInt64) -> String {
     store + "/segments/" + SegmentFiles.name(index)
 }
 
-/// A file system that fails chosen calls, for ENOSPC, EIO and permission tests.
+/// A file system that fails chosen calls, for ENOSPC, EIO and permission tests. Every call that
+/// can fail can be made to (``operations``); every call is counted, and so is every fault that
+/// fired, so that a test knows its fault was reached.
 final class FaultyFileSystem: FileSystem {
+    /// The names of the calls a rule can fail (`open-rw`: an open for writing).
+    static let operations = ["open", "open-rw", "read", "write", "allocate", "truncate", "syncData", "syncAll", "setPermissions",
+                             "map", "syncMapped", "lockExclusive", "rename", "syncDirectory", "syncFileSystem", "makeDirectory",
+                             "listDirectory", "remove", "status"]
+
     struct Rule {
         var operation: String
         var pathContains: String?
         var errno: Int32
         /// How many more times it fires; nil for always.
         var remaining: Int?
+        /// Matching calls to let through before it fires.
+        var skip: Int
     }
 
     let real = PosixFileSystem()
     private let rules = Mutex<[Rule]>([])
+    private let counts = Mutex<(calls: [String: Int], fired: [String: Int], faults: [(operation: String, path: String)])>(([:], [:], []))
 
-    func fail(_ operation: String, path: String? = nil, errno: Int32, times: Int? = nil) {
-        rules.withLock { $0.append(Rule(operation: operation, pathContains: path, errno: errno, remaining: times)) }
+    /// Fails `operation` (on paths containing `path`) with `errno`, `times` times (nil: always),
+    /// after letting `after` matching calls through.
+    func fail(_ operation: String, path: String? = nil, errno: Int32, times: Int? = nil, after: Int = 0) {
+        rules.withLock { $0.append(Rule(operation: operation, pathContains: path, errno: errno, remaining: times, skip: after)) }
     }
 
     func clear() { rules.withLock { $0.removeAll() } }
+
+    /// Calls of `operation` made so far (failed ones included).
+    func calls(_ operation: String) -> Int { counts.withLock { $0.calls[operation] ?? 0 } }
+    /// Faults fired so far, of `operation` or of all.
+    func fired(_ operation: String? = nil) -> Int {
+        counts.withLock { counts in operation.map { counts.fired[$0] ?? 0 } ?? counts.fired.values.reduce(0, +) }
+    }
+
+    /// Every fault that fired, in order: the call and its path.
+    var faults: [(operation: String, path: String)] { counts.withLock { $0.faults } }
 
     private func check(_ operation: String, _ path: String, reportedAs: String? = nil) throws {
         let errno = rules.withLock { rules -> Int32? in
             guard let i = rules.firstIndex(where: { rule in
                 rule.operation == operation && (rule.pathContains.map { path.contains($0) } ?? true) && rule.remaining != 0
             }) else { return nil }
+            if rules[i].skip > 0 {
+                rules[i].skip -= 1
+                return nil
+            }
             if let remaining = rules[i].remaining { rules[i].remaining = remaining - 1 }
             return rules[i].errno
+        }
+        counts.withLock {
+            $0.calls[operation, default: 0] += 1
+            if errno != nil {
+                $0.fired[operation, default: 0] += 1
+                $0.faults.append((operation, path))
+            }
         }
         if let errno { throw SteleError.io(IOError(operation: reportedAs ?? operation, path: path, errno: errno)) }
     }
@@ -136,15 +169,15 @@ final class FaultyFileSystem: FileSystem {
     func syncMapped(_ region: MappedRegion, _ range: Range<Int>) throws {
         try check("syncMapped", region.path); try real.syncMapped(region, range)
     }
-    func lockExclusive(_ fd: FileDescriptor) throws -> Bool { try real.lockExclusive(fd) }
+    func lockExclusive(_ fd: FileDescriptor) throws -> Bool { try check("lockExclusive", fd.path); return try real.lockExclusive(fd) }
     func rename(_ from: String, to: String) throws { try check("rename", from); try real.rename(from, to: to) }
     func syncDirectory(_ path: String) throws { try check("syncDirectory", path); try real.syncDirectory(path) }
     func syncFileSystem(_ path: String) throws { try check("syncFileSystem", path); try real.syncFileSystem(path) }
     func startWriteback(_ fd: FileDescriptor, offset: Int, length: Int) { real.startWriteback(fd, offset: offset, length: length) }
     func makeDirectory(_ path: String) throws { try check("makeDirectory", path); try real.makeDirectory(path) }
-    func listDirectory(_ path: String) throws -> [String] { try real.listDirectory(path) }
-    func remove(_ path: String) throws { try real.remove(path) }
-    func status(_ path: String) throws -> FileStatus? { try real.status(path) }
+    func listDirectory(_ path: String) throws -> [String] { try check("listDirectory", path); return try real.listDirectory(path) }
+    func remove(_ path: String) throws { try check("remove", path); try real.remove(path) }
+    func status(_ path: String) throws -> FileStatus? { try check("status", path); return try real.status(path) }
 }
 
 /// Rewrites the durable end in a segment header (and its checksum): the on-disk state of a

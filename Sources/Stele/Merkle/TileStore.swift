@@ -200,7 +200,15 @@ package final class TileStore: Sendable {
         let bytes = TileStore.bytes(hashes)
         let fd = try fs.open(path, .createOrTruncate(permissions: 0o644))
         defer { fs.close(fd) }
-        try bytes.withUnsafeBytes { try fs.write(fd, $0, at: 0) }
+        do {
+            try bytes.withUnsafeBytes { try fs.write(fd, $0, at: 0) }
+        } catch {
+            // A failed write leaves a truncated file; a full tile is written again at the next
+            // persist, but a partial tile of a size the tree has passed never is: no tile beats
+            // a wrong one (found by FaultSweepTests).
+            try? fs.remove(path)
+            throw error
+        }
     }
 
     /// `mkdir -p` below the tiles directory, remembering what exists.

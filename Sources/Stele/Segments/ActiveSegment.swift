@@ -85,11 +85,16 @@ package final class ActiveSegment {
         let temporary = directory + "/" + SegmentFiles.name(header.index) + ".tmp"
         if try fs.status(temporary) != nil { try fs.remove(temporary) }
         let fd = try fs.open(temporary, .createNew(permissions: 0o644))
+        var renamed = false
         do {
             try fs.allocate(fd, offset: 0, length: capacity)
             try header.encoded.withUnsafeBytes { try fs.write(fd, $0, at: 0) }
             try fs.syncAll(fd)
             try fs.rename(temporary, to: path)
+            renamed = true
+            // A failed directory sync leaves the name possibly not durable: the segment is
+            // removed and made again by the next append, whose directory sync must succeed
+            // before any record goes in.
             try fs.syncDirectory(directory)
             let region = try fs.map(FileDescriptor(raw: fd.raw, path: path), length: capacity, writable: true)
             let scan = SegmentScan(end: SegmentHeader.size, nextSequence: header.firstSequence,
@@ -101,7 +106,7 @@ package final class ActiveSegment {
             return segment
         } catch {
             fs.close(fd)
-            try? fs.remove(temporary)
+            try? fs.remove(renamed ? path : temporary)
             throw error
         }
     }
