@@ -144,6 +144,8 @@ import Testing
         #expect(RetentionText.date("2027-13-01T00:00:00Z") == nil)
         #expect(RetentionText.date("2027-01-31T08:00:00+08:00") == RetentionText.date("2027-01-31T00:00:00Z"))
         #expect(RetentionText.date("2027-01-31T00:00:00.5Z") == 1_801_353_600_500_000_000)
+        // More than nine fraction digits: the rest are dropped, not a crash (a fuzzer finding).
+        #expect(RetentionText.date("2027-01-31T00:00:00.1234567891234Z") == 1_801_353_600_123_456_789)
         for valid in ["2027-01-31T00:00:00Z", "1999-12-31T23:59:59Z", "2024-02-29T10:20:30.123456789Z"] {
             let expected = try #require(try? Date(valid, strategy: .iso8601))
             #expect(RetentionText.date(valid).map { $0 / 1_000_000 } == Int64((expected.timeIntervalSince1970 * 1000).rounded(.down)), "\(valid)")

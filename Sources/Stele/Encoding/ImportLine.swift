@@ -151,7 +151,7 @@ package enum RetentionText {
                 position += 1
             }
             guard digits > 0 else { return nil }
-            for _ in digits ..< 9 { fraction *= 10 }
+            for _ in min(digits, 9) ..< 9 { fraction *= 10 }
         }
         var offset: Int64 = 0
         if position == b.count - 1, b[position] == 0x5a || b[position] == 0x7a {
