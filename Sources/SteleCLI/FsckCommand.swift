@@ -15,7 +15,9 @@ struct FsckCommand: ParsableCommand {
         --verifier-key (repeatable, paired in order; one key serves all), also checks the store \
         against checkpoints held elsewhere: the only way to catch a history rewritten with every \
         hash recomputed. Exit codes as e2fsck: 0 clean, 1 errors corrected, 4 errors left, 8 \
-        operational error.
+        operational error. Beside a running writer, layout and tile findings are printed as \
+        "in flight?" and not counted (a seal or a tile write in progress looks the same); record, \
+        chain, tree, checkpoint and retention findings always count. --repair needs the store closed.
         """)
 
     @Argument(help: "The store directory.") var dir: String
@@ -56,16 +58,22 @@ struct FsckCommand: ParsableCommand {
             print("{\"exit\":\(report.exitCode),\"records\":\(report.records),\"segments\":\(report.segments),\"bytes\":\(report.bytes),"
                 + "\"seconds\":\(report.seconds),\"records_per_sec\":\(rate),\"external_checkpoints_verified\":\(report.externalCheckpointsVerified),"
                 + "\"problems\":[\(problems.joined(separator: ","))],\"repairs\":[\(report.repairs.map(jsonString).joined(separator: ","))],"
-                + "\"recorded_losses\":[\(report.recordedLosses.map(jsonString).joined(separator: ","))]"
+                + "\"recorded_losses\":[\(report.recordedLosses.map(jsonString).joined(separator: ","))],"
+                + "\"writer_active\":\(report.writerActive),\"in_flight\":[\(report.inFlight.map { jsonString("\($0)") }.joined(separator: ","))]"
                 + (report.caveat.map { ",\"caveat\":\(jsonString($0))" } ?? "") + "}")
         } else {
             for problem in report.problems { print(problem) }
             for repair in report.repairs { print("repaired\t\(repair)") }
             for loss in report.recordedLosses { print("note\t\(loss)") }
+            for finding in report.inFlight { print("in flight?\t\(finding)") }
             let summary = report.problems.isEmpty ? (report.repairs.isEmpty ? "clean" : "repaired, now clean") : "\(report.problems.count) problem(s)"
             print("\(summary): \(report.records) records in \(report.segments) segments (\(report.bytes) bytes), "
                 + "\(report.externalCheckpointsVerified) external checkpoint(s) verified, \(String(format: "%.2f", report.seconds)) s, \(rate) records/s")
             if let caveat = report.caveat { Console.error("note: \(caveat)") }
+            if report.writerActive {
+                Console.error("note: a writer had the store open: layout and tile findings may be files in flight and are "
+                    + "not counted (\(report.inFlight.count) above); check again once it is closed for a verdict on them")
+            }
         }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }

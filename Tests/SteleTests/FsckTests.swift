@@ -280,6 +280,27 @@ func chmodAll(_ path: String) throws {
         }
     }
 
+    @Test func besideAWriterLayoutFindingsAreInFlightAndRepairIsRefused() throws {
+        try withStore { _, path in
+            let store = try Store(path: path)
+            for i in 0 ..< 30 { try store.put(namespace: "n", key: "k\(i)", value: "v\(i)") }
+            try writeFile(path + "/segments/stray", [1, 2, 3])
+            let beside = try Fsck.check(path: path)
+            #expect(beside.writerActive && beside.problems.isEmpty && beside.exitCode == 0)
+            #expect(beside.inFlight.map(\.category) == [.layout] && beside.inFlight[0].file.hasSuffix("segments/stray"))
+            #expect(throws: SteleError.locked(path: path)) { try Fsck.check(path: path, repair: true) }
+            // A record problem counts beside a writer too.
+            try store.seal()
+            chmod(segmentPath(path, 1), 0o644)
+            try patchFile(segmentPath(path, 1), at: 200, [0xff ^ (try readFile(segmentPath(path, 1))[200])])
+            let damaged = try Fsck.check(path: path)
+            #expect(damaged.writerActive && damaged.exitCode == 4 && damaged.problems.contains { $0.category == .checksum })
+            try store.close()
+            let closed = try Fsck.check(path: path)
+            #expect(!closed.writerActive && closed.inFlight.isEmpty && closed.problems.contains { $0.category == .layout })
+        }
+    }
+
     @Test func aSnapshotThatClaimsMoreKeysThanItHoldsIsRejected() {
         var bytes = [UInt8](repeating: 0, count: 200)
         bytes.withUnsafeMutableBytes { raw in

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Synchronization
 @testable import Stele
 
 @Suite struct StoreTests {
@@ -99,35 +100,50 @@ import Testing
         let path = dir.child("store")
         try Store.create(at: path, segmentSize: 256 * 1024)
         let store = try Store(path: path)
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        let receipts = try await withThrowingTaskGroup(of: [(Int, ClosedRange<UInt64>)].self) { group in
             for writer in 0 ..< 8 {
                 group.addTask {
+                    var mine: [(Int, ClosedRange<UInt64>)] = []
                     for i in 0 ..< 100 {
                         let base = (writer * 100 + i) * 5
-                        try store.append(contentsOf: (base ..< base + 5).map { testEntry($0) })
+                        let receipt = try store.append(contentsOf: (base ..< base + 5).map { testEntry($0) })
+                        mine.append((base, receipt.sequences))
                     }
+                    return mine
                 }
             }
             group.addTask {
+                // A reader beside the writers sees only whole records, each exactly as written.
                 var reads = 0
                 while reads < 2000 {
                     let count = store.recordCount
-                    if count > 0 {
-                        let record = try store.record(at: UInt64.random(in: firstRecord ..< max(firstRecord + 1, count)))
-                        #expect(record.key.first == UInt8(ascii: "k"))
+                    if count > firstRecord {
+                        let record = try store.record(at: UInt64.random(in: firstRecord ..< count))
+                        let n = try #require(Int(String(decoding: record.key.dropFirst(), as: UTF8.self)), "key \(record.key)")
+                        let written = testEntry(n)
+                        #expect(record.namespace == written.namespace && record.key == written.key && record.value == written.value, "record \(n)")
                         reads += 1
                     } else {
                         await Task.yield()
                     }
                 }
+                return []
             }
-            try await group.waitForAll()
+            var all: [(Int, ClosedRange<UInt64>)] = []
+            for try await mine in group { all += mine }
+            return all
         }
         #expect(store.recordCount == firstRecord + 4000)
         #expect(store.durableRecordCount == firstRecord + 4000)
-        var keys = Set<[UInt8]>()
-        try store.forEachRecord(from: firstRecord, count: 4000) { keys.insert($0.key) }
-        #expect(keys.count == 4000)
+        // Every batch got five consecutive numbers, and each number holds its own record.
+        #expect(receipts.count == 800)
+        #expect(Set(receipts.map(\.1.lowerBound)).count == 800)
+        for (base, sequences) in receipts {
+            #expect(sequences.count == 5)
+            for (offset, sequence) in sequences.enumerated() {
+                #expect(try store.record(at: sequence).key == testEntry(base + offset).key)
+            }
+        }
         try store.close()
     }
 
@@ -204,23 +220,48 @@ import Testing
         try withStore(segmentSize: 256 * 1024) { _, path in
             let store = try Store(path: path, options: .init(commitPolicy: .none))
             try store.append(testEntry(0))
+            let writerErrors = Mutex<[String]>([])
             let writing = DispatchGroup()
             DispatchQueue.global().async(group: writing) {
                 for round in 0 ..< 200 {
-                    _ = try? store.append(contentsOf: (0 ..< 20).map { testEntry(round * 20 + $0 + 1, valueLength: 50) })
-                    _ = try? store.seal()
+                    do {
+                        try store.append(contentsOf: (0 ..< 20).map { testEntry(round * 20 + $0 + 1, valueLength: 50) })
+                        try store.seal()
+                    } catch {
+                        writerErrors.withLock { $0.append("round \(round): \(error)") }
+                    }
                 }
             }
             var opened = 0
+            var lastCount: UInt64 = 0
+            var fsckProblems: [String] = []
             while writing.wait(timeout: .now()) == .timedOut {
                 let reader = try Store(path: path, options: .init(readOnly: true))
-                if reader.recordCount > 0 { _ = try reader.record(at: reader.recordCount - 1) }
+                // A reader sees a prefix of the log that only grows, its last record whole.
+                #expect(reader.recordCount >= lastCount)
+                lastCount = reader.recordCount
+                let last = try reader.record(at: reader.recordCount - 1)
+                if let n = Int(String(decoding: last.key.dropFirst(), as: UTF8.self)) {
+                    #expect(last.value == testEntry(n, valueLength: n == 0 ? nil : 50).value, "record \(n)")
+                }
                 try reader.close()
-                _ = try? Fsck.check(path: path)
+                // fsck beside the writer reads a consistent prefix of the log: no record, chain or
+                // tree problem. It sees the writer's lock, so files in flight (a seal between its
+                // truncation and its mode change, tiles past `tiles/state`) are `inFlight`, not problems.
+                let report = try Fsck.check(path: path)
+                fsckProblems += report.problems.map { "\($0)" }
+                if !report.writerActive { fsckProblems.append("fsck did not see the writer") }
                 opened += 1
             }
+            #expect(writerErrors.withLock { $0 }.isEmpty, "\(writerErrors.withLock { $0 })")
             #expect(opened > 0)
+            #expect(fsckProblems.isEmpty, "\(fsckProblems.prefix(5))")
             try store.close()
+            let final = try Store(path: path, options: .init(readOnly: true))
+            #expect(final.recordCount == firstRecord + 4001)
+            try final.close()
+            let quiet = try Fsck.check(path: path)
+            #expect(quiet.problems.isEmpty && quiet.inFlight.isEmpty && !quiet.writerActive, "\(quiet.problems)")
         }
     }
 }

@@ -36,6 +36,14 @@ package enum LockFile {
         }
     }
 
+    /// Whether a writer holds the lock now (this process's own included). The lock is taken
+    /// and released at once when free: a writer opening at that instant waits it out.
+    package static func isHeld(fs: any FileSystem, path: String) -> Bool {
+        guard (try? fs.status(path)) ?? nil != nil, let fd = try? fs.open(path, .readOnly) else { return false }
+        defer { fs.close(fd) }
+        return (try? fs.lockExclusive(fd)) == false
+    }
+
     package static func mark(fs: any FileSystem, _ fd: FileDescriptor, clean: Bool) throws {
         let word = Array((clean ? "clean\n" : "open\n").utf8)
         try fs.truncate(fd, to: 0)

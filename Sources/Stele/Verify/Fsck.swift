@@ -32,10 +32,19 @@ public enum Fsck {
     public static func check(path: String, externalCheckpoints: [ExternalCheckpoint] = [], repair: Bool = false,
                              progress: ((Int, Int) -> Void)? = nil) throws -> FsckReport {
         let start = ContinuousClock.now
+        let layout = StoreLayout(root: path)
+        let writerActive = LockFile.isHeld(fs: PosixFileSystem(), path: layout.lock)
+        // Repairs rewrite files a writer relies on: only with the store closed.
+        if repair && writerActive { throw SteleError.locked(path: path) }
         var run = try FsckRun(path: path, external: externalCheckpoints)
         run.progress = progress
         try run.check()
         var report = run.report
+        if writerActive {
+            report.writerActive = true
+            report.inFlight = report.problems.filter { $0.category == .layout || $0.category == .tile }
+            report.problems.removeAll { $0.category == .layout || $0.category == .tile }
+        }
         if repair && !report.problems.isEmpty && report.problems.allSatisfy({ run.repairable.contains($0) }) {
             let repairs = try run.repairAll()
             var again = try FsckRun(path: path, external: externalCheckpoints)

@@ -22,6 +22,14 @@ public struct FsckProblem: Sendable, Equatable, CustomStringConvertible {
 /// The outcome of a check, with e2fsck's exit codes.
 public struct FsckReport: Sendable, Equatable {
     public var problems: [FsckProblem] = []
+    /// Layout and tile findings made while a writer had the store open: files in flight (a
+    /// seal between its truncation and its mode change, a temporary file before its rename,
+    /// tiles written past `tiles/state`) look the same. Not counted as problems; run fsck again
+    /// once the writer has closed the store to tell them apart. Record, chain, tree, checkpoint,
+    /// retention, config and loss findings are always problems.
+    public var inFlight: [FsckProblem] = []
+    /// Whether a writer had the store open during the check.
+    public var writerActive = false
     /// Repairs made (with `repair`), each described.
     public var repairs: [String] = []
     public var segments = 0
