@@ -42,10 +42,14 @@ import Testing
         // Another key with the same name is not trusted, and an unsigned text is refused.
         let other = try NoteSigner.generate(name: "PeterNeumann").verifier
         #expect(throws: CheckpointError.noTrustedSignature(key: "PeterNeumann")) { try SignedNote.open(note, verifier: other) }
-        #expect(throws: CheckpointError.self) { try SignedNote.open(Self.goText, verifier: verifier) }
+        #expect(throws: CheckpointError.malformedNote("no blank line before the signatures")) { try SignedNote.open(Self.goText, verifier: verifier) }
         // Mangled keys are refused.
-        #expect(throws: CheckpointError.self) { try NoteVerifier(parsing: "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW") }
-        #expect(throws: CheckpointError.self) { try NoteVerifier(parsing: "Peter Neumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW") }
+        #expect(throws: CheckpointError.malformedKey("key id does not match the key")) {
+            try NoteVerifier(parsing: "PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
+        }
+        #expect(throws: CheckpointError.malformedKey("bad key name")) {
+            try NoteVerifier(parsing: "Peter Neumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
+        }
     }
 
     /// A checkpoint made by Stele verifies with an independent Ed25519 implementation
@@ -126,7 +130,9 @@ import Testing
         #expect(throws: SteleError.checkpoint(.wrongOrigin(expected: origin, found: "elsewhere/log"))) {
             try a.verify(checkpoint: foreign, verifier: signer.verifier)
         }
-        #expect(throws: SteleError.self) { try a.verify(checkpoint: "not a note", verifier: signer.verifier) }
+        #expect(throws: SteleError.checkpoint(.malformedNote("no blank line before the signatures"))) {
+            try a.verify(checkpoint: "not a note", verifier: signer.verifier)
+        }
 
         // A store that lost its tail, and one whose history was rewritten.
         let truncated = try makeStore("b", records: 0 ..< 600)

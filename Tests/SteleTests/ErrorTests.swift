@@ -21,16 +21,18 @@ import Testing
         try withStore { _, path in
             let store = try Store(path: path)
             let limit = Limits.maxValueLength(segmentSize: 64 * 1024)
-            let bad: [Entry] = [
-                Entry(namespace: "n", key: [], value: [1]),
-                Entry(namespace: "n", key: [UInt8](repeating: 1, count: 4097), value: [1]),
-                Entry(namespace: "", key: [1], value: [1]),
-                Entry(namespace: String(repeating: "x", count: 256), key: [1], value: [1]),
-                Entry(namespace: "a\u{0}b", key: [1], value: [1]),
-                Entry(namespace: "n", key: [1], value: [UInt8](repeating: 0, count: limit + 1)),
+            let bad: [(Entry, SteleError)] = [
+                (Entry(namespace: "n", key: [], value: [1]), .invalidArgument("key must be 1-4096 bytes (got 0)")),
+                (Entry(namespace: "n", key: [UInt8](repeating: 1, count: 4097), value: [1]), .invalidArgument("key must be 1-4096 bytes (got 4097)")),
+                (Entry(namespace: "", key: [1], value: [1]), .invalidArgument("namespace must be 1-255 bytes without NUL (got 0 bytes)")),
+                (Entry(namespace: String(repeating: "x", count: 256), key: [1], value: [1]),
+                 .invalidArgument("namespace must be 1-255 bytes without NUL (got 256 bytes)")),
+                (Entry(namespace: "a\u{0}b", key: [1], value: [1]), .invalidArgument("namespace must be 1-255 bytes without NUL (got 3 bytes)")),
+                (Entry(namespace: "n", key: [1], value: [UInt8](repeating: 0, count: limit + 1)),
+                 .invalidArgument("value of \(limit + 1) bytes exceeds the limit of \(limit) for this store's segment size")),
             ]
-            for entry in bad {
-                #expect(throws: SteleError.self) { try store.append(contentsOf: [testEntry(0), entry]) }
+            for (entry, error) in bad {
+                #expect(throws: error) { try store.append(contentsOf: [testEntry(0), entry]) }
             }
             #expect(throws: SteleError.invalidArgument("empty batch")) { try store.append(contentsOf: []) }
             #expect(store.recordCount == firstRecord)
@@ -61,7 +63,9 @@ import Testing
         #expect(throws: SteleError.notAStore(path: dir.path)) { try Store(path: dir.path) }
         try writeFile(dir.child("file"), [1])
         #expect(throws: SteleError.alreadyExists(path: dir.path)) { try Store.create(at: dir.path) }
-        #expect(throws: SteleError.self) { try Store.create(at: dir.child("s"), segmentSize: 1000) }
+        #expect(throws: SteleError.invalidArgument("segment size 1000 must be a multiple of 4096 between \(Limits.minSegmentSize) and \(Limits.maxSegmentSize)")) {
+            try Store.create(at: dir.child("s"), segmentSize: 1000)
+        }
     }
 
     @Test func newerFormatVersionsAreRejectedWithAClearError() throws {
@@ -109,7 +113,12 @@ import Testing
             #expect(store.recordCount == firstRecord + UInt64(written))
             #expect(try store.record(at: firstRecord + UInt64(written - 1)).key == Array("k\(written - 1)".utf8))
             #expect(try FileManager.default.contentsOfDirectory(atPath: path + "/segments").allSatisfy { !$0.hasSuffix(".tmp") })
-            #expect(throws: SteleError.self) { try store.append(testEntry(written)) }
+            #expect {
+                try store.append(testEntry(written))
+            } throws: { error in
+                guard case SteleError.io(let io) = error else { return false }
+                return io.isOutOfSpace && io.operation == "allocate" && io.path.hasSuffix(".seg.tmp")
+            }
             fs.clear()
             try store.append(testEntry(written))
             try store.close()
@@ -134,11 +143,26 @@ import Testing
                 return cause.errno == EIO && cause.operation == "syncMapped"
             }
             // The fault is gone, but the store does not pretend: writes stay refused.
-            #expect(throws: SteleError.self) { try store.append(testEntry(2)) }
-            #expect(throws: SteleError.self) { try store.sync() }
+            #expect {
+                try store.append(testEntry(2))
+            } throws: { error in
+                guard case SteleError.writesDisabled(let cause) = error else { return false }
+                return cause.errno == EIO && cause.operation == "syncMapped"
+            }
+            #expect {
+                try store.sync()
+            } throws: { error in
+                guard case SteleError.writesDisabled(let cause) = error else { return false }
+                return cause.errno == EIO && cause.operation == "syncMapped"
+            }
             #expect(try store.stats().writesDisabled?.errno == EIO)
             #expect(try store.record(at: firstRecord).key == Array("k0".utf8))
-            #expect(throws: SteleError.self) { try store.close() }
+            #expect {
+                try store.close()
+            } throws: { error in
+                guard case SteleError.writesDisabled(let cause) = error else { return false }
+                return cause.errno == EIO && cause.operation == "syncMapped"
+            }
             let reopened = try Store(path: path)
             #expect(reopened.recordCount >= 1)
             try reopened.append(testEntry(9))

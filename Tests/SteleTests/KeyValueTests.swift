@@ -32,8 +32,8 @@ import Testing
             let reopened = try Store(path: path)
             #expect(try reopened.get(namespace: "merchant-42/orders", key: "o-1")?.value == Array("reopened".utf8))
             #expect(try reopened.history(namespace: "merchant-42/orders", key: Array("o-1".utf8)).count == 4)
-            #expect(throws: SteleError.self) { try reopened.get(namespace: "", key: "k") }
-            #expect(throws: SteleError.self) { try reopened.get(namespace: "n", key: "") }
+            #expect(throws: SteleError.invalidArgument("namespace must be 1-255 bytes without NUL")) { try reopened.get(namespace: "", key: "k") }
+            #expect(throws: SteleError.invalidArgument("key must be 1-4096 bytes")) { try reopened.get(namespace: "n", key: "") }
             try reopened.close()
         }
     }
@@ -57,7 +57,9 @@ import Testing
             #expect(try store.withValue(namespace: "t", key: Array("gone".utf8)) { _ in true } == nil)
             #expect(try store.withValue(namespace: "t", key: Array("never".utf8)) { _ in true } == nil)
             #expect(try store.withValue(namespace: "other", key: Array("k".utf8)) { _ in true } == nil)
-            #expect(throws: SteleError.self) { try store.withValue(namespace: "", key: Array("k".utf8)) { _ in true } }
+            #expect(throws: SteleError.invalidArgument("namespace must be 1-255 bytes without NUL")) {
+                try store.withValue(namespace: "", key: Array("k".utf8)) { _ in true }
+            }
             struct Stop: Error {}
             #expect(throws: Stop.self) { try store.withValue(namespace: "t", key: Array("k".utf8)) { _ in throw Stop() } }
         }
@@ -184,7 +186,9 @@ extension IndexSnapshotTests {
             try writeFile(file, forged.encoded)
 
             let reopened = try Store(path: path, options: options)
-            #expect(throws: SteleError.self) { try reopened.purge() }
+            #expect(throws: SteleError.corruption(Corruption(file: file, detail: "the index snapshot's retention records differ from the log's; remove it and reopen"))) {
+                try reopened.purge()
+            }
             #expect(try reopened.history(namespace: "v", key: Array("k".utf8)).first { $0.sequence == locked }?.value == Array("keep me".utf8))
             try reopened.close()
         }

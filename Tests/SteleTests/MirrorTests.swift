@@ -93,8 +93,11 @@ import Testing
         bytes[300] ^= 0x40
         try writeFile(second, bytes)
         let restored = dir.child("restored")
-        #expect(throws: MirrorError.self) {
+        #expect {
             try Restore.run(from: DirectoryTarget(root: offsite), to: restored, checkpoint: checkpoint, verifier: signer.verifier)
+        } throws: { error in
+            guard case MirrorError.altered(let name, let detail) = error else { return false }
+            return name == "segments/000000000002.seg" && detail.contains("SHA-256")
         }
         do {
             _ = try Restore.run(from: DirectoryTarget(root: offsite), to: restored, checkpoint: checkpoint, verifier: signer.verifier)
@@ -105,8 +108,11 @@ import Testing
 
         // The same segment altered consistently (checksum file too): the log itself gives it away.
         try writeFile(second + ".sha256", Array((hexString(sha256(bytes)) + "\n").utf8))
-        #expect(throws: MirrorError.self) {
+        #expect {
             try Restore.run(from: DirectoryTarget(root: offsite), to: restored, checkpoint: checkpoint, verifier: signer.verifier)
+        } throws: { error in
+            guard case MirrorError.altered(let name, let detail) = error else { return false }
+            return name == "segments/000000000002.seg" && detail.contains("XXH3 mismatch") && !detail.contains("SHA-256")
         }
         #expect(!FileManager.default.fileExists(atPath: restored) && !FileManager.default.fileExists(atPath: restored + ".restoring"))
 
@@ -133,11 +139,11 @@ import Testing
         let store = try Store(path: primary)
         let ahead = try store.checkpoint(signer: signer)
         try store.close()
-        #expect(throws: MirrorError.self) {
+        #expect(throws: MirrorError.missing(name: "segments/000000000005.seg")) {
             try Restore.run(from: DirectoryTarget(root: offsite), to: dir.child("r1"), checkpoint: ahead, verifier: signer.verifier)
         }
         let other = try NoteSigner.generate(name: "mirror.test/log")
-        #expect(throws: MirrorError.self) {
+        #expect(throws: MirrorError.invalid("the trusted checkpoint does not verify with that key: the note has no signature by mirror.test/log")) {
             try Restore.run(from: DirectoryTarget(root: offsite), to: dir.child("r2"), checkpoint: try Self.latestCheckpoint(primary),
                             verifier: other.verifier)
         }
@@ -226,7 +232,12 @@ import Testing
         try writeFile(second, bytes)
         chmod(second, 0o444)
         let target = DirectoryTarget(root: dir.child("offsite"))
-        #expect(throws: SteleError.self) { try Mirror(storePath: primary, target: target).runOnce() }
+        #expect {
+            try Mirror(storePath: primary, target: target).runOnce()
+        } throws: { error in
+            guard case SteleError.corruption(let c) = error else { return false }
+            return c.file == second && c.offset == SegmentHeader.size
+        }
         #expect(try target.head("segments/000000000002.seg") == nil)
         #expect(try target.head("segments/000000000001.seg") != nil)
     }

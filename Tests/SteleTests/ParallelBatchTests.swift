@@ -168,6 +168,7 @@ import Testing
             fs.fail("write", path: ".seg", errno: EIO)
             let batch = (1 ..< 3001).map { testEntry($0, valueLength: 600) }  // ~2 MB: flushed mid-batch too
             try store.append(contentsOf: batch)
+            #expect(fs.fired("write") > 0, "the staged writes failed (and went through the mapping instead)")
             fs.clear()
             try store.close()
             let report = try Fsck.check(path: path)
@@ -277,18 +278,21 @@ import Testing
         try withStore { _, path in
             let store = try Store(path: path)
             defer { try? store.close() }
-            for bad in [(namespace: "ns", key: [UInt8](), value: [UInt8]([1])),
-                        (namespace: "", key: [UInt8]([1]), value: [UInt8]([1])),
-                        (namespace: "n\u{0}s", key: [UInt8]([1]), value: [UInt8]([1])),
-                        (namespace: "ns", key: [UInt8](repeating: 7, count: Limits.maxKeyLength + 1), value: [UInt8]([1]))] {
+            for bad in [(namespace: "ns", key: [UInt8](), value: [UInt8]([1]), error: SteleError.invalidArgument("key must be 1-4096 bytes (got 0)")),
+                        (namespace: "", key: [UInt8]([1]), value: [UInt8]([1]),
+                         error: SteleError.invalidArgument("namespace must be 1-255 bytes without NUL (got 0 bytes)")),
+                        (namespace: "n\u{0}s", key: [UInt8]([1]), value: [UInt8]([1]),
+                         error: SteleError.invalidArgument("namespace must be 1-255 bytes without NUL (got 3 bytes)")),
+                        (namespace: "ns", key: [UInt8](repeating: 7, count: Limits.maxKeyLength + 1), value: [UInt8]([1]),
+                         error: SteleError.invalidArgument("key must be 1-4096 bytes (got 4097)"))] {
                 var batch = EntryBatch(reservingCapacity: 200, bytes: 4096)
                 for n in 0 ..< 100 { batch.put(namespace: "ns", key: Array("k\(n)".utf8), value: [UInt8(n)]) }
                 batch.put(namespace: bad.namespace, key: bad.key, value: bad.value)
                 for n in 100 ..< 150 { batch.put(namespace: "ns", key: Array("k\(n)".utf8), value: [UInt8(n)]) }
-                #expect(throws: SteleError.self) { try store.putBatch(batch) }
+                #expect(throws: bad.error) { try store.putBatch(batch) }
                 #expect(store.recordCount == firstRecord)
             }
-            #expect(throws: SteleError.self) { try store.putBatch(EntryBatch()) }
+            #expect(throws: SteleError.invalidArgument("empty batch")) { try store.putBatch(EntryBatch()) }
             var good = EntryBatch()
             good.put(namespace: "ns", key: Array("k".utf8), value: Array("v".utf8))
             #expect(try store.putBatch(good).sequences == firstRecord ... firstRecord)

@@ -41,7 +41,7 @@ import Testing
             try GovernanceAuthorization.signKeyChange(origin: "example.com/ledger", newKey: to, asOf: asOf ?? store.treeSize,
                                                       notAfter: now + Self.day, with: signer)
         }
-        #expect(throws: SteleError.self, "signed by a key not in force") { try store.changeGovernanceKey(to: c.verifier, authorization: try note(c.verifier, signedBy: b)) }
+        #expect(throws: SteleError.checkpoint(.noTrustedSignature(key: "gov/a")), "signed by a key not in force") { try store.changeGovernanceKey(to: c.verifier, authorization: try note(c.verifier, signedBy: b)) }
         #expect(throws: SteleError.retention(.authorizationMismatch), "not this change") {
             try store.changeGovernanceKey(to: c.verifier, authorization: try note(b.verifier, signedBy: a))
         }
@@ -50,8 +50,10 @@ import Testing
         #expect(store.governanceKey == b.verifier && store.config.governanceKey == b.verifier)
         #expect(try Store.readConfig(fs: PosixFileSystem(), layout: StoreLayout(root: path)).governanceKey == b.verifier, "the file follows the log")
         // The old key no longer authorizes anything, and its old note cannot be replayed.
-        #expect(throws: SteleError.self) { try store.changeGovernanceKey(to: a.verifier, authorization: try note(a.verifier, signedBy: a)) }
-        #expect(throws: SteleError.self) { try store.changeGovernanceKey(to: b.verifier, authorization: toB) }
+        #expect(throws: SteleError.checkpoint(.noTrustedSignature(key: "gov/b"))) {
+            try store.changeGovernanceKey(to: a.verifier, authorization: try note(a.verifier, signedBy: a))
+        }
+        #expect(throws: SteleError.checkpoint(.noTrustedSignature(key: "gov/b"))) { try store.changeGovernanceKey(to: b.verifier, authorization: toB) }
         // The new one must look at a tree that includes the change before it.
         #expect(throws: SteleError.retention(.authorizationMismatch)) {
             try store.changeGovernanceKey(to: nil, authorization: try note(nil, signedBy: b, asOf: change))
@@ -110,7 +112,9 @@ import Testing
         try reopened.append(testEntry(1))
         try reopened.close()
         #expect(try Fsck.check(path: path).problems.isEmpty)
-        #expect(throws: SteleError.self, "migrated once") { try Store.migrate(at: path) }
+        #expect(throws: SteleError.invalidArgument("\(path) already records its identity in its log; nothing to migrate"), "migrated once") {
+            try Store.migrate(at: path)
+        }
     }
 
     @Test func theConfigFileIsRepairedFromTheLogIncludingItsUUIDAndSegmentSize() throws {

@@ -96,11 +96,15 @@ import Testing
             }
             // The live version is never purged.
             let live = try #require(try store.get(namespace: "orders", key: "o-250")).sequence
-            #expect(throws: SteleError.self) { try store.purgeVersion(namespace: "orders", key: Array("o-250".utf8), version: live) }
+            #expect(throws: SteleError.retention(.liveVersion(sequence: live))) {
+                try store.purgeVersion(namespace: "orders", key: Array("o-250".utf8), version: live)
+            }
             // A legal hold outlives the locks.
             try store.setLegalHold(namespace: "orders", key: Array("o-10".utf8), on: true, reason: "litigation 42")
             clock.advance(.seconds(31 * 86_400))
-            #expect(throws: SteleError.self) { try store.purgeVersion(namespace: "orders", key: Array("o-10".utf8), version: v10) }
+            #expect(throws: SteleError.retention(.legalHold(sequence: v10, reason: "litigation 42"))) {
+                try store.purgeVersion(namespace: "orders", key: Array("o-10".utf8), version: v10)
+            }
             let report = try store.purge()
             #expect(report.stillProtected == 1 && !report.purged.contains { $0.sequence == v10 })
             #expect(try store.history(namespace: "orders", key: Array("o-10".utf8)).first?.value?.count == 400)
@@ -136,7 +140,13 @@ import Testing
             clock.advance(.seconds(31 * 86_400))
             let before = try readFile(segmentPath(path, 1))
             fs.fail("rename", path: ".seg.tmp", errno: EIO)
-            #expect(throws: SteleError.self) { try store.purge() }
+            #expect {
+                try store.purge()
+            } throws: { error in
+                guard case SteleError.io(let io) = error else { return false }
+                return io.operation == "rename" && io.errno == EIO && io.path.hasSuffix(".seg.tmp")
+            }
+            #expect(fs.fired("rename") == 1)
             #expect(try readFile(segmentPath(path, 1)) == before, "the old segment is untouched")
             try? store.close()
 
@@ -150,8 +160,10 @@ import Testing
         }
     }
 
-    /// No API removes or rewrites locked data: try every destructive entry point against a
-    /// compliance-locked, superseded version and check its bytes afterwards.
+    /// No API removes or rewrites locked data: every destructive entry point is tried against a
+    /// compliance-locked, superseded, held version. Each is either refused with the exact error
+    /// that names its protection, or (a delete, a purge, releasing the hold) allowed and
+    /// harmless: the version's bytes are checked after every attempt.
     @Test func noDestructiveEntryPointTouchesLockedData() throws {
         try withStore(segmentSize: 256 * 1024) { _, path in
             let clock = TestClock()
@@ -161,26 +173,53 @@ import Testing
             let v = try store.put(namespace: "vault", key: key, value: value,
                                   lock: RetentionLock(mode: .compliance, retainUntil: t0 + 365 * Self.day)).sequences.lowerBound
             try store.put(namespace: "vault", key: key, value: Array("newer".utf8))
+            try store.raiseMinimumRetention(to: .seconds(30 * 86_400))
+            try store.setDefaultRetention(namespace: "vault", mode: .compliance, duration: .seconds(30 * 86_400))
+            try store.setLegalHold(namespace: "vault", key: key, on: true, reason: "audit")
             try store.seal()
-            let attempts: [(String, () throws -> Void)] = [
-                ("purge", { _ = try store.purge() }),
-                ("purgeVersion", { _ = try store.purgeVersion(namespace: "vault", key: key, version: v) }),
-                ("delete", { _ = try store.delete(namespace: "vault", key: key) }),
-                ("shorten lock", { _ = try store.lock(namespace: "vault", key: key, version: v, lock: RetentionLock(mode: .compliance, retainUntil: t0 + Self.day)) }),
-                ("downgrade lock", { _ = try store.lock(namespace: "vault", key: key, version: v, lock: RetentionLock(mode: .governance, retainUntil: t0 + 400 * Self.day)) }),
-                ("lower minimum", { _ = try store.raiseMinimumRetention(to: .seconds(1)) }),
-                ("weaker default", { _ = try store.setDefaultRetention(namespace: "vault", mode: .governance, duration: .seconds(1)); _ = try store.setDefaultRetention(namespace: "vault", mode: .governance, duration: .seconds(0)) }),
-                ("release hold", { _ = try store.setLegalHold(namespace: "vault", key: key, on: false, reason: "try") }),
-            ]
-            for (name, attempt) in attempts {
-                _ = try? attempt()
-                let history = try store.history(namespace: "vault", key: key)
-                #expect(history.first?.value == value, "\(name) changed the locked version")
-                #expect(history.first?.redactedLeafHash == nil, "\(name) redacted the locked version")
+
+            enum Outcome { case refused((SteleError) -> Bool), allowed }
+            func retention(_ match: @escaping (RetentionError) -> Bool) -> Outcome {
+                .refused { if case .retention(let e) = $0 { match(e) } else { false } }
             }
+            let attempts: [(String, Outcome, () throws -> Void)] = [
+                ("purgeVersion", retention { if case .complianceLock = $0 { true } else { false } },
+                 { _ = try store.purgeVersion(namespace: "vault", key: key, version: v) }),
+                ("shorten lock", retention { if case .complianceLock = $0 { true } else { false } },
+                 { _ = try store.lock(namespace: "vault", key: key, version: v, lock: RetentionLock(mode: .compliance, retainUntil: t0 + Self.day)) }),
+                ("downgrade lock to governance", retention { if case .complianceLock = $0 { true } else { false } },
+                 { _ = try store.lock(namespace: "vault", key: key, version: v, lock: RetentionLock(mode: .governance, retainUntil: t0 + 400 * Self.day)) }),
+                ("lower minimum", retention { if case .minimumCanOnlyGrow = $0 { true } else { false } },
+                 { _ = try store.raiseMinimumRetention(to: .seconds(1)) }),
+                ("weaker default", retention { if case .defaultCanOnlyGrow = $0 { true } else { false } },
+                 { _ = try store.setDefaultRetention(namespace: "vault", mode: .governance, duration: .seconds(1)) }),
+                ("shorter default", retention { if case .defaultCanOnlyGrow = $0 { true } else { false } },
+                 { _ = try store.setDefaultRetention(namespace: "vault", mode: .compliance, duration: .seconds(1)) }),
+                ("delete", .allowed, { _ = try store.delete(namespace: "vault", key: key) }),
+                ("purge", .allowed, { _ = try store.purge() }),
+                ("release hold", .allowed, { _ = try store.setLegalHold(namespace: "vault", key: key, on: false, reason: "try") }),
+                ("purge after the hold", .allowed, { _ = try store.purge() }),
+            ]
+            for (name, expected, attempt) in attempts {
+                var thrown: (any Error)?
+                do { try attempt() } catch { thrown = error }
+                switch expected {
+                case .refused(let matches):
+                    #expect((thrown as? SteleError).map(matches) == true, "\(name): expected its refusal, got \(thrown.map { "\($0)" } ?? "success")")
+                case .allowed:
+                    #expect(thrown == nil, "\(name): \(thrown.map { "\($0)" } ?? "")")
+                }
+                let version = try #require(try store.history(namespace: "vault", key: key).first { $0.sequence == v })
+                #expect(version.value == value, "\(name) changed the locked version")
+                #expect(version.redactedLeafHash == nil, "\(name) redacted the locked version")
+            }
+            // The lock expires; then (and only then) the superseded version may go.
             clock.advance(.seconds(364 * 86_400))
             _ = try store.purge()
-            #expect(try store.history(namespace: "vault", key: key).first?.value == value)
+            #expect(try store.history(namespace: "vault", key: key).first { $0.sequence == v }?.value == value, "a day before expiry")
+            clock.advance(.seconds(2 * 86_400))
+            _ = try store.purge()
+            #expect(try store.history(namespace: "vault", key: key).first { $0.sequence == v }?.redactedLeafHash != nil, "purged after expiry")
             try store.close()
         }
     }

@@ -37,7 +37,12 @@ import Testing
             try again.close()
             // Damage elsewhere in the header is still corruption.
             try patchFile(segment, at: 40, [0xff])
-            #expect(throws: SteleError.self) { try Store(path: path) }
+            #expect {
+                try Store(path: path)
+            } throws: { error in
+                guard case SteleError.corruption(let c) = error else { return false }
+                return c.file == segment && c.offset == 0 && c.detail.contains("header")
+            }
         }
     }
 
@@ -128,7 +133,12 @@ import Testing
                     return c.file == segment && c.offset == offsets[20] && c.detail.contains("before the durable end")
                 }
                 // Read-only opens refuse too; nothing was changed on disk.
-                #expect(throws: SteleError.self) { try Store(path: path, options: .init(readOnly: true)) }
+                #expect {
+                    try Store(path: path, options: .init(readOnly: true))
+                } throws: { error in
+                    guard case SteleError.corruption(let c) = error else { return false }
+                    return c.file == segment && c.offset == offsets[20] && c.detail.contains("before the durable end")
+                }
                 #expect(try readFile(segment) == damaged)
             }
         }
@@ -171,7 +181,12 @@ import Testing
             let original = try readFile(segment)
             // Truncated to its frames: not a size an active segment can have, and no footer.
             try writeFile(segment, Array(original[0 ..< used]))
-            #expect(throws: SteleError.self) { try Store(path: path) }
+            #expect {
+                try Store(path: path)
+            } throws: { error in
+                guard case SteleError.corruption(let c) = error else { return false }
+                return c.file == segment && c.detail.contains("footer")
+            }
             try writeFile(segment, original)
 
             let sealing = try Store(path: path)
@@ -195,7 +210,12 @@ import Testing
             let length = UInt64(sealed.count - Int(framesEnd) + 48)
             withUnsafeBytes(of: length.littleEndian) { forged.replaceSubrange(forged.count - 16 ..< forged.count - 8, with: $0) }
             try writeFile(segment, forged)
-            #expect(throws: SteleError.self) { try Store(path: path) }
+            #expect {
+                try Store(path: path)
+            } throws: { error in
+                guard case SteleError.corruption(let c) = error else { return false }
+                return c.file == segment && c.detail.contains("footer")
+            }
         }
     }
 
@@ -241,10 +261,20 @@ import Testing
             try FileManager.default.removeItem(atPath: path + "/tiles/state")
             let reopened = try Store(path: path)
             #expect(reopened.recovery.tilesUnavailable != nil)
-            #expect(throws: SteleError.self) { try reopened.inclusionProof(index: 5) }
+            #expect {
+                try reopened.inclusionProof(index: 5)
+            } throws: { error in
+                guard case SteleError.corruption(let c) = error else { return false }
+                return c.file == segmentPath(path, 1) && c.description == reopened.recovery.tilesUnavailable
+            }
             #expect(try reopened.record(at: firstRecord + 600).key == Array("k600".utf8))
             // Without a trustworthy index, retention cannot be enforced: writes are refused.
-            #expect(throws: SteleError.self) { try reopened.append(testEntry(700)) }
+            #expect {
+                try reopened.append(testEntry(700))
+            } throws: { error in
+                guard case SteleError.corruption(let c) = error else { return false }
+                return c.file == segmentPath(path, 1) && c.description == reopened.recovery.keysUnavailable
+            }
             try reopened.close()
         }
     }
@@ -366,7 +396,9 @@ import Testing
             for name in try FileManager.default.contentsOfDirectory(atPath: path + "/segments") {
                 try FileManager.default.removeItem(atPath: path + "/segments/" + name)
             }
-            #expect(throws: SteleError.self) { try Store(path: path) }
+            #expect(throws: SteleError.corruption(Corruption(file: path + "/segments", detail: "no segment files: the log has been removed"))) {
+                try Store(path: path)
+            }
         }
     }
 }

@@ -40,7 +40,8 @@ final class TestClock: WallClock {
                 guard case SteleError.retention(.complianceLock(let lock)) = error else { return false }
                 return lock.mode == .compliance && lock.retainUntil == t0 + 30 * Self.day && lock.setBy == v + 1
             }
-            #expect(throws: SteleError.self) {
+            #expect(throws: SteleError.retention(.complianceLock(AppliedLock(RetentionLock(mode: .compliance, retainUntil: t0 + 30 * Self.day),
+                                                                             scope: .version, setBy: v + 1)))) {
                 try store.lock(namespace: "ledger", key: Array("acct-1".utf8), version: v,
                                lock: RetentionLock(mode: .governance, retainUntil: t0 + 90 * Self.day))
             }
@@ -59,7 +60,8 @@ final class TestClock: WallClock {
             // The rules survive a reopen: the state is rebuilt from the records.
             let reopened = try Self.open(path, clock)
             #expect(try reopened.protection(namespace: "ledger", key: Array("acct-1".utf8), version: v).retainUntil == t0 + 60 * Self.day)
-            #expect(throws: SteleError.self) {
+            #expect(throws: SteleError.retention(.complianceLock(AppliedLock(RetentionLock(mode: .compliance, retainUntil: t0 + 60 * Self.day),
+                                                                             scope: .version, setBy: before)))) {
                 try reopened.lock(namespace: "ledger", key: Array("acct-1".utf8), version: v,
                                   lock: RetentionLock(mode: .compliance, retainUntil: t0 + 59 * Self.day))
             }
@@ -114,7 +116,7 @@ final class TestClock: WallClock {
         }
         // Without the authority's signature, or not matching the request, or expired: refused.
         let impostor = try NoteSigner.generate(name: "ops.example/governance")
-        #expect(throws: SteleError.self) {
+        #expect(throws: SteleError.checkpoint(.noTrustedSignature(key: "ops.example/governance"))) {
             try store.shortenGovernanceLock(namespace: "ledger", key: key, version: v, retainUntil: t0, authorization: try authorization(t0, signer: impostor))
         }
         #expect(throws: SteleError.retention(.authorizationMismatch)) {
@@ -182,7 +184,9 @@ final class TestClock: WallClock {
             #expect(held.legalHold?.reason == "case 2026-17" && held.isProtected(at: .max))
             try store.setLegalHold(namespace: "audit", key: Array("e1".utf8), on: false, reason: "case closed")
             #expect(try store.protection(namespace: "audit", key: Array("e1".utf8), version: early).legalHold == nil)
-            #expect(throws: SteleError.self) { try store.setLegalHold(namespace: "audit", key: Array("e1".utf8), on: true, reason: "") }
+            #expect(throws: SteleError.invalidArgument("a legal hold needs a reason (1-4096 bytes)")) {
+                try store.setLegalHold(namespace: "audit", key: Array("e1".utf8), on: true, reason: "")
+            }
             try store.close()
 
             let reopened = try Self.open(path, clock)

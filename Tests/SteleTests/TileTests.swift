@@ -79,7 +79,11 @@ import Testing
                 let consistency = try store.consistencyProof(from: from, to: size)
                 #expect(consistency.hashes == (try MerkleProofs.consistencyProof(reference, from: from, to: size)))
             }
-            #expect(try store.rootHash() == store.stats().treeRoot)
+            // Roots read through the tiles, at every size that ends a tile and a spread of others,
+            // against the tree rebuilt here from the records.
+            for size in stride(from: UInt64(256), through: 70_000, by: 256) + [1, 255, 257, 65_535, 65_536, 65_537, 69_999, 70_000] {
+                #expect(try store.rootHash(treeSize: size) == (try MerkleProofs.root(reference, size: size)), "size \(size)")
+            }
             try store.close()
         }
     }
@@ -123,7 +127,19 @@ import Testing
             // Tiles are persisted at the seal (3,000 leaves); the 1,000 after it are replayed.
             let reopened = try Store(path: path)
             #expect(reopened.recovery.tilesRebuilt == firstRecord + 3000 ..< firstRecord + 4000)
-            #expect(try reopened.rootHash() == reopened.stats().treeRoot)
+            // The rebuilt tiles, on disk and read through, against the tree of the records.
+            let reference = InMemoryTree(leaves: try Self.leaves(reopened))
+            let rebuiltPack = try readFile(path + "/tiles/pack/0/000000")
+            #expect(rebuiltPack.count == 15 * TileStore.slotBytes, "tiles 0-14 full: 3,840 of 4,001 leaves")
+            for tile in 11 ..< 15 {  // made full by the replayed leaves
+                var expected: [UInt8] = []
+                for i in 0 ..< 256 { expected += try reference.node(level: 0, index: UInt64(tile * 256 + i)).bytes }
+                #expect(Array(rebuiltPack[tile * TileStore.slotBytes ..< tile * TileStore.slotBytes + 8192]) == expected, "tile 0/\(tile)")
+            }
+            for size: UInt64 in [3001, 3072, 3500, 3840, 3841, 4000, 4001] {
+                #expect(try reopened.rootHash(treeSize: size) == (try MerkleProofs.root(reference, size: size)), "size \(size)")
+                #expect(try reopened.inclusionProof(index: size - 1, treeSize: size).hashes == (try MerkleProofs.inclusionProof(reference, index: size - 1, size: size)))
+            }
             // A full tile edited underneath: proofs through it no longer match the records.
             var pack = try readFile(path + "/tiles/pack/0/000000")
             pack[2 * TileStore.slotBytes + 100] ^= 1

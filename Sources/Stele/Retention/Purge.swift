@@ -82,8 +82,11 @@ extension Store {
     }
 
     /// Purges one version's payload, or explains why not.
-    /// - Throws: ``SteleError/retention(_:)`` naming the lock (or hold) that protects it, or
-    ///   saying that it is the key's live version; as ``purge(dryRun:)`` otherwise.
+    /// - Throws: ``SteleError/retention(_:)`` naming the lock (or hold) that protects it
+    ///   (``RetentionError/complianceLock(_:)``, ``RetentionError/governanceAuthorizationRequired(_:)``,
+    ///   ``RetentionError/legalHold(sequence:reason:)``), ``RetentionError/liveVersion(sequence:)``, or
+    ///   ``RetentionError/noSuchVersion(namespace:key:sequence:)``; ``SteleError/invalidArgument(_:)``
+    ///   if the version is still in the active segment (``seal()`` first); as ``purge(dryRun:)`` otherwise.
     @discardableResult
     public func purgeVersion(namespace: String, key: [UInt8], version: UInt64) throws -> PurgeReport {
         let composite = try Store.composite(namespace, key)
@@ -108,7 +111,7 @@ extension Store {
                 let latestLive = versions.last.flatMap { $0.isTombstone ? nil : $0.sequence }
                 for ref in versions where !ref.isTombstone && (explicit == nil || ref.sequence == explicit) {
                     if ref.sequence == latestLive {
-                        if explicit != nil { throw SteleError.invalidArgument("version \(ref.sequence) is the key's live version: delete or supersede it first") }
+                        if explicit != nil { throw SteleError.retention(.liveVersion(sequence: ref.sequence)) }
                         continue
                     }
                     let record = try log.frameSummary(of: ref.sequence)
@@ -120,7 +123,7 @@ extension Store {
                             if let lock = protection.strongest(at: now) {
                                 throw SteleError.retention(lock.mode == .compliance ? .complianceLock(lock) : .governanceAuthorizationRequired(lock))
                             }
-                            throw SteleError.invalidArgument("version \(ref.sequence) is under legal hold: \(protection.legalHold?.reason ?? "")")
+                            throw SteleError.retention(.legalHold(sequence: ref.sequence, reason: protection.legalHold?.reason ?? ""))
                         }
                         report.stillProtected += 1
                         continue

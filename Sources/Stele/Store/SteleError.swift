@@ -122,6 +122,10 @@ public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible 
     case authorizationExpired(Int64)
     /// The key has no such version (or it is a tombstone, which cannot be locked).
     case noSuchVersion(namespace: String, key: [UInt8], sequence: UInt64?)
+    /// The version is under a legal hold (with its reason); no lock needs to be in force.
+    case legalHold(sequence: UInt64, reason: String)
+    /// The version is its key's live version: only superseded versions are ever purged.
+    case liveVersion(sequence: UInt64)
 
     public var description: String {
         func lock(_ l: AppliedLock) -> String { "\(l.mode) lock until \(l.retainUntil) ns (\(l.scope.rawValue), set by record \(l.setBy))" }
@@ -137,6 +141,8 @@ public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible 
         case .authorizationExpired(let t): return "refused: the governance authorization expired at \(t) ns"
         case .noSuchVersion(let ns, let key, let seq):
             return "\(ns) \(String(decoding: key, as: UTF8.self)): no such version\(seq.map { " \($0)" } ?? "")"
+        case .legalHold(let seq, let reason): return "refused: version \(seq) is under legal hold: \(reason)"
+        case .liveVersion(let seq): return "refused: version \(seq) is the key's live version: delete or supersede it first"
         }
     }
 }
