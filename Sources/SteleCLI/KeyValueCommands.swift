@@ -36,7 +36,7 @@ struct PutCommand: ParsableCommand {
 struct GetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "get", abstract: "Print the raw value of a key's latest live version.",
-        discussion: "Exit 1 when the key has no live version (never written, or deleted). --at SEQ reads the key as of that sequence number.")
+        discussion: "Exit 1 when the key has no live version (never written, or deleted) or its value was purged. --at SEQ reads the key as of that sequence number.")
 
     @Argument(help: "The store directory.") var dir: String
     @Argument(help: "Namespace.") var namespace: String
@@ -70,11 +70,20 @@ struct GetCommand: ParsableCommand {
                 throw InputError(message: "\(namespace) \(key): no live version at tree size \(body.treeSize)")
             }
             guard result.isValid else { throw SteleError.checkpoint(.rootMismatch(size: body.treeSize, checkpointRoot: body.root, storeRoot: result.proof.root)) }
+            if result.version.redactedLeafHash != nil {
+                throw InputError(message: "\(namespace) \(key): version \(result.version.sequence) is in the tree but was purged after its "
+                    + "locks expired (its record and leaf hash remain; the value does not)")
+            }
             Console.error("verified: version \(result.version.sequence) is leaf \(result.version.sequence) of tree size \(body.treeSize), root \(body.root.hex)\(verifierKey == nil ? " (checkpoint signature not checked: no --verifier-key)" : "")")
             value = bytes
         } else {
             guard let version = try store.get(namespace: namespace, key: try KeyText.parse(key), asOf: at), let bytes = version.value else {
                 throw InputError(message: "\(namespace) \(key): no live version")
+            }
+            // An empty output would pass for an empty value.
+            if version.redactedLeafHash != nil {
+                throw InputError(message: "\(namespace) \(key): version \(version.sequence) was purged after its locks expired "
+                    + "(its record and leaf hash remain; the value does not)")
             }
             value = bytes
         }

@@ -11,9 +11,14 @@ import Testing
     }
 
     static func stele(_ arguments: [String], stdin: String? = nil) throws -> Run {
+        try run(URL(fileURLWithPath: ProcessCrashTests.childPath).deletingLastPathComponent().appendingPathComponent("stele").path,
+                arguments, stdin: stdin)
+    }
+
+    /// Runs `executable` with `arguments` (and `stdin`), collecting its exit status and output.
+    static func run(_ executable: String, _ arguments: [String], stdin: String? = nil) throws -> Run {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: ProcessCrashTests.childPath)
-            .deletingLastPathComponent().appendingPathComponent("stele")
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out

@@ -39,6 +39,7 @@ package protocol FileSystem: Sendable {
     func makeDirectory(_ path: String) throws
     /// Names in a directory, without `.` and `..`.
     func listDirectory(_ path: String) throws -> [String]
+    /// Removes a file, or an empty directory.
     func remove(_ path: String) throws
     /// Kind, size and permission bits of a path, or nil if nothing is there.
     func status(_ path: String) throws -> FileStatus?

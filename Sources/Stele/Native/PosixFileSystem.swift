@@ -165,8 +165,9 @@ package struct PosixFileSystem: FileSystem {
         return names.sorted()
     }
 
+    /// Removes a file, or an empty directory (`remove(3)`).
     package func remove(_ path: String) throws {
-        _ = try retrying("unlink", path) { unlink(path) }
+        _ = try retrying("remove", path) { Glibc.remove(path) }
     }
 
     package func status(_ path: String) throws -> FileStatus? {

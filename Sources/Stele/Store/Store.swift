@@ -100,7 +100,8 @@ public final class Store: Sendable {
     ///     signed authorizations alone can shorten governance locks or change this key. Nil: no
     ///     governance lock can ever be shortened.
     /// - Returns: the new store's config.
-    /// - Throws: ``SteleError/alreadyExists(path:)``, ``SteleError/invalidArgument(_:)``, ``SteleError/io(_:)``.
+    /// - Throws: ``SteleError/alreadyExists(path:)``, ``SteleError/invalidArgument(_:)``, ``SteleError/io(_:)``
+    ///   (a full disk, say); after a failure nothing this call made is left, so it can be tried again.
     /// - Cost: creates and syncs a few files and one preallocated segment.
     @discardableResult
     public static func create(at path: String, segmentSize: Int = Limits.defaultSegmentSize,
@@ -119,11 +120,34 @@ public final class Store: Sendable {
         guard segmentSize >= Limits.minSegmentSize, segmentSize <= Limits.maxSegmentSize, segmentSize % 4096 == 0 else {
             throw SteleError.invalidArgument("segment size \(segmentSize) must be a multiple of 4096 between \(Limits.minSegmentSize) and \(Limits.maxSegmentSize)")
         }
-        if let status = try fs.status(path) {
-            guard status.isDirectory, try fs.listDirectory(path).isEmpty else { throw SteleError.alreadyExists(path: path) }
+        let existed = try fs.status(path) != nil
+        if existed {
+            guard try fs.status(path)?.isDirectory == true, try fs.listDirectory(path).isEmpty else { throw SteleError.alreadyExists(path: path) }
         } else {
             try fs.makeDirectory(path)
         }
+        do {
+            return try populate(at: path, segmentSize: segmentSize, origin: origin, governanceKey: governanceKey,
+                                minimumRetention: minimumRetention, fs: fs, clock: clock, legacy: legacy)
+        } catch {
+            // A directory without stele.conf is not a store, yet it would refuse the next `init`:
+            // take back what this call made (the directory was empty or absent, so all of it).
+            removeContents(of: path, fs: fs)
+            if !existed { try? fs.remove(path) }
+            throw error
+        }
+    }
+
+    private static func removeContents(of directory: String, fs: any FileSystem) {
+        for name in (try? fs.listDirectory(directory)) ?? [] {
+            let path = directory + "/" + name
+            if (try? fs.status(path))??.isDirectory == true { removeContents(of: path, fs: fs) }
+            try? fs.remove(path)
+        }
+    }
+
+    private static func populate(at path: String, segmentSize: Int, origin: String?, governanceKey: NoteVerifier?,
+                                 minimumRetention: UInt64, fs: any FileSystem, clock: any WallClock, legacy: Bool) throws -> StoreConfig {
         let storeID = StoreConfig.randomStoreID()
         let origin = origin ?? "stele.local/" + hexString(storeID)
         guard StoreConfig.isValidOrigin(origin) else {
