@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes Stele's decoders with libFuzzer (docs/fuzzing.md).
-#   tools/fuzz.sh TARGET SECONDS    one of: frame segment checkpoint jsonl snapshot config
+#   tools/fuzz.sh TARGET SECONDS    one of: frame segment sealed checkpoint governance jsonl snapshot
+#                                   config state s3xml sidecar
 #   tools/fuzz.sh all SECONDS       every target, one after the other
 # Builds tools/fuzz (release, -sanitize=fuzzer) if needed, replays the saved crashes in
 # tools/fuzz/regressions/TARGET/, then fuzzes for SECONDS on a scratch copy of the seed corpus
@@ -9,7 +10,7 @@
 # tools/fuzz/findings/TARGET/ and makes the script exit 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all_targets=(frame segment checkpoint jsonl snapshot config)
+all_targets=(frame segment sealed checkpoint governance jsonl snapshot config state s3xml sidecar)
 usage() { echo "usage: tools/fuzz.sh {all|${all_targets[*]// /|}} SECONDS" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge 1 ] || usage

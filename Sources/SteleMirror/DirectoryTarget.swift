@@ -32,8 +32,7 @@ public struct DirectoryTarget: MirrorTarget {
         let directory = (final as NSString).deletingLastPathComponent
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let sidecar = digest + "\n" + (label.map { $0.filter { !$0.isNewline } + "\n" } ?? "")
-            try writeOnce(Array(sidecar.utf8), to: final + ".sha256", directory: directory)
+            try writeOnce(DirectoryTarget.sidecar(sha256: digest, label: label), to: final + ".sha256", directory: directory)
             return try writeOnce(bytes, to: final, directory: directory)
         } catch let error as MirrorError {
             throw error
@@ -77,9 +76,22 @@ public struct DirectoryTarget: MirrorTarget {
         let final = path(name)
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: final),
               let size = (attributes[.size] as? NSNumber)?.intValue else { return nil }
-        let lines = FileManager.default.contents(atPath: final + ".sha256")
-            .map { String(decoding: $0, as: UTF8.self).split(separator: "\n").map(String.init) } ?? []
-        return ObjectInfo(name: name, size: size, sha256: lines.first, label: lines.count > 1 ? lines[1] : nil)
+        let sidecar = FileManager.default.contents(atPath: final + ".sha256").map { DirectoryTarget.sidecar(Array($0)) }
+        return ObjectInfo(name: name, size: size, sha256: sidecar?.sha256, label: sidecar?.label)
+    }
+
+    /// `NAME.sha256`: the object's SHA-256 in hex on the first line, its label (line breaks
+    /// dropped) on the second if it has one.
+    static func sidecar(sha256: String, label: String?) -> [UInt8] {
+        Array((sha256 + "\n" + (label.map { $0.filter { !$0.isNewline } + "\n" } ?? "")).utf8)
+    }
+
+    /// The checksum and label a sidecar file records (lines end at each LF byte; empty lines
+    /// skipped; nil where missing). Whatever the bytes, never a failure: a wrong checksum is
+    /// found when it is compared.
+    static func sidecar(_ bytes: [UInt8]) -> (sha256: String?, label: String?) {
+        let lines = bytes.split(separator: 0x0a).map { String(decoding: $0, as: UTF8.self) }
+        return (lines.first, lines.count > 1 ? lines[1] : nil)
     }
 
     public func list(prefix: String) throws -> [ObjectInfo] {

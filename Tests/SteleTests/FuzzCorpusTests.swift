@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import Stele
+@_spi(Fuzzing) @testable import Stele
+@testable import SteleMirror
 
 /// The fuzz seed corpus (`tools/fuzz/corpus/TARGET/`) is cut from files a real store writes:
 /// this test writes such a store, cuts the seeds, checks that each one is accepted by the
@@ -53,6 +54,9 @@ import Testing
         // The active segment is 64 KiB of mostly zeros: keep its frames and a little of the zeros.
         let activeEnd = try #require(ByteView.of(active) { $0.lastNonZero })
         out["segment"] = [("sealed.seg", sealed), ("active.seg", Array(active[..<min(active.count, activeEnd + 65)]))]
+        // Segment 1 holds a purge's redaction stub; segment 2 the checkpoint's records.
+        out["sealed"] = [("purged.seg", sealed), ("second.seg", try readFile(path + "/segments/000000000002.seg"))]
+        out["state"] = [("tiles-state", try readFile(path + "/tiles/state")), ("reach", try readFile(path + "/reach"))]
 
         // One frame of each kind (type and flags) from the three segments, and the first frames back to back.
         var frames: [(String, [UInt8])] = []
@@ -79,6 +83,44 @@ import Testing
                                                              with: signer)
         out["checkpoint"] = [("checkpoint.note", note), ("verifier.key", Array(signer.verifier.encoded.utf8)),
                              ("signer.key", Array(signer.encoded.utf8)), ("authorization.note", Array(authorization.utf8))]
+
+        let keyChange = try GovernanceAuthorization.signKeyChange(origin: "corpus.example/log", newKey: signer.verifier, asOf: 12,
+                                                                  notAfter: t0 + 1_000_000_000, with: signer)
+        let retirement = GovernanceAuthorization.keyChangeText(origin: "corpus.example/log", newKey: nil, asOf: 14, notAfter: t0)
+        let wholeKey = GovernanceAuthorization.text(origin: "corpus.example/log", namespace: "orders", key: Array("o-2".utf8),
+                                                    version: nil, retainUntil: 0, asOf: 9, notAfter: t0)
+        out["governance"] = [("bypass.note", Array(authorization.utf8)), ("key-change.note", Array(keyChange.utf8)),
+                             ("retirement.txt", Array(retirement.utf8)), ("whole-key-bypass.txt", Array(wholeKey.utf8))]
+
+        // S3 answers as the ListObjectsV2 and ListObjectVersions documentation shows them, with this
+        // store's object names under the prefix "p/", and an error.
+        let listing = """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bucket</Name><Prefix>p/</Prefix><KeyCount>2</KeyCount>\
+            <MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated><NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>\
+            <Contents><Key>p/segments/000000000001.seg</Key><LastModified>2026-12-01T10:00:00.000Z</LastModified>\
+            <ETag>&quot;599bab3ed2c697f1d26842727561fd94&quot;</ETag><Size>1489</Size><StorageClass>STANDARD</StorageClass></Contents>\
+            <Contents><Key>p/checkpoints/a&amp;b</Key><Size>312</Size></Contents></ListBucketResult>
+            """
+        let versions = """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <ListVersionsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>bucket</Name><Prefix>p/</Prefix>\
+            <KeyMarker></KeyMarker><VersionIdMarker></VersionIdMarker><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated>\
+            <NextKeyMarker>p/stele.conf</NextKeyMarker><NextVersionIdMarker>3/L4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY</NextVersionIdMarker>\
+            <DeleteMarker><Key>p/segments/000000000002.seg</Key><VersionId>null</VersionId><IsLatest>true</IsLatest>\
+            <LastModified>2026-12-02T10:00:00.000Z</LastModified></DeleteMarker>\
+            <Version><Key>p/segments/000000000002.seg</Key><VersionId>QUpfdndhfd8438MNFDN93jdnJFkdmqnh893</VersionId>\
+            <IsLatest>false</IsLatest><LastModified>2026-12-01T10:00:00.000Z</LastModified><ETag>&quot;fba9dede5f27731c9771645a39863328&quot;</ETag>\
+            <Size>434234</Size><StorageClass>STANDARD</StorageClass></Version></ListVersionsResult>
+            """
+        let error = """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>4442587FB7D0A2F9</RequestId></Error>
+            """
+        out["s3xml"] = [("list-objects-v2.xml", Array(listing.utf8)), ("list-object-versions.xml", Array(versions.utf8)),
+                        ("error.xml", Array(error.utf8))]
+        out["sidecar"] = [("segment.sha256", Array("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\nsegment 1 records 0...13\n".utf8)),
+                          ("checkpoint.sha256", Array("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n".utf8))]
 
         out["jsonl"] = [
             #"{"ns":"merchant-42/orders","key":"o-1001","value":"{\"total\":4200}"}"#,
@@ -131,6 +173,25 @@ import Testing
         for (name, bytes) in seeds["config"] ?? [] {
             #expect((try? StoreConfig.decode(String(decoding: bytes, as: UTF8.self), path: name)) != nil, "\(name)")
         }
+
+        for (name, bytes) in seeds["sealed"] ?? [] {
+            let offsets = try ByteView.of(bytes) { view in
+                let (_, footer) = try SealedSegment.checkedHeaderAndFooter(view, path: name, expectedIndex: try SegmentHeader.decode(view).get().index)
+                return try SealedSegment.frameOffsets(view, footer: footer, path: name)
+            }
+            #expect(!offsets.isEmpty, "\(name)")
+        }
+        #expect(try TileState.decode(try #require(seeds["state"]?.first?.1), path: "state").size > 0)
+        #expect(LogReach.decode(try #require(seeds["state"]?.last?.1)) != nil)
+        for (name, bytes) in seeds["governance"] ?? [] {
+            #expect(bytes.withUnsafeBytes { FuzzHarness.governance($0) }.isEmpty, "\(name)")
+            #expect(GovernanceAuthorization.asOf(String(decoding: bytes, as: UTF8.self) + (name.hasSuffix(".txt") ? "\n" : "")) != nil, "\(name)")
+        }
+        let s3 = try #require(seeds["s3xml"])
+        #expect(try S3Target.listingPage(s3[0].1, prefix: "p/", listing: "seed").objects.map(\.name) == ["segments/000000000001.seg", "checkpoints/a&b"])
+        #expect(try S3Target.versionsPage(s3[1].1, prefix: "p/", listing: "seed").versions.map(\.isDeleteMarker) == [true, false])
+        #expect(S3Client.errorText(.init(status: 403, headers: [:], body: s3[2].1)) == "HTTP 403 AccessDenied: Access Denied")
+        for (name, bytes) in seeds["sidecar"] ?? [] { #expect(DirectoryTarget.sidecar(bytes).sha256?.count == 64, "\(name)") }
 
         // Each target's seeds stay a few KiB: they are committed.
         for (target, files) in seeds { #expect(files.reduce(0) { $0 + $1.1.count } < 16 * 1024, "\(target)") }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @_spi(Fuzzing) @testable import Stele
+@_spi(Fuzzing) import SteleMirror
 
 /// Inputs the fuzz targets (tools/fuzz, docs/fuzzing.md) found crashing, fixed since: each must
 /// now be rejected with a typed error. The same bytes are kept in tools/fuzz/regressions/TARGET/.
@@ -51,6 +52,19 @@ import Testing
         #expect(ByteView.of(file) { SegmentFooter.decodeAtEnd($0) } == .failure(.malformed("segment footer fields")))
     }
 
+    /// `tiles/state` with a leading space (or two spaces between fields) decoded: the fields were
+    /// split on runs of spaces, so text `encoded` never writes was taken for a state file.
+    @Test func tileStateWithExtraSpacesIsRejected() throws {
+        let state = TileState(size: 19, root: Digest(bytes: [UInt8](repeating: 0xc9, count: 32))!)
+        #expect(try TileState.decode(state.encoded, path: "state") == state)
+        let text = String(decoding: state.encoded, as: UTF8.self)
+        for variant in [" " + text, text.replacingOccurrences(of: " 19 ", with: "  19 ")] {
+            #expect(throws: SteleError.corruption(Corruption(file: "state", detail: "not a tile state file"))) {
+                try TileState.decode(Array(variant.utf8), path: "state")
+            }
+        }
+    }
+
     /// Every saved crash input replayed through its fuzz target's harness: none may trap.
     @Test func savedFuzzCrashesAreRejectedCleanly() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -58,6 +72,8 @@ import Testing
         let harness: [String: (UnsafeRawBufferPointer) -> [String]] = [
             "frame": FuzzHarness.frames, "segment": FuzzHarness.segment, "checkpoint": FuzzHarness.note,
             "jsonl": FuzzHarness.importLine, "snapshot": FuzzHarness.indexSnapshot, "config": FuzzHarness.config,
+            "sealed": FuzzHarness.sealedSegment, "state": FuzzHarness.stateFile, "governance": FuzzHarness.governance,
+            "s3xml": MirrorFuzzHarness.s3Listing, "sidecar": MirrorFuzzHarness.sidecar,
         ]
         var replayed = 0
         for (target, run) in harness {

@@ -13,6 +13,7 @@ let package = Package(
     dependencies: [.package(name: "Stele", path: "../..")],
     targets: [
         .target(name: "CLibFuzzer"),
-        .executableTarget(name: "stele-fuzz", dependencies: ["CLibFuzzer", .product(name: "Stele", package: "Stele")]),
+        .executableTarget(name: "stele-fuzz", dependencies: ["CLibFuzzer", .product(name: "Stele", package: "Stele"),
+                                                           .product(name: "SteleMirror", package: "Stele")]),
     ]
 )

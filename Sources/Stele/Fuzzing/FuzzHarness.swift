@@ -25,10 +25,13 @@ import Foundation
     public static func importLine(_ data: UnsafeRawBufferPointer) -> [String] { FuzzRun().run { $0.importLine(data) } }
     public static func indexSnapshot(_ data: UnsafeRawBufferPointer) -> [String] { FuzzRun().run { $0.indexSnapshot(data) } }
     public static func config(_ data: UnsafeRawBufferPointer) -> [String] { FuzzRun().run { $0.config(data) } }
+    public static func sealedSegment(_ data: UnsafeRawBufferPointer) -> [String] { FuzzRun().run { $0.sealedSegment(data) } }
+    public static func stateFile(_ data: UnsafeRawBufferPointer) -> [String] { FuzzRun().run { $0.stateFile(data) } }
+    public static func governance(_ data: UnsafeRawBufferPointer) -> [String] { FuzzRun().run { $0.governance(data) } }
 }
 
 /// One harness call: the checks, and the properties they found violated.
-private final class FuzzRun {
+final class FuzzRun {
     private(set) var violations: [String] = []
 
     func run(_ body: (FuzzRun) -> Void) -> [String] {
@@ -55,6 +58,11 @@ private final class FuzzRun {
     func segment(_ data: UnsafeRawBufferPointer) {
         let input = Array(data)
         decodeSegment(input)
+        decodeSegment(withChecksumsRecomputed(input))
+    }
+
+    /// A copy of segment bytes with every frame's, the header's and the footer's XXH3 recomputed.
+    func withChecksumsRecomputed(_ input: [UInt8]) -> [UInt8] {
         var patched = input
         var offset = SegmentHeader.size
         while offset + 4 <= patched.count {
@@ -74,7 +82,7 @@ private final class FuzzRun {
                 patched.replaceSubrange(start + 160 + 32 * k ..< start + 168 + 32 * k, with: littleEndianBytes(sum))
             }
         }
-        decodeSegment(patched)
+        return patched
     }
 
     /// Text as a signed note, a checkpoint body, a verifier or signer key and a governance
@@ -157,15 +165,15 @@ private final class FuzzRun {
     // MARK: Helpers
 
     /// Records a property that does not hold (the fuzz target then stops the process).
-    private func require(_ condition: Bool, _ property: String) {
+    func require(_ condition: Bool, _ property: String) {
         if !condition { violations.append(property) }
     }
 
-    private func littleEndianBytes(_ value: UInt64) -> [UInt8] {
+    func littleEndianBytes(_ value: UInt64) -> [UInt8] {
         withUnsafeBytes(of: value.littleEndian) { Array($0) }
     }
 
-    private func checksum(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+    func checksum(_ bytes: ArraySlice<UInt8>) -> UInt64 {
         xxh3(Array(bytes))
     }
 
@@ -174,7 +182,7 @@ private final class FuzzRun {
     }
 
     /// Writes the XXH3 a frame at `offset` would need, if its length word fits; returns the length.
-    private func patchFrameChecksum(_ bytes: inout [UInt8], at offset: Int) -> Int? {
+    func patchFrameChecksum(_ bytes: inout [UInt8], at offset: Int) -> Int? {
         let length = ByteView.of(bytes) { Int($0.u32(offset)) }
         guard length >= Frame.overhead, length <= bytes.count - offset else { return nil }
         let sum = checksum(bytes[offset ..< offset + length - Frame.checksumSize])
@@ -270,7 +278,7 @@ private final class FuzzRun {
 }
 
 /// A fixed key, so that runs are reproducible.
-private let fuzzSigner = try? NoteSigner(name: "fuzz.example/log", seed: [UInt8](repeating: 7, count: 32))
+let fuzzSigner = try? NoteSigner(name: "fuzz.example/log", seed: [UInt8](repeating: 7, count: 32))
 
 /// 2026-01-01T00:00:00Z: a fixed "now" for `"for"` locks.
-private let fuzzNow: Int64 = 1_767_225_600_000_000_000
+let fuzzNow: Int64 = 1_767_225_600_000_000_000

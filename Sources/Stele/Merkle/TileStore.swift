@@ -299,16 +299,23 @@ package struct TileState: Equatable, Sendable {
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
+    package var encoded: [UInt8] { Array((body + " " + TileState.checksum(body) + "\n").utf8) }
+
     func write(fs: any FileSystem, directory: String) throws {
-        let bytes = Array((body + " " + TileState.checksum(body) + "\n").utf8)
-        try fs.writeAtomically(bytes, to: directory + "/" + TileState.fileName, permissions: 0o644, directory: directory)
+        try fs.writeAtomically(encoded, to: directory + "/" + TileState.fileName, permissions: 0o644, directory: directory)
     }
 
     /// nil when there is no state file; a damaged file is corruption.
     static func read(fs: any FileSystem, directory: String) throws -> TileState? {
         let path = directory + "/" + fileName
         guard let bytes = try fs.readWholeFile(path, limit: 512) else { return nil }
-        let parts = String(decoding: bytes, as: UTF8.self).split(separator: " ").map(String.init)
+        return try decode(bytes, path: path)
+    }
+
+    /// The state file's bytes; a damaged file is corruption.
+    package static func decode(_ bytes: [UInt8], path: String) throws -> TileState {
+        // Exactly one space between fields: the file is the one text `encoded` writes.
+        let parts = String(decoding: bytes, as: UTF8.self).split(separator: " ", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 5, parts[0] == "stele-tiles" else {
             throw SteleError.corruption(Corruption(file: path, detail: "not a tile state file"))
         }

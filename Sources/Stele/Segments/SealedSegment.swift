@@ -43,7 +43,13 @@ package final class SealedSegment: @unchecked Sendable {
             throw SteleError.corruption(Corruption(file: path, detail: "sealed segment of \(size) bytes is impossible"))
         }
         let region = try fs.map(fd, length: size, writable: false)
-        let view = region.wholeView
+        let (header, footer) = try checkedHeaderAndFooter(region.wholeView, path: path, expectedIndex: expectedIndex)
+        return SealedSegment(path: path, header: header, footer: footer, region: region)
+    }
+
+    /// The header and footer of a sealed segment's bytes, checked against each other: the index
+    /// the file name gives, first sequence, durable end and seal hash (frames are checked per read).
+    package static func checkedHeaderAndFooter(_ view: ByteView, path: String, expectedIndex: UInt64) throws -> (SegmentHeader, SegmentFooter) {
         let header = try SealedSegment.check(SegmentHeader.decode(view), path: path, offset: 0)
         let footer = try SealedSegment.check(SegmentFooter.decodeAtEnd(view), path: path, offset: nil)
         guard header.index == expectedIndex else {
@@ -60,7 +66,7 @@ package final class SealedSegment: @unchecked Sendable {
             throw SteleError.corruption(Corruption(file: path, offset: Int(footer.framesEnd),
                                                    detail: "seal hash does not match header and footer"))
         }
-        return SealedSegment(path: path, header: header, footer: footer, region: region)
+        return (header, footer)
     }
 
     /// Turns a decoding failure into a typed error.
@@ -89,9 +95,13 @@ package final class SealedSegment: @unchecked Sendable {
         }
     }
 
-    /// Walks the frame lengths from the header to the footer (checksums are checked per read).
     private func buildOffsets() throws -> [UInt32] {
-        let view = region.wholeView
+        try SealedSegment.frameOffsets(region.wholeView, footer: footer, path: path)
+    }
+
+    /// Walks the frame lengths from the header to the footer (checksums are checked per read):
+    /// the offset of each frame, as many as the footer counts.
+    package static func frameOffsets(_ view: ByteView, footer: SegmentFooter, path: String) throws -> [UInt32] {
         let end = Int(footer.framesEnd)
         var offsets: [UInt32] = []
         offsets.reserveCapacity(Int(min(footer.recordCount, 1 << 20)))
@@ -104,7 +114,7 @@ package final class SealedSegment: @unchecked Sendable {
             offsets.append(UInt32(offset))
             offset += length
         }
-        guard offsets.count == Int(footer.recordCount) else {
+        guard UInt64(offsets.count) == footer.recordCount else {
             throw SteleError.corruption(Corruption(file: path, detail: "footer counts \(footer.recordCount) records, frames hold \(offsets.count)"))
         }
         return offsets

@@ -150,21 +150,30 @@ public struct S3Target: MirrorTarget {
             if let token { query.append(("continuation-token", token)) }
             let response = try client.send(.init(method: "GET", key: "", query: query))
             try check(response, "list \(prefix + listPrefix)")
-            let keys = XMLFields.all("Key", in: response.body)
-            let sizes = XMLFields.all("Size", in: response.body)
-            guard keys.count == sizes.count else { throw MirrorError.target("unreadable listing of \(prefix + listPrefix)") }
-            for (key, size) in zip(keys, sizes) {
-                out.append(ObjectInfo(name: String(key.dropFirst(prefix.count)), size: Int(size) ?? 0, sha256: nil, label: nil))
-            }
-            token = nil
-            if XMLFields.first("IsTruncated", in: response.body) == "true" {
-                guard let next = XMLFields.first("NextContinuationToken", in: response.body) else {
-                    throw MirrorError.target("truncated listing of \(prefix + listPrefix) without a continuation token")
-                }
-                token = next
-            }
+            let page = try S3Target.listingPage(response.body, prefix: prefix, listing: prefix + listPrefix)
+            out += page.objects
+            token = page.next
         } while token != nil
         return out.sorted { $0.name < $1.name }
+    }
+
+    /// One page of a ListObjectsV2 answer: its objects (named without the target's `prefix`;
+    /// keys outside it are skipped) and, if the listing is truncated, the continuation token.
+    /// - Throws: ``MirrorError/target(_:)`` for keys without sizes, or a truncated page without a token.
+    static func listingPage(_ body: [UInt8], prefix: String, listing: String) throws -> (objects: [ObjectInfo], next: String?) {
+        let keys = XMLFields.all("Key", in: body)
+        let sizes = XMLFields.all("Size", in: body)
+        guard keys.count == sizes.count else { throw MirrorError.target("unreadable listing of \(listing)") }
+        var objects: [ObjectInfo] = []
+        for (key, size) in zip(keys, sizes) where key.hasPrefix(prefix) {
+            guard let size = Int(size), size >= 0 else { throw MirrorError.target("listing of \(listing): \(key) has size \(size)") }
+            objects.append(ObjectInfo(name: String(key.dropFirst(prefix.count)), size: size, sha256: nil, label: nil))
+        }
+        guard XMLFields.first("IsTruncated", in: body) == "true" else { return (objects, nil) }
+        guard let next = XMLFields.first("NextContinuationToken", in: body), !next.isEmpty else {
+            throw MirrorError.target("truncated listing of \(listing) without a continuation token")
+        }
+        return (objects, next)
     }
 
     public func get(_ name: String) throws -> [UInt8] {
@@ -197,28 +206,43 @@ public struct S3Target: MirrorTarget {
             if let markers { query += [("key-marker", markers.key), ("version-id-marker", markers.version)] }
             let response = try client.send(.init(method: "GET", key: "", query: query))
             try check(response, "list versions of \(prefix + listPrefix)")
-            // In document order: by key, and within a key newest first.
-            for (element, block) in XMLFields.blocks(anyOf: ["Version", "DeleteMarker"], in: response.body) {
-                let bytes = Array(block.utf8)
-                guard let key = XMLFields.first("Key", in: bytes), key.hasPrefix(prefix) else { continue }
-                out.append(ObjectVersion(name: String(key.dropFirst(prefix.count)), versionID: XMLFields.first("VersionId", in: bytes),
-                                         size: Int(XMLFields.first("Size", in: bytes) ?? "") ?? 0, isDeleteMarker: element == "DeleteMarker",
-                                         isLatest: XMLFields.first("IsLatest", in: bytes) == "true",
-                                         lastModified: XMLFields.first("LastModified", in: bytes) ?? "",
-                                         etag: XMLFields.first("ETag", in: bytes)))
-            }
-            markers = nil
-            if XMLFields.first("IsTruncated", in: response.body) == "true" {
-                guard let key = XMLFields.first("NextKeyMarker", in: response.body) else {
-                    throw MirrorError.target("truncated version listing of \(prefix + listPrefix) without a next marker")
-                }
-                markers = (key, XMLFields.first("NextVersionIdMarker", in: response.body) ?? "")
-            }
+            let page = try S3Target.versionsPage(response.body, prefix: prefix, listing: prefix + listPrefix)
+            out += page.versions
+            markers = page.next
         } while markers != nil
         // By name, then oldest first: the listing gives each key's versions newest first.
         var byName: [String: [ObjectVersion]] = [:]
         for version in out { byName[version.name, default: []].append(version) }
         return byName.keys.sorted().flatMap { byName[$0, default: []].reversed() }
+    }
+}
+
+extension S3Target {
+    /// One page of a ListObjectVersions answer: its versions and delete markers in document
+    /// order (by key, and within a key newest first; named without the target's `prefix`, keys
+    /// outside it skipped) and, if truncated, the key and version-id markers of the next page.
+    /// A delete marker has no size; a version without a readable size is refused.
+    /// - Throws: ``MirrorError/target(_:)``.
+    static func versionsPage(_ body: [UInt8], prefix: String, listing: String) throws
+        -> (versions: [ObjectVersion], next: (key: String, version: String)?) {
+        var versions: [ObjectVersion] = []
+        for (element, block) in XMLFields.blocks(anyOf: ["Version", "DeleteMarker"], in: body) {
+            let bytes = Array(block.utf8)
+            guard let key = XMLFields.first("Key", in: bytes), key.hasPrefix(prefix) else { continue }
+            let isDeleteMarker = element == "DeleteMarker"
+            let size = isDeleteMarker ? 0 : Int(XMLFields.first("Size", in: bytes) ?? "")
+            guard let size, size >= 0 else { throw MirrorError.target("version listing of \(listing): \(key) has no readable size") }
+            versions.append(ObjectVersion(name: String(key.dropFirst(prefix.count)), versionID: XMLFields.first("VersionId", in: bytes),
+                                          size: size, isDeleteMarker: isDeleteMarker,
+                                          isLatest: XMLFields.first("IsLatest", in: bytes) == "true",
+                                          lastModified: XMLFields.first("LastModified", in: bytes) ?? "",
+                                          etag: XMLFields.first("ETag", in: bytes)))
+        }
+        guard XMLFields.first("IsTruncated", in: body) == "true" else { return (versions, nil) }
+        guard let key = XMLFields.first("NextKeyMarker", in: body) else {
+            throw MirrorError.target("truncated version listing of \(listing) without a next marker")
+        }
+        return (versions, (key, XMLFields.first("NextVersionIdMarker", in: body) ?? ""))
     }
 }
 

@@ -1,5 +1,6 @@
 import CLibFuzzer
 @_spi(Fuzzing) import Stele
+@_spi(Fuzzing) import SteleMirror
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,6 +18,11 @@ let harnesses: [String: (UnsafeRawBufferPointer) -> [String]] = [
     "jsonl": FuzzHarness.importLine,         // one JSON Lines import line
     "snapshot": FuzzHarness.indexSnapshot,   // an index snapshot file
     "config": FuzzHarness.config,            // a stele.conf text
+    "sealed": FuzzHarness.sealedSegment,     // a sealed segment as read: offset table, frames, copy checks
+    "state": FuzzHarness.stateFile,          // tiles/state and reach
+    "governance": FuzzHarness.governance,    // governance bypass and key-change notes against requests
+    "s3xml": MirrorFuzzHarness.s3Listing,    // S3 answers: object and version listings, errors
+    "sidecar": MirrorFuzzHarness.sidecar,    // a directory copy's NAME.sha256 file
 ]
 
 let arguments = CommandLine.arguments
