@@ -3,8 +3,9 @@
 # With --peers, also the stores PeerBenchmarks compares against (SQLite, LMDB, RocksDB, LevelDB).
 # Needs root or sudo for apt-get; Swift 6 itself must already be installed.
 set -euo pipefail
-# libcurl4: FoundationNetworking (the S3 mirror) loads it; python3-venv: the test S3 server.
-packages=(liblz4-dev libxxhash-dev libssl-dev pkg-config libcurl4 python3-venv)
+# libcurl4: FoundationNetworking (the S3 mirror) loads it; python3-venv: the test S3 server;
+# strace: SyncTraceTests read the system calls a writer makes before each acknowledgement.
+packages=(liblz4-dev libxxhash-dev libssl-dev pkg-config libcurl4 python3-venv strace)
 if [ "${1:-}" = "--peers" ]; then
     packages+=(libsqlite3-dev liblmdb-dev librocksdb-dev libleveldb-dev)
 fi
