@@ -11,31 +11,45 @@ struct Comparison {
     let target: Double
     /// The CI gate's minimum ratio (see ``Gate``).
     let minimum: Double
+    /// The median over rounds of Stele's figure over the best peer's figure *of that round*:
+    /// the pairs share the machine's mood, so this is steadier than a ratio of medians.
+    let pairedRatio: Double
 
     var ratio: Double { stele / bestPeerValue }
     var targetMet: Bool { ratio >= target }
-    var gatePassed: Bool { ratio >= minimum }
+    var gatePassed: Bool { pairedRatio >= minimum }
+}
+
+/// The median of `values` (0 for none).
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return 0 }
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+/// Per round, Stele's figure over the best peer's; their median. Every engine runs once per
+/// round and mode, so index k of each `ByRun` list is round k.
+func pairedRatio(stele: [Double], peers: [[Double]]) -> Double {
+    let rounds = ([stele.count] + peers.map(\.count)).min() ?? 0
+    return median((0 ..< rounds).map { k in stele[k] / (peers.map { $0[k] }.max() ?? .infinity) })
 }
 
 /// The CI gate: Stele's ratio to the best peer of the same run must not fall below these.
 ///
 /// Ratios, never absolute times: the machine is a shared 2-core VM where other people's builds
 /// and tests come and go, so an engine's figure swings by a factor of two or more from one round
-/// to the next (sync latency most of all). Seven short CI passes (100,000 records, medians of 3
-/// rounds) on 2026-11-22 gave these ratios to the best peer: durable every batch 0.24-2.0×,
-/// durable at end 0.22-0.38×, random reads 0.36-0.70×; after the two-core batches and the
-/// faster reads, three more (same day) gave 0.42-0.45×, 0.30-0.31× and 0.52-0.71× (with 100,000
-/// records LMDB's tree fits in the caches and reads at 1.7-2.7 M/s); after session 5's write-path
-/// changes, three more gave 0.52-0.59×, 0.50-0.55× and 0.59-0.67×, mostly below the issue's targets (1.5×,
-/// 1×, 1×; see docs/benchmarks.md). A gate at the targets would fail nearly every run, so the
-/// minimums sit at about half the lowest ratio seen with the current code: noise alone should not fail CI, while a
-/// regression that halves Stele's standing against the peers (an extra sync, copy or allocation
-/// per record) does. Raise them as the gaps close; the table reports the targets, met or not, on
-/// every run regardless.
+/// to the next (sync latency most of all). The gate takes each round's ratio (Stele over the
+/// best peer of that round, which shared the machine's mood) and their median over the 5 rounds
+/// of the CI pass. Six such passes on 2026-12-05 (100,000 records; 3 and 5 rounds) gave durable
+/// every batch 0.55-0.71×, durable at end 0.55-0.64×, random reads 0.80-0.94×, against issue
+/// targets of 1.5×, 1× and 1× (docs/benchmarks.md). The gates stand at 0.5×: a regression that
+/// costs Stele a fifth of its standing (an extra sync, copy or allocation per record) fails CI.
+/// Raise them as the gaps close; the table reports the targets, met or not, on every run. A
+/// build that skips syncs would pass any ratio gate; `tools/bench-peers.sh --short` counts them.
 enum Gate {
-    static let durablePerBatch = 0.25  // target 1.5× the best peer (sync latency is the noisiest)
-    static let durableAtEnd = 0.25     // target 1.0×
-    static let randomReads = 0.25      // target 1.0×
+    static let durablePerBatch = 0.5  // target 1.5× the best peer
+    static let durableAtEnd = 0.5     // target 1.0×
+    static let randomReads = 0.5      // target 1.0×
 }
 
 /// The comparisons the issue sets targets for; one is left out when Stele or every peer is missing.
@@ -45,19 +59,29 @@ func comparisons(_ results: [Measurement]) -> [Comparison] {
         let rows = results.filter { $0.durability == durability }
         guard let stele = rows.first(where: { $0.engine == SteleEngine().name }),
               let best = rows.filter({ $0.engine != stele.engine }).max(by: { $0.recordsPerSecond < $1.recordsPerSecond }) else { return }
+        let peers = rows.filter { $0.engine != stele.engine }.map(\.recordsPerSecondByRun)
         out.append(Comparison(workload: workload, jsonName: jsonName, stele: stele.recordsPerSecond, bestPeer: best.engine,
-                              bestPeerValue: best.recordsPerSecond, target: target, minimum: minimum))
+                              bestPeerValue: best.recordsPerSecond, target: target, minimum: minimum,
+                              pairedRatio: pairedRatio(stele: stele.recordsPerSecondByRun, peers: peers)))
     }
     writes(.everyBatch, "writes, durable every batch", "writes_durable_every_batch", target: 1.5, minimum: Gate.durablePerBatch)
     writes(.atEnd, "writes, durable at end", "writes_durable_at_end", target: 1.0, minimum: Gate.durableAtEnd)
     // Each engine's reads were measured twice (once per mode, on identical data); its better
     // figure counts, for Stele as for the peers, which halves the chance that one noisy pass decides.
     var bestReads: [String: Double] = [:]
-    for row in results { bestReads[row.engine] = max(bestReads[row.engine] ?? 0, row.readsPerSecond) }
+    var bestReadsByRun: [String: [Double]] = [:]  // per round, the better of the engine's two modes
+    for row in results {
+        bestReads[row.engine] = max(bestReads[row.engine] ?? 0, row.readsPerSecond)
+        let earlier = bestReadsByRun[row.engine] ?? []
+        bestReadsByRun[row.engine] = earlier.isEmpty ? row.readsPerSecondByRun
+            : zip(earlier, row.readsPerSecondByRun).map { max($0, $1) }
+    }
     if let stele = bestReads[SteleEngine().name],
        let best = bestReads.filter({ $0.key != SteleEngine().name }).max(by: { $0.value < $1.value }) {
+        let peers = bestReadsByRun.filter { $0.key != SteleEngine().name }.map(\.value)
         out.append(Comparison(workload: "random reads, warm", jsonName: "random_reads", stele: stele, bestPeer: best.key,
-                              bestPeerValue: best.value, target: 1.0, minimum: Gate.randomReads))
+                              bestPeerValue: best.value, target: 1.0, minimum: Gate.randomReads,
+                              pairedRatio: pairedRatio(stele: bestReadsByRun[SteleEngine().name] ?? [], peers: peers)))
     }
     return out
 }
@@ -107,7 +131,8 @@ func table(_ results: [Measurement], check: Bool) -> String {
                           formatRate(comparison.bestPeerValue), comparison.ratio, comparison.target,
                           comparison.targetMet ? "met" : "not met")
         if check {
-            line += String(format: "; CI gate ≥ %.2f×: %@", comparison.minimum, comparison.gatePassed ? "pass" : "FAIL")
+            line += String(format: "; CI gate: paired ratio %.2f× ≥ %.2f×: %@", comparison.pairedRatio, comparison.minimum,
+                           comparison.gatePassed ? "pass" : "FAIL")
         }
         lines.append(line)
     }
@@ -136,8 +161,8 @@ func json(_ results: [Measurement], workload: Workload, directory: String, round
         return "{" + fields.joined(separator: ",") + "}"
     }
     let checks = comparisons(results).map { c in
-        String(format: "{\"workload\":\"%@\",\"stele\":%.1f,\"best_peer\":\"%@\",\"best_peer_value\":%.1f,\"ratio\":%.3f,\"target\":%.2f,\"target_met\":%@,\"gate_minimum\":%.2f,\"gate_passed\":%@}",
-               c.jsonName, c.stele, c.bestPeer, c.bestPeerValue, c.ratio, c.target, c.targetMet ? "true" : "false",
+        String(format: "{\"workload\":\"%@\",\"stele\":%.1f,\"best_peer\":\"%@\",\"best_peer_value\":%.1f,\"ratio\":%.3f,\"paired_ratio\":%.3f,\"target\":%.2f,\"target_met\":%@,\"gate_minimum\":%.2f,\"gate_passed\":%@}",
+               c.jsonName, c.stele, c.bestPeer, c.bestPeerValue, c.ratio, c.pairedRatio, c.target, c.targetMet ? "true" : "false",
                c.minimum, c.gatePassed ? "true" : "false")
     }
     return "{\"records\":\(workload.records),\"reads\":\(workload.readOrder.count),\"rounds\":\(rounds),\"batch\":\(workload.batchSize),"

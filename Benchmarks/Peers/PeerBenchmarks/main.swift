@@ -116,8 +116,8 @@ func run(_ arguments: Arguments) throws -> Int32 {
         }
         let failed = all.filter { !$0.gatePassed }
         for comparison in failed {
-            progress(String(format: "check failed: %@: Stele at %.2f× of %@, below the gate of %.2f×",
-                            comparison.workload, comparison.ratio, comparison.bestPeer, comparison.minimum))
+            progress(String(format: "check failed: %@: Stele at %.2f× of the best peer (median of the rounds' ratios), below the gate of %.2f×",
+                            comparison.workload, comparison.pairedRatio, comparison.minimum))
         }
         if !failed.isEmpty { return 1 }
     }
