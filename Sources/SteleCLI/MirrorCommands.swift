@@ -42,8 +42,10 @@ struct TargetOptions: ParsableArguments {
         guard let url = URL(string: endpoint ?? "https://s3.\(region).amazonaws.com"), url.host != nil else {
             throw ValidationError("--endpoint must be a URL such as http://127.0.0.1:9000")
         }
+        // Retries (5xx, throttling, timeouts; bounded, with back-off) are said on stderr.
         let client = S3Client(endpoint: url, bucket: bucket,
-                              signer: SigV4Signer(accessKeyID: keyID, secretAccessKey: secret, region: region))
+                              signer: SigV4Signer(accessKeyID: keyID, secretAccessKey: secret, region: region),
+                              onNotice: { Console.error("stele: S3: \($0)") })
         return S3Target(client: client, prefix: prefix)
     }
 }

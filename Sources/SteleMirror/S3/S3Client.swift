@@ -1,14 +1,18 @@
 import Foundation
+import Synchronization
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
 import Stele
 
 /// A minimal S3 REST client: path-style requests signed with SigV4, sent with URLSession and
-/// waited for (the calls block the calling thread; the mirror is a batch job).
+/// waited for (the calls block the calling thread; the mirror is a batch job), tried again
+/// after failures that say nothing about the request (``S3RetryPolicy``).
 ///
 /// It knows only the requests the mirror needs. There is deliberately no call that deletes an
-/// object or changes its retention: the type offers no way to do what the mirror must never do.
+/// object or shortens its retention: the type offers no way to do what the mirror must never do
+/// (the one `DELETE` it sends aborts a multipart upload of its own that failed, which removes
+/// stored parts, never an object).
 /// (``send(_:)`` is package-internal, for tests that check the server refuses such requests.)
 public final class S3Client: @unchecked Sendable {
     /// A response: status, lower-cased headers, body.
@@ -31,22 +35,35 @@ public final class S3Client: @unchecked Sendable {
     public let bucket: String
     let signer: SigV4Signer
     private let session: URLSession
+    /// How failed requests are tried again (``S3RetryPolicy``).
+    public let retryPolicy: S3RetryPolicy
+    /// Told, one line each, of every retry and of an abandoned multipart upload it could not
+    /// abort (the CLI prints them on stderr).
+    public let onNotice: (@Sendable (String) -> Void)?
+    /// Retries made so far (tests check that a fault was met by a retry).
+    package let retryCount = Mutex(0)
     /// The last 10,000 requests sent, as "METHOD key?query" (tests check what the mirror asks for).
     package var log: [String] { logLock.withLock { requests } }
     private var requests: [String] = []
     private let logLock = NSLock()
 
-    /// - Parameter endpoint: e.g. `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:9000`.
-    public init(endpoint: URL, bucket: String, signer: SigV4Signer) {
+    /// - Parameters:
+    ///   - endpoint: e.g. `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:9000`.
+    ///   - timeout: how long a request may go without receiving data before it counts as failed
+    ///     (and, as a failure without an answer, is retried).
+    public init(endpoint: URL, bucket: String, signer: SigV4Signer, retryPolicy: S3RetryPolicy = S3RetryPolicy(),
+                timeout: Duration = .seconds(60), onNotice: (@Sendable (String) -> Void)? = nil) {
         self.endpoint = endpoint
         self.bucket = bucket
         self.signer = signer
+        self.retryPolicy = retryPolicy
+        self.onNotice = onNotice
         let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = 300
+        configuration.timeoutIntervalForRequest = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) * 1e-18
         session = URLSession(configuration: configuration)
     }
 
-    /// Sends `request` and waits for the answer.
+    /// Sends `request` once and waits for the answer (``sendRetrying(_:)`` tries again).
     /// - Throws: ``MirrorError/transport(_:)`` when no HTTP answer came back.
     package func send(_ request: Request) throws -> Response {
         // Path-style: the endpoint's own path (if any), the bucket, the key.

@@ -15,6 +15,8 @@ public struct S3Target: MirrorTarget {
     public let prefix: String
     /// Multipart part size (S3's minimum is 5 MiB).
     public var partSize = 16 << 20
+    /// Keys per listing page (`max-keys`); nil: the server's default (1,000 on AWS).
+    public var pageSize: Int?
 
     public var description: String { "s3://\(client.bucket)/\(prefix)" }
 
@@ -57,46 +59,99 @@ public struct S3Target: MirrorTarget {
         if bytes.count <= partSize {
             headers["content-md5"] = Data(md5(bytes)).base64EncodedString()
             headers["x-amz-checksum-sha256"] = Data(digest).base64EncodedString()
-            try check(try client.send(.init(method: "PUT", key: key, headers: headers, body: bytes)), "PUT \(key)")
+            try writeOnce(name, digest: digest, size: bytes.count, "PUT \(key)") {
+                try client.send(.init(method: "PUT", key: key, headers: headers, body: bytes))
+            }
             return true
         }
-        let started = try client.send(.init(method: "POST", key: key, query: [("uploads", "")], headers: headers))
+        let started = try client.sendRetrying(.init(method: "POST", key: key, query: [("uploads", "")], headers: headers))
         try check(started, "start multipart upload of \(key)")
         guard let uploadID = XMLFields.first("UploadId", in: started.body) else { throw MirrorError.target("no UploadId for \(key)") }
-        var parts: [(Int, String)] = []
-        var offset = 0
-        while offset < bytes.count {
-            let part = Array(bytes[offset ..< min(offset + partSize, bytes.count)])
-            let number = parts.count + 1
-            let response = try client.send(.init(method: "PUT", key: key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)],
-                                                 headers: ["content-md5": Data(md5(part)).base64EncodedString()], body: part))
-            try check(response, "PUT part \(number) of \(key)")
-            guard let etag = response.headers["etag"] else { throw MirrorError.target("no ETag for part \(number) of \(key)") }
-            parts.append((number, etag))
-            offset += part.count
+        do {
+            var parts: [(Int, String)] = []
+            var offset = 0
+            while offset < bytes.count {
+                let part = Array(bytes[offset ..< min(offset + partSize, bytes.count)])
+                let number = parts.count + 1
+                // A part sent twice replaces itself: safe to retry.
+                let response = try client.sendRetrying(.init(method: "PUT", key: key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)],
+                                                             headers: ["content-md5": Data(md5(part)).base64EncodedString()], body: part))
+                try check(response, "PUT part \(number) of \(key)")
+                guard let etag = response.headers["etag"] else { throw MirrorError.target("no ETag for part \(number) of \(key)") }
+                parts.append((number, etag))
+                offset += part.count
+            }
+            let manifest = "<CompleteMultipartUpload>" + parts.map { "<Part><PartNumber>\($0.0)</PartNumber><ETag>\($0.1)</ETag></Part>" }.joined()
+                + "</CompleteMultipartUpload>"
+            try writeOnce(name, digest: digest, size: bytes.count, "complete multipart upload of \(key)") {
+                let completed = try client.send(.init(method: "POST", key: key, query: [("uploadId", uploadID)],
+                                                      headers: ["content-type": "application/xml"], body: Array(manifest.utf8)))
+                // S3 can answer 200 with an error document for CompleteMultipartUpload (and
+                // then means a 500: "InternalError", worth another try).
+                if completed.status == 200, XMLFields.first("Code", in: completed.body) != nil {
+                    return S3Client.Response(status: 500, headers: completed.headers, body: completed.body)
+                }
+                return completed
+            }
+        } catch {
+            // Parts of an upload never completed are stored (and billed) until aborted.
+            abortMultipartUpload(key, uploadID)
+            throw error
         }
-        let manifest = "<CompleteMultipartUpload>" + parts.map { "<Part><PartNumber>\($0.0)</PartNumber><ETag>\($0.1)</ETag></Part>" }.joined()
-            + "</CompleteMultipartUpload>"
-        let completed = try client.send(.init(method: "POST", key: key, query: [("uploadId", uploadID)],
-                                              headers: ["content-type": "application/xml"], body: Array(manifest.utf8)))
-        try check(completed, "complete multipart upload of \(key)")
-        // S3 can answer 200 with an error document for CompleteMultipartUpload.
-        if XMLFields.first("Code", in: completed.body) != nil { throw MirrorError.target("complete \(key): \(S3Client.errorText(completed))") }
         if let retention { try ensureRetention(key, retention) }
         return true
+    }
+
+    /// Sends a request that creates `name` (a `PUT`, or a multipart completion) until it takes
+    /// effect: after a retryable failure, a `HEAD` tells whether the attempt took effect after
+    /// all (its answer was lost): then it is done; only if the object is absent is it sent
+    /// again. Never two versions of one object for one write.
+    private func writeOnce(_ name: String, digest: [UInt8], size: Int, _ what: String, _ attempt: () throws -> S3Client.Response) throws {
+        var tries = 1
+        while true {
+            let reason: String
+            do {
+                let response = try attempt()
+                if (200 ..< 300).contains(response.status) { return }
+                guard S3RetryPolicy.isRetryable(response) else { throw MirrorError.target("\(what): \(S3Client.errorText(response))") }
+                reason = S3Client.errorText(response)
+            } catch let error as MirrorError {
+                guard case .transport(let detail) = error else { throw error }
+                reason = detail
+            }
+            if let existing = try head(name) {
+                guard existing.sha256 == hexString(digest), existing.size == size else { throw MirrorError.conflict(name: name) }
+                return
+            }
+            guard tries < client.retryPolicy.maxAttempts else { throw MirrorError.target("\(what): \(reason) (\(tries) attempts)") }
+            let wait = client.retryPolicy.delay(afterAttempt: tries)
+            client.retried(.init(method: what.hasPrefix("PUT") ? "PUT" : "POST", key: prefix + name), reason: reason, attempt: tries, wait: wait)
+            Thread.sleep(forTimeInterval: Double(wait.components.seconds) + Double(wait.components.attoseconds) * 1e-18)
+            tries += 1
+        }
+    }
+
+    /// AbortMultipartUpload (`DELETE ?uploadId=`): drops the parts of an upload that will not be
+    /// completed. It removes no object; a failure is left for the bucket's lifecycle rule.
+    private func abortMultipartUpload(_ key: String, _ uploadID: String) {
+        let aborted = try? client.sendRetrying(.init(method: "DELETE", key: key, query: [("uploadId", uploadID)]))
+        if aborted.map({ !(200 ..< 300).contains($0.status) && $0.status != 404 }) ?? true {
+            client.onNotice?("DELETE \(key)?uploadId=\(uploadID): the abandoned upload could not be aborted "
+                + "(\(aborted.map(S3Client.errorText) ?? "no answer")); a lifecycle rule for incomplete uploads removes its parts")
+        }
     }
 
     /// Some S3-compatible servers ignore Object Lock headers on multipart uploads: check, and
     /// set the retention explicitly if it is missing (a request that can only lengthen it).
     private func ensureRetention(_ key: String, _ retention: ObjectRetention) throws {
-        let head = try client.send(.init(method: "HEAD", key: key))
+        let head = try client.sendRetrying(.init(method: "HEAD", key: key))
         try check(head, "HEAD \(key)")
         let holdMissing = retention.legalHold && head.headers["x-amz-object-lock-legal-hold"] != "ON"
         if head.headers["x-amz-object-lock-mode"] != nil && !holdMissing { return }
         if head.headers["x-amz-object-lock-mode"] == nil { try setRetention(key, retention) }
         if holdMissing {
             let hold = Array("<LegalHold><Status>ON</Status></LegalHold>".utf8)
-            try check(try client.send(.init(method: "PUT", key: key, query: [("legal-hold", "")],
+            try check(try client.sendRetrying(.init(method: "PUT", key: key, query: [("legal-hold", "")],
                                             headers: ["content-md5": Data(md5(hold)).base64EncodedString(), "content-type": "application/xml"],
                                             body: hold)), "set legal hold on \(key)")
         }
@@ -105,14 +160,14 @@ public struct S3Target: MirrorTarget {
     private func setRetention(_ key: String, _ retention: ObjectRetention) throws {
         let body = Array(("<Retention><Mode>\(retention.mode.rawValue)</Mode><RetainUntilDate>\(retention.iso8601)</RetainUntilDate>"
             + "</Retention>").utf8)
-        let set = try client.send(.init(method: "PUT", key: key, query: [("retention", "")],
+        let set = try client.sendRetrying(.init(method: "PUT", key: key, query: [("retention", "")],
                                         headers: ["content-md5": Data(md5(body)).base64EncodedString(), "content-type": "application/xml"],
                                         body: body))
         try check(set, "set Object Lock retention of \(key)")
     }
 
     public func head(_ name: String) throws -> ObjectInfo? {
-        let response = try client.send(.init(method: "HEAD", key: prefix + name))
+        let response = try client.sendRetrying(.init(method: "HEAD", key: prefix + name))
         if response.status == 404 { return nil }
         try check(response, "HEAD \(prefix + name)")
         return ObjectInfo(name: name, size: Int(response.headers["content-length"] ?? "") ?? 0, sha256: response.headers["x-amz-meta-sha256"],
@@ -146,9 +201,9 @@ public struct S3Target: MirrorTarget {
         var out: [ObjectInfo] = []
         var token: String?
         repeat {
-            var query = [("list-type", "2"), ("prefix", prefix + listPrefix)]
+            var query = [("list-type", "2"), ("prefix", prefix + listPrefix)] + (pageSize.map { [("max-keys", "\($0)")] } ?? [])
             if let token { query.append(("continuation-token", token)) }
-            let response = try client.send(.init(method: "GET", key: "", query: query))
+            let response = try client.sendRetrying(.init(method: "GET", key: "", query: query))
             try check(response, "list \(prefix + listPrefix)")
             let page = try S3Target.listingPage(response.body, prefix: prefix, listing: prefix + listPrefix)
             out += page.objects
@@ -181,7 +236,7 @@ public struct S3Target: MirrorTarget {
     }
 
     public func get(_ name: String, version: String?) throws -> [UInt8] {
-        let response = try client.send(.init(method: "GET", key: prefix + name, query: version.map { [("versionId", $0)] } ?? []))
+        let response = try client.sendRetrying(.init(method: "GET", key: prefix + name, query: version.map { [("versionId", $0)] } ?? []))
         if response.status == 404 { throw MirrorError.missing(name: name) }
         try check(response, "GET \(prefix + name)")
         return response.body
@@ -189,7 +244,7 @@ public struct S3Target: MirrorTarget {
 
     public func head(_ name: String, version: String?) throws -> ObjectInfo? {
         guard let version else { return try head(name) }
-        let response = try client.send(.init(method: "HEAD", key: prefix + name, query: [("versionId", version)]))
+        let response = try client.sendRetrying(.init(method: "HEAD", key: prefix + name, query: [("versionId", version)]))
         if response.status == 404 { return nil }
         try check(response, "HEAD \(prefix + name) version \(version)")
         return ObjectInfo(name: name, size: Int(response.headers["content-length"] ?? "") ?? 0, sha256: response.headers["x-amz-meta-sha256"],
@@ -202,9 +257,9 @@ public struct S3Target: MirrorTarget {
         var out: [ObjectVersion] = []
         var markers: (key: String, version: String)?
         repeat {
-            var query = [("versions", ""), ("prefix", prefix + listPrefix)]
+            var query = [("versions", ""), ("prefix", prefix + listPrefix)] + (pageSize.map { [("max-keys", "\($0)")] } ?? [])
             if let markers { query += [("key-marker", markers.key), ("version-id-marker", markers.version)] }
-            let response = try client.send(.init(method: "GET", key: "", query: query))
+            let response = try client.sendRetrying(.init(method: "GET", key: "", query: query))
             try check(response, "list versions of \(prefix + listPrefix)")
             let page = try S3Target.versionsPage(response.body, prefix: prefix, listing: prefix + listPrefix)
             out += page.versions
