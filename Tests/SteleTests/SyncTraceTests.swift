@@ -215,23 +215,21 @@ import Testing
         return (acks, segments.count)
     }
 
-    @Test func everyBatchSyncsEachAcknowledgedRecordOneWriter() throws {
-        let (acks, segments) = try Self.check(policy: "every-batch", batch: 1, writers: 1, records: 1000)
-        #expect(acks >= 990 && segments >= 5, "\(acks) acknowledgements in \(segments) segments")
+    /// A run: policy, records per call, concurrent writers, and the least acknowledgements it
+    /// must make (1,000 records; at least 5 segments, so seals and new segments are crossed).
+    struct Run: Sendable, CustomTestStringConvertible {
+        var policy: String, batch: Int, writers: Int, minimumAcks: Int
+        var testDescription: String { "\(policy), batches of \(batch), \(writers) writer(s)" }
     }
 
-    @Test func everyBatchSyncsEachAcknowledgedBatchOneWriter() throws {
-        let (acks, segments) = try Self.check(policy: "every-batch", batch: 8, writers: 1, records: 1000)
-        #expect(acks >= 120 && segments >= 5, "\(acks) acknowledgements in \(segments) segments")
-    }
-
-    @Test func everyBatchSyncsEachCallersRecordsWithFourWriters() throws {
-        let (acks, segments) = try Self.check(policy: "every-batch", batch: 2, writers: 4, records: 1000)
-        #expect(acks >= 450 && segments >= 5, "\(acks) acknowledgements in \(segments) segments")
-    }
-
-    @Test func noSyncPolicyStillSealsAndClosesDurably() throws {
-        let (acks, segments) = try Self.check(policy: "none", batch: 4, writers: 1, records: 1000)
-        #expect(acks >= 240 && segments >= 5, "\(acks) acknowledgements in \(segments) segments")
+    @Test(arguments: [
+        Run(policy: "every-batch", batch: 1, writers: 1, minimumAcks: 990),
+        Run(policy: "every-batch", batch: 8, writers: 1, minimumAcks: 120),
+        Run(policy: "every-batch", batch: 2, writers: 4, minimumAcks: 450),  // group commit: each caller's own records
+        Run(policy: "none", batch: 4, writers: 1, minimumAcks: 240),         // seals and close only
+    ])
+    func eachAcknowledgementFollowsTheSyncsItsPolicyPromises(_ run: Run) throws {
+        let (acks, segments) = try Self.check(policy: run.policy, batch: run.batch, writers: run.writers, records: 1000)
+        #expect(acks >= run.minimumAcks && segments >= 5, "\(acks) acknowledgements in \(segments) segments")
     }
 }
