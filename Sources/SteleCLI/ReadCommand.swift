@@ -10,7 +10,8 @@ struct ReadCommand: ParsableCommand {
         Every record's checksum is verified; a damaged record stops the command with exit code 3. \
         Opens the store read-only, so it works while a writer holds the store. With --json, one \
         object per line: {"seq", "type", "time" (RFC 3339), "time_ns", "ns", "key", "value"}, \
-        with "key_b64"/"value_b64" instead for bytes that are not UTF-8.
+        with "key_b64"/"value_b64" instead for bytes that are not UTF-8, and "redacted_leaf_hash" \
+        instead of a value whose payload was purged ("(redacted)" without --json).
         """)
 
     @Argument(help: "The store directory.")
@@ -39,10 +40,12 @@ struct ReadCommand: ParsableCommand {
             if json {
                 out += "{\"seq\":\(record.sequence),\"type\":\"\(record.type)\",\"time\":\"\(rfc3339(nanoseconds: record.timestamp))\",\"time_ns\":\(record.timestamp),"
                 out += jsonBytesField("ns", record.namespace) + "," + jsonBytesField("key", record.key) + ","
-                out += jsonBytesField("value", record.value) + "}\n"
+                // A purged payload is gone: say so, with the leaf hash its stub keeps, rather than print an empty value.
+                out += (record.redactedLeafHash.map { "\"redacted_leaf_hash\":\"\($0.hex)\"" } ?? jsonBytesField("value", record.value)) + "}\n"
             } else {
                 out += "\(record.sequence)\t\(record.type)\t\(rfc3339(nanoseconds: record.timestamp))\t"
-                out += "\(Self.text(record.namespace))\t\(Self.text(record.key))\t\(Self.text(record.value))\n"
+                out += "\(Self.text(record.namespace))\t\(Self.text(record.key))\t"
+                out += (record.redactedLeafHash == nil ? Self.text(record.value) : "(redacted)") + "\n"
             }
             if out.utf8.count > 1 << 16 {
                 FileHandle.standardOutput.write(Data(out.utf8))

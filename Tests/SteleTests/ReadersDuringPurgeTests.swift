@@ -1,0 +1,81 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Stele
+
+/// Readers beside a writer that purges: a purge appends its redaction record, then rewrites
+/// sealed segments (a new file renamed over the old). Readers in this process, and `stele read`
+/// and `stele fsck` in other processes, run throughout: none may fault, read a wrong value, or
+/// find a problem; a reader that opened before a rewrite keeps reading the file it mapped.
+@Suite struct ReadersDuringPurgeTests {
+    /// Record n: key "k<n % 40>" (so each key's older versions are superseded, hence purgeable,
+    /// once a newer one is written), value "v<n>;" and 300 bytes.
+    static func entry(_ n: Int) -> Entry {
+        Entry(namespace: "p", key: Array("k\(n % 40)".utf8), value: Array("v\(n);".utf8) + [UInt8](repeating: UInt8(n % 251), count: 300))
+    }
+
+    /// A `stele read --json` line: a put must hold exactly what `entry` wrote for its n.
+    static func check(_ line: Substring) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return "not JSON: \(line.prefix(80))" }
+        guard object["type"] as? String == "put", object["redacted_leaf_hash"] == nil else { return nil }
+        let value = (object["value_b64"] as? String).flatMap { Data(base64Encoded: $0) }.map(Array.init)
+            ?? (object["value"] as? String).map { Array($0.utf8) } ?? []
+        guard let semicolon = value.firstIndex(of: 0x3b), let n = Int(String(decoding: value[1 ..< semicolon], as: UTF8.self)) else {
+            return "unexpected value in \(line.prefix(80))"
+        }
+        let expected = entry(n)
+        return value == expected.value && object["key"] as? String == "k\(n % 40)" ? nil : "record for n=\(n) differs"
+    }
+
+    @Test func readersAndFsckInOtherProcessesBesideAPurgingWriter() throws {
+        try withStore(segmentSize: 64 * 1024) { _, path in
+            let store = try Store(path: path, options: .init(commitPolicy: .everyBatch))
+            try store.append(contentsOf: (1 ... 400).map(Self.entry))
+            let earlyReader = try Store(path: path, options: .init(readOnly: true))
+            let earlyCount = earlyReader.recordCount
+
+            let writerErrors = Mutex<[String]>([])
+            let purged = Mutex(0)
+            let writing = DispatchGroup()
+            DispatchQueue.global().async(group: writing) {
+                for round in 0 ..< 12 {
+                    do {
+                        try store.append(contentsOf: (401 + round * 120 ..< 521 + round * 120).map(Self.entry))
+                        try store.seal()
+                        let report = try store.purge()
+                        purged.withLock { $0 += report.purged.count }
+                    } catch {
+                        writerErrors.withLock { $0.append("round \(round): \(error)") }
+                    }
+                }
+            }
+            var problems: [String] = []
+            var rounds = 0
+            while writing.wait(timeout: .now()) == .timedOut || rounds == 0 {
+                rounds += 1
+                // Another process reads the newest records and checks the whole store.
+                let reader = try Store(path: path, options: .init(readOnly: true))
+                let count = reader.recordCount
+                try reader.close()
+                let read = try CLITests.stele(["read", path, "--from", "\(count - 3)", "--count", "3", "--json"])
+                if read.status != 0 { problems.append("read: exit \(read.status) \(read.stderr)") }
+                for line in read.stdout.split(separator: "\n") {
+                    if let problem = Self.check(line) { problems.append("read: \(problem)") }
+                }
+                let fsck = try CLITests.stele(["fsck", path])
+                if fsck.status != 0 { problems.append("fsck: exit \(fsck.status) \(fsck.stdout.suffix(400)) \(fsck.stderr.suffix(200))") }
+                // The reader opened before any purge keeps its view: every record, payload intact.
+                for sequence in stride(from: firstRecord, to: earlyCount, by: 37) {
+                    let record = try earlyReader.record(at: sequence)
+                    if record.value != Self.entry(Int(sequence - firstRecord) + 1).value { problems.append("early reader: record \(sequence) changed") }
+                }
+            }
+            #expect(writerErrors.withLock { $0 }.isEmpty, "\(writerErrors.withLock { $0 })")
+            #expect(problems.isEmpty, "\(problems.count) problems in \(rounds) rounds: \(problems.prefix(3))")
+            #expect(purged.withLock { $0 } > 1000 && rounds >= 2, "\(purged.withLock { $0 }) versions purged, \(rounds) rounds")
+            try earlyReader.close()
+            try store.close()
+            #expect(try Fsck.check(path: path).problems.isEmpty)
+        }
+    }
+}
