@@ -189,6 +189,50 @@ import Synchronization
         }
     }
 
+    /// The log's clock survives a reopen: a wall clock behind the last record's timestamp after
+    /// a restart is clamped and logged, as within one run; a jump forward (ten years) is kept,
+    /// and a return to the true time afterwards is clamped and logged too. A lock taken from a
+    /// namespace default counts from the clamped time, so a clock going back never shortens one.
+    @Test func aClockBehindTheLogAfterReopenAndAForwardJumpAreClampedAndLogged() throws {
+        try withStore { _, path in
+            let clock = TestClock()
+            var options = Store.Options()
+            options.clock = clock
+            func behindNotes(_ store: Store) throws -> [UInt64] {
+                try store.records(from: 0, count: Int(store.recordCount)).filter { $0.type == .policy }
+                    .compactMap { PolicyRecord.decode($0.value) }.filter { $0.kind == .clockBehind }.map(\.duration)
+            }
+            var store = try Store(path: path, options: options)
+            let a = try store.put(namespace: "n", key: "a", value: "1").sequences.lowerBound
+            let t0 = try store.record(at: a).timestamp
+            try store.close()
+
+            clock.now.store(t0 - 3_600_000_000_000, ordering: .relaxed)  // restarted an hour behind
+            store = try Store(path: path, options: options)
+            let b = try store.put(namespace: "n", key: "b", value: "2").sequences.lowerBound
+            #expect(try store.record(at: b).timestamp == t0, "clamped to the log's last timestamp")
+            #expect(try behindNotes(store) == [3_600_000_000_000])
+
+            let decade: Int64 = 3650 * 86_400_000_000_000
+            clock.now.store(t0 + decade, ordering: .relaxed)  // a jump forward: kept, not logged
+            let c = try store.put(namespace: "n", key: "c", value: "3").sequences.lowerBound
+            #expect(try store.record(at: c).timestamp == t0 + decade && behindNotes(store).count == 1)
+            try store.setDefaultRetention(namespace: "n", mode: .compliance, duration: .seconds(86_400))
+            try store.close()
+
+            clock.now.store(t0 + 1_000_000_000, ordering: .relaxed)  // back to the true time, after a restart
+            store = try Store(path: path, options: options)
+            let d = try store.put(namespace: "n", key: "d", value: "4").sequences.lowerBound
+            let dTime = try store.record(at: d).timestamp
+            #expect(dTime == t0 + decade)
+            #expect(try behindNotes(store).count == 2 && behindNotes(store)[1] >= UInt64(decade - 1_000_000_000))
+            let lock = try #require(try store.history(namespace: "n", key: Array("d".utf8)).first?.protection?.retainUntil)
+            #expect(lock >= dTime + 86_400_000_000_000, "the default lock counts from the log's time, not the clock's")
+            try store.close()
+            #expect(try Fsck.check(path: path).problems.isEmpty)
+        }
+    }
+
     @Test func timestampsNeverGoBackwards() throws {
         final class SteppingClock: WallClock, @unchecked Sendable {
             var readings: [Int64] = [500, 1000, 5000, 3000, 7000]
