@@ -15,8 +15,12 @@ struct TargetOptions: ParsableArguments {
     @Option(help: "Credentials file: an AWS-style file whose [default] profile has aws_access_key_id and aws_secret_access_key (default: $AWS_ACCESS_KEY_ID / $AWS_SECRET_ACCESS_KEY; session tokens are not supported).")
     var credentials: String?
 
+    @Option(help: "Attempts per S3 request, the first included, for failures that say nothing about the request (no answer, timeouts, 5xx, throttling); waits grow from 0.2 s to at most 5 s.")
+    var attempts = 5
+
     func target(_ text: String) throws -> any MirrorTarget {
         guard text.hasPrefix("s3://") else { return DirectoryTarget(root: text) }
+        guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
         let rest = text.dropFirst("s3://".count)
         let bucket = String(rest.prefix { $0 != "/" })
         let prefix = String(rest.dropFirst(bucket.count).drop { $0 == "/" })
@@ -45,6 +49,7 @@ struct TargetOptions: ParsableArguments {
         // Retries (5xx, throttling, timeouts; bounded, with back-off) are said on stderr.
         let client = S3Client(endpoint: url, bucket: bucket,
                               signer: SigV4Signer(accessKeyID: keyID, secretAccessKey: secret, region: region),
+                              retryPolicy: S3RetryPolicy(maxAttempts: attempts),
                               onNotice: { Console.error("stele: S3: \($0)") })
         return S3Target(client: client, prefix: prefix)
     }
@@ -106,12 +111,14 @@ struct MirrorCommand: ParsableCommand {
                 guard follow else { throw error }
                 failures += 1
                 lastError = error
-                Console.error("stele mirror: pass \(pass) failed: \(error); \(failures) in a row")
                 if failures >= maxFailures {
+                    Console.error("stele mirror: pass \(pass) failed: \(error); \(failures) in a row")
                     Console.error("stele mirror: giving up after \(failures) failed passes in a row")
                     throw error
                 }
+                // Back off: twice the pause after each failed pass in a row, up to a minute.
                 pause = min(pause * 2, 60)
+                Console.error("stele mirror: pass \(pass) failed: \(error); \(failures) in a row; next pass in \(pause) s")
             }
             guard follow, passes.map({ pass < $0 }) ?? true else {
                 // A bounded follow reports its last pass's failure in its exit status.

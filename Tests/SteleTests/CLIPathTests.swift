@@ -122,11 +122,17 @@ import Testing
         try Data("[default]\naws_access_key_id = x\naws_secret_access_key = y\n".utf8).write(to: URL(fileURLWithPath: dir.child("creds")))
         // Nothing listens on port 9 of 127.0.0.1: every pass fails as unreachable (transient).
         let unreachable = ["mirror", store, "--to", "s3://bucket/p", "--endpoint", "http://127.0.0.1:9", "--credentials", dir.child("creds"),
-                           "--follow", "--interval", "0.02"]
+                           "--follow", "--interval", "0.02", "--attempts", "1"]
         let givingUp = try Self.stele(unreachable + ["--max-failures", "2"])
         #expect(givingUp.status == 4 && givingUp.stderr.contains("2 in a row") && givingUp.stderr.contains("giving up after 2 failed passes"),
                 "\(givingUp.status) \(givingUp.stderr)")
         #expect(!givingUp.stderr.contains("pass 3"), "it stops at the limit")
+        // Between failed passes it backs off: twice the pause each time.
+        let backingOff = try Self.stele(unreachable + ["--max-failures", "4"])
+        for (pass, pause) in [(1, "0.04"), (2, "0.08"), (3, "0.16")] {
+            #expect(backingOff.stderr.contains("pass \(pass) failed: ") && backingOff.stderr.contains("\(pass) in a row; next pass in \(pause) s"),
+                    "\(backingOff.stderr)")
+        }
         // A bounded follow reports its last pass's failure in its exit status.
         let bounded = try Self.stele(unreachable + ["--passes", "1"])
         #expect(bounded.status == 4 && bounded.stderr.contains("unreachable"), "\(bounded.status) \(bounded.stderr)")
