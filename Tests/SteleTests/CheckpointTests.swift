@@ -105,6 +105,52 @@ import Testing
         }
     }
 
+    /// Regression, found by the power-cut model's concurrent writers: a checkpoint persisted the
+    /// tiles of records that other threads appended after its sync, so a power cut could leave
+    /// `tiles/state` vouching for records that never reached the disk, which the next open takes
+    /// as evidence of records lost. Every `tiles/state` the store writes must cover only records
+    /// already durable when it is written.
+    @Test func theTilesACheckpointWritesCoverOnlyDurableRecords() throws {
+        try withStore(segmentSize: 1 << 20) { _, path in
+            final class Watch: @unchecked Sendable {
+                let lock = NSLock()
+                var store: Store?
+                var states = 0
+                var violations: [String] = []
+            }
+            let watch = Watch()
+            let fs = FaultyFileSystem()
+            fs.onWrite.withLock {
+                $0 = { path, bytes in
+                    guard path.hasSuffix("/tiles/state.tmp") else { return }
+                    let fields = String(decoding: bytes, as: UTF8.self).split(separator: " ")
+                    watch.lock.withLock {
+                        guard let store = watch.store, fields.count > 2, let size = UInt64(fields[2]) else { return }
+                        watch.states += 1
+                        let durable = store.durableRecordCount
+                        if size > durable { watch.violations.append("tiles/state of \(size) records written with \(durable) durable") }
+                    }
+                }
+            }
+            let signer = try NoteSigner.generate(name: "stele.test/log")
+            var options = Store.Options(commitPolicy: .none)
+            options.fileSystem = fs
+            let store = try Store(path: path, options: options)
+            watch.lock.withLock { watch.store = store }
+            try store.append(testEntry(0))
+            let writing = DispatchGroup()
+            DispatchQueue.global().async(group: writing) {
+                for round in 1 ..< 400 { _ = try? store.append(contentsOf: (0 ..< 20).map { testEntry(round * 20 + $0, valueLength: 30) }) }
+            }
+            for _ in 0 ..< 60 { try store.checkpoint(signer: signer) }
+            writing.wait()
+            watch.lock.withLock { watch.store = nil }
+            try store.close()
+            #expect(watch.states >= 60)
+            #expect(watch.violations.isEmpty, "\(watch.violations.count) of \(watch.states): \(watch.violations.prefix(3))")
+        }
+    }
+
     @Test func verifyingAgainstExternalCheckpoints() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

@@ -128,6 +128,57 @@ import Testing
         }
     }
 
+    /// Regression, found by the power-cut model: Linux reports a writeback error to one sync of
+    /// the file and marks the pages clean, so a second sync of the same segment at the same time
+    /// (a seal, inside the store's lock, beside the group commit's sync outside it) returned
+    /// success, and the seal claimed records durable that the failed sync never wrote. Here the
+    /// group commit's `msync` fails while a seal runs on another thread: the seal must fail too,
+    /// and nothing beyond what was durable before may be claimed.
+    @Test func aSyncBesideOneThatFailedClaimsNothing() throws {
+        try withStore { _, path in
+            let fs = FaultyFileSystem()
+            var options = Store.Options(commitPolicy: .none)
+            options.fileSystem = fs
+            let store = try Store(path: path, options: options)
+            try store.append(contentsOf: (0 ..< 50).map { testEntry($0) })
+            let durableBefore = store.durableRecordCount
+            final class Outcome: @unchecked Sendable {
+                let done = DispatchSemaphore(value: 0)
+                var seal: Result<Void, any Error>?
+                var finishedWhileTheSyncFailed = false
+            }
+            let outcome = Outcome()
+            fs.beforeFault.withLock {
+                $0 = { _, _ in
+                    Thread.detachNewThread {
+                        outcome.seal = Result { try store.seal() }
+                        outcome.done.signal()
+                    }
+                    // Give the seal every chance to finish while this sync is failing; through
+                    // the store's sync gate it cannot, and goes on once this one has failed.
+                    outcome.finishedWhileTheSyncFailed = outcome.done.wait(timeout: .now() + 1) == .success
+                }
+            }
+            fs.fail("syncMapped", path: ".seg", errno: EIO, times: 1)
+            #expect {
+                try store.sync()
+            } throws: { error in
+                guard case SteleError.writesDisabled(let cause) = error else { return false }
+                return cause.errno == EIO
+            }
+            if !outcome.finishedWhileTheSyncFailed { outcome.done.wait() }
+            #expect(!outcome.finishedWhileTheSyncFailed, "the seal completed beside a failing sync")
+            func disabledByEIO(_ error: any Error) -> Bool {
+                guard case SteleError.writesDisabled(let cause) = error else { return false }
+                return cause.errno == EIO
+            }
+            #expect(performing: { try outcome.seal?.get() }, throws: disabledByEIO)
+            #expect(store.durableRecordCount == durableBefore)
+            #expect(fs.fired("syncMapped") == 1)
+            #expect(performing: { try store.close() }, throws: disabledByEIO)
+        }
+    }
+
     @Test func failedSyncDisablesWritesUntilReopen() throws {
         try withStore { _, path in
             let fs = FaultyFileSystem()

@@ -114,6 +114,14 @@ final class FaultyFileSystem: FileSystem {
         counts.withLock { counts in operation.map { counts.fired[$0] ?? 0 } ?? counts.fired.values.reduce(0, +) }
     }
 
+    /// Called with the path and bytes of each write before it is made (a test watching what the
+    /// store writes, and when).
+    let onWrite = Mutex<(@Sendable (String, [UInt8]) -> Void)?>(nil)
+
+    /// Called on the failing call's thread, with its operation and path, just before a fault is
+    /// returned (a test making something happen while a call is failing).
+    let beforeFault = Mutex<(@Sendable (String, String) -> Void)?>(nil)
+
     /// Every fault that fired, in order: the call and its path.
     var faults: [(operation: String, path: String)] { counts.withLock { $0.faults } }
 
@@ -136,7 +144,10 @@ final class FaultyFileSystem: FileSystem {
                 $0.faults.append((operation, path))
             }
         }
-        if let errno { throw SteleError.io(IOError(operation: reportedAs ?? operation, path: path, errno: errno)) }
+        if let errno {
+            if let hook = beforeFault.withLock({ $0 }) { hook(operation, path) }
+            throw SteleError.io(IOError(operation: reportedAs ?? operation, path: path, errno: errno))
+        }
     }
 
     func open(_ path: String, _ mode: OpenMode) throws -> FileDescriptor {
@@ -150,7 +161,9 @@ final class FaultyFileSystem: FileSystem {
         try check("read", fd.path); return try real.read(fd, into: buffer, at: offset)
     }
     func write(_ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
-        try check("write", fd.path); try real.write(fd, bytes, at: offset)
+        try check("write", fd.path)
+        if let watch = onWrite.withLock({ $0 }) { watch(fd.path, Array(bytes)) }
+        try real.write(fd, bytes, at: offset)
     }
     func allocate(_ fd: FileDescriptor, offset: Int, length: Int) throws {
         try check("allocate", fd.path); try real.allocate(fd, offset: offset, length: length)

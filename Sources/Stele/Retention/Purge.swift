@@ -200,6 +200,6 @@ extension SegmentLog {
     /// Syncs the active segment's records (used when the store must be sure before going on).
     func syncActive() throws {
         guard let segment = active else { return }
-        try fs.syncMapped(segment.region, 0 ..< segment.writeOffset)
+        try syncGate.run { try fs.syncMapped(segment.region, 0 ..< segment.writeOffset) }
     }
 }

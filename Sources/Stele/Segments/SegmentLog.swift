@@ -12,6 +12,9 @@ package final class SegmentLog {
     package let storeID: [UInt8]
     package let segmentSize: Int
     package let writable: Bool
+    /// Every sync of the active segment goes through it (see ``SyncGate``): the group commit's
+    /// too, which runs outside the store's lock.
+    package let syncGate = SyncGate()
     package internal(set) var sealed: [SealedSegment] = [] {
         didSet { sealedFirstSequences = sealed.map(\.header.firstSequence) }
     }
@@ -446,7 +449,7 @@ package final class SegmentLog {
         // only after the records are on disk (it reaches the disk with the seal's fsync): raised
         // before, the kernel may write the header page back ahead of the frames, and a power cut
         // then leaves a header vouching for frames that are not there (found by PowerLossTests).
-        try fs.syncMapped(segment.region, 0 ..< segment.writeOffset)
+        try syncGate.run { try fs.syncMapped(segment.region, 0 ..< segment.writeOffset) }
         segment.markDurable(through: segment.writeOffset)
         persistTiles()
         signSealCheckpoint()
@@ -457,7 +460,9 @@ package final class SegmentLog {
             framesEnd: UInt64(segment.writeOffset), sealedAt: lastTimestamp, treeSize: frontier.size,
             treeRoot: frontier.root, contentDigest: digest.finalize(), frontier: frontier.hashes, sealHash: .zero)
         footer.sealHash = footer.computeSealHash(header: segment.header)
-        let sealedSegment = try segment.seal(fs: fs, footer: footer, syncedThrough: syncedThrough)
+        var sealedSegment: SealedSegment?
+        try syncGate.run { sealedSegment = try segment.seal(fs: fs, footer: footer, syncedThrough: syncedThrough) }
+        guard let sealedSegment else { return nil }
         active = nil
         sealed.append(sealedSegment)
         return last
@@ -567,9 +572,11 @@ package final class SegmentLog {
     /// Makes the active segment durable and records that in its header (at a clean close).
     package func syncForClose() throws {
         guard writable, let segment = active else { return }
-        try fs.syncMapped(segment.region, 0 ..< segment.writeOffset)
-        segment.markDurable(through: segment.writeOffset)
-        try fs.syncMapped(segment.region, 0 ..< SegmentHeader.size)
+        try syncGate.run {
+            try fs.syncMapped(segment.region, 0 ..< segment.writeOffset)
+            segment.markDurable(through: segment.writeOffset)
+            try fs.syncMapped(segment.region, 0 ..< SegmentHeader.size)
+        }
     }
 
     /// Releases files and mappings, and ends the hashing thread.

@@ -259,18 +259,18 @@ extension Store {
         if durableCount.load(ordering: .acquiring) >= count { return }
         try syncCursor.withLock { cursor throws in
             if durableCount.load(ordering: .acquiring) >= count { return }
-            let snapshot = try state.withLock { state throws -> (MappedRegion, UInt64, Int, UInt64)? in
+            let snapshot = try state.withLock { state throws -> (MappedRegion, UInt64, Int, UInt64, SyncGate)? in
                 guard let log = state.log else { throw SteleError.closed }
                 if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
                 guard let active = log.active, active.recordCount > 0 else { return nil }
                 // The previous sync's end goes to disk with this one (the durable end trails by one).
                 if cursor.segment == active.header.index { active.markDurable(through: cursor.offset) }
-                return (active.region, active.header.index, active.writeOffset, log.nextSequence)
+                return (active.region, active.header.index, active.writeOffset, log.nextSequence, log.syncGate)
             }
-            guard let (region, segment, end, covered) = snapshot else { return }
+            guard let (region, segment, end, covered, gate) = snapshot else { return }
             do {
                 // From offset 0: the header page carries the durable end; clean pages cost nothing.
-                try fs.syncMapped(region, 0 ..< end)
+                try gate.run { try fs.syncMapped(region, 0 ..< end) }
             } catch SteleError.io(let cause) {
                 state.withLock { $0.failure = $0.failure ?? cause }
                 throw SteleError.writesDisabled(cause: cause)

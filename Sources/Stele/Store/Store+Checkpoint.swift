@@ -5,29 +5,45 @@ extension Store {
 
     /// Signs a C2SP checkpoint of the whole log with `signer` and stores it under `checkpoints/`.
     ///
-    /// First makes every record durable and the tiles for the current size durable (records that
-    /// other callers append meanwhile, not yet durable, are left to the next checkpoint), then checks
-    /// that the new checkpoint extends the latest one the store signed (it never signs two
-    /// inconsistent checkpoints), then signs and writes it.
+    /// First makes every record and the tiles for the current size durable, with appends held
+    /// off meanwhile (so neither the tiles nor the checkpoint ever cover a record that a power cut
+    /// could still take: tiles of such records would be evidence of records lost that were never
+    /// durable), then checks that the new checkpoint extends the latest one the store signed (it
+    /// never signs two inconsistent checkpoints), then signs and writes it.
     /// - Returns: the signed note (origin, tree size, base64 root, signature line).
     /// - Throws: ``SteleError/checkpoint(_:)`` (inconsistent with the previous checkpoint, or the
     ///   store is behind it), ``SteleError/readOnly``, ``SteleError/writesDisabled(cause:)``,
     ///   ``SteleError/io(_:)``.
-    /// - Cost: one `msync`, one `syncfs`, one Ed25519 signature, a few small file writes.
+    /// - Cost: one `msync`, one `syncfs`, one Ed25519 signature, a few small file writes; appends
+    ///   wait for them.
     @discardableResult
     public func checkpoint(signer: NoteSigner) throws -> String {
+        // Most of the sync happens here, with appends running; the one under the locks below
+        // covers only what they added meanwhile.
         try sync()
-        return try state.withLock { state throws -> String in
-            guard let log = state.log else { throw SteleError.closed }
-            if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
-            if let damage = log.tilesUnavailable { throw SteleError.corruption(damage) }
-            try log.tiles.persist(size: log.frontier.size, root: log.frontier.root, partials: log.tileBuilder.pending)
-            let reader = TileReader(store: log.tiles, cache: tileCache, size: log.frontier.size, builder: log.tileBuilder)
-            // Other writers may have appended since the sync above: sign only what is durable,
-            // so that no power cut can leave a signed checkpoint ahead of the log.
-            let size = min(durableCount.load(ordering: .acquiring), log.frontier.size)
-            let root = size == log.frontier.size ? log.frontier.root : try MerkleProofs.root(reader, size: size)
-            return try checkpointStore.sign(size: size, root: root, signer: signer) { try MerkleProofs.root(reader, size: $0) }
+        // Lock order: the sync cursor before the state (as `makeDurable`).
+        return try syncCursor.withLock { cursor throws -> String in
+            try state.withLock { state throws -> String in
+                guard let log = state.log else { throw SteleError.closed }
+                if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
+                if let damage = log.tilesUnavailable { throw SteleError.corruption(damage) }
+                if durableCount.load(ordering: .acquiring) < log.nextSequence, let active = log.active {
+                    if cursor.segment == active.header.index { active.markDurable(through: cursor.offset) }
+                    do {
+                        try log.syncGate.run { try fs.syncMapped(active.region, 0 ..< active.writeOffset) }
+                    } catch SteleError.io(let cause) {
+                        state.failure = state.failure ?? cause
+                        throw SteleError.writesDisabled(cause: cause)
+                    }
+                    cursor = SyncCursor(segment: active.header.index, offset: active.writeOffset)
+                    durableCount.raise(to: log.nextSequence)
+                }
+                try log.tiles.persist(size: log.frontier.size, root: log.frontier.root, partials: log.tileBuilder.pending)
+                let reader = TileReader(store: log.tiles, cache: tileCache, size: log.frontier.size, builder: log.tileBuilder)
+                return try checkpointStore.sign(size: log.frontier.size, root: log.frontier.root, signer: signer) {
+                    try MerkleProofs.root(reader, size: $0)
+                }
+            }
         }
     }
 
