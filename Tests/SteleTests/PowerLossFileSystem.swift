@@ -16,11 +16,21 @@ import Synchronization
 /// its durable bytes with each page written since its last sync either lost, kept, or torn at
 /// 512-byte sector granularity; a grown file may come back at its durable size or its new size,
 /// and data past the durable size may read back as zeros (a size that reached the journal before
-/// the data did). ``onCall`` runs before every call that changes the disk, so a test can take an
-/// image at each of them: a crash point.
+/// the data did). ``onCall`` runs before every call that changes the disk, and after every
+/// store the writer makes into a mapping (``storedIntoMapping(_:_:)``), so a test can take an
+/// image at each of them: a crash point. At a store's crash point the store itself may be cut
+/// short (a page written back while the store was still copying): the image may keep any prefix
+/// of it that ends on an aligned 8-byte word, before the per-page and per-sector choices above.
+/// Words, not bytes: x86-64 and arm64 make an aligned 8-byte store single-copy atomic, and the
+/// header's fields are such stores (a frame torn inside a word is caught by its checksum as one
+/// torn between words is).
 ///
 /// Syncs are recorded, not performed: what survives is decided by the model, so the real disk
-/// need not be asked (which also makes thousands of crash points cheap).
+/// need not be asked (which also makes thousands of crash points cheap). A sync can be made to
+/// fail (``failSync``), with what Linux does then (the "fsyncgate" behaviour): the pages it did
+/// not write are marked clean, so a later sync of the same file succeeds without writing them
+/// unless they are written again; a failed `syncfs` is reported once more by the next sync of
+/// each file it failed to write; a failed directory sync makes nothing durable.
 ///
 /// Modelled simplifications: directory entries in the same directory are not reordered among
 /// themselves beyond the prefix rule; permissions come back as they are now.
@@ -52,6 +62,11 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
         var lastKnown: [UInt8]?
         var lastPermissions: UInt32 = 0o644
         var path: String?
+        /// Pages (4 KiB) a failed sync did not write and the kernel then marked clean: no later
+        /// sync writes them, until they are written again.
+        var lostPages: Set<Int> = []
+        /// A failed `syncfs` left this file unwritten: its own next sync reports the error.
+        var unreportedFailure = false
     }
 
     private enum Change {
@@ -78,6 +93,13 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
         var calls = 0
         /// Syncs of files the model does not know: each would make the model wrong, so images fail.
         var gaps: [String] = []
+        /// Per writable mapping: its bytes as of the last store or write the model saw, so that a
+        /// store's crash point knows what the store overwrote.
+        var shadows: [ObjectIdentifier: [UInt8]] = [:]
+        /// The store whose crash point is being taken: an image may keep any prefix of it.
+        var storeInProgress: (inode: Int, range: Range<Int>, old: [UInt8])?
+        var storesSeen = 0
+        var syncsFailed = 0
     }
 
     let real = PosixFileSystem()
@@ -86,6 +108,9 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
     private let model = Mutex(Model())
     /// Called before each call that changes the disk, with the number of such calls so far.
     var onCall: ((Int) -> Void)?
+    /// Asked at every sync, after its crash point, with the call's number: true makes it fail
+    /// with `EIO` (see the type's comment for what the model then keeps).
+    var failSync: ((Int) -> Bool)?
 
     /// Starts modelling `root`, taking everything already in it as durable.
     init(root: String) throws {
@@ -107,6 +132,10 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
 
     /// Calls that changed the disk so far.
     var calls: Int { model.withLock { $0.calls } }
+    /// Stores into mappings reported so far (each was a crash point).
+    var storesSeen: Int { model.withLock { $0.storesSeen } }
+    /// Syncs that ``failSync`` made fail.
+    var syncsFailed: Int { model.withLock { $0.syncsFailed } }
 
     static func parent(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "" }
@@ -121,13 +150,27 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
 
     private static let tracing = ProcessInfo.processInfo.environment["STELE_POWERLOSS_TRACE"] != nil
 
-    private func tick(_ what: @autoclosure () -> String = "") {
+    @discardableResult
+    private func tick(_ what: @autoclosure () -> String = "") -> Int {
         let n = model.withLock { state -> Int in
             state.calls += 1
             return state.calls
         }
         if Self.tracing { print("call \(n): \(what())") }
         onCall?(n)
+        return n
+    }
+
+    /// Whether the sync that is call `n` is to fail (``failSync``); counts it if so.
+    private func syncFails(_ n: Int) -> Bool {
+        guard let failSync, failSync(n) else { return false }
+        model.withLock { $0.syncsFailed += 1 }
+        if Self.tracing { print("call \(n) fails (EIO)") }
+        return true
+    }
+
+    private func injectedFailure(_ operation: String, _ path: String) -> SteleError {
+        SteleError.io(IOError(operation: operation + " (injected by the power-cut model)", path: path, errno: EIO))
     }
 
     private func currentInode(_ state: Model, path: String) -> Int? {
@@ -170,6 +213,14 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
                 current = try readFile(live)
                 permissions = status.permissions
             }
+            // The store being made may have reached the page cache only in part when the page
+            // was written back: keep a prefix of it, to an aligned word.
+            if let store = state.storeInProgress, store.inode == inode, random.next(below: 2) == 0,
+               store.range.upperBound <= current.count {
+                let words = (store.range.lowerBound + 7) / 8 ... store.range.upperBound / 8
+                let cut = max(store.range.lowerBound, min(store.range.upperBound, 8 * (words.lowerBound + random.next(below: words.count))))
+                for i in cut ..< store.range.upperBound { current[i] = store.old[i - store.range.lowerBound] }
+            }
             image.files[path] = (Self.mix(durable: node.durable, current: current, &random), permissions)
         }
         return image
@@ -201,8 +252,50 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
 
     // MARK: Durability events
 
+    /// What a successful sync of `inode` leaves on disk: `bytes`, except the pages a failed sync
+    /// lost and nothing has written since, which keep what the disk had.
     private func makeDurable(inode: Int, bytes: [UInt8]) {
-        model.withLock { $0.inodes[inode].durable = bytes }
+        model.withLock { state in
+            var bytes = bytes
+            let old = state.inodes[inode].durable
+            for page in state.inodes[inode].lostPages where page * 4096 < bytes.count {
+                for i in page * 4096 ..< min(bytes.count, page * 4096 + 4096) { bytes[i] = i < old.count ? old[i] : 0 }
+            }
+            state.inodes[inode].durable = bytes
+        }
+    }
+
+    /// A failed sync of `inode`: the pages that differ from the disk are marked clean unwritten.
+    private func loseDirtyPages(_ state: inout Model, inode: Int, current: [UInt8]) {
+        let durable = state.inodes[inode].durable
+        for page in 0 ..< (max(current.count, durable.count) + 4095) / 4096 {
+            let range = page * 4096 ..< min(max(current.count, durable.count), page * 4096 + 4096)
+            if range.contains(where: { ($0 < current.count ? current[$0] : 0) != ($0 < durable.count ? durable[$0] : 0) }) {
+                state.inodes[inode].lostPages.insert(page)
+            }
+        }
+    }
+
+    /// `range` of `inode` was written again: its pages are dirty, a later sync writes them.
+    private func rewritten(_ state: inout Model, inode: Int, _ range: Range<Int>) {
+        guard !state.inodes[inode].lostPages.isEmpty, !range.isEmpty else { return }
+        for page in range.lowerBound / 4096 ... (range.upperBound - 1) / 4096 { state.inodes[inode].lostPages.remove(page) }
+    }
+
+    /// Keeps the shadows of `inode`'s writable mappings equal to the file over `range`.
+    private func refreshShadows(_ state: inout Model, inode: Int, _ range: Range<Int>, from region: MappedRegion? = nil) {
+        for (id, mapped) in state.byRegion where mapped == inode {
+            guard var shadow = state.shadows[id] else { continue }
+            let end = min(range.upperBound, shadow.count)
+            guard range.lowerBound < end else { continue }
+            if let region, ObjectIdentifier(region) == id {
+                shadow.replaceSubrange(range.lowerBound ..< end,
+                                       with: UnsafeRawBufferPointer(start: region.base + range.lowerBound, count: end - range.lowerBound))
+            } else if let path = state.inodes[inode].path, let bytes = try? readFile(path) {
+                for i in range.lowerBound ..< end { shadow[i] = i < bytes.count ? bytes[i] : 0 }
+            }
+            state.shadows[id] = shadow
+        }
     }
 
     private func contents(_ fd: FileDescriptor) throws -> [UInt8] {
@@ -217,12 +310,25 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
         return Array(bytes.prefix(done))
     }
 
-    private func syncDescriptor(_ fd: FileDescriptor) throws {
+    private func syncDescriptor(_ fd: FileDescriptor, call: Int, _ operation: String) throws {
         guard let inode = model.withLock({ $0.byDescriptor[fd.raw] }) else {
             if relative(fd.path) != nil { model.withLock { $0.gaps.append("sync of unknown descriptor \(fd.path)") } }
             return
         }
-        makeDurable(inode: inode, bytes: try contents(fd))
+        try sync(inode: inode, current: try contents(fd), call: call, operation, fd.path)
+    }
+
+    /// A sync of one file: fails if asked to (losing its dirty pages) or if a failed `syncfs`
+    /// left it unwritten (reported now, once); otherwise makes `current` durable.
+    private func sync(inode: Int, current: [UInt8], call: Int, _ operation: String, _ path: String) throws {
+        let fails = syncFails(call)
+        let unreported = model.withLock { state -> Bool in
+            defer { state.inodes[inode].unreportedFailure = false }
+            if fails { loseDirtyPages(&state, inode: inode, current: current) }
+            return state.inodes[inode].unreportedFailure
+        }
+        if fails || unreported { throw injectedFailure(operation, path) }
+        makeDurable(inode: inode, bytes: current)
     }
 
     private func directoriesSynced(_ synced: (String) -> Bool) {
@@ -271,6 +377,11 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
 
     func write(_ fd: FileDescriptor, _ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
         tick("write \(fd.path) \(offset) +\(bytes.count)"); try real.write(fd, bytes, at: offset)
+        model.withLock { state in
+            guard let inode = state.byDescriptor[fd.raw] else { return }
+            rewritten(&state, inode: inode, offset ..< offset + bytes.count)
+            refreshShadows(&state, inode: inode, offset ..< offset + bytes.count)
+        }
     }
 
     func allocate(_ fd: FileDescriptor, offset: Int, length: Int) throws {
@@ -282,40 +393,59 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
     }
 
     func syncData(_ fd: FileDescriptor) throws {
-        tick("syncData \(fd.path)"); try syncDescriptor(fd)
+        try syncDescriptor(fd, call: tick("syncData \(fd.path)"), "fdatasync")
     }
 
     func syncAll(_ fd: FileDescriptor) throws {
-        tick("syncAll \(fd.path)"); try syncDescriptor(fd)
+        try syncDescriptor(fd, call: tick("syncAll \(fd.path)"), "fsync")
     }
 
     func setPermissions(_ fd: FileDescriptor, _ mode: UInt32) throws {
-        tick(); try real.setPermissions(fd, mode)
+        tick("chmod \(fd.path)"); try real.setPermissions(fd, mode)
     }
 
     func map(_ fd: FileDescriptor, length: Int, writable: Bool) throws -> MappedRegion {
         let region = try real.map(fd, length: length, writable: writable)
         model.withLock { state in
             if let inode = state.byDescriptor[fd.raw] { state.byRegion[ObjectIdentifier(region)] = inode }
+            // A new mapping may reuse a dead one's identity: its shadow starts afresh.
+            state.shadows[ObjectIdentifier(region)] = writable ? [UInt8](UnsafeRawBufferPointer(start: region.base, count: region.count)) : nil
         }
         return region
     }
 
     func syncMapped(_ region: MappedRegion, _ range: Range<Int>) throws {
-        tick("msync \(region.path) \(range)")
+        let call = tick("msync \(region.path) \(range)")
         let start = range.lowerBound & ~4095
         let end = min(region.count, (range.upperBound + 4095) & ~4095)
         guard start < end else { return }
-        let page = [UInt8](UnsafeRawBufferPointer(start: region.base + start, count: end - start))
+        let pages = [UInt8](UnsafeRawBufferPointer(start: region.base + start, count: end - start))
+        guard let inode = model.withLock({ $0.byRegion[ObjectIdentifier(region)] }) else {
+            if relative(region.path) != nil { model.withLock { $0.gaps.append("msync of unknown mapping \(region.path)") } }
+            return
+        }
+        // What the file would hold were the range synced: the durable bytes with these pages.
+        var current = model.withLock { $0.inodes[inode].durable }
+        if current.count < end { current.append(contentsOf: [UInt8](repeating: 0, count: end - current.count)) }
+        current.replaceSubrange(start ..< end, with: pages)
+        try sync(inode: inode, current: current, call: call, "msync", region.path)
+    }
+
+    /// A crash point after each store into a writable mapping; the image may cut the store short.
+    var observesMappedStores: Bool { true }
+
+    func storedIntoMapping(_ region: MappedRegion, _ range: Range<Int>) {
+        let id = ObjectIdentifier(region)
         model.withLock { state in
-            guard let inode = state.byRegion[ObjectIdentifier(region)] else {
-                if relative(region.path) != nil { state.gaps.append("msync of unknown mapping \(region.path)") }
-                return
-            }
-            var durable = state.inodes[inode].durable
-            if durable.count < end { durable.append(contentsOf: [UInt8](repeating: 0, count: end - durable.count)) }
-            durable.replaceSubrange(start ..< end, with: page)
-            state.inodes[inode].durable = durable
+            guard let inode = state.byRegion[id], let shadow = state.shadows[id], range.upperBound <= shadow.count else { return }
+            state.storeInProgress = (inode, range, Array(shadow[range]))
+            state.storesSeen += 1
+            rewritten(&state, inode: inode, range)
+        }
+        tick("store \(region.path) \(range)")
+        model.withLock { state in
+            state.storeInProgress = nil
+            if let inode = state.byRegion[id] { refreshShadows(&state, inode: inode, range, from: region) }
         }
     }
 
@@ -339,8 +469,9 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
     }
 
     func syncDirectory(_ path: String) throws {
-        tick()
+        let call = tick("syncDirectory \(path)")
         guard let directory = relative(path) else { return }
+        if syncFails(call) { throw injectedFailure("fsync (directory)", path) }
         directoriesSynced { $0 == directory }
     }
 
@@ -349,8 +480,19 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
     func startWriteback(_ fd: FileDescriptor, offset: Int, length: Int) {}
 
     func syncFileSystem(_ path: String) throws {
-        tick()
+        let call = tick("syncfs")
         let live = model.withLock { state in state.inodes.indices.compactMap { i in state.inodes[i].path.map { (i, $0) } } }
+        if syncFails(call) {
+            // Every file with unwritten pages lost them, and will say so at its own next sync.
+            model.withLock { state in
+                for (inode, path) in live {
+                    guard let bytes = try? readFile(path), bytes != state.inodes[inode].durable else { continue }
+                    loseDirtyPages(&state, inode: inode, current: bytes)
+                    state.inodes[inode].unreportedFailure = true
+                }
+            }
+            throw injectedFailure("syncfs", path)
+        }
         for (inode, path) in live {
             if let bytes = try? readFile(path) { makeDurable(inode: inode, bytes: bytes) }
         }
@@ -358,7 +500,7 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
     }
 
     func makeDirectory(_ path: String) throws {
-        tick()
+        tick("mkdir \(path)")
         try real.makeDirectory(path)
         guard let name = relative(path) else { return }
         model.withLock { $0.changes.append((.makeDirectory(name), false)) }
@@ -367,7 +509,7 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
     func listDirectory(_ path: String) throws -> [String] { try real.listDirectory(path) }
 
     func remove(_ path: String) throws {
-        tick()
+        tick("remove \(path)")
         let last = try? readFile(path)
         let lastPermissions = try real.status(path)?.permissions
         try real.remove(path)

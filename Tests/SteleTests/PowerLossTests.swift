@@ -35,143 +35,6 @@ import Testing
         Array(namespace.utf8) + [0] + key + (value.map { [1] + $0 } ?? [2])
     }
 
-    /// Runs one seeded workload under `policy` and returns its crash points.
-    /// What the workloads exercised, printed so a run shows that seals and purges really happened.
-    struct Coverage {
-        var records = 0, seals = 0, checkpoints = 0, purgedVersions = 0, segmentsRewritten = 0
-    }
-
-    static func workload(seed: UInt64, policy: CommitPolicy, in dir: TemporaryDirectory, coverage: inout Coverage) throws -> [CrashPoint] {
-        var random = SplitMix64(seed: seed)
-        var imageRandom = SplitMix64(seed: seed ^ 0x5EED)
-        let path = dir.child("store-\(seed)")
-        try Store.create(at: path, segmentSize: 64 * 1024)
-        let fs = try PowerLossFileSystem(root: path)
-        let signer = try NoteSigner.generate(name: "powerloss.test")
-
-        // Shared with the crash hook, which runs inside the store's calls, on the writer's thread
-        // and (under the interval policy) on the background sync's: every access takes `lock`.
-        final class Progress: @unchecked Sendable {
-            let lock = NSLock()
-            var store: Store?
-            var attempted: Set<[UInt8]> = []
-            var acknowledged: [(UInt64, [UInt8])] = []
-            var points: [CrashPoint] = []
-            var failure: Error?
-        }
-        let progress = Progress()
-        // The hook holds the file system and the points: break that cycle when the workload
-        // ends, or every workload's crash images stay in memory until the run does.
-        defer { fs.onCall = nil }
-        fs.onCall = { call in
-            progress.lock.lock()
-            defer { progress.lock.unlock() }
-            // The claim is read before the image: anything it counts was synced before this call.
-            let claim = progress.store?.durableRecordCount ?? 0
-            do {
-                let image = try fs.crashImage(&imageRandom)
-                let durable = progress.acknowledged.filter { $0.0 < claim }
-                progress.points.append(CrashPoint(image: image,
-                                                  expectation: Expectation(attempted: progress.attempted, durable: durable, durableClaim: claim),
-                                                  label: "seed \(seed) \(policy) call \(call)"))
-            } catch {
-                progress.failure = error
-            }
-        }
-        var options = Store.Options(commitPolicy: policy, checkpointSigner: signer)
-        options.fileSystem = fs
-        options.indexSnapshotInterval = 50
-        let store = try Store(path: path, options: options)
-        progress.lock.withLock { progress.store = store }
-        var keys: [String] = []
-        var counter = 0
-
-        func value() -> [UInt8] {
-            let length = random.next(below: 4) == 0 ? 1500 + random.next(below: 2000) : random.next(below: 200)
-            if random.next(below: 3) == 0 { return [UInt8](repeating: UInt8(random.next(below: 256)), count: length) }
-            return (0 ..< length).map { _ in UInt8(truncatingIfNeeded: random.next()) }
-        }
-        func newEntry() -> (Entry, [UInt8]) {
-            counter += 1
-            let reuse = !keys.isEmpty && random.next(below: 3) == 0
-            let key = reuse ? keys[random.next(below: keys.count)] : "k\(seed)-\(counter)"
-            if !reuse { keys.append(key) }
-            let namespace = "tenant-\(random.next(below: 3))"
-            let bytes = value()
-            let entry = Entry(namespace: namespace, key: Array(key.utf8), value: bytes)
-            return (entry, encode(namespace, entry.key, bytes))
-        }
-        func attempt(_ encoded: [UInt8]) {
-            progress.lock.withLock { _ = progress.attempted.insert(encoded) }
-        }
-        func acknowledge(_ receipt: Receipt, _ encoded: [[UInt8]]) {
-            progress.lock.withLock {
-                for (sequence, record) in zip(receipt.sequences, encoded) { progress.acknowledged.append((sequence, record)) }
-            }
-            if case .everyBatch = policy {
-                #expect(store.durableRecordCount > receipt.sequences.upperBound, "seed \(seed): acknowledged but not durable")
-            }
-        }
-
-        for _ in 0 ..< 40 {
-            switch random.next(below: 22) {
-            case 0 ..< 7:
-                let (entry, encoded) = newEntry()
-                attempt(encoded)
-                acknowledge(try store.append(entry), [encoded])
-            case 7 ..< 11:
-                // One batch in six is large enough to be appended on two threads (SegmentLog+Batch).
-                let count = random.next(below: 6) == 0 ? SegmentLog.parallelBatchMinimum + random.next(below: 40)
-                                                       : 2 + random.next(below: 25)
-                let batch = (0 ..< count).map { _ in newEntry() }
-                for (_, encoded) in batch { attempt(encoded) }
-                acknowledge(try store.append(contentsOf: batch.map(\.0)), batch.map(\.1))
-            case 11 ..< 13 where !keys.isEmpty:
-                let key = Array(keys[random.next(below: keys.count)].utf8)
-                let namespace = "tenant-\(random.next(below: 3))"
-                let encoded = encode(namespace, key, nil)
-                attempt(encoded)
-                acknowledge(try store.delete(namespace: namespace, key: key), [encoded])
-            case 13:
-                let (entry, encoded) = newEntry()
-                attempt(encoded)
-                let lock = RetentionLock(mode: .governance, retainUntil: Int64(Date().timeIntervalSince1970 * 1e9) + 3_600_000_000_000)
-                acknowledge(try store.put(namespace: String(decoding: entry.namespace, as: UTF8.self), key: entry.key, value: entry.value, lock: lock), [encoded])
-            case 14:
-                try store.seal()
-                coverage.seals += 1
-            case 15:
-                _ = try store.checkpoint(signer: signer)
-                coverage.checkpoints += 1
-            case 16:
-                _ = try store.sync()
-            case 17:
-                let report = try store.purge()
-                coverage.purgedVersions += report.purged.count
-                coverage.segmentsRewritten += report.segmentsRewritten
-            case 18 where !keys.isEmpty, 19 where !keys.isEmpty:
-                let key = Array(keys[random.next(below: keys.count)].utf8)
-                do {
-                    try store.setLegalHold(namespace: "tenant-\(random.next(below: 3))", key: key, on: random.next(below: 2) == 0,
-                                           reason: "power-cut test")
-                } catch SteleError.retention {
-                    // No version of that key in that namespace: refused, and rightly.
-                }
-            default:
-                let (entry, encoded) = newEntry()
-                attempt(encoded)
-                acknowledge(try store.append(entry), [encoded])
-            }
-        }
-        coverage.records += Int(store.recordCount)
-        try store.close()
-        return try progress.lock.withLock {
-            progress.store = nil
-            if let failure = progress.failure { throw failure }
-            return progress.points
-        }
-    }
-
     /// Opens a crash image and checks (a)-(d); returns a description of what went wrong, if anything.
     static func check(_ point: CrashPoint, at path: String) -> String? {
         do {
@@ -221,7 +84,9 @@ import Testing
         var failures: [String] = []
         while checked < target && failures.isEmpty {
             let policy = policies[Int(seed % UInt64(policies.count))]
-            let points = try Self.workload(seed: seed, policy: policy, in: dir, coverage: &coverage)
+            let (points, broken) = try Self.workload(seed: seed, policy: policy, shape: Self.shape(seed: seed), in: dir,
+                                                     coverage: &coverage)
+            failures += broken
             workloads += 1
             seed &+= 1
             // Two checkers: the machine has two cores.
@@ -253,7 +118,12 @@ import Testing
         }
         print("power-cut test: \(checked) crash points in \(workloads) workloads, \(failures.count) failures; the workloads wrote "
               + "\(coverage.records) records, sealed \(coverage.seals) times by hand, signed \(coverage.checkpoints) checkpoints, "
-              + "purged \(coverage.purgedVersions) versions by rewriting \(coverage.segmentsRewritten) segments")
+              + "purged \(coverage.purgedVersions) versions by rewriting \(coverage.segmentsRewritten) segments; "
+              + "\(coverage.storesCut) stores into mappings were crash points; \(coverage.syncsFailed) syncs failed, "
+              + "after which \(coverage.refusedAfterFailure) operations were refused; \(coverage.concurrentWorkloads) workloads "
+              + "had concurrent writers, who were acknowledged \(coverage.concurrentAcknowledgements) times")
+        #expect(coverage.storesCut > 0 && coverage.syncsFailed > 0 && coverage.concurrentAcknowledgements > 0,
+                "every kind of crash point was taken")
         for failure in failures.prefix(10) { Issue.record(Comment(rawValue: failure)) }
     }
 }

@@ -43,6 +43,19 @@ package protocol FileSystem: Sendable {
     func remove(_ path: String) throws
     /// Kind, size and permission bits of a path, or nil if nothing is there.
     func status(_ path: String) throws -> FileStatus?
+    /// Whether ``storedIntoMapping(_:_:)`` wants to hear of every store into a mapping. Only the
+    /// power-cut model of the tests does; the writer asks once per segment, so the real file
+    /// system costs the append path one branch per frame and no call.
+    var observesMappedStores: Bool { get }
+    /// Tells the file system that `range` of `region` was just written through the mapping. No
+    /// system call: a page written so may reach the disk at any moment, whole or in part, which
+    /// is what the power-cut model makes a crash point of.
+    func storedIntoMapping(_ region: MappedRegion, _ range: Range<Int>)
+}
+
+extension FileSystem {
+    package var observesMappedStores: Bool { false }
+    package func storedIntoMapping(_ region: MappedRegion, _ range: Range<Int>) {}
 }
 
 /// How ``FileSystem/open(_:_:)`` opens a file.

@@ -10,6 +10,8 @@
 /// commit policy decides when); `msync` syncs the file's range however its pages were dirtied.
 package final class ActiveSegment {
     private let fs: any FileSystem
+    /// Whether each store into the mapping is reported to `fs` (only the power-cut model asks).
+    private let reportsStores: Bool
     package let path: String
     package private(set) var header: SegmentHeader
     package let region: MappedRegion
@@ -65,6 +67,7 @@ package final class ActiveSegment {
     package init(fs: any FileSystem, path: String, header: SegmentHeader, region: MappedRegion, fd: FileDescriptor?,
                  scan: SegmentScan) {
         self.fs = fs
+        self.reportsStores = fs.observesMappedStores
         self.path = path
         self.header = header
         self.region = region
@@ -150,6 +153,7 @@ package final class ActiveSegment {
         }
         _ = Frame.encode(into: writer, at: at, type: type, flags: flags, sequence: sequence, timestamp: timestamp,
                          namespace: namespace, key: key, stored: stored, valueLength: valueLength)
+        if reportsStores && !staged { fs.storedIntoMapping(region, writeOffset ..< writeOffset + length) }
         offsets.append(UInt32(writeOffset))
         writeOffset += length
         // A frame too large to stage went through the mapping: staging resumes after it.
@@ -205,6 +209,7 @@ package final class ActiveSegment {
         } catch {
             if writeOffset > prefaultedEnd { prefault(through: writeOffset) }
             bytes.withBuffer { region.writer(from ..< writeOffset).put($0, at: 0) }
+            if reportsStores { fs.storedIntoMapping(region, from ..< writeOffset) }
         }
         stagedFrom = writeOffset
         // The pages just written are in the page cache: a later write through the mapping only
@@ -220,12 +225,14 @@ package final class ActiveSegment {
         guard UInt64(end) > header.durableEnd, fd != nil else { return }
         header.durableEnd = UInt64(end)
         header.encode(into: region.writer(0 ..< SegmentHeader.size))
+        if reportsStores { fs.storedIntoMapping(region, 0 ..< SegmentHeader.size) }
     }
 
     /// Encodes the header into the mapping again and syncs it (after recovery found a
     /// durable-end update cut short, see ``SegmentHeader/recoverInterruptedUpdate(_:candidates:)``).
     package func rewriteHeader() throws {
         header.encode(into: region.writer(0 ..< SegmentHeader.size))
+        if reportsStores { fs.storedIntoMapping(region, 0 ..< SegmentHeader.size) }
         try fs.syncMapped(region, 0 ..< SegmentHeader.size)
     }
 
@@ -242,6 +249,7 @@ package final class ActiveSegment {
     /// Zeroes `[offset, offset + length)` (a discarded torn tail) and makes that durable.
     package func discardTail(fs: any FileSystem, offset: Int, length: Int) throws {
         region.writer(offset ..< offset + length).zero(0 ..< length)
+        if reportsStores { fs.storedIntoMapping(region, offset ..< offset + length) }
         try fs.syncMapped(region, offset ..< offset + length)
     }
 
@@ -254,6 +262,7 @@ package final class ActiveSegment {
         let bytes = footer.encoded
         let end = writeOffset + bytes.count
         region.writer(writeOffset ..< end).put(bytes, at: 0)
+        if reportsStores { fs.storedIntoMapping(region, writeOffset ..< end) }
         try fs.syncMapped(region, min(syncedThrough, writeOffset) ..< end)
         try fs.truncate(fd, to: end)
         try fs.setPermissions(fd, 0o444)
