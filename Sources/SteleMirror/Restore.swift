@@ -64,8 +64,17 @@ public enum Restore {
     ///   the log and the checkpoint disagree; ``SteleError`` for local I/O.
     public static func run(from target: any MirrorTarget, to directory: String, checkpoint: String,
                            verifier: NoteVerifier, includeUnvouched: Bool = false) throws -> Report {
+        try run(from: target, to: directory, checkpoint: checkpoint, verifier: verifier, includeUnvouched: includeUnvouched,
+                fileSystem: PosixFileSystem())
+    }
+
+    /// ``run(from:to:checkpoint:verifier:includeUnvouched:)`` with every change to the disk made
+    /// through `fs`, the store it opens included, so that a test can cut the power at each of them
+    /// (`PowerLossRestoreTests`). Reads of the copy and the checks that only read (the log's
+    /// config records, fsck) use the real file system: they change nothing a power cut could lose.
+    package static func run(from target: any MirrorTarget, to directory: String, checkpoint: String,
+                            verifier: NoteVerifier, includeUnvouched: Bool = false, fileSystem fs: any FileSystem) throws -> Report {
         let start = ContinuousClock.now
-        let fs = PosixFileSystem()
         guard try fs.status(directory) == nil else { throw MirrorError.invalid("\(directory) already exists; restore into a new directory") }
         let trusted: Checkpoint
         do {
@@ -74,12 +83,14 @@ public enum Restore {
             throw MirrorError.invalid("the trusted checkpoint does not verify with that key: \(error)")
         }
         let work = directory + ".restoring"
-        removeTree(work)
+        // What a restore killed or cut short left: it never reached `directory`, so it goes.
+        try removeTree(fs, work)
         do {
-            return try assemble(from: target, in: work, to: directory, checkpoint: checkpoint, trusted: trusted,
+            return try assemble(fs, from: target, in: work, to: directory, checkpoint: checkpoint, trusted: trusted,
                                 verifier: verifier, includeUnvouched: includeUnvouched, start: start)
         } catch {
-            removeTree(work)
+            // Best effort: the error is the one to report, and the next restore removes what is left.
+            try? removeTree(fs, work)
             // Damage found by the store's own checks names a file of the copy: name the object.
             if case SteleError.corruption(let damage) = error, damage.file.hasPrefix(work + "/") {
                 throw MirrorError.altered(name: String(damage.file.dropFirst(work.count + 1)), detail: damage.detail)
@@ -88,10 +99,9 @@ public enum Restore {
         }
     }
 
-    private static func assemble(from target: any MirrorTarget, in work: String, to directory: String, checkpoint: String,
-                                 trusted: Checkpoint, verifier: NoteVerifier, includeUnvouched: Bool,
+    private static func assemble(_ fs: any FileSystem, from target: any MirrorTarget, in work: String, to directory: String,
+                                 checkpoint: String, trusted: Checkpoint, verifier: NoteVerifier, includeUnvouched: Bool,
                                  start: ContinuousClock.Instant) throws -> Report {
-        let fs = PosixFileSystem()
         let layout = StoreLayout(root: work)
         try fs.makeDirectory(work)
         for path in layout.directories { try fs.makeDirectory(path) }
@@ -180,6 +190,7 @@ public enum Restore {
         // Recovery: hash chain, footers, Merkle roots; tiles and index rebuilt from the records.
         var options = Store.Options()
         options.migrating = policyFrom != "log"
+        options.fileSystem = fs
         let store = try Store(path: work, options: options)
         var vouching = [Fsck.ExternalCheckpoint(note: checkpoint, verifier: verifier)]
         var vouched = trusted.treeSize
@@ -202,7 +213,7 @@ public enum Restore {
         if !includeUnvouched { try trim { $0.footer.firstSequence >= vouched } }
         if restored.count < assembled {
             if policyFrom == "log" { policyFrom = try writeConfig(fs, target, &inventory, layout: layout, storeID: last.header.storeID) }
-            for path in [layout.tiles, layout.index] { removeTree(path); try fs.makeDirectory(path) }
+            for path in [layout.tiles, layout.index] { try removeTree(fs, path); try fs.makeDirectory(path) }
             try fs.syncFileSystem(work)
             try Store(path: work, options: options).close()
         }
@@ -246,7 +257,9 @@ public enum Restore {
         if let latest = kept.max(by: { $0.0 < $1.0 }) {
             try fs.writeAtomically(Array(latest.1.utf8), to: history.latestPath, permissions: 0o644, directory: layout.checkpoints)
         }
-        let reopened = try Store(path: work, options: .init(readOnly: true))
+        var readOnly = Store.Options(readOnly: true)
+        readOnly.fileSystem = fs
+        let reopened = try Store(path: work, options: readOnly)
         let root = try reopened.rootHash()
         try reopened.close()
         try fs.syncFileSystem(work)
@@ -271,7 +284,7 @@ public enum Restore {
     /// Writes `stele.conf` from the log's config records; for a store created before them, from
     /// the copy's file (whose UUID must be the segments'). A copy's file that disagrees with the
     /// log is noted as altered and not used. Returns where the policy came from.
-    private static func writeConfig(_ fs: PosixFileSystem, _ target: any MirrorTarget, _ inventory: inout RestoreInventory,
+    private static func writeConfig(_ fs: any FileSystem, _ target: any MirrorTarget, _ inventory: inout RestoreInventory,
                                     layout: StoreLayout, storeID: [UInt8]) throws -> String {
         // The oldest version that checks out, as for segments: the mirror writes it once, and a
         // later version is an overwrite.
@@ -312,15 +325,26 @@ public enum Restore {
 
     /// Writes a restored file (synced later, all at once, by `syncFileSystem`), and starts its
     /// writeback so that the disk works while the next objects are fetched and checked.
-    private static func write(_ fs: PosixFileSystem, _ bytes: [UInt8], to path: String) throws {
+    private static func write(_ fs: any FileSystem, _ bytes: [UInt8], to path: String) throws {
         let fd = try fs.open(path, .createNew(permissions: 0o444))
         defer { fs.close(fd) }
         try bytes.withUnsafeBytes { try fs.write(fd, $0, at: 0) }
-        fs.startWriteback(fd)
+        fs.startWriteback(fd, offset: 0, length: 0)
     }
 
-    static func removeTree(_ path: String) {
-        for name in (try? FileManager.default.subpathsOfDirectory(atPath: path)) ?? [] { chmod(path + "/" + name, 0o755) }
-        try? FileManager.default.removeItem(atPath: path)
+    /// Removes `path` and everything under it through `fs`, so that each removal is a change the
+    /// power-cut model sees; nothing at `path` is no error. Each path is first removed as it is
+    /// (a symbolic link goes, never what it points to); only a directory that is not empty is
+    /// listed, emptied and removed again. The read-only files (segments, `stele.conf`) need no
+    /// `chmod`: unlinking asks for the directory's permissions, and restore makes those 0o755.
+    static func removeTree(_ fs: any FileSystem, _ path: String) throws {
+        do {
+            try fs.remove(path)
+        } catch SteleError.io(let error) where error.errno == ENOENT {
+            return
+        } catch SteleError.io(let error) where error.errno == ENOTEMPTY || error.errno == EEXIST {
+            for name in try fs.listDirectory(path) { try removeTree(fs, path + "/" + name) }
+            try fs.remove(path)
+        }
     }
 }

@@ -34,6 +34,10 @@ import Synchronization
 ///
 /// Modelled simplifications: directory entries in the same directory are not reordered among
 /// themselves beyond the prefix rule; permissions come back as they are now.
+///
+/// A renamed directory takes everything in it along (its files are the same inodes under new
+/// names), and a sync of a directory under its new name covers what was done in it under the old
+/// one; a removed directory takes along anything the image still has in it.
 final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
     /// One state of the disk after a power cut: directories and file contents, relative to `root`.
     struct CrashImage {
@@ -73,12 +77,13 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
         case create(String, inode: Int)
         case makeDirectory(String)
         case rename(String, String)
+        case renameDirectory(String, String)
         case remove(String)
 
         var directories: [String] {
             switch self {
             case .create(let p, _), .makeDirectory(let p), .remove(let p): [PowerLossFileSystem.parent(p)]
-            case .rename(let a, let b): [PowerLossFileSystem.parent(a), PowerLossFileSystem.parent(b)]
+            case .rename(let a, let b), .renameDirectory(let a, let b): [PowerLossFileSystem.parent(a), PowerLossFileSystem.parent(b)]
             }
         }
     }
@@ -142,6 +147,16 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
         return String(path[..<slash])
     }
 
+    /// Whether `path` is `directory` or under it.
+    static func within(_ path: String, _ directory: String) -> Bool {
+        path == directory || path.hasPrefix(directory + "/")
+    }
+
+    /// `path` once the directory `from` is called `to`: renamed if it is `from` or under it.
+    static func moving(_ path: String, from: String, to: String) -> String {
+        within(path, from) ? to + path.dropFirst(from.count) : path
+    }
+
     private func relative(_ path: String) -> String? {
         if path == root { return "" }
         guard path.hasPrefix(root + "/") else { return nil }
@@ -200,9 +215,26 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
             case .rename(let from, let to):
                 guard let inode = files.removeValue(forKey: from) else { continue }
                 files[to] = inode
+            case .renameDirectory(let from, let to):
+                guard directories.contains(from) else { continue }
+                // An empty directory at `to` is replaced (rename(2) refuses a full one).
+                directories = Set(directories.filter { !Self.within($0, to) }.map { Self.moving($0, from: from, to: to) })
+                var moved: [String: Int] = [:]
+                for (path, inode) in files where !Self.within(path, to) { moved[Self.moving(path, from: from, to: to)] = inode }
+                files = moved
             case .remove(let path):
                 files.removeValue(forKey: path)
+                directories.remove(path)
             }
+        }
+        // A directory whose removal is in the image takes along what the image still has in it.
+        directories = directories.filter { directory in
+            var above = Self.parent(directory)
+            while !above.isEmpty {
+                if !directories.contains(above) { return false }
+                above = Self.parent(above)
+            }
+            return true
         }
         var image = CrashImage(directories: directories.filter { !$0.isEmpty }.sorted(), files: [:])
         for (path, inode) in files where directories.contains(Self.parent(path)) {
@@ -226,10 +258,23 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
         return image
     }
 
+    /// Byte-for-byte equality in one `memcmp`.
+    private static func same(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.count == b.count && a.withUnsafeBytes { a in
+            b.withUnsafeBytes { b in
+                guard let x = a.baseAddress, let y = b.baseAddress else { return true }  // both empty
+                return memcmp(x, y, a.count) == 0
+            }
+        }
+    }
+
     /// Durable bytes, with every page that differs in `current` lost, kept or torn per sector.
     private static func mix(durable: [UInt8], current: [UInt8], _ random: inout SplitMix64) -> [UInt8] {
         let length = current.count == durable.count || random.next(below: 2) == 0 ? current.count : durable.count
         let zerosPastDurable = random.next(below: 4) == 0
+        // Nothing written since the last sync: the durable bytes, which the loop below would copy
+        // one by one without drawing again (slow in a debug build, and most files are synced).
+        if Self.same(durable, current) { return durable }
         var out = [UInt8](repeating: 0, count: length)
         func old(_ i: Int) -> UInt8 { i < durable.count ? durable[i] : 0 }
         func new(_ i: Int) -> UInt8 { i < current.count && !(zerosPastDurable && i >= durable.count) ? current[i] : 0 }
@@ -333,8 +378,17 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
 
     private func directoriesSynced(_ synced: (String) -> Bool) {
         model.withLock { state in
-            for i in state.changes.indices where !state.changes[i].durable && state.changes[i].change.directories.allSatisfy(synced) {
-                state.changes[i].durable = true
+            let directoryRenames = state.changes.indices.compactMap { i -> (Int, String, String)? in
+                guard case .renameDirectory(let from, let to) = state.changes[i].change else { return nil }
+                return (i, from, to)
+            }
+            for i in state.changes.indices where !state.changes[i].durable {
+                // A directory synced under a later name is the one the change was made in.
+                var directories = state.changes[i].change.directories
+                for (j, from, to) in directoryRenames where j > i {
+                    directories = directories.map { Self.moving($0, from: from, to: to) }
+                }
+                if directories.allSatisfy(synced) { state.changes[i].durable = true }
             }
         }
     }
@@ -453,11 +507,20 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
 
     func rename(_ from: String, to: String) throws {
         tick("rename \(from) \(to)")
+        let isDirectory = try real.status(from)?.isDirectory == true
         let replaced = try? readFile(to)
         let replacedPermissions = try real.status(to)?.permissions
         try real.rename(from, to: to)
         guard let a = relative(from), let b = relative(to) else { return }
         model.withLock { state in
+            if isDirectory {
+                // Its files are the same inodes, now under the new name.
+                for i in state.inodes.indices {
+                    if let path = state.inodes[i].path { state.inodes[i].path = Self.moving(path, from: from, to: to) }
+                }
+                state.changes.append((.renameDirectory(a, b), false))
+                return
+            }
             if let old = currentInode(state, path: to) {
                 state.inodes[old].lastKnown = replaced
                 state.inodes[old].lastPermissions = replacedPermissions ?? 0o644
