@@ -115,7 +115,7 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
     var onCall: ((Int) -> Void)?
     /// Asked at every sync, after its crash point, with the call's number: true makes it fail
     /// with `EIO` (see the type's comment for what the model then keeps).
-    var failSync: ((Int) -> Bool)?
+    var failSync: ((_ call: Int, _ operation: String) -> Bool)?
 
     /// Starts modelling `root`, taking everything already in it as durable.
     init(root: String) throws {
@@ -177,8 +177,8 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
     }
 
     /// Whether the sync that is call `n` is to fail (``failSync``); counts it if so.
-    private func syncFails(_ n: Int) -> Bool {
-        guard let failSync, failSync(n) else { return false }
+    private func syncFails(_ n: Int, _ operation: String) -> Bool {
+        guard let failSync, failSync(n, operation) else { return false }
         model.withLock { $0.syncsFailed += 1 }
         if Self.tracing { print("call \(n) fails (EIO)") }
         return true
@@ -249,9 +249,11 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
             // was written back: keep a prefix of it, to an aligned word.
             if let store = state.storeInProgress, store.inode == inode, random.next(below: 2) == 0,
                store.range.upperBound <= current.count {
-                let words = (store.range.lowerBound + 7) / 8 ... store.range.upperBound / 8
-                let cut = max(store.range.lowerBound, min(store.range.upperBound, 8 * (words.lowerBound + random.next(below: words.count))))
-                for i in cut ..< store.range.upperBound { current[i] = store.old[i - store.range.lowerBound] }
+                let cuts = stride(from: (store.range.lowerBound + 7) / 8 * 8, through: store.range.upperBound, by: 8).map { $0 }
+                if !cuts.isEmpty {
+                    let cut = cuts[random.next(below: cuts.count)]
+                    for i in cut ..< store.range.upperBound { current[i] = store.old[i - store.range.lowerBound] }
+                }
             }
             image.files[path] = (Self.mix(durable: node.durable, current: current, &random), permissions)
         }
@@ -366,7 +368,7 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
     /// A sync of one file: fails if asked to (losing its dirty pages) or if a failed `syncfs`
     /// left it unwritten (reported now, once); otherwise makes `current` durable.
     private func sync(inode: Int, current: [UInt8], call: Int, _ operation: String, _ path: String) throws {
-        let fails = syncFails(call)
+        let fails = syncFails(call, operation)
         let unreported = model.withLock { state -> Bool in
             defer { state.inodes[inode].unreportedFailure = false }
             if fails { loseDirtyPages(&state, inode: inode, current: current) }
@@ -534,7 +536,7 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
     func syncDirectory(_ path: String) throws {
         let call = tick("syncDirectory \(path)")
         guard let directory = relative(path) else { return }
-        if syncFails(call) { throw injectedFailure("fsync (directory)", path) }
+        if syncFails(call, "fsync (directory)") { throw injectedFailure("fsync (directory)", path) }
         directoriesSynced { $0 == directory }
     }
 
@@ -545,7 +547,7 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
     func syncFileSystem(_ path: String) throws {
         let call = tick("syncfs")
         let live = model.withLock { state in state.inodes.indices.compactMap { i in state.inodes[i].path.map { (i, $0) } } }
-        if syncFails(call) {
+        if syncFails(call, "syncfs") {
             // Every file with unwritten pages lost them, and will say so at its own next sync.
             model.withLock { state in
                 for (inode, path) in live {

@@ -115,7 +115,7 @@ extension PowerLossTests {
             // failure, some early (a new segment's syncs), some late (a seal's, a checkpoint's).
             let failAt = fs.calls + 1 + random.next(below: 300)
             let failed = Atomic(false)
-            fs.failSync = { call in call >= failAt && !failed.exchange(true, ordering: .relaxed) }
+            fs.failSync = { call, _ in call >= failAt && !failed.exchange(true, ordering: .relaxed) }
         }
 
         switch shape {

@@ -266,7 +266,11 @@ package final class SegmentLog {
                 report.tornTail = .init(file: path, offset: offset, bytes: length, reason: reason, savedTo: saved)
             case .sealFooter(let footer):
                 if writable {
-                    // The footer is durable; only the truncation and the mode change were lost.
+                    // The footer is there; the truncation and the mode change were lost, and so
+                    // may the header's raised durable end be (its page and the footer's reach the
+                    // disk in either order, found by the power-cut model): every frame up to the
+                    // footer was just verified against it, so the header vouches for them again.
+                    segment.markDurable(through: Int(footer.framesEnd))
                     _ = try segment.seal(fs: fs, footer: footer, syncedThrough: scan.end)
                     report.completedSeal = path
                     try link(SealedSegment.open(fs: fs, path: path, expectedIndex: UInt64(index)))
