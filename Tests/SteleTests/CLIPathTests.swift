@@ -193,6 +193,42 @@ import Testing
         #expect(try Self.stele(["init", dir.child("t"), "--min-retention", "40000d"]).status == 1)
     }
 
+    /// docs/fuzzing.md: durations and dates that overflow a 64-bit nanosecond timestamp (they
+    /// trapped once) are usage errors (exit 2) that say what is allowed, and nothing is written.
+    @Test func overflowingDurationsAndDatesAreUsageErrors() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = dir.child("s")
+        #expect(try Self.stele(["init", store, "--segment-size", "65536", "--origin", "example.com/s"]).status == 0)
+        #expect(try Self.stele(["put", store, "n", "k", "v"]).status == 0)
+        #expect(try Self.stele(["keygen", "--name", "gov/key", "--out", dir.child("gov")]).status == 0)
+        let before = try Self.stele(["stats", store, "--json"]).stdout
+        let tooLong = "durations are written 90s, 15m, 12h or 30d, at most 292 years (got "
+        let tooLate = "from now is past the year 2262"
+        let badDate = "between the years 1678 and 2261, e.g. 2027-01-31T00:00:00Z (got 4054-01-31T00:00:00Z)"
+        let lock = ["lock", store, "n", "k", "--mode", "compliance"]
+        let authorize = ["authorize", "--signer", dir.child("gov.key"), "--origin", "example.com/s", "n", "k", "--as-of", "2"]
+        let cases: [([String], String)] = [
+            (lock + ["--for", "999999999999999d"], tooLong + "999999999999999d)"),  // days × 86,400 overflows
+            (lock + ["--for", "9999999999s"], tooLong + "9999999999s)"),             // seconds × 10⁹ overflows
+            (lock + ["--for", "106000d"], "106000d " + tooLate),                      // now + duration overflows
+            (lock + ["--until", "4054-01-31T00:00:00Z"], badDate),
+            (authorize + ["--until", "2020-01-01T00:00:00Z", "--valid-for", "999999999999999d"], tooLong + "999999999999999d)"),
+            (authorize + ["--until", "2020-01-01T00:00:00Z", "--valid-for", "106000d"], "106000d " + tooLate),
+            (authorize + ["--until", "4054-01-31T00:00:00Z"], badDate),
+            (["authorize-key", "--signer", dir.child("gov.key"), "--origin", "example.com/s", "--to", "none", "--as-of", "2",
+              "--valid-for", "9999999999s"], tooLong + "9999999999s)"),
+            (["retention", store, "n", "--default-mode", "governance", "--default-for", "999999999999999d"], tooLong + "999999999999999d)"),
+            (["init", dir.child("t"), "--min-retention", "999999999999999d"], tooLong + "999999999999999d)"),
+        ]
+        for (arguments, message) in cases {
+            let run = try Self.stele(arguments)
+            #expect(run.status == 2 && run.stderr.contains(message) && run.stdout.isEmpty, "\(arguments): \(run.status) \(run.stderr)")
+        }
+        #expect(try Self.stele(["stats", store, "--json"]).stdout == before, "nothing was written")
+        #expect(!FileManager.default.fileExists(atPath: dir.child("t")), "no store was created")
+    }
+
     @Test func keysThatAreNotPrintableTextAreShownAndNamedUnambiguously() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
