@@ -52,7 +52,8 @@ struct DemoCommand: ParsableCommand {
         try store.forEachRecord(from: start, count: records) { record in
             let expected = written[Int(record.sequence - start)]
             guard record.namespace == expected.namespace, record.key == expected.key, record.value == expected.value else {
-                throw InputError(message: "record \(record.sequence) read back differs from what was written")
+                Console.error("stele demo: FAILED: record \(record.sequence) read back differs from what was written")
+                throw ExitCode(3)
             }
             verified += 1
         }
@@ -81,6 +82,12 @@ struct DemoCommand: ParsableCommand {
           sample     #\(sample.sequence) \(sample.namespaceString) \(String(decoding: sample.key, as: UTF8.self)) \(String(decoding: sample.value, as: UTF8.self))
         Try: stele read \(dir) --from \(start) --count 3 --json; stele stats \(dir)
         """)
+        // A failed check is a failed verification (exit 3, as README's exit codes say), not a summary line.
+        guard verified == records, proven else {
+            Console.error("stele demo: FAILED: " + (verified != records ? "\(verified) of \(records) records read back"
+                : "record #\(probe)'s inclusion proof does not verify against the signed checkpoint"))
+            throw ExitCode(3)
+        }
     }
 }
 

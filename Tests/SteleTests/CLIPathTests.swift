@@ -25,6 +25,26 @@ import Testing
         #expect(try Self.stele(["demo", dir.child("empty"), "--records", "20"]).status == 1, "not twice into the same store")
     }
 
+    /// README: the demo reads every record back and proves one against a checkpoint it signed.
+    /// Its "ok" lines are the outcome (a failed check exits 3, the code of a failed verification,
+    /// since `DemoCommand` checks it; before, it printed FAILED and exited 0), and the root it
+    /// printed is the store's.
+    @Test func theDemoReadsBackAndProvesOneRecordAndSaysOk() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = dir.child("demo")
+        let demo = try Self.stele(["demo", store, "--records", "300", "--batch", "50"])
+        #expect(demo.status == 0 && demo.stderr.isEmpty, "\(demo.status) \(demo.stderr)")
+        #expect(demo.stdout.contains("\n  verified   300 records read back, every XXH3 checksum checked\n"), "\(demo.stdout)")
+        let proven = try #require(demo.stdout.split(separator: "\n").first { $0.hasPrefix("  checkpoint ") }, "\(demo.stdout)")
+        #expect(proven.hasPrefix("  checkpoint signed (Ed25519, C2SP signed note) and verified; record #151 proven included with ")
+            && proven.hasSuffix(" hashes: ok"), "\(proven)")
+        let stats = try #require(try JSONSerialization.jsonObject(with: Data(try Self.stele(["stats", store, "--json"]).stdout.utf8)) as? [String: Any])
+        let root = try #require(stats["root"] as? String)
+        #expect(stats["tree_size"] as? Int == 301 && demo.stdout.contains("  merkle     tree size 301, root \(root)\n"), "\(stats)")
+        #expect(try Self.stele(["fsck", store]).status == 0)
+    }
+
     @Test func anAppendThatFailsPartWaySaysWhatWasCommittedAndResumesWithoutDuplicates() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
@@ -171,6 +191,42 @@ import Testing
         #expect(far.status == 1 && far.stderr.contains("more than 100 years"), "\(far.stderr)")
         #expect(try Self.stele(["retention", store, "n", "--default-mode", "governance", "--default-for", "40000d"]).status == 1)
         #expect(try Self.stele(["init", dir.child("t"), "--min-retention", "40000d"]).status == 1)
+    }
+
+    /// docs/fuzzing.md: durations and dates that overflow a 64-bit nanosecond timestamp (they
+    /// trapped once) are usage errors (exit 2) that say what is allowed, and nothing is written.
+    @Test func overflowingDurationsAndDatesAreUsageErrors() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = dir.child("s")
+        #expect(try Self.stele(["init", store, "--segment-size", "65536", "--origin", "example.com/s"]).status == 0)
+        #expect(try Self.stele(["put", store, "n", "k", "v"]).status == 0)
+        #expect(try Self.stele(["keygen", "--name", "gov/key", "--out", dir.child("gov")]).status == 0)
+        let before = try Self.stele(["stats", store, "--json"]).stdout
+        let tooLong = "durations are written 90s, 15m, 12h or 30d, at most 292 years (got "
+        let tooLate = "from now is past the year 2262"
+        let badDate = "between the years 1678 and 2261, e.g. 2027-01-31T00:00:00Z (got 4054-01-31T00:00:00Z)"
+        let lock = ["lock", store, "n", "k", "--mode", "compliance"]
+        let authorize = ["authorize", "--signer", dir.child("gov.key"), "--origin", "example.com/s", "n", "k", "--as-of", "2"]
+        let cases: [([String], String)] = [
+            (lock + ["--for", "999999999999999d"], tooLong + "999999999999999d)"),  // days × 86,400 overflows
+            (lock + ["--for", "9999999999s"], tooLong + "9999999999s)"),             // seconds × 10⁹ overflows
+            (lock + ["--for", "106000d"], "106000d " + tooLate),                      // now + duration overflows
+            (lock + ["--until", "4054-01-31T00:00:00Z"], badDate),
+            (authorize + ["--until", "2020-01-01T00:00:00Z", "--valid-for", "999999999999999d"], tooLong + "999999999999999d)"),
+            (authorize + ["--until", "2020-01-01T00:00:00Z", "--valid-for", "106000d"], "106000d " + tooLate),
+            (authorize + ["--until", "4054-01-31T00:00:00Z"], badDate),
+            (["authorize-key", "--signer", dir.child("gov.key"), "--origin", "example.com/s", "--to", "none", "--as-of", "2",
+              "--valid-for", "9999999999s"], tooLong + "9999999999s)"),
+            (["retention", store, "n", "--default-mode", "governance", "--default-for", "999999999999999d"], tooLong + "999999999999999d)"),
+            (["init", dir.child("t"), "--min-retention", "999999999999999d"], tooLong + "999999999999999d)"),
+        ]
+        for (arguments, message) in cases {
+            let run = try Self.stele(arguments)
+            #expect(run.status == 2 && run.stderr.contains(message) && run.stdout.isEmpty, "\(arguments): \(run.status) \(run.stderr)")
+        }
+        #expect(try Self.stele(["stats", store, "--json"]).stdout == before, "nothing was written")
+        #expect(!FileManager.default.fileExists(atPath: dir.child("t")), "no store was created")
     }
 
     @Test func keysThatAreNotPrintableTextAreShownAndNamedUnambiguously() throws {

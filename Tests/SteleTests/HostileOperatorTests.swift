@@ -406,8 +406,13 @@ import Testing
             && fsck.stdout.contains("not authorized by the governance key the log held"), "\(fsck.stdout)")
         let purge = try Self.stele(["purge", store])
         #expect(purge.status == 3 && purge.stderr.contains("not authorized"), "\(purge.stderr)")
+        // A writable open refuses writes too: the retention state the bypass would change cannot be trusted.
+        let put = try Self.stele(["put", store, "ledger", "other", "x"])
+        #expect(put.status == 3 && put.stderr.contains("(sequence \(sequence)): governance bypass not authorized by the governance key the log held then"),
+                "\(put.stderr)")
         let reader = try Store(path: store, options: .init(readOnly: true))
         #expect(try reader.record(at: v1).value == Array("v1".utf8), "nothing purged")
+        #expect(reader.recordCount == sequence + 1, "nothing written after the forged record")
         try reader.close()
     }
 }

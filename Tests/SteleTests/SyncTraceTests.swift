@@ -25,6 +25,8 @@ import Testing
             /// A sync of `file`, over `range` (nil: the whole file), issued at `issued` by `thread`.
             case sync(file: String, range: Range<UInt64>?, issued: Int, thread: Int)
             case rename(to: String)
+            /// A `pwrite` of `bytes` of `file` (staged frames of a large batch, handed to the kernel).
+            case pwrite(file: String, bytes: Range<UInt64>)
             case exit
         }
 
@@ -109,6 +111,12 @@ import Testing
                 guard let path = parts.first.flatMap(fdPath) else { continue }
                 let file = path.hasSuffix("/segments") ? "segments/" : segmentName(path)
                 trace.events.append((index, .sync(file: file, range: nil, issued: issued, thread: thread)))
+            case "pwrite64", "pwrite":
+                // The buffer may hold commas: the path comes first, the count and offset last.
+                guard let path = fdPath(arguments.prefix { $0 != "," }[...]), path.contains("/segments/") else { continue }
+                let tail = arguments.split(separator: ",").suffix(2).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard tail.count == 2, let offset = UInt64(tail[1]), let written = UInt64(result) else { continue }
+                trace.events.append((index, .pwrite(file: segmentName(path), bytes: offset ..< offset + written)))
             case "rename", "renameat", "renameat2":
                 guard let target = parts.dropFirst(call == "rename" ? 1 : 3).first, target.contains("/segments/") else { continue }
                 trace.events.append((index, .rename(to: segmentName(String(target.trimmingCharacters(in: CharacterSet(charactersIn: "\"")))))))
@@ -142,16 +150,17 @@ import Testing
         return out
     }
 
-    /// Runs the child under strace and checks the trace; returns (acknowledgements, segments).
+    /// Runs the child under strace and checks the trace; returns (acknowledgements, segments,
+    /// records whose frames reached the file through a staged `pwrite` rather than the mapping).
     @discardableResult
-    static func check(policy: String, batch: Int, writers: Int, records: Int) throws -> (acks: Int, segments: Int) {
+    static func check(policy: String, batch: Int, writers: Int, records: Int) throws -> (acks: Int, segments: Int, staged: Int) {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let store = dir.child("s")
         try Store.create(at: store, segmentSize: 64 * 1024)
         let log = dir.child("trace")
         let run = try CLITests.run("/usr/bin/env", ["strace", "-f", "-y", "-qq", "-o", log, "-e", "signal=none",
-                                                    "-e", "trace=write,mmap,munmap,msync,fdatasync,fsync,rename,renameat,renameat2",
+                                                    "-e", "trace=write,pwrite64,mmap,munmap,msync,fdatasync,fsync,rename,renameat,renameat2",
                                                     ProcessCrashTests.childPath, store, "\(batch)", "--policy", policy,
                                                     "--writers", "\(writers)", "--records", "\(records)"])
         #expect(run.status == 0, "strace or the child failed: \(run.stderr.suffix(2000))")
@@ -163,6 +172,8 @@ import Testing
         var syncs: [(index: Int, file: String, range: Range<UInt64>?, issued: Int, thread: Int)] = []
         var renamedAt: [String: Int] = [:]
         var directorySyncs: [Int] = []
+        var pwrites: [(index: Int, file: String, bytes: Range<UInt64>)] = []
+        var staged = Set<UInt64>()
         var acks = 0, problems: [String] = []
         /// Whether a sync issued after line `after` (and finished by now) covers `bytes` of `file`.
         func synced(_ file: String, _ bytes: Range<UInt64>, after: Int) -> Bool {
@@ -174,15 +185,24 @@ import Testing
                 if file == "segments/" { directorySyncs.append(index) } else { syncs.append((index, file, range, issued, thread)) }
             case .rename(let to):
                 renamedAt[to] = renamedAt[to] ?? index
+            case .pwrite(let file, let bytes):
+                pwrites.append((index, file, bytes))
             case .ack(let thread, let sequence):
                 acks += 1
                 defer { previousAck[thread] = index }
                 guard let place = places[sequence] else { problems.append("ack \(sequence): no such record on disk"); continue }
                 // Every record of the call: a batch's sequence numbers are consecutive.
-                for record in sequence - min(sequence, UInt64(batch - 1)) ... sequence where policy == "every-batch" {
+                for record in sequence - min(sequence, UInt64(batch - 1)) ... sequence {
                     guard let frame = places[record] else { continue }
-                    if !synced(frame.file, frame.bytes, after: previousAck[thread] ?? -1) {
-                        problems.append("ack \(sequence) (line \(index)): no sync of \(frame.file) bytes \(frame.bytes) (record \(record)) since line \(previousAck[thread] ?? -1)")
+                    // A frame handed to the kernel with pwrite needs a sync issued after that
+                    // write finished (an msync of the mapping covers the file's pages however
+                    // they were dirtied; one issued before the write would not cover it).
+                    let written = pwrites.last { $0.file == frame.file && $0.bytes.lowerBound <= frame.bytes.lowerBound
+                        && frame.bytes.upperBound <= $0.bytes.upperBound }
+                    if written != nil { staged.insert(record) }
+                    let after = max(previousAck[thread] ?? -1, written?.index ?? -1)
+                    if policy == "every-batch" && !synced(frame.file, frame.bytes, after: after) {
+                        problems.append("ack \(sequence) (line \(index)): no sync of \(frame.file) bytes \(frame.bytes) (record \(record)) since line \(after)")
                     }
                 }
                 // Every earlier segment sealed with an fsync; this one's name made durable.
@@ -212,13 +232,16 @@ import Testing
             problems.append("the close did not sync \(place.file) bytes \(place.bytes), the last record (\(last))")
         }
         #expect(problems.isEmpty, "\(problems.count) problems, first: \(problems.prefix(5))")
-        return (acks, segments.count)
+        return (acks, segments.count, staged.count)
     }
 
     /// A run: policy, records per call, concurrent writers, and the least acknowledgements it
     /// must make (1,000 records; at least 5 segments, so seals and new segments are crossed).
     struct Run: Sendable, CustomTestStringConvertible {
         var policy: String, batch: Int, writers: Int, minimumAcks: Int
+        /// The fewest records whose frames must have gone through a staged `pwrite`.
+        var minimumStaged = 0
+        var records = 1000
         var testDescription: String { "\(policy), batches of \(batch), \(writers) writer(s)" }
     }
 
@@ -227,9 +250,15 @@ import Testing
         Run(policy: "every-batch", batch: 8, writers: 1, minimumAcks: 120),
         Run(policy: "every-batch", batch: 2, writers: 4, minimumAcks: 450),  // group commit: each caller's own records
         Run(policy: "none", batch: 4, writers: 1, minimumAcks: 240),         // seals and close only
+        // Batches of SegmentLog.parallelBatchMinimum records and more go to two threads, their
+        // frames staged in memory and handed to the kernel with pwrite: the same checks apply.
+        Run(policy: "every-batch", batch: SegmentLog.parallelBatchMinimum, writers: 1, minimumAcks: 45, minimumStaged: 2700, records: 3000),
+        Run(policy: "every-batch", batch: SegmentLog.parallelBatchMinimum + 36, writers: 2, minimumAcks: 28, minimumStaged: 2700, records: 3000),
     ])
     func eachAcknowledgementFollowsTheSyncsItsPolicyPromises(_ run: Run) throws {
-        let (acks, segments) = try Self.check(policy: run.policy, batch: run.batch, writers: run.writers, records: 1000)
+        let (acks, segments, staged) = try Self.check(policy: run.policy, batch: run.batch, writers: run.writers, records: run.records)
         #expect(acks >= run.minimumAcks && segments >= 5, "\(acks) acknowledgements in \(segments) segments")
+        #expect(staged >= run.minimumStaged, "\(staged) records written through a staged pwrite")
+        print("sync trace, \(run.testDescription): \(acks) acknowledgements, \(segments) segments, \(staged) records staged")
     }
 }

@@ -22,7 +22,7 @@ extension Store {
     }
 
     private func tilesDisagree(_ what: String) -> SteleError {
-        .corruption(Corruption(file: path + "/tiles", detail: "tiles disagree with the log: \(what); run `stele fsck`"))
+        .corruption(Corruption(file: path + "/tiles", detail: "tiles disagree with the log: \(what)"))
     }
 
     private func checkSize(_ size: UInt64, current: UInt64, allowZero: Bool) throws {
