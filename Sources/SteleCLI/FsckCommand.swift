@@ -10,8 +10,9 @@ struct FsckCommand: ParsableCommand {
         Checks every frame's checksum, sequence numbers and timestamps, every leaf hash, content \
         digest, Merkle root and seal, the segment chain, every tile, every stored checkpoint, the \
         index snapshot, and every redaction stub against the redaction records and locks. \
-        Read-only unless --repair, which only discards a torn tail of the active segment and \
-        rebuilds tiles and the index snapshot from the verified log. With --checkpoint and \
+        Read-only unless --repair, which only discards a torn tail of the active segment, \
+        rebuilds tiles from the verified log, removes a damaged index snapshot (the next seal \
+        writes a new one) and rewrites stele.conf from the log. With --checkpoint and \
         --verifier-key (repeatable, paired in order; one key serves all), also checks the store \
         against checkpoints held elsewhere: the only way to catch a history rewritten with every \
         hash recomputed. Exit codes as e2fsck: 0 clean, 1 errors corrected, 4 errors left, 8 \

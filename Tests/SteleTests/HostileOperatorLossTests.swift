@@ -77,13 +77,11 @@ import Testing
         #expect(try f.verify(store).status == 3, "the old checkpoint describes a history that is gone")
     }
 
-    /// docs/durability.md says `tiles/state` is written at every seal, signed checkpoint,
-    /// writable open *and clean close*, so that a record re-forged in the active segment after
-    /// any of those is found by the next writable open. A clean close writes `reach` but not
-    /// `tiles/state` (it stays at the size the session opened with): a record appended in the
-    /// last session before a clean close, then re-forged with its checksum recomputed, is taken
-    /// in by the next writer and fsck finds nothing. A known issue until `Store.close` persists
-    /// the tiles (or the table drops "clean close").
+    /// `tiles/state` is written at every seal, signed checkpoint, writable open and clean close,
+    /// so that a record re-forged in the active segment after any of those is found by the next
+    /// writable open. Regression: a clean close wrote `reach` but not the tiles, so a record
+    /// appended in the last session before a clean close, then re-forged with its checksum
+    /// recomputed, was taken in by the next writer and fsck found nothing.
     @Test func aRecordReforgedAfterACleanCloseIsFoundByTheNextOpen() throws {
         let f = try Fixture()
         defer { f.dir.remove() }
@@ -96,11 +94,9 @@ import Testing
         bytes[victim.offset + victim.length - 10] = UInt8(ascii: "Z")  // "value-3" becomes "valueZ3"
         HostileOperatorTests.refixChecksum(&bytes, frameAt: victim.offset, length: victim.length)
         try writeFile(segment, bytes)
-        withKnownIssue("a clean close does not write tiles/state (docs/durability.md says it does); issue 16") {
-            let put = try Self.stele(["put", store, "m/orders", "after", "x"])
-            #expect(put.status == 3 && put.stderr.contains("tiles/state"), "\(put.status) \(put.stderr)")
-            let fsck = try Self.stele(["fsck", store])
-            #expect(fsck.status == 4 && fsck.stdout.contains("A RECORD WAS ALTERED"), "\(fsck.stdout)")
-        }
+        let put = try Self.stele(["put", store, "m/orders", "after", "x"])
+        #expect(put.status == 3 && put.stderr.contains("tiles/state"), "\(put.status) \(put.stderr)")
+        let fsck = try Self.stele(["fsck", store])
+        #expect(fsck.status == 4 && fsck.stdout.contains("A RECORD WAS ALTERED"), "\(fsck.stdout)")
     }
 }

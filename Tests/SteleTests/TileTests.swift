@@ -3,6 +3,20 @@ import Testing
 @testable import Stele
 
 @Suite struct TileTests {
+    /// A copy of the store's `tiles/` directory, to put back later (the tiles as of now).
+    static func copyTiles(_ path: String) throws -> String {
+        let copy = path + ".tiles-copy"
+        try? FileManager.default.removeItem(atPath: copy)
+        try FileManager.default.copyItem(atPath: path + "/tiles", toPath: copy)
+        return copy
+    }
+
+    /// Replaces the store's `tiles/` with a copy made by ``copyTiles(_:)``.
+    static func putBack(_ copy: String, _ path: String) throws {
+        try FileManager.default.removeItem(atPath: path + "/tiles")
+        try FileManager.default.moveItem(atPath: copy, toPath: path + "/tiles")
+    }
+
     @Test func tilePathsFollowTlogTiles() {
         #expect(TileStore.path(level: 0, index: 0) == "tile/0/000")
         #expect(TileStore.path(level: 1, index: 1_234_067) == "tile/1/x001/x234/067")
@@ -122,9 +136,12 @@ import Testing
             let store = try Store(path: path, options: .init(commitPolicy: .none))
             try store.append(contentsOf: (0 ..< 3000).map { testEntry($0, valueLength: 20) })
             try store.seal()
+            let tilesAtSeal = try TileTests.copyTiles(path)
             try store.append(contentsOf: (3000 ..< 4000).map { testEntry($0, valueLength: 20) })
             try store.close()
-            // Tiles are persisted at the seal (3,000 leaves); the 1,000 after it are replayed.
+            // As a crash after the seal leaves them (a clean close writes the tiles too): tiles
+            // for the 3,000 leaves of the seal; the 1,000 after it are replayed.
+            try TileTests.putBack(tilesAtSeal, path)
             let reopened = try Store(path: path)
             #expect(reopened.recovery.tilesRebuilt == firstRecord + 3000 ..< firstRecord + 4000)
             // The rebuilt tiles, on disk and read through, against the tree of the records.
@@ -169,8 +186,10 @@ import Testing
             let store = try Store(path: path, options: .init(commitPolicy: .none))
             try store.append(contentsOf: (0 ..< 100).map { testEntry($0, valueLength: 20) })
             try store.seal()
+            let tilesAtSeal = try TileTests.copyTiles(path)
             try store.append(contentsOf: (100 ..< 150).map { testEntry($0, valueLength: 20) })
             try store.close()
+            try TileTests.putBack(tilesAtSeal, path)  // as a crash after the seal leaves them
             // The partial tile for the 151 leaves (the genesis and 150 records), as a cut-short
             // write would leave it.
             let partial = path + "/tiles/" + TileStore.path(level: 0, index: 0, partialWidth: 151)

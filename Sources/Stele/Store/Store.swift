@@ -311,6 +311,10 @@ public final class Store: Sendable {
         if let failure { throw SteleError.writesDisabled(cause: failure) }
         try syncCursor.withLock { _ in try log.syncForClose() }
         durableCount.raise(to: log.nextSequence)
+        // The tree over every record, now all durable, goes to disk with `tiles/state`: the next
+        // open then finds any record of this session altered since (its leaf no longer matches),
+        // as it would a sealed one. Tiles are derived data: a failure is kept, not thrown.
+        log.persistTiles()
         try log.writeReach(open: false)
         try LockFile.mark(fs: fs, lockFile, clean: true)
     }
