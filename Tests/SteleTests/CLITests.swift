@@ -10,16 +10,18 @@ import Testing
         var stderr: String
     }
 
-    static func stele(_ arguments: [String], stdin: String? = nil) throws -> Run {
+    static func stele(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> Run {
         try run(URL(fileURLWithPath: ProcessCrashTests.childPath).deletingLastPathComponent().appendingPathComponent("stele").path,
-                arguments, stdin: stdin)
+                arguments, stdin: stdin, environment: environment)
     }
 
-    /// Runs `executable` with `arguments` (and `stdin`), collecting its exit status and output.
-    static func run(_ executable: String, _ arguments: [String], stdin: String? = nil) throws -> Run {
+    /// Runs `executable` with `arguments` (and `stdin`, and `environment` over this process's
+    /// environment), collecting its exit status and output.
+    static func run(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out
         process.standardError = err
