@@ -128,6 +128,43 @@ import Testing
         try store.close()
     }
 
+    /// README: purge reclaims versions that are deleted (a tombstone is the key's latest version)
+    /// once their locks expire: every put of a deleted key becomes a stub, the tombstone stays,
+    /// and a key that was not deleted keeps its latest version.
+    @Test func aDeletedKeysVersionsArePurgedOnceTheirLocksExpire() throws {
+        try withStore(segmentSize: 256 * 1024) { _, path in
+            let clock = TestClock()
+            let store = try RetentionTests.open(path, clock)
+            let value = [UInt8](repeating: 9, count: 400)
+            func put(_ key: String, lock: RetentionLock? = nil) throws -> UInt64 {
+                try store.put(namespace: "n", key: Array(key.utf8), value: value, lock: lock).sequences.lowerBound
+            }
+            let deleted = [try put("deleted"), try put("deleted")]
+            let tombstone = try store.delete(namespace: "n", key: Array("deleted".utf8)).sequences.lowerBound
+            let kept = [try put("kept"), try put("kept")]
+            let locked = try put("locked", lock: RetentionLock(mode: .governance, retainUntil: clock.nanosecondsSinceEpoch() + Self.day))
+            try store.delete(namespace: "n", key: Array("locked".utf8))
+            try store.seal()
+
+            let first = try store.purge()
+            #expect(first.purged.map(\.sequence).sorted() == deleted + [kept[0]] && first.stillProtected == 1, "\(first)")
+            let history = try store.history(namespace: "n", key: Array("deleted".utf8))
+            #expect(history.map(\.sequence) == deleted + [tombstone])
+            #expect(history[0].redactedLeafHash != nil && history[0].value == [] && history[1].redactedLeafHash != nil && history[1].value == [])
+            #expect(history[2].isTombstone && history[2].redactedLeafHash == nil)
+            #expect(try store.get(namespace: "n", key: "deleted") == nil)
+            #expect(try store.get(namespace: "n", key: "kept")?.sequence == kept[1])
+            #expect(try store.record(at: kept[1]).value == value, "the latest live version is never purged")
+            #expect(try store.record(at: locked).value == value, "deleted, but its lock has not expired")
+
+            clock.advance(.seconds(86_400))
+            #expect(try store.purge().purged.map(\.sequence) == [locked])
+            #expect(try store.record(at: locked).value == [])
+            try store.close()
+            #expect(try Fsck.check(path: path).problems.isEmpty)
+        }
+    }
+
     @Test func aCrashInTheMiddleOfAPurgeLeavesTheOldSegment() throws {
         try withStore(segmentSize: 256 * 1024) { _, path in
             let clock = TestClock()
