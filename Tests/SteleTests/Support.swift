@@ -186,7 +186,12 @@ final class FaultyFileSystem: FileSystem {
     func rename(_ from: String, to: String) throws { try check("rename", from); try real.rename(from, to: to) }
     func syncDirectory(_ path: String) throws { try check("syncDirectory", path); try real.syncDirectory(path) }
     func syncFileSystem(_ path: String) throws { try check("syncFileSystem", path); try real.syncFileSystem(path) }
-    func startWriteback(_ fd: FileDescriptor, offset: Int, length: Int) { real.startWriteback(fd, offset: offset, length: length) }
+    /// Every writeback start, in order: the file, offset and length.
+    let writebacks = Mutex<[(path: String, offset: Int, length: Int)]>([])
+    func startWriteback(_ fd: FileDescriptor, offset: Int, length: Int) {
+        writebacks.withLock { $0.append((fd.path, offset, length)) }
+        real.startWriteback(fd, offset: offset, length: length)
+    }
     func makeDirectory(_ path: String) throws { try check("makeDirectory", path); try real.makeDirectory(path) }
     func listDirectory(_ path: String) throws -> [String] { try check("listDirectory", path); return try real.listDirectory(path) }
     func remove(_ path: String) throws { try check("remove", path); try real.remove(path) }
