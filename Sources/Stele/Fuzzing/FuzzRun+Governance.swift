@@ -31,7 +31,7 @@ extension FuzzRun {
             guard let version, GovernanceAuthorization.text(origin: origin, namespace: namespace, key: target, version: version,
                                                             retainUntil: retainUntil, asOf: asOf, notAfter: notAfter) == text else { return }
             func check(retainUntil: Int64, time: Int64) -> UInt64? {
-                try? GovernanceAuthorization.checkBypass(note, key: key, origin: origin, namespace: namespace, key: target,
+                try? GovernanceAuthorization.checkBypass(reencodedText(note), key: key, origin: origin, namespace: namespace, key: target,
                                                          version: version, retainUntil: retainUntil, time: time)
             }
             require(check(retainUntil: retainUntil, time: notAfter) == asOf, "a bypass is accepted for the request it names")
@@ -45,7 +45,7 @@ extension FuzzRun {
             guard let newKey, GovernanceAuthorization.keyChangeText(origin: origin, newKey: newKey, asOf: asOf, notAfter: notAfter) == text
             else { return }
             func check(since: UInt64, time: Int64) -> UInt64? {
-                try? GovernanceAuthorization.checkKeyChange(note, key: key, origin: origin, newKey: newKey, since: since, time: time)
+                try? GovernanceAuthorization.checkKeyChange(reencodedText(note), key: key, origin: origin, newKey: newKey, since: since, time: time)
             }
             require(check(since: asOf, time: notAfter) == asOf, "a key change is accepted as of its own tree size")
             if asOf < .max { require(check(since: asOf + 1, time: notAfter) == nil, "a key change older than the last is refused") }
