@@ -38,6 +38,10 @@ package final class TileStore: Sendable {
     /// been started (see ``startWritebackIfDue()``).
     private let writeback = Mutex<(end: UInt64, started: UInt64)>((0, 0))
     private let writebackStarts: BackgroundWriteback
+    /// Set when a persist's `syncfs` failed: the kernel may have dropped any tile written since
+    /// the last good one (and a later `syncfs` does not write them again), so the next persist
+    /// must rewrite them from the records first (see `SegmentLog.makeTilesDurable()`).
+    private let syncLost = Mutex(false)
 
     /// Level-0 tiles per pack file.
     package static let tilesPerPack: UInt64 = 4096
@@ -168,9 +172,18 @@ package final class TileStore: Sendable {
             let index = size >> (8 * UInt64(level + 1))
             try writeFile(TileStore.path(level: level, index: index, partialWidth: hashes.count), hashes)
         }
-        try fs.syncFileSystem(directory)
+        do {
+            try fs.syncFileSystem(directory)
+        } catch {
+            syncLost.withLock { $0 = true }
+            throw error
+        }
+        syncLost.withLock { $0 = false }
         try TileState(size: size, root: root).write(fs: fs, directory: directory)
     }
+
+    /// Whether the last persist's `syncfs` failed (cleared by one that succeeds).
+    package var tilesMayBeLost: Bool { syncLost.withLock { $0 } }
 
     private static func bytes(_ hashes: [Digest]) -> [UInt8] {
         ByteWriter.makeArray(count: hashes.count * 32) { w in
@@ -261,6 +274,32 @@ package final class TileStore: Sendable {
                 mismatches.withLock { $0.append((level, index, false, true)) }
             }
         }
+    }
+
+    /// Rewrites or removes the partial tiles of tile `level/index` wider than `durableWidth` that
+    /// disagree with `hashes` (what the records give for that tile, so far); returns how many it
+    /// changed. Partials that wide were written by a persist whose `syncfs` failed or was cut
+    /// short, so they may be torn; no checkpoint was signed over them (only a persist that
+    /// completes records its size), so rewriting them from the records hides nothing.
+    /// With `rewriteMatching`, partials that read right are written again too (after a failed
+    /// `syncfs` the page cache shows what the disk may have lost).
+    package func reconcilePartials(level: Int, index: UInt64, durableWidth: Int, hashes: [Digest],
+                                   rewriteMatching: Bool = false) throws -> Int {
+        let relative = TileStore.path(level: level, index: index) + ".p"
+        guard try fs.status(absolute(relative)) != nil else { return 0 }
+        var changed = 0
+        for name in try fs.listDirectory(absolute(relative)) {
+            guard let width = Int(name), width > durableWidth else { continue }
+            if width <= hashes.count && width <= 255 {
+                let wanted = Array(hashes.prefix(width))
+                if !rewriteMatching, (try? read(level: level, index: index, partialWidth: width)) == wanted { continue }
+                try writeFile(relative + "/" + name, wanted)
+            } else {
+                try fs.remove(absolute(relative + "/" + name))
+            }
+            changed += 1
+        }
+        return changed
     }
 
     /// A full level-0 tile with its interior nodes (256 + 30 hashes); nil if the slot was never

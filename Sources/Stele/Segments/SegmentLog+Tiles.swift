@@ -6,7 +6,7 @@ extension SegmentLog {
     /// reproduce the log's own Merkle root, or everything is rebuilt from leaf 0.
     /// Returns the range of tree sizes whose tiles were rebuilt, if any (for the recovery
     /// report, which the caller fills in: this may run beside ``rebuildKeys()``).
-    func restoreTiles() throws -> Range<UInt64>? {
+    func restoreTiles(afterLostSync: Bool = false) throws -> Range<UInt64>? {
         let size = nextSequence
         var start: UInt64 = 0
         var builder = TileBuilder()
@@ -52,11 +52,36 @@ extension SegmentLog {
             }
         }
         tileBuilder = builder
+        if writable {
+            // Derived data: a failure here is reported like a failed persist, and open goes on.
+            do { try reconcileUndurablePartials(durableSize: start, rewriteMatching: afterLostSync) } catch let SteleError.io(error) { tileFailure = error }
+        }
         guard start < size else { return nil }
         // Tiles past the recorded size may have been cut mid-write (a crash between writing
         // them and `syncfs`): write them again now so that what is on disk matches the log.
-        if writable { persistTiles() }
+        if writable && !afterLostSync { persistTiles() }
         return start ..< size
+    }
+
+    /// Partial tiles of sizes past `durableSize` (the size `tiles/state` vouches for) may have been
+    /// cut by a crash or a failed `syncfs` between writing them and recording their size: each
+    /// one that disagrees with the records is written again, or removed when the records do not
+    /// reach it (found by the power-cut test). Full tiles past that size are rewritten by the
+    /// replay itself.
+    private func reconcileUndurablePartials(durableSize: UInt64, rewriteMatching: Bool) throws {
+        var changed = 0
+        for level in tileBuilder.pending.indices {
+            let shift = 8 * UInt64(level + 1)
+            let nodes = durableSize >> (8 * UInt64(level))  // level-L nodes the durable size covers
+            for index in (durableSize >> shift) ... tileBuilder.fullTiles[level] {
+                let hashes = index < tileBuilder.fullTiles[level] ? (try tiles.read(level: level, index: index) ?? [])
+                                                                  : tileBuilder.pending[level]
+                let durableWidth = nodes >= (index + 1) * 256 ? 256 : Int(nodes - min(nodes, index * 256))
+                changed += try tiles.reconcilePartials(level: level, index: index, durableWidth: durableWidth, hashes: hashes,
+                                                        rewriteMatching: rewriteMatching)
+            }
+        }
+        if changed > 0 { try fs.syncFileSystem(tiles.directory) }
     }
 
     private func replayLeaves(from start: UInt64, into builder: inout TileBuilder, frontier: inout Frontier) throws {
@@ -91,18 +116,28 @@ extension SegmentLog {
     /// Makes the tiles for the current tree durable (at a seal). Tiles are derived data, so a
     /// failure here does not fail the seal: it is reported, and the next open rebuilds them.
     func persistTiles() {
-        if let damage = tilesUnavailable {
-            tileFailure = IOError(operation: "tiles unavailable: \(damage)", path: tiles.directory, errno: 0)
-            return
-        }
         do {
-            try tiles.persist(size: frontier.size, root: frontier.root, partials: tileBuilder.pending)
+            try makeTilesDurable()
             tileFailure = nil
         } catch let SteleError.io(error) {
             tileFailure = error
         } catch {
-            tileFailure = IOError(operation: "persist tiles", path: tiles.directory, errno: 0)
+            tileFailure = IOError(operation: "persist tiles: \(error)", path: tiles.directory, errno: 0)
         }
+    }
+
+    /// Makes the tiles for the current tree durable and records its size in `tiles/state`; a
+    /// checkpoint may be signed over that size once this returns.
+    /// - Throws: ``SteleError/corruption(_:)`` (tiles unavailable), ``SteleError/io(_:)``.
+    func makeTilesDurable() throws {
+        if let damage = tilesUnavailable { throw SteleError.corruption(damage) }
+        if tiles.tilesMayBeLost {
+            // Tiles written since the last good persist may be gone from the disk although the
+            // page cache still shows them (found by the power-cut test): write again every tile
+            // past the size `tiles/state` vouches for, from the records, as an open would.
+            _ = try restoreTiles(afterLostSync: true)
+        }
+        try tiles.persist(size: frontier.size, root: frontier.root, partials: tileBuilder.pending)
     }
 
     /// Signs a checkpoint of the current tree at a seal, when a signer is configured and the

@@ -38,7 +38,7 @@ extension Store {
                     cursor = SyncCursor(segment: active.header.index, offset: active.writeOffset)
                     durableCount.raise(to: log.nextSequence)
                 }
-                try log.tiles.persist(size: log.frontier.size, root: log.frontier.root, partials: log.tileBuilder.pending)
+                try log.makeTilesDurable()
                 let reader = TileReader(store: log.tiles, cache: tileCache, size: log.frontier.size, builder: log.tileBuilder)
                 return try checkpointStore.sign(size: log.frontier.size, root: log.frontier.root, signer: signer) {
                     try MerkleProofs.root(reader, size: $0)
