@@ -60,6 +60,19 @@ package final class ActiveSegment {
         writebackStarted = end
     }
 
+    /// Starts writeback of the frames written since the last start, at once and on this thread:
+    /// a batch about to be synced (``CommitPolicy/everyBatch``) gets its I/O going while its
+    /// hashing finishes, so the sync that follows finds it under way. Not a durability point.
+    package func startWritebackNow() {
+        guard let fd else { return }
+        let page = MappedRegion.pageSize
+        let start = max(writebackStarted, page)
+        guard writeOffset > start else { return }
+        fs.startWriteback(fd, offset: start, length: writeOffset - start)
+        // The last page is partly written: the next batch's start takes it again.
+        writebackStarted = writeOffset / page * page
+    }
+
     package var capacity: Int { region.count }
     package var recordCount: Int { offsets.count }
     package var lastSequence: UInt64? { offsets.isEmpty ? nil : header.firstSequence + UInt64(offsets.count - 1) }

@@ -60,7 +60,8 @@ extension SegmentLog {
     /// Cost: as many ``append`` calls, but the hashing (about half an append's time for small
     /// values) overlaps with the rest, and the frames reach the page cache with one `pwrite` per
     /// megabyte instead of page faults (see ``ActiveSegment/beginStaging()``).
-    package func appendInParallel(_ batch: PackedBatch, timestamp: Int64) -> ClosedRange<UInt64>? {
+    /// With `syncFollows`, the frames' writeback is started as soon as they are written.
+    package func appendInParallel(_ batch: PackedBatch, timestamp: Int64, syncFollows: Bool = false) -> ClosedRange<UInt64>? {
         guard SegmentLog.gainsFromParallel(count: batch.items.count, frameLength: batch.frameLength),
               let segment = active, segment.hasRoom(for: batch.frameLength) else {
             return nil
@@ -92,6 +93,7 @@ extension SegmentLog {
             }
             nextSequence = first + UInt64(items.count)
             segment.endStaging()
+            if syncFollows { segment.startWritebackNow() }
             // Leaves the hashing thread has not reached are hashed here, from the batch's end, while
             // it adds its own to the tree (for large values, SHA-256 is most of a batch's work).
             leaves.hashFromBack()

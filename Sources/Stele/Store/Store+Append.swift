@@ -139,7 +139,8 @@ extension Store {
                 log.active?.startWritebackIfDue()
                 log.tiles.startWritebackIfDue()
             }
-            if added.isEmpty, let packed, let sequences = log.appendInParallel(packed, timestamp: timestamp) {
+            if added.isEmpty, let packed, let sequences = log.appendInParallel(packed, timestamp: timestamp,
+                                                                                     syncFollows: options.commitPolicy == .everyBatch) {
                 return sequences
             }
             do {
