@@ -44,11 +44,7 @@ import Testing
         let dir = TemporaryDirectory(inMemory: true)
         defer { dir.remove() }
         let path = dir.child("store")
-        try Store.create(at: path, segmentSize: 64 * 1024)
-        let fs = try PowerLossFileSystem(root: path)
-        var options = Store.Options(commitPolicy: .none)
-        options.fileSystem = fs
-        let store = try Store(path: path, options: options)
+        let (store, fs) = try PowerLossFileSystem.openNewStore(at: path, policy: .none)
         let entries = (0 ..< 40).map { testEntry($0) }
         try store.append(contentsOf: entries)
         try store.sync()

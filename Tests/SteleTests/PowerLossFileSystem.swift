@@ -117,6 +117,16 @@ final class PowerLossFileSystem: FileSystem, @unchecked Sendable {
     /// with `EIO` (see the type's comment for what the model then keeps).
     var failSync: ((_ call: Int, _ operation: String) -> Bool)?
 
+    /// Creates a store of 64 KiB segments at `path` (on the real disk, taken as durable) and
+    /// opens it on the model with `policy`: the store under test and the model that cuts it.
+    static func openNewStore(at path: String, policy: CommitPolicy) throws -> (Store, PowerLossFileSystem) {
+        try Store.create(at: path, segmentSize: 64 * 1024)
+        let fs = try PowerLossFileSystem(root: path)
+        var options = Store.Options(commitPolicy: policy)
+        options.fileSystem = fs
+        return (try Store(path: path, options: options), fs)
+    }
+
     /// Starts modelling `root`, taking everything already in it as durable.
     init(root: String) throws {
         self.root = root

@@ -15,11 +15,7 @@ import Testing
         let dir = TemporaryDirectory(inMemory: true)
         defer { dir.remove() }
         let path = dir.child("store")
-        try Store.create(at: path, segmentSize: 64 * 1024)
-        let fs = try PowerLossFileSystem(root: path)
-        var options = Store.Options(commitPolicy: .everyBatch)
-        options.fileSystem = fs
-        let store = try Store(path: path, options: options)
+        let (store, fs) = try PowerLossFileSystem.openNewStore(at: path, policy: .everyBatch)
         try store.append(contentsOf: (0 ..< 65).map { testEntry($0, valueLength: 40) })
         try store.seal()  // tiles/state at 65, with its partial tile, durable
         try store.append(contentsOf: (65 ..< 100).map { testEntry($0, valueLength: 40) })
