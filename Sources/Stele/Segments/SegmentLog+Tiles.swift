@@ -54,7 +54,7 @@ extension SegmentLog {
         tileBuilder = builder
         if writable {
             // Derived data: a failure here is reported like a failed persist, and open goes on.
-            do { try reconcileUndurablePartials(durableSize: start, rewriteMatching: afterLostSync) } catch let SteleError.io(error) { tileFailure = error }
+            do { try reconcileUndurablePartials(durableSize: start, rewriteMatching: afterLostSync) } catch { tileFailure = tileFailure(from: error) }
         }
         guard start < size else { return nil }
         // Tiles past the recorded size may have been cut mid-write (a crash between writing
@@ -119,11 +119,16 @@ extension SegmentLog {
         do {
             try makeTilesDurable()
             tileFailure = nil
-        } catch let SteleError.io(error) {
-            tileFailure = error
         } catch {
-            tileFailure = IOError(operation: "persist tiles: \(error)", path: tiles.directory, errno: 0)
+            tileFailure = tileFailure(from: error)
         }
+    }
+
+    /// Any error from derived data (tiles) as the I/O failure that the stats report: such a
+    /// failure never fails the open or seal that met it, whatever its kind.
+    private func tileFailure(from error: any Error) -> IOError {
+        if case let SteleError.io(ioError) = error { return ioError }
+        return IOError(operation: "persist tiles: \(error)", path: tiles.directory, errno: 0)
     }
 
     /// Makes the tiles for the current tree durable and records its size in `tiles/state`; a
