@@ -1,7 +1,12 @@
 // swift-tools-version:6.1
 // Stele: an embedded, immutable, append-only storage engine.
-// Layout follows the data: Native (syscalls, C libraries) → Encoding → Segments → Merkle → Index → Retention
-// → Store → Verify; SteleMirror (off-host copies, restore) on top; CLI last.
+//
+// Target graph (each arrow is "may import"; the compiler keeps it):
+//   CLZ4, CXXHash, CCrypto, CSteleSys (C)  ←  SteleNative  ←  Stele  ←  SteleMirror  ←  SteleCLI
+// SteleNative is the only target with system calls and C libraries: typed, thin wrappers in the
+// style of swift-system. Stele, the engine, imports no C module and no Glibc (CI checks with
+// tools/check-layers.sh); inside it the folders follow the data: Files → Encoding → Segments →
+// Merkle → Index → Retention → Checkpoints → Store → Verify.
 import PackageDescription
 
 let package = Package(
@@ -26,21 +31,19 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // Only what Glibc does not declare without _GNU_SOURCE (fallocate, MADV_POPULATE_WRITE).
         .target(name: "CSteleSys"),
-        .target(
-            name: "Stele",
-            dependencies: ["CLZ4", "CXXHash", "CCrypto", "CSteleSys"]
-        ),
-        .target(name: "SteleMirror", dependencies: ["Stele"]),
+        .target(name: "SteleNative", dependencies: ["CLZ4", "CXXHash", "CCrypto", "CSteleSys"]),
+        .target(name: "Stele", dependencies: ["SteleNative"]),
+        .target(name: "SteleMirror", dependencies: ["Stele", "SteleNative"]),
         .executableTarget(
             name: "SteleCLI",
-            dependencies: ["Stele", "SteleMirror", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Stele", "SteleMirror", "SteleNative", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // A child process for the crash tests: appends under `.everyBatch` and reports each
         // acknowledged sequence number on stdout until it is killed.
         .executableTarget(name: "stele-crash-child", dependencies: ["Stele"], path: "Tests/CrashChild"),
         .testTarget(
             name: "SteleTests",
-            dependencies: ["Stele", "SteleMirror", "stele-crash-child", "SteleCLI", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["Stele", "SteleNative", "SteleMirror", "stele-crash-child", "SteleCLI", .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]
 )

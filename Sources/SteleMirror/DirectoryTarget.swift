@@ -1,5 +1,6 @@
 import Foundation
 import Stele
+import SteleNative
 
 /// A mirror target in a directory (another disk, or a mounted remote file system).
 ///

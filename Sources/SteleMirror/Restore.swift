@@ -1,5 +1,6 @@
 import Foundation
 import Stele
+import SteleNative
 
 /// Rebuilds a store from a mirror and proves it against a trusted checkpoint.
 ///

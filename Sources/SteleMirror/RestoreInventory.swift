@@ -1,5 +1,6 @@
 import Foundation
 import Stele
+import SteleNative
 
 /// What a copy holds, read by object versions (so that neither a delete marker nor an
 /// overwrite hides anything), sorted into what a restore may use, and the notes it owes the

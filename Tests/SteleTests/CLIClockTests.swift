@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Stele
+import SteleNative
 
 /// README: "There is no way to set the store's clock from the CLI or the environment." Records
 /// written by real `stele` processes carry the real time whatever the environment says, no

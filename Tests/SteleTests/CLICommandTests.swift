@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 @testable import Stele
+import SteleNative
 
 /// The subcommands the other CLI suites leave out (governance keys, holds, migration) and the
 /// exit codes README documents that they do not reach: fsck's 8, and 4 for an I/O error.

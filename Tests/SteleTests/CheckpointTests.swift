@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Testing
 @testable import Stele
+import SteleNative
 
 @Suite struct CheckpointTests {
     /// RFC 8032 §7.1, TEST 1 and TEST 2.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Stele
+import SteleNative
 
 @Suite struct EncodingTests {
     /// Encodes one frame into a fresh array.

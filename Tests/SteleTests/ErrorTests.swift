@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 @testable import Stele
+import SteleNative
 
 @Suite struct ErrorTests {
     @Test func secondWriterIsRefusedUntilTheFirstCloses() throws {

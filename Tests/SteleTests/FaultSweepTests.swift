@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Stele
+import SteleNative
 
 /// Every file-system call the store makes, failed in turn (`EIO`, or `ENOSPC` for calls that
 /// allocate): one workload (create, open, appends under `everyBatch`, a seal, a signed checkpoint,

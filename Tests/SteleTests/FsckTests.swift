@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 @testable import Stele
+import SteleNative
 
 /// The tamper suite: build a store with every kind of file, apply one tampering to a copy,
 /// run fsck, and check it is detected with the right category and place.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @_spi(Fuzzing) @testable import Stele
 @testable import SteleMirror
+import SteleNative
 
 /// The fuzz seed corpus (`tools/fuzz/corpus/TARGET/`) is cut from files a real store writes:
 /// this test writes such a store, cuts the seeds, checks that each one is accepted by the

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SteleNative
 @_spi(Fuzzing) @testable import Stele
 @_spi(Fuzzing) import SteleMirror
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Stele
 @testable import SteleMirror
+import SteleNative
 
 /// An operator with write access to the off-host copy: forging, adding, overwriting, hiding and
 /// removing objects. Through the real `stele` binary: `mirror` must call it tampering (exit 3)

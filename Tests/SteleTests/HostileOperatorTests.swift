@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 @testable import Stele
+import SteleNative
 
 /// An operator with shell access to the store's files, trying to change, remove or re-forge
 /// history without any command noticing. Each case works on a copy of one store, through the

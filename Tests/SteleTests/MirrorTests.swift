@@ -3,6 +3,7 @@ import Glibc
 import Testing
 @testable import Stele
 @testable import SteleMirror
+import SteleNative
 
 /// Off-host copies and verified restores, with a directory target (S3: `S3MirrorTests`).
 @Suite struct MirrorTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Stele
+import SteleNative
 
 /// A large batch is appended on two threads (frames, their `pwrite` and keys on the caller's;
 /// the tree, tiles and content digest on a second; leaves and aligned subtrees hashed by both;

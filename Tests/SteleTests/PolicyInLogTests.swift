@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Stele
+import SteleNative
 
 /// The store's identity and governance key are records in its log: the genesis of a new store,
 /// the adoption of an old one, and changes signed by the key in force.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Stele
+import SteleNative
 
 /// Power cuts where the main power-cut test cannot put them: during `Store.create`, and during
 /// the recovery an open runs after a crash (which rewrites the active segment's tail and the

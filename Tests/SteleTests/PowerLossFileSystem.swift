@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Synchronization
 @testable import Stele
+import SteleNative
 
 /// A file system that knows what a power cut at this moment could leave on disk.
 ///

@@ -3,6 +3,7 @@ import Glibc
 import Synchronization
 import Testing
 @testable import Stele
+import SteleNative
 
 /// Randomized power-cut test: seeded workloads of puts, batches, deletes, locks, seals,
 /// checkpoints, syncs and purges run on a ``PowerLossFileSystem``; before every call that changes

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Stele
+import SteleNative
 
 /// README, "clock moved forward": what a purge judges locks against, and what the log keeps of
 /// it. A purge judges every lock at the clock's reading and writes that reading (or the log's

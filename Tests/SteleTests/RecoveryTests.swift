@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 @testable import Stele
+import SteleNative
 
 @Suite struct RecoveryTests {
     /// Appends `count` records to a fresh store, closes it, and returns the active segment's path

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import Stele
+import SteleNative
 
 /// A clock the test moves by hand.
 final class TestClock: WallClock {

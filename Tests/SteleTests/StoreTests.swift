@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Synchronization
 @testable import Stele
+import SteleNative
 
 @Suite struct StoreTests {
     @Test func roundTripAcrossManySegmentRotations() throws {

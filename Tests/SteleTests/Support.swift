@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Synchronization
 @testable import Stele
+import SteleNative
 
 /// A fresh directory under the system temporary directory, removed by `remove()`.
 struct TemporaryDirectory {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Stele
+import SteleNative
 
 /// Proof that the real sync calls are made: the crash child (`Tests/CrashChild`) appends on the
 /// real file system under `strace`, printing each acknowledgement in one write(2) to standard

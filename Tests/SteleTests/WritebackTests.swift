@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Stele
+import SteleNative
 
 /// docs/durability.md: between syncs the writer starts writeback of the active segment's
 /// finished pages every 8 MiB, never the header page (which is updated in place and left to the

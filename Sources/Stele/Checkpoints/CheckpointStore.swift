@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Signed checkpoints on disk: `checkpoints/checkpoint` is the latest, and
 /// `checkpoints/history/<tree size, 20 digits>` keeps every one. Each file is a complete C2SP
 /// signed note, written atomically (temporary file, fsync, rename, directory fsync).

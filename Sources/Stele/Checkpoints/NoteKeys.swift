@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Ed25519 keys for C2SP signed notes, in the text forms the Go `note` package and the
 /// transparency-log tools use:
 /// - verifier key: `<name>+<key id, 8 hex digits>+<base64(0x01 ‖ 32-byte public key)>`

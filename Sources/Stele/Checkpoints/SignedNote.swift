@@ -1,3 +1,5 @@
+import SteleNative
+
 /// C2SP signed notes: a UTF-8 text ending in a newline, a blank line, and signature lines
 /// `— <key name> base64(4-byte key ID ‖ signature)`.
 public enum SignedNote {

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Standard base64 (RFC 4648 §4, with padding), as signed notes and checkpoints use it.
 package enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Canonical entry bytes and leaf hashes (RFC 6962 §2.1 / RFC 9162 §2.1.1).
 ///
 /// The canonical bytes cover a record's logical content and nothing about how it is stored:

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// A SHA-256 digest: a leaf hash, a tree node, a Merkle root or a segment seal.
 ///
 /// Stored inline (four words, no heap allocation) because the write path makes several per record.
@@ -101,4 +103,19 @@ package func bytesFromHex(_ text: some StringProtocol) -> [UInt8]? {
         i += 2
     }
     return out
+}
+
+extension SHA256Hasher {
+    /// Adds a digest's 32 bytes.
+    package mutating func update(_ digest: Digest) { update(words: digest.storage) }
+
+    /// The hash of everything added, as a ``Digest``.
+    package mutating func finalize() -> Digest { Digest(storage: finalizeWords()) }
+
+    /// SHA-256 of a single buffer.
+    package static func hash(_ bytes: [UInt8]) -> Digest {
+        var hasher = SHA256Hasher()
+        hasher.update(bytes)
+        return hasher.finalize()
+    }
 }

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// The record frame: how one record is laid out inside a segment.
 ///
 /// ```

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import SteleNative
 
 /// One line of a JSON Lines import (`stele append --jsonl`): a put, with an optional lock.
 ///

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Size limits that callers see as typed errors (``SteleError/invalidArgument(_:)``).
 public enum Limits {
     /// Longest key, in bytes.

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// One entry of the log as read back: a verified, decompressed record.
 public struct Record: Sendable, Equatable {
     /// Position in the log, starting at 0; also the record's leaf index in the Merkle tree.

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// What a record means. The numeric values are part of the on-disk format (`docs/format.md`);
 /// a reader rejects any other value as corruption rather than guessing.
 public enum RecordType: UInt8, Sendable, CaseIterable, CustomStringConvertible {

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// The footer written when a segment is sealed; it ends the file.
 ///
 /// With k = popcount(tree size) frontier hashes, its length is F = 184 + 32·k:

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// The 128-byte header at offset 0 of every segment file.
 ///
 /// ```

@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import SteleNative
 
 /// Entry points for the libFuzzer targets in `tools/fuzz` (see `docs/fuzzing.md`). Not API:
 /// `@_spi(Fuzzing)` keeps them out of what `import Stele` shows, while the fuzz package, which

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Fuzz checks for governance authorizations: the bypass and key-change notes a governance
 /// authority signs, as the store checks them against a request.
 extension FuzzRun {

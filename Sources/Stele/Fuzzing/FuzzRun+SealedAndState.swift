@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Fuzz checks for a sealed segment as the store reads it (its offset table and frames by
 /// sequence number) and as a mirror or restore checks a copy's bytes, and for the one-line state
 /// files `tiles/state` and `reach`.

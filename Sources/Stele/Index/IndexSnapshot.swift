@@ -1,3 +1,5 @@
+import SteleNative
+
 /// A snapshot of the key index and of where the retention records are, so that opening a
 /// large store reads one file and replays only the records after it.
 ///

@@ -1,5 +1,4 @@
-import CSteleSys
-import CXXHash
+import SteleNative
 
 /// Key → versions, for every put and tombstone in the log, in memory.
 ///
@@ -46,7 +45,7 @@ package struct KeyIndex: Sendable {
         package var offset: Int { Int(raw & 0xffff_ffff) }
     }
 
-    private struct Slot {
+    struct Slot {
         /// hash tag << 32 | (entry + 1); 0 for an empty slot.
         var tagEntry: UInt64 = 0
         /// arena offset << 16 | key length.
@@ -65,7 +64,7 @@ package struct KeyIndex: Sendable {
     /// Its fields opt out of dynamic exclusivity checks: every access is already exclusive (the
     /// store's lock, or a value not yet shared), and the checks cost about as much as the work on
     /// the hot paths (a lookup, or recording a put while appending).
-    private final class Storage: @unchecked Sendable {
+    final class Storage: @unchecked Sendable {
         @exclusivity(unchecked) var arena: [UInt8] = []
         @exclusivity(unchecked) var table = [Slot](repeating: Slot(), count: 64)
         @exclusivity(unchecked) var places: [UInt64] = []
@@ -96,10 +95,10 @@ package struct KeyIndex: Sendable {
         }
     }
 
-    private var storage = Storage()
+    var storage = Storage()
 
     /// The storage, copied first if another index value shares it.
-    private mutating func unique() -> Storage {
+    mutating func unique() -> Storage {
         if !isKnownUniquelyReferenced(&storage) { storage = Storage(copying: storage) }
         return storage
     }
@@ -107,51 +106,6 @@ package struct KeyIndex: Sendable {
     package init() {}
 
     /// Decodes the key section of a snapshot straight into the index (no per-key arrays but the
-    /// earlier-version lists): `count` × (u16 length | key | u32 n | n × u64). Returns the index
-    /// and the offset after the section, or nil if the bytes are malformed or out of order.
-    package static func decode(_ v: ByteView, at start: Int, count: UInt64, end: Int) -> (KeyIndex, Int)? {
-        let index = KeyIndex()
-        let s = index.storage
-        // Every key takes at least 15 bytes: a count beyond that is a lie, not a table size.
-        guard end >= start, count <= UInt64((end - start) / 15) else { return nil }
-        var capacity = 64
-        while capacity < Int(count) * 2 { capacity *= 2 }
-        s.table = [Slot](repeating: Slot(), count: capacity)
-        s.places.reserveCapacity(Int(count))
-        s.chains.reserveCapacity(Int(count))
-        s.arena.reserveCapacity(end - start)
-        var offset = start
-        var previous: Range<Int>?
-        for _ in 0 ..< count {
-            guard offset + 2 <= end else { return nil }
-            let length = Int(v.u16(offset))
-            guard length > 0, offset + 2 + length + 4 <= end else { return nil }
-            let keyView = v.slice(offset + 2, length)
-            // A composite key always holds the NUL that ends its namespace.
-            guard keyView.withBuffer({ $0.contains(0) }) else { return nil }
-            let n = Int(v.u32(offset + 2 + length))
-            offset += 6 + length
-            guard n > 0, n <= (end - offset) / 8 else { return nil }
-            for i in 1 ..< n where v.u64(offset + 8 * i) & ~(1 << 63) <= v.u64(offset + 8 * (i - 1)) & ~(1 << 63) { return nil }
-            let arenaStart = s.arena.count
-            keyView.withBuffer { s.arena.append(contentsOf: $0) }
-            if let previous, !s.arena[previous].lexicographicallyPrecedes(s.arena[arenaStart...]) { return nil }
-            previous = arenaStart ..< s.arena.count
-            s.places.append(UInt64(arenaStart) << 16 | UInt64(length))
-            s.chains.append(-1)
-            let entry = s.places.count - 1
-            if n > 1 {
-                s.chains[entry] = Int32(s.earlier.count)
-                s.earlier.append((0 ..< n - 1).map { VersionRef(raw: v.u64(offset + 8 * $0)) })
-            }
-            let hash = keyView.withBuffer { XXH3_64bits($0.baseAddress, $0.count) }
-            Self.insertSlot(s, hash: hash, entry: entry, latest: v.u64(offset + 8 * (n - 1)))
-            offset += 8 * n
-        }
-        s.sorted = (0 ..< UInt32(s.places.count)).map { $0 }
-        s.greatest = s.places.last
-        return (index, offset)
-    }
 
     package var keyCount: Int { storage.places.count }
 
@@ -167,24 +121,23 @@ package struct KeyIndex: Sendable {
     }
 
     @inline(__always)
-    private static func hash(_ key: [UInt8]) -> UInt64 {
-        key.withUnsafeBytes { XXH3_64bits($0.baseAddress, $0.count) }
+    static func hash(_ key: [UInt8]) -> UInt64 {
+        key.withUnsafeBytes { Memory.xxh3($0) }
     }
 
-    // MARK: Lookup
 
     /// The slot holding `key`, if any.
-    private func find(_ key: [UInt8], hash: UInt64) -> Int? {
+    func find(_ key: [UInt8], hash: UInt64) -> Int? {
         key.withUnsafeBytes { find(bytes: $0, hash: hash) }
     }
 
-    private func find(bytes probe: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
+    func find(bytes probe: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
         let s = storage
         return s.table.withUnsafeBufferPointer { table in
             s.arena.withUnsafeBytes { stored -> Int? in
                 Self.probe(table, hash: hash, length: probe.count) { slot in
                     guard let p = probe.baseAddress, let base = stored.baseAddress else { return false }
-                    return memcmp(base + Int(slot.place >> 16), p, probe.count) == 0
+                    return Memory.compare(base + Int(slot.place >> 16), p, count: probe.count) == 0
                 }
             }
         }
@@ -193,7 +146,7 @@ package struct KeyIndex: Sendable {
     /// Walks `hash`'s probe path: the first slot whose hash tag and key length match and for
     /// which `matches` holds, or nil at the first empty slot (the key is not recorded).
     @inline(__always)
-    private static func probe(_ table: UnsafeBufferPointer<Slot>, hash: UInt64, length: Int,
+    static func probe(_ table: UnsafeBufferPointer<Slot>, hash: UInt64, length: Int,
                               _ matches: (Slot) -> Bool) -> Int? {
         let tag = hash >> 32, mask = table.count - 1
         var i = home(tag: tag, mask: mask)
@@ -209,7 +162,7 @@ package struct KeyIndex: Sendable {
     /// composite key is assembled on the stack.
     package func latest(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, asOf: UInt64?) -> VersionRef? {
         Self.withComposite(namespace: namespace, key: key) { composite -> VersionRef? in
-            guard let i = find(bytes: composite, hash: XXH3_64bits(composite.baseAddress, composite.count)) else { return nil }
+            guard let i = find(bytes: composite, hash: Memory.xxh3(composite)) else { return nil }
             return latest(slot: i, asOf: asOf)
         }
     }
@@ -236,7 +189,7 @@ package struct KeyIndex: Sendable {
     /// then the record shows it and the caller does the full lookup (a frame read wasted).
     package func candidate(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, asOf: UInt64?) -> Candidate {
         Self.withComposite(namespace: namespace, key: key) { composite -> Candidate in
-            let hash = XXH3_64bits(composite.baseAddress, composite.count)
+            let hash = Memory.xxh3(composite)
             let s = storage
             let slot = s.table.withUnsafeBufferPointer { Self.probe($0, hash: hash, length: composite.count) { _ in true } }
             guard let slot else { return .absent }
@@ -249,7 +202,7 @@ package struct KeyIndex: Sendable {
     /// Whether `version` is one of the versions recorded for the composite key in `bytes`;
     /// allocates nothing (for checking a snapshot against the log).
     package func contains(_ bytes: UnsafeRawBufferPointer, version: VersionRef) -> Bool {
-        guard let i = find(bytes: bytes, hash: XXH3_64bits(bytes.baseAddress, bytes.count)) else { return false }
+        guard let i = find(bytes: bytes, hash: Memory.xxh3(bytes)) else { return false }
         let s = storage
         if s.table[i].latest == version.raw { return true }
         let chain = s.chains[Int(s.table[i].tagEntry & 0xffff_ffff) - 1]
@@ -266,7 +219,7 @@ package struct KeyIndex: Sendable {
         return all(entry: Int(slot.tagEntry & 0xffff_ffff) - 1, latest: slot.latest)
     }
 
-    private func all(entry: Int, latest: UInt64) -> [VersionRef] {
+    func all(entry: Int, latest: UInt64) -> [VersionRef] {
         let chain = storage.chains[entry]
         return (chain >= 0 ? storage.earlier[Int(chain)] : []) + [VersionRef(raw: latest)]
     }
@@ -277,7 +230,7 @@ package struct KeyIndex: Sendable {
         return latest(slot: i, asOf: asOf)
     }
 
-    private func latest(slot i: Int, asOf: UInt64?) -> VersionRef? {
+    func latest(slot i: Int, asOf: UInt64?) -> VersionRef? {
         let s = storage
         let slot = s.table[i]
         let latest = VersionRef(raw: slot.latest)
@@ -285,306 +238,4 @@ package struct KeyIndex: Sendable {
         let chain = s.chains[Int(slot.tagEntry & 0xffff_ffff) - 1]
         return chain >= 0 ? s.earlier[Int(chain)].last { $0.sequence <= limit } : nil
     }
-
-    // MARK: Recording
-
-    /// Records a put or tombstone; `sequence` must be larger than any recorded before.
-    package mutating func record(_ composite: [UInt8], sequence: UInt64, deleted: Bool, hint: FrameHint = .unknown) {
-        composite.withUnsafeBytes { record(composite: $0, sequence: sequence, deleted: deleted, hint: hint) }
-    }
-
-    /// Records a put or tombstone of `namespace`/`key` without allocating the composite key
-    /// (it is assembled on the stack; only a new key is copied, into the arena).
-    /// `hash` is the key's ``hash(namespace:key:)`` if the caller has it already.
-    @inline(__always)
-    package mutating func record(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, sequence: UInt64, deleted: Bool,
-                                 hint: FrameHint = .unknown, hash: UInt64? = nil) {
-        Self.withComposite(namespace: namespace, key: key) {
-            record(composite: $0, sequence: sequence, deleted: deleted, hint: hint, hash: hash)
-        }
-    }
-
-    /// The table hash of `namespace`/`key` (XXH3 of the composite key).
-    @inline(__always)
-    package static func hash(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer) -> UInt64 {
-        withComposite(namespace: namespace, key: key) { XXH3_64bits($0.baseAddress, $0.count) }
-    }
-
-    /// Starts loading the table slot for a key of this ``hash(namespace:key:)``, without
-    /// waiting. Called for a whole batch before its records are added, it lets their cache
-    /// misses (one per new key in a large index, the dominant cost of an insert) overlap.
-    @inline(__always)
-    package func prefetch(hash: UInt64) {
-        storage.table.withUnsafeBufferPointer { table in
-            if let base = table.baseAddress { stele_prefetch_write(base + Self.home(tag: hash >> 32, mask: table.count - 1)) }
-        }
-    }
-
-    /// Calls `body` with `namespace ‖ 0x00 ‖ key` in a stack buffer.
-    @inline(__always)
-    private static func withComposite<R>(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer,
-                                         _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        withUnsafeTemporaryAllocation(byteCount: namespace.count + 1 + key.count, alignment: 1) { buffer in
-            let base = buffer.baseAddress!  // never nil: the buffer holds at least the NUL
-            if let ns = namespace.baseAddress { base.copyMemory(from: ns, byteCount: namespace.count) }
-            base.storeBytes(of: 0, toByteOffset: namespace.count, as: UInt8.self)
-            if let k = key.baseAddress { (base + namespace.count + 1).copyMemory(from: k, byteCount: key.count) }
-            return body(UnsafeRawBufferPointer(buffer))
-        }
-    }
-
-    private mutating func record(composite: UnsafeRawBufferPointer, sequence: UInt64, deleted: Bool, hint: FrameHint,
-                                 hash known: UInt64? = nil) {
-        let ref = VersionRef(sequence: sequence, deleted: deleted)
-        let hash = known ?? XXH3_64bits(composite.baseAddress, composite.count)
-        let found = find(bytes: composite, hash: hash)
-        let s = unique()
-        if let i = found {
-            let entry = Int(s.table[i].tagEntry & 0xffff_ffff) - 1
-            let previous = VersionRef(raw: s.table[i].latest)
-            if s.chains[entry] < 0 {
-                s.chains[entry] = Int32(s.earlier.count)
-                s.earlier.append([previous])
-            } else {
-                s.earlier[Int(s.chains[entry])].append(previous)
-            }
-            s.table[i].latest = ref.raw
-            s.table[i].hint = hint.raw
-            return
-        }
-        s.places.append(UInt64(s.arena.count) << 16 | UInt64(composite.count))
-        s.chains.append(-1)
-        s.arena.append(contentsOf: composite)
-        let entry = s.places.count - 1
-        if s.places.count * 2 > s.table.count { Self.grow(s) }
-        Self.insertSlot(s, hash: hash, entry: entry, latest: ref.raw, hint: hint.raw)
-        insertSorted(s, UInt32(entry), key: composite, place: s.places[entry])
-    }
-
-    /// The first slot of a key's probe path: the low bits of its tag (the hash's top half).
-    @inline(__always)
-    private static func home(tag: UInt64, mask: Int) -> Int { Int(truncatingIfNeeded: tag) & mask }
-
-    private static func insertSlot(_ s: Storage, hash: UInt64, entry: Int, latest: UInt64, hint: UInt64 = 0) {
-        let mask = s.table.count - 1
-        var i = home(tag: hash >> 32, mask: mask)
-        while s.table[i].tagEntry != 0 { i = (i + 1) & mask }
-        s.table[i] = Slot(tagEntry: (hash >> 32) << 32 | UInt64(entry + 1), place: s.places[entry], latest: latest, hint: hint)
-    }
-
-    /// Doubles the table. Each slot's new home comes from its tag alone, so the keys are not
-    /// read (a cache miss each in a large arena) nor hashed again, and as a slot's new home is
-    /// its old one or that plus the old size, the new table is written almost in order.
-    private static func grow(_ s: Storage) {
-        let old = s.table
-        var table = [Slot](repeating: Slot(), count: old.count * 2)
-        let mask = table.count - 1
-        table.withUnsafeMutableBufferPointer { table in
-            for slot in old where slot.tagEntry != 0 {
-                var i = home(tag: slot.tagEntry >> 32, mask: mask)
-                while table[i].tagEntry != 0 { i = (i + 1) & mask }
-                table[i] = slot
-            }
-        }
-        s.table = table
-    }
-
-    // MARK: Order
-
-    private func key(_ entry: Int) -> ArraySlice<UInt8> {
-        let place = storage.places[entry]
-        let start = Int(place >> 16)
-        return storage.arena[start ..< start + Int(place & 0xffff)]
-    }
-
-    /// The bytes of a key in the arena, by its place.
-    @inline(__always)
-    private static func bytes(_ arena: UnsafeRawBufferPointer, _ place: UInt64) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: arena[Int(place >> 16) ..< Int(place >> 16) + Int(place & 0xffff)])
-    }
-
-    /// Byte order: `memcmp` over the common length, then the shorter first.
-    @inline(__always)
-    private static func less(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
-        let common = min(a.count, b.count)
-        guard common > 0, let x = a.baseAddress, let y = b.baseAddress else { return a.count < b.count }
-        let order = memcmp(x, y, common)
-        return order < 0 || (order == 0 && a.count < b.count)
-    }
-
-    private func precedes(_ a: Int, _ b: Int) -> Bool {
-        let s = storage
-        return s.arena.withUnsafeBytes { Self.less(Self.bytes($0, s.places[a]), Self.bytes($0, s.places[b])) }
-    }
-
-    private static func lowerBound(_ s: Storage, _ entries: [UInt32], _ target: UnsafeRawBufferPointer, arena: UnsafeRawBufferPointer) -> Int {
-        var low = 0, high = entries.count
-        while low < high {
-            let mid = (low + high) / 2
-            if less(bytes(arena, s.places[Int(entries[mid])]), target) { low = mid + 1 } else { high = mid }
-        }
-        return low
-    }
-
-    private func lowerBound(_ entries: [UInt32], _ target: [UInt8]) -> Int {
-        let s = storage
-        return s.arena.withUnsafeBytes { arena in target.withUnsafeBytes { Self.lowerBound(s, entries, $0, arena: arena) } }
-    }
-
-    /// At most this many keys wait in `delta`: an out-of-order insert shifts half of it (a few
-    /// KB), and a merge costs a binary search per delta key plus one copy of `sorted`. A delta
-    /// proportional to the index (it was 1/16) made each insert shift up to megabytes once the
-    /// index held millions of keys: rebuilding 2 M out-of-order keys took seconds.
-    static let deltaLimit = 4096
-
-    /// Files the new key `entry` (bytes `new`, arena place `place`) in key order. Keys that
-    /// arrive in order (sequential ids, timestamps) go to the end of `sorted` in O(1); others
-    /// into the small `delta` by binary search, or, while a rebuild defers ordering
-    /// (``deferOrdering()``), to the end of `unordered`.
-    private func insertSorted(_ s: Storage, _ entry: UInt32, key new: UnsafeRawBufferPointer, place: UInt64) {
-        let inOrder = s.greatest.map { greatest in s.arena.withUnsafeBytes { Self.less(Self.bytes($0, greatest), new) } } ?? true
-        if inOrder {
-            s.sorted.append(entry)
-            s.greatest = place
-        } else if s.deferring {
-            s.unordered.append(entry)
-        } else {
-            s.arena.withUnsafeBytes { s.delta.insert(entry, at: Self.lowerBound(s, s.delta, new, arena: $0)) }
-        }
-        if s.delta.count > Self.deltaLimit { Self.mergeDelta(s) }
-    }
-
-    /// Merges `delta` into `sorted`: for each delta key in turn, a binary search for its place
-    /// in the rest of `sorted`, then the run before it copied whole.
-    private static func mergeDelta(_ s: Storage) {
-        guard !s.delta.isEmpty else { return }
-        var merged: [UInt32] = []
-        merged.reserveCapacity(s.sorted.count + s.delta.count)
-        let sorted = s.sorted
-        s.arena.withUnsafeBytes { arena in
-            var from = 0
-            for entry in s.delta {
-                let key = bytes(arena, s.places[Int(entry)])
-                var low = from, high = sorted.count
-                while low < high {
-                    let mid = (low + high) / 2
-                    if less(bytes(arena, s.places[Int(sorted[mid])]), key) { low = mid + 1 } else { high = mid }
-                }
-                merged.append(contentsOf: sorted[from ..< low])
-                merged.append(entry)
-                from = low
-            }
-            merged.append(contentsOf: sorted[from...])
-        }
-        s.sorted = merged
-        s.delta.removeAll(keepingCapacity: true)
-    }
-
-    /// Lets new out-of-order keys pile up unsorted until ``finishOrdering()``: a rebuild from
-    /// the log then sorts them once (O(n log n)) instead of filing each as it comes. Walks in
-    /// key order are not allowed in between.
-    package mutating func deferOrdering() {
-        unique().deferring = true
-    }
-
-    /// Sorts the keys that ``deferOrdering()`` let pile up and files them in order.
-    package mutating func finishOrdering() {
-        let s = unique()
-        s.deferring = false
-        guard !s.unordered.isEmpty else { return }
-        var pending = s.unordered + s.delta
-        s.unordered = []
-        s.arena.withUnsafeBytes { arena in
-            s.places.withUnsafeBufferPointer { places in
-                pending = Self.sortedByBytes(pending, arena: arena, places: places)
-            }
-        }
-        // One two-way merge of the sorted run and the newly sorted keys.
-        var merged: [UInt32] = []
-        merged.reserveCapacity(s.sorted.count + pending.count)
-        let sorted = s.sorted
-        s.arena.withUnsafeBytes { arena in
-            var i = 0, j = 0
-            while i < sorted.count && j < pending.count {
-                if Self.less(Self.bytes(arena, s.places[Int(sorted[i])]), Self.bytes(arena, s.places[Int(pending[j])])) {
-                    merged.append(sorted[i]); i += 1
-                } else {
-                    merged.append(pending[j]); j += 1
-                }
-            }
-            merged.append(contentsOf: sorted[i...])
-            merged.append(contentsOf: pending[j...])
-        }
-        s.sorted = merged
-        s.greatest = merged.last.map { s.places[Int($0)] }
-        s.delta.removeAll(keepingCapacity: true)
-    }
-
-    /// `entries` in the byte order of their keys.
-    ///
-    /// Each key's 24 bytes after the prefix all of them share are read once, in the order given
-    /// (the order the keys were added, so the arena is read front to back), into three integers
-    /// that order most pairs without touching the arena again; ties fall back to the bytes.
-    /// With only the first 8 bytes, keys under a common prefix (`tenant-17/orders` + NUL +
-    /// `order-000123`) all tied, and the sort spent its time in cache misses on the arena.
-    private static func sortedByBytes(_ entries: [UInt32], arena: UnsafeRawBufferPointer,
-                                      places: UnsafeBufferPointer<UInt64>) -> [UInt32] {
-        guard let first = entries.first else { return [] }
-        let firstKey = bytes(arena, places[Int(first)])
-        var shared = firstKey.count
-        for entry in entries.dropFirst() where shared > 0 {
-            let key = bytes(arena, places[Int(entry)])
-            var i = 0
-            while i < min(shared, key.count) && key[i] == firstKey[i] { i += 1 }
-            shared = i
-        }
-        func chunk(_ key: UnsafeRawBufferPointer, _ start: Int) -> UInt64 {
-            var value: UInt64 = 0
-            for i in start ..< start + 8 { value = value << 8 | UInt64(i < key.count ? key[i] : 0) }
-            return value
-        }
-        var keyed = entries.map { entry -> (UInt64, UInt64, UInt64, UInt32) in
-            let key = bytes(arena, places[Int(entry)])
-            return (chunk(key, shared), chunk(key, shared + 8), chunk(key, shared + 16), entry)
-        }
-        keyed.sort { a, b in
-            if a.0 != b.0 { return a.0 < b.0 }
-            if a.1 != b.1 { return a.1 < b.1 }
-            if a.2 != b.2 { return a.2 < b.2 }
-            return less(bytes(arena, places[Int(a.3)]), bytes(arena, places[Int(b.3)]))
-        }
-        return keyed.map(\.3)
-    }
-
-    /// Keys ≥ `from`, in byte order, with their versions, while `body` returns true. Not while
-    /// ordering is deferred (the keys waiting in `unordered` would be missed).
-    package func forEachKey(startingAt from: [UInt8], _ body: ([UInt8], [VersionRef]) throws -> Bool) rethrows {
-        let sorted = storage.sorted, delta = storage.delta
-        var i = lowerBound(sorted, from), j = lowerBound(delta, from)
-        while i < sorted.count || j < delta.count {
-            let entry: Int
-            if j >= delta.count || (i < sorted.count && precedes(Int(sorted[i]), Int(delta[j]))) {
-                entry = Int(sorted[i])
-                i += 1
-            } else {
-                entry = Int(delta[j])
-                j += 1
-            }
-            let bytes = Array(key(entry))
-            guard let slot = find(bytes, hash: KeyIndex.hash(bytes)) else { continue }
-            guard try body(bytes, all(entry: entry, latest: storage.table[slot].latest)) else { return }
-        }
-    }
-
-    /// Every key in byte order with its versions (for snapshots).
-    package func forEachKeyInOrder(_ body: ([UInt8], [VersionRef]) -> Void) {
-        forEachKey(startingAt: []) { key, refs in
-            body(key, refs)
-            return true
-        }
-    }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// The right edge of an RFC 6962 Merkle tree: enough state to append leaves and compute the root.
 ///
 /// Invariant: `hashes` are the roots of the perfect subtrees that make up a tree of `size`

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// RFC 9162 §2.1.3 and §2.1.4: inclusion and consistency proofs, generated from any source of
 /// perfect-subtree hashes and verified by pure functions that need nothing but the proof.
 

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Groups the tree's hashes into tiles as records are appended.
 ///
 /// Invariant: `pending[L]` holds the hashes of the incomplete (rightmost) tile at level L, fewer

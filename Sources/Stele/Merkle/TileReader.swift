@@ -1,4 +1,5 @@
 import Synchronization
+import SteleNative
 
 /// The interior of one tile: its hashes and subtree hashes above them inside the tile.
 /// `levels[h][j]` is the root of hashes `j·2^h ..< (j+1)·2^h`; a partial tile has only the

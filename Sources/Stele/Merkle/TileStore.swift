@@ -1,4 +1,5 @@
 import Synchronization
+import SteleNative
 
 /// Merkle tiles on disk in the C2SP `tlog-tiles` layout, under the store's `tiles/` directory:
 /// `tile/<L>/<N>` holds 256 hashes (8,192 bytes), `tile/<L>/<N>.p/<W>` a partial tile of W hashes.

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// RFC 6962 §2.1 / RFC 9162 §2.1.1 hashing.
 public enum TreeHash {
     /// SHA-256 of the empty string: the root of a tree with no leaves.

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// The store's identity and its governance authority, as records in the log (type 8), so that
 /// seals, checkpoints and proofs cover them like every other record. `stele.conf` only caches
 /// what these records say; the log is the authority (see `docs/format.md`, "Config records").

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// The notes a governance authority signs, off the store's host, with the governance key that
 /// the log's config records name (C2SP signed notes, Ed25519), and their checks.
 ///

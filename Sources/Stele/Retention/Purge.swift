@@ -1,3 +1,5 @@
+import SteleNative
+
 /// What a purge did (or, with `dryRun`, would do).
 public struct PurgeReport: Sendable, Equatable {
     /// A version whose payload was (or would be) purged.

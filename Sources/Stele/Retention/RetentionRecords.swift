@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Retention as records in the log, in S3 Object Lock's vocabulary (see `docs/format.md`,
 /// "Retention records"). Every decision that protects data is itself a record, so it is in the
 /// Merkle tree, the history and every checkpoint, with the time it was taken.

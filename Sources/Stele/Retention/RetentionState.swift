@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Who protects which version, rebuilt from the retention, legal-hold, policy and config records;
 /// and who the store is and which governance key is in force, from its config records.
 ///

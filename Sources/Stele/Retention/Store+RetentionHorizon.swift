@@ -1,3 +1,5 @@
+import SteleNative
+
 /// How long copies of a range of records must be kept, for off-host mirrors.
 public struct RetentionHorizon: Sendable, Equatable {
     /// The latest expiry of a compliance lock (store minimum included) on any version in range.

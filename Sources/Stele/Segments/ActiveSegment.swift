@@ -1,3 +1,5 @@
+import SteleNative
+
 /// The one segment that takes appends: a preallocated file mapped read-write.
 ///
 /// Invariants:

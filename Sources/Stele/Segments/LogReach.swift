@@ -1,3 +1,5 @@
+import SteleNative
+
 /// `reach`: how far the log is known to have reached, kept beside it so that losing records
 /// from the files (an active segment deleted, the last segments removed, frames cut off) is
 /// never silent, and their sequence numbers are never handed out again.

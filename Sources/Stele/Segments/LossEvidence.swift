@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Records lost from a store's files, as its own evidence shows (``LossEvidence``).
 public struct LostRecords: Sendable, Equatable, CustomStringConvertible {
     /// Records the log holds (sequence numbers `0 ..< held`).

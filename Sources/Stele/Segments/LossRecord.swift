@@ -1,3 +1,5 @@
+import SteleNative
+
 /// The value of the first loss record (type 9) of a recorded loss: records that the store's
 /// evidence showed lost from its files, acknowledged by an operator (`stele record-loss`).
 ///

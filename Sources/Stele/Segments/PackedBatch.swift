@@ -1,3 +1,5 @@
+import SteleNative
+
 /// A large batch's entries laid out for the two-thread append path (`SegmentLog+Batch.swift`):
 /// every namespace, key and value in one byte buffer (LZ4 forms in a second), and per entry its
 /// type, where its fields are, and its key's table hash.

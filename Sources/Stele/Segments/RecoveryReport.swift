@@ -1,3 +1,5 @@
+import SteleNative
+
 /// What opening a store found and did; nothing recovery does is silent.
 public struct RecoveryReport: Sendable, Equatable {
     /// A torn write discarded from the end of the active segment.

@@ -1,4 +1,5 @@
 import Synchronization
+import SteleNative
 
 /// A sealed segment: immutable, read-only on disk, mapped read-only.
 ///

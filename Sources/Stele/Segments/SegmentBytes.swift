@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Sealed segments as whole byte strings, for off-host copies: which segments a store has
 /// sealed, and checks on a segment's bytes that do not need the file (verification before an
 /// upload, telling a purge's rewrite from damage).

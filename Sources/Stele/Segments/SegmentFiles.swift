@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Naming of segment files: `segments/000000000001.seg`, twelve zero-padded decimal digits.
 package enum SegmentFiles {
     package static let suffix = ".seg"

@@ -1,8 +1,6 @@
 import Dispatch
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
+import SteleNative
 
 /// A large batch on both cores.
 ///
@@ -261,6 +259,6 @@ private final class LeafShare: @unchecked Sendable {
     /// once the hashing thread finds nothing left to claim): at most its last claim, about
     /// 64 KiB of hashing (tens of microseconds).
     func waitForBack(from front: Int) {
-        while hashedFromBack.load(ordering: .acquiring) < count - front { sched_yield() }
+        while hashedFromBack.load(ordering: .acquiring) < count - front { Memory.yieldThread() }
     }
 }

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Rebuilding the key index from the records.
 extension SegmentLog {
     /// Rebuilds the key index and the retention state: from the latest index snapshot plus the

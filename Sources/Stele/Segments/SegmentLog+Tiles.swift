@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Keeping the tiles in step with the log: restoring them on open, persisting them at seals.
 extension SegmentLog {
     /// Restores the tile builder for the whole log. Tiles are trusted up to the size recorded in

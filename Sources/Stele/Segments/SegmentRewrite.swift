@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Replacing purged payloads with redaction stubs in a sealed segment.
 ///
 /// The new file keeps the header (only its durable end moves), every frame in order, and the

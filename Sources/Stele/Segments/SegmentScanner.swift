@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Reads the frames of an unsealed (active) segment from its start and classifies what follows
 /// the last valid frame. This is the heart of crash recovery.
 ///

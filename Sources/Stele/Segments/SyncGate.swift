@@ -1,4 +1,5 @@
 import Synchronization
+import SteleNative
 
 /// Serialises the syncs of the active segment and remembers the first one that failed.
 ///

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// When appended records are made durable (synced to stable storage).
 ///
 /// | policy | an append returns | durable when |

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Many puts gathered in one buffer, for ``Store/putBatch(_:)-(EntryBatch)``: the way to append
 /// large batches without an array per namespace, key and value.
 ///

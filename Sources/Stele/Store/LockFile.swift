@@ -1,3 +1,5 @@
+import SteleNative
+
 /// The store's `LOCK` file: an exclusive `flock` for the one writer, and a one-word record of
 /// how the last writer left: `open` while a writer has the store, `clean` after a successful
 /// close. A store found `open` was not closed cleanly (crash, kill, failed final sync), so the

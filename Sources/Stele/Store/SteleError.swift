@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Every error Stele's public API throws.
 ///
 /// Each case carries what an operator needs to act: the path, the byte offset, the sequence

@@ -1,4 +1,5 @@
 import Synchronization
+import SteleNative
 
 extension Store {
     /// Appends one put record. See ``append(contentsOf:)``.

@@ -1,3 +1,5 @@
+import SteleNative
+
 extension Store {
     private var checkpointStore: CheckpointStore {
         CheckpointStore(fs: fs, directory: StoreLayout(root: path).checkpoints, origin: config.origin)

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// The store's identity and governance authority as the log records them, and `stele.conf` as
 /// a cache of it: checked on every open, rewritten only from the verified log.
 extension StoreConfig {

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// One version of a key, as ``Store/get(namespace:key:asOf:)``, ``Store/history(namespace:key:)``
 /// and ``Store/scan(namespace:prefix:after:limit:includeDeleted:)`` return it.
 public struct Version: Sendable, Equatable {

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// What ``Store/recordLoss(at:reason:continuingAt:)`` recorded.
 public struct LossReport: Sendable, Equatable {
     /// What the store's evidence showed.

@@ -1,3 +1,5 @@
+import SteleNative
+
 extension Store {
     /// The number of leaves in the Merkle tree: every record is a leaf, and its sequence number
     /// is its leaf index.

@@ -1,3 +1,5 @@
+import SteleNative
+
 extension Store {
     /// The record with sequence number `sequence`, checksum-verified and decompressed.
     ///

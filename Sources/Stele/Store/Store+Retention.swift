@@ -1,3 +1,5 @@
+import SteleNative
+
 extension Store {
     /// Writes a new version of `key` protected by `lock` (its retain-until must be in the future).
     /// The put and its retention record are appended together, atomically under the writer lock.

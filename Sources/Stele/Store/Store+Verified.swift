@@ -1,3 +1,5 @@
+import SteleNative
+
 /// A version with the proof that it is in the tree a checkpoint signed.
 public struct VerifiedVersion: Sendable, Equatable {
     public var version: Version

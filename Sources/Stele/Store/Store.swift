@@ -1,4 +1,5 @@
 import Synchronization
+import SteleNative
 
 /// An open Stele store: an append-only, checksummed, hash-chained log of records.
 ///

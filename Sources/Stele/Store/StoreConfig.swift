@@ -1,3 +1,5 @@
+import SteleNative
+
 /// The store's identity and fixed parameters, in `stele.conf`: a short text file whose last line
 /// is a checksum of everything before it.
 ///

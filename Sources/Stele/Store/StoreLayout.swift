@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Where everything lives inside a store directory (see `docs/format.md`, "Store layout").
 package struct StoreLayout: Sendable {
     package let root: String

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// Checking a store against a checkpoint held elsewhere, from the records themselves.
 ///
 /// One pass over the records the checkpoint covers: every frame's XXH3, contiguous sequence

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import SteleNative
 
 /// `stele fsck`: checks everything a store holds against everything else, reading the files
 /// directly (never through `Store`, which refuses damaged stores), and changes nothing unless

@@ -1,3 +1,5 @@
+import SteleNative
+
 /// The checks of fsck that run after the pass over the log: redaction stubs and records, tiles,
 /// checkpoints, the index snapshot; and the safe repairs.
 extension FsckRun {

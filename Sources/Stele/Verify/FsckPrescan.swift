@@ -1,3 +1,5 @@
+import SteleNative
+
 /// The half of fsck that runs ahead on the second core: everything about a segment that needs
 /// nothing from the segments before it.
 extension FsckRun {

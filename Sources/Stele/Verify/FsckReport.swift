@@ -1,3 +1,5 @@
+import SteleNative
+
 /// What `stele fsck` found: one entry per problem, with where and what.
 public struct FsckProblem: Sendable, Equatable, CustomStringConvertible {
     public enum Category: String, Sendable, CaseIterable {

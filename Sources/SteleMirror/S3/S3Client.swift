@@ -4,6 +4,7 @@ import Synchronization
 import FoundationNetworking
 #endif
 import Stele
+import SteleNative
 
 /// A minimal S3 REST client: path-style requests signed with SigV4, sent with URLSession and
 /// waited for (the calls block the calling thread; the mirror is a batch job), tried again

@@ -1,5 +1,6 @@
 import Foundation
 import Stele
+import SteleNative
 
 /// A mirror target in an S3-compatible object store with Object Lock (AWS S3, MinIO, Ceph RGW).
 ///

@@ -1,4 +1,5 @@
 import Stele
+import SteleNative
 
 /// AWS Signature Version 4 for S3 requests (header-based): pure functions, no I/O.
 ///

@@ -62,12 +62,24 @@ package final class MappedRegion: @unchecked Sendable {
 extension MappedRegion {
     /// `count` bytes of private anonymous memory (zeroed), released with the region; `writable`
     /// for a scratch buffer the caller writes through ``writer(_:)``.
-    /// - Throws: ``SteleError/io(_:)`` if `mmap` fails.
-    package static func anonymous(count: Int, path: String, writable: Bool = false) throws -> MappedRegion {
+    /// - Throws: ``SystemError`` if `mmap` fails.
+    package static func anonymous(count: Int, path: String, writable: Bool = false) throws(SystemError) -> MappedRegion {
         let length = max(count, 1)
         guard let address = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), address != MAP_FAILED else {
-            throw SteleError.io(IOError(operation: "mmap (anonymous)", path: path, errno: errno))
+            throw SystemError(operation: "mmap (anonymous)", path: path, errno: errno)
         }
         return MappedRegion(base: address, count: count, writable: writable, path: path) { base, _ in _ = munmap(base, length) }
+    }
+}
+
+extension MappedRegion {
+    /// `msync(MS_SYNC)` of the pages holding `range`: the stores into them are durable when it
+    /// returns (the range is widened down to a page boundary, as `msync` requires).
+    package func sync(_ range: Range<Int>) throws(SystemError) {
+        let page = MappedRegion.pageSize
+        let start = range.lowerBound / page * page
+        let end = min(count, range.upperBound)
+        guard end > start else { return }
+        _ = try retrying("msync", path) { msync(base + start, end - start, MS_SYNC) }
     }
 }

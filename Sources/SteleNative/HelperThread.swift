@@ -49,8 +49,8 @@ package final class HelperThread: @unchecked Sendable {
     private let name: String
 
     /// Starts the thread.
-    /// - Throws: ``SteleError/io(_:)`` if the system refuses a thread.
-    package init(name: String) throws {
+    /// - Throws: ``SystemError`` if the system refuses a thread.
+    package init(name: String) throws(SystemError) {
         self.name = name
         let context = Unmanaged.passRetained(self).toOpaque()
         var thread = pthread_t()
@@ -63,7 +63,7 @@ package final class HelperThread: @unchecked Sendable {
         }, context)
         guard rc == 0 else {
             Unmanaged<HelperThread>.fromOpaque(context).release()
-            throw SteleError.io(IOError(operation: "pthread_create", path: name, errno: rc))
+            throw SystemError(operation: "pthread_create", path: name, errno: rc)
         }
         pthread_detach(thread)
     }

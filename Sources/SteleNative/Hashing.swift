@@ -3,7 +3,7 @@ import CXXHash
 
 /// XXH3-64 (seed 0) of a byte range: the per-frame checksum that catches accidental damage.
 /// Cost: about 9 ns for 100 bytes, about 15 GB/s in bulk on this project's reference machine.
-@inline(__always)
+@inlinable @inline(__always)
 package func xxh3(_ bytes: ByteView) -> UInt64 {
     XXH3_64bits(bytes.base, bytes.count)
 }
@@ -33,27 +33,22 @@ package struct SHA256Hasher {
         bytes.withUnsafeBytes { update($0) }
     }
 
-    package mutating func update(_ digest: Digest) {
-        withUnsafeBytes(of: digest.storage) { update($0) }
+    /// Adds 32 bytes held as four words (a digest), in memory order.
+    package mutating func update(words: (UInt64, UInt64, UInt64, UInt64)) {
+        withUnsafeBytes(of: words) { update($0) }
     }
 
     @inline(__always) package mutating func update<T: FixedWidthInteger>(littleEndian value: T) {
         withUnsafeBytes(of: value.littleEndian) { update($0) }
     }
 
-    package mutating func finalize() -> Digest {
-        var out = Digest.zero
-        withUnsafeMutableBytes(of: &out.storage) { raw in
-            _ = SHA256_Final(raw.baseAddress!.assumingMemoryBound(to: UInt8.self), &context)
+    /// The 32-byte hash, as four words in memory order (no heap allocation).
+    package mutating func finalizeWords() -> (UInt64, UInt64, UInt64, UInt64) {
+        var out: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &out) { raw in
+            if let base = raw.baseAddress { _ = SHA256_Final(base.assumingMemoryBound(to: UInt8.self), &context) }
         }
         return out
-    }
-
-    /// SHA-256 of a single buffer.
-    package static func hash(_ bytes: [UInt8]) -> Digest {
-        var h = SHA256Hasher()
-        h.update(bytes)
-        return h.finalize()
     }
 }
 
@@ -72,7 +67,9 @@ package func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
 
 /// SHA-256 of `bytes`, as 32 bytes.
 package func sha256(_ bytes: [UInt8]) -> [UInt8] {
-    SHA256Hasher.hash(bytes).bytes
+    var hasher = SHA256Hasher()
+    hasher.update(bytes)
+    return withUnsafeBytes(of: hasher.finalizeWords()) { Array($0) }
 }
 
 /// MD5 of `bytes`: only for S3's `Content-MD5` header, which Object Lock uploads require.

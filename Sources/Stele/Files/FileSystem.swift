@@ -1,3 +1,5 @@
+import SteleNative
+
 /// The narrow set of file operations Stele performs.
 ///
 /// Every `open`, `mmap`, `msync`, `fdatasync`, `fallocate`, `ftruncate`, `flock` and `rename` in
@@ -58,30 +60,6 @@ extension FileSystem {
     package func storedIntoMapping(_ region: MappedRegion, _ range: Range<Int>) {}
 }
 
-/// How ``FileSystem/open(_:_:)`` opens a file.
-package enum OpenMode: Sendable {
-    case readOnly
-    case readWrite
-    /// Create a new file (fail if it exists) with the given permission bits, read-write.
-    case createNew(permissions: UInt32)
-    /// Create or truncate, read-write.
-    case createOrTruncate(permissions: UInt32)
-}
-
-/// An open file descriptor plus the path it was opened with, for error messages.
-package struct FileDescriptor: Sendable {
-    package let raw: Int32
-    package let path: String
-}
-
-/// What ``FileSystem/status(_:)`` reports about a path.
-package struct FileStatus: Sendable, Equatable {
-    package var isDirectory: Bool
-    package var isRegularFile: Bool
-    package var size: Int
-    package var permissions: UInt32
-}
-
 extension FileSystem {
     /// The whole content of a small regular file; nil if nothing is there.
     /// - Throws: ``SteleError/corruption(_:)`` if it is not a regular file or larger than
@@ -115,7 +93,7 @@ extension FileSystem {
     /// a shrunken end read as zeros, as an unwritten tail does.
     /// - Cost: one read of `length` bytes.
     package func snapshot(_ fd: FileDescriptor, length: Int) throws -> MappedRegion {
-        let region = try MappedRegion.anonymous(count: length, path: fd.path)
+        let region = try system { () throws(SystemError) in try MappedRegion.anonymous(count: length, path: fd.path) }
         var done = 0
         while done < length {
             let n = try read(fd, into: UnsafeMutableRawBufferPointer(start: region.base + done, count: length - done), at: done)

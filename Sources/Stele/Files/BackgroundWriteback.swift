@@ -1,3 +1,4 @@
+import SteleNative
 import Synchronization
 
 /// Writeback starts (``FileSystem/startWriteback(_:offset:length:)``) run on another thread,

@@ -3,43 +3,43 @@
 /// All multi-byte integers in Stele's formats are little-endian; these accessors decode them
 /// from any alignment. Offsets are checked with `precondition`: decoders validate lengths that
 /// come from disk *before* reading, so a failed precondition is a bug in Stele, never bad data.
-package struct ByteView {
-    package let base: UnsafeRawPointer
-    package let count: Int
+@frozen @usableFromInline package struct ByteView {
+    @usableFromInline package let base: UnsafeRawPointer
+    @usableFromInline package let count: Int
 
-    package init(base: UnsafeRawPointer, count: Int) {
+    @inlinable package init(base: UnsafeRawPointer, count: Int) {
         self.base = base
         self.count = count
     }
 
-    @inline(__always) private func check(_ offset: Int, _ size: Int) {
+    @inlinable @inline(__always) func check(_ offset: Int, _ size: Int) {
         precondition(offset >= 0 && size >= 0 && offset <= count - size, "read outside view")
     }
 
-    @inline(__always) package func u8(_ offset: Int) -> UInt8 {
+    @inlinable @inline(__always) package func u8(_ offset: Int) -> UInt8 {
         check(offset, 1)
         return base.load(fromByteOffset: offset, as: UInt8.self)
     }
 
-    @inline(__always) package func u16(_ offset: Int) -> UInt16 {
+    @inlinable @inline(__always) package func u16(_ offset: Int) -> UInt16 {
         check(offset, 2)
         return UInt16(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
     }
 
-    @inline(__always) package func u32(_ offset: Int) -> UInt32 {
+    @inlinable @inline(__always) package func u32(_ offset: Int) -> UInt32 {
         check(offset, 4)
         return UInt32(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
-    @inline(__always) package func u64(_ offset: Int) -> UInt64 {
+    @inlinable @inline(__always) package func u64(_ offset: Int) -> UInt64 {
         check(offset, 8)
         return UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
     }
 
-    @inline(__always) package func i64(_ offset: Int) -> Int64 { Int64(bitPattern: u64(offset)) }
+    @inlinable @inline(__always) package func i64(_ offset: Int) -> Int64 { Int64(bitPattern: u64(offset)) }
 
     /// A sub-view of `count` bytes at `offset`.
-    package func slice(_ offset: Int, _ length: Int) -> ByteView {
+    @inlinable package func slice(_ offset: Int, _ length: Int) -> ByteView {
         check(offset, length)
         return ByteView(base: base + offset, count: length)
     }
@@ -48,7 +48,7 @@ package struct ByteView {
     package var array: [UInt8] { Array(UnsafeRawBufferPointer(start: base, count: count)) }
 
     /// Whether every byte is zero.
-    package var isAllZero: Bool {
+    @inlinable package var isAllZero: Bool {
         let words = count / 8
         for i in 0 ..< words where base.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) != 0 { return false }
         for i in words * 8 ..< count where base.load(fromByteOffset: i, as: UInt8.self) != 0 { return false }
@@ -66,12 +66,12 @@ package struct ByteView {
     }
 
     /// Runs `body` with the bytes as a buffer pointer (for C calls).
-    package func withBuffer<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    @inlinable package func withBuffer<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(start: base, count: count))
     }
 
     /// A view of an array's bytes for the duration of `body`.
-    package static func of<R>(_ bytes: [UInt8], _ body: (ByteView) throws -> R) rethrows -> R {
+    @inlinable package static func of<R>(_ bytes: [UInt8], _ body: (ByteView) throws -> R) rethrows -> R {
         try bytes.withUnsafeBytes { raw in
             try body(ByteView(base: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: raw.count))
         }
@@ -79,50 +79,50 @@ package struct ByteView {
 }
 
 /// A bounds-checked little-endian writer into memory owned by someone else.
-package struct ByteWriter {
-    package let base: UnsafeMutableRawPointer
-    package let count: Int
+@frozen @usableFromInline package struct ByteWriter {
+    @usableFromInline package let base: UnsafeMutableRawPointer
+    @usableFromInline package let count: Int
 
-    package init(base: UnsafeMutableRawPointer, count: Int) {
+    @inlinable package init(base: UnsafeMutableRawPointer, count: Int) {
         self.base = base
         self.count = count
     }
 
-    @inline(__always) private func check(_ offset: Int, _ size: Int) {
+    @inlinable @inline(__always) func check(_ offset: Int, _ size: Int) {
         precondition(offset >= 0 && size >= 0 && offset <= count - size, "write outside buffer")
     }
 
-    @inline(__always) package func put(_ value: UInt8, at offset: Int) {
+    @inlinable @inline(__always) package func put(_ value: UInt8, at offset: Int) {
         check(offset, 1)
         base.storeBytes(of: value, toByteOffset: offset, as: UInt8.self)
     }
 
-    @inline(__always) package func put(_ value: UInt16, at offset: Int) {
+    @inlinable @inline(__always) package func put(_ value: UInt16, at offset: Int) {
         check(offset, 2)
         base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt16.self)
     }
 
-    @inline(__always) package func put(_ value: UInt32, at offset: Int) {
+    @inlinable @inline(__always) package func put(_ value: UInt32, at offset: Int) {
         check(offset, 4)
         base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt32.self)
     }
 
-    @inline(__always) package func put(_ value: UInt64, at offset: Int) {
+    @inlinable @inline(__always) package func put(_ value: UInt64, at offset: Int) {
         check(offset, 8)
         base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self)
     }
 
-    @inline(__always) package func put(_ value: Int64, at offset: Int) { put(UInt64(bitPattern: value), at: offset) }
+    @inlinable @inline(__always) package func put(_ value: Int64, at offset: Int) { put(UInt64(bitPattern: value), at: offset) }
 
     /// Copies `bytes` to `offset`.
-    @inline(__always) package func put(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
+    @inlinable @inline(__always) package func put(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
         check(offset, bytes.count)
         if let source = bytes.baseAddress, bytes.count > 0 {
             (base + offset).copyMemory(from: source, byteCount: bytes.count)
         }
     }
 
-    package func put(_ bytes: [UInt8], at offset: Int) {
+    @inlinable package func put(_ bytes: [UInt8], at offset: Int) {
         bytes.withUnsafeBytes { put($0, at: offset) }
     }
 
@@ -132,7 +132,7 @@ package struct ByteWriter {
     }
 
     /// The bytes written so far, read back.
-    package var view: ByteView { ByteView(base: UnsafeRawPointer(base), count: count) }
+    @inlinable package var view: ByteView { ByteView(base: UnsafeRawPointer(base), count: count) }
 
     /// Allocates a zeroed array of `count` bytes and lets `body` fill it.
     package static func makeArray(count: Int, _ body: (ByteWriter) throws -> Void) rethrows -> [UInt8] {
@@ -148,3 +148,10 @@ package struct ByteWriter {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+extension UnsafeRawBufferPointer {
+    /// A ``ByteView`` of the same bytes (a dangling-safe base for empty buffers).
+    @inlinable @inline(__always) package var view: ByteView {
+        ByteView(base: baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: count)
+    }
+}
