@@ -16,16 +16,16 @@ package func xxh3(_ bytes: [UInt8]) -> UInt64 {
 ///
 /// Chosen over swift-crypto's Swift API because it hashes a 100-byte leaf in about 100 ns
 /// against 200-300 ns (see `SWIFT-NOTES.md`), and every record is hashed once on append.
-package struct SHA256Hasher {
-    private var context = SHA256_CTX()
+@usableFromInline package struct SHA256Hasher {
+    @usableFromInline var context = SHA256_CTX()
 
-    package init() { SHA256_Init(&context) }
+    @inlinable package init() { SHA256_Init(&context) }
 
-    @inline(__always) package mutating func update(_ bytes: ByteView) {
+    @inlinable @inline(__always) package mutating func update(_ bytes: ByteView) {
         SHA256_Update(&context, bytes.base, bytes.count)
     }
 
-    @inline(__always) package mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    @inlinable @inline(__always) package mutating func update(_ bytes: UnsafeRawBufferPointer) {
         if let base = bytes.baseAddress { SHA256_Update(&context, base, bytes.count) }
     }
 
@@ -34,16 +34,16 @@ package struct SHA256Hasher {
     }
 
     /// Adds 32 bytes held as four words (a digest), in memory order.
-    package mutating func update(words: (UInt64, UInt64, UInt64, UInt64)) {
+    @inlinable package mutating func update(words: (UInt64, UInt64, UInt64, UInt64)) {
         withUnsafeBytes(of: words) { update($0) }
     }
 
-    @inline(__always) package mutating func update<T: FixedWidthInteger>(littleEndian value: T) {
+    @inlinable @inline(__always) package mutating func update<T: FixedWidthInteger>(littleEndian value: T) {
         withUnsafeBytes(of: value.littleEndian) { update($0) }
     }
 
     /// The 32-byte hash, as four words in memory order (no heap allocation).
-    package mutating func finalizeWords() -> (UInt64, UInt64, UInt64, UInt64) {
+    @inlinable package mutating func finalizeWords() -> (UInt64, UInt64, UInt64, UInt64) {
         var out: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         withUnsafeMutableBytes(of: &out) { raw in
             if let base = raw.baseAddress { _ = SHA256_Final(base.assumingMemoryBound(to: UInt8.self), &context) }

@@ -9,10 +9,10 @@ import CSteleSys
 /// ``ByteView`` or ``ByteWriter`` made from it is valid while the caller holds the region.
 /// Readers take a strong reference before they touch the bytes; that is what lets a segment be
 /// sealed and remapped while a reader or a sync is still using the old mapping.
-package final class MappedRegion: @unchecked Sendable {
-    package let base: UnsafeMutableRawPointer
-    package let count: Int
-    package let writable: Bool
+@usableFromInline package final class MappedRegion: @unchecked Sendable {
+    @usableFromInline package let base: UnsafeMutableRawPointer
+    @usableFromInline package let count: Int
+    @usableFromInline package let writable: Bool
     /// The path of the mapped file, for error messages.
     package let path: String
     private let release: @Sendable (UnsafeMutableRawPointer, Int) -> Void
@@ -29,16 +29,16 @@ package final class MappedRegion: @unchecked Sendable {
     deinit { release(base, count) }
 
     /// A bounds-checked read view of `range`.
-    package func view(_ range: Range<Int>) -> ByteView {
+    @inlinable package func view(_ range: Range<Int>) -> ByteView {
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "view outside mapping")
         return ByteView(base: UnsafeRawPointer(base + range.lowerBound), count: range.count)
     }
 
     /// A view of the whole mapping.
-    package var wholeView: ByteView { view(0 ..< count) }
+    @inlinable package var wholeView: ByteView { view(0 ..< count) }
 
     /// A bounds-checked writer over `range`; the mapping must be writable.
-    package func writer(_ range: Range<Int>) -> ByteWriter {
+    @inlinable package func writer(_ range: Range<Int>) -> ByteWriter {
         precondition(writable, "write to a read-only mapping")
         precondition(range.lowerBound >= 0 && range.upperBound <= count, "write outside mapping")
         return ByteWriter(base: base + range.lowerBound, count: range.count)

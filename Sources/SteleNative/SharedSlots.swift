@@ -4,9 +4,9 @@
 ///
 /// An `Array` cannot be shared this way: a write through it from two threads races on its
 /// copy-on-write check. The raw storage lives here, in the layer that holds the unsafe pointers.
-package final class SharedSlots<Element>: @unchecked Sendable {
-    private let base: UnsafeMutablePointer<Element>
-    package let count: Int
+@usableFromInline package final class SharedSlots<Element>: @unchecked Sendable {
+    @usableFromInline let base: UnsafeMutablePointer<Element>
+    @usableFromInline package let count: Int
 
     /// `count` slots holding `value`. Cost: one allocation.
     package init(count: Int, repeating value: Element) {
@@ -21,7 +21,7 @@ package final class SharedSlots<Element>: @unchecked Sendable {
         base.deallocate()
     }
 
-    package subscript(index: Int) -> Element {
+    @inlinable package subscript(index: Int) -> Element {
         get {
             precondition(index >= 0 && index < count, "slot out of range")
             return base[index]
