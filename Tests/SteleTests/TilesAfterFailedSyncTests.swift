@@ -50,4 +50,35 @@ import Testing
         let text = try String(contentsOfFile: store + "/tiles/state", encoding: .utf8)
         return text.split(separator: " ").dropFirst(2).first.flatMap { UInt64($0) }
     }
+
+    /// A seal's background work (tiles, the checkpoint it signs) fails without failing the seal:
+    /// the failure is in the public stats until the next seal makes it good.
+    @Test func aSealsBackgroundFailuresAreInTheStats() throws {
+        let dir = TemporaryDirectory(inMemory: true)
+        defer { dir.remove() }
+        let path = dir.child("store")
+        try Store.create(at: path, segmentSize: 64 * 1024)
+        let fs = FaultyFileSystem()
+        var options = Store.Options(commitPolicy: .everyBatch, checkpointSigner: try NoteSigner.generate(name: "stats.test"))
+        options.fileSystem = fs
+        let store = try Store(path: path, options: options)
+        defer { try? store.close() }
+        try store.append(contentsOf: (0 ..< 10).map { testEntry($0) })
+        try store.seal()
+        #expect(try store.stats().tilesNotDurable == nil)
+        #expect(try store.stats().sealCheckpointFailure == nil)
+
+        try store.append(contentsOf: (10 ..< 20).map { testEntry($0) })
+        fs.fail("syncFileSystem", errno: EIO, times: 1)
+        try store.seal()  // stands: records durable, tiles not
+        let stats = try store.stats()
+        #expect(stats.tilesNotDurable?.errno == EIO)
+        #expect(stats.sealCheckpointFailure == "tiles are not durable")
+        #expect(stats.writesDisabled == nil)
+
+        try store.append(contentsOf: (20 ..< 30).map { testEntry($0) })
+        try store.seal()
+        #expect(try store.stats().tilesNotDurable == nil)
+        #expect(try store.stats().sealCheckpointFailure == nil)
+    }
 }

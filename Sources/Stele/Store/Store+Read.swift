@@ -75,7 +75,9 @@ extension Store {
                 treeSize: log.frontier.size,
                 treeRoot: log.frontier.root,
                 lastSealHash: log.lastSealHash,
-                writesDisabled: state.failure)
+                writesDisabled: state.failure,
+                tilesNotDurable: log.tileFailure,
+                sealCheckpointFailure: log.checkpointFailure)
         }
     }
 }
@@ -105,4 +107,12 @@ public struct StoreStats: Sendable, Equatable {
     public var lastSealHash: Digest
     /// The failed sync that disabled writes, if any.
     public var writesDisabled: IOError?
+    /// Why the Merkle tiles (derived from the records) are not all durable, if the latest seal,
+    /// checkpoint or open could not make them so. The seal itself stands and the records are
+    /// durable; the next seal or open writes the tiles again from the records, and no checkpoint
+    /// is signed over tiles that may be lost. Nil once a persist succeeds.
+    public var tilesNotDurable: IOError?
+    /// Why the checkpoint that a seal signs (``Store/Options/checkpointSigner``) was not signed at
+    /// the latest seal, if it was not; the seal itself stands. Nil after a signed one.
+    public var sealCheckpointFailure: String?
 }
