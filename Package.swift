@@ -4,8 +4,8 @@
 // Target graph (each arrow is "may import"; the compiler keeps it):
 //   CLZ4, CXXHash, CCrypto, CSteleSys (C)  ←  SteleNative  ←  Stele  ←  SteleMirror  ←  SteleCLI
 // SteleNative is the only target with system calls and C libraries: typed, thin wrappers in the
-// style of swift-system. Stele, the engine, imports no C module and no Glibc (CI checks with
-// tools/check-layers.sh); inside it the folders follow the data: Files → Encoding → Segments →
+// style of swift-system. Stele, the engine, imports no C module and no Glibc (LayerTests
+// refuses one: SwiftPM would let it compile); inside it the folders follow the data: Files → Encoding → Segments →
 // Merkle → Index → Retention → Checkpoints → Store → Verify.
 import PackageDescription
 

@@ -109,7 +109,7 @@ struct AppendCommand: ParsableCommand {
 
     /// One input line, parsed by the library (``ImportLine``) so that the fuzz target runs the same code.
     static func parse(_ bytes: [UInt8], lineNumber: Int) throws -> (Entry, RetentionLock?) {
-        do throws(ImportLineError) {
+        do throws(SteleError) {
             let line = try ImportLine(parsing: bytes, lineNumber: lineNumber, now: Int64(Date().timeIntervalSince1970 * 1e9))
             return (line.entry, line.lock)
         } catch {

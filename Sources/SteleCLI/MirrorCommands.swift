@@ -103,10 +103,10 @@ struct MirrorCommand: ParsableCommand {
                 pause = interval
                 failures = 0
                 lastError = nil
-            } catch let error as MirrorError where !error.isTransient {
+            } catch SteleError.mirror(let error) where !error.isTransient {
                 // A copy that was tampered with, or an object that conflicts, is not retried: it
                 // needs a person, and following on would only upload beside it.
-                throw error
+                throw SteleError.mirror(error)
             } catch {
                 guard follow else { throw error }
                 failures += 1

@@ -43,16 +43,6 @@ do {
 } catch let error as SteleError {
     Console.error("stele: \(error)")
     exit(error.exitCode)
-} catch let error as CheckpointError {
-    Console.error("stele: \(error)")
-    exit(SteleError.checkpoint(error).exitCode)
-} catch let error as MirrorError {
-    Console.error("stele: \(error)")
-    switch error {
-    case .missing, .altered, .checkpointMismatch, .conflict, .tampered: exit(3)
-    case .transport, .target: exit(4)
-    case .invalid: exit(1)
-    }
 } catch let error as InputError {
     Console.error("stele: \(error.message)")
     exit(1)

@@ -23,9 +23,9 @@ public struct DirectoryTarget: MirrorTarget {
         if let existing = try head(name) {
             // Verified from the file itself, not from the checksum beside it (which anyone who can
             // replace the file can replace too).
-            guard existing.size == bytes.count, hexString(sha256(try get(name))) == digest else { throw MirrorError.conflict(name: name) }
+            guard existing.size == bytes.count, hexString(sha256(try get(name))) == digest else { throw SteleError.mirror(.conflict(name: name)) }
             guard existing.sha256 == digest else {
-                throw MirrorError.tampered(["\(name).sha256 names \(existing.sha256 ?? "nothing"), the file holds \(digest)"])
+                throw SteleError.mirror(.tampered(["\(name).sha256 names \(existing.sha256 ?? "nothing"), the file holds \(digest)"]))
             }
             return false
         }
@@ -35,10 +35,10 @@ public struct DirectoryTarget: MirrorTarget {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try writeOnce(DirectoryTarget.sidecar(sha256: digest, label: label), to: final + ".sha256", directory: directory)
             return try writeOnce(bytes, to: final, directory: directory)
-        } catch let error as MirrorError {
+        } catch let error as SteleError {
             throw error
         } catch {
-            throw MirrorError.target("\(final): \(error)")
+            throw SteleError.mirror(.target("\(final): \(error)"))
         }
     }
 
@@ -69,7 +69,7 @@ public struct DirectoryTarget: MirrorTarget {
 
     private func verifyExisting(_ final: String, _ bytes: [UInt8]) throws {
         guard let existing = FileManager.default.contents(atPath: final), Array(existing) == bytes else {
-            throw MirrorError.conflict(name: String(final.dropFirst(root.count + 1)))
+            throw SteleError.mirror(.conflict(name: String(final.dropFirst(root.count + 1))))
         }
     }
 
@@ -142,7 +142,7 @@ public struct DirectoryTarget: MirrorTarget {
     public func get(_ name: String) throws -> [UInt8] {
         // One read into the array (Foundation's `Data` and a copy out of it cost a third of a
         // directory restore's fetch time).
-        guard let bytes = try PosixFileSystem().readWholeFile(path(name), limit: .max) else { throw MirrorError.missing(name: name) }
+        guard let bytes = try PosixFileSystem().readWholeFile(path(name), limit: .max) else { throw SteleError.mirror(.missing(name: name)) }
         return bytes
     }
 }

@@ -130,12 +130,12 @@ public final class Mirror {
     private func copyTiles(_ footer: SegmentFooter, _ leaves: [Digest], path: String, history: String, floor: ObjectRetention,
                            _ report: inout Report) throws {
         guard tiles.frontier.size == footer.firstSequence else {
-            throw MirrorError.invalid("tiles: segment \(path) starts at \(footer.firstSequence), tiles are at \(tiles.frontier.size)")
+            throw SteleError.mirror(.invalid("tiles: segment \(path) starts at \(footer.firstSequence), tiles are at \(tiles.frontier.size)"))
         }
         var completed: [TileAccumulator.Tile] = []
         for leaf in leaves { completed += tiles.append(leaf) }
         guard tiles.frontier.size == footer.treeSize, tiles.frontier.root == footer.treeRoot else {
-            throw MirrorError.altered(name: path, detail: "its records do not reproduce the Merkle root in its footer")
+            throw SteleError.mirror(.altered(name: path, detail: "its records do not reproduce the Merkle root in its footer"))
         }
         let digits = String(footer.treeSize)
         let checkpointName = String(repeating: "0", count: max(0, 20 - digits.count)) + digits
@@ -208,11 +208,11 @@ public final class Mirror {
             && !findings.contains(where: { $0.hasPrefix(name + ":") }) {
             findings.append("\(name): this mirror wrote or verified it, and it is gone")
         }
-        if !findings.isEmpty { throw MirrorError.tampered(findings) }
+        if !findings.isEmpty { throw SteleError.mirror(.tampered(findings)) }
     }
 
     private func read(_ path: String) throws -> [UInt8] {
-        guard let bytes = try fs.readWholeFile(path, limit: Limits.maxSegmentSize) else { throw MirrorError.missing(name: path) }
+        guard let bytes = try fs.readWholeFile(path, limit: Limits.maxSegmentSize) else { throw SteleError.mirror(.missing(name: path)) }
         return bytes
     }
 
@@ -227,9 +227,9 @@ public final class Mirror {
             } else {
                 report.verified += 1
             }
-        } catch MirrorError.conflict(let conflicting) where conflicting == name && label != nil {
+        } catch SteleError.mirror(.conflict(let conflicting)) where conflicting == name && label != nil {
             guard try target.head(name)?.label == label, try SegmentBytes.isRedaction(bytes, of: try target.get(name), name: name) else {
-                throw MirrorError.conflict(name: name)
+                throw SteleError.mirror(.conflict(name: name))
             }
             report.redactedLocally += 1
         }

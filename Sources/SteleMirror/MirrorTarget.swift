@@ -44,12 +44,12 @@ extension MirrorTarget {
     }
 
     public func get(_ name: String, version: String?) throws -> [UInt8] {
-        guard version == nil else { throw MirrorError.invalid("\(description) keeps no object versions") }
+        guard version == nil else { throw SteleError.mirror(.invalid("\(description) keeps no object versions")) }
         return try get(name)
     }
 
     public func head(_ name: String, version: String?) throws -> ObjectInfo? {
-        guard version == nil else { throw MirrorError.invalid("\(description) keeps no object versions") }
+        guard version == nil else { throw SteleError.mirror(.invalid("\(description) keeps no object versions")) }
         return try head(name)
     }
 }
@@ -121,36 +121,3 @@ public struct ObjectRetention: Sendable, Equatable {
     }
 }
 
-/// What mirroring and restoring report when they cannot go on.
-public enum MirrorError: Error, Equatable, CustomStringConvertible {
-    /// No HTTP answer (connection refused, timeout).
-    case transport(String)
-    /// The target answered with an error.
-    case target(String)
-    /// An object the copy needs is not there.
-    case missing(name: String)
-    /// An object exists with other content than what would be stored under its name.
-    case conflict(name: String)
-    /// An object's content does not match its recorded checksum, or does not verify.
-    case altered(name: String, detail: String)
-    /// The restored log does not match the trusted checkpoint.
-    case checkpointMismatch(String)
-    /// Bad arguments or credentials.
-    case invalid(String)
-    /// The copy lost objects, grew objects the mirror never wrote, or has objects overwritten or
-    /// hidden by delete markers: each finding names the object. Nothing was uploaded over it.
-    case tampered([String])
-
-    public var description: String {
-        switch self {
-        case .transport(let detail): "mirror target unreachable: \(detail)"
-        case .target(let detail): "mirror target refused: \(detail)"
-        case .missing(let name): "object missing from the copy: \(name)"
-        case .conflict(let name): "object \(name) already exists with different content; nothing was overwritten"
-        case .altered(let name, let detail): "object \(name) was altered: \(detail)"
-        case .checkpointMismatch(let detail): "restored log does not match the trusted checkpoint: \(detail)"
-        case .invalid(let detail): detail
-        case .tampered(let findings): "THE COPY WAS TAMPERED WITH: " + findings.joined(separator: "; ")
-        }
-    }
-}

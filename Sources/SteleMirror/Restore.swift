@@ -76,12 +76,12 @@ public enum Restore {
     package static func run(from target: any MirrorTarget, to directory: String, checkpoint: String,
                             verifier: NoteVerifier, includeUnvouched: Bool = false, fileSystem fs: any FileSystem) throws -> Report {
         let start = ContinuousClock.now
-        guard try fs.status(directory) == nil else { throw MirrorError.invalid("\(directory) already exists; restore into a new directory") }
+        guard try fs.status(directory) == nil else { throw SteleError.mirror(.invalid("\(directory) already exists; restore into a new directory")) }
         let trusted: Checkpoint
         do {
             trusted = try Checkpoint(parsing: try SignedNote.open(checkpoint, verifier: verifier))
         } catch {
-            throw MirrorError.invalid("the trusted checkpoint does not verify with that key: \(error)")
+            throw SteleError.mirror(.invalid("the trusted checkpoint does not verify with that key: \(error)"))
         }
         let work = directory + ".restoring"
         // What a restore killed or cut short left: it never reached `directory`, so it goes.
@@ -94,7 +94,7 @@ public enum Restore {
             try? removeTree(fs, work)
             // Damage found by the store's own checks names a file of the copy: name the object.
             if case SteleError.corruption(let damage) = error, damage.file.hasPrefix(work + "/") {
-                throw MirrorError.altered(name: String(damage.file.dropFirst(work.count + 1)), detail: damage.detail)
+                throw SteleError.mirror(.altered(name: String(damage.file.dropFirst(work.count + 1)), detail: damage.detail))
             }
             throw error
         }
@@ -151,9 +151,9 @@ public enum Restore {
         guard held >= trusted.treeSize, let last = chosen.last else {
             let name = "segments/" + SegmentFiles.name(UInt64(chosen.count + 1))
             if let failed = inventory.altered.last(where: { $0.hasPrefix(name) }) {
-                throw MirrorError.altered(name: name, detail: failed + " (no version of it continues the chain)")
+                throw SteleError.mirror(.altered(name: name, detail: failed + " (no version of it continues the chain)"))
             }
-            throw MirrorError.missing(name: name)
+            throw SteleError.mirror(.missing(name: name))
         }
         // Segments after the chain's end: beyond every signed checkpoint, or after a break that
         // the chain cannot cross (the broken one is noted as altered).
@@ -237,10 +237,10 @@ public enum Restore {
         // A store created before config records is one fsck reports as such: the report says so.
         let problems = report.problems.filter { !(policyFrom != "log" && $0.category == .config) }
         guard problems.isEmpty else {
-            throw MirrorError.checkpointMismatch(problems.map { "\($0)" }.joined(separator: "; "))
+            throw SteleError.mirror(.checkpointMismatch(problems.map { "\($0)" }.joined(separator: "; ")))
         }
         guard report.externalCheckpointsVerified == vouching.count else {
-            throw MirrorError.checkpointMismatch("fsck verified \(report.externalCheckpointsVerified) of \(vouching.count) checkpoints")
+            throw SteleError.mirror(.checkpointMismatch("fsck verified \(report.externalCheckpointsVerified) of \(vouching.count) checkpoints"))
         }
         // The checkpoints signed with the trusted key come along: the ones the restored log is
         // consistent with, and those over more records than it holds, which are the evidence that
@@ -312,9 +312,9 @@ public enum Restore {
             try fs.writeAtomically(Array(fromLog.encoded.utf8), to: layout.config, permissions: 0o444, directory: layout.root)
             return "log"
         }
-        guard let (config, version) = copied else { throw MirrorError.missing(name: StoreConfig.fileName) }
+        guard let (config, version) = copied else { throw SteleError.mirror(.missing(name: StoreConfig.fileName)) }
         guard config.storeID == storeID else {
-            throw MirrorError.altered(name: version.label, detail: "names store \(config.storeIDHex), the segments are store \(hexString(storeID))")
+            throw SteleError.mirror(.altered(name: version.label, detail: "names store \(config.storeIDHex), the segments are store \(hexString(storeID))"))
         }
         try fs.writeAtomically(Array(config.encoded.utf8), to: layout.config, permissions: 0o444, directory: layout.root)
         return "the copy's stele.conf (the store predates config records in its log: run `stele migrate` after restoring)"

@@ -45,11 +45,11 @@ struct RestoreInventory {
 
     /// One version, checked against the SHA-256 recorded with that version.
     static func fetch(_ target: any MirrorTarget, _ version: ObjectVersion) throws -> [UInt8] {
-        guard let info = try target.head(version.name, version: version.versionID) else { throw MirrorError.missing(name: version.label) }
+        guard let info = try target.head(version.name, version: version.versionID) else { throw SteleError.mirror(.missing(name: version.label)) }
         let content = try target.get(version.name, version: version.versionID)
-        guard let recorded = info.sha256 else { throw MirrorError.altered(name: version.label, detail: "no checksum recorded with it") }
+        guard let recorded = info.sha256 else { throw SteleError.mirror(.altered(name: version.label, detail: "no checksum recorded with it")) }
         let actual = hexString(sha256(content))
-        guard actual == recorded else { throw MirrorError.altered(name: version.label, detail: "SHA-256 \(actual), recorded \(recorded)") }
+        guard actual == recorded else { throw SteleError.mirror(.altered(name: version.label, detail: "SHA-256 \(actual), recorded \(recorded)")) }
         return content
     }
 
@@ -105,7 +105,7 @@ extension RestoreInventory {
                 } else {
                     ignored.append("\(version.label): a later version than the one restored (objects are written once: an overwrite)")
                 }
-            } catch let MirrorError.altered(name, detail) {
+            } catch let SteleError.mirror(.altered(name, detail)) {
                 altered.append("\(name): \(detail)")
             } catch {
                 altered.append("\(version.label): \(error)")
@@ -122,17 +122,17 @@ extension RestoreInventory {
         do {
             (header, footer) = try SegmentBytes.sealedHeaderAndFooter(bytes, name: label)
         } catch {
-            throw MirrorError.altered(name: label, detail: "not a valid sealed segment: \(error)")
+            throw SteleError.mirror(.altered(name: label, detail: "not a valid sealed segment: \(error)"))
         }
         let first = previous.map { $0.footer.lastSequence + 1 } ?? 0
         guard header.index == index, header.firstSequence == first else {
-            throw MirrorError.altered(name: label, detail: "segment \(header.index) from sequence \(header.firstSequence), expected segment \(index) from \(first)")
+            throw SteleError.mirror(.altered(name: label, detail: "segment \(header.index) from sequence \(header.firstSequence), expected segment \(index) from \(first)"))
         }
         guard header.previousSeal == (previous?.footer.sealHash ?? .zero) else {
-            throw MirrorError.altered(name: label, detail: "does not link to the seal of the segment before (chain broken)")
+            throw SteleError.mirror(.altered(name: label, detail: "does not link to the seal of the segment before (chain broken)"))
         }
         if let storeID, header.storeID != storeID {
-            throw MirrorError.altered(name: label, detail: "belongs to store \(hexString(header.storeID))")
+            throw SteleError.mirror(.altered(name: label, detail: "belongs to store \(hexString(header.storeID))"))
         }
         if var frontier {
             let (_, leaves) = try SegmentBytes.leafHashes(bytes, name: label)
@@ -142,7 +142,7 @@ extension RestoreInventory {
                 content.update(leaf)
             }
             guard content.finalize() == footer.contentDigest, frontier.root == footer.treeRoot, frontier.size == footer.treeSize else {
-                throw MirrorError.altered(name: label, detail: "its records do not reproduce the content digest and Merkle root of its seal")
+                throw SteleError.mirror(.altered(name: label, detail: "its records do not reproduce the content digest and Merkle root of its seal"))
             }
         }
         return ChosenSegment(bytes: bytes, header: header, footer: footer, label: label)

@@ -16,7 +16,8 @@ import SteleNative
             _ = try ImportLine(parsing: line, lineNumber: 7, now: 1_767_225_600_000_000_000)
             return nil
         } catch {
-            return error
+            guard case .importLine(let rejected) = error else { return nil }
+            return rejected
         }
     }
 

@@ -97,12 +97,12 @@ import SteleNative
         #expect {
             try Restore.run(from: DirectoryTarget(root: offsite), to: restored, checkpoint: checkpoint, verifier: signer.verifier)
         } throws: { error in
-            guard case MirrorError.altered(let name, let detail) = error else { return false }
+            guard case SteleError.mirror(.altered(let name, let detail)) = error else { return false }
             return name == "segments/000000000002.seg" && detail.contains("SHA-256")
         }
         do {
             _ = try Restore.run(from: DirectoryTarget(root: offsite), to: restored, checkpoint: checkpoint, verifier: signer.verifier)
-        } catch let MirrorError.altered(name, _) {
+        } catch let SteleError.mirror(.altered(name, _)) {
             #expect(name == "segments/000000000002.seg")
         }
         #expect(!FileManager.default.fileExists(atPath: restored) && !FileManager.default.fileExists(atPath: restored + ".restoring"))
@@ -112,7 +112,7 @@ import SteleNative
         #expect {
             try Restore.run(from: DirectoryTarget(root: offsite), to: restored, checkpoint: checkpoint, verifier: signer.verifier)
         } throws: { error in
-            guard case MirrorError.altered(let name, let detail) = error else { return false }
+            guard case SteleError.mirror(.altered(let name, let detail)) = error else { return false }
             return name == "segments/000000000002.seg" && detail.contains("XXH3 mismatch") && !detail.contains("SHA-256")
         }
         #expect(!FileManager.default.fileExists(atPath: restored) && !FileManager.default.fileExists(atPath: restored + ".restoring"))
@@ -122,7 +122,7 @@ import SteleNative
         do {
             _ = try Restore.run(from: DirectoryTarget(root: offsite), to: restored, checkpoint: checkpoint, verifier: signer.verifier)
             Issue.record("restored with a segment missing")
-        } catch let MirrorError.missing(name) {
+        } catch let SteleError.mirror(.missing(name)) {
             #expect(name == "segments/000000000002.seg")
         }
         #expect(!FileManager.default.fileExists(atPath: restored) && !FileManager.default.fileExists(atPath: restored + ".restoring"))
@@ -140,11 +140,11 @@ import SteleNative
         let store = try Store(path: primary)
         let ahead = try store.checkpoint(signer: signer)
         try store.close()
-        #expect(throws: MirrorError.missing(name: "segments/000000000005.seg")) {
+        #expect(throws: SteleError.mirror(.missing(name: "segments/000000000005.seg"))) {
             try Restore.run(from: DirectoryTarget(root: offsite), to: dir.child("r1"), checkpoint: ahead, verifier: signer.verifier)
         }
         let other = try NoteSigner.generate(name: "mirror.test/log")
-        #expect(throws: MirrorError.invalid("the trusted checkpoint does not verify with that key: the note has no signature by mirror.test/log")) {
+        #expect(throws: SteleError.mirror(.invalid("the trusted checkpoint does not verify with that key: the note has no signature by mirror.test/log"))) {
             try Restore.run(from: DirectoryTarget(root: offsite), to: dir.child("r2"), checkpoint: try Self.latestCheckpoint(primary),
                             verifier: other.verifier)
         }
@@ -249,7 +249,7 @@ import SteleNative
         let target = DirectoryTarget(root: dir.child("offsite"))
         try target.put("a/b", [1, 2, 3], retention: nil, label: nil)
         try target.put("a/b", [1, 2, 3], retention: nil, label: nil)
-        #expect(throws: MirrorError.conflict(name: "a/b")) { try target.put("a/b", [9], retention: nil, label: nil) }
+        #expect(throws: SteleError.mirror(.conflict(name: "a/b"))) { try target.put("a/b", [9], retention: nil, label: nil) }
         #expect(try target.get("a/b") == [1, 2, 3])
         #expect(try target.list(prefix: "a/").map(\.name) == ["a/b"])
     }

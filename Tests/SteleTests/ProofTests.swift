@@ -61,9 +61,9 @@ import Testing
     }
 
     @Test func badRequestsAreTypedErrors() {
-        #expect(throws: ProofError.indexOutOfRange(index: 8, treeSize: 8)) { try MerkleProofs.inclusionProof(Self.tree, index: 8, size: 8) }
-        #expect(throws: ProofError.invalidRange(from: 0, to: 8)) { try MerkleProofs.consistencyProof(Self.tree, from: 0, to: 8) }
-        #expect(throws: ProofError.invalidRange(from: 5, to: 3)) { try MerkleProofs.consistencyProof(Self.tree, from: 5, to: 3) }
+        #expect(throws: SteleError.proof(.indexOutOfRange(index: 8, treeSize: 8))) { try MerkleProofs.inclusionProof(Self.tree, index: 8, size: 8) }
+        #expect(throws: SteleError.proof(.invalidRange(from: 0, to: 8))) { try MerkleProofs.consistencyProof(Self.tree, from: 0, to: 8) }
+        #expect(throws: SteleError.proof(.invalidRange(from: 5, to: 3))) { try MerkleProofs.consistencyProof(Self.tree, from: 5, to: 3) }
     }
 
     /// Every proof over random trees verifies; any single changed byte in the proof, the leaf or

@@ -98,10 +98,10 @@ final class S3FaultTests {
         _ = try S3MirrorTests.bucket(name)
         let target = S3Target(client: client(name), prefix: "p")
         try setFaults(#"[{"method": "GET", "query": "list-type", "action": "500", "times": 100}]"#)
-        #expect(throws: MirrorError.target("list p/: HTTP 500 InternalError: injected by the fault proxy")) { try target.list(prefix: "") }
+        #expect(throws: SteleError.mirror(.target("list p/: HTTP 500 InternalError: injected by the fault proxy"))) { try target.list(prefix: "") }
         #expect(target.client.retryCount.withLock { $0 } == 3, "4 attempts in all")
         try setFaults(#"[{"method": "PUT", "action": "403", "times": 1}]"#)
-        #expect(throws: MirrorError.target("PUT p/b: HTTP 403 AccessDenied: injected by the fault proxy")) {
+        #expect(throws: SteleError.mirror(.target("PUT p/b: HTTP 403 AccessDenied: injected by the fault proxy"))) {
             try target.put("b", [4], retention: nil, label: nil)
         }
         #expect(target.client.retryCount.withLock { $0 } == 3, "a 403 is final")
@@ -113,7 +113,7 @@ final class S3FaultTests {
         do {
             _ = try S3Target(client: unreachable, prefix: "").list(prefix: "")
             Issue.record("a listing from nowhere")
-        } catch MirrorError.transport {
+        } catch SteleError.mirror(.transport) {
         } catch {
             Issue.record("\(error)")
         }
@@ -145,7 +145,7 @@ final class S3FaultTests {
         target.partSize = 5 << 20
         let bytes = (0 ..< (11 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
         try setFaults(#"[{"method": "PUT", "query": "partNumber=2", "action": "500", "times": 4}]"#)  // every attempt
-        #expect(throws: MirrorError.self) { try target.put("big", bytes, retention: nil, label: nil) }
+        #expect(throws: SteleError.self) { try target.put("big", bytes, retention: nil, label: nil) }
         let log = try seen()
         #expect(log.contains { $0.hasPrefix("DELETE /\(name)/p/big?uploadId=") }, "\(log)")
         let pending = try direct.send(.init(method: "GET", key: "", query: [("uploads", "")]))

@@ -158,7 +158,7 @@ struct S3MirrorTests {
         #expect(restored.treeSize >= firstRecord + 400)
         #expect(restored.altered.contains { $0.hasPrefix(key + " (version ") && $0.contains("no checksum recorded") }, "\(restored.altered)")
         // And a mirror pass calls it what it is.
-        #expect(throws: MirrorError.tampered(["\(key): 2 versions (overwritten after the mirror wrote it)"])) {
+        #expect(throws: SteleError.mirror(.tampered(["\(key): 2 versions (overwritten after the mirror wrote it)"]))) {
             try Mirror(storePath: primary, target: target).runOnce()
         }
     }

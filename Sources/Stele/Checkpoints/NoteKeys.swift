@@ -7,7 +7,7 @@ import SteleNative
 /// with key ID = SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[0..<4], big-endian (c2sp.org/signed-note).
 
 /// Why a key, note or checkpoint is not acceptable.
-public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum CheckpointError: Sendable, Equatable, CustomStringConvertible {
     case malformedKey(String)
     case malformedNote(String)
     case malformedCheckpoint(String)
@@ -51,15 +51,15 @@ public struct NoteVerifier: Sendable, Equatable {
     /// - Throws: ``CheckpointError/malformedKey(_:)`` for a bad name, algorithm, length or key ID.
     public init(parsing text: String) throws {
         let parts = text.trimmingSuffixNewlines.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3 else { throw CheckpointError.malformedKey("expected name+keyid+key") }
+        guard parts.count == 3 else { throw SteleError.checkpoint(.malformedKey("expected name+keyid+key")) }
         let name = String(parts[0])
-        guard NoteVerifier.isValidName(name) else { throw CheckpointError.malformedKey("bad key name") }
-        guard parts[1].count == 8, let id = UInt32(parts[1], radix: 16) else { throw CheckpointError.malformedKey("bad key id") }
+        guard NoteVerifier.isValidName(name) else { throw SteleError.checkpoint(.malformedKey("bad key name")) }
+        guard parts[1].count == 8, let id = UInt32(parts[1], radix: 16) else { throw SteleError.checkpoint(.malformedKey("bad key id")) }
         guard let raw = Base64.decode(parts[2]), raw.count == 33, raw[0] == 0x01 else {
-            throw CheckpointError.malformedKey("not an Ed25519 key (algorithm 0x01, 32 bytes)")
+            throw SteleError.checkpoint(.malformedKey("not an Ed25519 key (algorithm 0x01, 32 bytes)"))
         }
         let key = Array(raw[1...])
-        guard NoteVerifier.keyID(name: name, publicKey: key) == id else { throw CheckpointError.malformedKey("key id does not match the key") }
+        guard NoteVerifier.keyID(name: name, publicKey: key) == id else { throw SteleError.checkpoint(.malformedKey("key id does not match the key")) }
         self.name = name
         self.keyID = id
         self.publicKey = key
@@ -106,8 +106,8 @@ public struct NoteSigner: Sendable {
     }
 
     init(name: String, seed: [UInt8]) throws {
-        guard NoteVerifier.isValidName(name) else { throw CheckpointError.malformedKey("bad key name") }
-        guard let key = Ed25519.publicKey(seed: seed) else { throw CheckpointError.malformedKey("not an Ed25519 private key") }
+        guard NoteVerifier.isValidName(name) else { throw SteleError.checkpoint(.malformedKey("bad key name")) }
+        guard let key = Ed25519.publicKey(seed: seed) else { throw SteleError.checkpoint(.malformedKey("not an Ed25519 private key")) }
         self.seed = seed
         self.verifier = NoteVerifier(name: name, publicKey: key)
     }
@@ -116,14 +116,14 @@ public struct NoteSigner: Sendable {
     public init(parsing text: String) throws {
         let parts = text.trimmingSuffixNewlines.split(separator: "+", maxSplits: 4, omittingEmptySubsequences: false)
         guard parts.count == 5, parts[0] == "PRIVATE", parts[1] == "KEY" else {
-            throw CheckpointError.malformedKey("expected PRIVATE+KEY+name+keyid+key")
+            throw SteleError.checkpoint(.malformedKey("expected PRIVATE+KEY+name+keyid+key"))
         }
         guard let raw = Base64.decode(parts[4]), raw.count == 33, raw[0] == 0x01 else {
-            throw CheckpointError.malformedKey("not an Ed25519 private key")
+            throw SteleError.checkpoint(.malformedKey("not an Ed25519 private key"))
         }
         try self.init(name: String(parts[2]), seed: Array(raw[1...]))
         guard parts[3].count == 8, UInt32(parts[3], radix: 16) == verifier.keyID else {
-            throw CheckpointError.malformedKey("key id does not match the key")
+            throw SteleError.checkpoint(.malformedKey("key id does not match the key"))
         }
     }
 
@@ -133,7 +133,7 @@ public struct NoteSigner: Sendable {
     }
 
     func sign(_ message: [UInt8]) throws -> [UInt8] {
-        guard let signature = Ed25519.sign(message, seed: seed) else { throw CheckpointError.malformedKey("signing failed") }
+        guard let signature = Ed25519.sign(message, seed: seed) else { throw SteleError.checkpoint(.malformedKey("signing failed")) }
         return signature
     }
 }

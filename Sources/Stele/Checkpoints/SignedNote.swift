@@ -11,7 +11,7 @@ public enum SignedNote {
     /// Signs `text` (which must end in a newline) with `signer`.
     public static func sign(_ text: String, with signer: NoteSigner) throws -> String {
         guard text.hasSuffix("\n"), isWellFormedText(text) else {
-            throw CheckpointError.malformedNote("text must be valid, end in a newline and contain no control characters")
+            throw SteleError.checkpoint(.malformedNote("text must be valid, end in a newline and contain no control characters"))
         }
         let signature = try signer.sign(Array(text.utf8))
         let id = signer.verifier.keyID
@@ -27,33 +27,33 @@ public enum SignedNote {
     /// - Throws: ``CheckpointError/malformedNote(_:)``, ``CheckpointError/noTrustedSignature(key:)``,
     ///   ``CheckpointError/badSignature(key:)``.
     public static func open(_ note: String, verifier: NoteVerifier) throws -> String {
-        guard note.utf8.count <= maxSize else { throw CheckpointError.malformedNote("larger than \(maxSize) bytes") }
-        guard isWellFormedText(note) else { throw CheckpointError.malformedNote("control characters other than newline") }
+        guard note.utf8.count <= maxSize else { throw SteleError.checkpoint(.malformedNote("larger than \(maxSize) bytes")) }
+        guard isWellFormedText(note) else { throw SteleError.checkpoint(.malformedNote("control characters other than newline")) }
         // The text ends at the last blank line; the signature lines follow it.
         let bytes = Array(note.utf8)
         guard let split = (0 ..< max(0, bytes.count - 1)).last(where: { bytes[$0] == 0x0a && bytes[$0 + 1] == 0x0a }) else {
-            throw CheckpointError.malformedNote("no blank line before the signatures")
+            throw SteleError.checkpoint(.malformedNote("no blank line before the signatures"))
         }
         let text = String(decoding: bytes[...split], as: UTF8.self)
         let signatures = String(decoding: bytes[(split + 2)...], as: UTF8.self)
-        guard signatures.hasSuffix("\n") else { throw CheckpointError.malformedNote("does not end in a newline") }
+        guard signatures.hasSuffix("\n") else { throw SteleError.checkpoint(.malformedNote("does not end in a newline")) }
         let lines = signatures.dropLast().split(separator: "\n", omittingEmptySubsequences: false)
-        guard !lines.isEmpty, lines.count <= maxSignatures else { throw CheckpointError.malformedNote("no or too many signatures") }
+        guard !lines.isEmpty, lines.count <= maxSignatures else { throw SteleError.checkpoint(.malformedNote("no or too many signatures")) }
         var verified = false
         for line in lines {
-            guard line.hasPrefix("\u{2014} ") else { throw CheckpointError.malformedNote("signature line without em dash") }
+            guard line.hasPrefix("\u{2014} ") else { throw SteleError.checkpoint(.malformedNote("signature line without em dash")) }
             let fields = line.dropFirst(2).split(separator: " ", omittingEmptySubsequences: false)
             guard fields.count == 2, NoteVerifier.isValidName(String(fields[0])), let blob = Base64.decode(fields[1]), blob.count >= 5 else {
-                throw CheckpointError.malformedNote("malformed signature line")
+                throw SteleError.checkpoint(.malformedNote("malformed signature line"))
             }
             let id = blob[0 ..< 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
             guard fields[0] == verifier.name, id == verifier.keyID else { continue }
             guard Ed25519.verify(Array(blob[4...]), message: Array(text.utf8), publicKey: verifier.publicKey) else {
-                throw CheckpointError.badSignature(key: verifier.name)
+                throw SteleError.checkpoint(.badSignature(key: verifier.name))
             }
             verified = true
         }
-        guard verified else { throw CheckpointError.noTrustedSignature(key: verifier.name) }
+        guard verified else { throw SteleError.checkpoint(.noTrustedSignature(key: verifier.name)) }
         return text
     }
 
@@ -84,16 +84,16 @@ public struct Checkpoint: Sendable, Equatable {
     /// Parses a checkpoint's note text (after its signature was verified).
     /// - Throws: ``CheckpointError/malformedCheckpoint(_:)``.
     public init(parsing text: String) throws {
-        guard text.hasSuffix("\n") else { throw CheckpointError.malformedCheckpoint("does not end in a newline") }
+        guard text.hasSuffix("\n") else { throw SteleError.checkpoint(.malformedCheckpoint("does not end in a newline")) }
         let lines = text.dropLast().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard lines.count >= 3, !lines.contains(where: \.isEmpty) else {
-            throw CheckpointError.malformedCheckpoint("needs origin, size and root lines, none empty")
+            throw SteleError.checkpoint(.malformedCheckpoint("needs origin, size and root lines, none empty"))
         }
         guard let size = UInt64(lines[1]), lines[1] == String(size) else {
-            throw CheckpointError.malformedCheckpoint("tree size \"\(lines[1])\" is not a decimal without leading zeros")
+            throw SteleError.checkpoint(.malformedCheckpoint("tree size \"\(lines[1])\" is not a decimal without leading zeros"))
         }
         guard let rootBytes = Base64.decode(lines[2]), let root = Digest(bytes: rootBytes) else {
-            throw CheckpointError.malformedCheckpoint("root is not 32 bytes of base64")
+            throw SteleError.checkpoint(.malformedCheckpoint("root is not 32 bytes of base64"))
         }
         self.init(origin: lines[0], treeSize: size, root: root, extensions: Array(lines.dropFirst(3)))
     }

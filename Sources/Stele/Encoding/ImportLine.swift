@@ -26,16 +26,16 @@ public struct ImportLine: Sendable, Equatable {
     ///   - line: the line's bytes (UTF-8 JSON).
     ///   - lineNumber: the 1-based line number, repeated in errors.
     ///   - now: the current time in ns since the Unix epoch, the base of a `"for"` lock.
-    /// - Throws: ``ImportLineError`` for anything that is not a valid line.
-    public init(parsing line: [UInt8], lineNumber: Int, now: Int64) throws(ImportLineError) {
-        func fail(_ message: String) -> ImportLineError { ImportLineError(lineNumber: lineNumber, message: message) }
+    /// - Throws: ``SteleError/importLine(_:)`` for anything that is not a valid line.
+    public init(parsing line: [UInt8], lineNumber: Int, now: Int64) throws(SteleError) {
+        func fail(_ message: String) -> SteleError { .importLine(ImportLineError(lineNumber: lineNumber, message: message)) }
         let fields: Fields
         do {
             fields = try JSONDecoder().decode(Fields.self, from: Data(line))
         } catch {
             throw fail("not a JSON object with \"ns\", \"key\" and \"value\" (\(error))")
         }
-        func bytes(_ text: String?, _ base64: String?, _ name: String) throws(ImportLineError) -> [UInt8] {
+        func bytes(_ text: String?, _ base64: String?, _ name: String) throws(SteleError) -> [UInt8] {
             switch (text, base64) {
             case (let text?, nil): return Array(text.utf8)
             case (nil, let encoded?):
@@ -82,7 +82,7 @@ public struct ImportLine: Sendable, Equatable {
 }
 
 /// Why a JSON Lines import line was rejected.
-public struct ImportLineError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct ImportLineError: Sendable, Equatable, CustomStringConvertible {
     /// The 1-based line number the caller gave.
     public var lineNumber: Int
     /// What is wrong with the line.

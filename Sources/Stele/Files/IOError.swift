@@ -5,7 +5,7 @@ import SteleNative
 /// Every file-system error that reaches a caller carries these three facts, so that an
 /// operator can tell "disk full" from "permission denied" from "I/O error" without a debugger.
 /// Reaches callers inside ``SteleError/io(_:)`` and ``SteleError/writesDisabled(cause:)``.
-public struct IOError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct IOError: Sendable, Equatable, CustomStringConvertible {
     /// The system call or step that failed, such as `open`, `msync` or `fallocate`.
     public let operation: String
     /// The path the call was about (for descriptor calls, the path the descriptor was opened with).

@@ -10,7 +10,7 @@ package protocol MerkleNodeSource {
 }
 
 /// Why a proof or a root cannot be produced.
-public enum ProofError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum ProofError: Sendable, Equatable, CustomStringConvertible {
     /// The leaf index is not below the tree size.
     case indexOutOfRange(index: UInt64, treeSize: UInt64)
     /// The tree size is 0 (no inclusion proof exists) or larger than the log.
@@ -51,7 +51,7 @@ package enum MerkleProofs {
 
     /// PATH(index, D[0:size]) of RFC 9162 §2.1.3.1, leaf-side first.
     package static func inclusionProof(_ source: some MerkleNodeSource, index: UInt64, size: UInt64) throws -> [Digest] {
-        guard index < size else { throw ProofError.indexOutOfRange(index: index, treeSize: size) }
+        guard index < size else { throw SteleError.proof(.indexOutOfRange(index: index, treeSize: size)) }
         var proof: [Digest] = []
         var start: UInt64 = 0, end = size
         var siblings: [(UInt64, UInt64)] = []
@@ -71,7 +71,7 @@ package enum MerkleProofs {
 
     /// PROOF(from, D[0:to]) of RFC 9162 §2.1.4.1 (SUBPROOF with b = true).
     package static func consistencyProof(_ source: some MerkleNodeSource, from: UInt64, to: UInt64) throws -> [Digest] {
-        guard from > 0, from <= to else { throw ProofError.invalidRange(from: from, to: to) }
+        guard from > 0, from <= to else { throw SteleError.proof(.invalidRange(from: from, to: to)) }
         if from == to { return [] }
         // Walk down from the root of `to`, collecting the hashes in reverse order.
         var collected: [Digest] = []
@@ -188,7 +188,7 @@ package struct InMemoryTree: MerkleNodeSource {
 
     package func node(level: Int, index: UInt64) throws -> Digest {
         guard level < levels.count, index < UInt64(levels[level].count) else {
-            throw ProofError.invalidTreeSize(index << level, available: size)
+            throw SteleError.proof(.invalidTreeSize(index << level, available: size))
         }
         return levels[level][Int(index)]
     }

@@ -110,7 +110,7 @@ package final class TileReader: MerkleNodeSource {
 
     package func node(level: Int, index: UInt64) throws -> Digest {
         guard level < 64, index < (size >> UInt64(level)) else {
-            throw ProofError.invalidTreeSize((index + 1) << UInt64(min(level, 63)), available: size)
+            throw SteleError.proof(.invalidTreeSize((index + 1) << UInt64(min(level, 63)), available: size))
         }
         let tileLevel = level >> 3, height = level & 7
         let first = index << UInt64(height)
@@ -132,10 +132,10 @@ package final class TileReader: MerkleNodeSource {
             let key = TileKey(level: tileLevel, index: tileIndex << 8 | UInt64(pending[tileLevel].count) | 1 << 63)
             expanded = cache.tile(key) { ExpandedTile(pending[tileLevel]) }
         } else {
-            throw ProofError.invalidTreeSize(size + 1, available: size)
+            throw SteleError.proof(.invalidTreeSize(size + 1, available: size))
         }
         guard let node = expanded.node(height: height, index: offset >> height) else {
-            throw ProofError.invalidTreeSize((index + 1) << UInt64(level), available: size)
+            throw SteleError.proof(.invalidTreeSize((index + 1) << UInt64(level), available: size))
         }
         return node
     }

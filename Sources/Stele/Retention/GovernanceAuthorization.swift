@@ -73,14 +73,10 @@ public enum GovernanceAuthorization {
         return (asOf, notAfter)
     }
 
-    /// Opens a note with `key`, mapping failures to the store's errors.
+    /// Opens a note with `key`; without a key, the store has no governance key to check with.
     private static func open(_ note: String, key: NoteVerifier?) throws -> String {
         guard let key else { throw SteleError.retention(.noGovernanceKey) }
-        do {
-            return try SignedNote.open(note, verifier: key)
-        } catch let error as CheckpointError {
-            throw SteleError.checkpoint(error)
-        }
+        return try SignedNote.open(note, verifier: key)
     }
 
     /// Checks a bypass: signed by `key`, for exactly this request, and not expired at `time`.

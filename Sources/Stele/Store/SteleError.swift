@@ -3,7 +3,8 @@ import SteleNative
 /// Every error Stele's public API throws.
 ///
 /// Each case carries what an operator needs to act: the path, the byte offset, the sequence
-/// number, the system error. The CLI maps them to exit codes (see ``exitCode``).
+/// number, the system error. It is the only error type the Stele libraries throw: the failures
+/// of proofs, checkpoints, retention rules, imports and off-host copies are its cases' payloads.
 public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A system call failed; the store is still consistent on disk.
     case io(IOError)
@@ -29,6 +30,10 @@ public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
     case retention(RetentionError)
     /// A key, signed note or checkpoint was refused, or a checkpoint shows lost or rewritten history.
     case checkpoint(CheckpointError)
+    /// Mirroring to or restoring from an off-host copy could not go on (SteleMirror).
+    case mirror(MirrorError)
+    /// A JSON Lines import line was rejected (``ImportLine``); nothing of it was written.
+    case importLine(ImportLineError)
     /// Stored bytes are damaged or inconsistent; run `stele fsck` on the store.
     case corruption(Corruption)
     /// An earlier sync failed, so nothing written since can be promised durable: the store
@@ -57,21 +62,14 @@ public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
         case .proof(let e): e.description
         case .checkpoint(let e): e.description
         case .retention(let e): e.description
+        case .mirror(let e): e.description
+        case .importLine(let e): e.description
         case .corruption(let c): "corruption: \(c); run `stele fsck` on the store"
         case .writesDisabled(let e): "writes disabled after a failed sync (\(e)); reopen the store"
         case .recordsLost(let lost):
             "\(lost); writes are refused: restore from an off-host copy, or record the loss with `stele record-loss`"
         case .notMigrated(let p):
             "\(p): the store predates config records (its identity and governance key are not in its log yet); it opens read-only until `stele migrate` adopts its stele.conf into the log"
-        }
-    }
-
-    /// The `stele` CLI's exit code for this error: 1 not found or refused, 3 corruption, 4 I/O.
-    public var exitCode: Int32 {
-        switch self {
-        case .corruption, .recordsLost, .checkpoint(.storeBehindCheckpoint), .checkpoint(.rootMismatch): 3
-        case .io, .writesDisabled: 4
-        default: 1
         }
     }
 }
@@ -103,7 +101,7 @@ public struct Corruption: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Why a retention change was refused. Each case names the lock in the way.
-public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible {
+public enum RetentionError: Sendable, Equatable, CustomStringConvertible {
     /// A compliance lock can never be shortened or turned into governance, by anyone.
     case complianceLock(AppliedLock)
     /// Shortening or removing a governance lock needs a governance authorization.
@@ -145,6 +143,42 @@ public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible 
             return "\(ns) \(String(decoding: key, as: UTF8.self)): no such version\(seq.map { " \($0)" } ?? "")"
         case .legalHold(let seq, let reason): return "refused: version \(seq) is under legal hold: \(reason)"
         case .liveVersion(let seq): return "refused: version \(seq) is the key's live version: delete or supersede it first"
+        }
+    }
+}
+
+/// What mirroring and restoring report when they cannot go on (in ``SteleError/mirror(_:)``).
+///
+/// Declared in the engine, not in SteleMirror, so that one error type is all any Stele API throws.
+public enum MirrorError: Sendable, Equatable, CustomStringConvertible {
+    /// No HTTP answer (connection refused, timeout).
+    case transport(String)
+    /// The target answered with an error.
+    case target(String)
+    /// An object the copy needs is not there.
+    case missing(name: String)
+    /// An object exists with other content than what would be stored under its name.
+    case conflict(name: String)
+    /// An object's content does not match its recorded checksum, or does not verify.
+    case altered(name: String, detail: String)
+    /// The restored log does not match the trusted checkpoint.
+    case checkpointMismatch(String)
+    /// Bad arguments or credentials.
+    case invalid(String)
+    /// The copy lost objects, grew objects the mirror never wrote, or has objects overwritten or
+    /// hidden by delete markers: each finding names the object. Nothing was uploaded over it.
+    case tampered([String])
+
+    public var description: String {
+        switch self {
+        case .transport(let detail): "mirror target unreachable: \(detail)"
+        case .target(let detail): "mirror target refused: \(detail)"
+        case .missing(let name): "object missing from the copy: \(name)"
+        case .conflict(let name): "object \(name) already exists with different content; nothing was overwritten"
+        case .altered(let name, let detail): "object \(name) was altered: \(detail)"
+        case .checkpointMismatch(let detail): "restored log does not match the trusted checkpoint: \(detail)"
+        case .invalid(let detail): detail
+        case .tampered(let findings): "THE COPY WAS TAMPERED WITH: " + findings.joined(separator: "; ")
         }
     }
 }

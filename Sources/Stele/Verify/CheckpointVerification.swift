@@ -62,12 +62,7 @@ extension Store {
 
     /// The checkpoint's signature and origin.
     func openCheckpoint(_ note: String, verifier: NoteVerifier) throws -> Checkpoint {
-        let checkpoint: Checkpoint
-        do {
-            checkpoint = try Checkpoint(parsing: SignedNote.open(note, verifier: verifier))
-        } catch let error as CheckpointError {
-            throw SteleError.checkpoint(error)
-        }
+        let checkpoint = try Checkpoint(parsing: SignedNote.open(note, verifier: verifier))
         guard checkpoint.origin == config.origin else {
             throw SteleError.checkpoint(.wrongOrigin(expected: config.origin, found: checkpoint.origin))
         }

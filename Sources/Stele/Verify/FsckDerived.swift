@@ -177,7 +177,7 @@ extension FsckRun {
                     do {
                         _ = try SignedNote.open(note, verifier: verifier)
                         valid = true
-                    } catch CheckpointError.noTrustedSignature {
+                    } catch SteleError.checkpoint(.noTrustedSignature) {
                         continue
                     } catch {
                         problem(.checkpoint, path, expected: "a valid signature by \(verifier.name)", found: "\(error)")

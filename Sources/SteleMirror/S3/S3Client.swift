@@ -78,7 +78,7 @@ public final class S3Client: @unchecked Sendable {
                 .joined(separator: "&")
         }
         guard let url = components.url(relativeTo: endpoint)?.absoluteURL, let host = endpoint.host else {
-            throw MirrorError.transport("bad endpoint \(endpoint)")
+            throw SteleError.mirror(.transport("bad endpoint \(endpoint)"))
         }
         let amzDate = Self.amzDate(Date())
         let payloadHash = hexString(sha256(request.body))
@@ -121,7 +121,7 @@ public final class S3Client: @unchecked Sendable {
             done.signal()
         }.resume()
         done.wait()
-        guard let response = outcome.response else { throw MirrorError.transport("\(request.method) \(url): \(outcome.error ?? "no response")") }
+        guard let response = outcome.response else { throw SteleError.mirror(.transport("\(request.method) \(url): \(outcome.error ?? "no response")")) }
         return response
     }
 

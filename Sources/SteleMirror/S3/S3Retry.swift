@@ -1,4 +1,5 @@
 import Foundation
+import Stele
 
 /// When and how often the S3 client tries a request again.
 ///
@@ -51,11 +52,11 @@ extension S3Client {
     package func sendRetrying(_ request: Request) throws -> Response {
         var attempt = 1
         while true {
-            let outcome: Result<Response, MirrorError>
+            let outcome: Result<Response, SteleError>
             do {
                 outcome = .success(try send(request))
-            } catch let error as MirrorError {
-                outcome = .failure(error)
+            } catch SteleError.mirror(let error) {
+                outcome = .failure(.mirror(error))
             }
             let reason: String
             switch outcome {

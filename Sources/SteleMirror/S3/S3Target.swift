@@ -27,7 +27,7 @@ public struct S3Target: MirrorTarget {
     }
 
     private func check(_ response: S3Client.Response, _ what: String) throws {
-        guard (200 ..< 300).contains(response.status) else { throw MirrorError.target("\(what): \(S3Client.errorText(response))") }
+        guard (200 ..< 300).contains(response.status) else { throw SteleError.mirror(.target("\(what): \(S3Client.errorText(response))")) }
     }
 
     private func lockHeaders(_ retention: ObjectRetention?, digest: [UInt8]) -> [String: String] {
@@ -44,13 +44,13 @@ public struct S3Target: MirrorTarget {
     public func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?, label: String?) throws -> Bool {
         let digest = sha256(bytes)
         if let existing = try head(name) {
-            guard existing.sha256 == hexString(digest), existing.size == bytes.count else { throw MirrorError.conflict(name: name) }
+            guard existing.sha256 == hexString(digest), existing.size == bytes.count else { throw SteleError.mirror(.conflict(name: name)) }
             // The checksum in the metadata is whatever the writer of that version said: verify the
             // content itself, from the ETag the server computed (MD5, or for a multipart upload
             // the MD5 of the parts' MD5s), or, where the ETag is not an MD5 (SSE-KMS), by reading it.
             if existing.etag != etag(of: bytes) {
-                if let etag = existing.etag, S3Target.isMD5ETag(etag) { throw MirrorError.conflict(name: name) }
-                guard sha256(try get(name)) == digest else { throw MirrorError.conflict(name: name) }
+                if let etag = existing.etag, S3Target.isMD5ETag(etag) { throw SteleError.mirror(.conflict(name: name)) }
+                guard sha256(try get(name)) == digest else { throw SteleError.mirror(.conflict(name: name)) }
             }
             return false
         }
@@ -67,7 +67,7 @@ public struct S3Target: MirrorTarget {
         }
         let started = try client.sendRetrying(.init(method: "POST", key: key, query: [("uploads", "")], headers: headers))
         try check(started, "start multipart upload of \(key)")
-        guard let uploadID = XMLFields.first("UploadId", in: started.body) else { throw MirrorError.target("no UploadId for \(key)") }
+        guard let uploadID = XMLFields.first("UploadId", in: started.body) else { throw SteleError.mirror(.target("no UploadId for \(key)")) }
         do {
             var parts: [(Int, String)] = []
             var offset = 0
@@ -78,7 +78,7 @@ public struct S3Target: MirrorTarget {
                 let response = try client.sendRetrying(.init(method: "PUT", key: key, query: [("partNumber", "\(number)"), ("uploadId", uploadID)],
                                                              headers: ["content-md5": Data(md5(part)).base64EncodedString()], body: part))
                 try check(response, "PUT part \(number) of \(key)")
-                guard let etag = response.headers["etag"] else { throw MirrorError.target("no ETag for part \(number) of \(key)") }
+                guard let etag = response.headers["etag"] else { throw SteleError.mirror(.target("no ETag for part \(number) of \(key)")) }
                 parts.append((number, etag))
                 offset += part.count
             }
@@ -114,17 +114,16 @@ public struct S3Target: MirrorTarget {
             do {
                 let response = try attempt()
                 if (200 ..< 300).contains(response.status) { return }
-                guard S3RetryPolicy.isRetryable(response) else { throw MirrorError.target("\(what): \(S3Client.errorText(response))") }
+                guard S3RetryPolicy.isRetryable(response) else { throw SteleError.mirror(.target("\(what): \(S3Client.errorText(response))")) }
                 reason = S3Client.errorText(response)
-            } catch let error as MirrorError {
-                guard case .transport(let detail) = error else { throw error }
+            } catch SteleError.mirror(.transport(let detail)) {
                 reason = detail
             }
             if let existing = try head(name) {
-                guard existing.sha256 == hexString(digest), existing.size == size else { throw MirrorError.conflict(name: name) }
+                guard existing.sha256 == hexString(digest), existing.size == size else { throw SteleError.mirror(.conflict(name: name)) }
                 return
             }
-            guard tries < client.retryPolicy.maxAttempts else { throw MirrorError.target("\(what): \(reason) (\(tries) attempts)") }
+            guard tries < client.retryPolicy.maxAttempts else { throw SteleError.mirror(.target("\(what): \(reason) (\(tries) attempts)")) }
             let wait = client.retryPolicy.delay(afterAttempt: tries)
             client.retried(.init(method: what.hasPrefix("PUT") ? "PUT" : "POST", key: prefix + name), reason: reason, attempt: tries, wait: wait)
             Thread.sleep(forTimeInterval: Double(wait.components.seconds) + Double(wait.components.attoseconds) * 1e-18)
@@ -219,15 +218,15 @@ public struct S3Target: MirrorTarget {
     static func listingPage(_ body: [UInt8], prefix: String, listing: String) throws -> (objects: [ObjectInfo], next: String?) {
         let keys = XMLFields.all("Key", in: body)
         let sizes = XMLFields.all("Size", in: body)
-        guard keys.count == sizes.count else { throw MirrorError.target("unreadable listing of \(listing)") }
+        guard keys.count == sizes.count else { throw SteleError.mirror(.target("unreadable listing of \(listing)")) }
         var objects: [ObjectInfo] = []
         for (key, size) in zip(keys, sizes) where key.hasPrefix(prefix) {
-            guard let size = Int(size), size >= 0 else { throw MirrorError.target("listing of \(listing): \(key) has size \(size)") }
+            guard let size = Int(size), size >= 0 else { throw SteleError.mirror(.target("listing of \(listing): \(key) has size \(size)")) }
             objects.append(ObjectInfo(name: String(key.dropFirst(prefix.count)), size: size, sha256: nil, label: nil))
         }
         guard XMLFields.first("IsTruncated", in: body) == "true" else { return (objects, nil) }
         guard let next = XMLFields.first("NextContinuationToken", in: body), !next.isEmpty else {
-            throw MirrorError.target("truncated listing of \(listing) without a continuation token")
+            throw SteleError.mirror(.target("truncated listing of \(listing) without a continuation token"))
         }
         return (objects, next)
     }
@@ -238,7 +237,7 @@ public struct S3Target: MirrorTarget {
 
     public func get(_ name: String, version: String?) throws -> [UInt8] {
         let response = try client.sendRetrying(.init(method: "GET", key: prefix + name, query: version.map { [("versionId", $0)] } ?? []))
-        if response.status == 404 { throw MirrorError.missing(name: name) }
+        if response.status == 404 { throw SteleError.mirror(.missing(name: name)) }
         try check(response, "GET \(prefix + name)")
         return response.body
     }
@@ -287,7 +286,7 @@ extension S3Target {
             guard let key = XMLFields.first("Key", in: bytes), key.hasPrefix(prefix) else { continue }
             let isDeleteMarker = element == "DeleteMarker"
             let size = isDeleteMarker ? 0 : Int(XMLFields.first("Size", in: bytes) ?? "")
-            guard let size, size >= 0 else { throw MirrorError.target("version listing of \(listing): \(key) has no readable size") }
+            guard let size, size >= 0 else { throw SteleError.mirror(.target("version listing of \(listing): \(key) has no readable size")) }
             versions.append(ObjectVersion(name: String(key.dropFirst(prefix.count)), versionID: XMLFields.first("VersionId", in: bytes),
                                           size: size, isDeleteMarker: isDeleteMarker,
                                           isLatest: XMLFields.first("IsLatest", in: bytes) == "true",
@@ -296,7 +295,7 @@ extension S3Target {
         }
         guard XMLFields.first("IsTruncated", in: body) == "true" else { return (versions, nil) }
         guard let key = XMLFields.first("NextKeyMarker", in: body) else {
-            throw MirrorError.target("truncated version listing of \(listing) without a next marker")
+            throw SteleError.mirror(.target("truncated version listing of \(listing) without a next marker"))
         }
         return (versions, (key, XMLFields.first("NextVersionIdMarker", in: body) ?? ""))
     }
