@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import Stele
+
+struct CheckpointCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "checkpoint",
+        abstract: "Sign a checkpoint of the log now, or print the latest one.",
+        discussion: """
+        With --key, makes every record and the tiles durable, checks the new checkpoint extends \
+        the latest signed one, signs it (C2SP tlog-checkpoint in a signed note) and stores it \
+        under checkpoints/. Without --key, prints the latest stored checkpoint. With --seal,         seals the active segment first, so that the checkpoint covers sealed records only: the         ones `stele mirror` copies off-host.
+        """)
+
+    @Argument(help: "The store directory.")
+    var dir: String
+
+    @Option(help: "Private key file from `stele keygen`.")
+    var key: String?
+
+    @Flag(help: "Seal the active segment before signing (with --key).")
+    var seal = false
+
+    @Option(help: "Write the signed note to this file instead of standard output.")
+    var out: String?
+
+    func run() throws {
+        let note: String
+        if let key {
+            let signer = try NoteSigner(parsing: try readText(key))
+            let store = try Store(path: dir)
+            if seal { try store.seal() }
+            note = try store.checkpoint(signer: signer)
+            try store.close()
+        } else {
+            let store = try Store(path: dir, options: .init(readOnly: true))
+            guard let latest = try store.latestCheckpoint() else {
+                throw InputError(message: "no checkpoint has been signed yet (use --key)")
+            }
+            note = latest
+            try store.close()
+        }
+        if let out {
+            try Data(note.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
+        } else {
+            print(note, terminator: "")
+        }
+    }
+}

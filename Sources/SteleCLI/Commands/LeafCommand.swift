@@ -1,0 +1,33 @@
+import ArgumentParser
+import Foundation
+import Stele
+
+struct LeafCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "leaf",
+        abstract: "Print a record's canonical entry bytes and leaf hash.",
+        discussion: "The leaf hash is SHA-256(0x00 || canonical entry bytes), as docs/format.md defines. JSON: {\"index\",\"entry_hex\",\"leaf_hash\"}.")
+
+    @Argument(help: "The store directory.")
+    var dir: String
+
+    @Option(help: "Leaf index (record sequence number).")
+    var index: UInt64
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let store = try Store(path: dir, options: .init(readOnly: true))
+        defer { try? store.close() }
+        let record = try store.record(at: index)
+        let entry = Store.canonicalEntry(record)
+        let leaf = try store.leafHash(at: index)
+        let hex = entry.map { String(format: "%02x", $0) }.joined()
+        if json {
+            print("{\"index\":\(index),\"entry_hex\":\"\(hex)\",\"leaf_hash\":\"\(leaf.hex)\"}")
+        } else {
+            print("index      \(index)\nentry hex  \(hex)\nentry b64  \(Data(entry).base64EncodedString())\nleaf hash  \(leaf.hex)")
+        }
+    }
+}

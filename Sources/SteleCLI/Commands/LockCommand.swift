@@ -1,0 +1,38 @@
+import ArgumentParser
+import Stele
+
+struct LockCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lock", abstract: "Lock a version (--version) or every version of a key so far.",
+        discussion: """
+        Compliance locks can only ever be extended; governance locks cannot be shortened without \
+        a governance authorization. The lock is a record in the log. Prints its sequence number.
+        """)
+
+    @Argument(help: "The store directory.") var dir: String
+    @Argument(help: "Namespace.") var namespace: String
+    @Argument(help: "Key (b64:BASE64 for bytes that are not printable UTF-8).") var key: String
+    @Option(help: "governance or compliance.") var mode: String
+    @Option(help: "Retain until this ISO 8601 date.") var until: String?
+    @Option(name: .customLong("for"), help: "Retain for this long from now (90s, 15m, 12h, 30d).") var duration: String?
+    @Option(help: "Lock only this version (sequence number).") var version: UInt64?
+    @Option(help: "Governance authorization file (from `stele authorize`): shorten or remove governance locks to --until.")
+    var authorization: String?
+
+    func run() throws {
+        guard let mode = RetentionMode(name: self.mode) else { throw ValidationError("--mode is governance or compliance") }
+        let store = try Store(path: dir)
+        if let authorization {
+            guard mode == .governance, let until else { throw ValidationError("a bypass takes --mode governance and --until") }
+            let receipt = try store.shortenGovernanceLock(namespace: namespace, key: try KeyText.parse(key), version: version,
+                                                          retainUntil: try parseDate(until), authorization: try readText(authorization))
+            try store.close()
+            print(receipt.sequences.lowerBound)
+            return
+        }
+        let lock = RetentionLock(mode: mode, retainUntil: try retainUntil(until: until, for: duration))
+        let receipt = try store.lock(namespace: namespace, key: try KeyText.parse(key), version: version, lock: lock)
+        try store.close()
+        print(receipt.sequences.lowerBound)
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import Stele
+
+struct ProveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prove",
+        abstract: "Print an inclusion proof (--index) or a consistency proof (--consistency).",
+        discussion: """
+        Proofs follow RFC 9162 and are checked against the records before they are printed. \
+        JSON: {"index","tree_size","root","proof":[...]} or {"from","to","proof":[...]}, hashes in lowercase hex.
+        """)
+
+    @Argument(help: "The store directory.")
+    var dir: String
+
+    @Option(help: "Leaf index (record sequence number) to prove.")
+    var index: UInt64?
+
+    @Option(help: "Tree size for the inclusion proof (default: the whole log).")
+    var treeSize: UInt64?
+
+    @Option(help: "Old tree size for a consistency proof.")
+    var consistency: UInt64?
+
+    @Option(help: "New tree size for the consistency proof (default: the whole log).")
+    var to: UInt64?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard (index == nil) != (consistency == nil) else { throw ValidationError("give exactly one of --index and --consistency") }
+    }
+
+    func run() throws {
+        let store = try Store(path: dir, options: .init(readOnly: true))
+        defer { try? store.close() }
+        if let index {
+            let proof = try store.inclusionProof(index: index, treeSize: treeSize)
+            if json {
+                print("{\"index\":\(proof.index),\"tree_size\":\(proof.treeSize),\"root\":\"\(proof.root.hex)\",\"proof\":[\(proof.hashes.map { "\"\($0.hex)\"" }.joined(separator: ","))]}")
+            } else {
+                print("inclusion of leaf \(proof.index) in tree size \(proof.treeSize), root \(proof.root.hex)")
+                for hash in proof.hashes { print(hash.hex) }
+            }
+        } else if let consistency {
+            let proof = try store.consistencyProof(from: consistency, to: to)
+            if json {
+                print("{\"from\":\(proof.from),\"to\":\(proof.to),\"proof\":[\(proof.hashes.map { "\"\($0.hex)\"" }.joined(separator: ","))]}")
+            } else {
+                print("consistency from size \(proof.from) (root \(proof.oldRoot.hex)) to size \(proof.to) (root \(proof.newRoot.hex))")
+                for hash in proof.hashes { print(hash.hex) }
+            }
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Stele
+
+struct PurgeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "purge", abstract: "Reclaim space: purge payloads of superseded or deleted versions whose locks have all expired.",
+        discussion: """
+        Seals the active segment first, writes a redaction record, then rewrites each affected \
+        sealed segment with redaction stubs that keep every leaf hash (every proof and checkpoint \
+        still verifies). Versions under a lock, a legal hold or the store minimum are left alone \
+        and counted. --dry-run only reports.
+        """)
+
+    @Argument(help: "The store directory.") var dir: String
+    @Flag(help: "Report what would be purged; change nothing.") var dryRun = false
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        let store = try Store(path: dir)
+        if !dryRun { try store.seal() }
+        let report = try store.purge(dryRun: dryRun)
+        try store.close()
+        // A dry run counts what the real run purges after sealing the active segment first.
+        let items = report.purged + (dryRun ? report.inActiveSegment : [])
+        let payload = items.reduce(0) { $0 + $1.storedBytes }
+        let stubs = 32 * items.count
+        let (freed, added) = dryRun ? (max(0, payload - stubs), max(0, stubs - payload)) : (report.bytesReclaimed, report.bytesAdded)
+        if json {
+            print("{\"dry_run\":\(report.dryRun),\"purged\":\(items.count),\"payload_bytes\":\(payload),\"stub_bytes\":\(stubs),"
+                + "\"bytes_reclaimed\":\(freed),\"bytes_added\":\(added),"
+                + "\"still_protected\":\(report.stillProtected),\"in_active_segment\":\(report.inActiveSegment.count),"
+                + "\"segments_rewritten\":\(report.segmentsRewritten),\"redaction_records\":\(report.redactionRecords)}")
+        } else {
+            let size = freed > 0 || added == 0 ? "\(freed) bytes of disk \(dryRun ? "would be " : "")reclaimed"
+                : "the stubs \(dryRun ? "would take" : "took") \(added) bytes more than the payloads they replace"
+            print("\(dryRun ? "would purge" : "purged") \(items.count) versions (\(payload) payload bytes, each replaced by a 32-byte stub); "
+                + "\(report.stillProtected) still protected; "
+                + (dryRun ? "\(report.inActiveSegment.count) of them in the active segment, which purge seals first; "
+                          : "\(report.segmentsRewritten) segments rewritten, ") + size)
+        }
+    }
+}
