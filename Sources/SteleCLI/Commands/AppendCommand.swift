@@ -16,14 +16,12 @@ struct AppendCommand: ParsableCommand {
         duplicates: --skip-lines N skips the first N input lines.
         """)
 
-    @Argument(help: "The store directory.")
-    var dir: String
+    @OptionGroup var directory: StoreDirectory
 
     @Option(help: "JSON Lines input file, or - for standard input.")
     var jsonl: String
 
-    @Option(help: "Commit policy: none, batch, or interval:MS.")
-    var sync: String = "batch"
+    @OptionGroup var commitPolicy: CommitPolicyOption
 
     @Option(help: "Records per append call.")
     var batch: Int = 1000
@@ -34,7 +32,7 @@ struct AppendCommand: ParsableCommand {
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         guard skipLines >= 0 else { throw ValidationError("--skip-lines must be 0 or more") }
-        _ = try parseCommitPolicy(sync)
+        _ = try commitPolicy.policy()
     }
 
     /// What went in so far: each batch appended, and the input line of every entry handed to
@@ -45,9 +43,9 @@ struct AppendCommand: ParsableCommand {
     }
 
     func run() throws {
-        let policy = try parseCommitPolicy(sync)
+        let policy = try commitPolicy.policy()
         let reader = try LineReader(path: jsonl)
-        let store = try Store(path: dir, options: .init(commitPolicy: policy))
+        let store = try Store(path: directory.path, options: .init(commitPolicy: policy))
         let before = store.recordCount
         var pending: [Entry] = []
         var locks: [RetentionLock?] = []
@@ -92,7 +90,7 @@ struct AppendCommand: ParsableCommand {
         let durable = store.durableRecordCount
         try? store.close()
         var present = durable
-        if let reopened = try? Store(path: dir, options: .init(readOnly: true)) {
+        if let reopened = try? Store(path: directory.path, options: .init(readOnly: true)) {
             present = reopened.recordCount
             try? reopened.close()
         }
@@ -104,7 +102,7 @@ struct AppendCommand: ParsableCommand {
         var text = "committed: \(count) records from input lines \(skipLines + 1)-\(lastLine), the last at sequence \(before + UInt64(count) - 1)"
         text += durable >= present ? ", durable" : "; the last \(present - durable) of them were not made durable (a sync failed): a reopen finds them, a power cut may not"
         return text + "; nothing after line \(lastLine) was written\n"
-            + "resume with: stele append \(dir) --jsonl \(jsonl) --sync \(sync) --skip-lines \(lastLine)"
+            + "resume with: stele append \(directory.path) --jsonl \(jsonl) --sync \(commitPolicy.sync) --skip-lines \(lastLine)"
     }
 
     /// One input line, parsed by the library (``ImportLine``) so that the fuzz target runs the same code.

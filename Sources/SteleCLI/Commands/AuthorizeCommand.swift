@@ -13,19 +13,19 @@ struct AuthorizeCommand: ParsableCommand {
 
     @Option(help: "The governance private key file (from `stele keygen`).") var signer: String
     @Option(help: "The store's origin (see `stele stats`).") var origin: String
-    @Argument(help: "Namespace.") var namespace: String
-    @Argument(help: "Key (b64:BASE64 for bytes that are not printable UTF-8).") var key: String
+    @OptionGroup var namespace: NamespaceArgument
+    @OptionGroup var key: KeyArgument
     @Option(help: "Only this version (sequence number).") var version: UInt64?
     @Option(help: "New retain-until date, ISO 8601 (a past date removes the locks).") var until: String
     @Option(help: "The store's tree size you looked at (`stele stats`): only locks set before it are shortened.") var asOf: UInt64
     @Option(help: "How long the authorization stays valid (90s, 15m, 12h, 30d).") var validFor: String = "1h"
 
     func run() throws {
-        let key = try NoteSigner(parsing: try readText(signer))
+        let authority = try NoteSigner(parsing: try readText(signer))
         guard let notAfter = RetentionText.after(Int64(Date().timeIntervalSince1970 * 1e9), try parseDuration(validFor)) else {
             throw ValidationError(RetentionText.tooLateHint(validFor))
         }
-        print(try GovernanceAuthorization.sign(origin: origin, namespace: namespace, key: try KeyText.parse(self.key), version: version,
-                                               retainUntil: try parseDate(until), asOf: asOf, notAfter: notAfter, with: key), terminator: "")
+        print(try GovernanceAuthorization.sign(origin: origin, namespace: namespace.name, key: try key.bytes(), version: version,
+                                               retainUntil: try parseDate(until), asOf: asOf, notAfter: notAfter, with: authority), terminator: "")
     }
 }

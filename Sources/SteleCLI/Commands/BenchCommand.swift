@@ -35,8 +35,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Records per append call.")
     var batch: Int = 1000
 
-    @Option(help: "Commit policy: none, batch, or interval:MS.")
-    var sync: String = "batch"
+    @OptionGroup var commitPolicy: CommitPolicyOption
 
     @Flag(help: "Leave the store in DIR instead of removing it.")
     var keep = false
@@ -51,11 +50,11 @@ struct BenchCommand: ParsableCommand {
         guard records >= 1, batch >= 1 else { throw ValidationError("--records and --batch must be at least 1") }
         let largest = Limits.maxValueLength(segmentSize: Limits.defaultSegmentSize)
         guard (0 ... largest).contains(valueSize) else { throw ValidationError("--value-size must be between 0 and \(largest)") }
-        _ = try parseCommitPolicy(sync)
+        _ = try commitPolicy.policy()
     }
 
     func run() throws {
-        let policy = try parseCommitPolicy(sync)
+        let policy = try commitPolicy.policy()
         let existed = FileManager.default.fileExists(atPath: dir)
         // Refuses anything but a missing or empty directory (SteleError.alreadyExists, exit 1).
         try Store.create(at: dir)
@@ -100,7 +99,7 @@ struct BenchCommand: ParsableCommand {
         if json {
             let fields = [
                 "\"records\":\(records)", "\"key_size\":\(Self.keySize)", "\"value_size\":\(valueSize)", "\"batch\":\(batch)",
-                "\"sync\":\(jsonString(sync))", "\"seconds\":\(Self.decimal(totalSeconds, 6))",
+                "\"sync\":\(jsonString(commitPolicy.sync))", "\"seconds\":\(Self.decimal(totalSeconds, 6))",
                 "\"records_per_sec\":\(Self.decimal(recordsPerSecond, 1))", "\"mb_per_sec\":\(Self.decimal(megabytesPerSecond, 2))",
                 "\"commit_p50_us\":\(Self.decimal(p50 * 1e6, 1))", "\"commit_p99_us\":\(Self.decimal(p99 * 1e6, 1))",
                 "\"final_sync_and_close_ms\":\(Self.decimal(closeSeconds * 1e3, 2))", "\"bytes_on_disk\":\(bytesOnDisk)",
@@ -109,7 +108,7 @@ struct BenchCommand: ParsableCommand {
             print("{" + fields.joined(separator: ",") + "}")
         } else {
             print("""
-            stele bench: \(records) records (\(Self.keySize) B sequential keys, \(valueSize) B random values), batches of \(batch), sync \(sync), in \(dir)
+            stele bench: \(records) records (\(Self.keySize) B sequential keys, \(valueSize) B random values), batches of \(batch), sync \(commitPolicy.sync), in \(dir)
               records/s       \(Int(recordsPerSecond.rounded()))
               MB/s            \(Self.decimal(megabytesPerSecond, 1)) (keys and values)
               commit p50      \(Self.decimal(p50 * 1e3, 3)) ms per append call

@@ -12,8 +12,7 @@ struct CheckpointCommand: ParsableCommand {
         under checkpoints/. Without --key, prints the latest stored checkpoint. With --seal,         seals the active segment first, so that the checkpoint covers sealed records only: the         ones `stele mirror` copies off-host.
         """)
 
-    @Argument(help: "The store directory.")
-    var dir: String
+    @OptionGroup var directory: StoreDirectory
 
     @Option(help: "Private key file from `stele keygen`.")
     var key: String?
@@ -28,12 +27,12 @@ struct CheckpointCommand: ParsableCommand {
         let note: String
         if let key {
             let signer = try NoteSigner(parsing: try readText(key))
-            let store = try Store(path: dir)
+            let store = try Store(path: directory.path)
             if seal { try store.seal() }
             note = try store.checkpoint(signer: signer)
             try store.close()
         } else {
-            let store = try Store(path: dir, options: .init(readOnly: true))
+            let store = try Store(path: directory.path, options: .init(readOnly: true))
             guard let latest = try store.latestCheckpoint() else {
                 throw InputError(message: "no checkpoint has been signed yet (use --key)")
             }

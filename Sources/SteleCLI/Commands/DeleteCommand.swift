@@ -6,13 +6,13 @@ struct DeleteCommand: ParsableCommand {
         commandName: "delete", abstract: "Delete a key logically (append a tombstone); prints its sequence number.",
         discussion: "History keeps every earlier version; `stele history` shows them.")
 
-    @Argument(help: "The store directory.") var dir: String
-    @Argument(help: "Namespace.") var namespace: String
-    @Argument(help: "Key (b64:BASE64 for bytes that are not printable UTF-8).") var key: String
+    @OptionGroup var directory: StoreDirectory
+    @OptionGroup var namespace: NamespaceArgument
+    @OptionGroup var key: KeyArgument
 
     func run() throws {
-        let store = try Store(path: dir)
-        let receipt = try store.delete(namespace: namespace, key: try KeyText.parse(key))
+        let store = try Store(path: directory.path)
+        let receipt = try store.delete(namespace: namespace.name, key: try key.bytes())
         try store.close()
         print(receipt.sequences.lowerBound)
     }

@@ -21,7 +21,7 @@ struct FsckCommand: ParsableCommand {
         chain, tree, checkpoint and retention findings always count. --repair needs the store closed.
         """)
 
-    @Argument(help: "The store directory.") var dir: String
+    @OptionGroup var directory: StoreDirectory
     @Flag(help: "Repair what is provably safe, then check again.") var repair = false
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "An external signed checkpoint file (repeatable).") var checkpoint: [String] = []
@@ -42,7 +42,7 @@ struct FsckCommand: ParsableCommand {
             }
             // A progress line on a terminal (stderr), nothing on a pipe.
             let tty = isatty(STDERR_FILENO) == 1
-            report = try Fsck.check(path: dir, externalCheckpoints: external, repair: repair, progress: tty ? { done, total in
+            report = try Fsck.check(path: directory.path, externalCheckpoints: external, repair: repair, progress: tty ? { done, total in
                 FileHandle.standardError.write(Data("\rchecking segments: \(done)/\(total) \(String(repeating: "#", count: 30 * done / max(1, total)))".utf8))
                 if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
             } : nil)

@@ -7,9 +7,9 @@ struct GetCommand: ParsableCommand {
         commandName: "get", abstract: "Print the raw value of a key's latest live version.",
         discussion: "Exit 1 when the key has no live version (never written, or deleted) or its value was purged. --at SEQ reads the key as of that sequence number.")
 
-    @Argument(help: "The store directory.") var dir: String
-    @Argument(help: "Namespace.") var namespace: String
-    @Argument(help: "Key (b64:BASE64 for bytes that are not printable UTF-8).") var key: String
+    @OptionGroup var directory: StoreDirectory
+    @OptionGroup var namespace: NamespaceArgument
+    @OptionGroup var key: KeyArgument
     @Option(help: "Read as of this sequence number.") var at: UInt64?
     @Flag(help: "Prove the value is in the tree of --checkpoint (the proof is checked; a summary goes to stderr).") var verified = false
     @Option(help: "Signed checkpoint file, with --verified.") var checkpoint: String?
@@ -21,7 +21,7 @@ struct GetCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try Store(path: dir, options: .init(readOnly: true))
+        let store = try Store(path: directory.path, options: .init(readOnly: true))
         defer { try? store.close() }
         let value: [UInt8]
         if let checkpointFile = checkpoint {
@@ -34,24 +34,24 @@ struct GetCommand: ParsableCommand {
                 guard let split = note.range(of: "\n\n", options: .backwards) else { throw InputError(message: "not a signed note") }
                 body = try Checkpoint(parsing: String(note[..<split.lowerBound]) + "\n")
             }
-            guard let result = try store.getVerified(namespace: namespace, key: try KeyText.parse(key), checkpoint: body),
+            guard let result = try store.getVerified(namespace: namespace.name, key: try key.bytes(), checkpoint: body),
                   let bytes = result.version.value else {
-                throw InputError(message: "\(namespace) \(key): no live version at tree size \(body.treeSize)")
+                throw InputError(message: "\(namespace.name) \(key.text): no live version at tree size \(body.treeSize)")
             }
             guard result.isValid else { throw SteleError.checkpoint(.rootMismatch(size: body.treeSize, checkpointRoot: body.root, storeRoot: result.proof.root)) }
             if result.version.redactedLeafHash != nil {
-                throw InputError(message: "\(namespace) \(key): version \(result.version.sequence) is in the tree but was purged after its "
+                throw InputError(message: "\(namespace.name) \(key.text): version \(result.version.sequence) is in the tree but was purged after its "
                     + "locks expired (its record and leaf hash remain; the value does not)")
             }
             Console.error("verified: version \(result.version.sequence) is leaf \(result.version.sequence) of tree size \(body.treeSize), root \(body.root.hex)\(verifierKey == nil ? " (checkpoint signature not checked: no --verifier-key)" : "")")
             value = bytes
         } else {
-            guard let version = try store.get(namespace: namespace, key: try KeyText.parse(key), asOf: at), let bytes = version.value else {
-                throw InputError(message: "\(namespace) \(key): no live version")
+            guard let version = try store.get(namespace: namespace.name, key: try key.bytes(), asOf: at), let bytes = version.value else {
+                throw InputError(message: "\(namespace.name) \(key.text): no live version")
             }
             // An empty output would pass for an empty value.
             if version.redactedLeafHash != nil {
-                throw InputError(message: "\(namespace) \(key): version \(version.sequence) was purged after its locks expired "
+                throw InputError(message: "\(namespace.name) \(key.text): version \(version.sequence) was purged after its locks expired "
                     + "(its record and leaf hash remain; the value does not)")
             }
             value = bytes

@@ -12,13 +12,13 @@ struct GovernanceKeyCommand: ParsableCommand {
         Prints the change record's sequence number.
         """)
 
-    @Argument(help: "The store directory.") var dir: String
+    @OptionGroup var directory: StoreDirectory
     @Option(help: "The new governance verifier key (inline or a file), or none.") var to: String
     @Option(help: "The authorization file from `stele authorize-key`.") var authorization: String
 
     func run() throws {
         let newKey = to == "none" ? nil : try loadVerifier(to)
-        let store = try Store(path: dir)
+        let store = try Store(path: directory.path)
         let receipt = try store.changeGovernanceKey(to: newKey, authorization: try readText(authorization))
         try store.close()
         print(receipt.sequences.lowerBound)

@@ -6,9 +6,9 @@ struct HoldCommand: ParsableCommand {
         commandName: "hold", abstract: "Set or release a legal hold on every version of a key.",
         discussion: "A held version is never purged, whatever its dates. Both setting and releasing are logged with the reason.")
 
-    @Argument(help: "The store directory.") var dir: String
-    @Argument(help: "Namespace.") var namespace: String
-    @Argument(help: "Key (b64:BASE64 for bytes that are not printable UTF-8).") var key: String
+    @OptionGroup var directory: StoreDirectory
+    @OptionGroup var namespace: NamespaceArgument
+    @OptionGroup var key: KeyArgument
     @Flag(name: .customLong("on"), help: "Set the hold.") var on = false
     @Flag(name: .customLong("off"), help: "Release the hold.") var off = false
     @Option(help: "Why (required).") var reason: String
@@ -18,8 +18,8 @@ struct HoldCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try Store(path: dir)
-        let receipt = try store.setLegalHold(namespace: namespace, key: try KeyText.parse(key), on: on, reason: reason)
+        let store = try Store(path: directory.path)
+        let receipt = try store.setLegalHold(namespace: namespace.name, key: try key.bytes(), on: on, reason: reason)
         try store.close()
         print(receipt.sequences.lowerBound)
     }

@@ -8,8 +8,7 @@ struct LeafCommand: ParsableCommand {
         abstract: "Print a record's canonical entry bytes and leaf hash.",
         discussion: "The leaf hash is SHA-256(0x00 || canonical entry bytes), as docs/format.md defines. JSON: {\"index\",\"entry_hex\",\"leaf_hash\"}.")
 
-    @Argument(help: "The store directory.")
-    var dir: String
+    @OptionGroup var directory: StoreDirectory
 
     @Option(help: "Leaf index (record sequence number).")
     var index: UInt64
@@ -18,7 +17,7 @@ struct LeafCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let store = try Store(path: dir, options: .init(readOnly: true))
+        let store = try Store(path: directory.path, options: .init(readOnly: true))
         defer { try? store.close() }
         let record = try store.record(at: index)
         let entry = Store.canonicalEntry(record)

@@ -9,9 +9,9 @@ struct LockCommand: ParsableCommand {
         a governance authorization. The lock is a record in the log. Prints its sequence number.
         """)
 
-    @Argument(help: "The store directory.") var dir: String
-    @Argument(help: "Namespace.") var namespace: String
-    @Argument(help: "Key (b64:BASE64 for bytes that are not printable UTF-8).") var key: String
+    @OptionGroup var directory: StoreDirectory
+    @OptionGroup var namespace: NamespaceArgument
+    @OptionGroup var key: KeyArgument
     @Option(help: "governance or compliance.") var mode: String
     @Option(help: "Retain until this ISO 8601 date.") var until: String?
     @Option(name: .customLong("for"), help: "Retain for this long from now (90s, 15m, 12h, 30d).") var duration: String?
@@ -21,17 +21,17 @@ struct LockCommand: ParsableCommand {
 
     func run() throws {
         guard let mode = RetentionMode(name: self.mode) else { throw ValidationError("--mode is governance or compliance") }
-        let store = try Store(path: dir)
+        let store = try Store(path: directory.path)
         if let authorization {
             guard mode == .governance, let until else { throw ValidationError("a bypass takes --mode governance and --until") }
-            let receipt = try store.shortenGovernanceLock(namespace: namespace, key: try KeyText.parse(key), version: version,
+            let receipt = try store.shortenGovernanceLock(namespace: namespace.name, key: try key.bytes(), version: version,
                                                           retainUntil: try parseDate(until), authorization: try readText(authorization))
             try store.close()
             print(receipt.sequences.lowerBound)
             return
         }
         let lock = RetentionLock(mode: mode, retainUntil: try retainUntil(until: until, for: duration))
-        let receipt = try store.lock(namespace: namespace, key: try KeyText.parse(key), version: version, lock: lock)
+        let receipt = try store.lock(namespace: namespace.name, key: try key.bytes(), version: version, lock: lock)
         try store.close()
         print(receipt.sequences.lowerBound)
     }

@@ -15,7 +15,7 @@ struct MirrorCommand: ParsableCommand {
         segment is not copied: the lag (records and seconds not yet off-host) is the recovery point.
         """)
 
-    @Argument(help: "The store directory.") var dir: String
+    @OptionGroup var directory: StoreDirectory
     @Option(help: "Target: a directory or s3://BUCKET/PREFIX.") var to: String
     @OptionGroup var targetOptions: TargetOptions
     @Flag(help: "Keep mirroring as segments seal; print the lag after each pass.") var follow = false
@@ -34,11 +34,11 @@ struct MirrorCommand: ParsableCommand {
     }
 
     func run() throws {
-        try refuseInsideStore(to, store: dir, what: "the mirror target")
+        try refuseInsideStore(to, store: directory.path, what: "the mirror target")
         var options = Mirror.Options()
         options.defaultMode = ObjectRetention.Mode(rawValue: lockMode.uppercased()) ?? .compliance
         options.minimumRetention = .seconds(retainDays * 86_400)
-        let mirror = Mirror(storePath: dir, target: try targetOptions.target(to), options: options)
+        let mirror = Mirror(storePath: directory.path, target: try targetOptions.target(to), options: options)
         var pass = 0
         var pause = interval
         var failures = 0

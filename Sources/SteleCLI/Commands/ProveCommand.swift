@@ -10,8 +10,7 @@ struct ProveCommand: ParsableCommand {
         JSON: {"index","tree_size","root","proof":[...]} or {"from","to","proof":[...]}, hashes in lowercase hex.
         """)
 
-    @Argument(help: "The store directory.")
-    var dir: String
+    @OptionGroup var directory: StoreDirectory
 
     @Option(help: "Leaf index (record sequence number) to prove.")
     var index: UInt64?
@@ -33,7 +32,7 @@ struct ProveCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try Store(path: dir, options: .init(readOnly: true))
+        let store = try Store(path: directory.path, options: .init(readOnly: true))
         defer { try? store.close() }
         if let index {
             let proof = try store.inclusionProof(index: index, treeSize: treeSize)

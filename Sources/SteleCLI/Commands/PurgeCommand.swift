@@ -11,12 +11,12 @@ struct PurgeCommand: ParsableCommand {
         and counted. --dry-run only reports.
         """)
 
-    @Argument(help: "The store directory.") var dir: String
+    @OptionGroup var directory: StoreDirectory
     @Flag(help: "Report what would be purged; change nothing.") var dryRun = false
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        let store = try Store(path: dir)
+        let store = try Store(path: directory.path)
         if !dryRun { try store.seal() }
         let report = try store.purge(dryRun: dryRun)
         try store.close()

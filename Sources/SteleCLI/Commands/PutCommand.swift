@@ -7,9 +7,9 @@ struct PutCommand: ParsableCommand {
         commandName: "put", abstract: "Write a new version of a key; prints its sequence number.",
         discussion: "Durable (msync) before the command returns. Nothing is overwritten: the previous versions stay in the history.")
 
-    @Argument(help: "The store directory.") var dir: String
+    @OptionGroup var directory: StoreDirectory
     @Argument(help: "Namespace (1-255 bytes, no NUL), e.g. merchant-42/orders.") var namespace: String
-    @Argument(help: "Key (b64:BASE64 for bytes that are not printable UTF-8).") var key: String
+    @OptionGroup var key: KeyArgument
     @Argument(help: "Value (or use --file).") var value: String?
     @Option(help: "Read the value from this file (- for standard input).") var file: String?
 
@@ -26,8 +26,8 @@ struct PutCommand: ParsableCommand {
         } else {
             bytes = Array((value ?? "").utf8)
         }
-        let store = try Store(path: dir)
-        let receipt = try store.put(namespace: namespace, key: try KeyText.parse(key), value: bytes)
+        let store = try Store(path: directory.path)
+        let receipt = try store.put(namespace: namespace, key: try key.bytes(), value: bytes)
         try store.close()
         print(receipt.sequences.lowerBound)
     }

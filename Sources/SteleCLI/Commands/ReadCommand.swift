@@ -14,8 +14,7 @@ struct ReadCommand: ParsableCommand {
         instead of a value whose payload was purged ("(redacted)" without --json).
         """)
 
-    @Argument(help: "The store directory.")
-    var dir: String
+    @OptionGroup var directory: StoreDirectory
 
     @Option(help: "First sequence number.")
     var from: UInt64
@@ -31,7 +30,7 @@ struct ReadCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try Store(path: dir, options: .init(readOnly: true))
+        let store = try Store(path: directory.path, options: .init(readOnly: true))
         if let torn = store.recovery.tornTail {
             Console.error("stele: warning: \(torn.bytes) bytes at \(torn.file):\(torn.offset) are not a complete record (\(torn.reason)); a writer's open will discard them into lost+found/")
         }

@@ -6,15 +6,15 @@ struct RetentionCommand: ParsableCommand {
         commandName: "retention", abstract: "Set a namespace's default retention for new versions.",
         discussion: "Only a stronger default is accepted (longer, or governance to compliance). Prints the policy record's sequence number.")
 
-    @Argument(help: "The store directory.") var dir: String
-    @Argument(help: "Namespace.") var namespace: String
+    @OptionGroup var directory: StoreDirectory
+    @OptionGroup var namespace: NamespaceArgument
     @Option(help: "governance or compliance.") var defaultMode: String
     @Option(help: "How long each new version is kept (90s, 15m, 12h, 30d).") var defaultFor: String
 
     func run() throws {
         guard let mode = RetentionMode(name: defaultMode) else { throw ValidationError("--default-mode is governance or compliance") }
-        let store = try Store(path: dir)
-        let receipt = try store.setDefaultRetention(namespace: namespace, mode: mode, duration: try parseDuration(defaultFor))
+        let store = try Store(path: directory.path)
+        let receipt = try store.setDefaultRetention(namespace: namespace.name, mode: mode, duration: try parseDuration(defaultFor))
         try store.close()
         print(receipt.sequences.lowerBound)
     }

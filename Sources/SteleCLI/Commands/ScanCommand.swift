@@ -5,8 +5,8 @@ struct ScanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scan", abstract: "List a namespace's keys in byte order with their latest versions.")
 
-    @Argument(help: "The store directory.") var dir: String
-    @Argument(help: "Namespace.") var namespace: String
+    @OptionGroup var directory: StoreDirectory
+    @OptionGroup var namespace: NamespaceArgument
     @Option(help: "Only keys starting with this prefix.") var prefix: String = ""
     @Option(help: "Start after this key (paging).") var after: String?
     @Option(help: "At most this many keys.") var limit: Int = 1000
@@ -14,9 +14,9 @@ struct ScanCommand: ParsableCommand {
     @Flag(help: "One JSON object per line.") var json = false
 
     func run() throws {
-        let store = try Store(path: dir, options: .init(readOnly: true))
+        let store = try Store(path: directory.path, options: .init(readOnly: true))
         defer { try? store.close() }
-        for version in try store.scan(namespace: namespace, prefix: try KeyText.parse(prefix), after: try after.map(KeyText.parse),
+        for version in try store.scan(namespace: namespace.name, prefix: try KeyText.parse(prefix), after: try after.map(KeyText.parse),
                                       limit: limit, includeDeleted: includeDeleted) {
             print(describe(version, json: json))
         }

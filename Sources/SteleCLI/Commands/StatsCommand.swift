@@ -7,14 +7,13 @@ struct StatsCommand: ParsableCommand {
         abstract: "Show a store's counters, Merkle root and chain head.",
         discussion: "Opens the store read-only; sealed segments are checked cheaply (header, footer, chain link) and the active one fully.")
 
-    @Argument(help: "The store directory.")
-    var dir: String
+    @OptionGroup var directory: StoreDirectory
 
     @Flag(help: "Print one JSON object.")
     var json = false
 
     func run() throws {
-        let store = try Store(path: dir, options: .init(readOnly: true))
+        let store = try Store(path: directory.path, options: .init(readOnly: true))
         let s = try store.stats()
         let recovery = store.recovery
         if json {

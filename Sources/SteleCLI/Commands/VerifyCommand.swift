@@ -17,8 +17,7 @@ struct VerifyCommand: ParsableCommand {
         consistency proof from the tiles instead (fast, but the records are not read).
         """)
 
-    @Argument(help: "The store directory.")
-    var dir: String
+    @OptionGroup var directory: StoreDirectory
 
     @Option(help: "The signed checkpoint file.")
     var checkpoint: String
@@ -35,7 +34,7 @@ struct VerifyCommand: ParsableCommand {
         // Records are read by sequence number only: no key index to build.
         var options = Store.Options(readOnly: true)
         options.keyIndex = false
-        let store = try Store(path: dir, options: options)
+        let store = try Store(path: directory.path, options: options)
         defer { try? store.close() }
         if tilesOnly {
             let verified = try store.verifyTiles(checkpoint: note, verifier: verifier)
