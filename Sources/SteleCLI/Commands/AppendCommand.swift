@@ -45,7 +45,14 @@ struct AppendCommand: ParsableCommand {
     func run() throws {
         let policy = try commitPolicy.policy()
         let reader = try LineReader(path: jsonl)
-        let store = try Store(path: directory.path, options: .init(commitPolicy: policy))
+        let last = try withStore(at: directory.path, .writable(policy)) { store in try append(from: reader, to: store) }
+        if let last { print(last) } else { Console.error("stele: no records in input") }
+    }
+
+    /// Appends the input in batches of `--batch`; returns the last sequence number appended (nil
+    /// when the input held no record). After a failure it says on stderr exactly what is in the
+    /// store and how to resume, then throws the error, which keeps its exit code.
+    private func append(from reader: LineReader, to store: Store) throws -> UInt64? {
         let before = store.recordCount
         var pending: [Entry] = []
         var locks: [RetentionLock?] = []
@@ -65,13 +72,13 @@ struct AppendCommand: ParsableCommand {
                 }
             }
             if !pending.isEmpty { try flush(store, &pending, &locks, &progress) }
+            // Closed here, not left to withStore: a failed final sync is reported with what was committed.
             try store.close()
         } catch {
-            // What is in the store, then the error itself (which keeps its exit code).
             Console.error(committed(store, before: before, progress))
             throw error
         }
-        if let last = progress.batches.last { print(last.upperBound) } else { Console.error("stele: no records in input") }
+        return progress.batches.last?.upperBound
     }
 
     private func flush(_ store: Store, _ pending: inout [Entry], _ locks: inout [RetentionLock?], _ progress: inout Progress) throws {
@@ -89,11 +96,7 @@ struct AppendCommand: ParsableCommand {
         _ = try? store.sync()
         let durable = store.durableRecordCount
         try? store.close()
-        var present = durable
-        if let reopened = try? Store(path: directory.path, options: .init(readOnly: true)) {
-            present = reopened.recordCount
-            try? reopened.close()
-        }
+        let present = (try? withStore(at: directory.path, .readOnly) { $0.recordCount }) ?? durable
         let count = Int(min(UInt64(progress.lines.count), present - min(present, before)))
         guard count > 0 else {
             return "committed: nothing (the store is as it was); run the same command again once the cause is fixed"

@@ -60,39 +60,12 @@ struct BenchCommand: ParsableCommand {
         try Store.create(at: dir)
         defer { if !keep { Self.removeStore(dir, keepDirectory: existed) } }
 
-        let store = try Store(path: dir, options: .init(commitPolicy: policy))
-        var values = RandomBytes(seed: UInt64(records) &* 0x9E37_79B9_7F4A_7C15 | 1)
-        let clock = ContinuousClock()
-        var commitSeconds: [Double] = []
-        commitSeconds.reserveCapacity((records + batch - 1) / batch)
-        var appendSeconds = 0.0
-        var written = 0
-        // Stele's bulk-write type, refilled for each batch (only `putBatch` is timed).
-        var entries = EntryBatch(reservingCapacity: min(batch, records), bytes: min(batch, records) * (Self.keySize + valueSize))
-        do {
-            while written < records {
-                entries.removeAll()
-                for index in written ..< min(records, written + batch) {
-                    entries.put(namespace: Self.namespace, key: Self.key(index), value: values.next(count: valueSize))
-                }
-                let started = clock.now
-                _ = try store.putBatch(entries)
-                let seconds = (clock.now - started).seconds
-                commitSeconds.append(seconds)
-                appendSeconds += seconds
-                written += entries.count
-            }
-        } catch {
-            try? store.close()
-            throw error
-        }
-        let closeStarted = clock.now
-        try store.close()  // the final sync under --sync none; a no-op sync under batch
-        let closeSeconds = (clock.now - closeStarted).seconds
+        let timings = try withStore(at: dir, .writable(policy)) { store in try measureAppends(to: store) }
+        let closeSeconds = timings.closeSeconds
         let bytesOnDisk = Self.diskUsage(dir)
-        commitSeconds.sort()
+        let commitSeconds = timings.commitSeconds.sorted()
 
-        let totalSeconds = appendSeconds + closeSeconds
+        let totalSeconds = timings.appendSeconds + closeSeconds
         let recordsPerSecond = Double(records) / totalSeconds
         let megabytesPerSecond = recordsPerSecond * Double(Self.keySize + valueSize) / 1e6
         let p50 = Self.percentile(commitSeconds, 0.50), p99 = Self.percentile(commitSeconds, 0.99)
@@ -118,6 +91,41 @@ struct BenchCommand: ParsableCommand {
               store           \(keep ? "kept in \(dir)" : "removed (--keep leaves it)")
             """)
         }
+    }
+
+    /// What the clock measured: each `putBatch` call, their sum, and the close.
+    private struct Timings {
+        var commitSeconds: [Double] = []
+        var appendSeconds = 0.0
+        var closeSeconds = 0.0
+    }
+
+    /// Appends `--records` records in batches, timing each `putBatch` call, then closes the store
+    /// itself (withStore's close is then a no-op) so that the final sync is timed too.
+    private func measureAppends(to store: Store) throws -> Timings {
+        var values = RandomBytes(seed: UInt64(records) &* 0x9E37_79B9_7F4A_7C15 | 1)
+        let clock = ContinuousClock()
+        var timings = Timings()
+        timings.commitSeconds.reserveCapacity((records + batch - 1) / batch)
+        var written = 0
+        // Stele's bulk-write type, refilled for each batch (only `putBatch` is timed).
+        var entries = EntryBatch(reservingCapacity: min(batch, records), bytes: min(batch, records) * (Self.keySize + valueSize))
+        while written < records {
+            entries.removeAll()
+            for index in written ..< min(records, written + batch) {
+                entries.put(namespace: Self.namespace, key: Self.key(index), value: values.next(count: valueSize))
+            }
+            let started = clock.now
+            _ = try store.putBatch(entries)
+            let seconds = (clock.now - started).seconds
+            timings.commitSeconds.append(seconds)
+            timings.appendSeconds += seconds
+            written += entries.count
+        }
+        let closeStarted = clock.now
+        try store.close()  // the final sync under --sync none; a no-op sync under batch
+        timings.closeSeconds = (clock.now - closeStarted).seconds
+        return timings
     }
 
     /// Record `index`'s key: zero-padded decimal, so keys sort in the order they are written.

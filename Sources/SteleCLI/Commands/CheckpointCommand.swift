@@ -27,17 +27,17 @@ struct CheckpointCommand: ParsableCommand {
         let note: String
         if let key {
             let signer = try NoteSigner(parsing: try readText(key))
-            let store = try Store(path: directory.path)
-            if seal { try store.seal() }
-            note = try store.checkpoint(signer: signer)
-            try store.close()
-        } else {
-            let store = try Store(path: directory.path, options: .init(readOnly: true))
-            guard let latest = try store.latestCheckpoint() else {
-                throw InputError(message: "no checkpoint has been signed yet (use --key)")
+            note = try withStore(at: directory.path, .writable(.everyBatch)) { store in
+                if seal { try store.seal() }
+                return try store.checkpoint(signer: signer)
             }
-            note = latest
-            try store.close()
+        } else {
+            note = try withStore(at: directory.path, .readOnly) { store in
+                guard let latest = try store.latestCheckpoint() else {
+                    throw InputError(message: "no checkpoint has been signed yet (use --key)")
+                }
+                return latest
+            }
         }
         if let out {
             try Data(note.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)

@@ -11,9 +11,9 @@ struct DeleteCommand: ParsableCommand {
     @OptionGroup var key: KeyArgument
 
     func run() throws {
-        let store = try Store(path: directory.path)
-        let receipt = try store.delete(namespace: namespace.name, key: try key.bytes())
-        try store.close()
+        let receipt = try withStore(at: directory.path, .writable(.everyBatch)) { store in
+            try store.delete(namespace: namespace.name, key: try key.bytes())
+        }
         print(receipt.sequences.lowerBound)
     }
 }

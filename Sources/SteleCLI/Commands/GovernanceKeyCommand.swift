@@ -18,9 +18,9 @@ struct GovernanceKeyCommand: ParsableCommand {
 
     func run() throws {
         let newKey = to == "none" ? nil : try loadVerifier(to)
-        let store = try Store(path: directory.path)
-        let receipt = try store.changeGovernanceKey(to: newKey, authorization: try readText(authorization))
-        try store.close()
+        let receipt = try withStore(at: directory.path, .writable(.everyBatch)) { store in
+            try store.changeGovernanceKey(to: newKey, authorization: try readText(authorization))
+        }
         print(receipt.sequences.lowerBound)
     }
 }

@@ -11,10 +11,10 @@ struct HistoryCommand: ParsableCommand {
     @Flag(help: "One JSON object per line.") var json = false
 
     func run() throws {
-        let store = try Store(path: directory.path, options: .init(readOnly: true))
-        defer { try? store.close() }
-        let history = try store.history(namespace: namespace.name, key: try key.bytes())
-        guard !history.isEmpty else { throw InputError(message: "\(namespace.name) \(key.text): never written") }
-        for version in history { print(describe(version, json: json)) }
+        try withStore(at: directory.path, .readOnly) { store in
+            let history = try store.history(namespace: namespace.name, key: try key.bytes())
+            guard !history.isEmpty else { throw InputError(message: "\(namespace.name) \(key.text): never written") }
+            for version in history { print(describe(version, json: json)) }
+        }
     }
 }

@@ -18,9 +18,9 @@ struct HoldCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try Store(path: directory.path)
-        let receipt = try store.setLegalHold(namespace: namespace.name, key: try key.bytes(), on: on, reason: reason)
-        try store.close()
+        let receipt = try withStore(at: directory.path, .writable(.everyBatch)) { store in
+            try store.setLegalHold(namespace: namespace.name, key: try key.bytes(), on: on, reason: reason)
+        }
         print(receipt.sequences.lowerBound)
     }
 }

@@ -17,16 +17,16 @@ struct LeafCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let store = try Store(path: directory.path, options: .init(readOnly: true))
-        defer { try? store.close() }
-        let record = try store.record(at: index)
-        let entry = Store.canonicalEntry(record)
-        let leaf = try store.leafHash(at: index)
-        let hex = entry.map { String(format: "%02x", $0) }.joined()
-        if json {
-            print("{\"index\":\(index),\"entry_hex\":\"\(hex)\",\"leaf_hash\":\"\(leaf.hex)\"}")
-        } else {
-            print("index      \(index)\nentry hex  \(hex)\nentry b64  \(Data(entry).base64EncodedString())\nleaf hash  \(leaf.hex)")
+        try withStore(at: directory.path, .readOnly) { store in
+            let record = try store.record(at: index)
+            let entry = Store.canonicalEntry(record)
+            let leaf = try store.leafHash(at: index)
+            let hex = entry.map { String(format: "%02x", $0) }.joined()
+            if json {
+                print("{\"index\":\(index),\"entry_hex\":\"\(hex)\",\"leaf_hash\":\"\(leaf.hex)\"}")
+            } else {
+                print("index      \(index)\nentry hex  \(hex)\nentry b64  \(Data(entry).base64EncodedString())\nleaf hash  \(leaf.hex)")
+            }
         }
     }
 }

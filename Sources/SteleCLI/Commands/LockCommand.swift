@@ -21,18 +21,15 @@ struct LockCommand: ParsableCommand {
 
     func run() throws {
         guard let mode = RetentionMode(name: self.mode) else { throw ValidationError("--mode is governance or compliance") }
-        let store = try Store(path: directory.path)
-        if let authorization {
-            guard mode == .governance, let until else { throw ValidationError("a bypass takes --mode governance and --until") }
-            let receipt = try store.shortenGovernanceLock(namespace: namespace.name, key: try key.bytes(), version: version,
-                                                          retainUntil: try parseDate(until), authorization: try readText(authorization))
-            try store.close()
-            print(receipt.sequences.lowerBound)
-            return
+        let receipt = try withStore(at: directory.path, .writable(.everyBatch)) { store in
+            if let authorization {
+                guard mode == .governance, let until else { throw ValidationError("a bypass takes --mode governance and --until") }
+                return try store.shortenGovernanceLock(namespace: namespace.name, key: try key.bytes(), version: version,
+                                                       retainUntil: try parseDate(until), authorization: try readText(authorization))
+            }
+            let lock = RetentionLock(mode: mode, retainUntil: try retainUntil(until: until, for: duration))
+            return try store.lock(namespace: namespace.name, key: try key.bytes(), version: version, lock: lock)
         }
-        let lock = RetentionLock(mode: mode, retainUntil: try retainUntil(until: until, for: duration))
-        let receipt = try store.lock(namespace: namespace.name, key: try key.bytes(), version: version, lock: lock)
-        try store.close()
         print(receipt.sequences.lowerBound)
     }
 }

@@ -20,10 +20,8 @@ struct MigrateCommand: ParsableCommand {
 
     func run() throws {
         let sequence = try Store.migrate(at: directory.path)
-        let store = try Store(path: directory.path, options: .init(readOnly: true))
-        let key = store.config.governanceKey?.encoded ?? "none"
-        try store.close()
-        Console.error("adopted into the log: origin \(store.config.origin), governance key \(key)")
+        let config = try withStore(at: directory.path, .readOnly) { $0.config }
+        Console.error("adopted into the log: origin \(config.origin), governance key \(config.governanceKey?.encoded ?? "none")")
         print(sequence)
     }
 }

@@ -32,23 +32,23 @@ struct ProveCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try Store(path: directory.path, options: .init(readOnly: true))
-        defer { try? store.close() }
-        if let index {
-            let proof = try store.inclusionProof(index: index, treeSize: treeSize)
-            if json {
-                print("{\"index\":\(proof.index),\"tree_size\":\(proof.treeSize),\"root\":\"\(proof.root.hex)\",\"proof\":[\(proof.hashes.map { "\"\($0.hex)\"" }.joined(separator: ","))]}")
-            } else {
-                print("inclusion of leaf \(proof.index) in tree size \(proof.treeSize), root \(proof.root.hex)")
-                for hash in proof.hashes { print(hash.hex) }
-            }
-        } else if let consistency {
-            let proof = try store.consistencyProof(from: consistency, to: to)
-            if json {
-                print("{\"from\":\(proof.from),\"to\":\(proof.to),\"proof\":[\(proof.hashes.map { "\"\($0.hex)\"" }.joined(separator: ","))]}")
-            } else {
-                print("consistency from size \(proof.from) (root \(proof.oldRoot.hex)) to size \(proof.to) (root \(proof.newRoot.hex))")
-                for hash in proof.hashes { print(hash.hex) }
+        try withStore(at: directory.path, .readOnly) { store in
+            if let index {
+                let proof = try store.inclusionProof(index: index, treeSize: treeSize)
+                if json {
+                    print("{\"index\":\(proof.index),\"tree_size\":\(proof.treeSize),\"root\":\"\(proof.root.hex)\",\"proof\":[\(proof.hashes.map { "\"\($0.hex)\"" }.joined(separator: ","))]}")
+                } else {
+                    print("inclusion of leaf \(proof.index) in tree size \(proof.treeSize), root \(proof.root.hex)")
+                    for hash in proof.hashes { print(hash.hex) }
+                }
+            } else if let consistency {
+                let proof = try store.consistencyProof(from: consistency, to: to)
+                if json {
+                    print("{\"from\":\(proof.from),\"to\":\(proof.to),\"proof\":[\(proof.hashes.map { "\"\($0.hex)\"" }.joined(separator: ","))]}")
+                } else {
+                    print("consistency from size \(proof.from) (root \(proof.oldRoot.hex)) to size \(proof.to) (root \(proof.newRoot.hex))")
+                    for hash in proof.hashes { print(hash.hex) }
+                }
             }
         }
     }

@@ -16,10 +16,10 @@ struct PurgeCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        let store = try Store(path: directory.path)
-        if !dryRun { try store.seal() }
-        let report = try store.purge(dryRun: dryRun)
-        try store.close()
+        let report = try withStore(at: directory.path, .writable(.everyBatch)) { store in
+            if !dryRun { try store.seal() }
+            return try store.purge(dryRun: dryRun)
+        }
         // A dry run counts what the real run purges after sealing the active segment first.
         let items = report.purged + (dryRun ? report.inActiveSegment : [])
         let payload = items.reduce(0) { $0 + $1.storedBytes }

@@ -26,9 +26,9 @@ struct PutCommand: ParsableCommand {
         } else {
             bytes = Array((value ?? "").utf8)
         }
-        let store = try Store(path: directory.path)
-        let receipt = try store.put(namespace: namespace, key: try key.bytes(), value: bytes)
-        try store.close()
+        let receipt = try withStore(at: directory.path, .writable(.everyBatch)) { store in
+            try store.put(namespace: namespace, key: try key.bytes(), value: bytes)
+        }
         print(receipt.sequences.lowerBound)
     }
 }

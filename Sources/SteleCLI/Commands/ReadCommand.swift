@@ -30,29 +30,29 @@ struct ReadCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try Store(path: directory.path, options: .init(readOnly: true))
-        if let torn = store.recovery.tornTail {
-            Console.error("stele: warning: \(torn.bytes) bytes at \(torn.file):\(torn.offset) are not a complete record (\(torn.reason)); a writer's open will discard them into lost+found/")
-        }
-        var out = ""
-        try store.forEachRecord(from: from, count: count) { record in
-            if json {
-                out += "{\"seq\":\(record.sequence),\"type\":\"\(record.type)\",\"time\":\"\(rfc3339(nanoseconds: record.timestamp))\",\"time_ns\":\(record.timestamp),"
-                out += jsonBytesField("ns", record.namespace) + "," + jsonBytesField("key", record.key) + ","
-                // A purged payload is gone: say so, with the leaf hash its stub keeps, rather than print an empty value.
-                out += (record.redactedLeafHash.map { "\"redacted_leaf_hash\":\"\($0.hex)\"" } ?? jsonBytesField("value", record.value)) + "}\n"
-            } else {
-                out += "\(record.sequence)\t\(record.type)\t\(rfc3339(nanoseconds: record.timestamp))\t"
-                out += "\(Self.text(record.namespace))\t\(Self.text(record.key))\t"
-                out += (record.redactedLeafHash == nil ? Self.text(record.value) : "(redacted)") + "\n"
+        try withStore(at: directory.path, .readOnly) { store in
+            if let torn = store.recovery.tornTail {
+                Console.error("stele: warning: \(torn.bytes) bytes at \(torn.file):\(torn.offset) are not a complete record (\(torn.reason)); a writer's open will discard them into lost+found/")
             }
-            if out.utf8.count > 1 << 16 {
-                FileHandle.standardOutput.write(Data(out.utf8))
-                out = ""
+            var out = ""
+            try store.forEachRecord(from: from, count: count) { record in
+                if json {
+                    out += "{\"seq\":\(record.sequence),\"type\":\"\(record.type)\",\"time\":\"\(rfc3339(nanoseconds: record.timestamp))\",\"time_ns\":\(record.timestamp),"
+                    out += jsonBytesField("ns", record.namespace) + "," + jsonBytesField("key", record.key) + ","
+                    // A purged payload is gone: say so, with the leaf hash its stub keeps, rather than print an empty value.
+                    out += (record.redactedLeafHash.map { "\"redacted_leaf_hash\":\"\($0.hex)\"" } ?? jsonBytesField("value", record.value)) + "}\n"
+                } else {
+                    out += "\(record.sequence)\t\(record.type)\t\(rfc3339(nanoseconds: record.timestamp))\t"
+                    out += "\(Self.text(record.namespace))\t\(Self.text(record.key))\t"
+                    out += (record.redactedLeafHash == nil ? Self.text(record.value) : "(redacted)") + "\n"
+                }
+                if out.utf8.count > 1 << 16 {
+                    FileHandle.standardOutput.write(Data(out.utf8))
+                    out = ""
+                }
             }
+            FileHandle.standardOutput.write(Data(out.utf8))
         }
-        FileHandle.standardOutput.write(Data(out.utf8))
-        try store.close()
     }
 
     /// Printable text as is; anything else as `b64:...` (see ``KeyText``).

@@ -13,9 +13,9 @@ struct RetentionCommand: ParsableCommand {
 
     func run() throws {
         guard let mode = RetentionMode(name: defaultMode) else { throw ValidationError("--default-mode is governance or compliance") }
-        let store = try Store(path: directory.path)
-        let receipt = try store.setDefaultRetention(namespace: namespace.name, mode: mode, duration: try parseDuration(defaultFor))
-        try store.close()
+        let receipt = try withStore(at: directory.path, .writable(.everyBatch)) { store in
+            try store.setDefaultRetention(namespace: namespace.name, mode: mode, duration: try parseDuration(defaultFor))
+        }
         print(receipt.sequences.lowerBound)
     }
 }

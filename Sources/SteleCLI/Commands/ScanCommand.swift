@@ -14,11 +14,11 @@ struct ScanCommand: ParsableCommand {
     @Flag(help: "One JSON object per line.") var json = false
 
     func run() throws {
-        let store = try Store(path: directory.path, options: .init(readOnly: true))
-        defer { try? store.close() }
-        for version in try store.scan(namespace: namespace.name, prefix: try KeyText.parse(prefix), after: try after.map(KeyText.parse),
-                                      limit: limit, includeDeleted: includeDeleted) {
-            print(describe(version, json: json))
+        try withStore(at: directory.path, .readOnly) { store in
+            for version in try store.scan(namespace: namespace.name, prefix: try KeyText.parse(prefix), after: try after.map(KeyText.parse),
+                                          limit: limit, includeDeleted: includeDeleted) {
+                print(describe(version, json: json))
+            }
         }
     }
 }

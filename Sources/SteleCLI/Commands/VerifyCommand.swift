@@ -32,19 +32,25 @@ struct VerifyCommand: ParsableCommand {
         let verifier = try loadVerifier(verifierKey)
         let note = try readText(checkpoint)
         // Records are read by sequence number only: no key index to build.
-        var options = Store.Options(readOnly: true)
-        options.keyIndex = false
-        let store = try Store(path: directory.path, options: options)
-        defer { try? store.close() }
-        if tilesOnly {
-            let verified = try store.verifyTiles(checkpoint: note, verifier: verifier)
-            if let lost = store.recovery.lostRecords { throw SteleError.recordsLost(lost) }
-            print("ok (tiles only): the tiles of the store (\(store.treeSize) records) extend the checkpoint of \(verified.origin) at size "
-                + "\(verified.treeSize), root \(verified.root.hex), signed by \(verifier.name)")
-            print("not checked: the records themselves were not read, so a record altered after its tiles were written passes; "
-                + "run without --tiles-only to recompute every leaf")
-            return
+        try withStore(at: directory.path, .readOnlyWithoutKeyIndex) { store in
+            if tilesOnly {
+                try checkTiles(of: store, note: note, verifier: verifier)
+            } else {
+                try checkRecords(of: store, note: note, verifier: verifier)
+            }
         }
+    }
+
+    private func checkTiles(of store: Store, note: String, verifier: NoteVerifier) throws {
+        let verified = try store.verifyTiles(checkpoint: note, verifier: verifier)
+        if let lost = store.recovery.lostRecords { throw SteleError.recordsLost(lost) }
+        print("ok (tiles only): the tiles of the store (\(store.treeSize) records) extend the checkpoint of \(verified.origin) at size "
+            + "\(verified.treeSize), root \(verified.root.hex), signed by \(verifier.name)")
+        print("not checked: the records themselves were not read, so a record altered after its tiles were written passes; "
+            + "run without --tiles-only to recompute every leaf")
+    }
+
+    private func checkRecords(of store: Store, note: String, verifier: NoteVerifier) throws {
         let result = try store.verify(checkpoint: note, verifier: verifier)
         let rate = result.seconds > 0 ? Int(Double(result.recordsChecked) / result.seconds) : 0
         print("ok: records 0..<\(result.recordsChecked) recomputed from the store's records give the root \(result.checkpoint.root.hex) "
