@@ -70,15 +70,12 @@ struct BenchCommand: ParsableCommand {
         let megabytesPerSecond = recordsPerSecond * Double(Self.keySize + valueSize) / 1e6
         let p50 = Self.percentile(commitSeconds, 0.50), p99 = Self.percentile(commitSeconds, 0.99)
         if json {
-            let fields = [
-                "\"records\":\(records)", "\"key_size\":\(Self.keySize)", "\"value_size\":\(valueSize)", "\"batch\":\(batch)",
-                "\"sync\":\(jsonString(commitPolicy.sync))", "\"seconds\":\(Self.decimal(totalSeconds, 6))",
-                "\"records_per_sec\":\(Self.decimal(recordsPerSecond, 1))", "\"mb_per_sec\":\(Self.decimal(megabytesPerSecond, 2))",
-                "\"commit_p50_us\":\(Self.decimal(p50 * 1e6, 1))", "\"commit_p99_us\":\(Self.decimal(p99 * 1e6, 1))",
-                "\"final_sync_and_close_ms\":\(Self.decimal(closeSeconds * 1e3, 2))", "\"bytes_on_disk\":\(bytesOnDisk)",
-                "\"kept\":\(keep)",
-            ]
-            print("{" + fields.joined(separator: ",") + "}")
+            print(try OrderedJSONEncoder().encode(BenchJSON(
+                records: records, keySize: Self.keySize, valueSize: valueSize, batch: batch, sync: commitPolicy.sync,
+                seconds: FixedDecimal(totalSeconds, digits: 6), recordsPerSec: FixedDecimal(recordsPerSecond, digits: 1),
+                mbPerSec: FixedDecimal(megabytesPerSecond, digits: 2), commitP50Us: FixedDecimal(p50 * 1e6, digits: 1),
+                commitP99Us: FixedDecimal(p99 * 1e6, digits: 1), finalSyncAndCloseMs: FixedDecimal(closeSeconds * 1e3, digits: 2),
+                bytesOnDisk: bytesOnDisk, kept: keep)))
         } else {
             print("""
             stele bench: \(records) records (\(Self.keySize) B sequential keys, \(valueSize) B random values), batches of \(batch), sync \(commitPolicy.sync), in \(dir)
@@ -177,6 +174,30 @@ struct BenchCommand: ParsableCommand {
         } else {
             try? files.removeItem(atPath: path)
         }
+    }
+}
+
+/// The measurement as one JSON object; timings and rates with the fixed precision the text
+/// output has always had.
+private struct BenchJSON: Encodable {
+    let records: Int
+    let keySize: Int
+    let valueSize: Int
+    let batch: Int
+    let sync: String
+    let seconds: FixedDecimal
+    let recordsPerSec: FixedDecimal
+    let mbPerSec: FixedDecimal
+    let commitP50Us: FixedDecimal
+    let commitP99Us: FixedDecimal
+    let finalSyncAndCloseMs: FixedDecimal
+    let bytesOnDisk: Int
+    let kept: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case records, keySize = "key_size", valueSize = "value_size", batch, sync, seconds, recordsPerSec = "records_per_sec"
+        case mbPerSec = "mb_per_sec", commitP50Us = "commit_p50_us", commitP99Us = "commit_p99_us"
+        case finalSyncAndCloseMs = "final_sync_and_close_ms", bytesOnDisk = "bytes_on_disk", kept
     }
 }
 

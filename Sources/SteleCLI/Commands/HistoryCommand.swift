@@ -14,7 +14,7 @@ struct HistoryCommand: ParsableCommand {
         try withStore(at: directory.path, .readOnly) { store in
             let history = try store.history(namespace: namespace.name, key: try key.bytes())
             guard !history.isEmpty else { throw InputError(message: "\(namespace.name) \(key.text): never written") }
-            for version in history { print(describe(version, json: json)) }
+            for version in history { print(try describe(version, json: json)) }
         }
     }
 }

@@ -23,10 +23,21 @@ struct LeafCommand: ParsableCommand {
             let leaf = try store.leafHash(at: index)
             let hex = entry.map { String(format: "%02x", $0) }.joined()
             if json {
-                print("{\"index\":\(index),\"entry_hex\":\"\(hex)\",\"leaf_hash\":\"\(leaf.hex)\"}")
+                print(try OrderedJSONEncoder().encode(LeafJSON(index: index, entryHex: hex, leafHash: leaf.hex)))
             } else {
                 print("index      \(index)\nentry hex  \(hex)\nentry b64  \(Data(entry).base64EncodedString())\nleaf hash  \(leaf.hex)")
             }
         }
+    }
+}
+
+/// `{"index","entry_hex","leaf_hash"}`, as the help says.
+private struct LeafJSON: Encodable {
+    let index: UInt64
+    let entryHex: String
+    let leafHash: String
+
+    enum CodingKeys: String, CodingKey {
+        case index, entryHex = "entry_hex", leafHash = "leaf_hash"
     }
 }

@@ -47,7 +47,7 @@ struct MirrorCommand: ParsableCommand {
             pass += 1
             do {
                 let report = try mirror.runOnce()
-                Console.line(json ? Self.json(report) : Self.text(report))
+                Console.line(json ? try OrderedJSONEncoder().encode(PassJSON(report)) : Self.text(report))
                 pause = interval
                 failures = 0
                 lastError = nil
@@ -82,13 +82,37 @@ struct MirrorCommand: ParsableCommand {
             + "\(r.recordsInStore) records\(r.redactedLocally > 0 ? " (\(r.redactedLocally) segments purged locally since copied)" : ""), checkpoint \(r.checkpointOffHost.map(String.init) ?? "none"); lag \(r.lagRecords) records, "
             + String(format: "%.1f s", r.lagSeconds ?? 0)
     }
+}
 
-    static func json(_ r: Mirror.Report) -> String {
-        "{\"uploaded\":\(r.uploaded.count),\"bytes_uploaded\":\(r.bytesUploaded),\"verified\":\(r.verified),"
-            + "\"redacted_locally\":\(r.redactedLocally),"
-            + "\"records_off_host\":\(r.recordsOffHost),\"records_in_store\":\(r.recordsInStore),"
-            + "\"checkpoint_off_host\":\(r.checkpointOffHost.map(String.init) ?? "null"),\"lag_records\":\(r.lagRecords),"
-            + "\"lag_seconds\":\(r.lagSeconds.map { String(format: "%.3f", $0) } ?? "0")}"
+/// One pass as a JSON object: `checkpoint_off_host` is null before any checkpoint is off-host,
+/// `lag_seconds` 0 when nothing lags.
+private struct PassJSON: Encodable {
+    let uploaded: Int
+    let bytesUploaded: Int
+    let verified: Int
+    let redactedLocally: Int
+    let recordsOffHost: UInt64
+    let recordsInStore: UInt64
+    let checkpointOffHost: NullWhenAbsent<UInt64>
+    let lagRecords: UInt64
+    let lagSeconds: FixedDecimal
+
+    enum CodingKeys: String, CodingKey {
+        case uploaded, bytesUploaded = "bytes_uploaded", verified, redactedLocally = "redacted_locally"
+        case recordsOffHost = "records_off_host", recordsInStore = "records_in_store", checkpointOffHost = "checkpoint_off_host"
+        case lagRecords = "lag_records", lagSeconds = "lag_seconds"
+    }
+
+    init(_ report: Mirror.Report) {
+        uploaded = report.uploaded.count
+        bytesUploaded = report.bytesUploaded
+        verified = report.verified
+        redactedLocally = report.redactedLocally
+        recordsOffHost = report.recordsOffHost
+        recordsInStore = report.recordsInStore
+        checkpointOffHost = NullWhenAbsent(report.checkpointOffHost)
+        lagRecords = report.lagRecords
+        lagSeconds = report.lagSeconds.map { FixedDecimal($0, digits: 3) } ?? FixedDecimal(0, digits: 0)
     }
 }
 

@@ -36,7 +36,7 @@ struct ProveCommand: ParsableCommand {
             if let index {
                 let proof = try store.inclusionProof(index: index, treeSize: treeSize)
                 if json {
-                    print("{\"index\":\(proof.index),\"tree_size\":\(proof.treeSize),\"root\":\"\(proof.root.hex)\",\"proof\":[\(proof.hashes.map { "\"\($0.hex)\"" }.joined(separator: ","))]}")
+                    print(try OrderedJSONEncoder().encode(InclusionProofJSON(proof)))
                 } else {
                     print("inclusion of leaf \(proof.index) in tree size \(proof.treeSize), root \(proof.root.hex)")
                     for hash in proof.hashes { print(hash.hex) }
@@ -44,12 +44,39 @@ struct ProveCommand: ParsableCommand {
             } else if let consistency {
                 let proof = try store.consistencyProof(from: consistency, to: to)
                 if json {
-                    print("{\"from\":\(proof.from),\"to\":\(proof.to),\"proof\":[\(proof.hashes.map { "\"\($0.hex)\"" }.joined(separator: ","))]}")
+                    print(try OrderedJSONEncoder().encode(ConsistencyProofJSON(proof)))
                 } else {
                     print("consistency from size \(proof.from) (root \(proof.oldRoot.hex)) to size \(proof.to) (root \(proof.newRoot.hex))")
                     for hash in proof.hashes { print(hash.hex) }
                 }
             }
         }
+    }
+}
+
+/// `{"index","tree_size","root","proof":[...]}`, hashes in lowercase hex, as the help says.
+private struct InclusionProofJSON: Encodable {
+    let index: UInt64
+    let treeSize: UInt64
+    let root: String
+    let proof: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case index, treeSize = "tree_size", root, proof
+    }
+
+    init(_ proof: InclusionProof) {
+        (index, treeSize, root, self.proof) = (proof.index, proof.treeSize, proof.root.hex, proof.hashes.map(\.hex))
+    }
+}
+
+/// `{"from","to","proof":[...]}`, hashes in lowercase hex, as the help says.
+private struct ConsistencyProofJSON: Encodable {
+    let from: UInt64
+    let to: UInt64
+    let proof: [String]
+
+    init(_ proof: ConsistencyProof) {
+        (from, to, self.proof) = (proof.from, proof.to, proof.hashes.map(\.hex))
     }
 }

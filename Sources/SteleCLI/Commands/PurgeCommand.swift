@@ -26,10 +26,10 @@ struct PurgeCommand: ParsableCommand {
         let stubs = 32 * items.count
         let (freed, added) = dryRun ? (max(0, payload - stubs), max(0, stubs - payload)) : (report.bytesReclaimed, report.bytesAdded)
         if json {
-            print("{\"dry_run\":\(report.dryRun),\"purged\":\(items.count),\"payload_bytes\":\(payload),\"stub_bytes\":\(stubs),"
-                + "\"bytes_reclaimed\":\(freed),\"bytes_added\":\(added),"
-                + "\"still_protected\":\(report.stillProtected),\"in_active_segment\":\(report.inActiveSegment.count),"
-                + "\"segments_rewritten\":\(report.segmentsRewritten),\"redaction_records\":\(report.redactionRecords)}")
+            print(try OrderedJSONEncoder().encode(PurgeJSON(
+                dryRun: report.dryRun, purged: items.count, payloadBytes: payload, stubBytes: stubs, bytesReclaimed: freed, bytesAdded: added,
+                stillProtected: report.stillProtected, inActiveSegment: report.inActiveSegment.count,
+                segmentsRewritten: report.segmentsRewritten, redactionRecords: report.redactionRecords)))
         } else {
             let size = freed > 0 || added == 0 ? "\(freed) bytes of disk \(dryRun ? "would be " : "")reclaimed"
                 : "the stubs \(dryRun ? "would take" : "took") \(added) bytes more than the payloads they replace"
@@ -38,5 +38,26 @@ struct PurgeCommand: ParsableCommand {
                 + (dryRun ? "\(report.inActiveSegment.count) of them in the active segment, which purge seals first; "
                           : "\(report.segmentsRewritten) segments rewritten, ") + size)
         }
+    }
+}
+
+/// What the purge did, or would do with --dry-run, as one JSON object.
+private struct PurgeJSON: Encodable {
+    let dryRun: Bool
+    let purged: Int
+    let payloadBytes: Int
+    let stubBytes: Int
+    let bytesReclaimed: Int
+    let bytesAdded: Int
+    let stillProtected: Int
+    let inActiveSegment: Int
+    let segmentsRewritten: Int
+    /// The sequence numbers of the redaction records written (none for a dry run).
+    let redactionRecords: [UInt64]
+
+    enum CodingKeys: String, CodingKey {
+        case dryRun = "dry_run", purged, payloadBytes = "payload_bytes", stubBytes = "stub_bytes", bytesReclaimed = "bytes_reclaimed"
+        case bytesAdded = "bytes_added", stillProtected = "still_protected", inActiveSegment = "in_active_segment"
+        case segmentsRewritten = "segments_rewritten", redactionRecords = "redaction_records"
     }
 }

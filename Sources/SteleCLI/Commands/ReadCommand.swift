@@ -34,18 +34,10 @@ struct ReadCommand: ParsableCommand {
             if let torn = store.recovery.tornTail {
                 Console.error("stele: warning: \(torn.bytes) bytes at \(torn.file):\(torn.offset) are not a complete record (\(torn.reason)); a writer's open will discard them into lost+found/")
             }
+            let encoder = OrderedJSONEncoder()
             var out = ""
             try store.forEachRecord(from: from, count: count) { record in
-                if json {
-                    out += "{\"seq\":\(record.sequence),\"type\":\"\(record.type)\",\"time\":\"\(rfc3339(nanoseconds: record.timestamp))\",\"time_ns\":\(record.timestamp),"
-                    out += jsonBytesField("ns", record.namespace) + "," + jsonBytesField("key", record.key) + ","
-                    // A purged payload is gone: say so, with the leaf hash its stub keeps, rather than print an empty value.
-                    out += (record.redactedLeafHash.map { "\"redacted_leaf_hash\":\"\($0.hex)\"" } ?? jsonBytesField("value", record.value)) + "}\n"
-                } else {
-                    out += "\(record.sequence)\t\(record.type)\t\(rfc3339(nanoseconds: record.timestamp))\t"
-                    out += "\(Self.text(record.namespace))\t\(Self.text(record.key))\t"
-                    out += (record.redactedLeafHash == nil ? Self.text(record.value) : "(redacted)") + "\n"
-                }
+                out += (json ? try encoder.encode(RecordJSON(record)) : Self.line(record)) + "\n"
                 if out.utf8.count > 1 << 16 {
                     FileHandle.standardOutput.write(Data(out.utf8))
                     out = ""
@@ -55,6 +47,44 @@ struct ReadCommand: ParsableCommand {
         }
     }
 
-    /// Printable text as is; anything else as `b64:...` (see ``KeyText``).
-    static func text(_ bytes: [UInt8]) -> String { KeyText.display(bytes) }
+    /// A record as a tab-separated line; bytes that are not printable text as `b64:...` (see ``KeyText``).
+    private static func line(_ record: Record) -> String {
+        "\(record.sequence)\t\(record.type)\t\(rfc3339(nanoseconds: record.timestamp))\t"
+            + "\(KeyText.display(record.namespace))\t\(KeyText.display(record.key))\t"
+            + (record.redactedLeafHash == nil ? KeyText.display(record.value) : "(redacted)")
+    }
+}
+
+/// A record as a JSON object. A purged payload is gone: `redacted_leaf_hash` (the leaf hash its
+/// stub keeps) stands instead of a value, rather than an empty one.
+private struct RecordJSON: Encodable {
+    let seq: UInt64
+    let type: String
+    let time: String
+    let timeNs: Int64
+    let ns: String?
+    let nsB64: String?
+    let key: String?
+    let keyB64: String?
+    let value: String?
+    let valueB64: String?
+    let redactedLeafHash: String?
+
+    enum CodingKeys: String, CodingKey {
+        case seq, type, time, timeNs = "time_ns", ns, nsB64 = "ns_b64", key, keyB64 = "key_b64", value, valueB64 = "value_b64"
+        case redactedLeafHash = "redacted_leaf_hash"
+    }
+
+    init(_ record: Record) {
+        seq = record.sequence
+        type = "\(record.type)"
+        time = rfc3339(nanoseconds: record.timestamp)
+        timeNs = record.timestamp
+        let namespace = TextOrBase64(record.namespace), key = TextOrBase64(record.key)
+        (ns, nsB64) = (namespace.text, namespace.base64)
+        (self.key, keyB64) = (key.text, key.base64)
+        let payload = record.redactedLeafHash == nil ? TextOrBase64(record.value) : nil
+        (value, valueB64) = (payload?.text, payload?.base64)
+        redactedLeafHash = record.redactedLeafHash?.hex
+    }
 }

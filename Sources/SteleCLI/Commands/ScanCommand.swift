@@ -17,7 +17,7 @@ struct ScanCommand: ParsableCommand {
         try withStore(at: directory.path, .readOnly) { store in
             for version in try store.scan(namespace: namespace.name, prefix: try KeyText.parse(prefix), after: try after.map(KeyText.parse),
                                           limit: limit, includeDeleted: includeDeleted) {
-                print(describe(version, json: json))
+                print(try describe(version, json: json))
             }
         }
     }
