@@ -20,8 +20,8 @@ struct KeygenCommand: ParsableCommand {
 
     func run() throws {
         let signer = try NoteSigner.generate(name: name)
-        try writeNew(out + ".key", signer.encoded + "\n", mode: 0o600)
-        try writeNew(out + ".pub", signer.verifier.encoded + "\n", mode: 0o644)
+        try writeNewFile(out + ".key", signer.encoded + "\n", permissions: 0o600)
+        try writeNewFile(out + ".pub", signer.verifier.encoded + "\n", permissions: 0o644)
         print(signer.verifier.encoded)
     }
 }

@@ -1,16 +1,27 @@
 import Foundation
-import Glibc
 import Stele
 
-/// Creates `path` with `mode` (failing if it exists) and writes `text`.
-func writeNew(_ path: String, _ text: String, mode: mode_t) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-    guard fd >= 0 else { throw SteleError.io(IOError(operation: "open", path: path, errno: errno)) }
-    defer { close(fd) }
-    let bytes = Array(text.utf8)
-    guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count, fsync(fd) == 0 else {
-        throw SteleError.io(IOError(operation: "write", path: path, errno: errno))
+/// Creates `path` holding `text`, with exactly `permissions`, durably, through the engine's file
+/// layer: exclusive creation refuses a file already there (a key is never overwritten; the
+/// error is the `open` failure, exit 4), the permissions are set on the open file because the
+/// creation mode passes through the umask, and the directory is synced after the file so that
+/// the new name survives a crash too.
+func writeNewFile(_ path: String, _ text: String, permissions: UInt32, fileSystem: any FileSystem = PosixFileSystem()) throws {
+    do {
+        let file = try fileSystem.open(path, .createNew(permissions: permissions))
+        defer { fileSystem.close(file) }
+        try fileSystem.setPermissions(file, permissions)
+        try Array(text.utf8).withUnsafeBytes { try fileSystem.write(file, $0, at: 0) }
+        try fileSystem.syncAll(file)
     }
+    try fileSystem.syncDirectory(parentDirectory(of: path))
+}
+
+/// The directory holding `path`, as written (`.` for a bare name).
+private func parentDirectory(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    let parent = path[..<slash]
+    return parent.isEmpty ? "/" : String(parent)
 }
 
 /// Reads a small text file, for keys and checkpoints.
