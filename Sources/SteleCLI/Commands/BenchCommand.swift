@@ -2,6 +2,9 @@ import ArgumentParser
 import Foundation
 import Stele
 
+// Only for `lstat`'s block count in `diskUsage`: the engine's FileSystem reports sizes, not
+// allocated blocks, and Foundation's `fileAllocatedSize` on Linux is st_blocks times the block
+// size (eight times too large on ext4), where `du` and this report count 512-byte blocks.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -165,7 +168,9 @@ struct BenchCommand: ParsableCommand {
     static func removeStore(_ path: String, keepDirectory: Bool) {
         let files = FileManager.default
         if let children = files.enumerator(atPath: path) {
-            for case let child as String in children { chmod(path + "/" + child, 0o755) }
+            for case let child as String in children {
+                try? files.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path + "/" + child)
+            }
         }
         if keepDirectory {
             for child in (try? files.contentsOfDirectory(atPath: path)) ?? [] {
