@@ -73,11 +73,10 @@ struct BenchCommand: ParsableCommand {
         let megabytesPerSecond = recordsPerSecond * Double(Self.keySize + valueSize) / 1e6
         let p50 = Self.percentile(commitSeconds, 0.50), p99 = Self.percentile(commitSeconds, 0.99)
         if json {
-            print(try OrderedJSONEncoder().encode(BenchJSON(
+            print(try jsonLine(BenchJSON(
                 records: records, keySize: Self.keySize, valueSize: valueSize, batch: batch, sync: commitPolicy.sync,
-                seconds: FixedDecimal(totalSeconds, digits: 6), recordsPerSec: FixedDecimal(recordsPerSecond, digits: 1),
-                mbPerSec: FixedDecimal(megabytesPerSecond, digits: 2), commitP50Us: FixedDecimal(p50 * 1e6, digits: 1),
-                commitP99Us: FixedDecimal(p99 * 1e6, digits: 1), finalSyncAndCloseMs: FixedDecimal(closeSeconds * 1e3, digits: 2),
+                seconds: totalSeconds, recordsPerSec: recordsPerSecond, mbPerSec: megabytesPerSecond, commitP50Us: p50 * 1e6,
+                commitP99Us: p99 * 1e6, finalSyncAndCloseMs: closeSeconds * 1e3,
                 bytesOnDisk: bytesOnDisk, kept: keep)))
         } else {
             print("""
@@ -182,20 +181,19 @@ struct BenchCommand: ParsableCommand {
     }
 }
 
-/// The measurement as one JSON object; timings and rates with the fixed precision the text
-/// output has always had.
+/// The measurement as one JSON object; timings and rates unrounded (the text output rounds).
 private struct BenchJSON: Encodable {
     let records: Int
     let keySize: Int
     let valueSize: Int
     let batch: Int
     let sync: String
-    let seconds: FixedDecimal
-    let recordsPerSec: FixedDecimal
-    let mbPerSec: FixedDecimal
-    let commitP50Us: FixedDecimal
-    let commitP99Us: FixedDecimal
-    let finalSyncAndCloseMs: FixedDecimal
+    let seconds: Double
+    let recordsPerSec: Double
+    let mbPerSec: Double
+    let commitP50Us: Double
+    let commitP99Us: Double
+    let finalSyncAndCloseMs: Double
     let bytesOnDisk: Int
     let kept: Bool
 

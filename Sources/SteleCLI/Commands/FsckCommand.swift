@@ -52,7 +52,7 @@ struct FsckCommand: ParsableCommand {
         }
         let rate = report.seconds > 0 ? Int(Double(report.records) / report.seconds) : 0
         if json {
-            print(try OrderedJSONEncoder().encode(FsckJSON(report, recordsPerSecond: rate)))
+            print(try jsonLine(FsckJSON(report, recordsPerSecond: rate)))
         } else {
             for problem in report.problems { print(problem) }
             for repair in report.repairs { print("repaired\t\(repair)") }

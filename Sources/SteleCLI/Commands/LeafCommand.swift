@@ -23,7 +23,7 @@ struct LeafCommand: ParsableCommand {
             let leaf = try store.leafHash(at: index)
             let hex = entry.map { String(format: "%02x", $0) }.joined()
             if json {
-                print(try OrderedJSONEncoder().encode(LeafJSON(index: index, entryHex: hex, leafHash: leaf.hex)))
+                print(try jsonLine(LeafJSON(index: index, entryHex: hex, leafHash: leaf.hex)))
             } else {
                 print("index      \(index)\nentry hex  \(hex)\nentry b64  \(Data(entry).base64EncodedString())\nleaf hash  \(leaf.hex)")
             }

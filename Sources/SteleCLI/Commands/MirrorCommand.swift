@@ -47,7 +47,7 @@ struct MirrorCommand: ParsableCommand {
             pass += 1
             do {
                 let report = try mirror.runOnce()
-                Console.line(json ? try OrderedJSONEncoder().encode(PassJSON(report)) : Self.text(report))
+                Console.line(json ? try jsonLine(PassJSON(report)) : Self.text(report))
                 pause = interval
                 failures = 0
                 lastError = nil
@@ -95,7 +95,7 @@ private struct PassJSON: Encodable {
     let recordsInStore: UInt64
     let checkpointOffHost: NullWhenAbsent<UInt64>
     let lagRecords: UInt64
-    let lagSeconds: FixedDecimal
+    let lagSeconds: Double
 
     enum CodingKeys: String, CodingKey {
         case uploaded, bytesUploaded = "bytes_uploaded", verified, redactedLocally = "redacted_locally"
@@ -112,7 +112,7 @@ private struct PassJSON: Encodable {
         recordsInStore = report.recordsInStore
         checkpointOffHost = NullWhenAbsent(report.checkpointOffHost)
         lagRecords = report.lagRecords
-        lagSeconds = report.lagSeconds.map { FixedDecimal($0, digits: 3) } ?? FixedDecimal(0, digits: 0)
+        lagSeconds = report.lagSeconds ?? 0
     }
 }
 

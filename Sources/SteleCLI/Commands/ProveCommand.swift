@@ -36,7 +36,7 @@ struct ProveCommand: ParsableCommand {
             if let index {
                 let proof = try store.inclusionProof(index: index, treeSize: treeSize)
                 if json {
-                    print(try OrderedJSONEncoder().encode(InclusionProofJSON(proof)))
+                    print(try jsonLine(InclusionProofJSON(proof)))
                 } else {
                     print("inclusion of leaf \(proof.index) in tree size \(proof.treeSize), root \(proof.root.hex)")
                     for hash in proof.hashes { print(hash.hex) }
@@ -44,7 +44,7 @@ struct ProveCommand: ParsableCommand {
             } else if let consistency {
                 let proof = try store.consistencyProof(from: consistency, to: to)
                 if json {
-                    print(try OrderedJSONEncoder().encode(ConsistencyProofJSON(proof)))
+                    print(try jsonLine(ConsistencyProofJSON(proof)))
                 } else {
                     print("consistency from size \(proof.from) (root \(proof.oldRoot.hex)) to size \(proof.to) (root \(proof.newRoot.hex))")
                     for hash in proof.hashes { print(hash.hex) }

@@ -26,7 +26,7 @@ struct PurgeCommand: ParsableCommand {
         let stubs = 32 * items.count
         let (freed, added) = dryRun ? (max(0, payload - stubs), max(0, stubs - payload)) : (report.bytesReclaimed, report.bytesAdded)
         if json {
-            print(try OrderedJSONEncoder().encode(PurgeJSON(
+            print(try jsonLine(PurgeJSON(
                 dryRun: report.dryRun, purged: items.count, payloadBytes: payload, stubBytes: stubs, bytesReclaimed: freed, bytesAdded: added,
                 stillProtected: report.stillProtected, inActiveSegment: report.inActiveSegment.count,
                 segmentsRewritten: report.segmentsRewritten, redactionRecords: report.redactionRecords)))

@@ -34,10 +34,9 @@ struct ReadCommand: ParsableCommand {
             if let torn = store.recovery.tornTail {
                 Console.error("stele: warning: \(torn.bytes) bytes at \(torn.file):\(torn.offset) are not a complete record (\(torn.reason)); a writer's open will discard them into lost+found/")
             }
-            let encoder = OrderedJSONEncoder()
             var out = ""
             try store.forEachRecord(from: from, count: count) { record in
-                out += (json ? try encoder.encode(RecordJSON(record)) : Self.line(record)) + "\n"
+                out += (json ? try jsonLine(RecordJSON(record)) : Self.line(record)) + "\n"
                 if out.utf8.count > 1 << 16 {
                     FileHandle.standardOutput.write(Data(out.utf8))
                     out = ""

@@ -32,9 +32,7 @@ struct RestoreCommand: ParsableCommand {
         if !from.hasPrefix("s3://") { try refuseNested(to, from, "the restored store", "the copy") }
         let result = try Restore.run(from: try targetOptions.target(from), to: to, checkpoint: try readText(checkpoint),
                                      verifier: try loadVerifier(verifierKey), includeUnvouched: includeUnvouched)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let text = String(decoding: try encoder.encode(result), as: UTF8.self)
+        let text = try jsonLine(result)
         print(json ? text : Self.text(result))
         if let report { try Data((text + "\n").utf8).write(to: URL(fileURLWithPath: report)) }
     }

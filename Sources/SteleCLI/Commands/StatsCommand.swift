@@ -16,7 +16,7 @@ struct StatsCommand: ParsableCommand {
         try withStore(at: directory.path, .readOnly) { store in
             let s = try store.stats()
             if json {
-                print(try OrderedJSONEncoder().encode(StatsJSON(config: store.config, stats: s, tornTail: store.recovery.tornTail)))
+                print(try jsonLine(StatsJSON(config: store.config, stats: s, tornTail: store.recovery.tornTail)))
                 return
             }
             print("""

@@ -2,7 +2,7 @@ import Stele
 
 /// One version as `history` and `scan` print it: a JSON object, or a tab-separated text line.
 func describe(_ version: Version, json: Bool) throws -> String {
-    if json { return try OrderedJSONEncoder().encode(VersionJSON(version)) }
+    if json { return try jsonLine(VersionJSON(version)) }
     let body = version.value.map { version.redactedLeafHash == nil ? KeyText.display($0) : "(redacted)" } ?? "(deleted)"
     var line = "\(version.sequence)\t\(rfc3339(nanoseconds: version.timestamp))\t\(KeyText.display(version.key))\t\(body)"
     if let protection = version.protection {
