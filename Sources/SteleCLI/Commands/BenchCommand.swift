@@ -1,13 +1,7 @@
 import ArgumentParser
 import Foundation
 import Stele
-
-// Only for `lstat`'s block count in `diskUsage`: the engine's FileSystem reports sizes, not
-// allocated blocks, and Foundation's `fileAllocatedSize` on Linux is st_blocks times the block
-// size (eight times too large on ext4), where `du` and this report count 512-byte blocks.
-#if canImport(Glibc)
-import Glibc
-#endif
+import SteleNative
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -151,12 +145,13 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// Bytes allocated to `path` and everything under it (as `du`): preallocated segments count
-    /// for what they occupy.
+    /// for what they occupy. Links are not followed (`du` does not; and a link to a directory
+    /// above would never end). Not Foundation's `fileAllocatedSize`: on Linux it multiplies
+    /// st_blocks by the block size, eight times too much on ext4.
     static func diskUsage(_ path: String) -> Int {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return 0 }
-        var total = Int(info.st_blocks) * 512
-        if (info.st_mode & S_IFMT) == S_IFDIR, let children = try? FileManager.default.contentsOfDirectory(atPath: path) {
+        guard let status = try? Paths.status(path, followingLinks: false) else { return 0 }
+        var total = status.allocatedBytes
+        if status.isDirectory, let children = try? FileManager.default.contentsOfDirectory(atPath: path) {
             for child in children { total += diskUsage(path + "/" + child) }
         }
         return total
