@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import Stele
 
 struct CheckpointCommand: ParsableCommand {
@@ -40,7 +39,7 @@ struct CheckpointCommand: ParsableCommand {
             }
         }
         if let out {
-            try Data(note.utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
+            try replaceFile(out, note)
         } else {
             print(note, terminator: "")
         }

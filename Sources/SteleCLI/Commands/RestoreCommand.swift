@@ -34,7 +34,7 @@ struct RestoreCommand: ParsableCommand {
                                      verifier: try loadVerifier(verifierKey), includeUnvouched: includeUnvouched)
         let text = try jsonLine(result)
         print(json ? text : Self.text(result))
-        if let report { try Data((text + "\n").utf8).write(to: URL(fileURLWithPath: report)) }
+        if let report { try replaceFile(report, text + "\n") }
     }
 
     /// The report for a person: what came back, what was proven, and everything left out,

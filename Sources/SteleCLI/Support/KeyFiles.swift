@@ -17,6 +17,12 @@ func writeNewFile(_ path: String, _ text: String, permissions: UInt32, fileSyste
     try fileSystem.syncDirectory(parentDirectory(of: path))
 }
 
+/// Replaces (or creates) `path` with `text`, readable by all (0o644), through the engine's
+/// `writeAtomically`: a crash leaves the old file or the new one, never a part of either.
+func replaceFile(_ path: String, _ text: String, fileSystem: any FileSystem = PosixFileSystem()) throws {
+    try fileSystem.writeAtomically(Array(text.utf8), to: path, permissions: 0o644, directory: parentDirectory(of: path))
+}
+
 /// The directory holding `path`, as written (`.` for a bare name).
 private func parentDirectory(of path: String) -> String {
     guard let slash = path.lastIndex(of: "/") else { return "." }
