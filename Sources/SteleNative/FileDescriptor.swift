@@ -130,17 +130,21 @@ package struct FileDescriptor: Sendable {
     }
 }
 
-/// What ``Paths/status(_:)`` reports about a path.
+/// What ``Paths/status(_:followingLinks:)`` reports about a path.
 package struct FileStatus: Sendable, Equatable {
     package var isDirectory: Bool
     package var isRegularFile: Bool
     package var size: Int
     package var permissions: UInt32
+    /// Bytes of disk allocated to the file (`st_blocks` × 512, as `du` counts): less than `size`
+    /// for a sparse file, more for a preallocated one.
+    package var allocatedBytes: Int
 
-    package init(isDirectory: Bool, isRegularFile: Bool, size: Int, permissions: UInt32) {
+    package init(isDirectory: Bool, isRegularFile: Bool, size: Int, permissions: UInt32, allocatedBytes: Int) {
         self.isDirectory = isDirectory
         self.isRegularFile = isRegularFile
         self.size = size
         self.permissions = permissions
+        self.allocatedBytes = allocatedBytes
     }
 }

@@ -62,15 +62,18 @@ package enum Paths {
     }
 
     /// What is at `path`; nil if nothing is (`ENOENT`, or a file where a directory was expected).
-    package static func status(_ path: String) throws(SystemError) -> FileStatus? {
+    /// A symbolic link is followed (`stat`), unless `followingLinks` is false (`lstat`: the link
+    /// itself, neither a directory nor a regular file).
+    package static func status(_ path: String, followingLinks: Bool = true) throws(SystemError) -> FileStatus? {
         var st = stat()
-        if stat(path, &st) != 0 {
+        if (followingLinks ? stat(path, &st) : lstat(path, &st)) != 0 {
             let err = errno
             if err == ENOENT || err == ENOTDIR { return nil }
-            throw SystemError(operation: "stat", path: path, errno: err)
+            throw SystemError(operation: followingLinks ? "stat" : "lstat", path: path, errno: err)
         }
         let kind = st.st_mode & S_IFMT
-        return FileStatus(isDirectory: kind == S_IFDIR, isRegularFile: kind == S_IFREG,
-                          size: Int(st.st_size), permissions: UInt32(st.st_mode & 0o7777))
+        // st_blocks counts 512-byte units whatever the file system's block size (POSIX).
+        return FileStatus(isDirectory: kind == S_IFDIR, isRegularFile: kind == S_IFREG, size: Int(st.st_size),
+                          permissions: UInt32(st.st_mode & 0o7777), allocatedBytes: Int(st.st_blocks) * 512)
     }
 }

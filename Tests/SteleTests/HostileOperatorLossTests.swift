@@ -29,7 +29,7 @@ import Testing
         try writeFile(segment, bytes)
         try setDurableEnd(segment, last.offset)
         let before = try Self.stele(["stats", store, "--json"]).stdout
-        #expect(before.contains("\"records\":2003,"), "the cut segment reads as whole: \(before)")
+        #expect(CLITests.jsonObject(before)?["records"] as? Int == 2003, "the cut segment reads as whole: \(before)")
 
         let put = try Self.stele(["put", store, "m/orders", "after", "x"])
         #expect(put.status == 3 && put.stderr.contains("THE STORE HAS LOST RECORDS: the log holds 2003, the evidence says at least 2004")
@@ -70,7 +70,7 @@ import Testing
         }
         let guess = try Self.stele(["record-loss", store, "--reason", "test"])
         #expect(guess.status == 1 && guess.stderr.contains("--continue-at"), "\(guess.stderr)")
-        #expect(try Self.stele(["stats", store, "--json"]).stdout.contains("\"records\":\(held),"), "nothing was written")
+        #expect(try CLITests.recordCount(store) == Int(held), "nothing was written")
         // Continuing past what the external checkpoint covers.
         #expect(try Self.stele(["record-loss", store, "--reason", "test", "--continue-at", "2001"]).status == 0)
         #expect(try Self.stele(["put", store, "m/orders", "after", "x"]).stdout == "2001\n")

@@ -43,7 +43,7 @@ package protocol FileSystem: Sendable {
     func listDirectory(_ path: String) throws -> [String]
     /// Removes a file, or an empty directory.
     func remove(_ path: String) throws
-    /// Kind, size and permission bits of a path, or nil if nothing is there.
+    /// Kind, size, allocated bytes and permission bits of a path (following links), or nil if nothing is there.
     func status(_ path: String) throws -> FileStatus?
     /// Whether ``storedIntoMapping(_:_:)`` wants to hear of every store into a mapping. Only the
     /// power-cut model of the tests does; the writer asks once per segment, so the real file

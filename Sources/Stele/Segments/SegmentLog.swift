@@ -21,7 +21,7 @@ package final class SegmentLog {
         didSet { sealedFirstSequences = sealed.map(\.header.firstSequence) }
     }
     /// The first sequence of each sealed segment, for the binary search of every read.
-    internal(set) var sealedFirstSequences: [UInt64] = []
+    var sealedFirstSequences: [UInt64] = []
     /// Nil only when creating the next segment failed (say, a full disk); retried on append.
     package internal(set) var active: ActiveSegment?
     // The fields written per record opt out of dynamic exclusivity checks, as in `ActiveSegment`:

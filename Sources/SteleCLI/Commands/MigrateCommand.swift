@@ -16,14 +16,12 @@ struct MigrateCommand: ParsableCommand {
         read-only. Prints the adoption record's sequence number.
         """)
 
-    @Argument(help: "The store directory.") var dir: String
+    @OptionGroup var directory: StoreDirectory
 
     func run() throws {
-        let sequence = try Store.migrate(at: dir)
-        let store = try Store(path: dir, options: .init(readOnly: true))
-        let key = store.config.governanceKey?.encoded ?? "none"
-        try store.close()
-        Console.error("adopted into the log: origin \(store.config.origin), governance key \(key)")
+        let sequence = try Store.migrate(at: directory.path)
+        let config = try withStore(at: directory.path, .readOnly) { $0.config }
+        Console.error("adopted into the log: origin \(config.origin), governance key \(config.governanceKey?.encoded ?? "none")")
         print(sequence)
     }
 }

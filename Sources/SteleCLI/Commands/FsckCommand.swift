@@ -21,7 +21,7 @@ struct FsckCommand: ParsableCommand {
         chain, tree, checkpoint and retention findings always count. --repair needs the store closed.
         """)
 
-    @Argument(help: "The store directory.") var dir: String
+    @OptionGroup var directory: StoreDirectory
     @Flag(help: "Repair what is provably safe, then check again.") var repair = false
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "An external signed checkpoint file (repeatable).") var checkpoint: [String] = []
@@ -42,7 +42,7 @@ struct FsckCommand: ParsableCommand {
             }
             // A progress line on a terminal (stderr), nothing on a pipe.
             let tty = isatty(STDERR_FILENO) == 1
-            report = try Fsck.check(path: dir, externalCheckpoints: external, repair: repair, progress: tty ? { done, total in
+            report = try Fsck.check(path: directory.path, externalCheckpoints: external, repair: repair, progress: tty ? { done, total in
                 FileHandle.standardError.write(Data("\rchecking segments: \(done)/\(total) \(String(repeating: "#", count: 30 * done / max(1, total)))".utf8))
                 if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
             } : nil)
@@ -52,16 +52,7 @@ struct FsckCommand: ParsableCommand {
         }
         let rate = report.seconds > 0 ? Int(Double(report.records) / report.seconds) : 0
         if json {
-            let problems = report.problems.map { p in
-                "{\"category\":\"\(p.category.rawValue)\",\"file\":\(jsonString(p.file)),\"offset\":\(p.offset.map(String.init) ?? "null"),"
-                    + "\"sequence\":\(p.sequence.map(String.init) ?? "null"),\"expected\":\(jsonString(p.expected)),\"found\":\(jsonString(p.found))}"
-            }
-            print("{\"exit\":\(report.exitCode),\"records\":\(report.records),\"segments\":\(report.segments),\"bytes\":\(report.bytes),"
-                + "\"seconds\":\(report.seconds),\"records_per_sec\":\(rate),\"external_checkpoints_verified\":\(report.externalCheckpointsVerified),"
-                + "\"problems\":[\(problems.joined(separator: ","))],\"repairs\":[\(report.repairs.map(jsonString).joined(separator: ","))],"
-                + "\"recorded_losses\":[\(report.recordedLosses.map(jsonString).joined(separator: ","))],"
-                + "\"writer_active\":\(report.writerActive),\"in_flight\":[\(report.inFlight.map { jsonString("\($0)") }.joined(separator: ","))]"
-                + (report.caveat.map { ",\"caveat\":\(jsonString($0))" } ?? "") + "}")
+            print(try jsonLine(FsckJSON(report, recordsPerSecond: rate)))
         } else {
             for problem in report.problems { print(problem) }
             for repair in report.repairs { print("repaired\t\(repair)") }
@@ -77,5 +68,64 @@ struct FsckCommand: ParsableCommand {
             }
         }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+}
+
+/// The report as one JSON object; `caveat` appears only when there is one.
+private struct FsckJSON: Encodable {
+    /// A finding; `offset` and `sequence` are null when it has none (a whole file, a tile).
+    struct Problem: Encodable {
+        let category: String
+        let file: String
+        let offset: NullWhenAbsent<Int>
+        let sequence: NullWhenAbsent<UInt64>
+        let expected: String
+        let found: String
+
+        init(_ problem: FsckProblem) {
+            category = problem.category.rawValue
+            file = problem.file
+            offset = NullWhenAbsent(problem.offset)
+            sequence = NullWhenAbsent(problem.sequence)
+            expected = problem.expected
+            found = problem.found
+        }
+    }
+
+    let exit: Int32
+    let records: UInt64
+    let segments: Int
+    let bytes: Int
+    let seconds: Double
+    let recordsPerSec: Int
+    let externalCheckpointsVerified: Int
+    let problems: [Problem]
+    let repairs: [String]
+    let recordedLosses: [String]
+    let writerActive: Bool
+    /// Findings that may be files a running writer has in flight, as their text lines.
+    let inFlight: [String]
+    let caveat: String?
+
+    enum CodingKeys: String, CodingKey {
+        case exit, records, segments, bytes, seconds, recordsPerSec = "records_per_sec"
+        case externalCheckpointsVerified = "external_checkpoints_verified", problems, repairs, recordedLosses = "recorded_losses"
+        case writerActive = "writer_active", inFlight = "in_flight", caveat
+    }
+
+    init(_ report: FsckReport, recordsPerSecond: Int) {
+        exit = report.exitCode
+        records = report.records
+        segments = report.segments
+        bytes = report.bytes
+        seconds = report.seconds
+        recordsPerSec = recordsPerSecond
+        externalCheckpointsVerified = report.externalCheckpointsVerified
+        problems = report.problems.map(Problem.init)
+        repairs = report.repairs
+        recordedLosses = report.recordedLosses
+        writerActive = report.writerActive
+        inFlight = report.inFlight.map { "\($0)" }
+        caveat = report.caveat
     }
 }

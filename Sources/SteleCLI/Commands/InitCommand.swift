@@ -7,8 +7,7 @@ struct InitCommand: ParsableCommand {
         abstract: "Create a new, empty store.",
         discussion: "DIR must not exist or be empty. Creates segments/, tiles/, checkpoints/, index/, LOCK, stele.conf and the first segment.")
 
-    @Argument(help: "The store directory.")
-    var dir: String
+    @OptionGroup var directory: StoreDirectory
 
     @Option(help: "Bytes per segment file (a multiple of 4096, at least 65536).")
     var segmentSize: Int = Limits.defaultSegmentSize
@@ -23,9 +22,9 @@ struct InitCommand: ParsableCommand {
     var governanceKey: String?
 
     func run() throws {
-        let config = try Store.create(at: dir, segmentSize: segmentSize, origin: origin,
+        let config = try Store.create(at: directory.path, segmentSize: segmentSize, origin: origin,
                                       minimumRetention: try minRetention.map(parseDuration),
                                       governanceKey: try governanceKey.map(loadVerifier))
-        print("created store \(config.storeIDHex) at \(dir) (segment size \(config.segmentSize), origin \(config.origin))")
+        print("created store \(config.storeIDHex) at \(directory.path) (segment size \(config.segmentSize), origin \(config.origin))")
     }
 }

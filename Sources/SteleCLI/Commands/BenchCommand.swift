@@ -1,10 +1,7 @@
 import ArgumentParser
 import Foundation
 import Stele
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import SteleNative
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,8 +32,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Records per append call.")
     var batch: Int = 1000
 
-    @Option(help: "Commit policy: none, batch, or interval:MS.")
-    var sync: String = "batch"
+    @OptionGroup var commitPolicy: CommitPolicyOption
 
     @Flag(help: "Leave the store in DIR instead of removing it.")
     var keep = false
@@ -51,65 +47,34 @@ struct BenchCommand: ParsableCommand {
         guard records >= 1, batch >= 1 else { throw ValidationError("--records and --batch must be at least 1") }
         let largest = Limits.maxValueLength(segmentSize: Limits.defaultSegmentSize)
         guard (0 ... largest).contains(valueSize) else { throw ValidationError("--value-size must be between 0 and \(largest)") }
-        _ = try parseCommitPolicy(sync)
+        _ = try commitPolicy.policy()
     }
 
     func run() throws {
-        let policy = try parseCommitPolicy(sync)
+        let policy = try commitPolicy.policy()
         let existed = FileManager.default.fileExists(atPath: dir)
         // Refuses anything but a missing or empty directory (SteleError.alreadyExists, exit 1).
         try Store.create(at: dir)
         defer { if !keep { Self.removeStore(dir, keepDirectory: existed) } }
 
-        let store = try Store(path: dir, options: .init(commitPolicy: policy))
-        var values = RandomBytes(seed: UInt64(records) &* 0x9E37_79B9_7F4A_7C15 | 1)
-        let clock = ContinuousClock()
-        var commitSeconds: [Double] = []
-        commitSeconds.reserveCapacity((records + batch - 1) / batch)
-        var appendSeconds = 0.0
-        var written = 0
-        // Stele's bulk-write type, refilled for each batch (only `putBatch` is timed).
-        var entries = EntryBatch(reservingCapacity: min(batch, records), bytes: min(batch, records) * (Self.keySize + valueSize))
-        do {
-            while written < records {
-                entries.removeAll()
-                for index in written ..< min(records, written + batch) {
-                    entries.put(namespace: Self.namespace, key: Self.key(index), value: values.next(count: valueSize))
-                }
-                let started = clock.now
-                _ = try store.putBatch(entries)
-                let seconds = (clock.now - started).seconds
-                commitSeconds.append(seconds)
-                appendSeconds += seconds
-                written += entries.count
-            }
-        } catch {
-            try? store.close()
-            throw error
-        }
-        let closeStarted = clock.now
-        try store.close()  // the final sync under --sync none; a no-op sync under batch
-        let closeSeconds = (clock.now - closeStarted).seconds
+        let timings = try withStore(at: dir, .writable(policy)) { store in try measureAppends(to: store) }
+        let closeSeconds = timings.closeSeconds
         let bytesOnDisk = Self.diskUsage(dir)
-        commitSeconds.sort()
+        let commitSeconds = timings.commitSeconds.sorted()
 
-        let totalSeconds = appendSeconds + closeSeconds
+        let totalSeconds = timings.appendSeconds + closeSeconds
         let recordsPerSecond = Double(records) / totalSeconds
         let megabytesPerSecond = recordsPerSecond * Double(Self.keySize + valueSize) / 1e6
         let p50 = Self.percentile(commitSeconds, 0.50), p99 = Self.percentile(commitSeconds, 0.99)
         if json {
-            let fields = [
-                "\"records\":\(records)", "\"key_size\":\(Self.keySize)", "\"value_size\":\(valueSize)", "\"batch\":\(batch)",
-                "\"sync\":\(jsonString(sync))", "\"seconds\":\(Self.decimal(totalSeconds, 6))",
-                "\"records_per_sec\":\(Self.decimal(recordsPerSecond, 1))", "\"mb_per_sec\":\(Self.decimal(megabytesPerSecond, 2))",
-                "\"commit_p50_us\":\(Self.decimal(p50 * 1e6, 1))", "\"commit_p99_us\":\(Self.decimal(p99 * 1e6, 1))",
-                "\"final_sync_and_close_ms\":\(Self.decimal(closeSeconds * 1e3, 2))", "\"bytes_on_disk\":\(bytesOnDisk)",
-                "\"kept\":\(keep)",
-            ]
-            print("{" + fields.joined(separator: ",") + "}")
+            print(try jsonLine(BenchJSON(
+                records: records, keySize: Self.keySize, valueSize: valueSize, batch: batch, sync: commitPolicy.sync,
+                seconds: totalSeconds, recordsPerSec: recordsPerSecond, mbPerSec: megabytesPerSecond, commitP50Us: p50 * 1e6,
+                commitP99Us: p99 * 1e6, finalSyncAndCloseMs: closeSeconds * 1e3,
+                bytesOnDisk: bytesOnDisk, kept: keep)))
         } else {
             print("""
-            stele bench: \(records) records (\(Self.keySize) B sequential keys, \(valueSize) B random values), batches of \(batch), sync \(sync), in \(dir)
+            stele bench: \(records) records (\(Self.keySize) B sequential keys, \(valueSize) B random values), batches of \(batch), sync \(commitPolicy.sync), in \(dir)
               records/s       \(Int(recordsPerSecond.rounded()))
               MB/s            \(Self.decimal(megabytesPerSecond, 1)) (keys and values)
               commit p50      \(Self.decimal(p50 * 1e3, 3)) ms per append call
@@ -119,6 +84,41 @@ struct BenchCommand: ParsableCommand {
               store           \(keep ? "kept in \(dir)" : "removed (--keep leaves it)")
             """)
         }
+    }
+
+    /// What the clock measured: each `putBatch` call, their sum, and the close.
+    private struct Timings {
+        var commitSeconds: [Double] = []
+        var appendSeconds = 0.0
+        var closeSeconds = 0.0
+    }
+
+    /// Appends `--records` records in batches, timing each `putBatch` call, then closes the store
+    /// itself (withStore's close is then a no-op) so that the final sync is timed too.
+    private func measureAppends(to store: Store) throws -> Timings {
+        var values = RandomBytes(seed: UInt64(records) &* 0x9E37_79B9_7F4A_7C15 | 1)
+        let clock = ContinuousClock()
+        var timings = Timings()
+        timings.commitSeconds.reserveCapacity((records + batch - 1) / batch)
+        var written = 0
+        // Stele's bulk-write type, refilled for each batch (only `putBatch` is timed).
+        var entries = EntryBatch(reservingCapacity: min(batch, records), bytes: min(batch, records) * (Self.keySize + valueSize))
+        while written < records {
+            entries.removeAll()
+            for index in written ..< min(records, written + batch) {
+                entries.put(namespace: Self.namespace, key: Self.key(index), value: values.next(count: valueSize))
+            }
+            let started = clock.now
+            _ = try store.putBatch(entries)
+            let seconds = (clock.now - started).seconds
+            timings.commitSeconds.append(seconds)
+            timings.appendSeconds += seconds
+            written += entries.count
+        }
+        let closeStarted = clock.now
+        try store.close()  // the final sync under --sync none; a no-op sync under batch
+        timings.closeSeconds = (clock.now - closeStarted).seconds
+        return timings
     }
 
     /// Record `index`'s key: zero-padded decimal, so keys sort in the order they are written.
@@ -145,12 +145,13 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// Bytes allocated to `path` and everything under it (as `du`): preallocated segments count
-    /// for what they occupy.
+    /// for what they occupy. Links are not followed (`du` does not; and a link to a directory
+    /// above would never end). Not Foundation's `fileAllocatedSize`: on Linux it multiplies
+    /// st_blocks by the block size, eight times too much on ext4.
     static func diskUsage(_ path: String) -> Int {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return 0 }
-        var total = Int(info.st_blocks) * 512
-        if (info.st_mode & S_IFMT) == S_IFDIR, let children = try? FileManager.default.contentsOfDirectory(atPath: path) {
+        guard let status = try? Paths.status(path, followingLinks: false) else { return 0 }
+        var total = status.allocatedBytes
+        if status.isDirectory, let children = try? FileManager.default.contentsOfDirectory(atPath: path) {
             for child in children { total += diskUsage(path + "/" + child) }
         }
         return total
@@ -161,7 +162,9 @@ struct BenchCommand: ParsableCommand {
     static func removeStore(_ path: String, keepDirectory: Bool) {
         let files = FileManager.default
         if let children = files.enumerator(atPath: path) {
-            for case let child as String in children { chmod(path + "/" + child, 0o755) }
+            for case let child as String in children {
+                try? files.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path + "/" + child)
+            }
         }
         if keepDirectory {
             for child in (try? files.contentsOfDirectory(atPath: path)) ?? [] {
@@ -170,6 +173,29 @@ struct BenchCommand: ParsableCommand {
         } else {
             try? files.removeItem(atPath: path)
         }
+    }
+}
+
+/// The measurement as one JSON object; timings and rates unrounded (the text output rounds).
+private struct BenchJSON: Encodable {
+    let records: Int
+    let keySize: Int
+    let valueSize: Int
+    let batch: Int
+    let sync: String
+    let seconds: Double
+    let recordsPerSec: Double
+    let mbPerSec: Double
+    let commitP50Us: Double
+    let commitP99Us: Double
+    let finalSyncAndCloseMs: Double
+    let bytesOnDisk: Int
+    let kept: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case records, keySize = "key_size", valueSize = "value_size", batch, sync, seconds, recordsPerSec = "records_per_sec"
+        case mbPerSec = "mb_per_sec", commitP50Us = "commit_p50_us", commitP99Us = "commit_p99_us"
+        case finalSyncAndCloseMs = "final_sync_and_close_ms", bytesOnDisk = "bytes_on_disk", kept
     }
 }
 

@@ -16,12 +16,12 @@ struct RecordLossCommand: ParsableCommand {
         evidence cannot bound it (reach missing), never below what it bounds.
         """)
 
-    @Argument(help: "The store directory.") var dir: String
+    @OptionGroup var directory: StoreDirectory
     @Option(help: "Why (required): kept in the loss record.") var reason: String
     @Option(help: "The sequence number to continue at (at least what the evidence bounds).") var continueAt: UInt64?
 
     func run() throws {
-        let report = try Store.recordLoss(at: dir, reason: reason, continuingAt: continueAt)
+        let report = try Store.recordLoss(at: directory.path, reason: reason, continuingAt: continueAt)
         print("recorded the loss of records \(report.first)..<\(report.end) (the log held \(report.lost.held); evidence: "
             + report.lost.findings.joined(separator: "; ") + ")")
         if report.end > report.first + 1 {

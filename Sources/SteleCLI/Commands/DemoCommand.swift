@@ -30,7 +30,43 @@ struct DemoCommand: ParsableCommand {
             throw InputError(message: "\(dir) exists and is not a directory")
         }
         try Store.create(at: dir, origin: "demo.stele.local/" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))
-        let store = try Store(path: dir, options: .init(commitPolicy: .everyBatch))
+        // The summary is printed once the store is closed: a failed final sync is an error, not a summary.
+        let outcome = try withStore(at: dir, .writable(.everyBatch)) { store in try exercise(store) }
+        print("""
+        Stele demo: created \(dir)
+          appended   \(records) order events (\(outcome.payload) bytes) in batches of \(batch), each durable (msync) before the next
+          rate       \(Int(Double(records) / outcome.seconds)) records/s, \(String(format: "%.1f", Double(outcome.payload) / outcome.seconds / 1e6)) MB/s
+          verified   \(outcome.verified) records read back, every XXH3 checksum checked
+          log        \(outcome.stats.records) records, \(outcome.stats.sealedSegments) sealed segment(s), \(outcome.stats.bytesOnDisk) bytes on disk
+          merkle     tree size \(outcome.stats.treeSize), root \(outcome.stats.treeRoot.hex)
+          chain      last seal \(outcome.stats.lastSealHash.hex)
+          checkpoint signed (Ed25519, C2SP signed note) and verified; record #\(outcome.probe) proven included with \(outcome.proofLength) hashes: \(outcome.proven ? "ok" : "FAILED")
+          sample     #\(outcome.sample.sequence) \(outcome.sample.namespaceString) \(String(decoding: outcome.sample.key, as: UTF8.self)) \(String(decoding: outcome.sample.value, as: UTF8.self))
+        Try: stele read \(dir) --from \(outcome.start) --count 3 --json; stele stats \(dir)
+        """)
+        // A failed check is a failed verification (exit 3, as README's exit codes say), not a summary line.
+        guard outcome.verified == records, outcome.proven else {
+            Console.error("stele demo: FAILED: " + (outcome.verified != records ? "\(outcome.verified) of \(records) records read back"
+                : "record #\(outcome.probe)'s inclusion proof does not verify against the signed checkpoint"))
+            throw ExitCode(3)
+        }
+    }
+
+    /// What the demo did and found, for the summary.
+    private struct Outcome {
+        var start: UInt64
+        var payload: Int
+        var seconds: Double
+        var verified: Int
+        var probe: UInt64
+        var proofLength: Int
+        var proven: Bool
+        var stats: StoreStats
+        var sample: Record
+    }
+
+    /// Appends the order events, reads every one back, and proves one against a signed checkpoint.
+    private func exercise(_ store: Store) throws -> Outcome {
         if !store.recovery.isClean { print("recovery: \(store.recovery)") }
         let start = store.recordCount
         var generator = OrderGenerator(seed: start &+ 42)
@@ -69,25 +105,8 @@ struct DemoCommand: ParsableCommand {
         let payload = written.reduce(0) { $0 + $1.namespace.count + $1.key.count + $1.value.count }
         let seconds = Double(appendTime.components.seconds) + Double(appendTime.components.attoseconds) / 1e18
         let sample = try store.record(at: start)
-        try store.close()
-        print("""
-        Stele demo: created \(dir)
-          appended   \(records) order events (\(payload) bytes) in batches of \(batch), each durable (msync) before the next
-          rate       \(Int(Double(records) / seconds)) records/s, \(String(format: "%.1f", Double(payload) / seconds / 1e6)) MB/s
-          verified   \(verified) records read back, every XXH3 checksum checked
-          log        \(stats.records) records, \(stats.sealedSegments) sealed segment(s), \(stats.bytesOnDisk) bytes on disk
-          merkle     tree size \(stats.treeSize), root \(stats.treeRoot.hex)
-          chain      last seal \(stats.lastSealHash.hex)
-          checkpoint signed (Ed25519, C2SP signed note) and verified; record #\(probe) proven included with \(proof.hashes.count) hashes: \(proven ? "ok" : "FAILED")
-          sample     #\(sample.sequence) \(sample.namespaceString) \(String(decoding: sample.key, as: UTF8.self)) \(String(decoding: sample.value, as: UTF8.self))
-        Try: stele read \(dir) --from \(start) --count 3 --json; stele stats \(dir)
-        """)
-        // A failed check is a failed verification (exit 3, as README's exit codes say), not a summary line.
-        guard verified == records, proven else {
-            Console.error("stele demo: FAILED: " + (verified != records ? "\(verified) of \(records) records read back"
-                : "record #\(probe)'s inclusion proof does not verify against the signed checkpoint"))
-            throw ExitCode(3)
-        }
+        return Outcome(start: start, payload: payload, seconds: seconds, verified: verified, probe: probe,
+                       proofLength: proof.hashes.count, proven: proven, stats: stats, sample: sample)
     }
 }
 

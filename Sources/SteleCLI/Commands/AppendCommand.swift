@@ -16,14 +16,12 @@ struct AppendCommand: ParsableCommand {
         duplicates: --skip-lines N skips the first N input lines.
         """)
 
-    @Argument(help: "The store directory.")
-    var dir: String
+    @OptionGroup var directory: StoreDirectory
 
     @Option(help: "JSON Lines input file, or - for standard input.")
     var jsonl: String
 
-    @Option(help: "Commit policy: none, batch, or interval:MS.")
-    var sync: String = "batch"
+    @OptionGroup var commitPolicy: CommitPolicyOption
 
     @Option(help: "Records per append call.")
     var batch: Int = 1000
@@ -34,7 +32,7 @@ struct AppendCommand: ParsableCommand {
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         guard skipLines >= 0 else { throw ValidationError("--skip-lines must be 0 or more") }
-        _ = try parseCommitPolicy(sync)
+        _ = try commitPolicy.policy()
     }
 
     /// What went in so far: each batch appended, and the input line of every entry handed to
@@ -45,9 +43,16 @@ struct AppendCommand: ParsableCommand {
     }
 
     func run() throws {
-        let policy = try parseCommitPolicy(sync)
+        let policy = try commitPolicy.policy()
         let reader = try LineReader(path: jsonl)
-        let store = try Store(path: dir, options: .init(commitPolicy: policy))
+        let last = try withStore(at: directory.path, .writable(policy)) { store in try append(from: reader, to: store) }
+        if let last { print(last) } else { Console.error("stele: no records in input") }
+    }
+
+    /// Appends the input in batches of `--batch`; returns the last sequence number appended (nil
+    /// when the input held no record). After a failure it says on stderr exactly what is in the
+    /// store and how to resume, then throws the error, which keeps its exit code.
+    private func append(from reader: LineReader, to store: Store) throws -> UInt64? {
         let before = store.recordCount
         var pending: [Entry] = []
         var locks: [RetentionLock?] = []
@@ -67,13 +72,13 @@ struct AppendCommand: ParsableCommand {
                 }
             }
             if !pending.isEmpty { try flush(store, &pending, &locks, &progress) }
+            // Closed here, not left to withStore: a failed final sync is reported with what was committed.
             try store.close()
         } catch {
-            // What is in the store, then the error itself (which keeps its exit code).
             Console.error(committed(store, before: before, progress))
             throw error
         }
-        if let last = progress.batches.last { print(last.upperBound) } else { Console.error("stele: no records in input") }
+        return progress.batches.last?.upperBound
     }
 
     private func flush(_ store: Store, _ pending: inout [Entry], _ locks: inout [RetentionLock?], _ progress: inout Progress) throws {
@@ -91,11 +96,7 @@ struct AppendCommand: ParsableCommand {
         _ = try? store.sync()
         let durable = store.durableRecordCount
         try? store.close()
-        var present = durable
-        if let reopened = try? Store(path: dir, options: .init(readOnly: true)) {
-            present = reopened.recordCount
-            try? reopened.close()
-        }
+        let present = (try? withStore(at: directory.path, .readOnly) { $0.recordCount }) ?? durable
         let count = Int(min(UInt64(progress.lines.count), present - min(present, before)))
         guard count > 0 else {
             return "committed: nothing (the store is as it was); run the same command again once the cause is fixed"
@@ -104,7 +105,7 @@ struct AppendCommand: ParsableCommand {
         var text = "committed: \(count) records from input lines \(skipLines + 1)-\(lastLine), the last at sequence \(before + UInt64(count) - 1)"
         text += durable >= present ? ", durable" : "; the last \(present - durable) of them were not made durable (a sync failed): a reopen finds them, a power cut may not"
         return text + "; nothing after line \(lastLine) was written\n"
-            + "resume with: stele append \(dir) --jsonl \(jsonl) --sync \(sync) --skip-lines \(lastLine)"
+            + "resume with: stele append \(directory.path) --jsonl \(jsonl) --sync \(commitPolicy.sync) --skip-lines \(lastLine)"
     }
 
     /// One input line, parsed by the library (``ImportLine``) so that the fuzz target runs the same code.
@@ -114,55 +115,6 @@ struct AppendCommand: ParsableCommand {
             return (line.entry, line.lock)
         } catch {
             throw InputError(message: error.description)
-        }
-    }
-}
-
-/// Reads a file or standard input line by line, in 64 KiB chunks, so that input is consumed
-/// only as fast as it is appended.
-final class LineReader {
-    private let handle: FileHandle
-    private var buffer: [UInt8] = []
-    private var start = 0
-    private var finished = false
-
-    init(path: String) throws {
-        var isDirectory: ObjCBool = false
-        if path != "-", FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw InputError(message: "\(path) is a directory: give a JSON Lines file, or - for standard input")
-        }
-        if path == "-" {
-            handle = FileHandle.standardInput
-        } else {
-            guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw InputError(message: "cannot open \(path)")
-            }
-            self.handle = handle
-        }
-    }
-
-    func nextLine() throws -> [UInt8]? {
-        while true {
-            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                let line = Array(buffer[start ..< newline])
-                start = newline + 1
-                return line
-            }
-            if finished {
-                guard start < buffer.count else { return nil }
-                let line = Array(buffer[start...])
-                start = buffer.count
-                return line
-            }
-            buffer.removeFirst(start)
-            start = 0
-            let chunk: Data
-            do {
-                chunk = try handle.read(upToCount: 65_536) ?? Data()
-            } catch {
-                throw InputError(message: "cannot read the input: \((error as NSError).localizedDescription)")
-            }
-            if chunk.isEmpty { finished = true } else { buffer.append(contentsOf: chunk) }
         }
     }
 }

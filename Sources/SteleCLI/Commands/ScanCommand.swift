@@ -1,0 +1,24 @@
+import ArgumentParser
+import Stele
+
+struct ScanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scan", abstract: "List a namespace's keys in byte order with their latest versions.")
+
+    @OptionGroup var directory: StoreDirectory
+    @OptionGroup var namespace: NamespaceArgument
+    @Option(help: "Only keys starting with this prefix.") var prefix: String = ""
+    @Option(help: "Start after this key (paging).") var after: String?
+    @Option(help: "At most this many keys.") var limit: Int = 1000
+    @Flag(help: "Include keys whose latest version is a tombstone.") var includeDeleted = false
+    @Flag(help: "One JSON object per line.") var json = false
+
+    func run() throws {
+        try withStore(at: directory.path, .readOnly) { store in
+            for version in try store.scan(namespace: namespace.name, prefix: try KeyText.parse(prefix), after: try after.map(KeyText.parse),
+                                          limit: limit, includeDeleted: includeDeleted) {
+                print(try describe(version, json: json))
+            }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+/// Bad input data (not usage): exit code 1.
+struct InputError: Error {
+    let message: String
+}

@@ -1,0 +1,45 @@
+import Foundation
+import Stele
+
+/// Creates `path` holding `text`, with exactly `permissions`, durably, through the engine's file
+/// layer: exclusive creation refuses a file already there (a key is never overwritten; the
+/// error is the `open` failure, exit 4), the permissions are set on the open file because the
+/// creation mode passes through the umask, and the directory is synced after the file so that
+/// the new name survives a crash too.
+func writeNewFile(_ path: String, _ text: String, permissions: UInt32, fileSystem: any FileSystem = PosixFileSystem()) throws {
+    do {
+        let file = try fileSystem.open(path, .createNew(permissions: permissions))
+        defer { fileSystem.close(file) }
+        try fileSystem.setPermissions(file, permissions)
+        try Array(text.utf8).withUnsafeBytes { try fileSystem.write(file, $0, at: 0) }
+        try fileSystem.syncAll(file)
+    }
+    try fileSystem.syncDirectory(parentDirectory(of: path))
+}
+
+/// Replaces (or creates) `path` with `text`, readable by all (0o644), through the engine's
+/// `writeAtomically`: a crash leaves the old file or the new one, never a part of either.
+func replaceFile(_ path: String, _ text: String, fileSystem: any FileSystem = PosixFileSystem()) throws {
+    try fileSystem.writeAtomically(Array(text.utf8), to: path, permissions: 0o644, directory: parentDirectory(of: path))
+}
+
+/// The directory holding `path`, as written (`.` for a bare name).
+private func parentDirectory(of path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    let parent = path[..<slash]
+    return parent.isEmpty ? "/" : String(parent)
+}
+
+/// Reads a small text file, for keys and checkpoints.
+func readText(_ path: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path) else { throw InputError(message: "cannot read \(path)") }
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// A verifier key given inline (`name+id+key`) or as a file holding one.
+func loadVerifier(_ argument: String) throws -> NoteVerifier {
+    if FileManager.default.fileExists(atPath: argument) {
+        return try NoteVerifier(parsing: try readText(argument).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+    return try NoteVerifier(parsing: argument)
+}
