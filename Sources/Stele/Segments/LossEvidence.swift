@@ -1,6 +1,8 @@
 import SteleNative
 
-/// Records lost from a store's files, as its own evidence shows (``LossEvidence``).
+/// Records lost from a store's files, as its own evidence shows: its `reach` file, its stored
+/// checkpoints and `tiles/state`, each written only after the records it speaks of were durable
+/// (`docs/format.md`, "Reach and loss records").
 public struct LostRecords: Sendable, Equatable, CustomStringConvertible {
     /// Records the log holds (sequence numbers `0 ..< held`).
     public var held: UInt64

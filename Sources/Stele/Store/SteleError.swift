@@ -37,7 +37,7 @@ public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The store was created before its identity and governance key were records in its log:
     /// it opens read-only until `stele migrate` (``Store/migrate(at:)``) adopts its config file.
     case notMigrated(path: String)
-    /// The store's evidence (``LossEvidence``) shows records lost from its files: a writer
+    /// The store's evidence (``LostRecords``) shows records lost from its files: a writer
     /// refuses to append (it would hand their sequence numbers out again). Restore from an
     /// off-host copy, or record the loss in the log (``Store/recordLoss(at:reason:continuingAt:)``).
     case recordsLost(LostRecords)

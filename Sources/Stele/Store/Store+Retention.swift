@@ -3,7 +3,7 @@ import SteleNative
 extension Store {
     /// Writes a new version of `key` protected by `lock` (its retain-until must be in the future).
     /// The put and its retention record are appended together, atomically under the writer lock.
-    /// - Throws: ``SteleError/retention(_:)`` for a date in the past; otherwise as ``put(namespace:key:value:)``.
+    /// - Throws: ``SteleError/retention(_:)`` for a date in the past; otherwise as ``put(namespace:key:value:)-(_,[UInt8],_)``.
     @discardableResult
     public func put(namespace: String, key: [UInt8], value: [UInt8], lock: RetentionLock?) throws -> Receipt {
         guard let lock else { return try put(namespace: namespace, key: key, value: value) }
