@@ -7,7 +7,9 @@ public struct Version: Sendable, Equatable {
     public var sequence: UInt64
     /// When it was written, ns since the Unix epoch.
     public var timestamp: Int64
+    /// The namespace the key lives in.
     public var namespace: String
+    /// The key's bytes.
     public var key: [UInt8]
     /// The value; nil for a tombstone (a logical delete), empty for a purged payload.
     public var value: [UInt8]?
@@ -49,6 +51,9 @@ extension Store {
     }
 
     /// Writes several versions as consecutive records (see ``append(contentsOf:)``).
+    /// - Throws: as ``append(contentsOf:)``.
+    /// - Cost: as ``append(contentsOf:)``; for large batches ``putBatch(_:)-(EntryBatch)`` avoids
+    ///   the three arrays per entry.
     @discardableResult
     public func putBatch(_ entries: [Entry]) throws -> Receipt {
         try appendEntries(entries)
@@ -241,12 +246,16 @@ extension Store {
 }
 
 extension Store {
-    /// Text-key conveniences.
+    /// Writes a new version of a text key with a text value (both stored as UTF-8); see
+    /// ``put(namespace:key:value:)-(_,[UInt8],_)``.
+    /// - Throws: as ``append(contentsOf:)``.
     @discardableResult
     public func put(namespace: String, key: String, value: String) throws -> Receipt {
         try put(namespace: namespace, key: Array(key.utf8), value: Array(value.utf8))
     }
 
+    /// The latest live version of a text key (its UTF-8 bytes); see ``get(namespace:key:asOf:)-(_,[UInt8],_)``.
+    /// - Throws: as ``get(namespace:key:asOf:)-(_,[UInt8],_)``.
     public func get(namespace: String, key: String, asOf: UInt64? = nil) throws -> Version? {
         try get(namespace: namespace, key: Array(key.utf8), asOf: asOf)
     }
