@@ -9,6 +9,10 @@ public enum SignedNote {
     static let maxSize = 1 << 20
 
     /// Signs `text` (which must end in a newline) with `signer`.
+    /// - Returns: the note: `text`, a blank line, and one signature line.
+    /// - Throws: ``CheckpointError/malformedNote(_:)`` for text that does not end in a newline or
+    ///   holds control characters; ``CheckpointError/malformedKey(_:)`` if signing fails.
+    /// - Cost: one Ed25519 signature.
     public static func sign(_ text: String, with signer: NoteSigner) throws -> String {
         guard text.hasSuffix("\n"), isWellFormedText(text) else {
             throw CheckpointError.malformedNote("text must be valid, end in a newline and contain no control characters")
@@ -64,11 +68,16 @@ public enum SignedNote {
 
 /// A C2SP tlog-checkpoint body: origin, tree size, root hash, optional extension lines.
 public struct Checkpoint: Sendable, Equatable {
+    /// The log's identity (``StoreConfig/origin``).
     public var origin: String
+    /// How many records the checkpoint covers (sequence numbers `0 ..< treeSize`).
     public var treeSize: UInt64
+    /// The RFC 6962 root of the tree of those records.
     public var root: Digest
+    /// Further lines after the root, kept as they are (Stele writes none).
     public var extensions: [String] = []
 
+    /// A checkpoint body; sign its ``text`` with ``SignedNote/sign(_:with:)``.
     public init(origin: String, treeSize: UInt64, root: Digest, extensions: [String] = []) {
         self.origin = origin
         self.treeSize = treeSize
