@@ -14,8 +14,12 @@ import SteleNative
 public enum Fsck {
     /// A checkpoint held outside the store, with the key that signed it.
     public struct ExternalCheckpoint: Sendable {
+        /// The signed checkpoint note, as the store (or `stele checkpoint`) wrote it.
         public var note: String
+        /// The key that must have signed it.
         public var verifier: NoteVerifier
+        /// A checkpoint to check the store against; ``Fsck/check(path:externalCheckpoints:repair:progress:)``
+        /// checks its signature.
         public init(note: String, verifier: NoteVerifier) {
             self.note = note
             self.verifier = verifier
