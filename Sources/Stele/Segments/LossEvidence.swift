@@ -15,6 +15,7 @@ public struct LostRecords: Sendable, Equatable, CustomStringConvertible {
     /// What each piece of evidence says, one sentence each, naming its file.
     public var findings: [String]
 
+    /// A loud one-line summary with every finding, as the CLI prints it.
     public var description: String {
         "THE STORE HAS LOST RECORDS: the log holds \(held), the evidence says at least \(atLeast)"
             + (upTo.map { $0 > 0 ? " (sequence numbers up to \($0 - 1) may have been handed out)" : "" } ?? " (how many more is unknown)")
