@@ -23,6 +23,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // Tests only: an independent Ed25519 implementation (BoringSSL) to check our signatures.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        // Documentation only: a build plugin that adds `swift package generate-documentation`
+        // (DocC, catalog in Sources/Stele/Stele.docc). No target depends on it, so no code of it
+        // is linked into Stele or anything that embeds it.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // System libraries, found through pkg-config; Debian package names in `providers`.

@@ -72,7 +72,7 @@ public final class Mirror {
     }
 
     /// One pass: uploads what is missing, in order (config, segments, checkpoints).
-    /// - Throws: ``MirrorError`` (target unreachable or refusing, an object in the target that
+    /// - Throws: ``SteleError/mirror(_:)`` (``MirrorError``) (target unreachable or refusing, an object in the target that
     ///   differs from the local one, a local file that vanished), ``SteleError`` (the store
     ///   cannot be read, or a sealed segment does not verify: nothing damaged is copied).
     /// - Cost: reads, verifies and hashes every segment not yet known to be in the target.
@@ -164,7 +164,7 @@ public final class Mirror {
     /// marker, or in a directory a checksum file without its object), none overwritten (a
     /// second version), no checkpoint over records the copy's segments do not hold, and every
     /// object this mirror wrote or verified still there. Tiles are derived and not listed.
-    /// - Throws: ``MirrorError/tampered(_:)`` naming each finding; nothing is uploaded over it.
+    /// - Throws: ``SteleError/mirror(_:)`` (``MirrorError/tampered(_:)``) naming each finding; nothing is uploaded over it.
     private func checkCopy(sealed: [SealedSegmentInfo]) throws {
         let versions = try [StoreConfig.fileName, "segments/", "checkpoints/"].flatMap { try target.versions(prefix: $0) }
         var findings: [String] = []

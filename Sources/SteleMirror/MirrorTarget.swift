@@ -14,7 +14,7 @@ public protocol MirrorTarget: Sendable {
     /// segment's seal hash there), unless an object of that name exists.
     /// - Returns: true if stored now, false if the same content was already there (checked by
     ///   the SHA-256 recorded with it).
-    /// - Throws: ``MirrorError/conflict(name:)`` if `name` exists with other content,
+    /// - Throws: ``SteleError/mirror(_:)`` (``MirrorError/conflict(name:)``) if `name` exists with other content,
     ///   ``MirrorError/target(_:)``/``MirrorError/transport(_:)`` on failure.
     @discardableResult
     func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?, label: String?) throws -> Bool
@@ -23,7 +23,7 @@ public protocol MirrorTarget: Sendable {
     func head(_ name: String) throws -> ObjectInfo?
     /// Every object whose name starts with `prefix`, in name order.
     func list(prefix: String) throws -> [ObjectInfo]
-    /// The bytes of `name`. - Throws: ``MirrorError/missing(name:)``.
+    /// The bytes of `name`. - Throws: ``SteleError/mirror(_:)`` (``MirrorError/missing(name:)``).
     func get(_ name: String) throws -> [UInt8]
     /// Every stored version of every object whose name starts with `prefix`, delete markers
     /// included: what a restore or a tamper check must see (a plain listing hides older versions

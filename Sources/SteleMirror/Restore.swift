@@ -61,7 +61,7 @@ public enum Restore {
     ///   - includeUnvouched: also restore sealed segments beyond the newest consistent checkpoint
     ///     signed with that key (checked by the hash chain alone, which anyone able to write
     ///     objects to the copy could extend).
-    /// - Throws: ``MirrorError`` naming the object that is missing or altered, or describing how
+    /// - Throws: ``SteleError/mirror(_:)`` (``MirrorError``) naming the object that is missing or altered, or describing how
     ///   the log and the checkpoint disagree; ``SteleError`` for local I/O.
     public static func run(from target: any MirrorTarget, to directory: String, checkpoint: String,
                            verifier: NoteVerifier, includeUnvouched: Bool = false) throws -> Report {

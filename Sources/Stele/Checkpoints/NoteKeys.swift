@@ -6,10 +6,13 @@ import SteleNative
 /// - signer key:   `PRIVATE+KEY+<name>+<key id>+<base64(0x01 ‖ 32-byte seed)>`
 /// with key ID = SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[0..<4], big-endian (c2sp.org/signed-note).
 
-/// Why a key, note or checkpoint is not acceptable.
+/// Why a key, note or checkpoint is not acceptable (in ``SteleError/checkpoint(_:)``).
 public enum CheckpointError: Sendable, Equatable, CustomStringConvertible {
+    /// A key's text is not a valid Ed25519 note key (name, key ID, algorithm or length).
     case malformedKey(String)
+    /// A signed note is not well formed (size, control characters, signature lines).
     case malformedNote(String)
+    /// A note's text is not a C2SP checkpoint (origin, decimal tree size, base64 root).
     case malformedCheckpoint(String)
     /// The note carries no signature by the given key (unsigned, or signed only by others).
     case noTrustedSignature(key: String)
@@ -24,6 +27,7 @@ public enum CheckpointError: Sendable, Equatable, CustomStringConvertible {
     /// Signing would contradict a checkpoint the store signed before.
     case inconsistentWithPrevious(previousSize: UInt64, detail: String)
 
+    /// What is wrong, in one line; the two history cases start in capitals, as the CLI prints them.
     public var description: String {
         switch self {
         case .malformedKey(let m): "malformed key: \(m)"
@@ -43,12 +47,16 @@ public enum CheckpointError: Sendable, Equatable, CustomStringConvertible {
 
 /// A key that can verify signed notes.
 public struct NoteVerifier: Sendable, Equatable {
+    /// The key's name: for a checkpoint key, by convention the log's origin.
     public let name: String
+    /// The first four bytes of SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key), big-endian: tells which
+    /// key a signature line claims to be by.
     public let keyID: UInt32
+    /// The 32-byte Ed25519 public key.
     public let publicKey: [UInt8]
 
     /// Parses `name+hexid+base64key`.
-    /// - Throws: ``CheckpointError/malformedKey(_:)`` for a bad name, algorithm, length or key ID.
+    /// - Throws: ``SteleError/checkpoint(_:)`` (``CheckpointError/malformedKey(_:)``) for a bad name, algorithm, length or key ID.
     public init(parsing text: String) throws {
         let parts = text.trimmingSuffixNewlines.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3 else { throw SteleError.checkpoint(.malformedKey("expected name+keyid+key")) }
@@ -94,13 +102,15 @@ public struct NoteVerifier: Sendable, Equatable {
 
 /// A key that signs notes. Keep its text form secret (files mode 0600, never logged).
 public struct NoteSigner: Sendable {
+    /// The public half: what to publish, and what ``SignedNote/open(_:verifier:)`` checks with.
     public let verifier: NoteVerifier
     private let seed: [UInt8]
 
+    /// The key's name (the verifier's).
     public var name: String { verifier.name }
 
     /// A new random key.
-    /// - Throws: ``CheckpointError/malformedKey(_:)`` for an invalid name.
+    /// - Throws: ``SteleError/checkpoint(_:)`` (``CheckpointError/malformedKey(_:)``) for an invalid name.
     public static func generate(name: String) throws -> NoteSigner {
         try NoteSigner(name: name, seed: Ed25519.randomSeed())
     }
@@ -113,6 +123,8 @@ public struct NoteSigner: Sendable {
     }
 
     /// Parses `PRIVATE+KEY+name+hexid+base64seed`.
+    /// - Throws: ``SteleError/checkpoint(_:)`` (``CheckpointError/malformedKey(_:)``) for a bad form, name, algorithm or length,
+    ///   or a key ID that does not match the key.
     public init(parsing text: String) throws {
         let parts = text.trimmingSuffixNewlines.split(separator: "+", maxSplits: 4, omittingEmptySubsequences: false)
         guard parts.count == 5, parts[0] == "PRIVATE", parts[1] == "KEY" else {

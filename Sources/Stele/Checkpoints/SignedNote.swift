@@ -9,6 +9,10 @@ public enum SignedNote {
     static let maxSize = 1 << 20
 
     /// Signs `text` (which must end in a newline) with `signer`.
+    /// - Returns: the note: `text`, a blank line, and one signature line.
+    /// - Throws: ``SteleError/checkpoint(_:)`` (``CheckpointError/malformedNote(_:)``) for text that does not end in a newline or
+    ///   holds control characters; ``CheckpointError/malformedKey(_:)`` if signing fails.
+    /// - Cost: one Ed25519 signature.
     public static func sign(_ text: String, with signer: NoteSigner) throws -> String {
         guard text.hasSuffix("\n"), isWellFormedText(text) else {
             throw SteleError.checkpoint(.malformedNote("text must be valid, end in a newline and contain no control characters"))
@@ -24,7 +28,7 @@ public enum SignedNote {
     ///
     /// Signatures by other keys are ignored; a signature by `verifier` that fails rejects the
     /// whole note (c2sp.org/signed-note).
-    /// - Throws: ``CheckpointError/malformedNote(_:)``, ``CheckpointError/noTrustedSignature(key:)``,
+    /// - Throws: ``SteleError/checkpoint(_:)`` (``CheckpointError/malformedNote(_:)``), ``CheckpointError/noTrustedSignature(key:)``,
     ///   ``CheckpointError/badSignature(key:)``.
     public static func open(_ note: String, verifier: NoteVerifier) throws -> String {
         guard note.utf8.count <= maxSize else { throw SteleError.checkpoint(.malformedNote("larger than \(maxSize) bytes")) }
@@ -64,11 +68,16 @@ public enum SignedNote {
 
 /// A C2SP tlog-checkpoint body: origin, tree size, root hash, optional extension lines.
 public struct Checkpoint: Sendable, Equatable {
+    /// The log's identity (``StoreConfig/origin``).
     public var origin: String
+    /// How many records the checkpoint covers (sequence numbers `0 ..< treeSize`).
     public var treeSize: UInt64
+    /// The RFC 6962 root of the tree of those records.
     public var root: Digest
+    /// Further lines after the root, kept as they are (Stele writes none).
     public var extensions: [String] = []
 
+    /// A checkpoint body; sign its ``text`` with ``SignedNote/sign(_:with:)``.
     public init(origin: String, treeSize: UInt64, root: Digest, extensions: [String] = []) {
         self.origin = origin
         self.treeSize = treeSize
@@ -82,7 +91,7 @@ public struct Checkpoint: Sendable, Equatable {
     }
 
     /// Parses a checkpoint's note text (after its signature was verified).
-    /// - Throws: ``CheckpointError/malformedCheckpoint(_:)``.
+    /// - Throws: ``SteleError/checkpoint(_:)`` (``CheckpointError/malformedCheckpoint(_:)``).
     public init(parsing text: String) throws {
         guard text.hasSuffix("\n") else { throw SteleError.checkpoint(.malformedCheckpoint("does not end in a newline")) }
         let lines = text.dropLast().split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

@@ -42,12 +42,15 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
     /// Lowercase hexadecimal, 64 characters.
     public var hex: String { hexString(bytes) }
 
+    /// The digest as 64 lowercase hexadecimal digits (``hex``).
     public var description: String { hex }
 
+    /// Whether the two digests are the same 32 bytes (four word compares).
     public static func == (a: Digest, b: Digest) -> Bool {
         a.storage.0 == b.storage.0 && a.storage.1 == b.storage.1 && a.storage.2 == b.storage.2 && a.storage.3 == b.storage.3
     }
 
+    /// Feeds the 32 bytes to `hasher`.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(storage.0)
         hasher.combine(storage.1)

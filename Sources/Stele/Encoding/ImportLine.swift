@@ -88,11 +88,13 @@ public struct ImportLineError: Sendable, Equatable, CustomStringConvertible {
     /// What is wrong with the line.
     public var message: String
 
+    /// An error for line `lineNumber` (1-based) saying `message`.
     public init(lineNumber: Int, message: String) {
         self.lineNumber = lineNumber
         self.message = message
     }
 
+    /// `line N: message`.
     public var description: String { "line \(lineNumber): \(message)" }
 }
 

@@ -4,17 +4,20 @@ import SteleNative
 public struct Record: Sendable, Equatable {
     /// Position in the log, starting at 0; also the record's leaf index in the Merkle tree.
     public var sequence: UInt64
+    /// What the record means: a put, a tombstone, or one of the records the store writes itself.
     public var type: RecordType
     /// Wall-clock time of the append, nanoseconds since the Unix epoch; never decreases along the log.
     public var timestamp: Int64
     /// Namespace bytes (UTF-8 for records written through ``Store``).
     public var namespace: [UInt8]
+    /// The key's bytes (empty for records that name no key, such as a store-wide policy).
     public var key: [UInt8]
     /// The value; empty when the payload was purged (see ``redactedLeafHash``).
     public var value: [UInt8]
     /// For a redaction stub: the leaf hash of the purged entry, which keeps every proof valid.
     public var redactedLeafHash: Digest?
 
+    /// A record with all its fields given (for tests and tools; the store makes its own when it reads).
     public init(sequence: UInt64, type: RecordType, timestamp: Int64, namespace: [UInt8], key: [UInt8],
                 value: [UInt8], redactedLeafHash: Digest? = nil) {
         self.sequence = sequence
@@ -32,8 +35,11 @@ public struct Record: Sendable, Equatable {
 
 /// What a caller appends: the store assigns sequence number and timestamp.
 public struct Entry: Sendable, Equatable {
+    /// The namespace as UTF-8 bytes: 1-255 bytes without NUL (``Limits/maxNamespaceLength``).
     public var namespace: [UInt8]
+    /// The key: 1-4096 bytes (``Limits/maxKeyLength``).
     public var key: [UInt8]
+    /// The value: any bytes, up to ``Limits/maxValueLength(segmentSize:)`` for the store's segment size.
     public var value: [UInt8]
     /// `.put` for everything built with the public initialisers; the store writes the other
     /// record types itself (tombstones through ``Store/delete(namespace:key:)``).

@@ -29,6 +29,7 @@ public enum RecordType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         self == .retention || self == .legalHold || self == .policy || self == .config
     }
 
+    /// The type's name as the CLI prints it (`put`, `tombstone`, `legal-hold`, ...).
     public var description: String {
         switch self {
         case .put: "put"

@@ -30,6 +30,7 @@ public struct IOError: Sendable, Equatable, CustomStringConvertible {
     /// The operating system's text for `errno`.
     public var reason: String { SystemError.reason(errno) }
 
+    /// `operation path: reason (errno N)`.
     public var description: String { "\(operation) \(path): \(reason) (errno \(errno))" }
 }
 

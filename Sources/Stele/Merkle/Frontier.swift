@@ -6,7 +6,9 @@ import SteleNative
 /// leaves, largest (leftmost) first; there is one per set bit of `size`, so at most 64.
 /// Appending a leaf costs one hash per trailing one bit of the old size: on average one.
 public struct Frontier: Sendable, Equatable {
+    /// The number of leaves appended.
     public private(set) var size: UInt64 = 0
+    /// The roots of the perfect subtrees, largest first: one per set bit of ``size``.
     public private(set) var hashes: [Digest] = []
 
     /// An empty tree.
@@ -54,6 +56,7 @@ public struct Frontier: Sendable, Equatable {
     }
 
     /// The Merkle tree hash of all leaves appended so far.
+    /// Cost: one node hash per subtree after the first (at most 63).
     public var root: Digest {
         guard var node = hashes.last else { return TreeHash.emptyRoot }
         for left in hashes.dropLast().reversed() { node = TreeHash.node(left, node) }

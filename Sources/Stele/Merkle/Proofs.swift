@@ -18,6 +18,7 @@ public enum ProofError: Sendable, Equatable, CustomStringConvertible {
     /// A consistency proof needs `0 < from ≤ to`.
     case invalidRange(from: UInt64, to: UInt64)
 
+    /// What was asked and what the log has, in one line.
     public var description: String {
         switch self {
         case .indexOutOfRange(let i, let n): "leaf index \(i) is not in a tree of size \(n)"
@@ -101,7 +102,16 @@ package enum MerkleProofs {
 /// Verifiers for RFC 9162 proofs; they trust nothing but their arguments.
 public enum MerkleVerifier {
     /// RFC 9162 §2.1.3.2: whether `leafHash` is leaf `index` of the tree of `treeSize` leaves
-    /// whose root is `root`. Cost: one node hash per proof element.
+    /// whose root is `root`.
+    /// - Parameters:
+    ///   - leafHash: the leaf's hash, recomputed from data you hold (``Version/leafHash``).
+    ///   - index: the leaf index (the record's sequence number).
+    ///   - treeSize: the size of the tree `root` is the root of.
+    ///   - proof: the sibling hashes from the leaf up (``InclusionProof/hashes``).
+    ///   - root: a root you trust, such as a verified ``Checkpoint/root``.
+    /// - Returns: false for any proof that does not verify, including sizes and indices out of
+    ///   range; it never throws or traps on bad input.
+    /// - Cost: one node hash per proof element.
     public static func verifyInclusion(leafHash: Digest, index: UInt64, treeSize: UInt64,
                                        proof: [Digest], root: Digest) -> Bool {
         guard index < treeSize else { return false }
@@ -129,6 +139,14 @@ public enum MerkleVerifier {
     /// RFC 9162 §2.1.4.2: whether the tree of `oldSize` leaves with root `oldRoot` is a prefix of
     /// the tree of `newSize` leaves with root `newRoot`. Equal sizes need an empty proof and equal
     /// roots; an empty old tree is a prefix of anything.
+    /// - Parameters:
+    ///   - oldSize: the size of the older tree.
+    ///   - newSize: the size of the newer tree.
+    ///   - oldRoot: the older tree's root, from a checkpoint you trust.
+    ///   - newRoot: the newer tree's root.
+    ///   - proof: the proof nodes (``ConsistencyProof/hashes``).
+    /// - Returns: false for any proof that does not verify; it never throws or traps on bad input.
+    /// - Cost: about two node hashes per proof element.
     public static func verifyConsistency(oldSize: UInt64, newSize: UInt64, oldRoot: Digest, newRoot: Digest,
                                          proof: [Digest]) -> Bool {
         guard oldSize <= newSize else { return false }

@@ -29,24 +29,46 @@ import SteleNative
 /// remove a lock set after it was signed; a key change must be newer (`as-of`) than the last
 /// change, so an old one cannot be replayed to bring back a retired key.
 public enum GovernanceAuthorization {
+    /// The text of a bypass note for this request, before it is signed: what the authority reviews
+    /// and ``sign(origin:namespace:key:version:retainUntil:asOf:notAfter:with:)`` signs.
+    /// - Parameters:
+    ///   - origin: the store's origin (``StoreConfig/origin``).
+    ///   - namespace: the key's namespace.
+    ///   - key: the key.
+    ///   - version: the version whose governance locks are capped; nil for every version of the key.
+    ///   - retainUntil: the new retain-until date, ns since the Unix epoch (a past date removes the locks).
+    ///   - asOf: the tree size the authority looked at: only locks set before it are capped.
+    ///   - notAfter: when the note expires, ns since the Unix epoch.
     public static func text(origin: String, namespace: String, key: [UInt8], version: UInt64?,
                             retainUntil: Int64, asOf: UInt64, notAfter: Int64) -> String {
         "stele-governance-bypass v1\norigin \(origin)\nnamespace \(namespace)\nkey \(Base64.encode(key))\n"
             + "version \(version.map(String.init) ?? "*")\nretain-until \(retainUntil)\nas-of \(asOf)\nnot-after \(notAfter)\n"
     }
 
-    /// Signs a bypass (done by the authority, off the store's host).
+    /// Signs a bypass (done by the authority, off the store's host); the parameters are those of
+    /// ``text(origin:namespace:key:version:retainUntil:asOf:notAfter:)``, and `signer` is the
+    /// governance key. Pass the note to ``Store/shortenGovernanceLock(namespace:key:version:retainUntil:authorization:)``.
+    /// - Throws: ``SteleError/checkpoint(_:)`` (``CheckpointError``) if the text cannot be signed (a namespace with control characters, say).
     public static func sign(origin: String, namespace: String, key: [UInt8], version: UInt64?, retainUntil: Int64,
                             asOf: UInt64, notAfter: Int64, with signer: NoteSigner) throws -> String {
         try SignedNote.sign(text(origin: origin, namespace: namespace, key: key, version: version,
                                  retainUntil: retainUntil, asOf: asOf, notAfter: notAfter), with: signer)
     }
 
+    /// The text of a governance key change, before it is signed.
+    /// - Parameters:
+    ///   - origin: the store's origin (``StoreConfig/origin``).
+    ///   - newKey: the verifier key that replaces the one in force; nil retires governance for good.
+    ///   - asOf: the tree size the authority looked at; it must be newer than the last change's.
+    ///   - notAfter: when the note expires, ns since the Unix epoch.
     public static func keyChangeText(origin: String, newKey: NoteVerifier?, asOf: UInt64, notAfter: Int64) -> String {
         "stele-governance-key v1\norigin \(origin)\nnew-key \(newKey?.encoded ?? "none")\nas-of \(asOf)\nnot-after \(notAfter)\n"
     }
 
-    /// Signs a governance key change with the key in force (done by the authority).
+    /// Signs a governance key change with the key in force (done by the authority); the
+    /// parameters are those of ``keyChangeText(origin:newKey:asOf:notAfter:)``. Pass the note to
+    /// ``Store/changeGovernanceKey(to:authorization:)``.
+    /// - Throws: ``SteleError/checkpoint(_:)`` (``CheckpointError``) if the text cannot be signed.
     public static func signKeyChange(origin: String, newKey: NoteVerifier?, asOf: UInt64, notAfter: Int64,
                                      with signer: NoteSigner) throws -> String {
         try SignedNote.sign(keyChangeText(origin: origin, newKey: newKey, asOf: asOf, notAfter: notAfter), with: signer)

@@ -4,13 +4,17 @@ import SteleNative
 public struct PurgeReport: Sendable, Equatable {
     /// A version whose payload was (or would be) purged.
     public struct Item: Sendable, Equatable {
+        /// The version's namespace.
         public var namespace: String
+        /// The version's key.
         public var key: [UInt8]
+        /// The version's sequence number, which its redaction stub keeps.
         public var sequence: UInt64
         /// Value bytes stored for it (compressed size if compressed).
         public var storedBytes: Int
     }
 
+    /// Versions whose payloads were purged (with `dryRun`: would be).
     public var purged: [Item] = []
     /// Eligible versions left alone because they are in the active segment: a purge after a
     /// seal (``Store/seal()``, as `stele purge` does first) purges them too.
@@ -19,14 +23,17 @@ public struct PurgeReport: Sendable, Equatable {
     public var skippedInActiveSegment: Int { inActiveSegment.count }
     /// Superseded or deleted versions still protected by a lock, a legal hold or the minimum.
     public var stillProtected = 0
+    /// Sealed segment files rewritten with redaction stubs.
     public var segmentsRewritten = 0
     /// Value bytes removed from the segments.
     public var payloadBytes = 0
     /// Segment file sizes before and after the rewrite (the difference is reclaimed disk).
     public var bytesBefore = 0
+    /// Size of the rewritten segment files (see ``bytesBefore``).
     public var bytesAfter = 0
     /// Sequence numbers of the redaction records written.
     public var redactionRecords: [UInt64] = []
+    /// Whether this was a dry run, which changed nothing.
     public var dryRun = false
 
     /// Disk space a rewrite freed (0 if the stubs took more than the payloads they replace).

@@ -11,8 +11,10 @@ public enum RetentionMode: UInt8, Sendable, CaseIterable, CustomStringConvertibl
     /// Can never be shortened or removed, by anyone; only extended.
     case compliance = 2
 
+    /// `governance` or `compliance`, as the CLI takes and prints them.
     public var description: String { self == .governance ? "governance" : "compliance" }
 
+    /// The mode named `governance` or `compliance`; nil for anything else.
     public init?(name: String) {
         switch name {
         case "governance": self = .governance
@@ -24,10 +26,13 @@ public enum RetentionMode: UInt8, Sendable, CaseIterable, CustomStringConvertibl
 
 /// A retention lock: no physical removal of the version before `retainUntil`.
 public struct RetentionLock: Sendable, Equatable {
+    /// How strongly it protects: whether it can ever be shortened, and by whom.
     public var mode: RetentionMode
     /// ns since the Unix epoch.
     public var retainUntil: Int64
 
+    /// A lock of `mode` until `retainUntil` (ns since the Unix epoch); the store checks the date when
+    /// the lock is applied (in the future, at most ``Limits/maxRetention`` ahead).
     public init(mode: RetentionMode, retainUntil: Int64) {
         self.mode = mode
         self.retainUntil = retainUntil

@@ -217,9 +217,17 @@ extension Int64 {
 
 /// One lock that applies to a version, and where it came from.
 public struct AppliedLock: Sendable, Equatable {
+    /// Where a lock came from: `version` (a lock on that one version), `key` (a lock on every
+    /// version of the key written before it), `namespaceDefault` (the namespace's default
+    /// retention, counted from the version's write), `storeMinimum` (the store-wide minimum,
+    /// counted from the version's write). The raw value is how the CLI prints it.
     public enum Scope: String, Sendable { case version, key, namespaceDefault = "namespace-default", storeMinimum = "store-minimum" }
+    /// The lock's mode (the store minimum always acts as compliance).
     public var mode: RetentionMode
+    /// Until when it protects the version, ns since the Unix epoch (for a governance lock, as
+    /// capped by any governance bypass granted after it was set).
     public var retainUntil: Int64
+    /// Where it came from.
     public var scope: Scope
     /// The record that set it (for defaults and the minimum, the policy record).
     public var setBy: UInt64
@@ -234,6 +242,7 @@ public struct AppliedLock: Sendable, Equatable {
 
 /// A legal hold on a key: no expiry until it is released.
 public struct LegalHold: Sendable, Equatable {
+    /// The reason given when it was set.
     public var reason: String
     /// The record that set it.
     public var setBy: UInt64
@@ -241,7 +250,9 @@ public struct LegalHold: Sendable, Equatable {
 
 /// Everything that protects one version from physical removal.
 public struct Protection: Sendable, Equatable {
+    /// Every lock that applies, expired ones included (compare ``AppliedLock/retainUntil`` with the time).
     public var locks: [AppliedLock]
+    /// The legal hold on the version's key, if one is on.
     public var legalHold: LegalHold?
 
     /// The latest retain-until date of any lock, ns; nil without locks.

@@ -1,6 +1,8 @@
 import SteleNative
 
-/// Records lost from a store's files, as its own evidence shows (``LossEvidence``).
+/// Records lost from a store's files, as its own evidence shows: its `reach` file, its stored
+/// checkpoints and `tiles/state`, each written only after the records it speaks of were durable
+/// (`docs/format.md`, "Reach and loss records").
 public struct LostRecords: Sendable, Equatable, CustomStringConvertible {
     /// Records the log holds (sequence numbers `0 ..< held`).
     public var held: UInt64
@@ -13,6 +15,7 @@ public struct LostRecords: Sendable, Equatable, CustomStringConvertible {
     /// What each piece of evidence says, one sentence each, naming its file.
     public var findings: [String]
 
+    /// A loud one-line summary with every finding, as the CLI prints it.
     public var description: String {
         "THE STORE HAS LOST RECORDS: the log holds \(held), the evidence says at least \(atLeast)"
             + (upTo.map { $0 > 0 ? " (sequence numbers up to \($0 - 1) may have been handed out)" : "" } ?? " (how many more is unknown)")

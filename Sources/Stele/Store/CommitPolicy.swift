@@ -20,6 +20,7 @@ public enum CommitPolicy: Sendable, Equatable, CustomStringConvertible {
     /// callers share syncs (group commit).
     case everyBatch
 
+    /// `none`, `interval(…)` or `every-batch`.
     public var description: String {
         switch self {
         case .none: "none"

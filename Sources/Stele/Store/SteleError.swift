@@ -42,11 +42,12 @@ public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The store was created before its identity and governance key were records in its log:
     /// it opens read-only until `stele migrate` (``Store/migrate(at:)``) adopts its config file.
     case notMigrated(path: String)
-    /// The store's evidence (``LossEvidence``) shows records lost from its files: a writer
+    /// The store's evidence (``LostRecords``) shows records lost from its files: a writer
     /// refuses to append (it would hand their sequence numbers out again). Restore from an
     /// off-host copy, or record the loss in the log (``Store/recordLoss(at:reason:continuingAt:)``).
     case recordsLost(LostRecords)
 
+    /// A sentence for a log or an operator: what happened, where, and what to do.
     public var description: String {
         switch self {
         case .io(let e): "I/O error: \(e)"
@@ -85,6 +86,7 @@ public struct Corruption: Sendable, Equatable, CustomStringConvertible {
     /// What was expected and what was found.
     public var detail: String
 
+    /// Describes damage in `file`, with the offset and sequence number where known.
     public init(file: String, offset: Int? = nil, sequence: UInt64? = nil, detail: String) {
         self.file = file
         self.offset = offset
@@ -92,6 +94,7 @@ public struct Corruption: Sendable, Equatable, CustomStringConvertible {
         self.detail = detail
     }
 
+    /// `file at offset N (sequence S): detail`, leaving out what is not known.
     public var description: String {
         var s = file
         if let offset { s += " at offset \(offset)" }
@@ -127,6 +130,7 @@ public enum RetentionError: Sendable, Equatable, CustomStringConvertible {
     /// The version is its key's live version: only superseded versions are ever purged.
     case liveVersion(sequence: UInt64)
 
+    /// The refusal in one line, naming the lock, hold or rule in the way.
     public var description: String {
         func lock(_ l: AppliedLock) -> String { "\(l.mode) lock until \(l.retainUntil) ns (\(l.scope.rawValue), set by record \(l.setBy))" }
         switch self {

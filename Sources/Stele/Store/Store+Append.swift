@@ -3,6 +3,8 @@ import SteleNative
 
 extension Store {
     /// Appends one put record. See ``append(contentsOf:)``.
+    /// - Throws: as ``append(contentsOf:)``.
+    /// - Cost: as ``append(contentsOf:)`` for one record; no array is built for it.
     @discardableResult
     public func append(_ entry: Entry) throws -> Receipt {
         try appendEntries(CollectionOfOne(entry))

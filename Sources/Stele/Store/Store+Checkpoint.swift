@@ -50,6 +50,8 @@ extension Store {
     }
 
     /// The latest checkpoint this store signed, as a signed note; nil if none.
+    /// - Throws: ``SteleError/io(_:)`` if `checkpoints/checkpoint` cannot be read.
+    /// - Cost: reads one small file.
     public func latestCheckpoint() throws -> String? {
         try checkpointStore.latest()
     }

@@ -1,13 +1,15 @@
 import SteleNative
 
-/// One version of a key, as ``Store/get(namespace:key:asOf:)``, ``Store/history(namespace:key:)``
+/// One version of a key, as ``Store/get(namespace:key:asOf:)-(_,[UInt8],_)``, ``Store/history(namespace:key:)``
 /// and ``Store/scan(namespace:prefix:after:limit:includeDeleted:)`` return it.
 public struct Version: Sendable, Equatable {
     /// The record's sequence number: the version's identity and its Merkle leaf index.
     public var sequence: UInt64
     /// When it was written, ns since the Unix epoch.
     public var timestamp: Int64
+    /// The namespace the key lives in.
     public var namespace: String
+    /// The key's bytes.
     public var key: [UInt8]
     /// The value; nil for a tombstone (a logical delete), empty for a purged payload.
     public var value: [UInt8]?
@@ -49,12 +51,15 @@ extension Store {
     }
 
     /// Writes several versions as consecutive records (see ``append(contentsOf:)``).
+    /// - Throws: as ``append(contentsOf:)``.
+    /// - Cost: as ``append(contentsOf:)``; for large batches ``putBatch(_:)-(EntryBatch)`` avoids
+    ///   the three arrays per entry.
     @discardableResult
     public func putBatch(_ entries: [Entry]) throws -> Receipt {
         try appendEntries(entries)
     }
 
-    /// Deletes `key` logically: appends a tombstone, after which ``get(namespace:key:asOf:)``
+    /// Deletes `key` logically: appends a tombstone, after which ``get(namespace:key:asOf:)-(_,[UInt8],_)``
     /// returns nil. Always allowed; every earlier version stays in the history, byte for byte.
     /// - Throws: as ``append(contentsOf:)``.
     @discardableResult
@@ -81,11 +86,11 @@ extension Store {
     /// place, without copying it into an array: the bytes in the mapped segment, or a
     /// decompressed buffer for a value stored with LZ4, or no bytes for a purged payload.
     /// The bytes are valid only during `body`. The record's checksum is verified first, as for
-    /// ``get(namespace:key:asOf:)``.
+    /// ``get(namespace:key:asOf:)-(_,[UInt8],_)``.
     /// - Returns: what `body` returns; nil, without calling it, if the key was never written or
     ///   its latest version at that point is a tombstone.
-    /// - Throws: as ``get(namespace:key:asOf:)``; what `body` throws.
-    /// - Cost: as ``get(namespace:key:asOf:)`` without the `Version` and its copy of the value
+    /// - Throws: as ``get(namespace:key:asOf:)-(_,[UInt8],_)``; what `body` throws.
+    /// - Cost: as ``get(namespace:key:asOf:)-(_,[UInt8],_)`` without the `Version` and its copy of the value
     ///   (no allocation for an uncompressed value).
     @inlinable
     public func withValue<R>(namespace: String, key: [UInt8], asOf: UInt64? = nil,
@@ -175,7 +180,7 @@ extension Store {
 
     /// Every version and tombstone of `key`, oldest first, with values (or redaction markers)
     /// and the locks and legal hold on each version.
-    /// - Throws: as ``get(namespace:key:asOf:)``.
+    /// - Throws: as ``get(namespace:key:asOf:)-(_,[UInt8],_)``.
     /// - Cost: one record read per version.
     public func history(namespace: String, key: [UInt8]) throws -> [Version] {
         let composite = try Store.composite(namespace, key)
@@ -195,7 +200,7 @@ extension Store {
     /// Keys of `namespace` that start with `prefix`, in byte order, each with its latest
     /// version; tombstoned keys only with `includeDeleted`. Continue a listing with `after:` set to
     /// the last key returned.
-    /// - Throws: as ``get(namespace:key:asOf:)``.
+    /// - Throws: as ``get(namespace:key:asOf:)-(_,[UInt8],_)``.
     /// - Cost: O(log n) to find the start, then one record read per key returned.
     public func scan(namespace: String, prefix: [UInt8] = [], after: [UInt8]? = nil, limit: Int = 100,
                      includeDeleted: Bool = false) throws -> [Version] {
@@ -241,12 +246,16 @@ extension Store {
 }
 
 extension Store {
-    /// Text-key conveniences.
+    /// Writes a new version of a text key with a text value (both stored as UTF-8); see
+    /// ``put(namespace:key:value:)-(_,[UInt8],_)``.
+    /// - Throws: as ``append(contentsOf:)``.
     @discardableResult
     public func put(namespace: String, key: String, value: String) throws -> Receipt {
         try put(namespace: namespace, key: Array(key.utf8), value: Array(value.utf8))
     }
 
+    /// The latest live version of a text key (its UTF-8 bytes); see ``get(namespace:key:asOf:)-(_,[UInt8],_)``.
+    /// - Throws: as ``get(namespace:key:asOf:)-(_,[UInt8],_)``.
     public func get(namespace: String, key: String, asOf: UInt64? = nil) throws -> Version? {
         try get(namespace: namespace, key: Array(key.utf8), asOf: asOf)
     }

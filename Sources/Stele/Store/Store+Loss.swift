@@ -33,6 +33,7 @@ extension Store {
     /// Prefer a restore from an off-host copy when one holds the records: this is for records
     /// that are gone everywhere.
     /// - Parameters:
+    ///   - path: the store directory; no writer may have it open.
     ///   - reason: why, for the record (required, at most 16 KiB).
     ///   - continuingAt: the sequence number to continue at, when the evidence cannot bound the
     ///     numbers handed out (its `reach` file is missing) or you know a larger one; never below

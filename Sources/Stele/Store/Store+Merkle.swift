@@ -100,8 +100,11 @@ extension Store {
 
 /// An RFC 9162 inclusion proof with the tree it refers to.
 public struct InclusionProof: Sendable, Equatable {
+    /// The leaf index (the record's sequence number).
     public var index: UInt64
+    /// The size of the tree the proof is for.
     public var treeSize: UInt64
+    /// The root of that tree, as the store computed it; check against a root you trust.
     public var root: Digest
     /// Sibling hashes from the leaf up.
     public var hashes: [Digest]
@@ -109,9 +112,15 @@ public struct InclusionProof: Sendable, Equatable {
 
 /// An RFC 9162 consistency proof between two tree sizes.
 public struct ConsistencyProof: Sendable, Equatable {
+    /// The older, smaller tree size.
     public var from: UInt64
+    /// The newer tree size.
     public var to: UInt64
+    /// The root of the tree of `from` records, as the store computed it.
     public var oldRoot: Digest
+    /// The root of the tree of `to` records, as the store computed it.
     public var newRoot: Digest
+    /// The RFC 9162 proof nodes, in the order
+    /// ``MerkleVerifier/verifyConsistency(oldSize:newSize:oldRoot:newRoot:proof:)`` takes them.
     public var hashes: [Digest]
 }

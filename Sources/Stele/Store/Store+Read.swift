@@ -38,6 +38,10 @@ extension Store {
 
     /// Calls `body` with each record from `sequence` on, at most `count` of them, in order.
     /// Records appended concurrently after the call started may or may not be included.
+    /// - Throws: ``SteleError/notFound(sequence:count:)`` if `sequence` is past the end (and
+    ///   `count` is not 0); as ``record(at:)`` for each record; what `body` throws, which stops
+    ///   the iteration.
+    /// - Cost: one ``record(at:)`` per record, each a copy of its key and value.
     public func forEachRecord(from sequence: UInt64, count: Int, _ body: (Record) throws -> Void) throws {
         let total = recordCount
         guard sequence < total || count == 0 else { throw SteleError.notFound(sequence: sequence, count: total) }
@@ -88,6 +92,7 @@ public struct StoreStats: Sendable, Equatable {
     public var records: UInt64
     /// Records known durable.
     public var durableRecords: UInt64
+    /// Sealed (read-only) segment files.
     public var sealedSegments: Int
     /// Index of the active segment, nil if none is open (a failed segment creation).
     public var activeSegment: Int?

@@ -2,6 +2,7 @@ import SteleNative
 
 /// A version with the proof that it is in the tree a checkpoint signed.
 public struct VerifiedVersion: Sendable, Equatable {
+    /// The version, as the store returned it (value included).
     public var version: Version
     /// Inclusion proof of the version's record in the checkpoint's tree.
     public var proof: InclusionProof

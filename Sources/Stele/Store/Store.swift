@@ -40,6 +40,12 @@ public final class Store: Sendable {
         /// (which copies sealed segments only) can take them. Each seal is a segment file.
         public var sealInterval: Duration?
 
+        /// Options for ``Store/init(path:options:)``; ``sealInterval`` is set on the value afterwards.
+        /// - Parameters:
+        ///   - commitPolicy: when appends become durable (default ``CommitPolicy/everyBatch``).
+        ///   - readOnly: open without the writer lock, to read beside a writer or a damaged store.
+        ///   - compressionThreshold: value length from which LZ4 is tried (default 1024 bytes).
+        ///   - checkpointSigner: a key to sign a checkpoint with at every seal (default none).
         public init(commitPolicy: CommitPolicy = .everyBatch, readOnly: Bool = false, compressionThreshold: Int = 1024,
                     checkpointSigner: NoteSigner? = nil) {
             self.commitPolicy = commitPolicy
@@ -92,6 +98,7 @@ public final class Store: Sendable {
     /// only caches them).
     ///
     /// - Parameters:
+    ///   - path: the new store's directory; it must be missing or empty.
     ///   - segmentSize: bytes per segment file, a multiple of 4096 between
     ///     ``Limits/minSegmentSize`` and ``Limits/maxSegmentSize``.
     ///   - origin: the log identity for signed checkpoints; default `stele.local/<store uuid>`.
@@ -101,8 +108,10 @@ public final class Store: Sendable {
     ///     signed authorizations alone can shorten governance locks or change this key. Nil: no
     ///     governance lock can ever be shortened.
     /// - Returns: the new store's config.
-    /// - Throws: ``SteleError/alreadyExists(path:)``, ``SteleError/invalidArgument(_:)``, ``SteleError/io(_:)``
-    ///   (a full disk, say); after a failure nothing this call made is left, so it can be tried again.
+    /// - Throws: ``SteleError/alreadyExists(path:)``, ``SteleError/invalidArgument(_:)`` (segment
+    ///   size, origin), ``SteleError/retention(_:)`` (a minimum retention over
+    ///   ``Limits/maxRetention``), ``SteleError/io(_:)`` (a full disk, say); after a failure nothing
+    ///   this call made is left, so it can be tried again.
     /// - Cost: creates and syncs a few files and one preallocated segment.
     @discardableResult
     public static func create(at path: String, segmentSize: Int = Limits.defaultSegmentSize,

@@ -15,7 +15,9 @@ import SteleNative
 /// Written once at `init` (temporary file, fsync, rename, directory fsync). A reader rejects a
 /// newer version, an unknown or missing key and a checksum mismatch, each with a clear error.
 public struct StoreConfig: Sendable, Equatable {
+    /// The config file's name in the store directory.
     public static let fileName = "stele.conf"
+    /// The version of the config file's format that this build reads and writes.
     public static let formatVersion = 1
 
     /// 16 random bytes identifying the store; every segment header repeats them.
@@ -30,6 +32,7 @@ public struct StoreConfig: Sendable, Equatable {
     /// locks (its private half is meant to live off the host). Nil: no bypass is possible.
     public var governanceKey: NoteVerifier?
 
+    /// ``storeID`` as 32 lowercase hexadecimal digits, as `stele.conf` writes it.
     public var storeIDHex: String { hexString(storeID) }
 
     package var encoded: String {

@@ -26,6 +26,7 @@ extension Store {
         public var redactionStubs: UInt64
         /// Records after the checkpoint's size, which it does not cover.
         public var recordsAfter: UInt64
+        /// Wall-clock time the verification took.
         public var seconds: Double
     }
 
@@ -276,6 +277,12 @@ extension Store {
     /// consistency proof from the checkpoint's size to the current tree, built from the tiles.
     /// Fast (O(log n)), but the records are not read: an altered record whose tiles were left
     /// alone passes. Use ``verify(checkpoint:verifier:)`` for the records.
+    /// - Returns: the verified checkpoint.
+    /// - Throws: ``SteleError/checkpoint(_:)``: a bad signature or origin,
+    ///   ``CheckpointError/storeBehindCheckpoint(checkpointSize:storeSize:)``, or
+    ///   ``CheckpointError/rootMismatch(size:checkpointRoot:storeRoot:)`` when the tiles do not
+    ///   extend the checkpoint; ``SteleError/corruption(_:)`` for tiles that cannot be read.
+    /// - Cost: O(log n) tile reads and hashes: milliseconds.
     @discardableResult
     public func verifyTiles(checkpoint note: String, verifier: NoteVerifier) throws -> Checkpoint {
         let checkpoint = try openCheckpoint(note, verifier: verifier)

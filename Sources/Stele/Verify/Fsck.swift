@@ -14,8 +14,12 @@ import SteleNative
 public enum Fsck {
     /// A checkpoint held outside the store, with the key that signed it.
     public struct ExternalCheckpoint: Sendable {
+        /// The signed checkpoint note, as the store (or `stele checkpoint`) wrote it.
         public var note: String
+        /// The key that must have signed it.
         public var verifier: NoteVerifier
+        /// A checkpoint to check the store against; ``Fsck/check(path:externalCheckpoints:repair:progress:)``
+        /// checks its signature.
         public init(note: String, verifier: NoteVerifier) {
             self.note = note
             self.verifier = verifier
@@ -25,8 +29,21 @@ public enum Fsck {
     /// Checks the store at `path`. With `repair`, afterwards fixes what is provably safe (a torn
     /// tail of the active segment, tiles and the index snapshot, all rebuilt from the verified
     /// log) and checks again.
-    /// - Throws: ``SteleError`` when the store cannot be read at all (exit code 8).
-    /// - Parameter progress: called after each segment with (segments done, segments in all).
+    ///
+    /// Reads the files directly, so it runs on a store that ``Store`` refuses to open, and beside
+    /// a live writer (whose files in flight are reported apart, in ``FsckReport/inFlight``).
+    /// - Parameters:
+    ///   - path: the store directory.
+    ///   - externalCheckpoints: checkpoints held outside the store, each with its verifier key;
+    ///     only they can catch a history rewritten with every hash recomputed.
+    ///   - repair: fix what is provably safe when every problem found is of that kind, then check
+    ///     again; refused (``SteleError/locked(path:)``) while a writer has the store open.
+    ///   - progress: called after each segment with (segments done, segments in all).
+    /// - Returns: every problem found, with what was checked; ``FsckReport/exitCode`` is
+    ///   e2fsck's.
+    /// - Throws: ``SteleError`` when the store cannot be read at all (the CLI's exit code 8).
+    /// - Cost: reads every byte of the log, the tiles and the index snapshot: about 2 M
+    ///   records/s for 100-byte records (`docs/benchmarks.md`).
     public static func check(path: String, externalCheckpoints: [ExternalCheckpoint] = [], repair: Bool = false,
                              progress: ((Int, Int) -> Void)? = nil) throws -> FsckReport {
         let start = ContinuousClock.now

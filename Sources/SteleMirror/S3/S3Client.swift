@@ -65,7 +65,7 @@ public final class S3Client: @unchecked Sendable {
     }
 
     /// Sends `request` once and waits for the answer (``sendRetrying(_:)`` tries again).
-    /// - Throws: ``MirrorError/transport(_:)`` when no HTTP answer came back.
+    /// - Throws: ``SteleError/mirror(_:)`` (``MirrorError/transport(_:)``) when no HTTP answer came back.
     package func send(_ request: Request) throws -> Response {
         // Path-style: the endpoint's own path (if any), the bucket, the key.
         let base = endpoint.path.hasSuffix("/") ? String(endpoint.path.dropLast()) : endpoint.path

@@ -48,7 +48,7 @@ extension S3Client {
     /// Sends `request`, again after a wait when the failure is retryable (``S3RetryPolicy``),
     /// until an answer that is not, or until ``retryPolicy``'s attempts are spent.
     /// - Returns: the last answer (a retryable one when the attempts ran out).
-    /// - Throws: ``MirrorError/transport(_:)`` when the last attempt got no HTTP answer.
+    /// - Throws: ``SteleError/mirror(_:)`` (``MirrorError/transport(_:)``) when the last attempt got no HTTP answer.
     package func sendRetrying(_ request: Request) throws -> Response {
         var attempt = 1
         while true {

@@ -214,7 +214,7 @@ public struct S3Target: MirrorTarget {
 
     /// One page of a ListObjectsV2 answer: its objects (named without the target's `prefix`;
     /// keys outside it are skipped) and, if the listing is truncated, the continuation token.
-    /// - Throws: ``MirrorError/target(_:)`` for keys without sizes, or a truncated page without a token.
+    /// - Throws: ``SteleError/mirror(_:)`` (``MirrorError/target(_:)``) for keys without sizes, or a truncated page without a token.
     static func listingPage(_ body: [UInt8], prefix: String, listing: String) throws -> (objects: [ObjectInfo], next: String?) {
         let keys = XMLFields.all("Key", in: body)
         let sizes = XMLFields.all("Size", in: body)
@@ -277,7 +277,7 @@ extension S3Target {
     /// order (by key, and within a key newest first; named without the target's `prefix`, keys
     /// outside it skipped) and, if truncated, the key and version-id markers of the next page.
     /// A delete marker has no size; a version without a readable size is refused.
-    /// - Throws: ``MirrorError/target(_:)``.
+    /// - Throws: ``SteleError/mirror(_:)`` (``MirrorError/target(_:)``).
     static func versionsPage(_ body: [UInt8], prefix: String, listing: String) throws
         -> (versions: [ObjectVersion], next: (key: String, version: String)?) {
         var versions: [ObjectVersion] = []
