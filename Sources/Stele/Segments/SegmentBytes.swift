@@ -11,19 +11,6 @@ package struct SealedSegmentInfo: Sendable {
     package var sealHash: Digest
 }
 
-extension Store {
-    /// The sealed segments this store opened with, in order. A mirror copies these and never the
-    /// active segment, whose file a live writer may still truncate.
-    package func sealedSegments() throws -> [SealedSegmentInfo] {
-        try state.withLock { state throws in
-            guard let log = state.log else { throw SteleError.closed }
-            return log.sealed.map {
-                SealedSegmentInfo(path: $0.path, records: $0.footer.firstSequence ... $0.footer.lastSequence, sealHash: $0.footer.sealHash)
-            }
-        }
-    }
-}
-
 /// Checks that `bytes` are a sealed segment whose every frame verifies (XXH3), and returns its
 /// footer; or whether `local` is a purge's rewrite of `original` (every frame equal, or a
 /// redaction stub holding the original's leaf hash). For mirrors, which must never lock damaged

@@ -244,3 +244,24 @@ struct KeyRebuildQueue {
         head = 0
     }
 }
+
+/// What the store asks of the log's key index and retention state, so that it asks through
+/// methods and not through the fields.
+extension SegmentLog {
+    /// What protects version `sequence` of `composite` now (its locks, a legal hold, the store
+    /// minimum), as the retention state records them. `timestamp`: the record's, if the caller
+    /// read it already; otherwise it is read from the frame (checksum verified).
+    package func protection(of sequence: UInt64, timestamp: Int64? = nil, namespace: [UInt8], composite: [UInt8]) throws -> Protection {
+        try retention.protection(sequence: sequence, timestamp: timestamp ?? self.timestamp(of: sequence),
+                                 namespace: namespace, composite: composite)
+    }
+
+    /// Every version of a composite key, oldest first (empty if it was never written).
+    package func versions(of composite: [UInt8]) -> [KeyIndex.VersionRef] {
+        keys.versions(of: composite)
+    }
+
+    /// Why writes governed by retention rules must be refused, if they must: a key index or
+    /// retention state that cannot be trusted, or a record altered after its tiles were written.
+    package var writeRefusal: Corruption? { keysUnavailable ?? tampered }
+}

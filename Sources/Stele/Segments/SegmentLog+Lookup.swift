@@ -92,4 +92,14 @@ extension SegmentLog {
         }
         return low
     }
+
+    /// The timestamp of record `sequence`, from its frame header (checksum verified).
+    func timestamp(of sequence: UInt64) throws -> Int64 {
+        try withFrame(at: sequence) { frame, _ in frame.timestamp }
+    }
+
+    /// Timestamp, stored size and redaction flag of a record, from its frame (checksum verified).
+    func frameSummary(of sequence: UInt64) throws -> (timestamp: Int64, storedBytes: Int, redacted: Bool) {
+        try withFrame(at: sequence) { frame, _ in (frame.timestamp, frame.stored.count, frame.isRedacted) }
+    }
 }

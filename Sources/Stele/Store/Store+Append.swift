@@ -79,10 +79,11 @@ extension Store {
         return try append(packed: prepared, entries: EmptyCollection(), compressed: nil, extra: extra)
     }
 
-    /// Appends validated records, `packed` or `entries` (with `compressed[i]` stored for entry
-    /// i where present), and what `extra` adds, under the writer lock; then commits as the
-    /// policy says.
-    private func append<Entries: Collection<Entry>>(
+    /// Takes the writer lock, checks the store may be written, adds the records `extra` asks for
+    /// and a clock step if the clock went back, and hands the batch to the log's write path
+    /// (``SegmentLog/appendBatch(packed:entries:compressed:added:now:syncFollows:)``); then
+    /// commits as the policy says.
+    private func append<Entries: Collection<Entry> & Sendable>(
         packed: PackedBatch?, entries: Entries, compressed: [[UInt8]?]?,
         extra: ((SegmentLog, _ firstSequence: UInt64, _ now: Int64) throws -> [Entry])?
     ) throws -> Receipt {
@@ -93,7 +94,7 @@ extension Store {
             if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
             // Without a trustworthy index and retention state, retention rules cannot be
             // enforced: refuse every write until the damage is dealt with (`stele fsck`).
-            if let damage = log.keysUnavailable ?? log.tampered { throw SteleError.corruption(damage) }
+            if let damage = log.writeRefusal { throw SteleError.corruption(damage) }
             let now = clock.nanosecondsSinceEpoch()
             var added = try extra?(log, log.nextSequence, max(now, log.lastTimestamp)) ?? []
             let (behind, overflow) = log.lastTimestamp.subtractingReportingOverflow(now)
@@ -102,75 +103,18 @@ extension Store {
                 added.append(Entry(type: .policy, namespace: [], key: [], value: PolicyRecord(
                     kind: .clockBehind, mode: .compliance, duration: overflow ? .max : UInt64(behind)).encoded))
             }
-            // A batch that fits in one segment goes into one segment, so a put and its lock
-            // are never split by a rotation that could fail in between.
-            let total = (packed?.frameLength ?? entries.reduce(0) {
-                $0 + Frame.length(namespace: $1.namespace.count, key: $1.key.count, stored: $1.value.count)
-            }) + added.reduce(0) { $0 + Frame.length(namespace: $1.namespace.count, key: $1.key.count, stored: $1.value.count) }
-            do {
-                try log.makeRoom(for: total)
-            } catch let failed as SegmentLog.SealFailed {
-                state.failure = failed.cause
-                throw SteleError.writesDisabled(cause: failed.cause)
-            }
             for entry in added { try Store.validate(entry, maxValueLength: maxValue) }
             guard !entries.isEmpty || packed?.items.isEmpty == false || !added.isEmpty else {
                 throw SteleError.invalidArgument("empty batch")
             }
-            let timestamp = log.nextTimestamp(clock: now)
-            var first: UInt64?
-            var last: UInt64 = 0
             defer { durableCount.raise(to: log.sealedRecordCount) }
-            func write(_ entry: Entry, _ stored: [UInt8]?) throws -> UInt64 {
-                try entry.namespace.withUnsafeBytes { ns in
-                    try entry.key.withUnsafeBytes { key in
-                        try entry.value.withUnsafeBytes { value in
-                            if let stored {
-                                return try stored.withUnsafeBytes {
-                                    try log.append(type: entry.type, flags: Frame.flagLZ4, timestamp: timestamp,
-                                                   namespace: ns, key: key, value: value, stored: $0)
-                                }
-                            }
-                            return try log.append(type: entry.type, flags: 0, timestamp: timestamp,
-                                                  namespace: ns, key: key, value: value, stored: value)
-                        }
-                    }
-                }
-            }
-            // The disk starts on what earlier batches wrote while this one is appended.
-            defer {
-                log.active?.startWritebackIfDue()
-                log.tiles.startWritebackIfDue()
-            }
-            if added.isEmpty, let packed, let sequences = log.appendInParallel(packed, timestamp: timestamp,
-                                                                                     syncFollows: options.commitPolicy == .everyBatch) {
-                return sequences
-            }
             do {
-                if let packed {
-                    try packed.withFields { fields in
-                        for (position, item) in fields.items.enumerated() {
-                            log.prefetchKeys(of: fields.items, before: position)
-                            last = try log.append(type: item.type, flags: item.flags, timestamp: timestamp,
-                                                  namespace: fields[item.namespace], key: fields[item.key],
-                                                  value: fields[item.value], stored: fields.stored(item), keyHash: item.keyHash)
-                            if first == nil { first = last }
-                        }
-                    }
-                }
-                for (position, entry) in entries.enumerated() {
-                    last = try write(entry, compressed?[position])
-                    if first == nil { first = last }
-                }
-                for entry in added {
-                    last = try write(entry, nil)
-                    if first == nil { first = last }
-                }
+                return try log.appendBatch(packed: packed, entries: entries, compressed: compressed, added: added, now: now,
+                                           syncFollows: options.commitPolicy == .everyBatch)
             } catch let failed as SegmentLog.SealFailed {
                 state.failure = failed.cause
                 throw SteleError.writesDisabled(cause: failed.cause)
             }
-            return (first ?? last) ... last
         }
         switch options.commitPolicy {
         case .everyBatch:
@@ -263,24 +207,20 @@ extension Store {
         if durableCount.load(ordering: .acquiring) >= count { return }
         try syncCursor.withLock { cursor throws in
             if durableCount.load(ordering: .acquiring) >= count { return }
-            let snapshot = try state.withLock { state throws -> (MappedRegion, UInt64, Int, UInt64, SyncGate)? in
+            let pending = try state.withLock { state throws -> DurableSync? in
                 guard let log = state.log else { throw SteleError.closed }
                 if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
-                guard let active = log.active, active.recordCount > 0 else { return nil }
-                // The previous sync's end goes to disk with this one (the durable end trails by one).
-                if cursor.segment == active.header.index { active.markDurable(through: cursor.offset) }
-                return (active.region, active.header.index, active.writeOffset, log.nextSequence, log.syncGate)
+                return log.durableSync(after: cursor)
             }
-            guard let (region, segment, end, covered, gate) = snapshot else { return }
+            guard let pending else { return }
             do {
-                // From offset 0: the header page carries the durable end; clean pages cost nothing.
-                try gate.run { try fs.syncMapped(region, 0 ..< end) }
+                try pending.run()
             } catch SteleError.io(let cause) {
                 state.withLock { $0.failure = $0.failure ?? cause }
                 throw SteleError.writesDisabled(cause: cause)
             }
-            cursor = SyncCursor(segment: segment, offset: end)
-            durableCount.raise(to: covered)
+            cursor = pending.reached
+            durableCount.raise(to: pending.records)
         }
         if durableCount.load(ordering: .acquiring) < count {
             let failure = state.withLock { $0.failure }

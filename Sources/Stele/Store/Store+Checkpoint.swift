@@ -29,16 +29,15 @@ extension Store {
                 guard let log = state.log else { throw SteleError.closed }
                 if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
                 if let damage = log.tilesUnavailable { throw SteleError.corruption(damage) }
-                if durableCount.load(ordering: .acquiring) < log.nextSequence, let active = log.active {
-                    if cursor.segment == active.header.index { active.markDurable(through: cursor.offset) }
+                if durableCount.load(ordering: .acquiring) < log.nextSequence, let pending = log.durableSync(after: cursor) {
                     do {
-                        try log.syncGate.run { try fs.syncMapped(active.region, 0 ..< active.writeOffset) }
+                        try pending.run()
                     } catch SteleError.io(let cause) {
                         state.failure = state.failure ?? cause
                         throw SteleError.writesDisabled(cause: cause)
                     }
-                    cursor = SyncCursor(segment: active.header.index, offset: active.writeOffset)
-                    durableCount.raise(to: log.nextSequence)
+                    cursor = pending.reached
+                    durableCount.raise(to: pending.records)
                 }
                 try log.makeTilesDurable()
                 let reader = TileReader(store: log.tiles, cache: tileCache, size: log.frontier.size, builder: log.tileBuilder)

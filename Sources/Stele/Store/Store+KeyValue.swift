@@ -190,8 +190,8 @@ extension Store {
         try state.withLock { state throws in
             guard let log = state.log else { throw SteleError.closed }
             for i in versions.indices where !versions[i].isTombstone {
-                versions[i].protection = log.retention.protection(sequence: versions[i].sequence, timestamp: versions[i].timestamp,
-                                                                  namespace: ns, composite: composite)
+                versions[i].protection = try log.protection(of: versions[i].sequence, timestamp: versions[i].timestamp,
+                                                            namespace: ns, composite: composite)
             }
         }
         return versions

@@ -46,12 +46,11 @@ extension Store {
         let ns = Array(namespace.utf8)
         return try appendEntries([Entry]()) { log, _, now in
             try Store.checkDate(lock.retainUntil, now: now)
-            let puts = log.keys.versions(of: composite).filter { !$0.isTombstone }.map(\.sequence)
+            let puts = log.versions(of: composite).filter { !$0.isTombstone }.map(\.sequence)
             let targets = version.map { v in puts.filter { $0 == v } } ?? puts
             guard !targets.isEmpty else { throw SteleError.retention(.noSuchVersion(namespace: namespace, key: key, sequence: version)) }
             for target in targets {
-                let protection = log.retention.protection(sequence: target, timestamp: try log.timestamp(of: target),
-                                                          namespace: ns, composite: composite)
+                let protection = try log.protection(of: target, namespace: ns, composite: composite)
                 try Store.checkStrengthens(protection.strongest(at: now), with: lock)
             }
             let record = RetentionRecord(lock: lock, scope: version == nil ? .key : .version, target: version ?? 0)
@@ -80,12 +79,11 @@ extension Store {
                                                                origin: log.retention.origin ?? "", namespace: namespace, key: key,
                                                                version: version, retainUntil: retainUntil, time: now)
             guard asOf <= log.nextSequence else { throw SteleError.retention(.authorizationMismatch) }
-            let puts = log.keys.versions(of: composite).filter { !$0.isTombstone }.map(\.sequence)
+            let puts = log.versions(of: composite).filter { !$0.isTombstone }.map(\.sequence)
             let targets = version.map { v in puts.filter { $0 == v } } ?? puts
             guard !targets.isEmpty else { throw SteleError.retention(.noSuchVersion(namespace: namespace, key: key, sequence: version)) }
             for target in targets {
-                let protection = log.retention.protection(sequence: target, timestamp: try log.timestamp(of: target),
-                                                          namespace: ns, composite: composite)
+                let protection = try log.protection(of: target, namespace: ns, composite: composite)
                 if let compliance = protection.locks.filter({ $0.mode == .compliance && $0.retainUntil > max(now, retainUntil) })
                     .max(by: { $0.retainUntil < $1.retainUntil }) {
                     throw SteleError.retention(.complianceLock(compliance))
@@ -121,7 +119,7 @@ extension Store {
             throw SteleError.invalidArgument("a legal hold needs a reason (1-4096 bytes)")
         }
         return try appendEntries([Entry]()) { log, _, _ in
-            guard !log.keys.versions(of: composite).isEmpty else {
+            guard !log.versions(of: composite).isEmpty else {
                 throw SteleError.retention(.noSuchVersion(namespace: namespace, key: key, sequence: nil))
             }
             return [Entry(type: .legalHold, namespace: Array(namespace.utf8), key: key,
@@ -175,11 +173,10 @@ extension Store {
         let composite = try Store.composite(namespace, key)
         return try state.withLock { state throws -> Protection in
             guard let log = state.log else { throw SteleError.closed }
-            guard log.keys.versions(of: composite).contains(where: { $0.sequence == version }) else {
+            guard log.versions(of: composite).contains(where: { $0.sequence == version }) else {
                 throw SteleError.retention(.noSuchVersion(namespace: namespace, key: key, sequence: version))
             }
-            return log.retention.protection(sequence: version, timestamp: try log.timestamp(of: version),
-                                            namespace: Array(namespace.utf8), composite: composite)
+            return try log.protection(of: version, namespace: Array(namespace.utf8), composite: composite)
         }
     }
 
@@ -196,12 +193,5 @@ extension Duration {
         guard seconds >= 0 else { return 0 }
         let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
         return overflow ? .max : whole &+ UInt64(max(0, attoseconds) / 1_000_000_000)
-    }
-}
-
-extension SegmentLog {
-    /// The timestamp of record `sequence`, from its frame header (checksum verified).
-    func timestamp(of sequence: UInt64) throws -> Int64 {
-        try withFrame(at: sequence) { frame, _ in frame.timestamp }
     }
 }

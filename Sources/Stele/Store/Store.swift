@@ -72,11 +72,6 @@ public final class Store: Sendable {
         var failure: IOError?
     }
 
-    struct SyncCursor {
-        var segment: UInt64 = 0
-        var offset = 0
-    }
-
     let fs: any FileSystem
     let clock: any WallClock
     let state: Mutex<State>

@@ -1,77 +1,5 @@
 import SteleNative
 
-/// What a purge did (or, with `dryRun`, would do).
-public struct PurgeReport: Sendable, Equatable {
-    /// A version whose payload was (or would be) purged.
-    public struct Item: Sendable, Equatable {
-        /// The version's namespace.
-        public var namespace: String
-        /// The version's key.
-        public var key: [UInt8]
-        /// The version's sequence number, which its redaction stub keeps.
-        public var sequence: UInt64
-        /// Value bytes stored for it (compressed size if compressed).
-        public var storedBytes: Int
-    }
-
-    /// Versions whose payloads were purged (with `dryRun`: would be).
-    public var purged: [Item] = []
-    /// Eligible versions left alone because they are in the active segment: a purge after a
-    /// seal (``Store/seal()``, as `stele purge` does first) purges them too.
-    public var inActiveSegment: [Item] = []
-    /// How many those are.
-    public var skippedInActiveSegment: Int { inActiveSegment.count }
-    /// Superseded or deleted versions still protected by a lock, a legal hold or the minimum.
-    public var stillProtected = 0
-    /// Sealed segment files rewritten with redaction stubs.
-    public var segmentsRewritten = 0
-    /// Value bytes removed from the segments.
-    public var payloadBytes = 0
-    /// Segment file sizes before and after the rewrite (the difference is reclaimed disk).
-    public var bytesBefore = 0
-    /// Size of the rewritten segment files (see ``bytesBefore``).
-    public var bytesAfter = 0
-    /// Sequence numbers of the redaction records written.
-    public var redactionRecords: [UInt64] = []
-    /// Whether this was a dry run, which changed nothing.
-    public var dryRun = false
-
-    /// Disk space a rewrite freed (0 if the stubs took more than the payloads they replace).
-    public var bytesReclaimed: Int { max(0, bytesBefore - bytesAfter) }
-    /// Disk space a rewrite took (stubs of 32 bytes replacing smaller payloads); 0 otherwise.
-    public var bytesAdded: Int { max(0, bytesAfter - bytesBefore) }
-
-    /// Bytes the 32-byte redaction stubs of `items` take in place of their payloads, as a net
-    /// change of the segments' size: positive when space is freed.
-    public static func netBytes(_ items: [Item]) -> Int {
-        items.reduce(0) { $0 + $1.storedBytes - 32 }
-    }
-}
-
-/// The value of a redaction record (type 7): what was purged and why.
-/// `u8 version (1) | u8 reason (1: superseded or deleted, every lock expired, no hold) | u32 count | count × u64 sequence`
-package struct RedactionRecord: Equatable {
-    package var sequences: [UInt64]
-
-    package var encoded: [UInt8] {
-        ByteWriter.makeArray(count: 6 + 8 * sequences.count) { w in
-            w.put(UInt8(1), at: 0)
-            w.put(UInt8(1), at: 1)
-            w.put(UInt32(sequences.count), at: 2)
-            for (i, s) in sequences.enumerated() { w.put(s, at: 6 + 8 * i) }
-        }
-    }
-
-    package static func decode(_ bytes: [UInt8]) -> RedactionRecord? {
-        guard bytes.count >= 6 else { return nil }
-        return ByteView.of(bytes) { v in
-            let count = Int(v.u32(2))
-            guard v.u8(0) == 1, v.u8(1) == 1, bytes.count == 6 + 8 * count else { return nil }
-            return RedactionRecord(sequences: (0 ..< count).map { v.u64(6 + 8 * $0) })
-        }
-    }
-}
-
 extension Store {
     /// Physically removes the payload of every version that is superseded (a later version or a
     /// tombstone exists) **and** whose every lock has expired, that has no legal hold, and whose
@@ -107,7 +35,7 @@ extension Store {
             guard let log = state.log else { throw SteleError.closed }
             guard log.writable else { throw SteleError.readOnly }
             if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
-            if let damage = log.keysUnavailable ?? log.tampered { throw SteleError.corruption(damage) }
+            if let damage = log.writeRefusal { throw SteleError.corruption(damage) }
             // Decide from the log itself, never from a snapshot's summary of it.
             try log.verifyRetention()
             let now = clock.nanosecondsSinceEpoch()
@@ -125,8 +53,8 @@ extension Store {
                     }
                     let record = try log.frameSummary(of: ref.sequence)
                     if record.redacted { continue }
-                    let protection = log.retention.protection(sequence: ref.sequence, timestamp: record.timestamp,
-                                                              namespace: namespace, composite: composite)
+                    let protection = try log.protection(of: ref.sequence, timestamp: record.timestamp,
+                                                        namespace: namespace, composite: composite)
                     if protection.isProtected(at: now) {
                         if explicit != nil {
                             if let lock = protection.strongest(at: now) {
@@ -150,7 +78,7 @@ extension Store {
             }
 
             if let (composite, _, key, version) = target {
-                let versions = log.keys.versions(of: composite)
+                let versions = log.versions(of: composite)
                 guard versions.contains(where: { $0.sequence == version && !$0.isTombstone }) else {
                     throw SteleError.retention(.noSuchVersion(namespace: String(decoding: target?.1 ?? [], as: UTF8.self), key: key, sequence: version))
                 }
@@ -197,18 +125,5 @@ extension Store {
             }
             return report
         }
-    }
-}
-
-extension SegmentLog {
-    /// Timestamp, stored size and redaction flag of a record, from its frame (checksum verified).
-    func frameSummary(of sequence: UInt64) throws -> (timestamp: Int64, storedBytes: Int, redacted: Bool) {
-        try withFrame(at: sequence) { frame, _ in (frame.timestamp, frame.stored.count, frame.isRedacted) }
-    }
-
-    /// Syncs the active segment's records (used when the store must be sure before going on).
-    func syncActive() throws {
-        guard let segment = active else { return }
-        try syncGate.run { try fs.syncMapped(segment.region, 0 ..< segment.writeOffset) }
     }
 }

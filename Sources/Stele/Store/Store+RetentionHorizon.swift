@@ -1,18 +1,5 @@
 import SteleNative
 
-/// How long copies of a range of records must be kept, for off-host mirrors.
-public struct RetentionHorizon: Sendable, Equatable {
-    /// The latest expiry of a compliance lock (store minimum included) on any version in range.
-    public var compliance: Int64?
-    /// The latest expiry of a governance lock on any version in range.
-    public var governance: Int64?
-    /// Whether any version in range is under legal hold now.
-    public var legalHold = false
-
-    /// No lock and no hold.
-    public init() {}
-}
-
 extension Store {
     /// The locks and holds on the versions in `sequences`, folded into one horizon.
     /// - Throws: as ``record(at:)``.
@@ -24,8 +11,8 @@ extension Store {
             let composite = KeyIndex.compositeKey(namespace: record.namespace, key: record.key)
             let protection = try state.withLock { state throws -> Protection in
                 guard let log = state.log else { throw SteleError.closed }
-                return log.retention.protection(sequence: record.sequence, timestamp: record.timestamp,
-                                                namespace: record.namespace, composite: composite)
+                return try log.protection(of: record.sequence, timestamp: record.timestamp,
+                                          namespace: record.namespace, composite: composite)
             }
             for lock in protection.locks {
                 switch lock.mode {
