@@ -157,7 +157,7 @@ import SteleNative
                                       "--verifier-key", dir.child("k.pub"), "--report", report, "--json"])
         #expect(restore.status == 0, "\(restore.stderr)")
         #expect(String(decoding: try readFile(report), as: UTF8.self) == restore.stdout, "the report is what --json prints")
-        #expect(CLITests.jsonObject(restore.stdout)?["treeSize"] as? Int == 2, "the genesis and the put: \(restore.stdout)")
+        #expect(CLITests.jsonObject(restore.stdout)?["tree_size"] as? Int == 2, "the genesis and the put: \(restore.stdout)")
         for path in [checkpoint, report] { #expect(!FileManager.default.fileExists(atPath: path + ".tmp")) }
     }
 

@@ -57,8 +57,13 @@ public enum Fsck {
         var report = run.report
         if writerActive {
             report.writerActive = true
-            report.inFlight = report.problems.filter { $0.category == .layout || $0.category == .tile }
-            report.problems.removeAll { $0.category == .layout || $0.category == .tile }
+            let purgedMeanwhile = report.problems.contains { $0.found == FsckRun.unallowedStub } ? run.redactionsPastThePass() : []
+            func inFlight(_ problem: FsckProblem) -> Bool {
+                problem.category == .layout || problem.category == .tile
+                    || (problem.found == FsckRun.unallowedStub && problem.sequence.map(purgedMeanwhile.contains) == true)
+            }
+            report.inFlight = report.problems.filter(inFlight)
+            report.problems.removeAll(where: inFlight)
         }
         if repair && !report.problems.isEmpty && report.problems.allSatisfy({ run.repairable.contains($0) }) {
             let repairs = try run.repairAll()

@@ -61,8 +61,34 @@ extension FsckRun {
     mutating func checkStubs() {
         for (sequence, place) in stubs.sorted(by: { $0.key < $1.key }) where !authorized.contains(sequence) {
             problem(.retention, place.file, offset: place.offset, sequence: sequence,
-                    expected: "a redaction record for every stub", found: "a stub no redaction record allows (a payload removed)")
+                    expected: "a redaction record for every stub", found: Self.unallowedStub)
         }
+    }
+
+    /// What ``checkStubs()`` reports for a stub that no redaction record the pass read allows.
+    static let unallowedStub = "a stub no redaction record allows (a payload removed)"
+
+    /// The sequence numbers that redaction records past the end of the pass allow to purge.
+    ///
+    /// Beside a live writer, a purge appends (and syncs) its redaction record before it rewrites
+    /// a sealed segment; a segment rewritten after the pass listed the directory can show stubs
+    /// whose redaction record is in a segment the pass did not reach, or past the active
+    /// segment's end that it read. Each such record is read from its frame (checksum verified);
+    /// the stubs it allows are reported apart, as in flight, never dropped: a later fsck checks
+    /// the record with the rest of the log.
+    func redactionsPastThePass() -> Set<UInt64> {
+        var allowed = Set<UInt64>()
+        guard let names = try? fs.listDirectory(layout.segments) else { return allowed }
+        let reached = mapped.count
+        for index in names.compactMap(SegmentFiles.index(of:)) where index >= UInt64(max(1, reached)) {
+            let scan = FsckRun.prescan(fs: fs, path: layout.segments + "/" + SegmentFiles.name(index), snapshot: nil)
+            guard let region = scan.region else { continue }
+            let view = region.wholeView
+            for frame in scan.frames where frame.type == .redaction && frame.sequence >= nextSequence {
+                if let value = frame.value(in: view), let record = RedactionRecord.decode(value) { allowed.formUnion(record.sequences) }
+            }
+        }
+        return allowed
     }
 
     /// A loss record and its placeholders: well formed, and nothing else inside the range.

@@ -192,11 +192,6 @@ private struct BenchJSON: Encodable {
     let bytesOnDisk: Int
     let kept: Bool
 
-    enum CodingKeys: String, CodingKey {
-        case records, keySize = "key_size", valueSize = "value_size", batch, sync, seconds, recordsPerSec = "records_per_sec"
-        case mbPerSec = "mb_per_sec", commitP50Us = "commit_p50_us", commitP99Us = "commit_p99_us"
-        case finalSyncAndCloseMs = "final_sync_and_close_ms", bytesOnDisk = "bytes_on_disk", kept
-    }
 }
 
 /// Random, incompressible bytes from a seeded SplitMix64: values must not shrink under LZ4, and

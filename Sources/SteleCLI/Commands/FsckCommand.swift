@@ -107,11 +107,6 @@ private struct FsckJSON: Encodable {
     let inFlight: [String]
     let caveat: String?
 
-    enum CodingKeys: String, CodingKey {
-        case exit, records, segments, bytes, seconds, recordsPerSec = "records_per_sec"
-        case externalCheckpointsVerified = "external_checkpoints_verified", problems, repairs, recordedLosses = "recorded_losses"
-        case writerActive = "writer_active", inFlight = "in_flight", caveat
-    }
 
     init(_ report: FsckReport, recordsPerSecond: Int) {
         exit = report.exitCode

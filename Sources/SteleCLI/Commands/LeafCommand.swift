@@ -37,7 +37,4 @@ private struct LeafJSON: Encodable {
     let entryHex: String
     let leafHash: String
 
-    enum CodingKeys: String, CodingKey {
-        case index, entryHex = "entry_hex", leafHash = "leaf_hash"
-    }
 }

@@ -97,11 +97,6 @@ private struct PassJSON: Encodable {
     let lagRecords: UInt64
     let lagSeconds: Double
 
-    enum CodingKeys: String, CodingKey {
-        case uploaded, bytesUploaded = "bytes_uploaded", verified, redactedLocally = "redacted_locally"
-        case recordsOffHost = "records_off_host", recordsInStore = "records_in_store", checkpointOffHost = "checkpoint_off_host"
-        case lagRecords = "lag_records", lagSeconds = "lag_seconds"
-    }
 
     init(_ report: Mirror.Report) {
         uploaded = report.uploaded.count

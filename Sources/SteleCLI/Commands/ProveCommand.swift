@@ -61,9 +61,6 @@ private struct InclusionProofJSON: Encodable {
     let root: String
     let proof: [String]
 
-    enum CodingKeys: String, CodingKey {
-        case index, treeSize = "tree_size", root, proof
-    }
 
     init(_ proof: InclusionProof) {
         (index, treeSize, root, self.proof) = (proof.index, proof.treeSize, proof.root.hex, proof.hashes.map(\.hex))

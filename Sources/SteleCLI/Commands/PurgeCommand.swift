@@ -55,9 +55,4 @@ private struct PurgeJSON: Encodable {
     /// The sequence numbers of the redaction records written (none for a dry run).
     let redactionRecords: [UInt64]
 
-    enum CodingKeys: String, CodingKey {
-        case dryRun = "dry_run", purged, payloadBytes = "payload_bytes", stubBytes = "stub_bytes", bytesReclaimed = "bytes_reclaimed"
-        case bytesAdded = "bytes_added", stillProtected = "still_protected", inActiveSegment = "in_active_segment"
-        case segmentsRewritten = "segments_rewritten", redactionRecords = "redaction_records"
-    }
 }

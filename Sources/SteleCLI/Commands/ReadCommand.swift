@@ -69,10 +69,6 @@ private struct RecordJSON: Encodable {
     let valueB64: String?
     let redactedLeafHash: String?
 
-    enum CodingKeys: String, CodingKey {
-        case seq, type, time, timeNs = "time_ns", ns, nsB64 = "ns_b64", key, keyB64 = "key_b64", value, valueB64 = "value_b64"
-        case redactedLeafHash = "redacted_leaf_hash"
-    }
 
     init(_ record: Record) {
         seq = record.sequence

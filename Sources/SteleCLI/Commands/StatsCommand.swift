@@ -61,12 +61,6 @@ private struct StatsJSON: Encodable {
     let lastTime: String
     let tornTail: TornTail?
 
-    enum CodingKeys: String, CodingKey {
-        case store, origin, records, sealedSegments = "sealed_segments", activeSegment = "active_segment"
-        case activeBytesUsed = "active_bytes_used", activeCapacity = "active_capacity", bytesOnDisk = "bytes_on_disk"
-        case segmentSize = "segment_size", treeSize = "tree_size", root, lastSeal = "last_seal", lastTime = "last_time"
-        case tornTail = "torn_tail"
-    }
 
     init(config: StoreConfig, stats: StoreStats, tornTail: RecoveryReport.TornTail?) {
         store = config.storeIDHex

@@ -1,12 +1,14 @@
 import Foundation
 
-/// One `--json` output: `value` as one line of compact JSON. Keys are sorted because
+/// One `--json` output: `value` as one line of compact JSON, its property names in snake case
+/// (`treeSize` as `tree_size`), the one convention of every output. Keys are sorted because
 /// JSONEncoder's own order changes from run to run, and scripts compare outputs byte for byte
 /// (tools/dr-drill.sh hashes `read --json` before and after a restore); `/` is not escaped, as
 /// paths and namespaces read better without it.
 func jsonLine(_ value: some Encodable) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    encoder.keyEncodingStrategy = .convertToSnakeCase
     return String(decoding: try encoder.encode(value), as: UTF8.self)
 }
 

@@ -22,9 +22,6 @@ private struct VersionJSON: Encodable {
         let scope: String
         let setBy: UInt64
 
-        enum CodingKeys: String, CodingKey {
-            case mode, until, scope, setBy = "set_by"
-        }
     }
 
     let seq: UInt64
@@ -39,9 +36,6 @@ private struct VersionJSON: Encodable {
     let locks: [Lock]?
     let legalHold: String?
 
-    enum CodingKeys: String, CodingKey {
-        case seq, time, ns, key, keyB64 = "key_b64", value, valueB64 = "value_b64", redacted, deleted, locks, legalHold = "legal_hold"
-    }
 
     init(_ version: Version) {
         seq = version.sequence
