@@ -30,7 +30,7 @@ func target() throws -> any MirrorTarget {
     let environment = ProcessInfo.processInfo.environment
     guard let endpoint = URL(string: environment["STELE_S3_ENDPOINT"] ?? ""), let key = environment["AWS_ACCESS_KEY_ID"],
           let secret = environment["AWS_SECRET_ACCESS_KEY"] else {
-        throw MirrorError.invalid("set STELE_S3_ENDPOINT, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        throw SteleError.mirror(.invalid("set STELE_S3_ENDPOINT, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"))
     }
     let rest = destination.dropFirst(5)
     let bucket = String(rest.prefix { $0 != "/" })

@@ -264,4 +264,10 @@ extension SegmentLog {
     /// Why writes governed by retention rules must be refused, if they must: a key index or
     /// retention state that cannot be trusted, or a record altered after its tiles were written.
     package var writeRefusal: Corruption? { keysUnavailable ?? tampered }
+
+    /// The store's config as the log's config records give it (identity and governance key);
+    /// nil if the log has none (a store from before config records, or records not read).
+    package var configFromLog: StoreConfig? {
+        retention.identity.map { StoreConfig(identity: $0, governanceKey: retention.governanceKey) }
+    }
 }

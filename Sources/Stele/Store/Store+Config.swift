@@ -37,16 +37,15 @@ extension Store {
         // An index snapshot only summarises the config records: before concluding that the file
         // disagrees with the log, or that the log has none, read them from the log itself.
         if !log.retentionFromLog, log.keysUnavailable == nil,
-           log.retention.identity.map({ config.differences(from: StoreConfig(identity: $0, governanceKey: log.retention.governanceKey)).isEmpty }) != true {
+           log.configFromLog.map({ config.differences(from: $0).isEmpty }) != true {
             try log.verifyRetention()
         }
-        guard let identity = log.retention.identity else {
+        guard let fromLog = log.configFromLog else {
             // A damaged record kept the config records from being read: the store already
             // refuses writes for that (`keysUnavailable`), with an error that names the damage.
             if writable && !migrating && log.keysUnavailable == nil { throw SteleError.notMigrated(path: path) }
             return
         }
-        let fromLog = StoreConfig(identity: identity, governanceKey: log.retention.governanceKey)
         let differences = config.differences(from: fromLog)
         guard differences.isEmpty else {
             throw SteleError.corruption(Corruption(file: path, detail: "stele.conf disagrees with the log's config records ("
@@ -105,7 +104,7 @@ extension Store {
                                       indexDirectory: "", unclean: false)
         defer { log.close() }
         if let damage = log.keysUnavailable { throw SteleError.corruption(damage) }
-        return log.retention.identity.map { StoreConfig(identity: $0, governanceKey: log.retention.governanceKey) }
+        return log.configFromLog
     }
 
     /// Anchors the `stele.conf` of a store created before config records in its log: appends an
@@ -148,8 +147,8 @@ extension Store {
     public func changeGovernanceKey(to newKey: NoteVerifier?, authorization: String) throws -> Receipt {
         let receipt = try appendEntries([Entry]()) { log, _, now in
             try log.verifyRetention()  // the key in force, from the log itself
-            guard let identity = log.retention.identity else { throw SteleError.notMigrated(path: self.path) }
-            _ = try GovernanceAuthorization.checkKeyChange(authorization, key: log.retention.governanceKey, origin: identity.origin,
+            guard let current = log.configFromLog else { throw SteleError.notMigrated(path: self.path) }
+            _ = try GovernanceAuthorization.checkKeyChange(authorization, key: current.governanceKey, origin: current.origin,
                                                            newKey: newKey, since: log.retention.keyChangeAsOfFloor, time: now)
             let record = ConfigRecord.governanceKeyChange(newKey: newKey, authorization: authorization)
             return [Entry(type: .config, namespace: [], key: [], value: record.encoded)]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Stele
+import SteleNative
 
 struct FsckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,7 +42,7 @@ struct FsckCommand: ParsableCommand {
                 Fsck.ExternalCheckpoint(note: try readText(path), verifier: keys.count == 1 ? keys[0] : keys[i])
             }
             // A progress line on a terminal (stderr), nothing on a pipe.
-            let tty = isatty(STDERR_FILENO) == 1
+            let tty = Terminal.standardErrorIsTerminal
             report = try Fsck.check(path: directory.path, externalCheckpoints: external, repair: repair, progress: tty ? { done, total in
                 FileHandle.standardError.write(Data("\rchecking segments: \(done)/\(total) \(String(repeating: "#", count: 30 * done / max(1, total)))".utf8))
                 if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
