@@ -38,6 +38,13 @@
 
     @inlinable @inline(__always) package func i64(_ offset: Int) -> Int64 { Int64(bitPattern: u64(offset)) }
 
+    /// The 8 bytes at `offset` as a word in memory order (no byte swap): for values kept as
+    /// raw bytes in words, such as a digest.
+    @inlinable @inline(__always) package func memoryWord(_ offset: Int) -> UInt64 {
+        check(offset, 8)
+        return base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+    }
+
     /// A sub-view of `count` bytes at `offset`.
     @inlinable package func slice(_ offset: Int, _ length: Int) -> ByteView {
         check(offset, length)
@@ -53,6 +60,21 @@
         for i in 0 ..< words where base.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self) != 0 { return false }
         for i in words * 8 ..< count where base.load(fromByteOffset: i, as: UInt8.self) != 0 { return false }
         return true
+    }
+
+    /// Offset of the last non-zero byte, or nil if all bytes are zero (a word at a time: a
+    /// torn tail is found by scanning a zeroed segment back from its end).
+    @inlinable package var lastNonZero: Int? {
+        var i = count
+        while i >= 8 {
+            if base.loadUnaligned(fromByteOffset: i - 8, as: UInt64.self) != 0 { break }
+            i -= 8
+        }
+        while i > 0 {
+            if base.load(fromByteOffset: i - 1, as: UInt8.self) != 0 { return i - 1 }
+            i -= 1
+        }
+        return nil
     }
 
     /// Offset of the first non-zero byte, or nil if all are zero.
@@ -133,6 +155,24 @@
 
     /// The bytes written so far, read back.
     @inlinable package var view: ByteView { ByteView(base: UnsafeRawPointer(base), count: count) }
+
+    /// Lets `body` fill `count` bytes on the stack (no heap allocation) and use them.
+    @inlinable @inline(__always)
+    package static func withTemporary<R>(count: Int, _ body: (ByteWriter) -> R) -> R {
+        withUnsafeTemporaryAllocation(byteCount: max(count, 1), alignment: 8) { raw in
+            guard let base = raw.baseAddress else { preconditionFailure("a temporary allocation without an address") }
+            return body(ByteWriter(base: base, count: count))
+        }
+    }
+
+    /// Lets `body` write into the first `count` bytes of `bytes` (which must hold them).
+    @inlinable package static func into<R>(_ bytes: inout [UInt8], count: Int, _ body: (ByteWriter) throws -> R) rethrows -> R {
+        precondition(count >= 0 && count <= bytes.count, "write outside the array")
+        return try bytes.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress else { return try body(ByteWriter(base: UnsafeMutableRawPointer(bitPattern: 1)!, count: 0)) }
+            return try body(ByteWriter(base: base, count: count))
+        }
+    }
 
     /// Allocates a zeroed array of `count` bytes and lets `body` fill it.
     package static func makeArray(count: Int, _ body: (ByteWriter) throws -> Void) rethrows -> [UInt8] {

@@ -6,7 +6,7 @@ import CXXHash
 
 /// Small memory primitives the engine's hot paths need, inlinable so that moving them out of
 /// the engine costs no call: byte comparison, hashing of a raw range, a prefetch hint.
-package enum Memory {
+@usableFromInline package enum Memory {
     /// `memcmp` of `count` bytes: negative, zero or positive as `a` sorts before, equal to or
     /// after `b`.
     @inlinable @inline(__always)

@@ -52,6 +52,22 @@ import Testing
         }
     }
 
+    /// Pointer work: raw pointers, their arithmetic, loads and stores, copies, manual memory and
+    /// retain counts. Bounded borrowed buffers (`Unsafe*BufferPointer` from `withUnsafeBytes`),
+    /// handed to SteleNative's APIs, are not on the list: they carry their bounds.
+    private static let pointerWork = ["UnsafeRawPointer", "UnsafeMutableRawPointer", "UnsafePointer", "UnsafeMutablePointer",
+                                      "baseAddress", "loadUnaligned", "load(fromByteOffset", "storeBytes", "copyMemory",
+                                      "assumingMemoryBound", "bindMemory", "withUnsafeTemporaryAllocation", "Unmanaged", "allocate(capacity"]
+
+    @Test(arguments: ["Stele", "SteleMirror", "SteleCLI"])
+    func onlyTheNativeTargetDoesPointerWork(target: String) throws {
+        for file in try Self.sources(of: target) {
+            let code = file.text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("//") }
+            let found = Self.pointerWork.filter { word in code.contains { $0.contains(word) } }
+            #expect(found.isEmpty, "\(file.path) uses \(found): pointer work belongs in SteleNative, behind a bounds-checked API")
+        }
+    }
+
     @Test func noSourceFileIsOver500Lines() throws {
         for folder in ["Sources", "Tests", "Benchmarks/Benchmarks", "Benchmarks/Peers"] {
             let files = try Self.swiftFiles(under: folder)

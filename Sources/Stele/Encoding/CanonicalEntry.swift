@@ -32,16 +32,14 @@ package enum CanonicalEntry {
                                  namespace: ByteView, key: ByteView, value: ByteView) -> Digest {
         var h = SHA256Hasher()
         // 0x00 leaf prefix, version, type, sequence, timestamp, namespace length: 21 bytes.
-        var head: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        withUnsafeMutableBytes(of: &head) { raw in
-            let w = ByteWriter(base: raw.baseAddress!, count: 21)
+        ByteWriter.withTemporary(count: 21) { w in
             w.put(UInt8(0), at: 0)
             w.put(version, at: 1)
             w.put(type.rawValue, at: 2)
             w.put(sequence, at: 3)
             w.put(timestamp, at: 11)
             w.put(UInt16(namespace.count), at: 19)
-            h.update(UnsafeRawBufferPointer(start: raw.baseAddress, count: 21))
+            h.update(w.view)
         }
         h.update(namespace)
         h.update(littleEndian: UInt16(key.count))

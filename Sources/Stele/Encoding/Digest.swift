@@ -14,11 +14,7 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
     /// Creates a digest from exactly 32 bytes; nil for any other length.
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == 32 else { return nil }
-        var value = Digest.zero
-        withUnsafeMutableBytes(of: &value.storage) { raw in
-            for (i, byte) in bytes.enumerated() { raw[i] = byte }
-        }
-        self = value
+        self = ByteView.of(Array(bytes)) { Digest($0, at: 0) }
     }
 
     /// Parses 64 hexadecimal digits (either case); nil otherwise.
@@ -61,10 +57,10 @@ public struct Digest: Hashable, Sendable, CustomStringConvertible {
     /// Reads 32 bytes at `offset` of a view.
     package init(_ view: ByteView, at offset: Int) {
         let s = view.slice(offset, 32)
-        self.storage = (s.base.loadUnaligned(as: UInt64.self),
-                        s.base.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-                        s.base.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
-                        s.base.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+        self.storage = (s.memoryWord(0),
+                        s.memoryWord(8),
+                        s.memoryWord(16),
+                        s.memoryWord(24))
     }
 
     /// Writes the 32 bytes at `offset`.

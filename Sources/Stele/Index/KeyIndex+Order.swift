@@ -3,44 +3,44 @@ import SteleNative
 /// Keys in byte order: the sorted run, the small delta beside it, the deferred ordering of a
 /// rebuild, and the ordered walks that scans and snapshots use.
 extension KeyIndex {
+    /// Where a key's bytes are in the arena: offset and length, from its place.
+    @inline(__always)
+    static func span(_ place: UInt64) -> (offset: Int, length: Int) { (Int(place >> 16), Int(place & 0xffff)) }
+
     func key(_ entry: Int) -> ArraySlice<UInt8> {
-        let place = storage.places[entry]
-        let start = Int(place >> 16)
-        return storage.arena[start ..< start + Int(place & 0xffff)]
+        let key = Self.span(storage.places[entry])
+        return storage.arena.slice(key.offset, key.length)
     }
 
-    /// The bytes of a key in the arena, by its place.
+    /// Whether the key at `place` sorts before `other`'s bytes.
     @inline(__always)
-    static func bytes(_ arena: UnsafeRawBufferPointer, _ place: UInt64) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(rebasing: arena[Int(place >> 16) ..< Int(place >> 16) + Int(place & 0xffff)])
+    static func precedes(_ s: Storage, _ place: UInt64, _ other: UnsafeRawBufferPointer) -> Bool {
+        let key = span(place)
+        return s.arena.precedes(key.offset, key.length, other)
     }
 
-    /// Byte order: `memcmp` over the common length, then the shorter first.
+    /// Whether the key at place `a` sorts before the key at place `b`.
     @inline(__always)
-    static func less(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
-        let common = min(a.count, b.count)
-        guard common > 0, let x = a.baseAddress, let y = b.baseAddress else { return a.count < b.count }
-        let order = Memory.compare(x, y, count: common)
-        return order < 0 || (order == 0 && a.count < b.count)
+    static func precedes(_ s: Storage, _ a: UInt64, _ b: UInt64) -> Bool {
+        let (x, y) = (span(a), span(b))
+        return s.arena.precedes(x.offset, x.length, y.offset, y.length)
     }
 
     func precedes(_ a: Int, _ b: Int) -> Bool {
-        let s = storage
-        return s.arena.withUnsafeBytes { Self.less(Self.bytes($0, s.places[a]), Self.bytes($0, s.places[b])) }
+        Self.precedes(storage, storage.places[a], storage.places[b])
     }
 
-    static func lowerBound(_ s: Storage, _ entries: [UInt32], _ target: UnsafeRawBufferPointer, arena: UnsafeRawBufferPointer) -> Int {
+    static func lowerBound(_ s: Storage, _ entries: [UInt32], _ target: UnsafeRawBufferPointer) -> Int {
         var low = 0, high = entries.count
         while low < high {
             let mid = (low + high) / 2
-            if less(bytes(arena, s.places[Int(entries[mid])]), target) { low = mid + 1 } else { high = mid }
+            if precedes(s, s.places[Int(entries[mid])], target) { low = mid + 1 } else { high = mid }
         }
         return low
     }
 
     func lowerBound(_ entries: [UInt32], _ target: [UInt8]) -> Int {
-        let s = storage
-        return s.arena.withUnsafeBytes { arena in target.withUnsafeBytes { Self.lowerBound(s, entries, $0, arena: arena) } }
+        target.withUnsafeBytes { Self.lowerBound(storage, entries, $0) }
     }
 
     /// At most this many keys wait in `delta`: an out-of-order insert shifts half of it (a few
@@ -54,14 +54,14 @@ extension KeyIndex {
     /// into the small `delta` by binary search, or, while a rebuild defers ordering
     /// (``deferOrdering()``), to the end of `unordered`.
     func insertSorted(_ s: Storage, _ entry: UInt32, key new: UnsafeRawBufferPointer, place: UInt64) {
-        let inOrder = s.greatest.map { greatest in s.arena.withUnsafeBytes { Self.less(Self.bytes($0, greatest), new) } } ?? true
+        let inOrder = s.greatest.map { Self.precedes(s, $0, new) } ?? true
         if inOrder {
             s.sorted.append(entry)
             s.greatest = place
         } else if s.deferring {
             s.unordered.append(entry)
         } else {
-            s.arena.withUnsafeBytes { s.delta.insert(entry, at: Self.lowerBound(s, s.delta, new, arena: $0)) }
+            s.delta.insert(entry, at: Self.lowerBound(s, s.delta, new))
         }
         if s.delta.count > Self.deltaLimit { Self.mergeDelta(s) }
     }
@@ -73,21 +73,19 @@ extension KeyIndex {
         var merged: [UInt32] = []
         merged.reserveCapacity(s.sorted.count + s.delta.count)
         let sorted = s.sorted
-        s.arena.withUnsafeBytes { arena in
-            var from = 0
-            for entry in s.delta {
-                let key = bytes(arena, s.places[Int(entry)])
-                var low = from, high = sorted.count
-                while low < high {
-                    let mid = (low + high) / 2
-                    if less(bytes(arena, s.places[Int(sorted[mid])]), key) { low = mid + 1 } else { high = mid }
-                }
-                merged.append(contentsOf: sorted[from ..< low])
-                merged.append(entry)
-                from = low
+        var from = 0
+        for entry in s.delta {
+            let key = s.places[Int(entry)]
+            var low = from, high = sorted.count
+            while low < high {
+                let mid = (low + high) / 2
+                if precedes(s, s.places[Int(sorted[mid])], key) { low = mid + 1 } else { high = mid }
             }
-            merged.append(contentsOf: sorted[from...])
+            merged.append(contentsOf: sorted[from ..< low])
+            merged.append(entry)
+            from = low
         }
+        merged.append(contentsOf: sorted[from...])
         s.sorted = merged
         s.delta.removeAll(keepingCapacity: true)
     }
@@ -106,27 +104,21 @@ extension KeyIndex {
         guard !s.unordered.isEmpty else { return }
         var pending = s.unordered + s.delta
         s.unordered = []
-        s.arena.withUnsafeBytes { arena in
-            s.places.withUnsafeBufferPointer { places in
-                pending = Self.sortedByBytes(pending, arena: arena, places: places)
-            }
-        }
+        pending = Self.sortedByBytes(pending, s)
         // One two-way merge of the sorted run and the newly sorted keys.
         var merged: [UInt32] = []
         merged.reserveCapacity(s.sorted.count + pending.count)
         let sorted = s.sorted
-        s.arena.withUnsafeBytes { arena in
-            var i = 0, j = 0
-            while i < sorted.count && j < pending.count {
-                if Self.less(Self.bytes(arena, s.places[Int(sorted[i])]), Self.bytes(arena, s.places[Int(pending[j])])) {
-                    merged.append(sorted[i]); i += 1
-                } else {
-                    merged.append(pending[j]); j += 1
-                }
+        var i = 0, j = 0
+        while i < sorted.count && j < pending.count {
+            if Self.precedes(s, s.places[Int(sorted[i])], s.places[Int(pending[j])]) {
+                merged.append(sorted[i]); i += 1
+            } else {
+                merged.append(pending[j]); j += 1
             }
-            merged.append(contentsOf: sorted[i...])
-            merged.append(contentsOf: pending[j...])
         }
+        merged.append(contentsOf: sorted[i...])
+        merged.append(contentsOf: pending[j...])
         s.sorted = merged
         s.greatest = merged.last.map { s.places[Int($0)] }
         s.delta.removeAll(keepingCapacity: true)
@@ -139,31 +131,24 @@ extension KeyIndex {
     /// that order most pairs without touching the arena again; ties fall back to the bytes.
     /// With only the first 8 bytes, keys under a common prefix (`tenant-17/orders` + NUL +
     /// `order-000123`) all tied, and the sort spent its time in cache misses on the arena.
-    static func sortedByBytes(_ entries: [UInt32], arena: UnsafeRawBufferPointer,
-                                      places: UnsafeBufferPointer<UInt64>) -> [UInt32] {
+    static func sortedByBytes(_ entries: [UInt32], _ s: Storage) -> [UInt32] {
         guard let first = entries.first else { return [] }
-        let firstKey = bytes(arena, places[Int(first)])
-        var shared = firstKey.count
+        let firstKey = span(s.places[Int(first)])
+        var shared = firstKey.length
         for entry in entries.dropFirst() where shared > 0 {
-            let key = bytes(arena, places[Int(entry)])
-            var i = 0
-            while i < min(shared, key.count) && key[i] == firstKey[i] { i += 1 }
-            shared = i
-        }
-        func chunk(_ key: UnsafeRawBufferPointer, _ start: Int) -> UInt64 {
-            var value: UInt64 = 0
-            for i in start ..< start + 8 { value = value << 8 | UInt64(i < key.count ? key[i] : 0) }
-            return value
+            let key = span(s.places[Int(entry)])
+            shared = s.arena.sharedPrefix(firstKey.offset, firstKey.length, key.offset, key.length, limit: shared)
         }
         var keyed = entries.map { entry -> (UInt64, UInt64, UInt64, UInt32) in
-            let key = bytes(arena, places[Int(entry)])
-            return (chunk(key, shared), chunk(key, shared + 8), chunk(key, shared + 16), entry)
+            let key = span(s.places[Int(entry)])
+            return (s.arena.word(key.offset, key.length, from: shared), s.arena.word(key.offset, key.length, from: shared + 8),
+                    s.arena.word(key.offset, key.length, from: shared + 16), entry)
         }
         keyed.sort { a, b in
             if a.0 != b.0 { return a.0 < b.0 }
             if a.1 != b.1 { return a.1 < b.1 }
             if a.2 != b.2 { return a.2 < b.2 }
-            return less(bytes(arena, places[Int(a.3)]), bytes(arena, places[Int(b.3)]))
+            return precedes(s, s.places[Int(a.3)], s.places[Int(b.3)])
         }
         return keyed.map(\.3)
     }

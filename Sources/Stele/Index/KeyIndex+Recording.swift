@@ -31,26 +31,19 @@ extension KeyIndex {
     /// misses (one per new key in a large index, the dominant cost of an insert) overlap.
     @inline(__always)
     package func prefetch(hash: UInt64) {
-        storage.table.withUnsafeBufferPointer { table in
-            if let base = table.baseAddress { Memory.prefetchForWriting(base + Self.home(tag: hash >> 32, mask: table.count - 1)) }
-        }
+        let table = storage.table
+        Memory.prefetchForWriting(table, at: Self.home(tag: hash >> 32, mask: table.count - 1))
     }
 
     /// Calls `body` with `namespace ‖ 0x00 ‖ key` in a stack buffer.
     @inline(__always)
     static func withComposite<R>(namespace: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer,
-                                         _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        withUnsafeTemporaryAllocation(byteCount: namespace.count + 1 + key.count, alignment: 1) { buffer in
-            let base = buffer.baseAddress!  // never nil: the buffer holds at least the NUL
-            if let ns = namespace.baseAddress { base.copyMemory(from: ns, byteCount: namespace.count) }
-            base.storeBytes(of: 0, toByteOffset: namespace.count, as: UInt8.self)
-            if let k = key.baseAddress { (base + namespace.count + 1).copyMemory(from: k, byteCount: key.count) }
-            return body(UnsafeRawBufferPointer(buffer))
-        }
+                                 _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        Memory.withJoined(namespace, separator: 0, key, body)
     }
 
     mutating func record(composite: UnsafeRawBufferPointer, sequence: UInt64, deleted: Bool, hint: FrameHint,
-                                 hash known: UInt64? = nil) {
+                         hash known: UInt64? = nil) {
         let ref = VersionRef(sequence: sequence, deleted: deleted)
         let hash = known ?? Memory.xxh3(composite)
         let found = find(bytes: composite, hash: hash)
@@ -68,9 +61,8 @@ extension KeyIndex {
             s.table[i].hint = hint.raw
             return
         }
-        s.places.append(UInt64(s.arena.count) << 16 | UInt64(composite.count))
+        s.places.append(UInt64(s.arena.append(composite)) << 16 | UInt64(composite.count))
         s.chains.append(-1)
-        s.arena.append(contentsOf: composite)
         let entry = s.places.count - 1
         if s.places.count * 2 > s.table.count { Self.grow(s) }
         Self.insertSlot(s, hash: hash, entry: entry, latest: ref.raw, hint: hint.raw)
@@ -95,12 +87,10 @@ extension KeyIndex {
         let old = s.table
         var table = [Slot](repeating: Slot(), count: old.count * 2)
         let mask = table.count - 1
-        table.withUnsafeMutableBufferPointer { table in
-            for slot in old where slot.tagEntry != 0 {
-                var i = home(tag: slot.tagEntry >> 32, mask: mask)
-                while table[i].tagEntry != 0 { i = (i + 1) & mask }
-                table[i] = slot
-            }
+        for slot in old where slot.tagEntry != 0 {
+            var i = home(tag: slot.tagEntry >> 32, mask: mask)
+            while table[i].tagEntry != 0 { i = (i + 1) & mask }
+            table[i] = slot
         }
         s.table = table
     }

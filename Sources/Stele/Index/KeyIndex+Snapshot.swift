@@ -3,6 +3,7 @@ import SteleNative
 /// Reading the key section of an index snapshot (written by ``IndexSnapshot``) straight into
 /// the index.
 extension KeyIndex {
+    /// Decodes the key section of a snapshot straight into the index (no per-key arrays but the
     /// earlier-version lists): `count` × (u16 length | key | u32 n | n × u64). Returns the index
     /// and the offset after the section, or nil if the bytes are malformed or out of order.
     package static func decode(_ v: ByteView, at start: Int, count: UInt64, end: Int) -> (KeyIndex, Int)? {
@@ -29,10 +30,9 @@ extension KeyIndex {
             offset += 6 + length
             guard n > 0, n <= (end - offset) / 8 else { return nil }
             for i in 1 ..< n where v.u64(offset + 8 * i) & ~(1 << 63) <= v.u64(offset + 8 * (i - 1)) & ~(1 << 63) { return nil }
-            let arenaStart = s.arena.count
-            keyView.withBuffer { s.arena.append(contentsOf: $0) }
-            if let previous, !s.arena[previous].lexicographicallyPrecedes(s.arena[arenaStart...]) { return nil }
-            previous = arenaStart ..< s.arena.count
+            let arenaStart = keyView.withBuffer { s.arena.append($0) }
+            if let previous, !s.arena.precedes(previous.lowerBound, previous.count, arenaStart, length) { return nil }
+            previous = arenaStart ..< arenaStart + length
             s.places.append(UInt64(arenaStart) << 16 | UInt64(length))
             s.chains.append(-1)
             let entry = s.places.count - 1

@@ -65,7 +65,7 @@ package struct KeyIndex: Sendable {
     /// store's lock, or a value not yet shared), and the checks cost about as much as the work on
     /// the hot paths (a lookup, or recording a put while appending).
     final class Storage: @unchecked Sendable {
-        @exclusivity(unchecked) var arena: [UInt8] = []
+        @exclusivity(unchecked) var arena = ByteArena()
         @exclusivity(unchecked) var table = [Slot](repeating: Slot(), count: 64)
         @exclusivity(unchecked) var places: [UInt64] = []
         @exclusivity(unchecked) var chains: [Int32] = []
@@ -105,8 +105,6 @@ package struct KeyIndex: Sendable {
 
     package init() {}
 
-    /// Decodes the key section of a snapshot straight into the index (no per-key arrays but the
-
     package var keyCount: Int { storage.places.count }
 
     /// `namespace ‖ 0x00 ‖ key`.
@@ -133,21 +131,13 @@ package struct KeyIndex: Sendable {
 
     func find(bytes probe: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
         let s = storage
-        return s.table.withUnsafeBufferPointer { table in
-            s.arena.withUnsafeBytes { stored -> Int? in
-                Self.probe(table, hash: hash, length: probe.count) { slot in
-                    guard let p = probe.baseAddress, let base = stored.baseAddress else { return false }
-                    return Memory.compare(base + Int(slot.place >> 16), p, count: probe.count) == 0
-                }
-            }
-        }
+        return Self.probe(s.table, hash: hash, length: probe.count) { slot in s.arena.matches(probe, at: Int(slot.place >> 16)) }
     }
 
     /// Walks `hash`'s probe path: the first slot whose hash tag and key length match and for
     /// which `matches` holds, or nil at the first empty slot (the key is not recorded).
     @inline(__always)
-    static func probe(_ table: UnsafeBufferPointer<Slot>, hash: UInt64, length: Int,
-                              _ matches: (Slot) -> Bool) -> Int? {
+    static func probe(_ table: [Slot], hash: UInt64, length: Int, _ matches: (Slot) -> Bool) -> Int? {
         let tag = hash >> 32, mask = table.count - 1
         var i = home(tag: tag, mask: mask)
         while true {
@@ -191,7 +181,7 @@ package struct KeyIndex: Sendable {
         Self.withComposite(namespace: namespace, key: key) { composite -> Candidate in
             let hash = Memory.xxh3(composite)
             let s = storage
-            let slot = s.table.withUnsafeBufferPointer { Self.probe($0, hash: hash, length: composite.count) { _ in true } }
+            let slot = Self.probe(s.table, hash: hash, length: composite.count) { _ in true }
             guard let slot else { return .absent }
             guard let version = latest(slot: slot, asOf: asOf), !version.isTombstone else { return .undecided }
             let latestHere = s.table[slot].latest == version.raw

@@ -12,18 +12,12 @@ package final class SealedSegment: @unchecked Sendable {
     package let header: SegmentHeader
     package let footer: SegmentFooter
     package let region: MappedRegion
-    /// The frame offsets, built once on first use and then read without a lock: a retained
-    /// `OffsetTable` published through an atomic pointer (released in deinit).
-    private let published = Atomic<UnsafeRawPointer?>(nil)
-    private let building = Mutex(())
+    /// The frame offsets, built once on first use and then read without a lock.
+    private let offsets = PublishedOnce<OffsetTable>()
 
     private final class OffsetTable {
         let offsets: [UInt32]
         init(_ offsets: [UInt32]) { self.offsets = offsets }
-    }
-
-    deinit {
-        if let raw = published.load(ordering: .acquiring) { Unmanaged<OffsetTable>.fromOpaque(raw).release() }
     }
 
     private init(path: String, header: SegmentHeader, footer: SegmentFooter, region: MappedRegion) {
@@ -87,13 +81,7 @@ package final class SealedSegment: @unchecked Sendable {
     }
 
     private func offsetTable() throws -> OffsetTable {
-        if let raw = published.load(ordering: .acquiring) { return Unmanaged<OffsetTable>.fromOpaque(raw).takeUnretainedValue() }
-        return try building.withLock { _ in
-            if let raw = published.load(ordering: .acquiring) { return Unmanaged<OffsetTable>.fromOpaque(raw).takeUnretainedValue() }
-            let table = OffsetTable(try buildOffsets())
-            published.store(UnsafeRawPointer(Unmanaged.passRetained(table).toOpaque()), ordering: .releasing)
-            return table
-        }
+        try offsets.value { OffsetTable(try buildOffsets()) }
     }
 
     private func buildOffsets() throws -> [UInt32] {

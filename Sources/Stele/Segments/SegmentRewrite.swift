@@ -43,7 +43,7 @@ extension SegmentLog {
             bytes += stub
         }
         header.durableEnd = UInt64(bytes.count)
-        bytes.withUnsafeMutableBytes { raw in header.encode(into: ByteWriter(base: raw.baseAddress!, count: SegmentHeader.size)) }
+        ByteWriter.into(&bytes, count: SegmentHeader.size) { header.encode(into: $0) }
         var footer = old.footer
         footer.framesEnd = UInt64(bytes.count)
         guard footer.computeSealHash(header: header) == old.footer.sealHash else {

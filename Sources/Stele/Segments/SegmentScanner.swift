@@ -113,19 +113,3 @@ package struct SegmentScan {
         return .torn(offset: end, length: lastNonZero + 1, defect: defect.description)
     }
 }
-
-extension ByteView {
-    /// Offset of the last non-zero byte, or nil if all bytes are zero.
-    package var lastNonZero: Int? {
-        var i = count
-        while i >= 8 {
-            if base.loadUnaligned(fromByteOffset: i - 8, as: UInt64.self) != 0 { break }
-            i -= 8
-        }
-        while i > 0 {
-            if base.load(fromByteOffset: i - 1, as: UInt8.self) != 0 { return i - 1 }
-            i -= 1
-        }
-        return nil
-    }
-}

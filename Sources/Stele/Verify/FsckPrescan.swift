@@ -37,13 +37,8 @@ extension FsckRun {
     static func snapshotHolds(_ keys: KeyIndex, _ frame: FrameInfo, _ view: ByteView) -> Bool {
         view.slice(frame.namespace.lowerBound, frame.namespace.count).withBuffer { ns in
             view.slice(frame.key.lowerBound, frame.key.count).withBuffer { key in
-                withUnsafeTemporaryAllocation(byteCount: ns.count + 1 + key.count, alignment: 1) { buffer in
-                    guard let base = buffer.baseAddress else { return false }
-                    if let n = ns.baseAddress { base.copyMemory(from: n, byteCount: ns.count) }
-                    buffer[ns.count] = 0
-                    if let k = key.baseAddress { (base + ns.count + 1).copyMemory(from: k, byteCount: key.count) }
-                    return keys.contains(UnsafeRawBufferPointer(buffer),
-                                         version: KeyIndex.VersionRef(sequence: frame.sequence, deleted: frame.type == .tombstone))
+                Memory.withJoined(ns, separator: 0, key) { composite in
+                    keys.contains(composite, version: KeyIndex.VersionRef(sequence: frame.sequence, deleted: frame.type == .tombstone))
                 }
             }
         }

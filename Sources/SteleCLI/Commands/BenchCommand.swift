@@ -210,21 +210,21 @@ struct RandomBytes {
     }
 
     mutating func next(count: Int) -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            let bytes = UnsafeMutableRawBufferPointer(buffer)
+        var generator = self
+        defer { self = generator }
+        return ByteWriter.makeArray(count: count) { bytes in
             var offset = 0
             // Whole words first (64 KiB values are made in microseconds, not a byte at a time).
             while offset + 8 <= count {
-                bytes.storeBytes(of: nextWord(), toByteOffset: offset, as: UInt64.self)
+                bytes.put(generator.nextWord(), at: offset)
                 offset += 8
             }
-            var tail = nextWord()
+            var tail = generator.nextWord()
             while offset < count {
-                bytes[offset] = UInt8(truncatingIfNeeded: tail)
+                bytes.put(UInt8(truncatingIfNeeded: tail), at: offset)
                 tail >>= 8
                 offset += 1
             }
-            initialized = count
         }
     }
 }
