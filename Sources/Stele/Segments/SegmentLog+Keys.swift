@@ -270,4 +270,28 @@ extension SegmentLog {
     package var configFromLog: StoreConfig? {
         retention.identity.map { StoreConfig(identity: $0, governanceKey: retention.governanceKey) }
     }
+
+    /// The key index, if it can be trusted (every put and tombstone of the log is in it).
+    /// - Throws: ``SteleError/corruption(_:)`` naming the damage that kept it from being built.
+    package func trustedKeys() throws -> KeyIndex {
+        if let damage = keysUnavailable { throw SteleError.corruption(damage) }
+        return keys
+    }
+
+    /// The governance key in force and the origin it signs for, as the log's records give them.
+    package var governance: (key: NoteVerifier?, origin: String) { (retention.governanceKey, retention.origin ?? "") }
+
+    /// The retention default of a namespace, if one was set.
+    package func namespaceDefault(_ namespace: [UInt8]) -> (mode: RetentionMode, duration: UInt64)? {
+        retention.namespaceDefault(namespace)
+    }
+
+    /// The store-wide minimum retention, in nanoseconds (0 for none).
+    package var minimumRetention: UInt64 { retention.minimumRetention }
+
+    /// The oldest tree size a governance key change may be authorized as of.
+    package var keyChangeAsOfFloor: UInt64 { retention.keyChangeAsOfFloor }
+
+    /// Whether the log records the store's identity (its genesis or adoption record).
+    package var recordsIdentity: Bool { retention.identity != nil }
 }

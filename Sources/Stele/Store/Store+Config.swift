@@ -125,10 +125,10 @@ extension Store {
         defer { try? store.close() }
         let config = store.config
         let receipt = try store.appendEntries([Entry]()) { log, _, _ in
-            guard log.retention.identity == nil else {
+            guard !log.recordsIdentity else {
                 throw SteleError.invalidArgument("\(path) already records its identity in its log; nothing to migrate")
             }
-            let record = ConfigRecord.adoption(config.identity, minimumRetention: log.retention.minimumRetention,
+            let record = ConfigRecord.adoption(config.identity, minimumRetention: log.minimumRetention,
                                                governanceKey: config.governanceKey)
             return [Entry(type: .config, namespace: [], key: [], value: record.encoded)]
         }
@@ -149,7 +149,7 @@ extension Store {
             try log.verifyRetention()  // the key in force, from the log itself
             guard let current = log.configFromLog else { throw SteleError.notMigrated(path: self.path) }
             _ = try GovernanceAuthorization.checkKeyChange(authorization, key: current.governanceKey, origin: current.origin,
-                                                           newKey: newKey, since: log.retention.keyChangeAsOfFloor, time: now)
+                                                           newKey: newKey, since: log.keyChangeAsOfFloor, time: now)
             let record = ConfigRecord.governanceKeyChange(newKey: newKey, authorization: authorization)
             return [Entry(type: .config, namespace: [], key: [], value: record.encoded)]
         }

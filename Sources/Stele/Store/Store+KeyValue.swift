@@ -165,15 +165,15 @@ extension Store {
                                 confirmed: Bool) throws -> (UInt64, SegmentLog.Location)? {
         try state.withLock { state throws -> (UInt64, SegmentLog.Location)? in
             guard let log = state.log else { throw SteleError.closed }
-            if let damage = log.keysUnavailable { throw SteleError.corruption(damage) }
+            let keys = try log.trustedKeys()
             if !confirmed {
-                switch log.keys.candidate(namespace: namespace, key: key, asOf: asOf) {
+                switch keys.candidate(namespace: namespace, key: key, asOf: asOf) {
                 case .absent: return nil
                 case .unconfirmed(let ref, let hint): return (ref.sequence, try log.locate(ref.sequence, hint: hint))
                 case .undecided: break
                 }
             }
-            guard let ref = log.keys.latest(namespace: namespace, key: key, asOf: asOf), !ref.isTombstone else { return nil }
+            guard let ref = keys.latest(namespace: namespace, key: key, asOf: asOf), !ref.isTombstone else { return nil }
             return (ref.sequence, try log.locate(ref.sequence))
         }
     }
@@ -228,8 +228,7 @@ extension Store {
 
     static func keyIndex(_ state: State) throws -> KeyIndex {
         guard let log = state.log else { throw SteleError.closed }
-        if let damage = log.keysUnavailable { throw SteleError.corruption(damage) }
-        return log.keys
+        return try log.trustedKeys()
     }
 
     /// Validates and combines namespace and key for the index.

@@ -84,7 +84,7 @@ extension Store {
                 }
                 try consider(composite, versions, explicit: version)
             } else {
-                try log.keys.forEachKey(startingAt: []) { composite, versions in
+                try log.trustedKeys().forEachKey(startingAt: []) { composite, versions in
                     try consider(composite, versions, explicit: nil)
                     return true
                 }

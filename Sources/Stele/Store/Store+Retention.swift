@@ -75,8 +75,9 @@ extension Store {
             // Judged by the governance key the log holds (re-read from the log, never taken from
             // an index snapshot's summary of it, nor from a file beside it).
             try log.verifyRetention()
-            let asOf = try GovernanceAuthorization.checkBypass(authorization, key: log.retention.governanceKey,
-                                                               origin: log.retention.origin ?? "", namespace: namespace, key: key,
+            let governance = log.governance
+            let asOf = try GovernanceAuthorization.checkBypass(authorization, key: governance.key,
+                                                               origin: governance.origin, namespace: namespace, key: key,
                                                                version: version, retainUntil: retainUntil, time: now)
             guard asOf <= log.nextSequence else { throw SteleError.retention(.authorizationMismatch) }
             let puts = log.versions(of: composite).filter { !$0.isTombstone }.map(\.sequence)
@@ -140,7 +141,7 @@ extension Store {
             throw SteleError.retention(.dateTooFar(Int64(clamping: nanoseconds)))
         }
         return try appendEntries([Entry]()) { log, _, _ in
-            if let current = log.retention.namespaceDefault(ns),
+            if let current = log.namespaceDefault(ns),
                current.duration > nanoseconds || (current.mode == .compliance && mode == .governance) {
                 throw SteleError.retention(.defaultCanOnlyGrow(mode: current.mode, nanoseconds: current.duration))
             }
@@ -159,7 +160,7 @@ extension Store {
             throw SteleError.retention(.dateTooFar(Int64(clamping: nanoseconds)))
         }
         return try appendEntries([Entry]()) { log, _, _ in
-            let current = log.retention.minimumRetention
+            let current = log.minimumRetention
             guard nanoseconds > current else { throw SteleError.retention(.minimumCanOnlyGrow(currentNanoseconds: current)) }
             return [Entry(type: .policy, namespace: [], key: [],
                           value: PolicyRecord(kind: .storeMinimum, mode: .compliance, duration: nanoseconds).encoded)]

@@ -244,7 +244,7 @@ public final class Store: Sendable {
                 // Lost records are never silent, and a writer never hands their numbers out again.
                 let lost = LossEvidence.check(evidence, layout: layout, storeID: config.storeID, segmentSize: config.segmentSize,
                                               held: log.nextSequence, segments: log.segmentStarts,
-                                              expectReach: log.retention.identity != nil, openLoss: log.openLossEnd())
+                                              expectReach: log.recordsIdentity, openLoss: log.openLossEnd())
                 log.report.lostRecords = lost
                 if !options.readOnly {
                     if let lost, !options.acceptingLoss { throw SteleError.recordsLost(lost) }
