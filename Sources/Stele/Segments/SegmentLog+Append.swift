@@ -1,3 +1,4 @@
+import Logging
 import SteleNative
 
 /// Appending: timestamps, records into the active segment, the Merkle tree and key index kept
@@ -154,6 +155,9 @@ extension SegmentLog {
         guard let sealedSegment else { return nil }
         active = nil
         sealed.append(sealedSegment)
+        logger.debug("segment sealed", metadata: [
+            "stele.segment": "\(sealedSegment.header.index)", "stele.sequence": "\(last)", "stele.records": "\(sealedSegment.footer.recordCount)",
+        ])
         return last
     }
 

@@ -1,3 +1,4 @@
+import Logging
 import SteleNative
 
 /// Keeping the tiles in step with the log: restoring them on open, persisting them at seals.
@@ -122,7 +123,12 @@ extension SegmentLog {
             try makeTilesDurable()
             tileFailure = nil
         } catch {
-            tileFailure = tileFailure(from: error)
+            let failure = tileFailure(from: error)
+            tileFailure = failure
+            logger.error("tiles not durable; the next seal or open writes them again from the records", metadata: [
+                "stele.operation": .string(failure.operation), "stele.path": .string(failure.path), "stele.errno": "\(failure.errno)",
+                "stele.tree_size": "\(frontier.size)",
+            ])
         }
     }
 
@@ -153,6 +159,7 @@ extension SegmentLog {
         guard let (store, signer) = sealCheckpoints else { return }
         guard tileFailure == nil else {
             checkpointFailure = "tiles are not durable"
+            logger.error("seal checkpoint not signed: tiles are not durable", metadata: ["stele.tree_size": "\(frontier.size)"])
             return
         }
         do {
@@ -161,6 +168,7 @@ extension SegmentLog {
             checkpointFailure = nil
         } catch {
             checkpointFailure = "\(error)"
+            logger.error("seal checkpoint not signed", metadata: ["stele.tree_size": "\(frontier.size)", "stele.error": "\(error)"])
         }
     }
 

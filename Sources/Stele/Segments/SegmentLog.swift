@@ -1,3 +1,4 @@
+import Logging
 import SteleNative
 
 /// The chain of segments: open and recover it, append to it, seal it, find records in it.
@@ -70,6 +71,8 @@ package final class SegmentLog {
     /// The second core's thread for large batches (see ``appendInParallel(_:timestamp:)``),
     /// started by the first; ended at ``close()`` or when the log goes.
     var hashingThread: HelperThread?
+    /// The store's logger (``Store/Options/logger``, the store's path in its metadata).
+    package var logger = Logger(label: "stele", factory: { _ in SwiftLogNoOpLogHandler() })
 
     package var lastSealHash: Digest { sealed.last?.footer.sealHash ?? .zero }
     var nextIndex: UInt64 { (sealed.last?.header.index ?? 0) + 1 }

@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 import SteleNative
 
@@ -100,6 +101,9 @@ extension Store {
             let (behind, overflow) = log.lastTimestamp.subtractingReportingOverflow(now)
             if overflow || behind > Store.clockStepLogged {
                 // The clock went back: timestamps are clamped, and the step is logged.
+                logger.warning("the clock went back: timestamps held at the last record's", metadata: [
+                    "stele.behind_ns": "\(overflow ? Int64.max : behind)", "stele.sequence": "\(log.nextSequence)",
+                ])
                 added.append(Entry(type: .policy, namespace: [], key: [], value: PolicyRecord(
                     kind: .clockBehind, mode: .compliance, duration: overflow ? .max : UInt64(behind)).encoded))
             }
@@ -113,6 +117,7 @@ extension Store {
                                            syncFollows: options.commitPolicy == .everyBatch)
             } catch let failed as SegmentLog.SealFailed {
                 state.failure = failed.cause
+                logWritesDisabled(failed.cause, during: "a seal")
                 throw SteleError.writesDisabled(cause: failed.cause)
             }
         }
@@ -194,6 +199,7 @@ extension Store {
                 try log.rotate()
             } catch let failed as SegmentLog.SealFailed {
                 state.failure = failed.cause
+                logWritesDisabled(failed.cause, during: "a seal")
                 throw SteleError.writesDisabled(cause: failed.cause)
             }
         }
@@ -217,6 +223,7 @@ extension Store {
                 try pending.run()
             } catch SteleError.io(let cause) {
                 state.withLock { $0.failure = $0.failure ?? cause }
+                logWritesDisabled(cause, during: "a commit's sync")
                 throw SteleError.writesDisabled(cause: cause)
             }
             cursor = pending.reached

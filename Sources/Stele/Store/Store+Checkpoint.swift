@@ -1,3 +1,4 @@
+import Logging
 import SteleNative
 
 extension Store {
@@ -34,6 +35,7 @@ extension Store {
                         try pending.run()
                     } catch SteleError.io(let cause) {
                         state.failure = state.failure ?? cause
+                        logWritesDisabled(cause, during: "a checkpoint's sync")
                         throw SteleError.writesDisabled(cause: cause)
                     }
                     cursor = pending.reached

@@ -1,3 +1,4 @@
+import Logging
 import SteleNative
 
 extension Store {
@@ -109,9 +110,11 @@ extension Store {
                 try log.syncActive()
             } catch let failed as SegmentLog.SealFailed {
                 state.failure = failed.cause
+                logWritesDisabled(failed.cause, during: "a seal before a purge")
                 throw SteleError.writesDisabled(cause: failed.cause)
             } catch SteleError.io(let cause) {
                 state.failure = cause
+                logWritesDisabled(cause, during: "a purge's sync")
                 throw SteleError.writesDisabled(cause: cause)
             }
             durableCount.raise(to: log.nextSequence)

@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 import SteleNative
 
@@ -39,6 +40,12 @@ public final class Store: Sendable {
         /// any record, so that records wait at most about that long before an off-host mirror
         /// (which copies sealed segments only) can take them. Each seal is a segment file.
         public var sealInterval: Duration?
+        /// Where the store reports what an operator should know: a recovery that had work to
+        /// do (notice), a clock that went back (warning), a failed sync that stopped writes, and
+        /// tiles or a seal's checkpoint that could not be made durable (error); seals and the
+        /// open itself at debug. Metadata: `stele.store` (the path), and `stele.segment`,
+        /// `stele.sequence`, `stele.errno` where they apply. Default: logs nothing.
+        public var logger = Logger(label: "stele", factory: { _ in SwiftLogNoOpLogHandler() })
 
         /// Options for ``Store/init(path:options:)``; ``sealInterval`` is set on the value afterwards.
         /// - Parameters:
@@ -73,6 +80,8 @@ public final class Store: Sendable {
     }
 
     let fs: any FileSystem
+    /// ``Options/logger`` with the store's path in its metadata.
+    let logger: Logger
     let clock: any WallClock
     let state: Mutex<State>
     /// Serialises syncs; held outside `state`, always taken before it.
@@ -270,6 +279,11 @@ public final class Store: Sendable {
         self.fs = fs
         self.clock = options.clock
         self.recovery = log.report
+        var logger = options.logger
+        logger[metadataKey: "stele.store"] = .string(path)
+        self.logger = logger
+        log.logger = logger
+        Store.logOpen(logger, log.report, records: log.nextSequence, readOnly: options.readOnly)
         self.durableCount = Atomic(log.nextSequence)
         self.lockFile = lockFile
         self.state = Mutex(State(log: log, failure: nil))
@@ -278,7 +292,9 @@ public final class Store: Sendable {
             self.timer.withLock { $0 = timer }
         }
         if let interval = options.sealInterval, !options.readOnly {
-            let timer = IntervalTimer(interval: interval) { [weak self] in _ = try? self?.seal() }
+            let timer = IntervalTimer(interval: interval) { [weak self] in
+                do { try self?.seal() } catch { self?.logger.error("timed seal failed", metadata: ["stele.error": "\(error)"]) }
+            }
             sealTimer.withLock { $0 = timer }
         }
     }
