@@ -20,9 +20,12 @@ let package = Package(
         .executable(name: "stele", targets: ["SteleCLI"]),
     ],
     dependencies: [
-        // The engine's one Swift dependency: the server ecosystem's logging API (tiny, no
-        // dependencies of its own); the embedding server chooses the backend.
+        // The engine's Swift dependencies, both tiny and without dependencies of their own: the
+        // server ecosystem's logging API; the embedding server chooses the backend.
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // The server ecosystem's metrics API (CoreMetrics: no dependencies); the embedding
+        // server chooses the backend (Prometheus, statsd, OpenTelemetry).
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // Tests only: an independent Ed25519 implementation (BoringSSL) to check our signatures.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
@@ -39,7 +42,8 @@ let package = Package(
         // Only what Glibc does not declare without _GNU_SOURCE (fallocate, MADV_POPULATE_WRITE).
         .target(name: "CSteleSys"),
         .target(name: "SteleNative", dependencies: ["CLZ4", "CXXHash", "CCrypto", "CSteleSys"]),
-        .target(name: "Stele", dependencies: ["SteleNative", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Stele", dependencies: ["SteleNative", .product(name: "Logging", package: "swift-log"),
+                                              .product(name: "CoreMetrics", package: "swift-metrics")]),
         .target(name: "SteleMirror", dependencies: ["Stele", "SteleNative"]),
         .executableTarget(
             name: "SteleCLI",
@@ -50,7 +54,8 @@ let package = Package(
         .executableTarget(name: "stele-crash-child", dependencies: ["Stele"], path: "Tests/CrashChild"),
         .testTarget(
             name: "SteleTests",
-            dependencies: ["Stele", "SteleNative", "SteleMirror", "stele-crash-child", "SteleCLI", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["Stele", "SteleNative", "SteleMirror", "stele-crash-child", "SteleCLI", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "MetricsTestKit", package: "swift-metrics"), .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]
 )

@@ -134,6 +134,11 @@ extension SegmentLog {
     /// Seals the active segment; on return it is durable, truncated and read-only.
     package func sealActive(syncedThrough: Int) throws -> UInt64? {
         guard let segment = active, let last = segment.lastSequence else { return nil }
+        let started = ContinuousClock.now
+        defer {
+            metrics?.sealDuration.recordNanoseconds((ContinuousClock.now - started).timerNanoseconds)
+            metrics?.indexKeys.record(keys.keyCount)
+        }
         // Records first, then the tiles for this size, then the footer: a seal never claims a
         // tree whose records or tiles could still be lost. The header's durable end is raised
         // only after the records are on disk (it reaches the disk with the seal's fsync): raised

@@ -23,6 +23,15 @@ extension SegmentLog {
     package func appendBatch<Entries: Collection<Entry>>(packed: PackedBatch?, entries: Entries, compressed: [[UInt8]?]?,
                                                          added: [Entry], now: Int64, syncFollows: Bool) throws -> ClosedRange<UInt64> {
         let total = (packed?.frameLength ?? Self.frameLength(entries)) + Self.frameLength(added)
+        let sequences = try appendBatch(packed: packed, entries: entries, compressed: compressed, added: added, now: now,
+                                        syncFollows: syncFollows, total: total)
+        metrics?.recordsAppended.increment(by: Int64(sequences.count))
+        metrics?.bytesAppended.increment(by: Int64(total))
+        return sequences
+    }
+
+    private func appendBatch<Entries: Collection<Entry>>(packed: PackedBatch?, entries: Entries, compressed: [[UInt8]?]?,
+                                                         added: [Entry], now: Int64, syncFollows: Bool, total: Int) throws -> ClosedRange<UInt64> {
         try makeRoom(for: total)
         let timestamp = nextTimestamp(clock: now)
         // The disk starts on what earlier batches wrote while this one is appended.

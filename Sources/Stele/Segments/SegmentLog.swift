@@ -73,6 +73,8 @@ package final class SegmentLog {
     var hashingThread: HelperThread?
     /// The store's logger (``Store/Options/logger``, the store's path in its metadata).
     package var logger = Logger(label: "stele", factory: { _ in SwiftLogNoOpLogHandler() })
+    /// The store's metrics (nil for readers that no store owns: fsck, restore).
+    var metrics: StoreMetrics?
 
     package var lastSealHash: Digest { sealed.last?.footer.sealHash ?? .zero }
     var nextIndex: UInt64 { (sealed.last?.header.index ?? 0) + 1 }

@@ -219,8 +219,11 @@ extension Store {
                 return log.durableSync(after: cursor)
             }
             guard let pending else { return }
+            let started = ContinuousClock.now
             do {
                 try pending.run()
+                metrics.commitDuration.recordNanoseconds((ContinuousClock.now - started).timerNanoseconds)
+                metrics.commitGroupRecords.record(Int64(pending.records) - Int64(durableCount.load(ordering: .acquiring)))
             } catch SteleError.io(let cause) {
                 state.withLock { $0.failure = $0.failure ?? cause }
                 logWritesDisabled(cause, during: "a commit's sync")

@@ -26,6 +26,7 @@ extension Store {
 extension Store {
     /// A failed sync or seal stopped writes: an error, with the failed call, until a reopen.
     func logWritesDisabled(_ cause: IOError, during step: String) {
+        metrics.syncFailures.increment()
         logger.error("writes disabled until the store is reopened: \(step) failed", metadata: [
             "stele.operation": .string(cause.operation), "stele.path": .string(cause.path), "stele.errno": "\(cause.errno)",
         ])

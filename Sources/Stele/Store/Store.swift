@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import Synchronization
 import SteleNative
@@ -46,6 +47,10 @@ public final class Store: Sendable {
         /// open itself at debug. Metadata: `stele.store` (the path), and `stele.segment`,
         /// `stele.sequence`, `stele.errno` where they apply. Default: logs nothing.
         public var logger = Logger(label: "stele", factory: { _ in SwiftLogNoOpLogHandler() })
+        /// Where the store's metrics go (<doc:GettingStarted> lists them: `stele_records_appended_total`,
+        /// `stele_commit_duration`, ...); nil: the process's bootstrapped backend (`MetricsSystem`),
+        /// which records nothing until the server bootstraps one.
+        public var metricsFactory: (any MetricsFactory)?
 
         /// Options for ``Store/init(path:options:)``; ``sealInterval`` is set on the value afterwards.
         /// - Parameters:
@@ -82,6 +87,7 @@ public final class Store: Sendable {
     let fs: any FileSystem
     /// ``Options/logger`` with the store's path in its metadata.
     let logger: Logger
+    let metrics: StoreMetrics
     let clock: any WallClock
     let state: Mutex<State>
     /// Serialises syncs; held outside `state`, always taken before it.
@@ -283,6 +289,8 @@ public final class Store: Sendable {
         logger[metadataKey: "stele.store"] = .string(path)
         self.logger = logger
         log.logger = logger
+        self.metrics = StoreMetrics(store: path, factory: options.metricsFactory ?? MetricsSystem.factory)
+        log.metrics = metrics
         Store.logOpen(logger, log.report, records: log.nextSequence, readOnly: options.readOnly)
         self.durableCount = Atomic(log.nextSequence)
         self.lockFile = lockFile
