@@ -47,11 +47,7 @@ final class CapturedLog: @unchecked Sendable {
     @Test func aFailedSyncIsAnErrorNamingTheCallAndTheStore() throws {
         try withStore { _, path in
             let captured = CapturedLog()
-            let fs = FaultyFileSystem()
-            var options = Store.Options(commitPolicy: .everyBatch)
-            options.fileSystem = fs
-            options.logger = captured.logger
-            let store = try Store(path: path, options: options)
+            let (store, fs) = try openOnFaultyFileSystem(path) { $0.logger = captured.logger }
             defer { try? store.close() }
             try store.append(testEntry(1))
             #expect(!captured.all.contains { $0.level >= .error }, "nothing to report yet")
@@ -87,11 +83,7 @@ final class CapturedLog: @unchecked Sendable {
     @Test func sealsAreDebugLinesAndTilesThatFailToPersistAreErrors() throws {
         try withStore { _, path in
             let captured = CapturedLog()
-            let fs = FaultyFileSystem()
-            var options = Store.Options(commitPolicy: .everyBatch)
-            options.fileSystem = fs
-            options.logger = captured.logger
-            let store = try Store(path: path, options: options)
+            let (store, fs) = try openOnFaultyFileSystem(path) { $0.logger = captured.logger }
             defer { try? store.close() }
             #expect(captured.all.map(\.message) == ["store opened"])
             try store.append(contentsOf: (0 ..< 10).map { testEntry($0) })

@@ -9,11 +9,7 @@ import Testing
     @Test func appendsCommitsSealsAndFailuresAreCounted() throws {
         try withStore { _, path in
             let metrics = TestMetrics()
-            let fs = FaultyFileSystem()
-            var options = Store.Options(commitPolicy: .everyBatch)
-            options.fileSystem = fs
-            options.metricsFactory = metrics
-            let store = try Store(path: path, options: options)
+            let (store, fs) = try openOnFaultyFileSystem(path) { $0.metricsFactory = metrics }
             defer { try? store.close() }
             let store_ = [("store", path)]
 

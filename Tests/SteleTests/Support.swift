@@ -44,6 +44,17 @@ func withStore<R>(segmentSize: Int = 64 * 1024, options: Store.Options = .init()
     return try body(dir, path)
 }
 
+/// Opens the store at `path` under `.everyBatch` on a fault-injecting file system, with
+/// `configure` applied to the options first (a logger, a metrics backend): the store under
+/// test and the file system that fails its calls on demand.
+func openOnFaultyFileSystem(_ path: String, _ configure: (inout Store.Options) -> Void = { _ in }) throws -> (Store, FaultyFileSystem) {
+    let fs = FaultyFileSystem()
+    var options = Store.Options(commitPolicy: .everyBatch)
+    options.fileSystem = fs
+    configure(&options)
+    return (try Store(path: path, options: options), fs)
+}
+
 /// Deterministic test entries: key "k<n>", a value of varying length and content.
 func testEntry(_ n: Int, valueLength: Int? = nil) -> Entry {
     let length = valueLength ?? (n * 37 % 300)
