@@ -122,8 +122,9 @@ import SteleNative
               + "purged \(coverage.purgedVersions) versions by rewriting \(coverage.segmentsRewritten) segments; "
               + "\(coverage.storesCut) stores into mappings were crash points; \(coverage.syncsFailed) syncs failed, "
               + "after which \(coverage.refusedAfterFailure) operations were refused; \(coverage.concurrentWorkloads) workloads "
-              + "had concurrent writers, who were acknowledged \(coverage.concurrentAcknowledgements) times")
-        #expect(coverage.storesCut > 0 && coverage.syncsFailed > 0 && coverage.concurrentAcknowledgements > 0,
+              + "had concurrent writers (\(coverage.asyncWorkloads) of them async tasks), who were acknowledged "
+              + "\(coverage.concurrentAcknowledgements) times")
+        #expect(coverage.storesCut > 0 && coverage.syncsFailed > 0 && coverage.concurrentAcknowledgements > 0 && coverage.asyncWorkloads > 0,
                 "every kind of crash point was taken")
         for failure in failures.prefix(10) { Issue.record(Comment(rawValue: failure)) }
     }

@@ -14,12 +14,15 @@ extension PowerLossTests {
         /// Threads appending at once, each recording its acknowledgements as its calls return;
         /// the first also seals, signs checkpoints and syncs between its appends.
         case concurrentWriters(Int)
+        /// As `concurrentWriters`, with Swift tasks through the async API (`try await`).
+        case concurrentTasks(Int)
 
         var description: String {
             switch self {
             case .oneWriter: "one writer"
             case .failedSync: "one writer, a sync fails"
             case .concurrentWriters(let n): "\(n) writers"
+            case .concurrentTasks(let n): "\(n) async tasks"
             }
         }
     }
@@ -28,7 +31,7 @@ extension PowerLossTests {
         switch seed % 4 {
         case 0, 1: .oneWriter
         case 2: .failedSync
-        default: .concurrentWriters(3)
+        default: seed / 4 % 2 == 0 ? .concurrentWriters(3) : .concurrentTasks(6)
         }
     }
 
@@ -37,6 +40,7 @@ extension PowerLossTests {
     struct Coverage {
         var records = 0, seals = 0, checkpoints = 0, purgedVersions = 0, segmentsRewritten = 0
         var storesCut = 0, syncsFailed = 0, refusedAfterFailure = 0, concurrentWorkloads = 0, concurrentAcknowledgements = 0
+        var asyncWorkloads = 0
     }
 
     /// Shared by the crash hook (which runs inside the store's calls, on whichever thread makes
@@ -125,6 +129,10 @@ extension PowerLossTests {
         case .concurrentWriters(let writers):
             concurrentWriters(writers, store, seed: seed, policy: policy, signer: signer, progress: progress, label: label)
             coverage.concurrentWorkloads += 1
+        case .concurrentTasks(let tasks):
+            concurrentTasks(tasks, store, seed: seed, policy: policy, signer: signer, progress: progress, label: label)
+            coverage.concurrentWorkloads += 1
+            coverage.asyncWorkloads += 1
         }
         coverage.records += Int(store.recordCount)
         coverage.storesCut += fs.storesSeen
@@ -136,7 +144,10 @@ extension PowerLossTests {
         }
         return try progress.lock.withLock {
             progress.store = nil
-            if case .concurrentWriters = shape { coverage.concurrentAcknowledgements += progress.acknowledgements }
+            switch shape {
+            case .concurrentWriters, .concurrentTasks: coverage.concurrentAcknowledgements += progress.acknowledgements
+            default: break
+            }
             if let failure = progress.failure { throw failure }
             return (progress.points, progress.problems)
         }
@@ -268,5 +279,58 @@ extension PowerLossTests {
             }
         }
         group.wait()
+    }
+
+    /// `tasks` Swift tasks at once through the async API, 14 operations each, as
+    /// ``concurrentWriters(_:_:seed:policy:signer:progress:label:)`` does with threads; task 0
+    /// also seals, signs checkpoints and syncs (`try await store.sync()`). Each task records what
+    /// a call acknowledged as soon as its `await` returns.
+    private static func concurrentTasks(_ tasks: Int, _ store: Store, seed: UInt64, policy: CommitPolicy, signer: NoteSigner,
+                                        progress: Progress, label: String) {
+        let finished = DispatchSemaphore(value: 0)
+        Task {
+            await withTaskGroup(of: Void.self) { group in
+                for writer in 0 ..< tasks {
+                    group.addTask {
+                        var random = SplitMix64(seed: seed &* 0x7A5C &+ UInt64(writer))
+                        var keys: [[UInt8]] = []
+                        let namespace = "task-\(writer)"
+                        func entry(_ n: Int) -> (Entry, [UInt8]) {
+                            let key = Array("t\(writer)-\(n)".utf8)
+                            keys.append(key)
+                            let value = randomValue(&random)
+                            return (Entry(namespace: namespace, key: key, value: value), encode(namespace, key, value))
+                        }
+                        for step in 0 ..< 14 {
+                            do {
+                                switch random.next(below: 10) {
+                                case 0 ..< 5:
+                                    let (entry, encoded) = entry(step * 100)
+                                    progress.attempt(encoded)
+                                    progress.acknowledge(try await store.append(entry), [encoded], policy: policy, label: label)
+                                case 5 ..< 8:
+                                    let batch = (0 ..< 2 + random.next(below: 11)).map { entry(step * 100 + $0) }
+                                    for (_, encoded) in batch { progress.attempt(encoded) }
+                                    progress.acknowledge(try await store.putBatch(batch.map(\.0)), batch.map(\.1), policy: policy, label: label)
+                                case 8 where writer == 0:
+                                    try store.seal()
+                                case 9 where writer == 0:
+                                    if random.next(below: 2) == 0 { _ = try store.checkpoint(signer: signer) } else { _ = try await store.sync() }
+                                default:
+                                    guard let key = keys.randomElement(using: &random) else { continue }
+                                    let encoded = encode(namespace, key, nil)
+                                    progress.attempt(encoded)
+                                    progress.acknowledge(try await store.delete(namespace: namespace, key: key), [encoded], policy: policy, label: label)
+                                }
+                            } catch {
+                                progress.lock.withLock { progress.problems.append("\(label): task \(writer) step \(step): \(error)") }
+                            }
+                        }
+                    }
+                }
+            }
+            finished.signal()
+        }
+        finished.wait()
     }
 }

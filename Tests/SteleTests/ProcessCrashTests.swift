@@ -71,6 +71,50 @@ import Testing
             #expect(acknowledged > 0, "the child never acknowledged anything")
         }
     }
+
+    /// Many writers at once, killed under load: 16 threads (blocking API) or 64 tasks (async
+    /// API), each printing its acknowledgements as its calls return. After every kill each
+    /// acknowledged record is in the store with its exact bytes (the key names the writer and
+    /// its counter, from which the value is regenerated).
+    @Test func acknowledgedRecordsOfConcurrentWritersSurviveSIGKILL() throws {
+        let seed = ProcessInfo.processInfo.environment["STELE_CRASH_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1 ... 1 << 40)
+        print("concurrent process crash test: seed \(seed) (STELE_CRASH_SEED to change)")
+        var random = SplitMix64(seed: seed)
+        try withStore(segmentSize: 256 * 1024) { _, path in
+            var acknowledgements = 0
+            var highest: Int64 = -1
+            for iteration in 0 ..< 16 {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: Self.childPath)
+                let writers = iteration % 2 == 0 ? ["--writers", "16"] : ["--tasks", "64"]
+                process.arguments = [path, String(1 + random.next(below: 4))] + writers
+                let output = Pipe()
+                process.standardOutput = output
+                try process.run()
+                usleep(UInt32(100_000 + random.next(below: 200_000)))
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                #expect(process.terminationReason == .uncaughtSignal, "iteration \(iteration): child exited on its own")
+                let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                let acknowledged = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().compactMap { Int64($0) }
+                acknowledgements += acknowledged.count
+                highest = max(highest, acknowledged.max() ?? -1)
+                let store = try Store(path: path)
+                #expect(Int64(store.recordCount) > highest, "iteration \(iteration) (\(writers[0])): lost acknowledged records")
+                try store.forEachRecord(from: firstRecord, count: Int(store.recordCount - firstRecord)) { record in
+                    let key = String(decoding: record.key, as: UTF8.self)
+                    guard let counter = key.split(separator: "-").last.flatMap({ UInt64($0) }) else {
+                        Issue.record("record \(record.sequence): unexpected key \(key)")
+                        return
+                    }
+                    #expect(record.value == Self.expectedValue(counter), "record \(record.sequence) (\(key))")
+                }
+                try store.close()
+            }
+            print("concurrent process crash test: 16 kills, \(acknowledgements) acknowledgements, \(highest + 1) records acknowledged")
+            #expect(acknowledgements > 100, "the writers were hardly acknowledged: the kills proved little")
+        }
+    }
 }
 
 /// A small seeded generator so failures can be replayed (SplitMix64).

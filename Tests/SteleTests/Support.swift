@@ -191,8 +191,12 @@ final class FaultyFileSystem: FileSystem {
     func map(_ fd: FileDescriptor, length: Int, writable: Bool) throws -> MappedRegion {
         try check("map", fd.path); return try real.map(fd, length: length, writable: writable)
     }
+    /// Called on the syncing thread before each `msync` (a test holding a sync in flight).
+    let beforeSyncMapped = Mutex<(@Sendable () -> Void)?>(nil)
     func syncMapped(_ region: MappedRegion, _ range: Range<Int>) throws {
-        try check("syncMapped", region.path); try real.syncMapped(region, range)
+        try check("syncMapped", region.path)
+        if let hook = beforeSyncMapped.withLock({ $0 }) { hook() }
+        try real.syncMapped(region, range)
     }
     func lockExclusive(_ fd: FileDescriptor) throws -> Bool { try check("lockExclusive", fd.path); return try real.lockExclusive(fd) }
     func rename(_ from: String, to: String) throws { try check("rename", from); try real.rename(from, to: to) }

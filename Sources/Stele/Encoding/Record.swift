@@ -42,7 +42,7 @@ public struct Entry: Sendable, Equatable {
     /// The value: any bytes, up to ``Limits/maxValueLength(segmentSize:)`` for the store's segment size.
     public var value: [UInt8]
     /// `.put` for everything built with the public initialisers; the store writes the other
-    /// record types itself (tombstones through ``Store/delete(namespace:key:)``).
+    /// record types itself (tombstones through ``Store/delete(namespace:key:)-94bpv``).
     package var type: RecordType = .put
 
     package init(type: RecordType, namespace: [UInt8], key: [UInt8], value: [UInt8]) {

@@ -6,7 +6,7 @@ import SteleNative
 /// |---|---|---|
 /// | ``everyBatch`` | after `msync(MS_SYNC)` of its records | on return |
 /// | ``interval(_:)`` | at once | the next timer tick, at most the interval later |
-/// | ``none`` | at once | after ``Store/sync()``, a seal, or a clean ``Store/close()`` |
+/// | ``none`` | at once | after ``Store/sync()-7ufge``, a seal, or a clean ``Store/close()`` |
 ///
 /// Under every policy a sealed segment is durable, and a failed sync disables writes until the
 /// store is reopened (``SteleError/writesDisabled(cause:)``), so success is never reported for
@@ -43,7 +43,7 @@ public struct Receipt: Sendable, Equatable {
         case durable
         /// Durable at the next interval tick (or a failed tick disables writes).
         case withinInterval(Duration)
-        /// Durable only after ``Store/sync()`` returns, a segment seal, or ``Store/close()``.
+        /// Durable only after ``Store/sync()-7ufge`` returns, a segment seal, or ``Store/close()``.
         case afterSync
     }
 }

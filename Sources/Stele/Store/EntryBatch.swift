@@ -1,13 +1,13 @@
 import SteleNative
 
-/// Many puts gathered in one buffer, for ``Store/putBatch(_:)-(EntryBatch)``: the way to append
+/// Many puts gathered in one buffer, for ``Store/putBatch(_:)-87d25``: the way to append
 /// large batches without an array per namespace, key and value.
 ///
 /// An `[Entry]` costs three heap arrays per record to build, and the store copies them into one
 /// buffer before writing anyway; an `EntryBatch` is that buffer, filled by the caller. Reuse one
 /// across batches (``removeAll()``) and appending allocates nothing per record.
 ///
-/// Nothing is checked as records are added: ``Store/putBatch(_:)-(EntryBatch)`` checks the whole
+/// Nothing is checked as records are added: ``Store/putBatch(_:)-87d25`` checks the whole
 /// batch before writing any of it.
 public struct EntryBatch: Sendable {
     package private(set) var packed = PackedBatch()
@@ -47,17 +47,17 @@ public struct EntryBatch: Sendable {
 }
 
 extension Store {
-    /// Writes the puts of `batch` as consecutive records, like ``putBatch(_:)-([Entry])`` but
+    /// Writes the puts of `batch` as consecutive records, like ``putBatch(_:)-9yjd2`` but
     /// without an array per field (see ``EntryBatch``).
     ///
     /// Durability follows the store's ``CommitPolicy`` and is stated in the receipt, as for
-    /// ``append(contentsOf:)``: under ``CommitPolicy/everyBatch`` every record is synced
+    /// ``append(contentsOf:)-3q6im``: under ``CommitPolicy/everyBatch`` every record is synced
     /// before this returns. A batch is not atomic across a crash: if the call does not return,
     /// any prefix of it may survive.
     /// - Throws: ``SteleError/invalidArgument(_:)`` if the batch is empty or any record is
     ///   invalid (namespace not 1-255 bytes or containing NUL, key not 1-4096 bytes, value too
-    ///   large for a segment), before anything is written; otherwise as ``append(contentsOf:)``.
-    /// - Cost: as ``append(contentsOf:)`` less the packing of the entries into one buffer.
+    ///   large for a segment), before anything is written; otherwise as ``append(contentsOf:)-3q6im``.
+    /// - Cost: as ``append(contentsOf:)-3q6im`` less the packing of the entries into one buffer.
     @discardableResult
     public func putBatch(_ batch: EntryBatch) throws -> Receipt {
         try appendPacked(batch.packed)

@@ -3,9 +3,9 @@ import Synchronization
 import SteleNative
 
 extension Store {
-    /// Appends one put record. See ``append(contentsOf:)``.
-    /// - Throws: as ``append(contentsOf:)``.
-    /// - Cost: as ``append(contentsOf:)`` for one record; no array is built for it.
+    /// Appends one put record. See ``append(contentsOf:)-3q6im``.
+    /// - Throws: as ``append(contentsOf:)-3q6im``.
+    /// - Cost: as ``append(contentsOf:)-3q6im`` for one record; no array is built for it.
     @discardableResult
     public func append(_ entry: Entry) throws -> Receipt {
         try appendEntries(CollectionOfOne(entry))
@@ -38,8 +38,11 @@ extension Store {
     /// sequence number the first entry will get and the batch timestamp: it may check the
     /// store's state (retention rules) and throw, or return small records to append after the
     /// entries (a lock on the version just put). Check and append are atomic.
+    ///
+    /// `commit: false` leaves the wait for durability to the caller (the async API awaits the
+    /// group commit instead of blocking).
     func appendEntries<Entries: Collection<Entry> & Sendable>(
-        _ entries: Entries,
+        _ entries: Entries, commit: Bool = true,
         extra: ((SegmentLog, _ firstSequence: UInt64, _ now: Int64) throws -> [Entry])? = nil
     ) throws -> Receipt {
         guard !entries.isEmpty || extra != nil else { throw SteleError.invalidArgument("empty batch") }
@@ -49,9 +52,9 @@ extension Store {
             $0 + Frame.length(namespace: $1.namespace.count, key: $1.key.count, stored: $1.value.count)
         }
         if SegmentLog.gainsFromParallel(count: entries.count, frameLength: frameLength) {
-            return try appendPacked(PackedBatch(entries), extra: extra)
+            return try appendPacked(PackedBatch(entries), commit: commit, extra: extra)
         }
-        let maxValue = Limits.maxValueLength(segmentSize: config.segmentSize)
+        let maxValue = maxValueLength
         for i in entries.indices { try Store.validate(entries[i], maxValueLength: maxValue) }
         let threshold = options.compressionThreshold
         // Compression runs before taking the writer lock; nil where a value is stored as is.
@@ -60,15 +63,15 @@ extension Store {
                 entry.value.count >= threshold ? entry.value.withUnsafeBytes { LZ4.compressIfWorthIt($0) } : nil
             }
             : nil
-        return try append(packed: nil, entries: entries, compressed: compressed, extra: extra)
+        return try append(packed: nil, entries: entries, compressed: compressed, commit: commit, extra: extra)
     }
 
     /// The append path for a packed batch (an ``EntryBatch``, or entries enough for two
     /// threads): validated here, from its bytes, then compressed, before the writer lock.
-    func appendPacked(_ batch: PackedBatch,
+    func appendPacked(_ batch: PackedBatch, commit: Bool = true,
                       extra: ((SegmentLog, _ firstSequence: UInt64, _ now: Int64) throws -> [Entry])? = nil) throws -> Receipt {
         guard !batch.items.isEmpty else { throw SteleError.invalidArgument("empty batch") }
-        let maxValue = Limits.maxValueLength(segmentSize: config.segmentSize)
+        let maxValue = maxValueLength
         try batch.withFields { fields in
             for item in fields.items {
                 try Store.validate(type: item.type, namespace: fields[item.namespace], key: fields[item.key],
@@ -77,7 +80,7 @@ extension Store {
         }
         var prepared = batch
         prepared.compress(threshold: options.compressionThreshold)
-        return try append(packed: prepared, entries: EmptyCollection(), compressed: nil, extra: extra)
+        return try append(packed: prepared, entries: EmptyCollection(), compressed: nil, commit: commit, extra: extra)
     }
 
     /// Takes the writer lock, checks the store may be written, adds the records `extra` asks for
@@ -85,10 +88,10 @@ extension Store {
     /// (``SegmentLog/appendBatch(packed:entries:compressed:added:now:syncFollows:)``); then
     /// commits as the policy says.
     private func append<Entries: Collection<Entry> & Sendable>(
-        packed: PackedBatch?, entries: Entries, compressed: [[UInt8]?]?,
+        packed: PackedBatch?, entries: Entries, compressed: [[UInt8]?]?, commit: Bool,
         extra: ((SegmentLog, _ firstSequence: UInt64, _ now: Int64) throws -> [Entry])?
     ) throws -> Receipt {
-        let maxValue = Limits.maxValueLength(segmentSize: config.segmentSize)
+        let maxValue = maxValueLength
         let sequences = try state.withLock { state throws -> ClosedRange<UInt64> in
             guard let log = state.log else { throw SteleError.closed }
             guard log.writable else { throw SteleError.readOnly }
@@ -123,7 +126,7 @@ extension Store {
         }
         switch options.commitPolicy {
         case .everyBatch:
-            try makeDurable(count: sequences.upperBound + 1)
+            if commit { try makeDurable(count: sequences.upperBound + 1) }
             return Receipt(sequences: sequences, durability: .durable)
         case .interval(let interval):
             return Receipt(sequences: sequences, durability: .withinInterval(interval))
@@ -187,7 +190,7 @@ extension Store {
     ///
     /// A sealed segment is durable, read-only, and closed by a footer that records the Merkle
     /// root and the hash chain. Sealing an empty segment does nothing.
-    /// - Throws: as ``sync()``, plus ``SteleError/io(_:)`` if the next segment cannot be created.
+    /// - Throws: as ``sync()-7ufge``, plus ``SteleError/io(_:)`` if the next segment cannot be created.
     public func seal() throws {
         try state.withLock { state throws in
             guard let log = state.log else { throw SteleError.closed }
@@ -205,17 +208,25 @@ extension Store {
         }
     }
 
-    /// Blocks until the first `count` records are durable, syncing if needed.
-    ///
-    /// Leader/follower group commit: the first caller syncs every page written so far; callers
-    /// that queue behind it find their records already covered and return without a syscall.
+    /// Blocks until the first `count` records are durable: the group commit's next sync covers
+    /// them (see ``GroupCommit``).
     func makeDurable(count: UInt64) throws {
         if durableCount.load(ordering: .acquiring) >= count { return }
+        guard let groupCommit else { throw SteleError.readOnly }
+        try groupCommit.waitUntilDurable(count, in: self)
+    }
+
+    /// One sync of every record appended so far, for the group commit: the pages written since
+    /// the previous sync (`msync`), then the durable count raised to cover them. Nothing to do if
+    /// every record is durable already (a seal made them so).
+    /// - Throws: ``SteleError/writesDisabled(cause:)`` (this sync or an earlier one failed: writes
+    ///   stop), ``SteleError/closed``.
+    func syncAppended() throws {
         try syncCursor.withLock { cursor throws in
-            if durableCount.load(ordering: .acquiring) >= count { return }
             let pending = try state.withLock { state throws -> DurableSync? in
                 guard let log = state.log else { throw SteleError.closed }
                 if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
+                guard durableCount.load(ordering: .acquiring) < log.nextSequence else { return nil }
                 return log.durableSync(after: cursor)
             }
             guard let pending else { return }
@@ -232,11 +243,12 @@ extension Store {
             cursor = pending.reached
             durableCount.raise(to: pending.records)
         }
-        if durableCount.load(ordering: .acquiring) < count {
-            let failure = state.withLock { $0.failure }
-            if let failure { throw SteleError.writesDisabled(cause: failure) }
-            throw SteleError.closed
-        }
+    }
+
+    /// Why records not durable never will be: the sync failure that disabled writes, or a close.
+    func commitFailure() -> SteleError {
+        if let failure = state.withLock({ $0.failure }) { return .writesDisabled(cause: failure) }
+        return .closed
     }
 
     func intervalTick() {

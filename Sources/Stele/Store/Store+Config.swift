@@ -142,7 +142,7 @@ extension Store {
     /// with its authorization, is a config record in the log; `stele.conf` follows it.
     /// - Throws: ``SteleError/retention(_:)`` (no key in force, a mismatching or expired
     ///   authorization), ``SteleError/checkpoint(_:)`` for a signature that does not verify,
-    ///   ``SteleError/notMigrated(path:)``; as ``append(_:)`` otherwise.
+    ///   ``SteleError/notMigrated(path:)``; as ``append(_:)-7eqx6`` otherwise.
     @discardableResult
     public func changeGovernanceKey(to newKey: NoteVerifier?, authorization: String) throws -> Receipt {
         let receipt = try appendEntries([Entry]()) { log, _, now in

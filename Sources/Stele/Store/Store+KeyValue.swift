@@ -42,17 +42,17 @@ public struct Version: Sendable, Equatable {
 
 extension Store {
     /// Writes a new version of `key`. Every put is a new version; nothing is overwritten.
-    /// Durability follows the store's ``CommitPolicy`` (see ``append(contentsOf:)``).
+    /// Durability follows the store's ``CommitPolicy`` (see ``append(contentsOf:)-3q6im``).
     /// - Returns: the receipt; its sequence number identifies the version.
-    /// - Throws: as ``append(contentsOf:)``.
+    /// - Throws: as ``append(contentsOf:)-3q6im``.
     @discardableResult
     public func put(namespace: String, key: [UInt8], value: [UInt8]) throws -> Receipt {
         try appendEntries(CollectionOfOne(Entry(namespace: namespace, key: key, value: value)))
     }
 
-    /// Writes several versions as consecutive records (see ``append(contentsOf:)``).
-    /// - Throws: as ``append(contentsOf:)``.
-    /// - Cost: as ``append(contentsOf:)``; for large batches ``putBatch(_:)-(EntryBatch)`` avoids
+    /// Writes several versions as consecutive records (see ``append(contentsOf:)-3q6im``).
+    /// - Throws: as ``append(contentsOf:)-3q6im``.
+    /// - Cost: as ``append(contentsOf:)-3q6im``; for large batches ``putBatch(_:)-87d25`` avoids
     ///   the three arrays per entry.
     @discardableResult
     public func putBatch(_ entries: [Entry]) throws -> Receipt {
@@ -61,7 +61,7 @@ extension Store {
 
     /// Deletes `key` logically: appends a tombstone, after which ``get(namespace:key:asOf:)-(_,[UInt8],_)``
     /// returns nil. Always allowed; every earlier version stays in the history, byte for byte.
-    /// - Throws: as ``append(contentsOf:)``.
+    /// - Throws: as ``append(contentsOf:)-3q6im``.
     @discardableResult
     public func delete(namespace: String, key: [UInt8]) throws -> Receipt {
         try appendEntries(CollectionOfOne(Entry(type: .tombstone, namespace: Array(namespace.utf8), key: key, value: [])))
@@ -246,8 +246,8 @@ extension Store {
 
 extension Store {
     /// Writes a new version of a text key with a text value (both stored as UTF-8); see
-    /// ``put(namespace:key:value:)-(_,[UInt8],_)``.
-    /// - Throws: as ``append(contentsOf:)``.
+    /// ``put(namespace:key:value:)-9jesu``.
+    /// - Throws: as ``append(contentsOf:)-3q6im``.
     @discardableResult
     public func put(namespace: String, key: String, value: String) throws -> Receipt {
         try put(namespace: namespace, key: Array(key.utf8), value: Array(value.utf8))

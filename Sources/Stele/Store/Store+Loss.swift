@@ -39,7 +39,7 @@ extension Store {
     ///     numbers handed out (its `reach` file is missing) or you know a larger one; never below
     ///     what the evidence bounds.
     /// - Throws: ``SteleError/invalidArgument(_:)`` when nothing shows a loss, or `continuingAt`
-    ///   is below the bound; as ``init(path:options:)`` and ``append(_:)`` otherwise.
+    ///   is below the bound; as ``init(path:options:)`` and ``append(_:)-7eqx6`` otherwise.
     @discardableResult
     public static func recordLoss(at path: String, reason: String, continuingAt: UInt64? = nil) throws -> LossReport {
         guard !reason.isEmpty, reason.utf8.count <= LossRecord.maxText else {

@@ -4,8 +4,8 @@ extension Store {
     /// Writes a new version of `key` protected by `lock` (its retain-until must be in the future).
     /// The put and its retention record are appended together, atomically under the writer lock.
     /// - Throws: ``SteleError/retention(_:)`` for a date in the past or more than
-    ///   ``Limits/maxRetention`` ahead; otherwise as ``put(namespace:key:value:)-(_,[UInt8],_)``.
-    /// - Cost: as ``append(contentsOf:)`` for two records, with one sync under `.everyBatch`.
+    ///   ``Limits/maxRetention`` ahead; otherwise as ``put(namespace:key:value:)-9jesu``.
+    /// - Cost: as ``append(contentsOf:)-3q6im`` for two records, with one sync under `.everyBatch`.
     @discardableResult
     public func put(namespace: String, key: [UInt8], value: [UInt8], lock: RetentionLock?) throws -> Receipt {
         guard let lock else { return try put(namespace: namespace, key: key, value: value) }

@@ -6,11 +6,11 @@ import SteleNative
 /// An open Stele store: an append-only, checksummed, hash-chained log of records.
 ///
 /// `Store` is `Sendable`; any number of tasks or threads may append and read at once. Appends
-/// are serialised by one writer mutex (records are copied straight into a memory-mapped segment),
-/// syncs run outside it so concurrent appenders share them (group commit), and reads only take
-/// the mutex long enough to find a record. Calls block on I/O: appends under
-/// ``CommitPolicy/everyBatch`` wait for a sync, and a seal waits for several; from Swift
-/// concurrency, call them from a task that may block (as with any embedded database).
+/// are serialised by one writer lock (records are copied straight into a memory-mapped segment),
+/// syncs run outside it on the store's committer thread so that concurrent appenders share them
+/// (group commit), and reads only take the lock long enough to find a record. Every write has a
+/// blocking form for threads and an `async` form of the same name that suspends instead of
+/// blocking while it waits for its sync (<doc:Concurrency>).
 ///
 /// One writer per store: ``init(path:options:)`` takes an exclusive lock on the store's `LOCK`
 /// file, so a second process or a second `Store` in the same process gets ``SteleError/locked(path:)``.
@@ -76,6 +76,9 @@ public final class Store: Sendable {
     let currentConfig: Mutex<StoreConfig>
     /// The options it was opened with.
     public let options: Options
+    /// The largest value a record may hold (fixed by the segment size), read by every append
+    /// without taking `currentConfig`'s lock.
+    let maxValueLength: Int
     /// What opening the store found and repaired.
     public let recovery: RecoveryReport
 
@@ -89,11 +92,14 @@ public final class Store: Sendable {
     let logger: Logger
     let metrics: StoreMetrics
     let clock: any WallClock
-    let state: Mutex<State>
+    /// The writer lock (and the readers' brief one): see ``ParkingLock`` for why not `Mutex`.
+    let state: ParkingLock<State>
     /// Serialises syncs; held outside `state`, always taken before it.
     let syncCursor = Mutex(SyncCursor())
     /// Number of records (from sequence 0) known to be durable.
     let durableCount: Atomic<UInt64>
+    /// Makes appends durable for every waiting caller (nil when read-only).
+    let groupCommit: GroupCommit?
     private let lockFile: FileDescriptor?
     private let timer = Mutex<IntervalTimer?>(nil)
     private let sealTimer = Mutex<IntervalTimer?>(nil)
@@ -281,6 +287,7 @@ public final class Store: Sendable {
         }
         self.path = path
         self.currentConfig = Mutex(config)
+        self.maxValueLength = Limits.maxValueLength(segmentSize: config.segmentSize)
         self.options = options
         self.fs = fs
         self.clock = options.clock
@@ -294,7 +301,9 @@ public final class Store: Sendable {
         Store.logOpen(logger, log.report, records: log.nextSequence, readOnly: options.readOnly)
         self.durableCount = Atomic(log.nextSequence)
         self.lockFile = lockFile
-        self.state = Mutex(State(log: log, failure: nil))
+        self.state = ParkingLock(State(log: log, failure: nil))
+        groupCommit = options.readOnly ? nil : GroupCommit()
+        try groupCommit?.start(name: "stele-commit", for: self)
         if case .interval(let interval) = options.commitPolicy, !options.readOnly {
             let timer = IntervalTimer(interval: interval) { [weak self] in self?.intervalTick() }
             self.timer.withLock { $0 = timer }
@@ -326,10 +335,25 @@ public final class Store: Sendable {
     public func close() throws {
         timer.withLock { $0?.cancel(); $0 = nil }
         sealTimer.withLock { $0?.cancel(); $0 = nil }
-        // Take the log out first: from here no append can slip in behind the final sync.
-        let (log, failure) = state.withLock { state -> (SegmentLog?, IOError?) in
-            defer { state.log = nil }
-            return (state.log, state.failure)
+        // Take the log out and make every record durable in one step (the sync cursor held, so
+        // the committer's syncs are before or after): from here no append can slip in behind the
+        // final sync, and a waiter the final sync covered is told so, not that the store closed.
+        defer { groupCommit?.stop() }
+        let (log, failure) = try syncCursor.withLock { _ throws -> (SegmentLog?, IOError?) in
+            let (log, failure) = state.withLock { state -> (SegmentLog?, IOError?) in
+                defer { state.log = nil }
+                return (state.log, state.failure)
+            }
+            guard let log, log.writable, lockFile != nil, failure == nil else { return (log, failure) }
+            do {
+                try log.syncForClose()
+            } catch {
+                log.close()
+                if let lockFile { fs.close(lockFile) }
+                throw error
+            }
+            durableCount.raise(to: log.nextSequence)
+            return (log, failure)
         }
         guard let log else { return }
         defer {
@@ -338,8 +362,6 @@ public final class Store: Sendable {
         }
         guard log.writable, let lockFile else { return }
         if let failure { throw SteleError.writesDisabled(cause: failure) }
-        try syncCursor.withLock { _ in try log.syncForClose() }
-        durableCount.raise(to: log.nextSequence)
         // The tree over every record, now all durable, goes to disk with `tiles/state`: the next
         // open then finds any record of this session altered since (its leaf no longer matches),
         // as it would a sealed one. Tiles are derived data: a failure is kept, not thrown.

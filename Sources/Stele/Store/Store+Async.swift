@@ -1,0 +1,92 @@
+/// The write API for Swift concurrency: the same calls as the blocking API, under the same
+/// names, for `try await`.
+///
+/// An async write copies its records into the segment on the calling task (microseconds, under
+/// the writer lock) and then suspends until the group commit's sync covers them, under
+/// ``CommitPolicy/everyBatch``; the sync runs on the store's own committer thread, which resumes
+/// the task. No thread of the cooperative pool waits for the disk. Under the other policies the
+/// call returns once the records are appended, as the blocking one does.
+///
+/// Cancellation: a task cancelled before the call writes nothing and gets `CancellationError`.
+/// Once the records are appended, cancellation no longer interrupts the call: it waits for the
+/// sync and returns the receipt (or the error that stopped writes), so that a write is never
+/// left half-acknowledged.
+///
+/// Reads (`get`, `history`, `scan`, proofs) stay synchronous: they take the store's lock only to
+/// find a record and read it from memory-mapped segments, never waiting for a sync.
+extension Store {
+    /// Writes a new version of `key` and returns once it is durable under ``CommitPolicy/everyBatch``
+    /// (see ``put(namespace:key:value:)-9jesu``, the blocking form, for the rest).
+    /// - Throws: `CancellationError` if the task was cancelled before anything was written; else
+    ///   as ``append(contentsOf:)-3q6im``.
+    @discardableResult
+    public func put(namespace: String, key: [UInt8], value: [UInt8]) async throws -> Receipt {
+        try Task.checkCancellation()
+        return try await committed(appendEntries(CollectionOfOne(Entry(namespace: namespace, key: key, value: value)), commit: false))
+    }
+
+    /// Appends one put record; see ``append(contentsOf:)-3q6im``.
+    @discardableResult
+    public func append(_ entry: Entry) async throws -> Receipt {
+        try Task.checkCancellation()
+        return try await committed(appendEntries(CollectionOfOne(entry), commit: false))
+    }
+
+    /// Appends `entries` as consecutive records and returns once they are durable under
+    /// ``CommitPolicy/everyBatch`` (see ``append(contentsOf:)-3q6im`` for limits, errors and cost).
+    @discardableResult
+    public func append(contentsOf entries: [Entry]) async throws -> Receipt {
+        try Task.checkCancellation()
+        return try await committed(appendEntries(entries, commit: false))
+    }
+
+    /// Writes several versions as consecutive records; see ``append(contentsOf:)-3q6im``.
+    @discardableResult
+    public func putBatch(_ entries: [Entry]) async throws -> Receipt {
+        try Task.checkCancellation()
+        return try await committed(appendEntries(entries, commit: false))
+    }
+
+    /// Writes the versions in `batch` as consecutive records; see ``putBatch(_:)-87d25``.
+    @discardableResult
+    public func putBatch(_ batch: EntryBatch) async throws -> Receipt {
+        try Task.checkCancellation()
+        return try await committed(appendPacked(batch.packed, commit: false))
+    }
+
+    /// Deletes `key` logically (a tombstone); see ``delete(namespace:key:)-94bpv``.
+    @discardableResult
+    public func delete(namespace: String, key: [UInt8]) async throws -> Receipt {
+        try Task.checkCancellation()
+        return try await committed(appendEntries(
+            CollectionOfOne(Entry(type: .tombstone, namespace: Array(namespace.utf8), key: key, value: [])), commit: false))
+    }
+
+    /// Makes every record appended so far durable, whatever the commit policy, sharing the
+    /// group commit's sync with concurrent writers; see ``sync()-7ufge``.
+    /// - Returns: the number of durable records (sequence numbers `0 ..< n`).
+    @discardableResult
+    public func sync() async throws -> UInt64 {
+        let count = try state.withLock { state throws -> UInt64 in
+            guard let log = state.log else { throw SteleError.closed }
+            guard log.writable else { throw SteleError.readOnly }
+            return log.nextSequence
+        }
+        try await durable(count)
+        return durableCount.load(ordering: .acquiring)
+    }
+
+    /// Completes an append made with `commit: false`: waits for the group commit if the receipt
+    /// promises durability on return.
+    private func committed(_ receipt: Receipt) async throws -> Receipt {
+        if receipt.durability == .durable { try await durable(receipt.sequences.upperBound + 1) }
+        return receipt
+    }
+
+    /// Suspends until the first `count` records are durable.
+    private func durable(_ count: UInt64) async throws {
+        if durableCount.load(ordering: .acquiring) >= count { return }
+        guard let groupCommit else { throw SteleError.readOnly }
+        try await groupCommit.durable(count, in: self)
+    }
+}
