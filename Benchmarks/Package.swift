@@ -58,6 +58,16 @@ let package = Package(
             path: "Benchmarks/ProofBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // Many writers at once (threads, and tasks through the async API), single durable puts.
+        .executableTarget(
+            name: "ConcurrentBenchmarks",
+            dependencies: [
+                .product(name: "Stele", package: "Stele"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/ConcurrentBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
         // Mirror lag under a steady write load with a seal timer (tools/mirror-lag.sh).
         .executableTarget(
             name: "MirrorLag",

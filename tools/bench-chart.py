@@ -6,7 +6,9 @@
 
 Draws three panels (writes durable every batch, writes durable at end, random reads), one bar
 per engine (the median, whiskers to the slowest and fastest round), Stele first and coloured
-apart, and prints the run's table in Markdown. Needs
+apart, and prints the run's table in Markdown. A run with the concurrent workload also gets its
+table and a second chart beside the first (CHART-concurrent.png): records/s and put p99 of 64
+threads on every engine and of Stele's 1,024 async tasks. Needs
 matplotlib (pip install matplotlib); without it, prints the table and says the chart was skipped.
 """
 import json
@@ -36,6 +38,52 @@ def markdown(run):
             f"| {row['bytes_on_disk'] / 1e6:.1f} MB | {write_ratio} | {read_ratio} |"
         )
     return "\n".join(lines)
+
+
+def concurrent_markdown(run):
+    lines = [
+        "| engine | writers | records/s | put p50 | put p99 | Stele threads × |",
+        "|---|---|---|---|---|---|",
+    ]
+    stele = next((r for r in run["results"] if r["engine"] == "Stele" and r["writers"] == "threads"), None)
+    for row in run["results"]:
+        ratio = ""
+        if row["engine"] != "Stele" and stele:
+            ratio = f"{stele['records_per_sec'] / row['records_per_sec']:.2f}×"
+        lines.append(
+            f"| {row['engine']} | {row['count']} {row['writers']} | {rate(row['records_per_sec'])} "
+            f"| {latency(row['put_p50_us'])} | {latency(row['put_p99_us'])} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+def concurrent_chart(run, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = run["results"]
+    names = [f"{r['engine']}\n{r['count']} {r['writers']}" for r in rows]
+    colours = ["#c0392b" if r["engine"] == "Stele" else "#7f8c8d" for r in rows]
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    panels = [("records/s (thousands)", [r["records_per_sec"] / 1e3 for r in rows], "{:.0f}"),
+              ("put p99 (ms), lower is better", [r["put_p99_us"] / 1e3 for r in rows], "{:.2f}")]
+    for axis, (title, values, form) in zip(axes, panels):
+        bars = axis.bar(names, values, color=colours)
+        for bar, value in zip(bars, values):
+            axis.annotate(form.format(value), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                          ha="center", va="bottom", fontsize=8)
+        axis.set_title(title, fontsize=10)
+        axis.tick_params(axis="x", labelsize=7)
+    figure.suptitle(
+        f"Single-record puts, each durable before it returns: {run['threads']} threads x {run['puts_per_thread']} puts, "
+        f"Stele's {run['tasks']} async tasks x {run['puts_per_task']}; {run['key_size']} B keys, {run['value_size']} B values; "
+        f"medians of {run.get('rounds', 1)} round(s); 2-core EPYC VM, ext4",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
 
 
 def chart(run, path):
@@ -95,9 +143,18 @@ def main():
         sys.exit("usage: tools/bench-chart.py RUN.json CHART.png")
     with open(sys.argv[1]) as source:
         run = json.load(source)
-    print(markdown(run))
+    concurrent = run.get("concurrent")
+    if "results" in run:
+        print(markdown(run))
+    if concurrent:
+        print()
+        print(concurrent_markdown(concurrent))
     try:
-        chart(run, sys.argv[2])
+        if "results" in run:
+            chart(run, sys.argv[2])
+        if concurrent:
+            stem = sys.argv[2][:-4] if sys.argv[2].endswith(".png") else sys.argv[2]
+            concurrent_chart(concurrent, stem + "-concurrent.png")
     except ImportError:
         print("matplotlib is not installed (pip install matplotlib): chart skipped", file=sys.stderr)
 

@@ -2,7 +2,8 @@
 # Stele beside SQLite, LMDB, RocksDB and LevelDB: one workload, one process, one table
 # (Benchmarks/Peers/PeerBenchmarks, release build). Installs the Debian packages if missing.
 #   tools/bench-peers.sh            full run: 1,000,000 records per engine and mode (minutes)
-#   tools/bench-peers.sh --short    the CI pass: 1,000,000 records, 100,000 reads, 7 rounds, --check, then the sync count (about 2.5 min)
+#   tools/bench-peers.sh --short    the CI pass: 1,000,000 records, 100,000 reads, 7 rounds, the concurrent puts
+#                                   (Stele, RocksDB, LevelDB), --check, then the sync count (about 3.5 min)
 # Further arguments go to PeerBenchmarks: --records N, --reads N, --dir PARENT, --json, --check,
 # --engines LIST. The stores go under a fresh directory in $TMPDIR (or /tmp) unless --dir is given:
 # put them on the disk you mean to measure.
@@ -14,7 +15,7 @@ short=false
 if [ "${1:-}" = "--short" ]; then
     shift
     short=true
-    arguments=(--records 1000000 --reads 100000 --repeat 7 --check)
+    arguments=(--records 1000000 --reads 100000 --repeat 7 --concurrent-engines stele,rocksdb,leveldb --check)
 fi
 start=$SECONDS
 # Build output goes to stderr, so that --json leaves standard output to the JSON alone.
