@@ -3,6 +3,7 @@
 //
 // Target graph (each arrow is "may import"; the compiler keeps it):
 //   CLZ4, CXXHash, CCrypto, CSteleSys (C)  ←  SteleNative  ←  Stele  ←  SteleMirror  ←  SteleCLI
+//                                                                          ↖ SteleService (swift-service-lifecycle)
 // SteleNative is the only target with system calls and C libraries: typed, thin wrappers in the
 // style of swift-system. Stele, the engine, imports no C module and no Glibc (LayerTests
 // refuses one: SwiftPM would let it compile); inside it the folders follow the data: Files → Encoding → Segments →
@@ -17,6 +18,9 @@ let package = Package(
         // Off-host copies (directory, S3 with Object Lock) and verified restores; a separate
         // library so that embedding Stele does not pull in FoundationNetworking.
         .library(name: "SteleMirror", targets: ["SteleMirror"]),
+        // A store's seal timer and shutdown, and `mirror --follow`, as swift-service-lifecycle
+        // services; its own product, so that embedding Stele does not pull in the lifecycle library.
+        .library(name: "SteleService", targets: ["SteleService"]),
         .executable(name: "stele", targets: ["SteleCLI"]),
     ],
     dependencies: [
@@ -27,6 +31,9 @@ let package = Package(
         // server chooses the backend (Prometheus, statsd, OpenTelemetry).
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // SteleService only: the server ecosystem's service lifecycle (ServiceGroup, graceful
+        // shutdown on SIGTERM); brings swift-async-algorithms.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // Tests only: an independent Ed25519 implementation (BoringSSL) to check our signatures.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         // Documentation only: a build plugin that adds `swift package generate-documentation`
@@ -44,7 +51,9 @@ let package = Package(
         .target(name: "SteleNative", dependencies: ["CLZ4", "CXXHash", "CCrypto", "CSteleSys"]),
         .target(name: "Stele", dependencies: ["SteleNative", .product(name: "Logging", package: "swift-log"),
                                               .product(name: "CoreMetrics", package: "swift-metrics")]),
-        .target(name: "SteleMirror", dependencies: ["Stele", "SteleNative"]),
+        .target(name: "SteleMirror", dependencies: ["Stele", "SteleNative", .product(name: "CoreMetrics", package: "swift-metrics")]),
+        .target(name: "SteleService", dependencies: ["Stele", "SteleMirror", .product(name: "Logging", package: "swift-log"),
+                                                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .executableTarget(
             name: "SteleCLI",
             dependencies: ["Stele", "SteleMirror", "SteleNative", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -54,7 +63,9 @@ let package = Package(
         .executableTarget(name: "stele-crash-child", dependencies: ["Stele"], path: "Tests/CrashChild"),
         .testTarget(
             name: "SteleTests",
-            dependencies: ["Stele", "SteleNative", "SteleMirror", "stele-crash-child", "SteleCLI", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["Stele", "SteleNative", "SteleMirror", "SteleService", "stele-crash-child", "SteleCLI",
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "MetricsTestKit", package: "swift-metrics"), .product(name: "Crypto", package: "swift-crypto")]
         ),
     ]

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Stele
 
@@ -26,6 +27,8 @@ public final class Mirror {
         public var defaultMode: ObjectRetention.Mode = .compliance
         /// Every object is kept at least this long after it is uploaded.
         public var minimumRetention: Duration = .seconds(30 * 86_400)
+        /// Where each pass's lag goes (``MirrorMetrics``); nil: the process's bootstrapped backend.
+        public var metricsFactory: (any MetricsFactory)?
         public init() {}
     }
 
@@ -65,10 +68,13 @@ public final class Mirror {
     private var tiles = TileAccumulator()
     private let fs = PosixFileSystem()
 
+    private let metrics: MirrorMetrics
+
     public init(storePath: String, target: any MirrorTarget, options: Options = Options()) {
         self.storePath = storePath
         self.target = target
         self.options = options
+        metrics = MirrorMetrics(store: storePath, factory: options.metricsFactory ?? MetricsSystem.factory)
     }
 
     /// One pass: uploads what is missing, in order (config, segments, checkpoints).
@@ -77,6 +83,17 @@ public final class Mirror {
     ///   cannot be read, or a sealed segment does not verify: nothing damaged is copied).
     /// - Cost: reads, verifies and hashes every segment not yet known to be in the target.
     public func runOnce() throws -> Report {
+        do {
+            let report = try pass()
+            metrics.record(report)
+            return report
+        } catch {
+            metrics.failedPasses.increment()
+            throw error
+        }
+    }
+
+    private func pass() throws -> Report {
         var report = Report()
         let store = try Store(path: storePath, options: .init(readOnly: true))
         defer { try? store.close() }

@@ -3,6 +3,7 @@ import Glibc
 import MetricsTestKit
 import Testing
 @testable import Stele
+import SteleMirror
 
 /// The metrics a store emits (`Store.Options.metricsFactory`), read from a test backend.
 @Suite struct MetricsTests {
@@ -29,6 +30,32 @@ import Testing
             fs.fail("syncMapped", errno: EIO, times: 1)
             #expect(throws: SteleError.self) { try store.append(testEntry(11)) }
             #expect(try metrics.expectCounter("stele_sync_failures_total", store_).totalValue == 1)
+        }
+    }
+
+    /// Each mirror pass reports the lag it leaves: records and seconds not yet off-host, bytes
+    /// uploaded; a pass that throws is counted.
+    @Test func mirrorPassesReportTheirLag() throws {
+        try withStore { dir, path in
+            let store = try Store(path: path)
+            try store.append(contentsOf: (0 ..< 5).map { testEntry($0) })
+            try store.seal()
+            try store.append(contentsOf: (5 ..< 8).map { testEntry($0) })  // not sealed: not off-host
+            let metrics = TestMetrics()
+            var options = Mirror.Options()
+            options.metricsFactory = metrics
+            let report = try Mirror(storePath: path, target: DirectoryTarget(root: dir.child("copy")), options: options).runOnce()
+            let store_ = [("store", path)]
+            #expect(report.lagRecords == 3)
+            #expect(try metrics.expectGauge("stele_mirror_lag_records", store_).lastValue == 3)
+            #expect(try metrics.expectGauge("stele_mirror_lag_seconds", store_).lastValue ?? -1 >= 0)
+            #expect(try metrics.expectCounter("stele_mirror_bytes_uploaded_total", store_).totalValue == Int64(report.bytesUploaded))
+            #expect(report.bytesUploaded > 0)
+            try store.close()
+
+            let failing = Mirror(storePath: dir.child("no-such-store"), target: DirectoryTarget(root: dir.child("copy2")), options: options)
+            #expect(throws: SteleError.self) { try failing.runOnce() }
+            #expect(try metrics.expectCounter("stele_mirror_failed_passes_total", [("store", dir.child("no-such-store"))]).totalValue == 1)
         }
     }
 }

@@ -186,3 +186,15 @@ public enum MirrorError: Sendable, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension MirrorError {
+    /// A failure that a later pass may not meet again (the target unreachable or refusing): a
+    /// following mirror retries it; any other (a tampered copy, a conflicting object, a local
+    /// file that vanished) needs a person.
+    public var isTransient: Bool {
+        switch self {
+        case .transport, .target: true
+        default: false
+        }
+    }
+}

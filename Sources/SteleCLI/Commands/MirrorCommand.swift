@@ -110,13 +110,3 @@ private struct PassJSON: Encodable {
         lagSeconds = report.lagSeconds ?? 0
     }
 }
-
-extension MirrorError {
-    /// A failure that a later pass may not meet again (the target unreachable or refusing).
-    var isTransient: Bool {
-        switch self {
-        case .transport, .target: true
-        default: false
-        }
-    }
-}
