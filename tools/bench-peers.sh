@@ -28,7 +28,7 @@ if $short; then
     # cost at least one sync call (msync, fdatasync or fsync) that the kernel saw.
     summary=$(mktemp /tmp/stele-syncs.XXXXXX)
     strace -f -qq -c -o "$summary" -e trace=msync,fdatasync,fsync \
-        Benchmarks/.build/release/PeerBenchmarks --engines stele --records 50000 --reads 1 >/dev/null
+        Benchmarks/.build/release/PeerBenchmarks --workloads batch --engines stele --records 50000 --reads 1 >/dev/null
     syncs=$(awk '$NF == "msync" || $NF == "fdatasync" || $NF == "fsync" { calls += $4 } END { print calls + 0 }' "$summary")
     rm -f "$summary"
     if [ "$syncs" -lt 50 ]; then
