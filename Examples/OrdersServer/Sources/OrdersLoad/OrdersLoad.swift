@@ -1,7 +1,7 @@
 // orders-load: HTTP load on orders-server from another process, and its load-and-kill test.
 //
 //   orders-load --kill-test [--rounds 3] [--clients 64] [--load-seconds 2] [--server PATH]
-//       Starts orders-server on a fresh store (127.0.0.1, a free port), drives it with `clients`
+//       Starts orders-server on a fresh store (127.0.0.1, a port the system picks), drives it with `clients`
 //       concurrent HTTP clients posting order events, kills it with SIGKILL under load, starts it
 //       again and checks that every event answered 201 is readable at the sequence number its
 //       answer gave (the order's history and GET ?asOf); `rounds` times on the same store. Then
@@ -127,24 +127,30 @@ func drive(_ client: Client, clients: Int, tag: String, until deadline: Date) as
     }
 }
 
-/// A running orders-server child process.
+/// A running orders-server child process, on a port the system chose (`--port 0`; the server
+/// prints the address it listens on).
 final class ServerProcess {
     let process = Process()
-    let port: Int
+    private(set) var port = 0
 
-    init(binary: String, store: String, port: Int) throws {
-        self.port = port
+    init(binary: String, store: String) throws {
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--store", store, "--port", String(port), "--seal-seconds", "1"]
+        process.arguments = ["--store", store, "--port", "0", "--seal-seconds", "1"]
         let output = Pipe()
         process.standardOutput = output
         try process.run()
-        // Wait (bounded) for its "listening on" line.
+        // Wait (bounded) for its "listening on ...:PORT" line.
         let ready = DispatchSemaphore(value: 0)
         let reader = output.fileHandleForReading
+        let found = Found()
         DispatchQueue.global().async {
             var text = ""
-            while !text.contains("listening on") {
+            while true {
+                if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening on") }),
+                   let port = line.split(separator: ":").last.flatMap({ Int($0) }) {
+                    found.set(port)
+                    break
+                }
                 let chunk = reader.availableData
                 if chunk.isEmpty { break }
                 text += String(decoding: chunk, as: UTF8.self)
@@ -153,10 +159,11 @@ final class ServerProcess {
             // Keep draining, so that the server never blocks on a full pipe.
             while !reader.availableData.isEmpty {}
         }
-        guard ready.wait(timeout: .now() + 120) == .success, process.isRunning else {
+        guard ready.wait(timeout: .now() + 120) == .success, let port = found.port else {
             process.terminate()
-            throw LoadError("orders-server did not start listening on port \(port)")
+            throw LoadError("orders-server did not start listening (exit \(process.isRunning ? "none yet" : "\(process.terminationStatus)"))")
         }
+        self.port = port
     }
 
     func kill(_ signal: Int32) -> Int32 {
@@ -166,7 +173,23 @@ final class ServerProcess {
     }
 }
 
-func freePort() -> Int { Int.random(in: 20_000 ... 60_000) }
+/// The port the server's first line named, set once by the reading thread.
+final class Found: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Int?
+
+    var port: Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+
+    func set(_ port: Int) {
+        lock.lock()
+        value = port
+        lock.unlock()
+    }
+}
 
 func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
     guard !sorted.isEmpty else { return 0 }
@@ -211,7 +234,7 @@ func killTest(_ arguments: LoadArguments) async throws -> Int32 {
     var failures: [String] = []
     var acknowledged: [Acknowledged] = []
     for round in 1 ... arguments.rounds {
-        let server = try ServerProcess(binary: binary, store: store, port: freePort())
+        let server = try ServerProcess(binary: binary, store: store)
         let client = Client(base: "http://127.0.0.1:\(server.port)", connections: arguments.clients)
         // Kill while the clients are still posting: they run past the kill, and stop at their
         // first failed request.
@@ -225,7 +248,7 @@ func killTest(_ arguments: LoadArguments) async throws -> Int32 {
                      percentile(sorted, 0.5) * 1e3, percentile(sorted, 0.99) * 1e3))
         if acks.isEmpty { failures.append("round \(round): no event was acknowledged before the kill") }
 
-        let restarted = try ServerProcess(binary: binary, store: store, port: freePort())
+        let restarted = try ServerProcess(binary: binary, store: store)
         let checker = Client(base: "http://127.0.0.1:\(restarted.port)", connections: 8)
         let found = try await verify(acknowledged, on: checker)
         failures += found.map { "round \(round): \($0)" }

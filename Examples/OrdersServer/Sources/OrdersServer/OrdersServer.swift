@@ -14,6 +14,7 @@
 // is not a number or not in the log); a store that stopped taking writes (a failed sync) is a 503.
 //
 //   orders-server --store DIR [--host 127.0.0.1] [--port 8080] [--seal-seconds 5]
+// --port 0 takes a free port; the line "listening on [IPv4]127.0.0.1/127.0.0.1:PORT" says which.
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -24,8 +25,17 @@ import SteleService
 
 @main
 struct OrdersServer {
-    static func main() async throws {
-        let arguments = try ServerArguments(Array(CommandLine.arguments.dropFirst()))
+    static func main() async {
+        do {
+            try await serve(ServerArguments(Array(CommandLine.arguments.dropFirst())))
+        } catch {
+            // A store that cannot be opened, a port in use, bad arguments: said, exit 1.
+            FileHandle.standardError.write(Data("orders-server: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    static func serve(_ arguments: ServerArguments) async throws {
         var logger = Logger(label: "orders-server")
         logger.logLevel = .info
         // Open (or create) before serving; a store that cannot be opened stops the server here.
