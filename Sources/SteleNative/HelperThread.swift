@@ -1,4 +1,3 @@
-import CSteleSys
 import Dispatch
 import Synchronization
 #if canImport(Glibc)
@@ -45,27 +44,11 @@ package final class HelperThread: @unchecked Sendable {
     private var job: (() -> Void)?
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
-    /// The thread's name, as `top -H` and `perf` show it (its first 15 bytes).
-    private let name: String
-
-    /// Starts the thread.
+    /// Starts the thread, named `name` (as `top -H` and `perf` show it: its first 15 bytes).
     /// - Throws: ``SystemError`` if the system refuses a thread.
     package init(name: String) throws(SystemError) {
-        self.name = name
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { argument in
-            guard let argument else { return nil }
-            let helper = Unmanaged<HelperThread>.fromOpaque(argument).takeRetainedValue()
-            _ = stele_name_this_thread(helper.name)
-            helper.run()
-            return nil
-        }, context)
-        guard rc == 0 else {
-            Unmanaged<HelperThread>.fromOpaque(context).release()
-            throw SystemError(operation: "pthread_create", path: name, errno: rc)
-        }
-        pthread_detach(thread)
+        // The thread holds a reference to the helper until `run` returns (at `stop()`).
+        try DedicatedThread.start(name: name) { self.run() }
     }
 
     /// Hands `job` to the thread. Cost: an atomic exchange, and a wake-up only if the thread

@@ -242,35 +242,27 @@ extension PowerLossTests {
             group.enter()
             Thread.detachNewThread {
                 defer { group.leave() }
-                var random = SplitMix64(seed: seed &* 0x9E37 &+ UInt64(writer))
-                var keys: [[UInt8]] = []
-                let namespace = "tenant-\(writer)"
-                func entry(_ n: Int) -> (Entry, [UInt8]) {
-                    let key = Array("w\(writer)-\(n)".utf8)
-                    keys.append(key)
-                    let value = randomValue(&random)
-                    return (Entry(namespace: namespace, key: key, value: value), encode(namespace, key, value))
-                }
+                var input = WriterInput(seed: seed &* 0x9E37 &+ UInt64(writer), namespace: "tenant-\(writer)", keyPrefix: "w\(writer)-")
                 for step in 0 ..< 14 {
                     do {
-                        switch random.next(below: 10) {
+                        switch input.random.next(below: 10) {
                         case 0 ..< 5:
-                            let (entry, encoded) = entry(step * 100)
+                            let (entry, encoded) = input.entry(step * 100)
                             progress.attempt(encoded)
                             progress.acknowledge(try store.append(entry), [encoded], policy: policy, label: label)
                         case 5 ..< 8:
-                            let batch = (0 ..< 2 + random.next(below: 11)).map { entry(step * 100 + $0) }
+                            let batch = (0 ..< 2 + input.random.next(below: 11)).map { input.entry(step * 100 + $0) }
                             for (_, encoded) in batch { progress.attempt(encoded) }
                             progress.acknowledge(try store.append(contentsOf: batch.map(\.0)), batch.map(\.1), policy: policy, label: label)
                         case 8 where writer == 0:
                             try store.seal()
                         case 9 where writer == 0:
-                            if random.next(below: 2) == 0 { _ = try store.checkpoint(signer: signer) } else { _ = try store.sync() }
+                            if input.random.next(below: 2) == 0 { _ = try store.checkpoint(signer: signer) } else { _ = try store.sync() }
                         default:
-                            guard let key = keys.randomElement(using: &random) else { continue }
-                            let encoded = encode(namespace, key, nil)
+                            guard let key = input.someKey() else { continue }
+                            let encoded = encode(input.namespace, key, nil)
                             progress.attempt(encoded)
-                            progress.acknowledge(try store.delete(namespace: namespace, key: key), [encoded], policy: policy, label: label)
+                            progress.acknowledge(try store.delete(namespace: input.namespace, key: key), [encoded], policy: policy, label: label)
                         }
                     } catch {
                         progress.lock.withLock { progress.problems.append("\(label): writer \(writer) step \(step): \(error)") }
@@ -292,35 +284,27 @@ extension PowerLossTests {
             await withTaskGroup(of: Void.self) { group in
                 for writer in 0 ..< tasks {
                     group.addTask {
-                        var random = SplitMix64(seed: seed &* 0x7A5C &+ UInt64(writer))
-                        var keys: [[UInt8]] = []
-                        let namespace = "task-\(writer)"
-                        func entry(_ n: Int) -> (Entry, [UInt8]) {
-                            let key = Array("t\(writer)-\(n)".utf8)
-                            keys.append(key)
-                            let value = randomValue(&random)
-                            return (Entry(namespace: namespace, key: key, value: value), encode(namespace, key, value))
-                        }
+                        var input = WriterInput(seed: seed &* 0x7A5C &+ UInt64(writer), namespace: "task-\(writer)", keyPrefix: "t\(writer)-")
                         for step in 0 ..< 14 {
                             do {
-                                switch random.next(below: 10) {
+                                switch input.random.next(below: 10) {
                                 case 0 ..< 5:
-                                    let (entry, encoded) = entry(step * 100)
+                                    let (entry, encoded) = input.entry(step * 100)
                                     progress.attempt(encoded)
                                     progress.acknowledge(try await store.append(entry), [encoded], policy: policy, label: label)
                                 case 5 ..< 8:
-                                    let batch = (0 ..< 2 + random.next(below: 11)).map { entry(step * 100 + $0) }
+                                    let batch = (0 ..< 2 + input.random.next(below: 11)).map { input.entry(step * 100 + $0) }
                                     for (_, encoded) in batch { progress.attempt(encoded) }
                                     progress.acknowledge(try await store.putBatch(batch.map(\.0)), batch.map(\.1), policy: policy, label: label)
                                 case 8 where writer == 0:
                                     try store.seal()
                                 case 9 where writer == 0:
-                                    if random.next(below: 2) == 0 { _ = try store.checkpoint(signer: signer) } else { _ = try await store.sync() }
+                                    if input.random.next(below: 2) == 0 { _ = try store.checkpoint(signer: signer) } else { _ = try await store.sync() }
                                 default:
-                                    guard let key = keys.randomElement(using: &random) else { continue }
-                                    let encoded = encode(namespace, key, nil)
+                                    guard let key = input.someKey() else { continue }
+                                    let encoded = encode(input.namespace, key, nil)
                                     progress.attempt(encoded)
-                                    progress.acknowledge(try await store.delete(namespace: namespace, key: key), [encoded], policy: policy, label: label)
+                                    progress.acknowledge(try await store.delete(namespace: input.namespace, key: key), [encoded], policy: policy, label: label)
                                 }
                             } catch {
                                 progress.lock.withLock { progress.problems.append("\(label): task \(writer) step \(step): \(error)") }
@@ -332,5 +316,30 @@ extension PowerLossTests {
             finished.signal()
         }
         finished.wait()
+    }
+
+    /// One concurrent writer's input: its seeded draws, its namespace and the keys it wrote.
+    struct WriterInput {
+        var random: SplitMix64
+        let namespace: String
+        let keyPrefix: String
+        var keys: [[UInt8]] = []
+
+        init(seed: UInt64, namespace: String, keyPrefix: String) {
+            random = SplitMix64(seed: seed)
+            self.namespace = namespace
+            self.keyPrefix = keyPrefix
+        }
+
+        /// Entry `n` (key `<prefix><n>`, a random value) and its encoding, remembered for deletes.
+        mutating func entry(_ n: Int) -> (Entry, [UInt8]) {
+            let key = Array("\(keyPrefix)\(n)".utf8)
+            keys.append(key)
+            let value = PowerLossTests.randomValue(&random)
+            return (Entry(namespace: namespace, key: key, value: value), PowerLossTests.encode(namespace, key, value))
+        }
+
+        /// One of the keys written so far, drawn at random (nil before the first).
+        mutating func someKey() -> [UInt8]? { keys.randomElement(using: &random) }
     }
 }

@@ -43,31 +43,15 @@ final class GroupCommit: Sendable {
     private let state = Mutex(State())
     private let wake = DispatchSemaphore(value: 0)
 
-    /// The store, held weakly: the committer does not keep it open (a store nobody references
-    /// closes in its deinit, which stops the committer).
-    private let owner: WeakStore
-
-    private final class WeakStore: Sendable {
-        private let reference = Mutex<Weak?>(nil)
-        private struct Weak: @unchecked Sendable { weak var store: Stele.Store? }
-
-        var store: Stele.Store? {
-            get { reference.withLock { $0?.store } }
-            set { reference.withLock { $0 = Weak(store: newValue) } }
-        }
-    }
-
-    init() {
-        owner = WeakStore()
-    }
-
+    init() {}
 
     /// Starts the committer for `store`, which syncs whenever someone waits, until ``stop()``.
+    /// It holds the store weakly: the committer does not keep it open (a store nobody references
+    /// closes in its deinit, which stops the committer).
     /// - Throws: ``SteleError/io(_:)`` if the system refuses a thread.
     func start(name: String, for store: Stele.Store) throws {
-        owner.store = store
         try system { () throws(SystemError) in
-            try DedicatedThread.start(name: name) { self.run() }
+            try DedicatedThread.start(name: name) { [weak store] in self.run { store } }
         }
     }
 
@@ -169,7 +153,8 @@ final class GroupCommit: Sendable {
     }
 
     /// The committer's loop: syncs while waiters are left and no other sync runs.
-    private func run() {
+    /// - Parameter owner: the store, while it lives.
+    private func run(_ owner: () -> Stele.Store?) {
         while true {
             let work = state.withLock { state -> Bool? in
                 if !state.waiting.isEmpty, !state.syncing {
@@ -182,7 +167,7 @@ final class GroupCommit: Sendable {
             }
             guard let work else { return }
             if work {
-                syncAndRelease(owner.store)
+                syncAndRelease(owner())
             } else {
                 wake.wait()
             }

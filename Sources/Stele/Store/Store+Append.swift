@@ -177,13 +177,18 @@ extension Store {
     /// - Cost: one `msync` of the pages written since the last sync.
     @discardableResult
     public func sync() throws -> UInt64 {
-        let count = try state.withLock { state throws -> UInt64 in
+        try makeDurable(count: recordsToSync())
+        return durableCount.load(ordering: .acquiring)
+    }
+
+    /// The records a sync must cover: every one appended so far.
+    /// - Throws: ``SteleError/closed``, ``SteleError/readOnly``.
+    func recordsToSync() throws -> UInt64 {
+        try state.withLock { state throws -> UInt64 in
             guard let log = state.log else { throw SteleError.closed }
             guard log.writable else { throw SteleError.readOnly }
             return log.nextSequence
         }
-        try makeDurable(count: count)
-        return durableCount.load(ordering: .acquiring)
     }
 
     /// Seals the active segment now (if it holds any record) and starts the next one.

@@ -67,12 +67,7 @@ extension Store {
     /// - Returns: the number of durable records (sequence numbers `0 ..< n`).
     @discardableResult
     public func sync() async throws -> UInt64 {
-        let count = try state.withLock { state throws -> UInt64 in
-            guard let log = state.log else { throw SteleError.closed }
-            guard log.writable else { throw SteleError.readOnly }
-            return log.nextSequence
-        }
-        try await durable(count)
+        try await durable(recordsToSync())
         return durableCount.load(ordering: .acquiring)
     }
 

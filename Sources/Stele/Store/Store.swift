@@ -339,21 +339,15 @@ public final class Store: Sendable {
         // the committer's syncs are before or after): from here no append can slip in behind the
         // final sync, and a waiter the final sync covered is told so, not that the store closed.
         defer { groupCommit?.stop() }
-        let (log, failure) = try syncCursor.withLock { _ throws -> (SegmentLog?, IOError?) in
+        let (log, failure, finalSync) = syncCursor.withLock { _ -> (SegmentLog?, IOError?, Result<Void, any Error>) in
             let (log, failure) = state.withLock { state -> (SegmentLog?, IOError?) in
                 defer { state.log = nil }
                 return (state.log, state.failure)
             }
-            guard let log, log.writable, lockFile != nil, failure == nil else { return (log, failure) }
-            do {
-                try log.syncForClose()
-            } catch {
-                log.close()
-                if let lockFile { fs.close(lockFile) }
-                throw error
-            }
-            durableCount.raise(to: log.nextSequence)
-            return (log, failure)
+            guard let log, log.writable, lockFile != nil, failure == nil else { return (log, failure, .success(())) }
+            let finalSync = Result { try log.syncForClose() }
+            if case .success = finalSync { durableCount.raise(to: log.nextSequence) }
+            return (log, failure, finalSync)
         }
         guard let log else { return }
         defer {
@@ -362,6 +356,7 @@ public final class Store: Sendable {
         }
         guard log.writable, let lockFile else { return }
         if let failure { throw SteleError.writesDisabled(cause: failure) }
+        try finalSync.get()
         // The tree over every record, now all durable, goes to disk with `tiles/state`: the next
         // open then finds any record of this session altered since (its leaf no longer matches),
         // as it would a sealed one. Tiles are derived data: a failure is kept, not thrown.
