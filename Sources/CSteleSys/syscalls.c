@@ -1,6 +1,9 @@
 // Declarations that Glibc exposes only with _GNU_SOURCE; everything else is called from Swift.
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <pthread.h>
 #include <string.h>
@@ -32,4 +35,12 @@ int stele_name_this_thread(const char *name) {
     strncpy(shortened, name, sizeof shortened - 1);
     shortened[sizeof shortened - 1] = 0;
     return pthread_setname_np(pthread_self(), shortened);
+}
+
+int stele_futex_wait(uint32_t *word, uint32_t expected) {
+    return (int)syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+int stele_futex_wake_all(uint32_t *word) {
+    return (int)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }

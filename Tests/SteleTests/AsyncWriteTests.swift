@@ -198,12 +198,12 @@ import Testing
 final class SyncHold: Sendable {
     private let gate = DispatchSemaphore(value: 0)
     private let arrived = Mutex<CheckedContinuation<Void, Never>?>(nil)
-    private let hasArrived = Atomic(false)
+    private let hasArrivedFlag = Atomic(false)
 
     /// The file system's hook: runs on the syncing thread.
     var block: @Sendable () -> Void {
         { [self] in
-            if !hasArrived.exchange(true, ordering: .acquiringAndReleasing) {
+            if !hasArrivedFlag.exchange(true, ordering: .acquiringAndReleasing) {
                 arrived.withLock { $0?.resume(); $0 = nil }
             }
             gate.wait()
@@ -211,11 +211,14 @@ final class SyncHold: Sendable {
         }
     }
 
+    /// Whether a sync has reached the hook.
+    var hasArrived: Bool { hasArrivedFlag.load(ordering: .acquiring) }
+
     /// Returns once a sync is held.
     func entered() async {
         await withCheckedContinuation { continuation in
             let already = arrived.withLock { slot -> Bool in
-                if hasArrived.load(ordering: .acquiring) { return true }
+                if hasArrivedFlag.load(ordering: .acquiring) { return true }
                 slot = continuation
                 return false
             }

@@ -3,8 +3,9 @@ import Testing
 @testable import Stele
 
 @Suite struct KeyIndexTests {
-    /// Keys arriving in order (the O(1) path), out of order (the delta), and enough of them to
-    /// force merges: every walk is in byte order, holds every key once, and from any start key.
+    /// Keys arriving in order (the O(1) path), out of order (into their block), and enough of
+    /// them to fill and split blocks: every walk is in byte order, holds every key once, and
+    /// from any start key.
     @Test func keysWalkInByteOrderWhateverOrderTheyArriveIn() {
         var random = SplitMix64(seed: 42)
         var index = KeyIndex()
@@ -40,8 +41,8 @@ import Testing
         }
     }
 
-    /// Many keys out of order, filed one by one (the delta fills and merges several times) and
-    /// with ordering deferred as a rebuild does (sorted once): both walk in byte order.
+    /// Many keys out of order, filed one by one (blocks fill and split many times) and with
+    /// ordering deferred as a rebuild does (sorted once): both walk in byte order.
     @Test func outOfOrderKeysWalkInOrderFiledOneByOneOrSortedOnce() {
         var random = SplitMix64(seed: 7)
         let keys: [[UInt8]] = (0 ..< 20_000).map { n in
@@ -61,7 +62,15 @@ import Testing
             var walked: [[UInt8]] = []
             index.forEachKeyInOrder { key, _ in walked.append(key) }
             #expect(walked == expected, "deferred: \(deferred)")
-            // Keys filed after a deferred rebuild go through the delta as usual.
+            // From keys that are not in the index (between two keys, maybe across a block's
+            // boundary): the walk starts at the first key after them.
+            for _ in 0 ..< 200 {
+                let probe = KeyIndex.compositeKey(namespace: ns, key: (0 ..< 1 + random.next(below: 12)).map { _ in UInt8(random.next(below: 256)) })
+                var first: [UInt8]?
+                index.forEachKey(startingAt: probe) { key, _ in first = key; return false }
+                #expect(first == expected.first { !$0.lexicographicallyPrecedes(probe) }, "deferred: \(deferred)")
+            }
+            // Keys filed after a deferred rebuild go into their blocks as usual.
             index.record(KeyIndex.compositeKey(namespace: ns, key: [0]), sequence: 99_999, deleted: false)
             var first: [UInt8]?
             index.forEachKey(startingAt: []) { key, _ in first = key; return false }

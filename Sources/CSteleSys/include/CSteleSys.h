@@ -1,6 +1,7 @@
 #ifndef CSTELESYS_H
 #define CSTELESYS_H
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /// fallocate(2) with mode 0 (allocate and extend). Returns 0 or -1 with errno set.
@@ -26,6 +27,24 @@ int stele_name_this_thread(const char *name);
 /// lets a batch of hash-table inserts overlap their cache misses instead of taking them in turn.
 static inline void stele_prefetch_write(const void *address) {
     __builtin_prefetch(address, 1, 3);
+}
+
+/// Sleeps while `*word` equals `expected` (a private futex wait): returns after a wake, a signal,
+/// or at once if the word differs. Returns 0, or -1 with errno set (EAGAIN: it differed).
+int stele_futex_wait(uint32_t *word, uint32_t expected);
+
+/// Wakes every thread sleeping on `*word` (a private futex wake), in one system call. Returns
+/// the number woken, or -1 with errno set.
+int stele_futex_wake_all(uint32_t *word);
+
+/// Adds 1 to `*word` with release ordering.
+static inline void stele_advance_release(uint32_t *word) {
+    __atomic_add_fetch(word, 1, __ATOMIC_RELEASE);
+}
+
+/// `*word`, read with acquire ordering.
+static inline uint32_t stele_load_acquire(const uint32_t *word) {
+    return __atomic_load_n(word, __ATOMIC_ACQUIRE);
 }
 
 #endif

@@ -44,7 +44,7 @@ extension KeyIndex {
             Self.insertSlot(s, hash: hash, entry: entry, latest: v.u64(offset + 8 * (n - 1)))
             offset += 8 * n
         }
-        s.sorted = (0 ..< UInt32(s.places.count)).map { $0 }
+        s.blocks = blocks(of: (0 ..< UInt32(s.places.count)).map { $0 })
         s.greatest = s.places.last
         return (index, offset)
     }

@@ -13,11 +13,11 @@ import SteleNative
 ///   its frame was (a hint that spares a lookup in the segment's offset table);
 /// - per entry: the key's place (for ordered walks) and, for keys with more than one version,
 ///   a list of the earlier ones;
-/// - `sorted` + `delta`: entry numbers in key order; new keys that sort after every other go to
-///   the end of `sorted`, others to the small sorted delta (at most ``deltaLimit``), merged into
-///   `sorted` when it fills; a rebuild collects them unsorted and sorts once (``deferOrdering()``).
+/// - `blocks`: entry numbers in key order, cut into blocks of at most ``blockCapacity``; new keys
+///   that sort after every other go to the end of the last block, others into their block, which
+///   splits in two when full; a rebuild collects them unsorted and sorts once (``deferOrdering()``).
 /// Invariants: each key's versions are in sequence order (the log is); every key is in exactly
-/// one of `sorted`, `delta` and (only while a rebuild defers ordering) `unordered`. Memory:
+/// one of `blocks` and (only while a rebuild defers ordering) `unordered`; no block is empty. Memory:
 /// about 80 bytes per key plus its bytes, plus 8 bytes per earlier version and a list header
 /// for keys that have any. Not thread-safe: the store serialises access.
 package struct KeyIndex: Sendable {
@@ -70,13 +70,13 @@ package struct KeyIndex: Sendable {
         @exclusivity(unchecked) var places: [UInt64] = []
         @exclusivity(unchecked) var chains: [Int32] = []
         @exclusivity(unchecked) var earlier: [[VersionRef]] = []
-        @exclusivity(unchecked) var sorted: [UInt32] = []
-        @exclusivity(unchecked) var delta: [UInt32] = []
+        /// Entry numbers in key order (see ``KeyIndex/blockCapacity``).
+        @exclusivity(unchecked) var blocks: [[UInt32]] = []
         /// Out-of-order keys not yet filed, while a rebuild defers ordering.
         @exclusivity(unchecked) var unordered: [UInt32] = []
         @exclusivity(unchecked) var deferring = false
-        /// The place of the greatest key in `sorted` and `delta` (nil while both are empty): a
-        /// key greater than it is appended to `sorted`, the common case, without reading either.
+        /// The place of the greatest key in `blocks` (nil while there is none): a key greater than
+        /// it is appended to the last block, the common case, without a search.
         @exclusivity(unchecked) var greatest: UInt64?
 
         init() {}
@@ -87,8 +87,7 @@ package struct KeyIndex: Sendable {
             places = other.places
             chains = other.chains
             earlier = other.earlier
-            sorted = other.sorted
-            delta = other.delta
+            blocks = other.blocks
             unordered = other.unordered
             deferring = other.deferring
             greatest = other.greatest

@@ -83,55 +83,64 @@ extension Store {
         return try append(packed: prepared, entries: EmptyCollection(), compressed: nil, commit: commit, extra: extra)
     }
 
-    /// Takes the writer lock, checks the store may be written, adds the records `extra` asks for
-    /// and a clock step if the clock went back, and hands the batch to the log's write path
-    /// (``SegmentLog/appendBatch(packed:entries:compressed:added:now:syncFollows:)``); then
-    /// commits as the policy says.
+    /// Appends under the writer lock and commits as the policy says. A durable blocking append
+    /// goes through the group commit, which appends it (with the others waiting) and syncs.
     private func append<Entries: Collection<Entry> & Sendable>(
         packed: PackedBatch?, entries: Entries, compressed: [[UInt8]?]?, commit: Bool,
         extra: ((SegmentLog, _ firstSequence: UInt64, _ now: Int64) throws -> [Entry])?
     ) throws -> Receipt {
-        let maxValue = maxValueLength
-        let sequences = try state.withLock { state throws -> ClosedRange<UInt64> in
-            guard let log = state.log else { throw SteleError.closed }
-            guard log.writable else { throw SteleError.readOnly }
-            if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
-            // Without a trustworthy index and retention state, retention rules cannot be
-            // enforced: refuse every write until the damage is dealt with (`stele fsck`).
-            if let damage = log.writeRefusal { throw SteleError.corruption(damage) }
-            let now = clock.nanosecondsSinceEpoch()
-            var added = try extra?(log, log.nextSequence, max(now, log.lastTimestamp)) ?? []
-            let (behind, overflow) = log.lastTimestamp.subtractingReportingOverflow(now)
-            if overflow || behind > Store.clockStepLogged {
-                // The clock went back: timestamps are clamped, and the step is logged.
-                logger.warning("the clock went back: timestamps held at the last record's", metadata: [
-                    "stele.behind_ns": "\(overflow ? Int64.max : behind)", "stele.sequence": "\(log.nextSequence)",
-                ])
-                added.append(Entry(type: .policy, namespace: [], key: [], value: PolicyRecord(
-                    kind: .clockBehind, mode: .compliance, duration: overflow ? .max : UInt64(behind)).encoded))
-            }
-            for entry in added { try Store.validate(entry, maxValueLength: maxValue) }
-            guard !entries.isEmpty || packed?.items.isEmpty == false || !added.isEmpty else {
-                throw SteleError.invalidArgument("empty batch")
-            }
-            defer { durableCount.raise(to: log.sealedRecordCount) }
-            do {
-                return try log.appendBatch(packed: packed, entries: entries, compressed: compressed, added: added, now: now,
-                                           syncFollows: options.commitPolicy == .everyBatch)
-            } catch let failed as SegmentLog.SealFailed {
-                state.failure = failed.cause
-                logWritesDisabled(failed.cause, during: "a seal")
-                throw SteleError.writesDisabled(cause: failed.cause)
-            }
+        let body = { (state: inout State) throws -> ClosedRange<UInt64> in
+            try self.appendLocked(&state, packed: packed, entries: entries, compressed: compressed, extra: extra)
         }
         switch options.commitPolicy {
         case .everyBatch:
-            if commit { try makeDurable(count: sequences.upperBound + 1) }
-            return Receipt(sequences: sequences, durability: .durable)
+            if commit, let groupCommit {
+                return Receipt(sequences: try groupCommit.appendDurably(body, in: self), durability: .durable)
+            }
+            return Receipt(sequences: try state.withLock(body), durability: .durable)
         case .interval(let interval):
-            return Receipt(sequences: sequences, durability: .withinInterval(interval))
+            return Receipt(sequences: try state.withLock(body), durability: .withinInterval(interval))
         case .none:
-            return Receipt(sequences: sequences, durability: .afterSync)
+            return Receipt(sequences: try state.withLock(body), durability: .afterSync)
+        }
+    }
+
+    /// With the writer lock held: checks the store may be written, adds the records `extra`
+    /// asks for and a clock step if the clock went back, and hands the batch to the log's write
+    /// path (``SegmentLog/appendBatch(packed:entries:compressed:added:now:syncFollows:)``).
+    func appendLocked<Entries: Collection<Entry> & Sendable>(
+        _ state: inout State, packed: PackedBatch?, entries: Entries, compressed: [[UInt8]?]?,
+        extra: ((SegmentLog, _ firstSequence: UInt64, _ now: Int64) throws -> [Entry])?
+    ) throws -> ClosedRange<UInt64> {
+        guard let log = state.log else { throw SteleError.closed }
+        guard log.writable else { throw SteleError.readOnly }
+        if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
+        // Without a trustworthy index and retention state, retention rules cannot be
+        // enforced: refuse every write until the damage is dealt with (`stele fsck`).
+        if let damage = log.writeRefusal { throw SteleError.corruption(damage) }
+        let now = clock.nanosecondsSinceEpoch()
+        var added = try extra?(log, log.nextSequence, max(now, log.lastTimestamp)) ?? []
+        let (behind, overflow) = log.lastTimestamp.subtractingReportingOverflow(now)
+        if overflow || behind > Store.clockStepLogged {
+            // The clock went back: timestamps are clamped, and the step is logged.
+            logger.warning("the clock went back: timestamps held at the last record's", metadata: [
+                "stele.behind_ns": "\(overflow ? Int64.max : behind)", "stele.sequence": "\(log.nextSequence)",
+            ])
+            added.append(Entry(type: .policy, namespace: [], key: [], value: PolicyRecord(
+                kind: .clockBehind, mode: .compliance, duration: overflow ? .max : UInt64(behind)).encoded))
+        }
+        for entry in added { try Store.validate(entry, maxValueLength: maxValueLength) }
+        guard !entries.isEmpty || packed?.items.isEmpty == false || !added.isEmpty else {
+            throw SteleError.invalidArgument("empty batch")
+        }
+        defer { durableCount.raise(to: log.sealedRecordCount) }
+        do {
+            return try log.appendBatch(packed: packed, entries: entries, compressed: compressed, added: added, now: now,
+                                       syncFollows: options.commitPolicy == .everyBatch)
+        } catch let failed as SegmentLog.SealFailed {
+            state.failure = failed.cause
+            logWritesDisabled(failed.cause, during: "a seal")
+            throw SteleError.writesDisabled(cause: failed.cause)
         }
     }
 
@@ -272,3 +281,4 @@ extension Atomic where Value == UInt64 {
         }
     }
 }
+

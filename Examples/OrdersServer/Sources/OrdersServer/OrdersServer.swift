@@ -8,7 +8,7 @@
 //                                  header stele-sequence; 404 if none
 //   GET  /orders/{id}/history      every version: [{"sequence", "timestamp", "value_base64"}]
 //   GET  /proofs/{sequence}        {"index", "tree_size", "root", "hashes"} (hex), against the
-//                                  current tree
+//                                  tree of every durable record (never one a crash could undo)
 //
 // Bad input is a 4xx with a message (an id over 4,096 bytes, a body over 64 KiB, a sequence that
 // is not a number or not in the log); a store that stopped taking writes (a failed sync) is a 503.
@@ -123,8 +123,9 @@ struct OrdersAPI: Sendable {
         guard let text = context.parameters.get("sequence"), let sequence = UInt64(text) else {
             throw HTTPError(.badRequest, message: "the sequence must be a number")
         }
-        guard sequence < store.durableRecordCount else { throw HTTPError(.notFound, message: "no durable record \(sequence)") }
-        let proof = try mappedSync { try store.inclusionProof(index: sequence) }
+        let durable = store.durableRecordCount
+        guard sequence < durable else { throw HTTPError(.notFound, message: "no durable record \(sequence)") }
+        let proof = try mappedSync { try store.inclusionProof(index: sequence, treeSize: durable) }
         let hashes = proof.hashes.map { "\"\($0.hex)\"" }.joined(separator: ",")
         return json(.ok, #"{"index":\#(proof.index),"tree_size":\#(proof.treeSize),"root":"\#(proof.root.hex)","hashes":[\#(hashes)]}"#)
     }
