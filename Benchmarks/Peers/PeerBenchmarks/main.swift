@@ -187,8 +187,8 @@ func check(_ all: [Comparison], expected: Int?) -> Bool {
     }
     let failed = all.filter { !$0.gatePassed }
     for comparison in failed {
-        progress(String(format: "check failed: %@: Stele at %.2f× of the best peer (median of the rounds' ratios), below the gate of %.2f×",
-                        comparison.workload, comparison.pairedRatio, comparison.minimum))
+        progress(String(format: "check failed: %@: Stele at %.2f× of %@ (median of the rounds' ratios), below the gate of %.2f×",
+                        comparison.workload, comparison.pairedRatio, comparison.gatePeer, comparison.minimum))
     }
     return failed.isEmpty
 }
