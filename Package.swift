@@ -4,6 +4,7 @@
 // Target graph (each arrow is "may import"; the compiler keeps it):
 //   CLZ4, CXXHash, CCrypto, CSteleSys (C)  ←  SteleNative  ←  Stele  ←  SteleMirror  ←  SteleCLI
 //                                                                          ↖ SteleService (swift-service-lifecycle)
+//                                                              Stele  ←  SteleServe (Hummingbird)  ←  SteleCLI
 // SteleNative is the only target with system calls and C libraries: typed, thin wrappers in the
 // style of swift-system. Stele, the engine, imports no C module and no Glibc (LayerTests
 // refuses one: SwiftPM would let it compile); inside it the folders follow the data: Files → Encoding → Segments →
@@ -21,6 +22,10 @@ let package = Package(
         // A store's seal timer and shutdown, and `mirror --follow`, as swift-service-lifecycle
         // services; its own product, so that embedding Stele does not pull in the lifecycle library.
         .library(name: "SteleService", targets: ["SteleService"]),
+        // A read-only tile server of a store's log (c2sp.org/tlog-tiles) as Hummingbird routes
+        // any Hummingbird app can mount; its own product, so that embedding Stele does not pull
+        // in an HTTP server.
+        .library(name: "SteleServe", targets: ["SteleServe"]),
         .executable(name: "stele", targets: ["SteleCLI"]),
     ],
     dependencies: [
@@ -34,6 +39,8 @@ let package = Package(
         // SteleService only: the server ecosystem's service lifecycle (ServiceGroup, graceful
         // shutdown on SIGTERM); brings swift-async-algorithms.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // SteleServe and the CLI's `serve` only: the HTTP server (swift-nio underneath).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         // Tests only: an independent Ed25519 implementation (BoringSSL) to check our signatures.
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         // Documentation only: a build plugin that adds `swift package generate-documentation`
@@ -54,16 +61,19 @@ let package = Package(
         .target(name: "SteleMirror", dependencies: ["Stele", "SteleNative", .product(name: "CoreMetrics", package: "swift-metrics")]),
         .target(name: "SteleService", dependencies: ["Stele", "SteleMirror", .product(name: "Logging", package: "swift-log"),
                                                      .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+        .target(name: "SteleServe", dependencies: ["Stele", .product(name: "Logging", package: "swift-log"),
+                                                   .product(name: "Hummingbird", package: "hummingbird")]),
         .executableTarget(
             name: "SteleCLI",
-            dependencies: ["Stele", "SteleMirror", "SteleNative", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Stele", "SteleMirror", "SteleNative", "SteleServe", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Hummingbird", package: "hummingbird")]
         ),
         // A child process for the crash tests: appends under `.everyBatch` and reports each
         // acknowledged sequence number on stdout until it is killed.
         .executableTarget(name: "stele-crash-child", dependencies: ["Stele"], path: "Tests/CrashChild"),
         .testTarget(
             name: "SteleTests",
-            dependencies: ["Stele", "SteleNative", "SteleMirror", "SteleService", "stele-crash-child", "SteleCLI",
+            dependencies: ["Stele", "SteleNative", "SteleMirror", "SteleService", "SteleServe", "stele-crash-child", "SteleCLI",
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "MetricsTestKit", package: "swift-metrics"), .product(name: "Crypto", package: "swift-crypto")]

@@ -42,7 +42,7 @@ import Testing
         #expect(Self.importedModules(text) == ["Glibc", "Stele", "CXXHash", "CLZ4"])
     }
 
-    @Test(arguments: ["Stele", "SteleMirror", "SteleService", "SteleCLI"])
+    @Test(arguments: ["Stele", "SteleMirror", "SteleService", "SteleServe", "SteleCLI"])
     func onlyTheNativeTargetImportsTheSystem(target: String) throws {
         let files = try Self.sources(of: target)
         #expect(files.count >= 3, "found the sources of \(target)")
@@ -59,7 +59,7 @@ import Testing
                                       "baseAddress", "loadUnaligned", "load(fromByteOffset", "storeBytes", "copyMemory",
                                       "assumingMemoryBound", "bindMemory", "withUnsafeTemporaryAllocation", "Unmanaged", "allocate(capacity"]
 
-    @Test(arguments: ["Stele", "SteleMirror", "SteleService", "SteleCLI"])
+    @Test(arguments: ["Stele", "SteleMirror", "SteleService", "SteleServe", "SteleCLI"])
     func onlyTheNativeTargetDoesPointerWork(target: String) throws {
         for file in try Self.sources(of: target) {
             let code = file.text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("//") }

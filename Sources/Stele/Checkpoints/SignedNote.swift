@@ -31,6 +31,24 @@ public enum SignedNote {
     /// - Throws: ``SteleError/checkpoint(_:)`` (``CheckpointError/malformedNote(_:)``), ``CheckpointError/noTrustedSignature(key:)``,
     ///   ``CheckpointError/badSignature(key:)``.
     public static func open(_ note: String, verifier: NoteVerifier) throws -> String {
+        let (text, lines) = try split(note)
+        var verified = false
+        for (name, blob) in lines {
+            let id = blob[0 ..< 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            guard name == verifier.name, id == verifier.keyID else { continue }
+            guard Ed25519.verify(Array(blob[4...]), message: Array(text.utf8), publicKey: verifier.publicKey) else {
+                throw SteleError.checkpoint(.badSignature(key: verifier.name))
+            }
+            verified = true
+        }
+        guard verified else { throw SteleError.checkpoint(.noTrustedSignature(key: verifier.name)) }
+        return text
+    }
+
+    /// A note's text (up to and including the newline before the blank line) and its signature
+    /// lines as (key name, decoded blob of at least 5 bytes: key ID and signature).
+    /// - Throws: ``SteleError/checkpoint(_:)`` (``CheckpointError/malformedNote(_:)``).
+    package static func split(_ note: String) throws -> (text: String, signatures: [(name: String, blob: [UInt8])]) {
         guard note.utf8.count <= maxSize else { throw SteleError.checkpoint(.malformedNote("larger than \(maxSize) bytes")) }
         guard isWellFormedText(note) else { throw SteleError.checkpoint(.malformedNote("control characters other than newline")) }
         // The text ends at the last blank line; the signature lines follow it.
@@ -43,22 +61,14 @@ public enum SignedNote {
         guard signatures.hasSuffix("\n") else { throw SteleError.checkpoint(.malformedNote("does not end in a newline")) }
         let lines = signatures.dropLast().split(separator: "\n", omittingEmptySubsequences: false)
         guard !lines.isEmpty, lines.count <= maxSignatures else { throw SteleError.checkpoint(.malformedNote("no or too many signatures")) }
-        var verified = false
-        for line in lines {
+        return (text, try lines.map { line in
             guard line.hasPrefix("\u{2014} ") else { throw SteleError.checkpoint(.malformedNote("signature line without em dash")) }
             let fields = line.dropFirst(2).split(separator: " ", omittingEmptySubsequences: false)
             guard fields.count == 2, NoteVerifier.isValidName(String(fields[0])), let blob = Base64.decode(fields[1]), blob.count >= 5 else {
                 throw SteleError.checkpoint(.malformedNote("malformed signature line"))
             }
-            let id = blob[0 ..< 4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-            guard fields[0] == verifier.name, id == verifier.keyID else { continue }
-            guard Ed25519.verify(Array(blob[4...]), message: Array(text.utf8), publicKey: verifier.publicKey) else {
-                throw SteleError.checkpoint(.badSignature(key: verifier.name))
-            }
-            verified = true
-        }
-        guard verified else { throw SteleError.checkpoint(.noTrustedSignature(key: verifier.name)) }
-        return text
+            return (String(fields[0]), blob)
+        })
     }
 
     static func isWellFormedText(_ text: String) -> Bool {

@@ -83,6 +83,26 @@ extension Store {
         return proof
     }
 
+    /// Hashes `256·index ..< 256·index + width` of C2SP tlog-tiles tile `index` at `level`: the
+    /// Merkle tree hashes of consecutive subtrees of 256^level leaves (level 0: leaf hashes).
+    /// A tile's hashes never change once the tree holds them, so any width the tree holds is
+    /// the same bytes at every later size (c2sp.org/tlog-tiles; a tile server serves them).
+    /// - Throws: ``SteleError/invalidArgument(_:)`` for a level over 63 or a width not 1-256;
+    ///   ``SteleError/proof(_:)`` if the tree does not hold them yet; ``SteleError/corruption(_:)``
+    ///   for a damaged tile.
+    /// - Cost: one tile read (cached) and at most 256 × 7 hashes for a level-0 tile.
+    public func tileHashes(level: Int, index: UInt64, width: Int) throws -> [Digest] {
+        guard (0 ... 63).contains(level), (1 ... TileStore.width).contains(width) else {
+            throw SteleError.invalidArgument("a tile has a level of 0-63 and a width of 1-256")
+        }
+        let (reader, _) = try treeReader()
+        let (first, overflow) = index.multipliedReportingOverflow(by: UInt64(TileStore.width))
+        guard !overflow, level < 8 else {
+            throw SteleError.proof(.invalidTreeSize(.max, available: reader.size))
+        }
+        return try (0 ..< UInt64(width)).map { try reader.node(level: 8 * level, index: first + $0) }
+    }
+
     /// The leaf hash of record `sequence`, recomputed from the record.
     /// - Throws: ``SteleError/notFound(sequence:count:)``, ``SteleError/corruption(_:)``.
     public func leafHash(at sequence: UInt64) throws -> Digest {

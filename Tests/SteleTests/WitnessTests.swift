@@ -1,0 +1,165 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+@testable import Stele
+
+/// The witness (c2sp.org/tlog-witness add-checkpoint) and Ed25519 cosignatures
+/// (c2sp.org/tlog-cosignature), with request bodies written from the spec.
+@Suite(.serialized) struct WitnessTests {
+    static let logKey = try! NoteSigner(name: "witness-test.example/log", seed: [UInt8](repeating: 5, count: 32))
+    static let otherKey = try! NoteSigner(name: "witness-test.example/log", seed: [UInt8](repeating: 6, count: 32))
+    static let cosigner = try! Cosigner(name: "witness.example/w1", seed: [UInt8](repeating: 8, count: 32))
+
+    /// A store of `count` records whose checkpoints name the test log's origin.
+    static func store(_ dir: TemporaryDirectory, records count: Int) throws -> Store {
+        let path = dir.child("store")
+        try Store.create(at: path, segmentSize: 1 << 20, origin: logKey.name)
+        let store = try Store(path: path)
+        try store.putBatch((0 ..< count).map { Entry(namespace: "n", key: Array("k\($0)".utf8), value: [UInt8(truncatingIfNeeded: $0)]) })
+        return store
+    }
+
+    static func body(old: UInt64, proof: [Digest] = [], note: String) -> [UInt8] {
+        Array(("old \(old)\n" + proof.map { Base64.encode($0.bytes) + "\n" }.joined() + "\n" + note).utf8)
+    }
+
+    @Test func cosignsOnlyAlongConsistencyProofs() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = try Self.store(dir, records: 100)
+        defer { try? store.close() }
+        let witness = try Witness(cosigner: Self.cosigner, logs: [Self.logKey.verifier], stateDirectory: dir.child("state"))
+
+        let first = try store.checkpoint(signer: Self.logKey)
+        let size1 = store.treeSize
+        let before = UInt64(Date().timeIntervalSince1970)
+        let answer = witness.addCheckpoint(Self.body(old: 0, note: first))
+        #expect(answer.status == 200, "\(answer)")
+        #expect(answer.body.hasPrefix("\u{2014} witness.example/w1 ") && answer.body.hasSuffix("\n"))
+        // The cosignature verifies on the checkpoint, with a time of now.
+        let time = try Self.cosigner.verifier.cosignatureTime(in: first + answer.body)
+        #expect(time.map { $0 >= before && $0 <= UInt64(Date().timeIntervalSince1970) } == true)
+        // The log's own signature still verifies beside it.
+        #expect(throws: Never.self) { try SignedNote.open(first + answer.body, verifier: Self.logKey.verifier) }
+
+        // The same old size again: 409 with the latest cosigned size.
+        let stale = witness.addCheckpoint(Self.body(old: 0, note: first))
+        #expect(stale == Witness.Answer(status: 409, contentType: "text/x.tlog.size", body: "\(size1)\n"))
+
+        // The log grows: cosigned with the consistency proof from the size the witness holds.
+        try store.putBatch((100 ..< 180).map { Entry(namespace: "n", key: Array("k\($0)".utf8), value: [1]) })
+        let second = try store.checkpoint(signer: Self.logKey)
+        let proof = try store.consistencyProof(from: size1, to: store.treeSize).hashes
+        #expect(!proof.isEmpty)
+        var wrong = proof
+        wrong[0] = Digest(bytes: [UInt8](repeating: 1, count: 32))!
+        #expect(witness.addCheckpoint(Self.body(old: size1, proof: wrong, note: second)).status == 422)
+        #expect(witness.addCheckpoint(Self.body(old: size1, proof: [], note: second)).status == 422)
+        #expect(witness.addCheckpoint(Self.body(old: size1, proof: proof, note: second)).status == 200)
+        #expect(try witness.latest(origin: Self.logKey.name).size == store.treeSize)
+
+        // A fork: another root at a larger size, signed by the log's key (an insider with the
+        // key): no proof from the cosigned size verifies, so it is never cosigned.
+        let forked = try SignedNote.sign(Checkpoint(origin: Self.logKey.name, treeSize: store.treeSize + 5,
+                                                    root: Digest(bytes: [UInt8](repeating: 2, count: 32))!).text, with: Self.logKey)
+        #expect(witness.addCheckpoint(Self.body(old: store.treeSize, proof: proof, note: forked)).status == 422)
+        // The same size with another root: 409.
+        let sameSize = try SignedNote.sign(Checkpoint(origin: Self.logKey.name, treeSize: store.treeSize,
+                                                      root: Digest(bytes: [UInt8](repeating: 3, count: 32))!).text, with: Self.logKey)
+        #expect(witness.addCheckpoint(Self.body(old: store.treeSize, note: sameSize)).status == 409)
+        // The same checkpoint again, old size equal: cosigned again (nothing new to check).
+        #expect(witness.addCheckpoint(Self.body(old: store.treeSize, note: second)).status == 200)
+        #expect(try witness.latest(origin: Self.logKey.name).size == store.treeSize)
+    }
+
+    @Test func refusesWhatTheSpecRefuses() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = try Self.store(dir, records: 10)
+        defer { try? store.close() }
+        let witness = try Witness(cosigner: Self.cosigner, logs: [Self.logKey.verifier], stateDirectory: dir.child("state"))
+        let note = try store.checkpoint(signer: Self.logKey)
+        let size = store.treeSize
+        // Unknown origin: 404. Signed by a key the witness does not trust for the origin: 403.
+        let unknown = try SignedNote.sign(Checkpoint(origin: "other.example/log", treeSize: 1, root: Digest(bytes: [UInt8](repeating: 0, count: 32))!).text,
+                                          with: NoteSigner(name: "other.example/log", seed: [UInt8](repeating: 1, count: 32)))
+        #expect(witness.addCheckpoint(Self.body(old: 0, note: unknown)).status == 404)
+        let text = try SignedNote.split(note).text
+        #expect(witness.addCheckpoint(Self.body(old: 0, note: try SignedNote.sign(text, with: Self.otherKey))).status == 403)
+        // A signature by the trusted key over other text: 403.
+        let tampered = note.replacingOccurrences(of: "\n\(size)\n", with: "\n\(size + 1)\n")
+        #expect(witness.addCheckpoint(Self.body(old: 0, note: tampered)).status == 403)
+        // Old size above the checkpoint's: 400.
+        #expect(witness.addCheckpoint(Self.body(old: size + 1, note: note)).status == 400)
+        // Malformed bodies: 400.
+        for body in ["", "old 0\n", "old 00\n\n" + note, "old -1\n\n" + note, "old 0\nnot-base64!\n\n" + note, "old 0\n" + note,
+                     "old 0\n" + String(repeating: Base64.encode([UInt8](repeating: 0, count: 32)) + "\n", count: 64) + "\n" + note,
+                     "old 0\n\n" + "not a checkpoint\n"] {
+            #expect(witness.addCheckpoint(Array(body.utf8)).status == 400, "\(body.prefix(40))")
+        }
+        // A proof from size 0 must be empty.
+        #expect(witness.addCheckpoint(Self.body(old: 0, proof: [Digest(bytes: [UInt8](repeating: 0, count: 32))!], note: note)).status == 422)
+        // Nothing above was cosigned.
+        #expect(try witness.latest(origin: Self.logKey.name).size == 0)
+        // One witness process per state directory.
+        #expect(throws: SteleError.self) { try Witness(cosigner: Self.cosigner, logs: [Self.logKey.verifier], stateDirectory: dir.child("state")) }
+    }
+
+    /// The state survives a restart: a new witness on the same directory holds the cosigned size.
+    @Test func theCosignedSizeSurvivesARestart() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = try Self.store(dir, records: 20)
+        defer { try? store.close() }
+        let note = try store.checkpoint(signer: Self.logKey)
+        do {
+            let witness = try Witness(cosigner: Self.cosigner, logs: [Self.logKey.verifier], stateDirectory: dir.child("state"))
+            #expect(witness.addCheckpoint(Self.body(old: 0, note: note)).status == 200)
+        }
+        let again = try Witness(cosigner: Self.cosigner, logs: [Self.logKey.verifier], stateDirectory: dir.child("state"))
+        #expect(try again.latest(origin: Self.logKey.name).size == store.treeSize)
+        #expect(again.addCheckpoint(Self.body(old: 0, note: note)).status == 409)
+    }
+
+    /// Cosigner keys: the text forms round-trip, a checkpoint key (type 0x01) is not a cosigner
+    /// key, and a cosignature by another key or over other text does not verify.
+    @Test func cosignerKeysAndCosignatures() throws {
+        let generated = try Cosigner.generate(name: "w.example/x")
+        #expect(try Cosigner(parsing: generated.encoded).verifier == generated.verifier)
+        #expect(try CosignatureVerifier(parsing: generated.verifier.encoded) == generated.verifier)
+        #expect(throws: SteleError.self) { try CosignatureVerifier(parsing: Self.logKey.verifier.encoded) }
+        #expect(throws: SteleError.self) { try NoteVerifier(parsing: generated.verifier.encoded) }
+        let note = try SignedNote.sign("o.example/log\n5\n\(Base64.encode([UInt8](repeating: 4, count: 32)))\n", with: Self.logKey)
+        let text = try SignedNote.split(note).text
+        let line = try generated.cosign(text, time: 1_700_000_000)
+        #expect(try generated.verifier.cosignatureTime(in: note + line) == 1_700_000_000)
+        #expect(try Self.cosigner.verifier.cosignatureTime(in: note + line) == nil)
+        let otherText = try SignedNote.sign("o.example/log\n6\n\(Base64.encode([UInt8](repeating: 4, count: 32)))\n", with: Self.logKey)
+        #expect(throws: SteleError.self) { try generated.verifier.cosignatureTime(in: otherText + line) }
+    }
+
+    /// `stele witness` over HTTP on 127.0.0.1: the cosignature comes back as the body of a 200,
+    /// a stale old size as a 409 with `text/x.tlog.size`, and a GET or an unknown path is not a
+    /// cosignature.
+    @Test func theWitnessCommandAnswersOverHTTP() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = try Self.store(dir, records: 30)
+        defer { try? store.close() }
+        let note = try store.checkpoint(signer: Self.logKey)
+        try (Self.cosigner.encoded + "\n").write(toFile: dir.child("w.key"), atomically: true, encoding: .utf8)
+        let server = try ListeningProcess(ListeningProcess.stele, ["witness", "--listen", "127.0.0.1:0", "--key", dir.child("w.key"),
+                                                   "--state", dir.child("state"), "--log", Self.logKey.verifier.encoded])
+        defer { server.stop() }
+        let ok = try server.request("POST", "add-checkpoint", body: Self.body(old: 0, note: note))
+        #expect(ok.status == 200)
+        #expect(try Self.cosigner.verifier.cosignatureTime(in: note + String(decoding: ok.body, as: UTF8.self)) != nil)
+        let stale = try server.request("POST", "add-checkpoint", body: Self.body(old: 0, note: note))
+        #expect(stale.status == 409 && stale.contentType == "text/x.tlog.size")
+        #expect(String(decoding: stale.body, as: UTF8.self) == "\(store.treeSize)\n")
+        #expect(try server.request("GET", "add-checkpoint", body: nil).status == 404)
+        #expect(try server.request("POST", "add-checkpoint", body: Array("old 0\n".utf8)).status == 400)
+    }
+}
