@@ -162,4 +162,53 @@ import Testing
         #expect(try server.request("GET", "add-checkpoint", body: nil).status == 404)
         #expect(try server.request("POST", "add-checkpoint", body: Array("old 0\n".utf8)).status == 400)
     }
+
+    /// The whole loop through the CLI: two witnesses cosign each checkpoint `stele checkpoint
+    /// --witness` asks for (the second time after a 409 and with a consistency proof); `verify
+    /// --witness-key` accepts the cosigned checkpoint and refuses one without the quorum; with a
+    /// witness down and a quorum of all, the command exits 1 and stores no cosignature.
+    @Test func checkpointsGatherAQuorumOfCosignatures() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = dir.child("store"), origin = "quorum.example/log"
+        #expect(try CLITests.stele(["init", store, "--origin", origin]).status == 0)
+        #expect(try CLITests.stele(["keygen", "--name", origin, "--out", dir.child("log")]).status == 0)
+        var witnesses: [ListeningProcess] = []
+        defer { witnesses.forEach { $0.stop() } }
+        var endpoints: [String] = []
+        for n in 1 ... 2 {
+            #expect(try CLITests.stele(["keygen", "--witness", "--name", "w\(n).example", "--out", dir.child("w\(n)")]).status == 0)
+            let witness = try ListeningProcess(ListeningProcess.stele, ["witness", "--listen", "127.0.0.1:0", "--key", dir.child("w\(n).key"),
+                                                                        "--state", dir.child("w\(n)-state"), "--log", dir.child("log.pub")])
+            witnesses.append(witness)
+            endpoints += ["--witness", "http://127.0.0.1:\(witness.port)=" + (try Self.readText(dir.child("w\(n).pub")))]
+        }
+        let witnessKeys = ["--witness-key", dir.child("w1.pub"), "--witness-key", dir.child("w2.pub")]
+        for round in 0 ..< 2 {
+            #expect(try CLITests.stele(["put", store, "n", "k\(round)", "v"]).status == 0)
+            let signed = try CLITests.stele(["checkpoint", store, "--key", dir.child("log.key"), "--out", dir.child("cp")] + endpoints)
+            #expect(signed.status == 0, "\(signed.stderr)")
+            let note = try Self.readText(dir.child("cp"))
+            #expect(note.components(separatedBy: "\n\u{2014} ").count == 4, "the log's signature and two cosignatures: \(note)")
+            #expect(try Self.readText(store + "/checkpoints/checkpoint") == note)
+            let verified = try CLITests.stele(["verify", store, "--checkpoint", dir.child("cp"), "--verifier-key", dir.child("log.pub")] + witnessKeys)
+            #expect(verified.status == 0, "\(verified.stderr)")
+        }
+        // A checkpoint signed by the log alone does not pass a verify that asks for witnesses.
+        #expect(try CLITests.stele(["checkpoint", store, "--key", dir.child("log.key"), "--out", dir.child("alone")]).status == 0)
+        let refused = try CLITests.stele(["verify", store, "--checkpoint", dir.child("alone"), "--verifier-key", dir.child("log.pub"),
+                                          "--witness-key", dir.child("w1.pub"), "--quorum", "1"])
+        #expect(refused.status == 1 && refused.stderr.contains("0 valid cosignatures"), "\(refused.stderr)")
+        // One witness down, a quorum of both: exit 1, no cosignature stored.
+        witnesses[1].stop()
+        #expect(try CLITests.stele(["put", store, "n", "k9", "v"]).status == 0)
+        let short = try CLITests.stele(["checkpoint", store, "--key", dir.child("log.key"), "--out", dir.child("short")] + endpoints)
+        #expect(short.status == 1 && short.stderr.contains("1 of 2 witnesses cosigned"), "\(short.stderr)")
+        let stored = try Self.readText(store + "/checkpoints/checkpoint")
+        #expect(stored.components(separatedBy: "\n\u{2014} ").count == 2, "only the log's signature: \(stored)")
+    }
+
+    static func readText(_ path: String) throws -> String {
+        String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+    }
 }

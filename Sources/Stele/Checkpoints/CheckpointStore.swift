@@ -55,6 +55,22 @@ package struct CheckpointStore: Sendable {
     }
 
     /// The checkpoint body of a stored note (the text before its last blank line).
+    /// Adds `lines` (cosignature lines, each `— name base64\n`) to the latest checkpoint and
+    /// stores it again, in place and in its history entry; returns the new note. Lines already
+    /// on the note are not added twice.
+    /// - Throws: ``SteleError/checkpoint(_:)`` if there is no checkpoint or a line is malformed.
+    package func addCosignatures(_ lines: [String]) throws -> String {
+        guard let note = try latest() else { throw SteleError.checkpoint(.malformedNote("no checkpoint to cosign")) }
+        let checkpoint = try CheckpointStore.body(of: note, path: latestPath)
+        let fresh = lines.filter { !note.contains($0) }
+        let cosigned = note + fresh.joined()
+        // The result must still be a well-formed note (every line a signature line).
+        _ = try SignedNote.split(cosigned)
+        try fs.writeAtomically(Array(cosigned.utf8), to: historyPath(checkpoint.treeSize), permissions: 0o644, directory: directory + "/history")
+        try fs.writeAtomically(Array(cosigned.utf8), to: latestPath, permissions: 0o644, directory: directory)
+        return cosigned
+    }
+
     static func body(of note: String, path: String) throws -> Checkpoint {
         let bytes = Array(note.utf8)
         guard let split = (0 ..< max(0, bytes.count - 1)).last(where: { bytes[$0] == 0x0a && bytes[$0 + 1] == 0x0a }) else {

@@ -56,4 +56,29 @@ extension Store {
     public func latestCheckpoint() throws -> String? {
         try checkpointStore.latest()
     }
+
+    /// Adds witnesses' cosignature lines to the latest stored checkpoint (``latestCheckpoint()``),
+    /// as `stele checkpoint --witness` does once enough witnesses cosigned it.
+    /// - Returns: the cosigned note, as stored.
+    /// - Throws: ``SteleError/checkpoint(_:)`` if there is no checkpoint or a line is not a
+    ///   signature line; ``SteleError/readOnly``; ``SteleError/io(_:)``.
+    @discardableResult
+    public func addCosignatures(_ lines: [String]) throws -> String {
+        guard !options.readOnly else { throw SteleError.readOnly }
+        return try syncCursor.withLock { _ throws -> String in try checkpointStore.addCosignatures(lines) }
+    }
+}
+
+/// How many of `keys` cosigned a checkpoint note (c2sp.org/tlog-cosignature): a witness quorum.
+public enum CosignatureQuorum {
+    /// The number of distinct keys among `keys` with a valid cosignature on `note`.
+    /// - Throws: ``SteleError/checkpoint(_:)`` for a malformed note, or a cosignature by one of
+    ///   `keys` that does not verify (the note was altered).
+    public static func count(in note: String, keys: [CosignatureVerifier]) throws -> Int {
+        var seen: Set<String> = []
+        for key in keys where !seen.contains(key.encoded) {
+            if try key.cosignatureTime(in: note) != nil { seen.insert(key.encoded) }
+        }
+        return seen.count
+    }
 }

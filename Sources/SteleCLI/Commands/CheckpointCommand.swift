@@ -1,5 +1,6 @@
 import ArgumentParser
 import Stele
+import SteleMirror
 
 struct CheckpointCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -8,7 +9,13 @@ struct CheckpointCommand: ParsableCommand {
         discussion: """
         With --key, makes every record and the tiles durable, checks the new checkpoint extends \
         the latest signed one, signs it (C2SP tlog-checkpoint in a signed note) and stores it \
-        under checkpoints/. Without --key, prints the latest stored checkpoint. With --seal,         seals the active segment first, so that the checkpoint covers sealed records only: the         ones `stele mirror` copies off-host.
+        under checkpoints/. Without --key, prints the latest stored checkpoint. With --seal, \
+        seals the active segment first, so that the checkpoint covers sealed records only: the \
+        ones `stele mirror` copies off-host. With --witness (repeatable) it then asks each \
+        witness to cosign it (c2sp.org/tlog-witness, with a consistency proof from the size the \
+        witness last cosigned) and stores the cosignatures with the checkpoint once at least \
+        --quorum valid ones came back; with fewer it exits 1 and stores none (the checkpoint \
+        stays, signed by the log alone).
         """)
 
     @OptionGroup var directory: StoreDirectory
@@ -22,13 +29,41 @@ struct CheckpointCommand: ParsableCommand {
     @Option(help: "Write the signed note to this file instead of standard output.")
     var out: String?
 
+    @Option(name: .customLong("witness"), help: "A witness to ask for a cosignature: URL=VERIFIER_KEY (with --key); repeatable.")
+    var witnesses: [String] = []
+
+    @Option(help: "How many witnesses must cosign (default: all given).")
+    var quorum: Int?
+
     func run() throws {
         let note: String
         if let key {
             let signer = try NoteSigner(parsing: try readText(key))
+            let endpoints = try witnesses.map(WitnessEndpoint.init(parsing:))
+            let needed = quorum ?? endpoints.count
+            guard (0 ... endpoints.count).contains(needed) else {
+                throw ValidationError("--quorum must be between 0 and the number of --witness (\(endpoints.count))")
+            }
             note = try withStore(at: directory.path, .writable(.everyBatch)) { store in
                 if seal { try store.seal() }
-                return try store.checkpoint(signer: signer)
+                let signed = try store.checkpoint(signer: signer)
+                guard !endpoints.isEmpty else { return signed }
+                let outcomes = WitnessClient.cosign(signed, of: store, witnesses: endpoints)
+                var lines: [String] = []
+                for outcome in outcomes {
+                    switch outcome.result {
+                    case .success(let line):
+                        lines.append(line)
+                        Console.error("witness \(outcome.witness.key.name): cosigned")
+                    case .failure(let error):
+                        Console.error("witness \(outcome.witness.key.name): \(error)")
+                    }
+                }
+                guard lines.count >= needed else {
+                    throw InputError(message: "\(lines.count) of \(endpoints.count) witnesses cosigned, \(needed) needed: "
+                        + "the checkpoint is stored signed by the log alone, without cosignatures")
+                }
+                return try store.addCosignatures(lines)
             }
         } else {
             note = try withStore(at: directory.path, .readOnly) { store in

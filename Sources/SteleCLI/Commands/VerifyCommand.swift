@@ -14,7 +14,9 @@ struct VerifyCommand: ParsableCommand {
         are exactly the history the checkpoint signed; 1: the checkpoint or key is refused; 3: a \
         record was altered, removed, reordered or inserted (named by file, offset and sequence \
         number), the history was rewritten, or records were lost. --tiles-only checks a \
-        consistency proof from the tiles instead (fast, but the records are not read).
+        consistency proof from the tiles instead (fast, but the records are not read). With \
+        --witness-key (repeatable), the checkpoint must also carry valid cosignatures of at \
+        least --quorum of those witnesses (default all), or it is refused (exit 1).
         """)
 
     @OptionGroup var directory: StoreDirectory
@@ -28,9 +30,17 @@ struct VerifyCommand: ParsableCommand {
     @Flag(help: "Check only a consistency proof from the tiles; the records are not read.")
     var tilesOnly = false
 
+    @Option(name: .customLong("witness-key"), help: "A witness's cosigner key, or a file holding it; repeatable: the checkpoint must carry their cosignatures.")
+    var witnessKeys: [String] = []
+
+    @Option(help: "How many of the --witness-key witnesses must have cosigned (default: all).")
+    var quorum: Int?
+
     func run() throws {
         let verifier = try loadVerifier(verifierKey)
         let note = try readText(checkpoint)
+        // A checkpoint without its witnesses' quorum is refused before anything is read.
+        try requireCosignatures(note, keys: witnessKeys, quorum: quorum)
         // Records are read by sequence number only: no key index to build.
         try withStore(at: directory.path, .readOnlyWithoutKeyIndex) { store in
             if tilesOnly {

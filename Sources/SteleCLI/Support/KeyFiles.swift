@@ -43,3 +43,23 @@ func loadVerifier(_ argument: String) throws -> NoteVerifier {
     }
     return try NoteVerifier(parsing: argument)
 }
+
+/// A witness's cosigner key given inline (`name+id+key`, type 0x04) or as a file holding one.
+func loadCosignatureVerifier(_ argument: String) throws -> CosignatureVerifier {
+    if FileManager.default.fileExists(atPath: argument) {
+        return try CosignatureVerifier(parsing: try readText(argument).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+    return try CosignatureVerifier(parsing: argument)
+}
+
+/// Refuses `note` unless at least `quorum` (default: all) of `keys` cosigned it.
+func requireCosignatures(_ note: String, keys arguments: [String], quorum: Int?) throws {
+    guard !arguments.isEmpty else { return }
+    let keys = try arguments.map(loadCosignatureVerifier)
+    let needed = quorum ?? keys.count
+    guard (1 ... keys.count).contains(needed) else { throw InputError(message: "--quorum must be 1-\(keys.count)") }
+    let valid = try CosignatureQuorum.count(in: note, keys: keys)
+    guard valid >= needed else {
+        throw InputError(message: "the checkpoint carries \(valid) valid cosignatures of the \(keys.count) witness keys given, \(needed) needed")
+    }
+}
