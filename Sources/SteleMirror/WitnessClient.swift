@@ -80,34 +80,7 @@ public enum WitnessClient {
     }
 
     private static func post(_ body: String, to url: URL, timeout: TimeInterval) throws -> (Int, String) {
-        var request = URLRequest(url: url, timeoutInterval: timeout)
-        request.httpMethod = "POST"
-        request.httpBody = Data(body.utf8)
-        let session = URLSession(configuration: .ephemeral)
-        defer { session.finishTasksAndInvalidate() }
-        let done = DispatchSemaphore(value: 0)
-        let reply = Reply()
-        session.dataTask(with: request) { data, response, error in
-            reply.set(data: data, status: (response as? HTTPURLResponse)?.statusCode, error: error)
-            done.signal()
-        }.resume()
-        done.wait()
-        return try reply.get(url)
-    }
-
-    private final class Reply: @unchecked Sendable {
-        private let lock = NSLock()
-        private var value: (Data?, Int?, (any Error)?) = (nil, nil, nil)
-        func set(data: Data?, status: Int?, error: (any Error)?) {
-            lock.lock()
-            value = (data, status, error)
-            lock.unlock()
-        }
-        func get(_ url: URL) throws -> (Int, String) {
-            lock.lock()
-            defer { lock.unlock() }
-            if let error = value.2 { throw SteleError.invalidArgument("witness at \(url): \(error.localizedDescription)") }
-            return (value.1 ?? 0, String(decoding: value.0 ?? Data(), as: UTF8.self))
-        }
+        let answer = try PlainHTTP.request("POST", url, body: Data(body.utf8), timeout: timeout)
+        return (answer.status, String(decoding: answer.body, as: UTF8.self))
     }
 }

@@ -1,3 +1,5 @@
+import Stele
+
 /// A resource of a tiled transparency log (c2sp.org/tlog-tiles), named by its path below the
 /// log's URL prefix: `checkpoint`, `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`.
 ///
@@ -42,15 +44,8 @@ public enum TileResource: Equatable, Sendable, CustomStringConvertible {
     public var description: String { path }
 
     static func encode(_ index: UInt64, _ width: Int?) -> String {
-        var groups: [String] = []
-        var rest = index
-        repeat {
-            let group = String(rest % 1000)
-            groups.insert(String(repeating: "0", count: 3 - group.count) + group, at: 0)
-            rest /= 1000
-        } while rest > 0
-        let path = groups.dropLast().map { "x" + $0 + "/" }.joined() + groups[groups.count - 1]
-        return width.map { path + ".p/\($0)" } ?? path
+        // The store names its tile files the same way: one encoding for both.
+        String(TileStore.path(level: 0, index: index, partialWidth: width).dropFirst("tile/0/".count))
     }
 
     /// `x001/x234/067` or `x001/x234/067.p/12` (as path components).

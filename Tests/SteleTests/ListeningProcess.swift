@@ -53,6 +53,19 @@ final class ListeningProcess {
         return result ?? (0, nil, [])
     }
 
+    /// A GET to a server on 127.0.0.1 at `port`.
+    static func get(_ port: Int, _ path: String) throws -> (status: Int, body: [UInt8]) {
+        let url = URL(string: "http://127.0.0.1:\(port)/\(path)")!
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: (Int, [UInt8]) = (0, [])
+        URLSession.shared.dataTask(with: URLRequest(url: url)) { data, response, _ in
+            result = ((response as? HTTPURLResponse)?.statusCode ?? 0, Array(data ?? Data()))
+            done.signal()
+        }.resume()
+        done.wait()
+        return result
+    }
+
     func get(_ path: String) throws -> (status: Int, body: [UInt8]) {
         let answer = try request("GET", path, body: nil)
         return (answer.status, answer.body)

@@ -31,7 +31,11 @@ package struct CheckpointStore: Sendable {
 
     /// Signs a checkpoint for (`size`, `root`) after checking it against the latest one, and
     /// stores it. `rootAt` gives the current tree's root at an earlier size.
-    package func sign(size: UInt64, root: Digest, signer: NoteSigner, rootAt: (UInt64) throws -> Digest) throws -> String {
+    /// Signs a checkpoint of `size` and `root` after checking it extends the latest one; stores
+    /// it in the history and, if `publish`, as the latest (else ``publish(_:cosignatures:)`` does
+    /// that once witnesses have cosigned it).
+    package func sign(size: UInt64, root: Digest, signer: NoteSigner, publish: Bool = true,
+                      rootAt: (UInt64) throws -> Digest) throws -> String {
         if let previousNote = try latest() {
             // Our own earlier checkpoint: its body is what we signed; parse it past the signature block.
             let previous = try CheckpointStore.body(of: previousNote, path: latestPath)
@@ -50,25 +54,30 @@ package struct CheckpointStore: Sendable {
         let note = try SignedNote.sign(Checkpoint(origin: origin, treeSize: size, root: root).text, with: signer)
         if try fs.status(directory + "/history") == nil { try fs.makeDirectory(directory + "/history") }
         try fs.writeAtomically(Array(note.utf8), to: historyPath(size), permissions: 0o644, directory: directory + "/history")
-        try fs.writeAtomically(Array(note.utf8), to: latestPath, permissions: 0o644, directory: directory)
+        if publish { try fs.writeAtomically(Array(note.utf8), to: latestPath, permissions: 0o644, directory: directory) }
         return note
     }
 
     /// The checkpoint body of a stored note (the text before its last blank line).
-    /// Adds `lines` (cosignature lines, each `— name base64\n`) to the latest checkpoint and
-    /// stores it again, in place and in its history entry; returns the new note. Lines already
-    /// on the note are not added twice.
-    /// - Throws: ``SteleError/checkpoint(_:)`` if there is no checkpoint or a line is malformed.
-    package func addCosignatures(_ lines: [String]) throws -> String {
-        guard let note = try latest() else { throw SteleError.checkpoint(.malformedNote("no checkpoint to cosign")) }
+    /// Publishes `note`, a checkpoint this store signed (its history entry holds it), with
+    /// `cosignatures` (lines `— name base64\n`) added: the history entry and the latest are
+    /// replaced atomically. Returns the published note.
+    /// - Throws: ``SteleError/checkpoint(_:)`` if the history holds another note at its size, a
+    ///   line is malformed, or a larger checkpoint is published already.
+    package func publish(_ note: String, cosignatures: [String]) throws -> String {
         let checkpoint = try CheckpointStore.body(of: note, path: latestPath)
-        let fresh = lines.filter { !note.contains($0) }
-        let cosigned = note + fresh.joined()
-        // The result must still be a well-formed note (every line a signature line).
-        _ = try SignedNote.split(cosigned)
-        try fs.writeAtomically(Array(cosigned.utf8), to: historyPath(checkpoint.treeSize), permissions: 0o644, directory: directory + "/history")
-        try fs.writeAtomically(Array(cosigned.utf8), to: latestPath, permissions: 0o644, directory: directory)
-        return cosigned
+        guard let stored = try fs.readWholeFile(historyPath(checkpoint.treeSize), limit: SignedNote.maxSize),
+              String(decoding: stored, as: UTF8.self).hasPrefix(note) else {
+            throw SteleError.checkpoint(.malformedNote("not a checkpoint this store signed"))
+        }
+        if let latest = try latest(), try CheckpointStore.body(of: latest, path: latestPath).treeSize > checkpoint.treeSize {
+            throw SteleError.checkpoint(.inconsistentWithPrevious(previousSize: checkpoint.treeSize, detail: "a larger checkpoint is published"))
+        }
+        let published = note + cosignatures.filter { !note.contains($0) }.joined()
+        _ = try SignedNote.split(published)  // still a note: every added line a signature line
+        try fs.writeAtomically(Array(published.utf8), to: historyPath(checkpoint.treeSize), permissions: 0o644, directory: directory + "/history")
+        try fs.writeAtomically(Array(published.utf8), to: latestPath, permissions: 0o644, directory: directory)
+        return published
     }
 
     static func body(of note: String, path: String) throws -> Checkpoint {

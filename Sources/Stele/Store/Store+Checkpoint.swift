@@ -21,6 +21,20 @@ extension Store {
     ///   wait for them.
     @discardableResult
     public func checkpoint(signer: NoteSigner) throws -> String {
+        try signCheckpoint(signer: signer, publish: true)
+    }
+
+    /// Signs a checkpoint as ``checkpoint(signer:)`` does, but keeps it out of
+    /// `checkpoints/checkpoint` (what `stele serve` and `latestCheckpoint()` show) until
+    /// ``publishCheckpoint(_:cosignatures:)``: so that witnesses can cosign it first, and nobody
+    /// sees it without its cosignatures. It is in `checkpoints/history` at once.
+    /// - Returns: the signed note.
+    /// - Throws: as ``checkpoint(signer:)``.
+    public func signUnpublishedCheckpoint(signer: NoteSigner) throws -> String {
+        try signCheckpoint(signer: signer, publish: false)
+    }
+
+    private func signCheckpoint(signer: NoteSigner, publish: Bool) throws -> String {
         // Most of the sync happens here, with appends running; the one under the locks below
         // covers only what they added meanwhile.
         try sync()
@@ -43,7 +57,7 @@ extension Store {
                 }
                 try log.makeTilesDurable()
                 let reader = TileReader(store: log.tiles, cache: tileCache, size: log.frontier.size, builder: log.tileBuilder)
-                return try checkpointStore.sign(size: log.frontier.size, root: log.frontier.root, signer: signer) {
+                return try checkpointStore.sign(size: log.frontier.size, root: log.frontier.root, signer: signer, publish: publish) {
                     try MerkleProofs.root(reader, size: $0)
                 }
             }
@@ -57,15 +71,17 @@ extension Store {
         try checkpointStore.latest()
     }
 
-    /// Adds witnesses' cosignature lines to the latest stored checkpoint (``latestCheckpoint()``),
-    /// as `stele checkpoint --witness` does once enough witnesses cosigned it.
-    /// - Returns: the cosigned note, as stored.
-    /// - Throws: ``SteleError/checkpoint(_:)`` if there is no checkpoint or a line is not a
-    ///   signature line; ``SteleError/readOnly``; ``SteleError/io(_:)``.
+    /// Publishes a checkpoint from ``signUnpublishedCheckpoint(signer:)`` with witnesses'
+    /// cosignature lines added (none if too few witnesses cosigned), as `stele checkpoint
+    /// --witness` does.
+    /// - Returns: the note as published.
+    /// - Throws: ``SteleError/checkpoint(_:)`` if the store did not sign `note`, a line is not a
+    ///   signature line, or a larger checkpoint is published already; ``SteleError/readOnly``;
+    ///   ``SteleError/io(_:)``.
     @discardableResult
-    public func addCosignatures(_ lines: [String]) throws -> String {
+    public func publishCheckpoint(_ note: String, cosignatures: [String]) throws -> String {
         guard !options.readOnly else { throw SteleError.readOnly }
-        return try syncCursor.withLock { _ throws -> String in try checkpointStore.addCosignatures(lines) }
+        return try syncCursor.withLock { _ throws -> String in try checkpointStore.publish(note, cosignatures: cosignatures) }
     }
 }
 

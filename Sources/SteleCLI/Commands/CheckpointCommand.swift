@@ -46,8 +46,9 @@ struct CheckpointCommand: ParsableCommand {
             }
             note = try withStore(at: directory.path, .writable(.everyBatch)) { store in
                 if seal { try store.seal() }
-                let signed = try store.checkpoint(signer: signer)
-                guard !endpoints.isEmpty else { return signed }
+                guard !endpoints.isEmpty else { return try store.checkpoint(signer: signer) }
+                // Published only after the witnesses answered: nobody sees it without them.
+                let signed = try store.signUnpublishedCheckpoint(signer: signer)
                 let outcomes = WitnessClient.cosign(signed, of: store, witnesses: endpoints)
                 var lines: [String] = []
                 for outcome in outcomes {
@@ -60,10 +61,11 @@ struct CheckpointCommand: ParsableCommand {
                     }
                 }
                 guard lines.count >= needed else {
+                    try store.publishCheckpoint(signed, cosignatures: [])
                     throw InputError(message: "\(lines.count) of \(endpoints.count) witnesses cosigned, \(needed) needed: "
-                        + "the checkpoint is stored signed by the log alone, without cosignatures")
+                        + "the checkpoint is published signed by the log alone, without cosignatures")
                 }
-                return try store.addCosignatures(lines)
+                return try store.publishCheckpoint(signed, cosignatures: lines)
             }
         } else {
             note = try withStore(at: directory.path, .readOnly) { store in
