@@ -50,6 +50,25 @@ public struct LogMonitor: Sendable {
     /// - Throws: ``SteleError`` when the log cannot be reached or read at all (no verdict), or
     ///   the state directory cannot be written.
     public func check(now: Date = Date()) throws -> Report {
+        guard !witnesses.contains(where: { $0.publicKey == verifier.publicKey }) else {
+            throw SteleError.invalidArgument("a witness key is the log's own key: the log could cosign for itself")
+        }
+        // One run at a time per state directory: two overlapping runs could otherwise keep an
+        // older checkpoint after a newer one.
+        let fs = PosixFileSystem()
+        if try fs.status(stateDirectory) == nil { try fs.makeDirectory(stateDirectory) }
+        let lockPath = stateDirectory + "/lock"
+        let lock = try fs.status(lockPath) == nil ? fs.open(lockPath, .createNew(permissions: 0o644)) : fs.open(lockPath, .readWrite)
+        defer { fs.close(lock) }
+        guard try fs.lockExclusive(lock) else { throw SteleError.invalidArgument("another monitor run holds \(stateDirectory)") }
+        return try checkHoldingTheState(now: now)
+    }
+
+    /// Cosignatures dated later than now by more than this are refused: a witness with a fast
+    /// clock (or a colluding one) would otherwise keep the staleness alarm quiet.
+    static let allowedClockSkew: Int64 = 300
+
+    private func checkHoldingTheState(now: Date) throws -> Report {
         var report = Report(verdict: .healthy)
         let (status, body) = try PlainHTTP.request("GET", url.appendingPathComponent("checkpoint"), timeout: timeout)
         guard status == 200 else { throw SteleError.invalidArgument("\(url)/checkpoint answered \(status)") }
@@ -66,8 +85,17 @@ public struct LogMonitor: Sendable {
         if !witnesses.isEmpty {
             do {
                 report.cosignatures = try CosignatureQuorum.count(in: note, keys: witnesses)
-                let times = try witnesses.compactMap { try $0.cosignatureTime(in: note) }
-                report.newestCosignatureAge = times.max().map { Int64(now.timeIntervalSince1970) - Int64($0) }
+                var byKey: [[UInt8]: UInt64] = [:]
+                for witness in witnesses { if let time = try witness.cosignatureTime(in: note) { byKey[witness.publicKey] = time } }
+                let nowSeconds = Int64(now.timeIntervalSince1970)
+                if let future = byKey.values.first(where: { Int64(clamping: $0) > nowSeconds + Self.allowedClockSkew }) {
+                    report.verdict = .inconsistent("a cosignature is dated \(Int64(clamping: future) - nowSeconds) s in the future")
+                    return report
+                }
+                // The age that matters is the quorum's: the quorum-th newest cosignature.
+                let times = byKey.values.sorted(by: >)
+                let rank = max(quorum, 1) - 1
+                report.newestCosignatureAge = rank < times.count ? nowSeconds - Int64(clamping: times[rank]) : nil
             } catch {
                 report.verdict = .inconsistent("a cosignature does not verify: \(error)")
                 return report

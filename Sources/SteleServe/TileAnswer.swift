@@ -14,8 +14,13 @@ public struct TileAnswer: Sendable, Equatable {
     /// The checkpoint changes: "SHOULD prevent caching beyond a few seconds".
     static let mutable = "no-cache"
 
+    /// Entry bundles change once, when `stele purge` removes a payload after its retention (the
+    /// bundle becomes a 410): a cache may keep one a day, not a year.
+    static let entries = "public, max-age=86400"
+
+    /// Errors are not cached: a tile a newer checkpoint covers must not stay a 404 in a cache.
     static func error(_ status: Int, _ message: String) -> TileAnswer {
-        TileAnswer(status: status, contentType: "text/plain; charset=utf-8", cacheControl: nil, body: Array((message + "\n").utf8))
+        TileAnswer(status: status, contentType: "text/plain; charset=utf-8", cacheControl: "no-store", body: Array((message + "\n").utf8))
     }
 }
 
@@ -81,6 +86,6 @@ extension TileLog {
         } catch {
             return .error(500, "\(resource): \(error)")
         }
-        return TileAnswer(status: 200, contentType: "application/octet-stream", cacheControl: TileAnswer.immutable, body: body)
+        return TileAnswer(status: 200, contentType: "application/octet-stream", cacheControl: TileAnswer.entries, body: body)
     }
 }

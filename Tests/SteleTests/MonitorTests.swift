@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Stele
+import SteleMirror
 
 /// `stele monitor` against real `stele serve` and `stele witness` processes on 127.0.0.1.
 @Suite(.serialized) struct MonitorTests {
@@ -53,6 +54,11 @@ import Testing
         #expect(second.status == 0, "\(second.stdout)")
         #expect(CLITests.jsonObject(second.stdout)?["previous_size"] as? Int == 4)
 
+        // A cosignature dated in the future (the monitor's clock an hour behind) is refused.
+        let early = try LogMonitor(url: URL(string: "http://127.0.0.1:\(server.port)")!, verifier: NoteVerifier(parsing: WitnessTests.readText(dir.child("log.pub"))),
+                                   witnesses: [CosignatureVerifier(parsing: WitnessTests.readText(dir.child("w.pub")))], quorum: 1,
+                                   stateDirectory: dir.child("early-state"), maxAge: nil).check(now: Date().addingTimeInterval(-3600))
+        if case .inconsistent(let reason) = early.verdict { #expect(reason.contains("future")) } else { Issue.record("\(early.verdict)") }
         // The dead-man alarm: the newest cosignature is older than allowed.
         sleep(2)
         let stale = try monitor(server.port, ["--max-age", "1s"])

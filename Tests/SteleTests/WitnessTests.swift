@@ -69,7 +69,9 @@ import Testing
         let sameSize = try SignedNote.sign(Checkpoint(origin: Self.logKey.name, treeSize: store.treeSize,
                                                       root: Digest(bytes: [UInt8](repeating: 3, count: 32))!).text, with: Self.logKey)
         #expect(witness.addCheckpoint(Self.body(old: store.treeSize, note: sameSize)).status == 409)
-        // The same checkpoint again, old size equal: cosigned again (nothing new to check).
+        // The same checkpoint again, old size equal: cosigned again (nothing new to check), but
+        // not with a proof (between equal sizes a proof is empty).
+        #expect(witness.addCheckpoint(Self.body(old: store.treeSize, proof: proof, note: second)).status == 422)
         #expect(witness.addCheckpoint(Self.body(old: store.treeSize, note: second)).status == 200)
         #expect(try witness.latest(origin: Self.logKey.name).size == store.treeSize)
     }
@@ -99,6 +101,10 @@ import Testing
                      "old 0\n\n" + "not a checkpoint\n"] {
             #expect(witness.addCheckpoint(Array(body.utf8)).status == 400, "\(body.prefix(40))")
         }
+        // The empty tree has one root: a checkpoint of size 0 with another is not cosigned.
+        let emptyLie = try SignedNote.sign(Checkpoint(origin: Self.logKey.name, treeSize: 0, root: Digest(bytes: [UInt8](repeating: 9, count: 32))!).text,
+                                           with: Self.logKey)
+        #expect(witness.addCheckpoint(Self.body(old: 0, note: emptyLie)).status == 422)
         // A proof from size 0 must be empty.
         #expect(witness.addCheckpoint(Self.body(old: 0, proof: [Digest(bytes: [UInt8](repeating: 0, count: 32))!], note: note)).status == 422)
         // Nothing above was cosigned.
@@ -138,6 +144,15 @@ import Testing
         #expect(try Self.cosigner.verifier.cosignatureTime(in: note + line) == nil)
         let otherText = try SignedNote.sign("o.example/log\n6\n\(Base64.encode([UInt8](repeating: 4, count: 32)))\n", with: Self.logKey)
         #expect(throws: SteleError.self) { try generated.verifier.cosignatureTime(in: otherText + line) }
+        // One key under two names is one witness: its cosignature copied under the second name
+        // (the message does not commit to the name) does not make a quorum of two.
+        let twin = try Cosigner(name: "w.example/twin", seed: [UInt8](repeating: 8, count: 32))
+        let original = try Self.cosigner.cosign(text, time: 1_700_000_000)
+        let blob = Base64.decode(original.split(separator: " ")[2].dropLast()) ?? []
+        let copied = "\u{2014} w.example/twin " + Base64.encode([24, 16, 8, 0].map { UInt8(truncatingIfNeeded: twin.verifier.keyID >> $0) } + blob.dropFirst(4)) + "\n"
+        let doubled = note + original + copied
+        #expect(try twin.verifier.cosignatureTime(in: doubled) == 1_700_000_000, "the copy verifies under the second name")
+        #expect(try CosignatureQuorum.count(in: doubled, keys: [Self.cosigner.verifier, twin.verifier]) == 1)
     }
 
     /// `stele witness` over HTTP on 127.0.0.1: the cosignature comes back as the body of a 200,
@@ -194,7 +209,12 @@ import Testing
             let verified = try CLITests.stele(["verify", store, "--checkpoint", dir.child("cp"), "--verifier-key", dir.child("log.pub")] + witnessKeys)
             #expect(verified.status == 0, "\(verified.stderr)")
         }
+        // Signing the same tree again keeps its cosignatures (nothing is published without them).
+        let cosigned = try Self.readText(dir.child("cp"))
+        #expect(try CLITests.stele(["checkpoint", store, "--key", dir.child("log.key"), "--out", dir.child("same")]).status == 0)
+        #expect(try Self.readText(dir.child("same")) == cosigned && Self.readText(store + "/checkpoints/checkpoint") == cosigned)
         // A checkpoint signed by the log alone does not pass a verify that asks for witnesses.
+        #expect(try CLITests.stele(["put", store, "n", "k8", "v"]).status == 0)
         #expect(try CLITests.stele(["checkpoint", store, "--key", dir.child("log.key"), "--out", dir.child("alone")]).status == 0)
         let refused = try CLITests.stele(["verify", store, "--checkpoint", dir.child("alone"), "--verifier-key", dir.child("log.pub"),
                                           "--witness-key", dir.child("w1.pub"), "--quorum", "1"])
@@ -204,6 +224,7 @@ import Testing
         #expect(try CLITests.stele(["put", store, "n", "k9", "v"]).status == 0)
         let short = try CLITests.stele(["checkpoint", store, "--key", dir.child("log.key"), "--out", dir.child("short")] + endpoints)
         #expect(short.status == 1 && short.stderr.contains("1 of 2 witnesses cosigned"), "\(short.stderr)")
+        // Nothing was published: the latest is still the one before.
         let stored = try Self.readText(store + "/checkpoints/checkpoint")
         #expect(stored.components(separatedBy: "\n\u{2014} ").count == 2, "only the log's signature: \(stored)")
     }

@@ -29,11 +29,11 @@ package struct CheckpointStore: Sendable {
         try fs.readWholeFile(latestPath, limit: SignedNote.maxSize).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// Signs a checkpoint for (`size`, `root`) after checking it against the latest one, and
-    /// stores it. `rootAt` gives the current tree's root at an earlier size.
-    /// Signs a checkpoint of `size` and `root` after checking it extends the latest one; stores
-    /// it in the history and, if `publish`, as the latest (else ``publish(_:cosignatures:)`` does
-    /// that once witnesses have cosigned it).
+    /// Signs a checkpoint of `size` and `root` after checking it extends the latest one (`rootAt`
+    /// gives the current tree's root at an earlier size); stores it in the history and, if
+    /// `publish`, as the latest (else ``publish(_:cosignatures:)`` does that once witnesses have
+    /// cosigned it). A checkpoint of the same tree signed before is kept with every line it
+    /// carries (its witnesses' cosignatures): signing again never strips them.
     package func sign(size: UInt64, root: Digest, signer: NoteSigner, publish: Bool = true,
                       rootAt: (UInt64) throws -> Digest) throws -> String {
         if let previousNote = try latest() {
@@ -51,7 +51,13 @@ package struct CheckpointStore: Sendable {
                                                                       detail: "the tree at that size now has root \(oldRoot.hex)"))
             }
         }
-        let note = try SignedNote.sign(Checkpoint(origin: origin, treeSize: size, root: root).text, with: signer)
+        let text = Checkpoint(origin: origin, treeSize: size, root: root).text
+        var note = try SignedNote.sign(text, with: signer)
+        if let stored = try fs.readWholeFile(historyPath(size), limit: SignedNote.maxSize).map({ String(decoding: $0, as: UTF8.self) }),
+           (try? SignedNote.split(stored).text) == text {
+            // This tree was signed before, perhaps cosigned since: keep every line, add ours if missing.
+            note = (try? SignedNote.open(stored, verifier: signer.verifier)) != nil ? stored : stored + String(note.dropFirst(text.utf8.count + 1))
+        }
         if try fs.status(directory + "/history") == nil { try fs.makeDirectory(directory + "/history") }
         try fs.writeAtomically(Array(note.utf8), to: historyPath(size), permissions: 0o644, directory: directory + "/history")
         if publish { try fs.writeAtomically(Array(note.utf8), to: latestPath, permissions: 0o644, directory: directory) }

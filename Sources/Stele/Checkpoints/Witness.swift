@@ -60,7 +60,7 @@ public final class Witness: Sendable {
 
     /// The latest checkpoint cosigned for `origin`: size and root (size 0 if none).
     public func latest(origin: String) throws -> (size: UInt64, root: Digest?) {
-        guard let bytes = try fs.readWholeFile(path(origin), limit: 4096) else { return (0, nil) }
+        guard let bytes = try fs.readWholeFile(path(origin), limit: SignedNote.maxSize) else { return (0, nil) }
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.count == 5, lines[0] == "stele-witness 1", lines[1] == origin, let size = UInt64(lines[2]),
               let raw = Base64.decode(lines[3]), let root = Digest(bytes: raw), lines[4].isEmpty else {
@@ -99,8 +99,14 @@ public final class Witness: Sendable {
                 return Answer(status: 409, contentType: "text/x.tlog.size", body: "\(latest.size)\n")
             }
             if let root = latest.root, checkpoint.treeSize == latest.size {
-                guard checkpoint.root == root, request.proof.isEmpty else {
+                guard checkpoint.root == root else {
                     return Answer(status: 409, contentType: "text/x.tlog.size", body: "\(latest.size)\n")
+                }
+                guard request.proof.isEmpty else { return .text(422, "a consistency proof between equal sizes must be empty") }
+            } else if checkpoint.treeSize == 0 {
+                // The empty tree has one root: cosigning another would be a false statement.
+                guard checkpoint.root == TreeHash.emptyRoot, request.proof.isEmpty else {
+                    return .text(422, "a checkpoint of size 0 must carry the empty tree's root and no proof")
                 }
             } else if let root = latest.root {
                 guard MerkleVerifier.verifyConsistency(oldSize: latest.size, newSize: checkpoint.treeSize, oldRoot: root,

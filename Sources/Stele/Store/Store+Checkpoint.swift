@@ -87,13 +87,15 @@ extension Store {
 
 /// How many of `keys` cosigned a checkpoint note (c2sp.org/tlog-cosignature): a witness quorum.
 public enum CosignatureQuorum {
-    /// The number of distinct keys among `keys` with a valid cosignature on `note`.
+    /// The number of distinct public keys among `keys` with a valid cosignature on `note`. Keys
+    /// are told apart by their public key, not their name: a cosignature/v1 message does not
+    /// commit to the witness's name, so one key under two names would otherwise count twice.
     /// - Throws: ``SteleError/checkpoint(_:)`` for a malformed note, or a cosignature by one of
     ///   `keys` that does not verify (the note was altered).
     public static func count(in note: String, keys: [CosignatureVerifier]) throws -> Int {
-        var seen: Set<String> = []
-        for key in keys where !seen.contains(key.encoded) {
-            if try key.cosignatureTime(in: note) != nil { seen.insert(key.encoded) }
+        var seen: Set<[UInt8]> = []
+        for key in keys where !seen.contains(key.publicKey) {
+            if try key.cosignatureTime(in: note) != nil { seen.insert(key.publicKey) }
         }
         return seen.count
     }

@@ -13,9 +13,9 @@ struct CheckpointCommand: ParsableCommand {
         seals the active segment first, so that the checkpoint covers sealed records only: the \
         ones `stele mirror` copies off-host. With --witness (repeatable) it then asks each \
         witness to cosign it (c2sp.org/tlog-witness, with a consistency proof from the size the \
-        witness last cosigned) and stores the cosignatures with the checkpoint once at least \
-        --quorum valid ones came back; with fewer it exits 1 and stores none (the checkpoint \
-        stays, signed by the log alone).
+        witness last cosigned) and publishes the checkpoint with the cosignatures once at least \
+        --quorum valid ones came back; with fewer it exits 1 and publishes nothing (the \
+        checkpoint stays in checkpoints/history, signed by the log alone).
         """)
 
     @OptionGroup var directory: StoreDirectory
@@ -39,7 +39,11 @@ struct CheckpointCommand: ParsableCommand {
         let note: String
         if let key {
             let signer = try NoteSigner(parsing: try readText(key))
+            guard !witnesses.isEmpty || quorum == nil else { throw ValidationError("--quorum counts the --witness witnesses: give them") }
             let endpoints = try witnesses.map(WitnessEndpoint.init(parsing:))
+            guard !endpoints.contains(where: { $0.key.publicKey == signer.verifier.publicKey }) else {
+                throw ValidationError("a witness key is the log's own key: the log would cosign for itself")
+            }
             let needed = quorum ?? endpoints.count
             guard (0 ... endpoints.count).contains(needed) else {
                 throw ValidationError("--quorum must be between 0 and the number of --witness (\(endpoints.count))")
@@ -61,9 +65,8 @@ struct CheckpointCommand: ParsableCommand {
                     }
                 }
                 guard lines.count >= needed else {
-                    try store.publishCheckpoint(signed, cosignatures: [])
                     throw InputError(message: "\(lines.count) of \(endpoints.count) witnesses cosigned, \(needed) needed: "
-                        + "the checkpoint is published signed by the log alone, without cosignatures")
+                        + "the checkpoint is not published (it stays in checkpoints/history, signed by the log alone)")
                 }
                 return try store.publishCheckpoint(signed, cosignatures: lines)
             }

@@ -40,7 +40,7 @@ struct VerifyCommand: ParsableCommand {
         let verifier = try loadVerifier(verifierKey)
         let note = try readText(checkpoint)
         // A checkpoint without its witnesses' quorum is refused before anything is read.
-        try requireCosignatures(note, keys: witnessKeys, quorum: quorum)
+        try requireCosignatures(note, keys: witnessKeys, quorum: quorum, logKey: verifier)
         // Records are read by sequence number only: no key index to build.
         try withStore(at: directory.path, .readOnlyWithoutKeyIndex) { store in
             if tilesOnly {

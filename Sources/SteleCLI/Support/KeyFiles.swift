@@ -53,9 +53,15 @@ func loadCosignatureVerifier(_ argument: String) throws -> CosignatureVerifier {
 }
 
 /// Refuses `note` unless at least `quorum` (default: all) of `keys` cosigned it.
-func requireCosignatures(_ note: String, keys arguments: [String], quorum: Int?) throws {
-    guard !arguments.isEmpty else { return }
+func requireCosignatures(_ note: String, keys arguments: [String], quorum: Int?, logKey: NoteVerifier) throws {
+    guard !arguments.isEmpty else {
+        if quorum != nil { throw InputError(message: "--quorum counts the --witness-key witnesses: give them") }
+        return
+    }
     let keys = try arguments.map(loadCosignatureVerifier)
+    guard !keys.contains(where: { $0.publicKey == logKey.publicKey }) else {
+        throw InputError(message: "a --witness-key is the log's own key: the log could cosign for itself")
+    }
     let needed = quorum ?? keys.count
     guard (1 ... keys.count).contains(needed) else { throw InputError(message: "--quorum must be 1-\(keys.count)") }
     let valid = try CosignatureQuorum.count(in: note, keys: keys)
