@@ -36,9 +36,15 @@ import Testing
 
             let writerErrors = Mutex<[String]>([])
             let purged = Mutex(0)
+            // The writer goes on past its 12 rounds until the readers have finished two rounds
+            // beside it (on a slow machine, starting the first `stele` process took longer than
+            // all 12), so that the readers always meet purges in flight; 200 rounds at most.
+            let readerRoundsDone = Atomic(0)
             let writing = DispatchGroup()
             DispatchQueue.global().async(group: writing) {
-                for round in 0 ..< 12 {
+                var round = 0
+                while round < 12 || (readerRoundsDone.load(ordering: .acquiring) < 2 && round < 200) {
+                    defer { round += 1 }
                     do {
                         try store.append(contentsOf: (401 + round * 120 ..< 521 + round * 120).map(Self.entry))
                         try store.seal()
@@ -69,6 +75,7 @@ import Testing
                     let record = try earlyReader.record(at: sequence)
                     if record.value != Self.entry(Int(sequence - firstRecord) + 1).value { problems.append("early reader: record \(sequence) changed") }
                 }
+                readerRoundsDone.add(1, ordering: .releasing)
             }
             #expect(writerErrors.withLock { $0 }.isEmpty, "\(writerErrors.withLock { $0 })")
             #expect(problems.isEmpty, "\(problems.count) problems in \(rounds) rounds: \(problems.prefix(3))")
