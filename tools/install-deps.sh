@@ -4,8 +4,10 @@
 # Needs root or sudo for apt-get; Swift 6 itself must already be installed.
 set -euo pipefail
 # libcurl4: FoundationNetworking (the S3 mirror) loads it; python3-venv: the test S3 server;
-# strace: SyncTraceTests read the system calls a writer makes before each acknowledgement.
-packages=(liblz4-dev libxxhash-dev libssl-dev pkg-config libcurl4 python3-venv strace)
+# strace: SyncTraceTests read the system calls a writer makes before each acknowledgement;
+# golang-go, golang-golang-x-mod-dev: InteropTests check served tiles, checkpoints and the
+# witness with Go's own transparency-log packages (x/mod sumdb/tlog and sumdb/note).
+packages=(liblz4-dev libxxhash-dev libssl-dev pkg-config libcurl4 python3-venv strace golang-go golang-golang-x-mod-dev)
 if [ "${1:-}" = "--peers" ]; then
     packages+=(libsqlite3-dev liblmdb-dev librocksdb-dev libleveldb-dev)
 fi

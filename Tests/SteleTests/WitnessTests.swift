@@ -208,6 +208,8 @@ import Testing
             #expect(try Self.readText(store + "/checkpoints/checkpoint") == note)
             let verified = try CLITests.stele(["verify", store, "--checkpoint", dir.child("cp"), "--verifier-key", dir.child("log.pub")] + witnessKeys)
             #expect(verified.status == 0, "\(verified.stderr)")
+            let checked = try CLITests.stele(["fsck", store, "--checkpoint", dir.child("cp"), "--verifier-key", dir.child("log.pub")] + witnessKeys)
+            #expect(checked.status == 0 && checked.stdout.contains("1 external checkpoint(s) verified"), "\(checked.stdout) \(checked.stderr)")
         }
         // Signing the same tree again keeps its cosignatures (nothing is published without them).
         let cosigned = try Self.readText(dir.child("cp"))
@@ -219,6 +221,9 @@ import Testing
         let refused = try CLITests.stele(["verify", store, "--checkpoint", dir.child("alone"), "--verifier-key", dir.child("log.pub"),
                                           "--witness-key", dir.child("w1.pub"), "--quorum", "1"])
         #expect(refused.status == 1 && refused.stderr.contains("0 valid cosignatures"), "\(refused.stderr)")
+        let unwitnessed = try CLITests.stele(["fsck", store, "--checkpoint", dir.child("alone"), "--verifier-key", dir.child("log.pub")] + witnessKeys)
+        #expect(unwitnessed.status == 8 && unwitnessed.stderr.contains("alone: the checkpoint carries 0 valid cosignatures"), "\(unwitnessed.stderr)")
+        #expect(try CLITests.stele(["fsck", store, "--witness-key", dir.child("w1.pub")]).status != 0, "witness keys without a checkpoint are a usage error")
         // One witness down, a quorum of both: exit 1, no cosignature stored.
         witnesses[1].stop()
         #expect(try CLITests.stele(["put", store, "n", "k9", "v"]).status == 0)

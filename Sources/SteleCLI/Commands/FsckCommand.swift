@@ -16,7 +16,9 @@ struct FsckCommand: ParsableCommand {
         writes a new one) and rewrites stele.conf from the log. With --checkpoint and \
         --verifier-key (repeatable, paired in order; one key serves all), also checks the store \
         against checkpoints held elsewhere: the only way to catch a history rewritten with every \
-        hash recomputed. Exit codes as e2fsck: 0 clean, 1 errors corrected, 4 errors left, 8 \
+        hash recomputed; with --witness-key (repeatable), each such checkpoint must also carry \
+        valid cosignatures of at least --quorum of those witnesses (default all), or it is \
+        refused before the store is read (exit 8). Exit codes as e2fsck: 0 clean, 1 errors corrected, 4 errors left, 8 \
         operational error. Beside a running writer, layout and tile findings are printed as \
         "in flight?" and not counted (a seal or a tile write in progress looks the same); record, \
         chain, tree, checkpoint and retention findings always count. --repair needs the store closed.
@@ -27,10 +29,17 @@ struct FsckCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "An external signed checkpoint file (repeatable).") var checkpoint: [String] = []
     @Option(help: "Verifier key (or file) for the checkpoints (repeatable).") var verifierKey: [String] = []
+    @Option(name: .customLong("witness-key"), help: "A witness's cosigner key, or a file holding it; repeatable: each --checkpoint must carry their cosignatures.")
+    var witnessKeys: [String] = []
+    @Option(help: "How many of the --witness-key witnesses must have cosigned (default: all).")
+    var quorum: Int?
 
     func validate() throws {
         guard checkpoint.isEmpty || verifierKey.count == 1 || verifierKey.count == checkpoint.count else {
             throw ValidationError("give one --verifier-key, or one per --checkpoint")
+        }
+        guard witnessKeys.isEmpty && quorum == nil || !checkpoint.isEmpty else {
+            throw ValidationError("--witness-key and --quorum apply to the --checkpoint files: give them")
         }
     }
 
@@ -41,12 +50,23 @@ struct FsckCommand: ParsableCommand {
             let external = try checkpoint.enumerated().map { i, path in
                 Fsck.ExternalCheckpoint(note: try readText(path), verifier: keys.count == 1 ? keys[0] : keys[i])
             }
+            // A checkpoint without its witnesses' quorum is refused before anything is read.
+            for (path, held) in zip(checkpoint, external) {
+                do {
+                    try requireCosignatures(held.note, keys: witnessKeys, quorum: quorum, logKey: held.verifier)
+                } catch let error as InputError {
+                    throw InputError(message: "\(path): \(error.message)")
+                }
+            }
             // A progress line on a terminal (stderr), nothing on a pipe.
             let tty = Terminal.standardErrorIsTerminal
             report = try Fsck.check(path: directory.path, externalCheckpoints: external, repair: repair, progress: tty ? { done, total in
                 FileHandle.standardError.write(Data("\rchecking segments: \(done)/\(total) \(String(repeating: "#", count: 30 * done / max(1, total)))".utf8))
                 if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
             } : nil)
+        } catch let error as InputError {
+            Console.error("stele fsck: \(error.message)")
+            throw ExitCode(8)
         } catch {
             Console.error("stele fsck: \(error)")
             throw ExitCode(8)
