@@ -4,6 +4,7 @@ import FoundationNetworking
 #endif
 import Testing
 @testable import Stele
+import SteleMirror
 
 /// The witness (c2sp.org/tlog-witness add-checkpoint) and Ed25519 cosignatures
 /// (c2sp.org/tlog-cosignature), with request bodies written from the spec.
@@ -232,6 +233,76 @@ import Testing
         // Nothing was published: the latest is still the one before.
         let stored = try Self.readText(store + "/checkpoints/checkpoint")
         #expect(stored.components(separatedBy: "\n\u{2014} ").count == 2, "only the log's signature: \(stored)")
+    }
+
+    /// `Store.Options.checkpointWitnesses`: each seal's checkpoint is published once a quorum of
+    /// real `stele witness` processes cosigned it, and not before; below the quorum the published
+    /// checkpoint stays the previous one and the stats say why; close waits for the witnesses.
+    @Test func sealsPublishTheirCheckpointsOnceAQuorumCosigned() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.child("store")
+        try Store.create(at: path, segmentSize: 1 << 20, origin: Self.logKey.name)
+        try Data((Self.logKey.verifier.encoded + "\n").utf8).write(to: URL(fileURLWithPath: dir.child("log.pub")))
+        var witnesses: [ListeningProcess] = [], endpoints: [WitnessEndpoint] = []
+        defer { witnesses.forEach { $0.stop() } }
+        for n in 1 ... 2 {
+            #expect(try CLITests.stele(["keygen", "--witness", "--name", "w\(n).example", "--out", dir.child("w\(n)")]).status == 0)
+            witnesses.append(try ListeningProcess(ListeningProcess.stele, ["witness", "--listen", "127.0.0.1:0", "--key", dir.child("w\(n).key"),
+                                                                           "--state", dir.child("w\(n)-state"), "--log", dir.child("log.pub")]))
+            endpoints.append(try WitnessEndpoint(parsing: "http://127.0.0.1:\(witnesses[n - 1].port)=" + Self.readText(dir.child("w\(n).pub"))))
+        }
+        let keys = endpoints.map(\.key)
+        func published() throws -> (size: UInt64, cosigned: Int)? {
+            guard let note = try Self.readIfPresent(path + "/checkpoints/checkpoint") else { return nil }
+            return (try Checkpoint(parsing: SignedNote.split(note).text).treeSize, try CosignatureQuorum.count(in: note, keys: keys))
+        }
+        func waitFor(_ what: String, _ condition: () throws -> Bool) throws {
+            let deadline = Date().addingTimeInterval(20)
+            while try !condition() {
+                guard Date() < deadline else { Issue.record("never: \(what)"); return }
+                usleep(20_000)
+            }
+        }
+
+        var options = Store.Options(checkpointSigner: Self.logKey)
+        options.checkpointWitnesses = try WitnessQuorum(endpoints, quorum: 2)
+        var store = try Store(path: path, options: options)
+        for round in 0 ..< 2 {
+            try store.putBatch((0 ..< 50).map { Entry(namespace: "n", key: Array("k\(round)-\($0)".utf8), value: [1]) })
+            try store.seal()
+            let size = store.treeSize
+            try waitFor("a checkpoint of size \(size) cosigned by both") { try published().map { $0.size == size && $0.cosigned == 2 } ?? false }
+            #expect(try store.stats().checkpointWitnessingFailure == nil)
+        }
+        let cosignedSize = try #require(try published()).size
+
+        // One witness down, a quorum of two: the seal stands, its checkpoint is not published.
+        witnesses[1].stop()
+        try store.putBatch((0 ..< 50).map { Entry(namespace: "n", key: Array("down-\($0)".utf8), value: [2]) })
+        try store.seal()
+        try waitFor("the stats name the missing quorum") { try store.stats().checkpointWitnessingFailure != nil }
+        let failure = try store.stats().checkpointWitnessingFailure ?? ""
+        #expect(failure.contains("1 of the witnesses cosigned") && failure.contains("w2.example"), "\(failure)")
+        #expect(try published()?.size == cosignedSize, "the previous checkpoint stays the published one")
+        try store.close()
+
+        // Reopened with the one witness left and a quorum of one: the next seal's checkpoint
+        // (a consistency proof from what that witness holds) is published, and close waits for it.
+        options.checkpointWitnesses = try WitnessQuorum([endpoints[0]], quorum: 1)
+        store = try Store(path: path, options: options)
+        try store.putBatch((0 ..< 50).map { Entry(namespace: "n", key: Array("up-\($0)".utf8), value: [3]) })
+        try store.seal()
+        let size = store.treeSize
+        try store.close()
+        let final = try published()
+        #expect(final.map { $0.size == size && $0.cosigned == 1 } == true, "\(String(describing: final))")
+        #expect(throws: SteleError.self) { try WitnessQuorum([endpoints[0], endpoints[0]], quorum: 1) }
+        #expect(throws: SteleError.self) { try WitnessQuorum(endpoints, quorum: 3) }
+    }
+
+    static func readIfPresent(_ path: String) throws -> String? {
+        FileManager.default.fileExists(atPath: path) ? try readText(path) : nil
     }
 
     static func readText(_ path: String) throws -> String {

@@ -164,8 +164,12 @@ extension SegmentLog {
         }
         do {
             let reader = TileReader(store: tiles, cache: TileCache(capacity: 8), size: frontier.size, builder: tileBuilder)
-            _ = try store.sign(size: frontier.size, root: frontier.root, signer: signer) { try MerkleProofs.root(reader, size: $0) }
+            let handOver = unpublishedSealCheckpoint
+            let note = try store.sign(size: frontier.size, root: frontier.root, signer: signer, publish: handOver == nil) {
+                try MerkleProofs.root(reader, size: $0)
+            }
             checkpointFailure = nil
+            handOver?(note)
         } catch {
             checkpointFailure = "\(error)"
             logger.error("seal checkpoint not signed", metadata: ["stele.tree_size": "\(frontier.size)", "stele.error": "\(error)"])

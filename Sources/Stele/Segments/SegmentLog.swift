@@ -61,6 +61,9 @@ package final class SegmentLog {
     package internal(set) var tampered: Corruption?
     /// Where and with which key to sign a checkpoint at every seal (nil: no automatic checkpoints).
     package var sealCheckpoints: (store: CheckpointStore, signer: NoteSigner)?
+    /// When set, a seal's checkpoint is signed unpublished and handed here (for its witnesses:
+    /// ``Store/Options/checkpointWitnesses``); called under the writer lock, so it must not block.
+    package var unpublishedSealCheckpoint: (@Sendable (String) -> Void)?
     /// Why the latest automatic checkpoint was not signed, if it was not.
     package internal(set) var checkpointFailure: String?
     /// Where `reach` is kept (the store's root), for a writer; nil for readers and fsck.

@@ -81,7 +81,8 @@ extension Store {
                 lastSealHash: log.lastSealHash,
                 writesDisabled: state.failure,
                 tilesNotDurable: log.tileFailure,
-                sealCheckpointFailure: log.checkpointFailure)
+                sealCheckpointFailure: log.checkpointFailure,
+                checkpointWitnessingFailure: sealWitnessing?.failure)
         }
     }
 }
@@ -120,4 +121,9 @@ public struct StoreStats: Sendable, Equatable {
     /// Why the checkpoint that a seal signs (``Store/Options/checkpointSigner``) was not signed at
     /// the latest seal, if it was not; the seal itself stands. Nil after a signed one.
     public var sealCheckpointFailure: String?
+    /// Why the latest checkpoint a seal signed is not published, when the store has
+    /// ``Store/Options/checkpointWitnesses`` and fewer than their quorum cosigned it (or it
+    /// could not be published); the seal and the checkpoint in `checkpoints/history` stand. Nil
+    /// once one is published.
+    public var checkpointWitnessingFailure: String?
 }

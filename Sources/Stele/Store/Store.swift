@@ -26,6 +26,14 @@ public final class Store: Sendable {
         public var compressionThreshold: Int
         /// When set, a checkpoint is signed with this key at every seal (see ``Store/checkpoint(signer:)``).
         public var checkpointSigner: NoteSigner?
+        /// When set (with ``checkpointSigner``), the checkpoint a seal signs is published only
+        /// after at least `quorum` of these witnesses cosigned it, with their cosignatures
+        /// (`SteleMirror`'s `WitnessQuorum`). The witnesses are asked on a thread of the store's
+        /// own after the seal, so a slow or unreachable witness never holds up a write; until a
+        /// quorum answers, the previous published checkpoint stays the latest
+        /// (``StoreStats/checkpointWitnessingFailure`` says why). ``Store/close()`` waits for
+        /// the witnesses of a checkpoint already asked.
+        public var checkpointWitnesses: (any CheckpointWitnesses)?
         package var fileSystem: any FileSystem = PosixFileSystem()
         /// Records after the latest index snapshot that make the next seal write a new one.
         package var indexSnapshotInterval: UInt64 = 1_000_000
@@ -100,6 +108,8 @@ public final class Store: Sendable {
     let durableCount: Atomic<UInt64>
     /// Makes appends durable for every waiting caller (nil when read-only).
     let groupCommit: GroupCommit?
+    /// Takes seal checkpoints to ``Options/checkpointWitnesses``; nil when there are none.
+    let sealWitnessing: SealWitnessing?
     private let lockFile: FileDescriptor?
     private let timer = Mutex<IntervalTimer?>(nil)
     private let sealTimer = Mutex<IntervalTimer?>(nil)
@@ -303,7 +313,20 @@ public final class Store: Sendable {
         self.lockFile = lockFile
         self.state = ParkingLock(State(log: log, failure: nil))
         groupCommit = options.readOnly ? nil : GroupCommit()
+        if let witnesses = options.checkpointWitnesses, options.checkpointSigner != nil, !options.readOnly {
+            sealWitnessing = SealWitnessing(witnesses: witnesses, logger: logger)
+        } else {
+            sealWitnessing = nil
+        }
         try groupCommit?.start(name: "stele-commit", for: self)
+        if sealWitnessing != nil {
+            // A seal signs the checkpoint unpublished and hands it over; the witnesses are asked
+            // after the seal, outside every lock.
+            state.withLock { $0.log?.unpublishedSealCheckpoint = { [weak self] note in
+                guard let self else { return }
+                self.sealWitnessing?.submit(note, of: self)
+            } }
+        }
         if case .interval(let interval) = options.commitPolicy, !options.readOnly {
             let timer = IntervalTimer(interval: interval) { [weak self] in self?.intervalTick() }
             self.timer.withLock { $0 = timer }
@@ -335,6 +358,9 @@ public final class Store: Sendable {
     public func close() throws {
         timer.withLock { $0?.cancel(); $0 = nil }
         sealTimer.withLock { $0?.cancel(); $0 = nil }
+        // A checkpoint already with its witnesses is published (or not) before the log goes:
+        // they may still ask for a consistency proof.
+        sealWitnessing?.waitUntilIdle()
         // Take the log out and make every record durable in one step (the sync cursor held, so
         // the committer's syncs are before or after): from here no append can slip in behind the
         // final sync, and a waiter the final sync covered is told so, not that the store closed.
