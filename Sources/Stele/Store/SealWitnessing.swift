@@ -41,10 +41,10 @@ final class SealWitnessing: Sendable {
             state.waiting = note
             guard !state.running else { return false }
             state.running = true
+            busy.enter()  // under the lock: a close that sees `running` also waits for it
             return true
         }
         guard start else { return }
-        busy.enter()
         queue.async {
             defer { self.busy.leave() }
             while let note = self.state.withLock({ state -> String? in
