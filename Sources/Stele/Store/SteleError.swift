@@ -46,6 +46,9 @@ public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
     /// refuses to append (it would hand their sequence numbers out again). Restore from an
     /// off-host copy, or record the loss in the log (``Store/recordLoss(at:reason:continuingAt:)``).
     case recordsLost(LostRecords)
+    /// An encryption key or the keyring was wrong, missing or damaged, or a namespace's data
+    /// key was destroyed (``EncryptionError``).
+    case encryption(EncryptionError)
 
     /// A sentence for a log or an operator: what happened, where, and what to do.
     public var description: String {
@@ -69,6 +72,7 @@ public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
         case .writesDisabled(let e): "writes disabled after a failed sync (\(e)); reopen the store"
         case .recordsLost(let lost):
             "\(lost); writes are refused: restore from an off-host copy, or record the loss with `stele record-loss`"
+        case .encryption(let e): e.description
         case .notMigrated(let p):
             "\(p): the store predates config records (its identity and governance key are not in its log yet); it opens read-only until `stele migrate` adopts its stele.conf into the log"
         }

@@ -1,0 +1,28 @@
+/// Why encrypted data could not be read or a key could not be used. The store's files are never
+/// changed by any of these: a wrong key is refused before anything is written.
+public enum EncryptionError: Sendable, Equatable, CustomStringConvertible {
+    /// A key file that is not a Stele encryption key (the reason says what is wrong).
+    case malformedKey(String)
+    /// The key given is not the one the store's keyring was made with (fingerprints, hex).
+    case wrongKey(expected: String, given: String)
+    /// The keyring cannot be read: a bad header, a slot whose checksum fails, a slot no key
+    /// opens (altered), or it is missing while the store is encrypted.
+    case keyringDamaged(path: String, detail: String)
+    /// The namespace's data key was destroyed (crypto-shredded) at `at` (ns since the epoch):
+    /// its keys and values can never be read again.
+    case shredded(namespace: String, at: Int64)
+    /// The store is encrypted and this operation needs its master key (`--encryption-key` or
+    /// `STELE_ENCRYPTION_KEY_FILE`).
+    case keyRequired
+
+    public var description: String {
+        switch self {
+        case .malformedKey(let why): "not a Stele encryption key: \(why)"
+        case .wrongKey(let expected, let given):
+            "wrong encryption key: the store's keyring was made with key \(expected), this is key \(given)"
+        case .keyringDamaged(let path, let detail): "keyring \(path) is damaged: \(detail)"
+        case .shredded(let namespace, let at): "namespace \(namespace) was shredded at \(at) ns: its data key is destroyed"
+        case .keyRequired: "the store is encrypted: give its master key (--encryption-key FILE or STELE_ENCRYPTION_KEY_FILE)"
+        }
+    }
+}
