@@ -6,7 +6,8 @@ import SteleNative
 /// offset size  field
 ///  0     4     frame length L (whole frame, checksum included)
 ///  4     1     record type
-///  5     1     flags (bit 0: value is LZ4; bit 1: redaction stub; others zero)
+///  5     1     flags (bit 0: value is LZ4; bit 1: redaction stub; bit 2: key and value
+///              encrypted, see `RecordCipher`; others zero)
 ///  6     2     namespace length N
 ///  8     8     sequence number
 /// 16     8     timestamp, ns since epoch (signed)
@@ -27,7 +28,12 @@ package enum Frame {
 
     package static let flagLZ4: UInt8 = 1 << 0
     package static let flagRedacted: UInt8 = 1 << 1
-    package static let knownFlags: UInt8 = flagLZ4 | flagRedacted
+    /// The key field holds a ``RecordCipher`` key blob and the stored value a value blob (or a
+    /// redaction stub); with `LZ4`, the encrypted plaintext is the compressed form. Puts and
+    /// tombstones only. Leaves cover the stored (encrypted) bytes, so they are computed without
+    /// any key, and no proof changes when a namespace's key is destroyed.
+    package static let flagEncrypted: UInt8 = 1 << 2
+    package static let knownFlags: UInt8 = flagLZ4 | flagRedacted | flagEncrypted
 
     /// Total frame length for the given field lengths.
     @inline(__always)
@@ -75,7 +81,9 @@ package enum Frame {
             return .failure(.unknownType(view.u8(offset + 4)))
         }
         let flags = view.u8(offset + 5)
-        guard flags & ~knownFlags == 0, flags != knownFlags else { return .failure(.unknownFlags(flags)) }
+        guard flags & ~knownFlags == 0, flags & (flagLZ4 | flagRedacted) != flagLZ4 | flagRedacted else { return .failure(.unknownFlags(flags)) }
+        let encrypted = flags & flagEncrypted != 0
+        guard !encrypted || type == .put || type == .tombstone else { return .failure(.unknownFlags(flags)) }
         guard view.u16(offset + 26) == 0 else { return .failure(.reservedNotZero) }
         let namespaceLength = Int(view.u16(offset + 6))
         let keyLength = Int(view.u16(offset + 24))
@@ -84,7 +92,12 @@ package enum Frame {
         guard length(namespace: namespaceLength, key: keyLength, stored: storedLength) == total else {
             return .failure(.lengthsDisagree)
         }
-        if flags & flagRedacted != 0 {
+        if encrypted {
+            // The key blob is never shorter than its generation, nonce and tag; the stored value
+            // is opaque (V = S), and its plaintext's own length is inside it.
+            guard keyLength >= RecordCipher.keyBlobOverhead,
+                  flags & flagRedacted == 0 ? storedLength == valueLength : storedLength == 32 else { return .failure(.lengthsDisagree) }
+        } else if flags & flagRedacted != 0 {
             guard storedLength == 32 else { return .failure(.lengthsDisagree) }
         } else if flags & flagLZ4 != 0 {
             // LZ4 expands at most about 255 times; a larger claim would only make readers allocate.
@@ -119,22 +132,25 @@ package struct FrameInfo: Equatable {
 
     package var isCompressed: Bool { flags & Frame.flagLZ4 != 0 }
     package var isRedacted: Bool { flags & Frame.flagRedacted != 0 }
+    package var isEncrypted: Bool { flags & Frame.flagEncrypted != 0 }
     package var end: Int { offset + length }
 
-    /// The logical value bytes (decompressed); nil if the LZ4 block is malformed.
+    /// The logical value bytes (decompressed); nil if the LZ4 block is malformed. For an
+    /// encrypted record, the value blob as stored (``RecordCipher`` opens it).
     package func value(in view: ByteView) -> [UInt8]? {
         if isRedacted { return [] }
         let storedView = view.slice(stored.lowerBound, stored.count)
-        if isCompressed { return LZ4.decompress(storedView, originalLength: valueLength) }
+        if isCompressed && !isEncrypted { return LZ4.decompress(storedView, originalLength: valueLength) }
         return storedView.array
     }
 
-    /// The leaf hash of this record (stored in the stub for redacted records).
+    /// The leaf hash of this record (stored in the stub for redacted records). An encrypted
+    /// record's leaf covers its key and value blobs as stored.
     package func leafHash(in view: ByteView) -> Digest? {
         if isRedacted { return Digest(view, at: stored.lowerBound) }
         let ns = view.slice(namespace.lowerBound, namespace.count)
         let keyView = view.slice(key.lowerBound, key.count)
-        if isCompressed {
+        if isCompressed && !isEncrypted {
             guard let plain = value(in: view) else { return nil }
             return ByteView.of(plain) { CanonicalEntry.leafHash(type: type, sequence: sequence, timestamp: timestamp,
                                                                 namespace: ns, key: keyView, value: $0) }

@@ -32,7 +32,7 @@ extension SegmentLog {
                 view.slice(frame.namespace.lowerBound, frame.namespace.count).withBuffer { ns in
                     view.slice(frame.key.lowerBound, frame.key.count).withBuffer { key in
                         leaf.bytes.withUnsafeBytes { stored in
-                            _ = Frame.encode(into: w, at: 0, type: frame.type, flags: Frame.flagRedacted, sequence: frame.sequence,
+                            _ = Frame.encode(into: w, at: 0, type: frame.type, flags: Frame.flagRedacted | frame.flags & Frame.flagEncrypted, sequence: frame.sequence,
                                              timestamp: frame.timestamp, namespace: ns, key: key, stored: stored,
                                              valueLength: frame.valueLength)
                         }

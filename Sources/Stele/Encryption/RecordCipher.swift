@@ -1,0 +1,102 @@
+import SteleNative
+
+/// Encrypts a record's key and value under its namespace's data key (AES-256-GCM), for a frame
+/// with the `ENCRYPTED` flag (docs/format.md, "Encrypted records").
+///
+/// ```
+/// key blob   = u32 generation | nonce (12) | GCM(key) | tag (16)          (the frame's key field)
+/// value blob = GCM(u32 logical value length | stored form) | tag (16)     (the frame's stored value)
+/// ```
+/// The stored form is the value raw or as its LZ4 block (the frame's `LZ4` flag says which):
+/// compression happens before encryption, since ciphertext does not compress. An empty value (a
+/// tombstone) has no value blob.
+///
+/// Nonces, and why they never repeat under one key: the key blob's nonce is 12 bytes from
+/// libcrypto's CSPRNG, fresh for every record; the value blob's nonce is the same with its
+/// first byte's lowest bit flipped. A nonce is therefore random per encryption, never derived
+/// from the sequence number: a sequence number can be handed out twice (an append that failed
+/// after its bytes reached the mapping is retried at the same number, a torn tail is written
+/// over after a crash), and GCM under a repeated nonce gives away the XOR of two plaintexts and
+/// its authentication key. With random 96-bit nonces, NIST SP 800-38D bounds one key to 2^32
+/// encryptions (two per record: 2^31 records per namespace's key); a key generation (the u32)
+/// lets a namespace move to a new key before that.
+///
+/// The additional data binds each blob to its record: type, sequence number, timestamp and
+/// namespace (and for the value, whether it is LZ4): a blob copied into another record, even of
+/// the same namespace, does not open.
+package struct RecordCipher {
+    package static let keyBlobOverhead = 4 + AESGCM.nonceLength + AESGCM.tagLength
+    package static let valueBlobOverhead = 4 + AESGCM.tagLength
+
+    package let generation: UInt32
+    private let gcm: AESGCM
+
+    /// Nil unless `dataKey` is 32 bytes.
+    package init?(dataKey: [UInt8], generation: UInt32) {
+        guard let gcm = AESGCM(key: dataKey) else { return nil }
+        self.gcm = gcm
+        self.generation = generation
+    }
+
+    /// The generation of the data key a key blob was made with; nil for a blob too short.
+    package static func generation(ofKeyBlob blob: some Collection<UInt8>) -> UInt32? {
+        guard blob.count >= keyBlobOverhead else { return nil }
+        return blob.prefix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+    }
+
+    /// The key and value blobs of one record; nil only if libcrypto fails.
+    /// - Parameter storedValue: the value as the frame would store it unencrypted (raw or LZ4).
+    package func seal(type: RecordType, sequence: UInt64, timestamp: Int64, namespace: [UInt8], compressed: Bool,
+                      key: [UInt8], storedValue: [UInt8], valueLength: Int) -> (key: [UInt8], value: [UInt8])? {
+        guard let nonce = SecureRandom.bytes(AESGCM.nonceLength),
+              let sealedKey = gcm.seal(key, nonce: nonce, aad: Self.keyAAD(type, sequence, timestamp, namespace)) else { return nil }
+        let keyBlob = Self.littleEndian(generation) + nonce + sealedKey
+        guard !storedValue.isEmpty || valueLength > 0 else { return (keyBlob, []) }
+        let plaintext = Self.littleEndian(UInt32(valueLength)) + storedValue
+        guard let valueBlob = gcm.seal(plaintext, nonce: Self.valueNonce(nonce),
+                                       aad: Self.valueAAD(type, sequence, timestamp, namespace, compressed)) else { return nil }
+        return (keyBlob, valueBlob)
+    }
+
+    /// The plaintext key of a key blob; nil if it does not open (another key, or altered).
+    package func openKey(_ blob: some Collection<UInt8>, type: RecordType, sequence: UInt64, timestamp: Int64, namespace: [UInt8]) -> [UInt8]? {
+        let blob = Array(blob)
+        guard blob.count >= Self.keyBlobOverhead, Self.generation(ofKeyBlob: blob) == generation else { return nil }
+        return gcm.open(blob[(4 + AESGCM.nonceLength)...], nonce: Array(blob[4 ..< 4 + AESGCM.nonceLength]),
+                        aad: Self.keyAAD(type, sequence, timestamp, namespace))
+    }
+
+    /// The stored form of the value (raw or LZ4) and its logical length, from the record's key
+    /// blob (for the nonce) and value blob; nil if it does not open. An empty blob is an empty value.
+    package func openValue(_ blob: some Collection<UInt8>, keyBlob: some Collection<UInt8>, type: RecordType, sequence: UInt64,
+                           timestamp: Int64, namespace: [UInt8], compressed: Bool) -> (stored: [UInt8], valueLength: Int)? {
+        let keyBlob = Array(keyBlob)
+        guard keyBlob.count >= Self.keyBlobOverhead else { return nil }
+        if blob.isEmpty { return ([], 0) }
+        let nonce = Array(keyBlob[4 ..< 4 + AESGCM.nonceLength])
+        guard let plaintext = gcm.open(blob, nonce: Self.valueNonce(nonce), aad: Self.valueAAD(type, sequence, timestamp, namespace, compressed)),
+              plaintext.count >= 4 else { return nil }
+        let length = plaintext.prefix(4).reversed().reduce(0) { $0 << 8 | Int($1) }
+        return (Array(plaintext[4...]), length)
+    }
+
+    private static func valueNonce(_ nonce: [UInt8]) -> [UInt8] {
+        var nonce = nonce
+        nonce[0] ^= 0x01
+        return nonce
+    }
+
+    private static func keyAAD(_ type: RecordType, _ sequence: UInt64, _ timestamp: Int64, _ namespace: [UInt8]) -> [UInt8] {
+        Array("stele-record-key 1".utf8) + [0, type.rawValue] + littleEndian(sequence) + littleEndian(timestamp)
+            + littleEndian(UInt16(namespace.count)) + namespace
+    }
+
+    private static func valueAAD(_ type: RecordType, _ sequence: UInt64, _ timestamp: Int64, _ namespace: [UInt8], _ compressed: Bool) -> [UInt8] {
+        Array("stele-record-value 1".utf8) + [0, type.rawValue, compressed ? 1 : 0] + littleEndian(sequence) + littleEndian(timestamp)
+            + littleEndian(UInt16(namespace.count)) + namespace
+    }
+
+    private static func littleEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
+        (0 ..< T.bitWidth / 8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
+    }
+}
