@@ -56,7 +56,7 @@ import Testing
         for path in [store, fork] { #expect(try CLITests.stele(["init", path, "--origin", origin]).status == 0) }
         let logKey = try Self.key(dir.child("log.pub")), witnessKey = try Self.key(dir.child("w.pub"))
         let witness = try ListeningProcess(ListeningProcess.stele, ["witness", "--listen", "127.0.0.1:0", "--key", dir.child("w.key"),
-                                                                    "--state", dir.child("w-state"), "--log", dir.child("log.pub")])
+                                                                    "--state", dir.directory("w-state"), "--log", dir.child("log.pub")])
         defer { witness.stop() }
         /// Records of many sizes (a few over one tile's worth of bytes), so bundles vary.
         func grow(_ path: String, _ keys: Range<Int>, witnessed: Bool) throws {

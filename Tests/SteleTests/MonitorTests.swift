@@ -18,7 +18,7 @@ import SteleMirror
         #expect(try CLITests.stele(["keygen", "--witness", "--name", "w.example", "--out", dir.child("w")]).status == 0)
         for path in [store, fork] { #expect(try CLITests.stele(["init", path, "--origin", origin]).status == 0) }
         let witness = try ListeningProcess(ListeningProcess.stele, ["witness", "--listen", "127.0.0.1:0", "--key", dir.child("w.key"),
-                                                                    "--state", dir.child("w-state"), "--log", dir.child("log.pub")])
+                                                                    "--state", dir.directory("w-state"), "--log", dir.child("log.pub")])
         defer { witness.stop() }
         let witnessArgument = ["--witness", "http://127.0.0.1:\(witness.port)=" + (try WitnessTests.readText(dir.child("w.pub")))]
         func grow(_ path: String, _ keys: Range<Int>, witnessed: Bool = true) throws {

@@ -21,6 +21,12 @@ struct TemporaryDirectory {
     /// A path inside the directory (not created).
     func child(_ name: String) -> String { path + "/" + name }
 
+    /// A directory inside the directory, created if missing.
+    func directory(_ name: String) -> String {
+        try? FileManager.default.createDirectory(atPath: child(name), withIntermediateDirectories: true)
+        return child(name)
+    }
+
     func remove() {
         // Sealed segments are read-only; make everything writable first.
         _ = try? FileManager.default.subpathsOfDirectory(atPath: path).forEach {

@@ -31,7 +31,7 @@ import SteleMirror
         defer { dir.remove() }
         let store = try Self.store(dir, records: 100)
         defer { try? store.close() }
-        let witness = try Witness(cosigner: Self.cosigner, logs: [Self.logKey.verifier], stateDirectory: dir.child("state"))
+        let witness = try Witness(cosigner: Self.cosigner, logs: [Self.logKey.verifier], stateDirectory: dir.directory("state"))
 
         let first = try store.checkpoint(signer: Self.logKey)
         let size1 = store.treeSize
@@ -82,7 +82,7 @@ import SteleMirror
         defer { dir.remove() }
         let store = try Self.store(dir, records: 10)
         defer { try? store.close() }
-        let witness = try Witness(cosigner: Self.cosigner, logs: [Self.logKey.verifier], stateDirectory: dir.child("state"))
+        let witness = try Witness(cosigner: Self.cosigner, logs: [Self.logKey.verifier], stateDirectory: dir.directory("state"))
         let note = try store.checkpoint(signer: Self.logKey)
         let size = store.treeSize
         // Unknown origin: 404. Signed by a key the witness does not trust for the origin: 403.
@@ -111,7 +111,54 @@ import SteleMirror
         // Nothing above was cosigned.
         #expect(try witness.latest(origin: Self.logKey.name).size == 0)
         // One witness process per state directory.
-        #expect(throws: SteleError.self) { try Witness(cosigner: Self.cosigner, logs: [Self.logKey.verifier], stateDirectory: dir.child("state")) }
+        #expect(throws: SteleError.self) { try Witness(cosigner: Self.cosigner, logs: [Self.logKey.verifier], stateDirectory: dir.directory("state")) }
+    }
+
+    /// A missing state directory is refused (a mistyped path would start the witness from
+    /// nothing, and it would cosign any history once); cosignature times never go back for a log,
+    /// across a backward clock step and a restart; a version 1 state file (no time) is read.
+    @Test func theStateMustExistAndCosignatureTimesNeverGoBack() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        #expect { try Witness(cosigner: Self.cosigner, logs: [Self.logKey.verifier], stateDirectory: dir.child("missing")) } throws: { error in
+            "\(error)".contains("does not exist")
+        }
+        try (Self.cosigner.encoded + "\n").write(toFile: dir.child("w.key"), atomically: true, encoding: .utf8)
+        let refused = try CLITests.stele(["witness", "--listen", "127.0.0.1:0", "--key", dir.child("w.key"), "--state", dir.child("missing"),
+                                          "--log", Self.logKey.verifier.encoded])
+        #expect(refused.status != 0 && refused.stderr.contains("does not exist"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.child("missing")))
+
+        let store = try Self.store(dir, records: 20)
+        defer { try? store.close() }
+        let clock = TestClock()
+        func witness() throws -> Witness {
+            try Witness(cosigner: Self.cosigner, logs: [Self.logKey.verifier], stateDirectory: dir.directory("state"),
+                        fileSystem: PosixFileSystem(), clock: clock)
+        }
+        var current: Witness? = try witness()
+        let first = try store.checkpoint(signer: Self.logKey)
+        let firstLine = try #require(current?.addCheckpoint(Self.body(old: 0, note: first))).body
+        let firstTime = try #require(try Self.cosigner.verifier.cosignatureTime(in: first + firstLine))
+        #expect(firstTime == UInt64(clock.nanosecondsSinceEpoch() / 1_000_000_000))
+        // The clock steps back an hour; the log grows; the witness restarts.
+        clock.advance(.seconds(-3_600))
+        current = nil
+        current = try witness()
+        let size1 = store.treeSize
+        try store.putBatch((20 ..< 40).map { Entry(namespace: "n", key: Array("k\($0)".utf8), value: [1]) })
+        let second = try store.checkpoint(signer: Self.logKey)
+        let proof = try store.consistencyProof(from: size1, to: store.treeSize).hashes
+        let answer = try #require(current?.addCheckpoint(Self.body(old: size1, proof: proof, note: second)))
+        #expect(answer.status == 200)
+        #expect(try Self.cosigner.verifier.cosignatureTime(in: second + answer.body) == firstTime, "not an hour before the smaller tree's")
+        // A version 1 state file is read (size and root; no time).
+        current = nil
+        let statePath = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.child("state")).first { $0.count == 64 })
+        let root = try Checkpoint(parsing: SignedNote.split(second).text).root
+        try "stele-witness 1\n\(Self.logKey.name)\n\(store.treeSize)\n\(Base64.encode(root.bytes))\n"
+            .write(toFile: dir.child("state/" + statePath), atomically: true, encoding: .utf8)
+        #expect(try witness().latest(origin: Self.logKey.name).size == store.treeSize)
     }
 
     /// The state survives a restart: a new witness on the same directory holds the cosigned size.
@@ -122,10 +169,10 @@ import SteleMirror
         defer { try? store.close() }
         let note = try store.checkpoint(signer: Self.logKey)
         do {
-            let witness = try Witness(cosigner: Self.cosigner, logs: [Self.logKey.verifier], stateDirectory: dir.child("state"))
+            let witness = try Witness(cosigner: Self.cosigner, logs: [Self.logKey.verifier], stateDirectory: dir.directory("state"))
             #expect(witness.addCheckpoint(Self.body(old: 0, note: note)).status == 200)
         }
-        let again = try Witness(cosigner: Self.cosigner, logs: [Self.logKey.verifier], stateDirectory: dir.child("state"))
+        let again = try Witness(cosigner: Self.cosigner, logs: [Self.logKey.verifier], stateDirectory: dir.directory("state"))
         #expect(try again.latest(origin: Self.logKey.name).size == store.treeSize)
         #expect(again.addCheckpoint(Self.body(old: 0, note: note)).status == 409)
     }
@@ -167,7 +214,7 @@ import SteleMirror
         let note = try store.checkpoint(signer: Self.logKey)
         try (Self.cosigner.encoded + "\n").write(toFile: dir.child("w.key"), atomically: true, encoding: .utf8)
         let server = try ListeningProcess(ListeningProcess.stele, ["witness", "--listen", "127.0.0.1:0", "--key", dir.child("w.key"),
-                                                   "--state", dir.child("state"), "--log", Self.logKey.verifier.encoded])
+                                                   "--state", dir.directory("state"), "--log", Self.logKey.verifier.encoded])
         defer { server.stop() }
         let ok = try server.request("POST", "add-checkpoint", body: Self.body(old: 0, note: note))
         #expect(ok.status == 200)
@@ -195,7 +242,7 @@ import SteleMirror
         for n in 1 ... 2 {
             #expect(try CLITests.stele(["keygen", "--witness", "--name", "w\(n).example", "--out", dir.child("w\(n)")]).status == 0)
             let witness = try ListeningProcess(ListeningProcess.stele, ["witness", "--listen", "127.0.0.1:0", "--key", dir.child("w\(n).key"),
-                                                                        "--state", dir.child("w\(n)-state"), "--log", dir.child("log.pub")])
+                                                                        "--state", dir.directory("w\(n)-state"), "--log", dir.child("log.pub")])
             witnesses.append(witness)
             endpoints += ["--witness", "http://127.0.0.1:\(witness.port)=" + (try Self.readText(dir.child("w\(n).pub")))]
         }
@@ -249,7 +296,7 @@ import SteleMirror
         for n in 1 ... 2 {
             #expect(try CLITests.stele(["keygen", "--witness", "--name", "w\(n).example", "--out", dir.child("w\(n)")]).status == 0)
             witnesses.append(try ListeningProcess(ListeningProcess.stele, ["witness", "--listen", "127.0.0.1:0", "--key", dir.child("w\(n).key"),
-                                                                           "--state", dir.child("w\(n)-state"), "--log", dir.child("log.pub")]))
+                                                                           "--state", dir.directory("w\(n)-state"), "--log", dir.child("log.pub")]))
             endpoints.append(try WitnessEndpoint(parsing: "http://127.0.0.1:\(witnesses[n - 1].port)=" + Self.readText(dir.child("w\(n).pub"))))
         }
         let keys = endpoints.map(\.key)

@@ -11,8 +11,16 @@ import SteleNative
 /// spec's race: two requests checked against the same old size must not both be cosigned, or
 /// the second would roll the first back). The state directory is locked against a second
 /// witness process. State files: `<state>/<hex SHA-256 of the origin>`, holding
-/// `stele-witness 1\n<origin>\n<size>\n<base64 root>\n`, replaced atomically (temporary file,
-/// fsync, rename, directory fsync).
+/// `stele-witness 2\n<origin>\n<size>\n<base64 root>\n<time>\n`, replaced atomically (temporary
+/// file, fsync, rename, directory fsync); version 1 files (without the time) are read.
+///
+/// Cosignature times never go back for a log: each is the later of the clock and the time of the
+/// last cosignature (kept in the state), so that after a backward clock step a larger tree never
+/// carries an earlier time than a smaller one (a monitor ages a log by its newest cosignature).
+///
+/// The state directory must exist: a witness started on a mistyped path, or one whose state was
+/// lost, would cosign any history of its logs once, so creating it is the operator's deliberate
+/// act (`mkdir`) when setting up a new witness.
 public final class Witness: Sendable {
     /// The answer to one `add-checkpoint` request, independent of the HTTP library.
     public struct Answer: Sendable, Equatable {
@@ -30,13 +38,13 @@ public final class Witness: Sendable {
     private let state = Mutex(())
     private let clock: any WallClock
 
-    /// Opens (creating if needed) the state directory and locks it.
+    /// Opens the state directory, which must exist, and locks it.
     /// - Parameters:
     ///   - cosigner: the witness's key (``Cosigner``), which signs its cosignatures.
     ///   - logs: the logs' verifier keys; a log is known by the origin its key names.
     ///   - stateDirectory: where the latest cosigned checkpoint of each log is kept.
-    /// - Throws: ``SteleError/io(_:)``; ``SteleError/invalidArgument(_:)`` if another witness
-    ///   process holds the state directory.
+    /// - Throws: ``SteleError/io(_:)``; ``SteleError/invalidArgument(_:)`` if the state
+    ///   directory does not exist, or another witness process holds it.
     public convenience init(cosigner: Cosigner, logs: [NoteVerifier], stateDirectory: String) throws {
         try self.init(cosigner: cosigner, logs: logs, stateDirectory: stateDirectory, fileSystem: PosixFileSystem(), clock: SystemClock())
     }
@@ -47,7 +55,10 @@ public final class Witness: Sendable {
         self.directory = stateDirectory
         self.fs = fileSystem
         self.clock = clock
-        if try fs.status(stateDirectory) == nil { try fs.makeDirectory(stateDirectory) }
+        guard let status = try fs.status(stateDirectory), status.isDirectory else {
+            throw SteleError.invalidArgument("the witness state directory \(stateDirectory) does not exist: create it for a new witness "
+                + "(a witness without its state would cosign any history of its logs once)")
+        }
         let lockPath = stateDirectory + "/lock"
         lock = try fs.status(lockPath) == nil ? fs.open(lockPath, .createNew(permissions: 0o644)) : fs.open(lockPath, .readWrite)
         guard try fs.lockExclusive(lock) else {
@@ -60,13 +71,23 @@ public final class Witness: Sendable {
 
     /// The latest checkpoint cosigned for `origin`: size and root (size 0 if none).
     public func latest(origin: String) throws -> (size: UInt64, root: Digest?) {
-        guard let bytes = try fs.readWholeFile(path(origin), limit: SignedNote.maxSize) else { return (0, nil) }
+        let state = try persisted(origin: origin)
+        return (state.size, state.root)
+    }
+
+    /// The persisted state for `origin`, with the time of its last cosignature (0 if none, or a
+    /// version 1 file).
+    private func persisted(origin: String) throws -> (size: UInt64, root: Digest?, time: UInt64) {
+        guard let bytes = try fs.readWholeFile(path(origin), limit: SignedNote.maxSize) else { return (0, nil, 0) }
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count == 5, lines[0] == "stele-witness 1", lines[1] == origin, let size = UInt64(lines[2]),
-              let raw = Base64.decode(lines[3]), let root = Digest(bytes: raw), lines[4].isEmpty else {
+        let version2 = lines.first == "stele-witness 2"
+        guard lines.count == (version2 ? 6 : 5), version2 || lines[0] == "stele-witness 1", lines[1] == origin, let size = UInt64(lines[2]),
+              let raw = Base64.decode(lines[3]), let root = Digest(bytes: raw), lines.last?.isEmpty == true else {
             throw SteleError.corruption(Corruption(file: path(origin), detail: "not a witness state file"))
         }
-        return (size, root)
+        guard version2 else { return (size, root, 0) }
+        guard let time = UInt64(lines[4]) else { throw SteleError.corruption(Corruption(file: path(origin), detail: "not a witness state file")) }
+        return (size, root, time)
     }
 
     /// Handles an `add-checkpoint` request body: `old <size>\n`, up to 63 base64 consistency
@@ -93,8 +114,8 @@ public final class Witness: Sendable {
         }
         guard request.oldSize <= checkpoint.treeSize else { return .text(400, "old size \(request.oldSize) is above the checkpoint's") }
         return state.withLock { _ -> Answer in
-            let latest: (size: UInt64, root: Digest?)
-            do { latest = try self.latest(origin: checkpoint.origin) } catch { return .text(500, "\(error)") }
+            let latest: (size: UInt64, root: Digest?, time: UInt64)
+            do { latest = try self.persisted(origin: checkpoint.origin) } catch { return .text(500, "\(error)") }
             guard request.oldSize == latest.size else {
                 return Answer(status: 409, contentType: "text/x.tlog.size", body: "\(latest.size)\n")
             }
@@ -117,8 +138,9 @@ public final class Witness: Sendable {
                 return .text(422, "a consistency proof from size 0 must be empty")
             }
             do {
-                let line = try cosigner.cosign(text, time: UInt64(max(0, clock.nanosecondsSinceEpoch() / 1_000_000_000)))
-                let record = "stele-witness 1\n\(checkpoint.origin)\n\(checkpoint.treeSize)\n\(Base64.encode(checkpoint.root.bytes))\n"
+                let time = max(UInt64(max(0, clock.nanosecondsSinceEpoch() / 1_000_000_000)), latest.time)
+                let line = try cosigner.cosign(text, time: time)
+                let record = "stele-witness 2\n\(checkpoint.origin)\n\(checkpoint.treeSize)\n\(Base64.encode(checkpoint.root.bytes))\n\(time)\n"
                 try fs.writeAtomically(Array(record.utf8), to: path(checkpoint.origin), permissions: 0o644, directory: directory)
                 return Answer(status: 200, contentType: "text/plain; charset=utf-8", body: line)
             } catch {

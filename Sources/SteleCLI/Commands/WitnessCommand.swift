@@ -15,7 +15,8 @@ struct WitnessCommand: ParsableCommand {
         a valid signature by that key and is consistent with the last checkpoint this witness \
         cosigned for the log, as a consistency proof in the request shows. The latest cosigned \
         size and root of each log are kept in --state (replaced atomically before each answer; \
-        one witness process per state directory). Answers as the spec says: 200 with the \
+        one witness process per state directory; the directory must exist, since a witness \
+        without its state would cosign any history once). Answers as the spec says: 200 with the \
         cosignature line, 400, 403 (no valid signature), 404 (unknown log), 409 with the latest \
         cosigned size (text/x.tlog.size), 422 (the proof does not verify). Prints \
         "listening on HOST:PORT" once it serves; stops on SIGTERM or SIGINT.
@@ -27,7 +28,7 @@ struct WitnessCommand: ParsableCommand {
     @Option(help: "The witness's cosigner key (stele keygen --witness).")
     var key: String
 
-    @Option(help: "Directory of the witness's state (created if missing).")
+    @Option(help: "Directory of the witness's state; it must exist (mkdir it once for a new witness).")
     var state: String
 
     @Option(name: .customLong("log"), help: "A log's verifier key (name+keyid+key) or a file holding it; repeat for more logs.")
