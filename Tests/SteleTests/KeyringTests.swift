@@ -55,6 +55,12 @@ import SteleNative
         #expect(try EncryptionKey(parsing: key.encoded) == key)
         #expect(key.fingerprint.count == 16 && key.encoded.hasPrefix("stele-encryption-key 1 \(key.fingerprint) "))
         #expect(try EncryptionKey.generate() != key)
+        // Printed, logged or dumped, a key shows its fingerprint only.
+        var dumped = ""
+        dump(key, to: &dumped)
+        for text in ["\(key)", String(reflecting: key), dumped] {
+            #expect(text.contains(key.fingerprint) && !text.contains(Base64.encode(key.bytes)) && !text.contains("\(key.bytes)"), "\(text)")
+        }
         let fields = key.encoded.split(separator: " ")
         for bad in ["", "stele-encryption-key 2 \(fields[2]) \(fields[3])", "stele-encryption-key 1 0000000000000000 \(fields[3])",
                     "stele-encryption-key 1 \(fields[2]) AAAA", "PRIVATE+KEY+x+00000000+AAAA"] {
@@ -160,10 +166,27 @@ import SteleNative
         moved.replaceSubrange(second + 40 ..< second + 100, with: original[first + 40 ..< first + 100])
         moved.replaceSubrange(second + 120 ..< second + 128, with: (0 ..< 8).map { UInt8(truncatingIfNeeded: xxh3(Array(moved[second ..< second + 120])) >> (8 * $0)) })
         try refused(moved, "slot 1's key does not open")
+        // The last slot damaged is damage too (not taken for a torn append and written over).
+        var lastFlipped = original
+        lastFlipped[original.count - 20] ^= 0x01
+        try refused(lastFlipped, "slot 2's checksum")
+        // A shred faked by flipping the state byte over a live key, checksum recomputed.
+        var faked = original
+        faked[second] = 2
+        faked.replaceSubrange(second + 120 ..< second + 128, with: (0 ..< 8).map { UInt8(truncatingIfNeeded: xxh3(Array(faked[second ..< second + 120])) >> (8 * $0)) })
+        try refused(faked, "slot 1 is shredded but still holds key bytes")
+        // Two slots for one namespace (a copy of a live slot kept beside it, to survive its shred).
+        var twice = original
+        twice.replaceSubrange(second ..< second + Keyring.slotLength, with: original[first ..< first + Keyring.slotLength])
+        try refused(twice, "both belong to one namespace")
         // A torn last slot (a crash before its sync) is ignored: its key was never used.
         try Data(original.prefix(original.count - 50)).write(to: URL(fileURLWithPath: path))
         let torn = try Self.keyring(dir, master: master)
         #expect(torn.entry(for: "initech") == nil && torn.entry(for: "globex") != nil)
+        // The next key is written over the partial slot.
+        let initech = try torn.addKey(for: "initech")
+        #expect(try Self.keyring(dir, master: master).entry(for: "initech") == .live(generation: 1, key: initech))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)).count == original.count)
     }
 
     @Test func keygenWritesAnEncryptionKey() throws {

@@ -68,7 +68,10 @@ package enum Frame {
     }
 
     /// Decodes and verifies the frame at `offset`, reading nothing at or past `limit`.
-    package static func decode(_ view: ByteView, at offset: Int, limit: Int) -> Result<FrameInfo, FrameDefect> {
+    /// - Parameter acceptEncrypted: whether an `ENCRYPTED` frame is valid here. Off everywhere
+    ///   the store reads until its read path opens blobs (issue 20): a reader that does not
+    ///   decrypt must not take a blob for a key or a value, so such a frame is damage to it.
+    package static func decode(_ view: ByteView, at offset: Int, limit: Int, acceptEncrypted: Bool = false) -> Result<FrameInfo, FrameDefect> {
         guard offset + 4 <= limit else { return .failure(.truncated) }
         let total = Int(view.u32(offset))
         if total == 0 { return .failure(.zeroLength) }
@@ -83,7 +86,7 @@ package enum Frame {
         let flags = view.u8(offset + 5)
         guard flags & ~knownFlags == 0, flags & (flagLZ4 | flagRedacted) != flagLZ4 | flagRedacted else { return .failure(.unknownFlags(flags)) }
         let encrypted = flags & flagEncrypted != 0
-        guard !encrypted || type == .put || type == .tombstone else { return .failure(.unknownFlags(flags)) }
+        guard !encrypted || acceptEncrypted && (type == .put || type == .tombstone) else { return .failure(.unknownFlags(flags)) }
         guard view.u16(offset + 26) == 0 else { return .failure(.reservedNotZero) }
         let namespaceLength = Int(view.u16(offset + 6))
         let keyLength = Int(view.u16(offset + 24))
@@ -94,9 +97,16 @@ package enum Frame {
         }
         if encrypted {
             // The key blob is never shorter than its generation, nonce and tag; the stored value
-            // is opaque (V = S), and its plaintext's own length is inside it.
-            guard keyLength >= RecordCipher.keyBlobOverhead,
-                  flags & flagRedacted == 0 ? storedLength == valueLength : storedLength == 32 else { return .failure(.lengthsDisagree) }
+            // is opaque (V = S), and its plaintext's own length is inside it: a put always has a
+            // value blob (an empty value too, so that stripping it is caught by its tag), a
+            // tombstone never.
+            guard keyLength >= RecordCipher.keyBlobOverhead else { return .failure(.lengthsDisagree) }
+            if flags & flagRedacted != 0 {
+                guard type == .put, storedLength == 32 else { return .failure(.lengthsDisagree) }
+            } else {
+                guard storedLength == valueLength,
+                      type == .put ? storedLength >= RecordCipher.valueBlobOverhead : storedLength == 0 else { return .failure(.lengthsDisagree) }
+            }
         } else if flags & flagRedacted != 0 {
             guard storedLength == 32 else { return .failure(.lengthsDisagree) }
         } else if flags & flagLZ4 != 0 {
@@ -150,7 +160,11 @@ package struct FrameInfo: Equatable {
         if isRedacted { return Digest(view, at: stored.lowerBound) }
         let ns = view.slice(namespace.lowerBound, namespace.count)
         let keyView = view.slice(key.lowerBound, key.count)
-        if isCompressed && !isEncrypted {
+        if isEncrypted {
+            return CanonicalEntry.encryptedLeafHash(type: type, flags: flags, sequence: sequence, timestamp: timestamp, namespace: ns,
+                                                    keyBlob: keyView, valueBlob: view.slice(stored.lowerBound, stored.count))
+        }
+        if isCompressed {
             guard let plain = value(in: view) else { return nil }
             return ByteView.of(plain) { CanonicalEntry.leafHash(type: type, sequence: sequence, timestamp: timestamp,
                                                                 namespace: ns, key: keyView, value: $0) }

@@ -10,7 +10,7 @@ import SteleNative
 ///
 /// Fingerprint = the first 8 bytes of SHA-256("stele-encryption-key 1" ‖ 0x00 ‖ key), hex: names
 /// the key in the keyring's header and in errors without revealing it.
-public struct EncryptionKey: Sendable, Equatable {
+public struct EncryptionKey: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     static let header = "stele-encryption-key 1"
     package let bytes: [UInt8]
 
@@ -47,6 +47,11 @@ public struct EncryptionKey: Sendable, Equatable {
     public var fingerprint: String {
         sha256(Array(Self.header.utf8) + [0] + bytes).prefix(8).map { String($0, radix: 16).leftPadded(to: 2) }.joined()
     }
+
+    /// The fingerprint only: a key printed, logged or dumped never shows its bytes.
+    public var description: String { "EncryptionKey(\(fingerprint))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["fingerprint": fingerprint]) }
 
     package var fingerprintBytes: [UInt8] { Array(sha256(Array(Self.header.utf8) + [0] + bytes).prefix(8)) }
 }

@@ -9,15 +9,17 @@ import SteleNative
 /// Invariants, and why:
 /// - A slot is written in place, never by replacing the file: shredding overwrites the wrapped
 ///   key's own bytes (then syncs), so no older copy of the file (a rename leaves the old blocks)
-///   keeps it. A slot is one sector's worth of bytes or less, so a power cut leaves it whole,
-///   or torn and then unreadable, which destroys the key as surely as the shred would.
+///   keeps it. A slot is smaller than a sector, so a power cut normally leaves it whole; one it
+///   tears fails its checksum, and the keyring is then named damaged, never quietly read without
+///   it (the namespace's key, or the fact that it was shredded, would be lost silently).
 /// - Adding a key appends its slot and syncs before the key encrypts anything: no record is
-///   ever written under a data key a crash could lose.
+///   ever written under a data key a crash could lose. Bytes after the last whole slot (an
+///   append a crash cut short, never acknowledged) are ignored and written over by the next.
 /// - A wrapped key opens only with the master key, this store's ID, its namespace (by hash) and
 ///   generation as the additional data: a slot copied to another namespace or another store's
 ///   keyring does not open, and the keyring names it damaged.
-/// - At most one live slot per namespace; a shredded slot keeps the namespace's hash and when,
-///   so that later reads say "shredded" rather than "unknown".
+/// - One slot per namespace; a shredded slot keeps the namespace's hash and when (and nothing
+///   else: its key bytes are zero), so that later reads say "shredded" rather than "unknown".
 package final class Keyring {
     package static let headerLength = 128
     package static let slotLength = 128
@@ -42,6 +44,7 @@ package final class Keyring {
     /// - Throws: ``SteleError/alreadyExists(path:)``, ``SteleError/io(_:)``.
     package static func create(fs: any FileSystem, path: String, directory: String, storeID: [UInt8], master: EncryptionKey) throws {
         guard try fs.status(path) == nil else { throw SteleError.alreadyExists(path: path) }
+        // Written whole under a temporary name and renamed: a crash never leaves a partial header.
         var header = [UInt8](repeating: 0, count: headerLength)
         header.replaceSubrange(0 ..< 8, with: magic)
         header.replaceSubrange(8 ..< 12, with: littleEndian(version))
@@ -49,11 +52,7 @@ package final class Keyring {
         header.replaceSubrange(16 ..< 16 + min(storeID.count, 16), with: storeID.prefix(16))
         header.replaceSubrange(32 ..< 40, with: master.fingerprintBytes)
         header.replaceSubrange(120 ..< 128, with: littleEndian(xxh3(Array(header[0 ..< 120]))))
-        let fd = try fs.open(path, .createNew(permissions: 0o600))
-        defer { fs.close(fd) }
-        try header.withUnsafeBytes { try fs.write(fd, $0, at: 0) }
-        try fs.syncAll(fd)
-        try fs.syncDirectory(directory)
+        try fs.writeAtomically(header, to: path, permissions: 0o600, directory: directory)
     }
 
     /// Opens the keyring with the master key: checks the header, every slot's checksum, and
@@ -77,25 +76,28 @@ package final class Keyring {
         guard Array(bytes[16 ..< 32]) == self.storeID + [UInt8](repeating: 0, count: 16 - self.storeID.count) else {
             throw damaged("it belongs to another store")
         }
+        guard bytes[40 ..< 120].allSatisfy({ $0 == 0 }) else { throw damaged("reserved header bytes are not zero") }
         let expected = Array(bytes[32 ..< 40])
         guard expected == master.fingerprintBytes else {
             throw SteleError.encryption(.wrongKey(expected: hexString(expected), given: master.fingerprint))
         }
-        // A torn append (a crash while a new slot was written, before its sync) leaves a partial
-        // slot at the end: no record was encrypted under it, so it is ignored.
+        // An append a crash cut short leaves a partial slot at the end: no record was encrypted
+        // under it (its key is used only after the sync), so it is ignored and written over.
         slotCount = (bytes.count - Self.headerLength) / Self.slotLength
         for index in 0 ..< slotCount {
             let offset = Self.headerLength + index * Self.slotLength
             guard Self.checksumHolds(bytes, at: offset, length: Self.slotLength) else {
-                // The last slot torn by a crash before its sync was acknowledged: never used.
-                if index == slotCount - 1 { slotCount -= 1; break }
                 throw damaged("slot \(index)'s checksum does not match")
             }
             let slot = Array(bytes[offset ..< offset + Self.slotLength])
             let namespaceHash = Array(slot[8 ..< 40])
+            guard slot[1 ..< 4].allSatisfy({ $0 == 0 }), slot[108 ..< 120].allSatisfy({ $0 == 0 }) else {
+                throw damaged("slot \(index)'s reserved bytes are not zero")
+            }
             let entry: Entry
             switch slot[0] {
             case 1:
+                guard slot[100 ..< 108].allSatisfy({ $0 == 0 }) else { throw damaged("slot \(index) is live but carries a shred time") }
                 let generation = Self.u32(slot, 4)
                 guard let key = AESGCM(key: master.bytes)?.open(slot[52 ..< 100], nonce: Array(slot[40 ..< 52]),
                                                                 aad: aad(namespaceHash: namespaceHash, generation: generation)) else {
@@ -103,14 +105,18 @@ package final class Keyring {
                 }
                 entry = .live(generation: generation, key: key)
             case 2:
+                // A shredded slot holds no key material: a state byte flipped to 2 over a live
+                // key (a shred faked while the key stays on disk) is damage.
+                guard slot[40 ..< 100].allSatisfy({ $0 == 0 }) else { throw damaged("slot \(index) is shredded but still holds key bytes") }
                 entry = .shredded(at: Int64(bitPattern: Self.u64(slot, 100)))
             default:
                 throw damaged("slot \(index) has state \(slot[0])")
             }
-            if let earlier = slots[namespaceHash], case .live = earlier.entry, case .live = entry {
-                throw damaged("slots \(earlier.index) and \(index) both hold a live key for one namespace")
+            // One slot per namespace: a shredded namespace never gets another, and a live key
+            // beside a shred record of its namespace would be a key the shred did not destroy.
+            if let earlier = slots[namespaceHash] {
+                throw damaged("slots \(earlier.index) and \(index) both belong to one namespace")
             }
-            if case .shredded = slots[namespaceHash]?.entry { continue }  // shredded stays shredded
             slots[namespaceHash] = (index, entry)
         }
     }

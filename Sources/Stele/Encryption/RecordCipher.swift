@@ -8,8 +8,8 @@ import SteleNative
 /// value blob = GCM(u32 logical value length | stored form) | tag (16)     (the frame's stored value)
 /// ```
 /// The stored form is the value raw or as its LZ4 block (the frame's `LZ4` flag says which):
-/// compression happens before encryption, since ciphertext does not compress. An empty value (a
-/// tombstone) has no value blob.
+/// compression happens before encryption, since ciphertext does not compress. A tombstone has no
+/// value blob; a put always has one, an empty value too (its tag then proves it empty).
 ///
 /// Nonces, and why they never repeat under one key: the key blob's nonce is 12 bytes from
 /// libcrypto's CSPRNG, fresh for every record; the value blob's nonce is the same with its
@@ -51,7 +51,7 @@ package struct RecordCipher {
         guard let nonce = SecureRandom.bytes(AESGCM.nonceLength),
               let sealedKey = gcm.seal(key, nonce: nonce, aad: Self.keyAAD(type, sequence, timestamp, namespace)) else { return nil }
         let keyBlob = Self.littleEndian(generation) + nonce + sealedKey
-        guard !storedValue.isEmpty || valueLength > 0 else { return (keyBlob, []) }
+        guard type != .tombstone else { return (keyBlob, []) }
         let plaintext = Self.littleEndian(UInt32(valueLength)) + storedValue
         guard let valueBlob = gcm.seal(plaintext, nonce: Self.valueNonce(nonce),
                                        aad: Self.valueAAD(type, sequence, timestamp, namespace, compressed)) else { return nil }
@@ -67,12 +67,13 @@ package struct RecordCipher {
     }
 
     /// The stored form of the value (raw or LZ4) and its logical length, from the record's key
-    /// blob (for the nonce) and value blob; nil if it does not open. An empty blob is an empty value.
+    /// blob (for the nonce) and value blob; nil if it does not open. A tombstone's empty blob is
+    /// an empty value; a put's must open.
     package func openValue(_ blob: some Collection<UInt8>, keyBlob: some Collection<UInt8>, type: RecordType, sequence: UInt64,
                            timestamp: Int64, namespace: [UInt8], compressed: Bool) -> (stored: [UInt8], valueLength: Int)? {
         let keyBlob = Array(keyBlob)
         guard keyBlob.count >= Self.keyBlobOverhead else { return nil }
-        if blob.isEmpty { return ([], 0) }
+        if type == .tombstone { return blob.isEmpty ? ([], 0) : nil }
         let nonce = Array(keyBlob[4 ..< 4 + AESGCM.nonceLength])
         guard let plaintext = gcm.open(blob, nonce: Self.valueNonce(nonce), aad: Self.valueAAD(type, sequence, timestamp, namespace, compressed)),
               plaintext.count >= 4 else { return nil }
