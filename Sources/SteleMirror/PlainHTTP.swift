@@ -7,22 +7,32 @@ import Stele
 /// One HTTP request, blocking the calling thread until the answer (the witness client and the
 /// monitor run on threads of their own, never on the cooperative pool).
 enum PlainHTTP {
+    /// - Parameter timeout: for the whole request, not only between bytes: a server that
+    ///   trickles its answer (a slow or hostile witness) cannot hold the caller longer.
     /// - Returns: the status and the body.
-    /// - Throws: ``SteleError/invalidArgument(_:)`` naming the URL when no answer came.
+    /// - Throws: ``SteleError/invalidArgument(_:)`` naming the URL when no answer came in time.
     static func request(_ method: String, _ url: URL, body: Data? = nil, timeout: TimeInterval) throws -> (status: Int, body: Data) {
         var request = URLRequest(url: url, timeoutInterval: timeout)
         request.httpMethod = method
         request.httpBody = body
         request.cachePolicy = .reloadIgnoringLocalCacheData
-        let session = URLSession(configuration: .ephemeral)
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = timeout
+        configuration.timeoutIntervalForResource = timeout
+        let session = URLSession(configuration: configuration)
         defer { session.finishTasksAndInvalidate() }
         let done = DispatchSemaphore(value: 0)
         let reply = Reply()
-        session.dataTask(with: request) { data, response, error in
+        let task = session.dataTask(with: request) { data, response, error in
             reply.set(data: data, status: (response as? HTTPURLResponse)?.statusCode, error: error)
             done.signal()
-        }.resume()
-        done.wait()
+        }
+        task.resume()
+        // The session's own limits, and this one in case they are not honoured.
+        if done.wait(timeout: .now() + timeout + 1) == .timedOut {
+            task.cancel()
+            throw SteleError.invalidArgument("\(url): no complete answer within \(timeout) s")
+        }
         return try reply.get(url)
     }
 

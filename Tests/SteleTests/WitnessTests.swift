@@ -142,7 +142,8 @@ import SteleMirror
         let firstTime = try #require(try Self.cosigner.verifier.cosignatureTime(in: first + firstLine))
         #expect(firstTime == UInt64(clock.nanosecondsSinceEpoch() / 1_000_000_000))
         // The clock steps back an hour; the log grows; the witness restarts.
-        clock.advance(.seconds(-3_600))
+        let start = clock.nanosecondsSinceEpoch()
+        clock.now.store(start - 3_600 * 1_000_000_000, ordering: .relaxed)
         current = nil
         current = try witness()
         let size1 = store.treeSize
@@ -152,13 +153,21 @@ import SteleMirror
         let answer = try #require(current?.addCheckpoint(Self.body(old: size1, proof: proof, note: second)))
         #expect(answer.status == 200)
         #expect(try Self.cosigner.verifier.cosignatureTime(in: second + answer.body) == firstTime, "not an hour before the smaller tree's")
+        // A last time more than a day ahead of the clock (a jump to 2100 once) is refused, not
+        // carried into every later cosignature.
+        clock.now.store(start - 3 * 86_400 * 1_000_000_000, ordering: .relaxed)
+        try store.putBatch((40 ..< 45).map { Entry(namespace: "n", key: Array("k\($0)".utf8), value: [1]) })
+        let size2 = try Checkpoint(parsing: SignedNote.split(second).text).treeSize
+        let third = try store.checkpoint(signer: Self.logKey)
+        let ahead = try #require(current?.addCheckpoint(Self.body(old: size2, proof: try store.consistencyProof(from: size2, to: store.treeSize).hashes, note: third)))
+        #expect(ahead.status == 500 && ahead.body.contains("more than a day ahead"), "\(ahead)")
         // A version 1 state file is read (size and root; no time).
         current = nil
         let statePath = try #require(try FileManager.default.contentsOfDirectory(atPath: dir.child("state")).first { $0.count == 64 })
         let root = try Checkpoint(parsing: SignedNote.split(second).text).root
-        try "stele-witness 1\n\(Self.logKey.name)\n\(store.treeSize)\n\(Base64.encode(root.bytes))\n"
+        try "stele-witness 1\n\(Self.logKey.name)\n\(size2)\n\(Base64.encode(root.bytes))\n"
             .write(toFile: dir.child("state/" + statePath), atomically: true, encoding: .utf8)
-        #expect(try witness().latest(origin: Self.logKey.name).size == store.treeSize)
+        #expect(try witness().latest(origin: Self.logKey.name).size == size2)
     }
 
     /// The state survives a restart: a new witness on the same directory holds the cosigned size.
@@ -332,12 +341,18 @@ import SteleMirror
         let failure = try store.stats().checkpointWitnessingFailure ?? ""
         #expect(failure.contains("1 of the witnesses cosigned") && failure.contains("w2.example"), "\(failure)")
         #expect(try published()?.size == cosignedSize, "the previous checkpoint stays the published one")
+        let unpublishedSize = store.treeSize
+        let unpublished = try #require(try Self.readIfPresent(path + "/checkpoints/history/" + String(format: "%020d", unpublishedSize)))
         try store.close()
+        // A closed store publishes nothing (its writer lock may be another process's now).
+        #expect(throws: SteleError.closed) { try store.publishCheckpoint(unpublished, cosignatures: []) }
 
-        // Reopened with the one witness left and a quorum of one: the next seal's checkpoint
-        // (a consistency proof from what that witness holds) is published, and close waits for it.
+        // Reopened with the one witness left and a quorum of one: the checkpoint left unpublished
+        // is asked for again at the open; the next seal's checkpoint (a consistency proof from
+        // what that witness holds) is published, and close waits for it.
         options.checkpointWitnesses = try WitnessQuorum([endpoints[0]], quorum: 1)
         store = try Store(path: path, options: options)
+        try waitFor("the unpublished checkpoint published after the reopen") { try published().map { $0.size == unpublishedSize && $0.cosigned == 1 } ?? false }
         try store.putBatch((0 ..< 50).map { Entry(namespace: "n", key: Array("up-\($0)".utf8), value: [3]) })
         try store.seal()
         let size = store.treeSize
@@ -345,6 +360,9 @@ import SteleMirror
         let final = try published()
         #expect(final.map { $0.size == size && $0.cosigned == 1 } == true, "\(String(describing: final))")
         #expect(throws: SteleError.self) { try WitnessQuorum([endpoints[0], endpoints[0]], quorum: 1) }
+        var unsigned = Store.Options()
+        unsigned.checkpointWitnesses = try WitnessQuorum([endpoints[0]], quorum: 1)
+        #expect(throws: SteleError.self, "witnesses without a checkpoint key") { try Store(path: path, options: unsigned) }
         #expect(throws: SteleError.self) { try WitnessQuorum(endpoints, quorum: 3) }
     }
 

@@ -25,6 +25,18 @@ package struct CheckpointStore: Sendable {
     }
 
     /// The latest signed note, or nil if none was written.
+    /// The newest checkpoint in the history that is larger than the published one (signed for
+    /// witnesses and not published: below their quorum, or a crash or close came first); nil if
+    /// none.
+    package func newestUnpublished() throws -> String? {
+        let history = directory + "/history"
+        guard try fs.status(history) != nil else { return nil }
+        let publishedSize = try latest().map { try CheckpointStore.body(of: $0, path: latestPath).treeSize }
+        let newest = try fs.listDirectory(history).compactMap { $0.count == 20 ? UInt64($0) : nil }.max()
+        guard let newest, publishedSize.map({ newest > $0 }) ?? true else { return nil }
+        return try fs.readWholeFile(historyPath(newest), limit: SignedNote.maxSize).map { String(decoding: $0, as: UTF8.self) }
+    }
+
     package func latest() throws -> String? {
         try fs.readWholeFile(latestPath, limit: SignedNote.maxSize).map { String(decoding: $0, as: UTF8.self) }
     }

@@ -86,7 +86,7 @@ public final class Witness: Sendable {
             throw SteleError.corruption(Corruption(file: path(origin), detail: "not a witness state file"))
         }
         guard version2 else { return (size, root, 0) }
-        guard let time = UInt64(lines[4]) else { throw SteleError.corruption(Corruption(file: path(origin), detail: "not a witness state file")) }
+        guard let time = UInt64(lines[4]), time <= UInt64(Int64.max) else { throw SteleError.corruption(Corruption(file: path(origin), detail: "not a witness state file")) }
         return (size, root, time)
     }
 
@@ -138,7 +138,14 @@ public final class Witness: Sendable {
                 return .text(422, "a consistency proof from size 0 must be empty")
             }
             do {
-                let time = max(UInt64(max(0, clock.nanosecondsSinceEpoch() / 1_000_000_000)), latest.time)
+                let now = UInt64(max(0, clock.nanosecondsSinceEpoch() / 1_000_000_000))
+                // A last time more than a day ahead (a clock that once jumped years forward, an
+                // edited state file) would date every later cosignature there, and a monitor
+                // would see a dead log as fresh: refuse, and let the operator look.
+                guard latest.time <= now + 86_400 else {
+                    return .text(500, "the state's last cosignature time \(latest.time) is more than a day ahead of the clock (\(now))")
+                }
+                let time = max(now, latest.time)
                 let line = try cosigner.cosign(text, time: time)
                 let record = "stele-witness 2\n\(checkpoint.origin)\n\(checkpoint.treeSize)\n\(Base64.encode(checkpoint.root.bytes))\n\(time)\n"
                 try fs.writeAtomically(Array(record.utf8), to: path(checkpoint.origin), permissions: 0o644, directory: directory)

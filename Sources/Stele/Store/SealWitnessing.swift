@@ -13,11 +13,17 @@ import Synchronization
 ///   extend each other, so cosigning the newest covers the older ones, and the queue never grows
 ///   with a slow witness.
 /// - A checkpoint below its quorum is not published; ``failure`` says why until a later one is.
+///   It stays in `checkpoints/history`, and the next writable open hands the newest such
+///   checkpoint over again (as does the next seal, with a newer one).
+/// - Once the store closes (``finish()``), nothing new is taken: a seal racing the close leaves
+///   its checkpoint unpublished for the next open, rather than a worker publishing into a store
+///   whose lock it no longer holds.
 final class SealWitnessing: Sendable {
     private struct State {
         var waiting: String?
         var running = false
         var failure: String?
+        var finished = false
     }
 
     private let witnesses: any CheckpointWitnesses
@@ -38,6 +44,7 @@ final class SealWitnessing: Sendable {
 
     func submit(_ note: String, of store: Store) {
         let start = state.withLock { state -> Bool in
+            guard !state.finished else { return false }
             state.waiting = note
             guard !state.running else { return false }
             state.running = true
@@ -57,8 +64,14 @@ final class SealWitnessing: Sendable {
         }
     }
 
-    /// Returns once no checkpoint is with the witnesses (at once when called from the queue).
-    func waitUntilIdle() {
+    /// Takes no more checkpoints, and returns once none is with the witnesses (at once when
+    /// called from the queue). A note waiting behind the one in flight is dropped: it is in the
+    /// history, for the next open.
+    func finish() {
+        state.withLock {
+            $0.finished = true
+            $0.waiting = nil
+        }
         guard DispatchQueue.getSpecific(key: Self.onQueue) == nil else { return }
         busy.wait()
     }

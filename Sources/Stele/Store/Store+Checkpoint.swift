@@ -81,7 +81,12 @@ extension Store {
     @discardableResult
     public func publishCheckpoint(_ note: String, cosignatures: [String]) throws -> String {
         guard !options.readOnly else { throw SteleError.readOnly }
-        return try syncCursor.withLock { _ throws -> String in try checkpointStore.publish(note, cosignatures: cosignatures) }
+        // Under the sync cursor, which close holds while it takes the log out: a store that is
+        // closed (its writer lock released, perhaps another process's now) publishes nothing.
+        return try syncCursor.withLock { _ throws -> String in
+            guard state.withLock({ $0.log != nil }) else { throw SteleError.closed }
+            return try checkpointStore.publish(note, cosignatures: cosignatures)
+        }
     }
 }
 

@@ -238,6 +238,9 @@ public final class Store: Sendable {
     }
 
     private init(path: String, options: Options, internal: Void) throws {
+        if let witnesses = options.checkpointWitnesses, !options.readOnly, options.checkpointSigner == nil || witnesses.quorum < 1 {
+            throw SteleError.invalidArgument("checkpoint witnesses need a checkpointSigner and a quorum of at least 1")
+        }
         let fs = options.fileSystem
         let layout = StoreLayout(root: path)
         let config = try Store.readConfig(fs: fs, layout: layout)
@@ -313,7 +316,7 @@ public final class Store: Sendable {
         self.lockFile = lockFile
         self.state = ParkingLock(State(log: log, failure: nil))
         groupCommit = options.readOnly ? nil : GroupCommit()
-        if let witnesses = options.checkpointWitnesses, options.checkpointSigner != nil, !options.readOnly {
+        if let witnesses = options.checkpointWitnesses, !options.readOnly {
             sealWitnessing = SealWitnessing(witnesses: witnesses, logger: logger)
         } else {
             sealWitnessing = nil
@@ -326,6 +329,10 @@ public final class Store: Sendable {
                 guard let self else { return }
                 self.sealWitnessing?.submit(note, of: self)
             } }
+            // A checkpoint signed for the witnesses and not published before (below the quorum,
+            // or a crash or close came first) is asked for again.
+            let checkpoints = CheckpointStore(fs: fs, directory: StoreLayout(root: path).checkpoints, origin: config.origin)
+            if let note = try? checkpoints.newestUnpublished() { sealWitnessing?.submit(note, of: self) }
         }
         if case .interval(let interval) = options.commitPolicy, !options.readOnly {
             let timer = IntervalTimer(interval: interval) { [weak self] in self?.intervalTick() }
@@ -360,7 +367,7 @@ public final class Store: Sendable {
         sealTimer.withLock { $0?.cancel(); $0 = nil }
         // A checkpoint already with its witnesses is published (or not) before the log goes:
         // they may still ask for a consistency proof.
-        sealWitnessing?.waitUntilIdle()
+        sealWitnessing?.finish()
         // Take the log out and make every record durable in one step (the sync cursor held, so
         // the committer's syncs are before or after): from here no append can slip in behind the
         // final sync, and a waiter the final sync covered is told so, not that the store closed.
