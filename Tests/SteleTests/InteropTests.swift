@@ -40,8 +40,9 @@ import Testing
         Issue.record("the server never published size \(size)")
     }
 
-    /// Tiles, entry bundles, inclusion and consistency proofs, the log's signed note and a
-    /// witness's cosignatures, all checked by the Go client; the witness answering the Go
+    /// Tiles, entry bundles, inclusion and consistency proofs (x/mod's own, from the served
+    /// tiles, and Stele's, from `stele prove`), the log's signed note and a witness's
+    /// cosignatures, all checked by the Go client; the witness answering the Go
     /// client's add-checkpoint requests (refusals first) and then Stele's own client; a fork
     /// signed with the log's key and a rolled-back log refused by the Go client too.
     @Test func goTransparencyLogPackagesCheckWhatSteleServesAndCosigns() throws {
@@ -58,9 +59,10 @@ import Testing
         let witness = try ListeningProcess(ListeningProcess.stele, ["witness", "--listen", "127.0.0.1:0", "--key", dir.child("w.key"),
                                                                     "--state", dir.directory("w-state"), "--log", dir.child("log.pub")])
         defer { witness.stop() }
-        /// Records of many sizes (a few over one tile's worth of bytes), so bundles vary.
+        /// Records of many sizes, so bundles vary; the fork's values differ from the store's.
         func grow(_ path: String, _ keys: Range<Int>, witnessed: Bool) throws {
-            let lines = keys.map { #"{"ns":"n","key":"k\#($0)","value":"\#(String(repeating: "v", count: 1 + ($0 * 37) % 900))"}"# }
+            let letter = path == fork ? "f" : "v"
+            let lines = keys.map { #"{"ns":"n","key":"k\#($0)","value":"\#(String(repeating: letter, count: 1 + ($0 * 37) % 900))"}"# }
             #expect(try CLITests.stele(["append", path, "--jsonl", "-"], stdin: lines.joined(separator: "\n") + "\n").status == 0)
             let witnesses = witnessed ? ["--witness", "http://127.0.0.1:\(witness.port)=\(witnessKey)"] : []
             let signed = try CLITests.stele(["checkpoint", path, "--key", dir.child("log.key"), "--out", dir.child("cp")] + witnesses)
@@ -88,6 +90,15 @@ import Testing
         let second = try go(["check", "-log", log, "-key", logKey, "-witness-key", witnessKey, "-old", dir.child("first.cp")])
         #expect(second.status == 0 && second.stdout.contains("1 cosignatures") && second.stdout.contains("consistent with size \(firstSize)"),
                 "\(second.stdout) \(second.stderr)")
+        // Proofs that Stele made (what it sends witnesses and clients), checked by x/mod.
+        let inclusion = try CLITests.stele(["prove", store, "--index", "777", "--tree-size", "\(secondSize)", "--json"])
+        let consistency = try CLITests.stele(["prove", store, "--consistency", "\(firstSize)", "--to", "\(secondSize)", "--json"])
+        try inclusion.stdout.write(toFile: dir.child("inclusion.json"), atomically: true, encoding: .utf8)
+        try consistency.stdout.write(toFile: dir.child("consistency.json"), atomically: true, encoding: .utf8)
+        let proved = try go(["proofs", "-log", log, "-key", logKey, "-inclusion", dir.child("inclusion.json"),
+                             "-consistency", dir.child("consistency.json"), "-old", dir.child("first.cp")])
+        #expect(proved.status == 0 && proved.stdout.contains("2 proofs made by Stele verified"), "\(proved.stdout) \(proved.stderr)")
+
         // A checkpoint the log signed alone, which the Go client takes to the witness from the
         // size it cosigned last: now a wrong old size (409) and an altered proof (422) too.
         try grow(store, 1_300 ..< 1_310, witnessed: false)
@@ -96,7 +107,7 @@ import Testing
                             "-old", "\(secondSize)"])
         #expect(again.status == 0 && again.stdout.contains("after refusing 6 bad requests"), "\(again.stdout) \(again.stderr)")
 
-        for run in [first, asked, second, again] { print("go tlog client: \(run.stdout)", terminator: "") }
+        for run in [first, asked, second, proved, again] { print("go tlog client: \(run.stdout)", terminator: "") }
         // Each check can fail: a key the checkpoint was not cosigned by, another log key.
         let stranger = try go(["check", "-log", log, "-key", logKey, "-witness-key", try Self.key(dir.child("stranger.pub"))])
         #expect(stranger.status == 1 && stranger.stderr.contains("0 of 1 witnesses cosigned"), "\(stranger.stderr)")

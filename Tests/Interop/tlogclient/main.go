@@ -15,6 +15,10 @@
 //	        asks the witness to cosign the served checkpoint with a consistency proof from
 //	        size N, after requests it must refuse (400, 403, 404, 409, 422); verifies the
 //	        cosignature it returns.
+//	proofs  -log URL -key VKEY -inclusion FILE [-consistency FILE -old FILE]
+//	        checks proofs that Stele made (`stele prove --json`) with x/mod's CheckRecord and
+//	        CheckTree against the served checkpoint (and the old one), and that each fails
+//	        once a byte of it is changed.
 //	load    -log URL -key VKEY -requests N -concurrency C -slow S
 //	        N requests from C connections at once (tiles, bundles, paths past the tree,
 //	        malformed paths) while S clients hold connections open with half-sent requests;
@@ -29,6 +33,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -63,6 +69,8 @@ func main() {
 		err = witness(os.Args[2:])
 	case "load":
 		err = load(os.Args[2:])
+	case "proofs":
+		err = proofs(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
 	}
@@ -649,5 +657,113 @@ func load(args []string) error {
 	}
 	fmt.Printf("ok: %d requests over %d paths from %d connections at once, %d slow clients held open, every answer right, %.1f s (%.0f requests/s)\n",
 		answered, len(paths), *concurrency, *slow, elapsed.Seconds(), float64(answered)/elapsed.Seconds())
+	return nil
+}
+
+// steleProof is what `stele prove --json` prints: an inclusion proof (index, tree_size, root)
+// or a consistency proof (from, to); hashes in hex.
+type steleProof struct {
+	Index    *int64   `json:"index"`
+	TreeSize int64    `json:"tree_size"`
+	From     int64    `json:"from"`
+	To       int64    `json:"to"`
+	Proof    []string `json:"proof"`
+}
+
+func readProof(path string) (steleProof, []tlog.Hash, error) {
+	var p steleProof
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return p, nil, err
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return p, nil, fmt.Errorf("%s: %v", path, err)
+	}
+	var hashes []tlog.Hash
+	for _, h := range p.Proof {
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != tlog.HashSize {
+			return p, nil, fmt.Errorf("%s: bad hash %q", path, h)
+		}
+		var hash tlog.Hash
+		copy(hash[:], b)
+		hashes = append(hashes, hash)
+	}
+	return p, hashes, nil
+}
+
+func proofs(args []string) error {
+	flags := flag.NewFlagSet("proofs", flag.ContinueOnError)
+	base := flags.String("log", "", "tlog-tiles server URL")
+	logKey := flags.String("key", "", "the log's verifier key")
+	inclusionPath := flags.String("inclusion", "", "stele prove --index N --tree-size S --json")
+	consistencyPath := flags.String("consistency", "", "stele prove --consistency OLD --to NEW --json")
+	oldPath := flags.String("old", "", "the checkpoint of the consistency proof's old size")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	status, signed, err := get(*base + "/checkpoint")
+	if err != nil || status != http.StatusOK {
+		return fmt.Errorf("GET checkpoint: %d %v", status, err)
+	}
+	_, cp, err := openCheckpoint(signed, *logKey)
+	if err != nil {
+		return err
+	}
+	hashes := tlog.TileHashReader(tlog.Tree{N: cp.size, Hash: cp.root}, &servedTiles{base: *base})
+	checked := 0
+
+	p, proof, err := readProof(*inclusionPath)
+	if err != nil {
+		return err
+	}
+	if p.Index == nil || p.TreeSize != cp.size {
+		return fmt.Errorf("the inclusion proof is for tree size %d, the served checkpoint's is %d", p.TreeSize, cp.size)
+	}
+	leaf, err := hashes.ReadHashes([]int64{tlog.StoredHashIndex(0, *p.Index)})
+	if err != nil {
+		return err
+	}
+	if err := tlog.CheckRecord(tlog.RecordProof(proof), cp.size, cp.root, *p.Index, leaf[0]); err != nil {
+		return fmt.Errorf("Stele's inclusion proof of leaf %d: %v", *p.Index, err)
+	}
+	for i := range proof {
+		altered := append([]tlog.Hash(nil), proof...)
+		altered[i][0] ^= 0x01
+		if tlog.CheckRecord(tlog.RecordProof(altered), cp.size, cp.root, *p.Index, leaf[0]) == nil {
+			return fmt.Errorf("the inclusion proof still verifies with hash %d altered", i)
+		}
+	}
+	checked++
+
+	if *consistencyPath != "" {
+		p, proof, err := readProof(*consistencyPath)
+		if err != nil {
+			return err
+		}
+		oldSigned, err := os.ReadFile(*oldPath)
+		if err != nil {
+			return err
+		}
+		_, old, err := openCheckpoint(oldSigned, *logKey)
+		if err != nil {
+			return err
+		}
+		if p.From != old.size || p.To != cp.size {
+			return fmt.Errorf("the consistency proof is from %d to %d, the checkpoints are %d and %d", p.From, p.To, old.size, cp.size)
+		}
+		if err := tlog.CheckTree(tlog.TreeProof(proof), cp.size, cp.root, old.size, old.root); err != nil {
+			return fmt.Errorf("Stele's consistency proof from %d to %d: %v", old.size, cp.size, err)
+		}
+		for i := range proof {
+			altered := append([]tlog.Hash(nil), proof...)
+			altered[i][0] ^= 0x01
+			if tlog.CheckTree(tlog.TreeProof(altered), cp.size, cp.root, old.size, old.root) == nil {
+				return fmt.Errorf("the consistency proof still verifies with hash %d altered", i)
+			}
+		}
+		checked++
+	}
+	fmt.Printf("ok: %d proofs made by Stele verified by x/mod against %s size %d, and refused with any hash altered\n", checked, cp.origin, cp.size)
 	return nil
 }
