@@ -20,9 +20,11 @@ package struct AESGCM: Sendable {
     /// `plaintext` encrypted, followed by the 16-byte tag over it and `aad`; nil only if libcrypto
     /// fails (out of memory) or the nonce is not 12 bytes.
     package func seal(_ plaintext: some Collection<UInt8>, nonce: [UInt8], aad: [UInt8] = []) -> [UInt8]? {
-        guard nonce.count == Self.nonceLength, let context = EVP_CIPHER_CTX_new() else { return nil }
-        defer { EVP_CIPHER_CTX_free(context) }
         let input = Array(plaintext)
+        // libcrypto counts in Int32: larger inputs are refused, never truncated.
+        guard nonce.count == Self.nonceLength, input.count < Int(Int32.max) - Self.tagLength, aad.count < Int(Int32.max),
+              let context = EVP_CIPHER_CTX_new() else { return nil }
+        defer { EVP_CIPHER_CTX_free(context) }
         var out = [UInt8](repeating: 0, count: input.count + Self.tagLength)
         var written: Int32 = 0
         guard EVP_EncryptInit_ex(context, EVP_aes_256_gcm(), nil, key, nonce) == 1 else { return nil }
@@ -45,7 +47,8 @@ package struct AESGCM: Sendable {
     /// the tag does not verify for this key, nonce and `aad`, i.e. a wrong key or altered bytes.
     package func open(_ sealed: some Collection<UInt8>, nonce: [UInt8], aad: [UInt8] = []) -> [UInt8]? {
         let input = Array(sealed)
-        guard nonce.count == Self.nonceLength, input.count >= Self.tagLength, let context = EVP_CIPHER_CTX_new() else { return nil }
+        guard nonce.count == Self.nonceLength, input.count >= Self.tagLength, input.count < Int(Int32.max), aad.count < Int(Int32.max),
+              let context = EVP_CIPHER_CTX_new() else { return nil }
         defer { EVP_CIPHER_CTX_free(context) }
         let length = input.count - Self.tagLength
         var tag = Array(input[length...])

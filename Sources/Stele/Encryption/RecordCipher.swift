@@ -18,8 +18,8 @@ import SteleNative
 /// after its bytes reached the mapping is retried at the same number, a torn tail is written
 /// over after a crash), and GCM under a repeated nonce gives away the XOR of two plaintexts and
 /// its authentication key. With random 96-bit nonces, NIST SP 800-38D bounds one key to 2^32
-/// encryptions (two per record: 2^31 records per namespace's key); a key generation (the u32)
-/// lets a namespace move to a new key before that.
+/// encryptions (two per record: 2^31 records per namespace's key); the key generation (the u32)
+/// is there to move a namespace to a new key before that (one generation per namespace so far).
 ///
 /// The additional data binds each blob to its record: type, sequence number, timestamp and
 /// namespace (and for the value, whether it is LZ4): a blob copied into another record, even of
