@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Stele
+import SteleNative
 import Synchronization
 
 /// A witness to ask for cosignatures: its submission prefix and its cosigner key.
@@ -52,13 +53,21 @@ public enum WitnessClient {
         // A thread per witness, not a dispatch queue: each blocks on the network, and a queue's
         // width follows the CPU count (two witnesses at a time on two cores).
         for (index, witness) in witnesses.enumerated() {
-            done.enter()
-            Thread {
-                let result = Result { try cosign(note, of: store, by: witness, timeout: timeout) }
-                    .mapError { $0 as? SteleError ?? .invalidArgument("\($0)") }
+            let record: @Sendable (Result<String, SteleError>) -> Void = { result in
                 outcomes.withLock { $0[index] = Outcome(witness: witness, result: result) }
                 done.leave()
-            }.start()
+            }
+            done.enter()
+            do throws(SteleError) {
+                try system { () throws(SystemError) in
+                    try DedicatedThread.start(name: "stele-witness") {
+                        record(Result { try cosign(note, of: store, by: witness, timeout: timeout) }
+                            .mapError { $0 as? SteleError ?? .invalidArgument("\($0)") })
+                    }
+                }
+            } catch {
+                record(.failure(error))
+            }
         }
         done.wait()
         return outcomes.withLock { $0.compactMap { $0 } }

@@ -366,6 +366,41 @@ import SteleMirror
         #expect(throws: SteleError.self) { try WitnessQuorum(endpoints, quorum: 3) }
     }
 
+    /// A witness that accepts the connection and never answers is given up after the timeout,
+    /// and the witness that answers still cosigns.
+    /// (A client that waited forever would fail the time limit rather than hang CI.)
+    @Test(.timeLimit(.minutes(1))) func aWitnessThatNeverAnswersIsGivenUpAfterTheTimeout() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let store = try Self.store(dir, records: 10)
+        defer { try? store.close() }
+        let note = try store.signUnpublishedCheckpoint(signer: Self.logKey)
+        let silent = try ListeningProcess("/usr/bin/env", ["python3", "-c", """
+            import signal, socket
+            # The test process blocks SIGTERM in the thread that spawns us; stop() sends it.
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+            print("listening on 127.0.0.1:%d" % s.getsockname()[1], flush=True)
+            held = []
+            while True:
+                c, _ = s.accept(); held.append(c)
+            """])
+        defer { silent.stop() }
+        try (Self.cosigner.encoded + "\n").write(toFile: dir.child("w.key"), atomically: true, encoding: .utf8)
+        let answering = try ListeningProcess(ListeningProcess.stele, ["witness", "--listen", "127.0.0.1:0", "--key", dir.child("w.key"),
+                                                                      "--state", dir.directory("state"), "--log", Self.logKey.verifier.encoded])
+        defer { answering.stop() }
+        let other = try Cosigner(name: "silent.example", seed: [UInt8](repeating: 9, count: 32))
+        let outcomes = WitnessClient.cosign(note, of: store, witnesses: [
+            WitnessEndpoint(url: URL(string: "http://127.0.0.1:\(silent.port)")!, key: other.verifier),
+            WitnessEndpoint(url: URL(string: "http://127.0.0.1:\(answering.port)")!, key: Self.cosigner.verifier),
+        ], timeout: 1)
+        #expect(outcomes.count == 2)
+        if case .failure = outcomes[0].result {} else { Issue.record("the silent witness cosigned? \(outcomes[0].result)") }
+        let line = try outcomes[1].result.get()
+        #expect(try Self.cosigner.verifier.cosignatureTime(in: note + line) != nil)
+    }
+
     static func readIfPresent(_ path: String) throws -> String? {
         FileManager.default.fileExists(atPath: path) ? try readText(path) : nil
     }
