@@ -2,7 +2,7 @@ import Foundation
 import Stele
 
 /// The witnesses a store asks at every seal (``Stele/Store/Options/checkpointWitnesses``):
-/// c2sp.org/tlog-witness servers, asked one after another by ``WitnessClient``.
+/// c2sp.org/tlog-witness servers, asked all at once (a thread each) by ``WitnessClient``.
 ///
 /// ```swift
 /// var options = Store.Options(checkpointSigner: logKey)
