@@ -90,7 +90,7 @@ import SteleNative
             #expect(frame.value(in: view) == sealed.value, "the blob as stored; RecordCipher opens it")
         }
         // Readers that do not decrypt (every store read path, until it opens blobs) refuse the frame.
-        ByteView.of(bytes) { view in
+        _ = ByteView.of(bytes) { view in
             #expect(throws: FrameDefect.unknownFlags(Frame.flagEncrypted)) { try Frame.decode(view, at: 0, limit: view.count).get() }
         }
         // The flag is in the leaf: the same bytes without it (a root operator clearing bit 2 and

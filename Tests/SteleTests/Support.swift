@@ -200,8 +200,9 @@ final class FaultyFileSystem: FileSystem {
     /// Called on the syncing thread before each `msync` (a test holding a sync in flight).
     let beforeSyncMapped = Mutex<(@Sendable () -> Void)?>(nil)
     func syncMapped(_ region: MappedRegion, _ range: Range<Int>) throws {
-        try check("syncMapped", region.path)
+        // The hook first: a test may hold a sync, then make it fail.
         if let hook = beforeSyncMapped.withLock({ $0 }) { hook() }
+        try check("syncMapped", region.path)
         try real.syncMapped(region, range)
     }
     func lockExclusive(_ fd: FileDescriptor) throws -> Bool { try check("lockExclusive", fd.path); return try real.lockExclusive(fd) }

@@ -18,7 +18,8 @@ import SteleNative
 /// 1,000-record batches some 4%). Otherwise it sleeps, and the store's committer thread syncs
 /// for everyone waiting and wakes them (measured with 64 threads: 110,000 durable puts/s, against
 /// 64,000-87,000 when each sync's end let the next woken caller lead). An async caller never
-/// syncs (that would block a thread of the cooperative pool): it suspends, and the committer
+/// syncs nor takes the writer lock (either would block a thread of the cooperative pool): it
+/// queues its append for the next round and suspends, and the committer appends it, syncs and
 /// resumes it.
 ///
 /// How waiters sleep: tasks each leave a continuation; threads sleep together on the
@@ -31,19 +32,37 @@ import SteleNative
 /// a waiter is released only once the durable count covers its target (then it succeeds) or
 /// after a sync failed or found the store closed (then it is told why); a round's word advances
 /// (under the state lock, so that a thread reading it afterwards waits for the next round on
-/// it) only when that round's sync has ended or failed; the committer sleeps only when no waiter
+/// it) only when that round's sync has ended or failed; a queued append is made at most once
+/// (by the round that claims it, or by a caller combining for that round, before its sync) and
+/// never after a sync failed, and its caller is woken or resumed either way; the committer sleeps only when no waiter
 /// is left for it (none registered, or a sync running whose end hands the rest over), and
 /// whoever leaves one for it while it sleeps wakes it.
 final class GroupCommit: Sendable {
-    private typealias TaskWaiter = (target: UInt64, continuation: UnsafeContinuation<Void, any Error>)
+    /// A task waiting for the durable count to reach `target`; resumed once a sync covers it or
+    /// failed, it reads the count to learn which.
+    private typealias TaskWaiter = (target: UInt64, continuation: UnsafeContinuation<Void, Never>)
     typealias LockedAppend = (inout Store.State) throws -> ClosedRange<UInt64>
 
-    /// A blocking durable append waiting for the next round, which appends it and syncs.
+    /// A durable append waiting for the next round, which appends it and syncs: a blocking
+    /// caller's (it sleeps on the round's word) or a task's (`continuation`, resumed once a sync
+    /// covers its records or the append failed).
     private final class Request: @unchecked Sendable {
         let append: LockedAppend
-        /// Set by the round's sync before it advances the round's word; read by the caller after.
+        /// Set (a task's) before the request is queued.
+        var continuation: UnsafeContinuation<Void, Never>?
+        /// Set by whoever appends it, before the caller is woken or resumed; read by the caller after.
         var result: Result<ClosedRange<UInt64>, any Error>?
         init(_ append: @escaping LockedAppend) { self.append = append }
+
+        /// The receipt's sequence numbers once the caller is woken: the append's error, or the
+        /// store's failure if a sync did not cover them.
+        func outcome(in store: Stele.Store) throws -> ClosedRange<UInt64> {
+            // No result: a failed sync or a close released the round before it appended.
+            guard let result else { throw store.commitFailure() }
+            let sequences = try result.get()
+            if store.durableCount.load(ordering: .acquiring) <= sequences.upperBound { throw store.commitFailure() }
+            return sequences
+        }
     }
 
     private struct State {
@@ -61,7 +80,7 @@ final class GroupCommit: Sendable {
         var committerAsleep = false
         var stopped = false
 
-        var hasWaiters: Bool { !tasks.isEmpty || threadsInNextRound > 0 }
+        var hasWaiters: Bool { !tasks.isEmpty || threadsInNextRound > 0 || !requests.isEmpty }
 
         /// Starts the next round: its number, how many threads sleep on it, the appends it makes.
         mutating func claimRound() -> Round {
@@ -136,11 +155,31 @@ final class GroupCommit: Sendable {
             if combine { combineQueued(into: store) }
             rounds.wait(word, past: seen)
         }
-        // No result: a failed sync or a close released the round before it appended.
-        guard let result = request.result else { throw store.commitFailure() }
-        let sequences = try result.get()
-        if store.durableCount.load(ordering: .acquiring) <= sequences.upperBound { throw store.commitFailure() }
-        return sequences
+        return try request.outcome(in: store)
+    }
+
+    /// Hands `append` to the next round and suspends until its records are durable. The round's
+    /// thread (the committer, or a blocking caller appending for the next round) makes it with
+    /// the others under one hold of the writer lock: tasks never wait for that lock on the
+    /// cooperative pool's few threads, nor make a convoy of it. Cancellation does not end the
+    /// wait: once queued, the append is made, and the caller learns whether it is durable.
+    /// - Returns: the sequence numbers appended.
+    /// - Throws: as the blocking form.
+    func appendDurably(_ append: @escaping LockedAppend, in store: Stele.Store) async throws -> ClosedRange<UInt64> {
+        let request = Request(append)
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
+            request.continuation = continuation
+            let (queued, wakeCommitter) = state.withLock { state -> (Bool, Bool) in
+                if state.stopped { return (false, false) }
+                state.requests.append(request)
+                guard !state.syncing, state.committerAsleep else { return (true, false) }
+                state.committerAsleep = false
+                return (true, true)
+            }
+            if wakeCommitter { wake.signal() }
+            if !queued { continuation.resume() }
+        }
+        return try request.outcome(in: store)
     }
 
     private enum Registration {
@@ -180,7 +219,7 @@ final class GroupCommit: Sendable {
     /// - Throws: as ``waitUntilDurable(_:in:)``.
     func durable(_ count: UInt64, in store: Stele.Store) async throws {
         if store.durableCount.load(ordering: .acquiring) >= count { return }
-        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<Void, Never>) in
             let (registered, wakeCommitter) = state.withLock { state -> (Bool, Bool) in
                 if state.stopped { return (false, false) }
                 state.tasks.append((count, continuation))
@@ -190,13 +229,17 @@ final class GroupCommit: Sendable {
                 return (true, true)
             }
             if wakeCommitter { wake.signal() }
-            if !registered { continuation.resume(throwing: store.commitFailure()) }
+            if !registered { continuation.resume() }
         }
+        if store.durableCount.load(ordering: .acquiring) < count { throw store.commitFailure() }
     }
 
     /// Blocking callers registered for the round after the one running (for tests that hold a
     /// sync and need callers queued behind it).
     var threadsWaitingForNextRound: Int { state.withLock { $0.threadsInNextRound } }
+
+    /// Appends queued for the round after the one running, not made yet (for tests).
+    var appendsWaitingForNextRound: Int { state.withLock { $0.requests.count } }
 
     /// Stops the committer once it has released every waiter (after one more sync: call it
     /// after the store's final sync, so that those covered succeed and the rest learn why not).
@@ -229,8 +272,28 @@ final class GroupCommit: Sendable {
                 }
                 if batch.isEmpty { return }
                 for request in batch { request.result = Result { try request.append(&writer) } }
+                waitForCoveringSync(batch)
             }
         }
+    }
+
+    /// Tasks among `appended` (made for the next round, before its sync) wait for a sync that
+    /// covers their records, as tasks that appended on their own do; those whose append failed
+    /// are resumed now. Called with the writer lock held, so that the next sync (which takes it)
+    /// finds them registered.
+    private func waitForCoveringSync(_ appended: [Request]) {
+        var failed: [UnsafeContinuation<Void, Never>] = []
+        state.withLock { state in
+            for request in appended {
+                guard let continuation = request.continuation else { continue }
+                if case .success(let sequences) = request.result {
+                    state.tasks.append((sequences.upperBound + 1, continuation))
+                } else {
+                    failed.append(continuation)
+                }
+            }
+        }
+        for continuation in failed { continuation.resume() }
     }
 
     /// Runs `round` (the caller claimed it): makes its appends, syncs, releases its threads and
@@ -257,16 +320,20 @@ final class GroupCommit: Sendable {
         let (released, wakeNextRound, wakeCommitter) = state.withLock { state -> ([TaskWaiter], Bool, Bool) in
             state.syncing = false
             rounds.advance(word)
-            let released: [TaskWaiter]
+            var released: [TaskWaiter]
             var wakeNextRound = false
             if failed {
-                // Nobody waiting will be made durable: the next round's threads learn it too.
+                // Nobody waiting will be made durable: the next round's threads and tasks learn
+                // it too (their appends are not made).
                 released = state.tasks
                 state.tasks = []
+                for request in state.requests {
+                    if let continuation = request.continuation { released.append((.max, continuation)) }
+                }
+                state.requests = []
                 if state.threadsInNextRound > 0 {
                     rounds.advance(Int(state.nextRound % 2))
                     state.threadsInNextRound = 0
-                    state.requests = []
                     wakeNextRound = true
                 }
             } else {
@@ -280,10 +347,9 @@ final class GroupCommit: Sendable {
         if wakeCommitter { wake.signal() }
         if round.threads > 0 { rounds.wakeAll(word) }
         if wakeNextRound { rounds.wakeAll(1 - word) }
-        let failure = failed ? store?.commitFailure() ?? .closed : .closed
-        for (target, continuation) in released {
-            if target <= reached { continuation.resume() } else { continuation.resume(throwing: failure) }
-        }
+        // The round's own tasks: appended (or refused) before its sync, so settled by it.
+        for request in round.requests { request.continuation?.resume() }
+        for (_, continuation) in released { continuation.resume() }
     }
 
     /// The committer's loop: syncs while waiters are left and no other sync runs.

@@ -39,12 +39,26 @@ extension Store {
     /// store's state (retention rules) and throw, or return small records to append after the
     /// entries (a lock on the version just put). Check and append are atomic.
     ///
-    /// `commit: false` leaves the wait for durability to the caller (the async API awaits the
-    /// group commit instead of blocking).
+    /// The blocking write path: validated and compressed here, appended and committed as the
+    /// policy says (``commit(_:)-(LockedAppend)``).
     func appendEntries<Entries: Collection<Entry> & Sendable>(
-        _ entries: Entries, commit: Bool = true,
+        _ entries: Entries,
         extra: ((SegmentLog, _ firstSequence: UInt64, _ now: Int64) throws -> [Entry])? = nil
     ) throws -> Receipt {
+        try commit(prepareEntries(entries, extra: extra))
+    }
+
+    /// The blocking write path for a packed batch; see ``appendEntries(_:extra:)``.
+    func appendPacked(_ batch: PackedBatch) throws -> Receipt {
+        try commit(preparePacked(batch))
+    }
+
+    /// Validates and compresses `entries` before the writer lock, and returns the append to make
+    /// under it.
+    func prepareEntries<Entries: Collection<Entry> & Sendable>(
+        _ entries: Entries,
+        extra: ((SegmentLog, _ firstSequence: UInt64, _ now: Int64) throws -> [Entry])? = nil
+    ) throws -> GroupCommit.LockedAppend {
         guard !entries.isEmpty || extra != nil else { throw SteleError.invalidArgument("empty batch") }
         // A batch for two threads is packed into one buffer before the lock (see PackedBatch),
         // and validated from there.
@@ -52,7 +66,7 @@ extension Store {
             $0 + Frame.length(namespace: $1.namespace.count, key: $1.key.count, stored: $1.value.count)
         }
         if SegmentLog.gainsFromParallel(count: entries.count, frameLength: frameLength) {
-            return try appendPacked(PackedBatch(entries), commit: commit, extra: extra)
+            return try preparePacked(PackedBatch(entries), extra: extra)
         }
         let maxValue = maxValueLength
         for i in entries.indices { try Store.validate(entries[i], maxValueLength: maxValue) }
@@ -63,13 +77,14 @@ extension Store {
                 entry.value.count >= threshold ? entry.value.withUnsafeBytes { LZ4.compressIfWorthIt($0) } : nil
             }
             : nil
-        return try append(packed: nil, entries: entries, compressed: compressed, commit: commit, extra: extra)
+        return { state in try self.appendLocked(&state, packed: nil, entries: entries, compressed: compressed, extra: extra) }
     }
 
-    /// The append path for a packed batch (an ``EntryBatch``, or entries enough for two
-    /// threads): validated here, from its bytes, then compressed, before the writer lock.
-    func appendPacked(_ batch: PackedBatch, commit: Bool = true,
-                      extra: ((SegmentLog, _ firstSequence: UInt64, _ now: Int64) throws -> [Entry])? = nil) throws -> Receipt {
+    /// Validates a packed batch (an ``EntryBatch``, or entries enough for two threads) from its
+    /// bytes and compresses it, before the writer lock; returns the append to make under it.
+    func preparePacked(_ batch: PackedBatch,
+                       extra: ((SegmentLog, _ firstSequence: UInt64, _ now: Int64) throws -> [Entry])? = nil
+    ) throws -> GroupCommit.LockedAppend {
         guard !batch.items.isEmpty else { throw SteleError.invalidArgument("empty batch") }
         let maxValue = maxValueLength
         try batch.withFields { fields in
@@ -80,28 +95,22 @@ extension Store {
         }
         var prepared = batch
         prepared.compress(threshold: options.compressionThreshold)
-        return try append(packed: prepared, entries: EmptyCollection(), compressed: nil, commit: commit, extra: extra)
+        return { [prepared] state in
+            try self.appendLocked(&state, packed: prepared, entries: EmptyCollection<Entry>(), compressed: nil, extra: extra)
+        }
     }
 
-    /// Appends under the writer lock and commits as the policy says. A durable blocking append
+    /// Makes `append` under the writer lock and commits as the policy says: a durable append
     /// goes through the group commit, which appends it (with the others waiting) and syncs.
-    private func append<Entries: Collection<Entry> & Sendable>(
-        packed: PackedBatch?, entries: Entries, compressed: [[UInt8]?]?, commit: Bool,
-        extra: ((SegmentLog, _ firstSequence: UInt64, _ now: Int64) throws -> [Entry])?
-    ) throws -> Receipt {
-        let body = { (state: inout State) throws -> ClosedRange<UInt64> in
-            try self.appendLocked(&state, packed: packed, entries: entries, compressed: compressed, extra: extra)
-        }
+    func commit(_ append: @escaping GroupCommit.LockedAppend) throws -> Receipt {
         switch options.commitPolicy {
         case .everyBatch:
-            if commit, let groupCommit {
-                return Receipt(sequences: try groupCommit.appendDurably(body, in: self), durability: .durable)
-            }
-            return Receipt(sequences: try state.withLock(body), durability: .durable)
+            guard let groupCommit else { return Receipt(sequences: try state.withLock(append), durability: .durable) }
+            return Receipt(sequences: try groupCommit.appendDurably(append, in: self), durability: .durable)
         case .interval(let interval):
-            return Receipt(sequences: try state.withLock(body), durability: .withinInterval(interval))
+            return Receipt(sequences: try state.withLock(append), durability: .withinInterval(interval))
         case .none:
-            return Receipt(sequences: try state.withLock(body), durability: .afterSync)
+            return Receipt(sequences: try state.withLock(append), durability: .afterSync)
         }
     }
 

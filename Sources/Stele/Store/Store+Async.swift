@@ -1,14 +1,15 @@
 /// The write API for Swift concurrency: the same calls as the blocking API, under the same
 /// names, for `try await`.
 ///
-/// An async write copies its records into the segment on the calling task (microseconds, under
-/// the writer lock) and then suspends until the group commit's sync covers them, under
-/// ``CommitPolicy/everyBatch``; the sync runs on the store's own committer thread, which resumes
-/// the task. No thread of the cooperative pool waits for the disk. Under the other policies the
-/// call returns once the records are appended, as the blocking one does.
+/// An async write is validated (and compressed) on the calling task and, under
+/// ``CommitPolicy/everyBatch``, handed to the group commit: the store's committer thread appends
+/// it with every other waiting write under one hold of the writer lock, syncs once, and resumes
+/// the task. No thread of the cooperative pool waits for the disk or for the writer lock. Under
+/// the other policies the call appends on the calling task (microseconds, under the writer lock)
+/// and returns, as the blocking one does.
 ///
 /// Cancellation: a task cancelled before the call writes nothing and gets `CancellationError`.
-/// Once the records are appended, cancellation no longer interrupts the call: it waits for the
+/// Once the write is handed to the group commit, cancellation no longer interrupts the call: it waits for the
 /// sync and returns the receipt (or the error that stopped writes), so that a write is never
 /// left half-acknowledged.
 ///
@@ -22,14 +23,14 @@ extension Store {
     @discardableResult
     public func put(namespace: String, key: [UInt8], value: [UInt8]) async throws -> Receipt {
         try Task.checkCancellation()
-        return try await committed(appendEntries(CollectionOfOne(Entry(namespace: namespace, key: key, value: value)), commit: false))
+        return try await awaitCommit(prepareEntries(CollectionOfOne(Entry(namespace: namespace, key: key, value: value))))
     }
 
     /// Appends one put record; see ``append(contentsOf:)-3q6im``.
     @discardableResult
     public func append(_ entry: Entry) async throws -> Receipt {
         try Task.checkCancellation()
-        return try await committed(appendEntries(CollectionOfOne(entry), commit: false))
+        return try await awaitCommit(prepareEntries(CollectionOfOne(entry)))
     }
 
     /// Appends `entries` as consecutive records and returns once they are durable under
@@ -37,29 +38,29 @@ extension Store {
     @discardableResult
     public func append(contentsOf entries: [Entry]) async throws -> Receipt {
         try Task.checkCancellation()
-        return try await committed(appendEntries(entries, commit: false))
+        return try await awaitCommit(prepareEntries(entries))
     }
 
     /// Writes several versions as consecutive records; see ``append(contentsOf:)-3q6im``.
     @discardableResult
     public func putBatch(_ entries: [Entry]) async throws -> Receipt {
         try Task.checkCancellation()
-        return try await committed(appendEntries(entries, commit: false))
+        return try await awaitCommit(prepareEntries(entries))
     }
 
     /// Writes the versions in `batch` as consecutive records; see ``putBatch(_:)-87d25``.
     @discardableResult
     public func putBatch(_ batch: EntryBatch) async throws -> Receipt {
         try Task.checkCancellation()
-        return try await committed(appendPacked(batch.packed, commit: false))
+        return try await awaitCommit(preparePacked(batch.packed))
     }
 
     /// Deletes `key` logically (a tombstone); see ``delete(namespace:key:)-94bpv``.
     @discardableResult
     public func delete(namespace: String, key: [UInt8]) async throws -> Receipt {
         try Task.checkCancellation()
-        return try await committed(appendEntries(
-            CollectionOfOne(Entry(type: .tombstone, namespace: Array(namespace.utf8), key: key, value: [])), commit: false))
+        return try await awaitCommit(prepareEntries(
+            CollectionOfOne(Entry(type: .tombstone, namespace: Array(namespace.utf8), key: key, value: []))))
     }
 
     /// Makes every record appended so far durable, whatever the commit policy, sharing the
@@ -71,11 +72,11 @@ extension Store {
         return durableCount.load(ordering: .acquiring)
     }
 
-    /// Completes an append made with `commit: false`: waits for the group commit if the receipt
-    /// promises durability on return.
-    private func committed(_ receipt: Receipt) async throws -> Receipt {
-        if receipt.durability == .durable { try await durable(receipt.sequences.upperBound + 1) }
-        return receipt
+    /// Makes `append` and commits as the policy says; under ``CommitPolicy/everyBatch`` the group
+    /// commit appends it and resumes the task once it is durable.
+    private func awaitCommit(_ append: @escaping GroupCommit.LockedAppend) async throws -> Receipt {
+        guard options.commitPolicy == .everyBatch, let groupCommit else { return try commit(append) }
+        return Receipt(sequences: try await groupCommit.appendDurably(append, in: self), durability: .durable)
     }
 
     /// Suspends until the first `count` records are durable.
