@@ -134,9 +134,9 @@ public final class Mirror {
         }
         report.recordsInStore = store.recordCount
         if report.recordsOffHost < report.recordsInStore {
-            let waiting = try store.record(at: report.recordsOffHost)
+            let waiting = try store.timestamp(at: report.recordsOffHost)
             let now = Int64(Date().timeIntervalSince1970 * 1e9)
-            report.lagSeconds = max(0, Double(now) / 1e9 - Double(waiting.timestamp) / 1e9)
+            report.lagSeconds = max(0, Double(now) / 1e9 - Double(waiting) / 1e9)
         }
         return report
     }

@@ -71,13 +71,13 @@ extension TileLog {
     private func bundle(_ store: Store, first: UInt64, count: Int, _ resource: TileResource) -> TileAnswer {
         var body: [UInt8] = []
         do {
-            for record in try store.records(from: first, count: count) {
-                if record.redactedLeafHash != nil {
-                    return .error(410, "\(resource): record \(record.sequence) was purged; its leaf hash stays in the tree, its entry is gone")
+            for sequence in first ..< first + UInt64(count) {
+                // Read from the frame: an encrypted store's entries are its blobs (no key here).
+                guard let entry = try store.canonicalEntry(at: sequence) else {
+                    return .error(410, "\(resource): record \(sequence) was purged; its leaf hash stays in the tree, its entry is gone")
                 }
-                let entry = Store.canonicalEntry(record)
                 guard entry.count <= Self.maxBundledEntry else {
-                    return .error(501, "\(resource): record \(record.sequence)'s entry is \(entry.count) bytes, more than the \(Self.maxBundledEntry) an entry bundle can hold (c2sp.org/tlog-tiles); read it and its inclusion proof with `stele get` and `stele prove`")
+                    return .error(501, "\(resource): record \(sequence)'s entry is \(entry.count) bytes, more than the \(Self.maxBundledEntry) an entry bundle can hold (c2sp.org/tlog-tiles); read it and its inclusion proof with `stele get` and `stele prove`")
                 }
                 body.append(UInt8(entry.count >> 8))
                 body.append(UInt8(entry.count & 0xff))

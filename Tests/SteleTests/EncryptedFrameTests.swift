@@ -84,14 +84,10 @@ import SteleNative
                                                            namespace: Self.namespace, keyBlob: sealed.key, valueBlob: sealed.value))
         let expectedLeaf = Digest(bytes: sha256([0] + canonical))
         try ByteView.of(bytes) { view in
-            let frame = try Frame.decode(view, at: 0, limit: view.count, acceptEncrypted: true).get()
+            let frame = try Frame.decode(view, at: 0, limit: view.count).get()
             #expect(frame.isEncrypted && !frame.isCompressed)
             #expect(frame.leafHash(in: view) == expectedLeaf)
             #expect(frame.value(in: view) == sealed.value, "the blob as stored; RecordCipher opens it")
-        }
-        // Readers that do not decrypt (every store read path, until it opens blobs) refuse the frame.
-        _ = ByteView.of(bytes) { view in
-            #expect(throws: FrameDefect.unknownFlags(Frame.flagEncrypted)) { try Frame.decode(view, at: 0, limit: view.count).get() }
         }
         // The flag is in the leaf: the same bytes without it (a root operator clearing bit 2 and
         // fixing the checksum, to have the blob served as a plaintext value) hash to another leaf.
@@ -105,7 +101,7 @@ import SteleNative
         let stub = EncodingTests.encodeFrame(flags: Frame.flagEncrypted | Frame.flagRedacted, sequence: 42, timestamp: 5, namespace: Self.namespace,
                                              key: sealed.key, stored: expectedLeaf?.bytes ?? [], valueLength: sealed.value.count)
         try ByteView.of(stub) { view in
-            let frame = try Frame.decode(view, at: 0, limit: view.count, acceptEncrypted: true).get()
+            let frame = try Frame.decode(view, at: 0, limit: view.count).get()
             #expect(frame.isEncrypted && frame.isRedacted && frame.leafHash(in: view) == expectedLeaf)
         }
     }
@@ -118,7 +114,7 @@ import SteleNative
             let bytes = EncodingTests.encodeFrame(type: type, flags: flags, sequence: 1, timestamp: 1, namespace: Self.namespace,
                                                   key: key, stored: stored, valueLength: valueLength ?? stored.count)
             return ByteView.of(bytes) { view in
-                if case .failure(let defect) = Frame.decode(view, at: 0, limit: view.count, acceptEncrypted: true) { return defect }
+                if case .failure(let defect) = Frame.decode(view, at: 0, limit: view.count) { return defect }
                 return nil
             }
         }

@@ -68,10 +68,9 @@ package enum Frame {
     }
 
     /// Decodes and verifies the frame at `offset`, reading nothing at or past `limit`.
-    /// - Parameter acceptEncrypted: whether an `ENCRYPTED` frame is valid here. Off everywhere
-    ///   the store reads until its read path opens blobs (issue 20): a reader that does not
-    ///   decrypt must not take a blob for a key or a value, so such a frame is damage to it.
-    package static func decode(_ view: ByteView, at offset: Int, limit: Int, acceptEncrypted: Bool = false) -> Result<FrameInfo, FrameDefect> {
+    /// An `ENCRYPTED` frame decodes with its blobs as key and stored value: whoever hands out a
+    /// key or a value opens them first (`Store.plainKey`, `Store.plainValue`).
+    package static func decode(_ view: ByteView, at offset: Int, limit: Int) -> Result<FrameInfo, FrameDefect> {
         guard offset + 4 <= limit else { return .failure(.truncated) }
         let total = Int(view.u32(offset))
         if total == 0 { return .failure(.zeroLength) }
@@ -86,7 +85,7 @@ package enum Frame {
         let flags = view.u8(offset + 5)
         guard flags & ~knownFlags == 0, flags & (flagLZ4 | flagRedacted) != flagLZ4 | flagRedacted else { return .failure(.unknownFlags(flags)) }
         let encrypted = flags & flagEncrypted != 0
-        guard !encrypted || acceptEncrypted && (type == .put || type == .tombstone) else { return .failure(.unknownFlags(flags)) }
+        guard !encrypted || type == .put || type == .tombstone else { return .failure(.unknownFlags(flags)) }
         guard view.u16(offset + 26) == 0 else { return .failure(.reservedNotZero) }
         let namespaceLength = Int(view.u16(offset + 6))
         let keyLength = Int(view.u16(offset + 24))

@@ -14,6 +14,8 @@ public enum EncryptionError: Sendable, Equatable, CustomStringConvertible {
     /// The store is encrypted and this operation needs its master key (`--encryption-key` or
     /// `STELE_ENCRYPTION_KEY_FILE`).
     case keyRequired
+    /// libcrypto failed to encrypt or to make a key (out of memory, say); nothing was written.
+    case libcryptoFailed(String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public enum EncryptionError: Sendable, Equatable, CustomStringConvertible {
             "wrong encryption key: the store's keyring was made with key \(expected), this is key \(given)"
         case .keyringDamaged(let path, let detail): "keyring \(path) is damaged: \(detail)"
         case .shredded(let namespace, let at): "namespace \(namespace) was shredded at \(at) ns: its data key is destroyed"
+        case .libcryptoFailed(let what): "libcrypto failed: \(what)"
         case .keyRequired: "the store is encrypted: give its master key (--encryption-key FILE or STELE_ENCRYPTION_KEY_FILE)"
         }
     }

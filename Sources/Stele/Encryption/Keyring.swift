@@ -123,7 +123,12 @@ package final class Keyring {
 
     /// The namespace's data key, whether it was shredded, or nil if it has none yet.
     package func entry(for namespace: String) -> Entry? {
-        slots[sha256(Array(namespace.utf8))]?.entry
+        entry(forNamespace: Array(namespace.utf8))
+    }
+
+    /// ``entry(for:)`` for a namespace as the log holds it (bytes).
+    package func entry(forNamespace namespace: [UInt8]) -> Entry? {
+        slots[sha256(namespace)]?.entry
     }
 
     /// A new data key for `namespace`, wrapped and appended in its slot, synced before it is
@@ -132,11 +137,16 @@ package final class Keyring {
     ///   shredded namespace never gets a key again: its old records would look readable);
     ///   ``SteleError/io(_:)``.
     package func addKey(for namespace: String) throws -> [UInt8] {
-        let namespaceHash = sha256(Array(namespace.utf8))
+        try addKey(forNamespace: Array(namespace.utf8))
+    }
+
+    /// ``addKey(for:)`` for a namespace as the log holds it (bytes).
+    package func addKey(forNamespace namespace: [UInt8]) throws -> [UInt8] {
+        let namespaceHash = sha256(namespace)
         if let existing = slots[namespaceHash] {
             switch existing.entry {
             case .live(_, let key): return key
-            case .shredded(let at): throw SteleError.encryption(.shredded(namespace: namespace, at: at))
+            case .shredded(let at): throw SteleError.encryption(.shredded(namespace: String(decoding: namespace, as: UTF8.self), at: at))
             }
         }
         guard let key = SecureRandom.bytes(AESGCM.keyLength), let nonce = SecureRandom.bytes(AESGCM.nonceLength),

@@ -9,6 +9,7 @@ import SteleNative
 /// kind 1 genesis, 2 adoption:
 ///   16 store uuid | i64 created | u32 segment size | u64 minimum retention ns (0: none)
 ///   | u16 origin length | origin | u16 key length | governance verifier key (text; 0 bytes: none)
+///   genesis of an encrypted store only: | u8 scheme (1) | 8 master key fingerprint
 /// kind 3 governance key change:
 ///   u16 key length | new governance verifier key (0 bytes: none)
 ///   | u32 authorization length | authorization (a signed note by the key in force)
@@ -24,6 +25,8 @@ package enum ConfigRecord: Equatable {
     case governanceKeyChange(newKey: NoteVerifier?, authorization: String)
 
     private enum Kind: UInt8 { case genesis = 1, adoption = 2, governanceKeyChange = 3 }
+    /// The one encryption scheme: AES-256-GCM with a data key per namespace (docs/format.md).
+    private static let encryptionScheme: UInt8 = 1
 
     package var encoded: [UInt8] {
         var out: [UInt8] = [1]
@@ -42,6 +45,10 @@ package enum ConfigRecord: Equatable {
             put(minimum)
             putText(identity.origin, 2)
             putText(key?.encoded ?? "", 2)
+            if case .genesis = self, let fingerprint = identity.encryptionKey {
+                out.append(Self.encryptionScheme)
+                out += fingerprint
+            }
         case .governanceKeyChange(let key, let authorization):
             out.append(Kind.governanceKeyChange.rawValue)
             putText(key?.encoded ?? "", 2)
@@ -65,7 +72,12 @@ package enum ConfigRecord: Equatable {
         case .genesis, .adoption:
             guard let id = reader.bytes(16), let created = reader.u64(), let size = reader.u32(), let minimum = reader.u64(),
                   let origin = reader.text(width: 2), let governance = key() else { return nil }
-            let identity = StoreIdentity(storeID: id, createdAt: Int64(bitPattern: created), segmentSize: Int(size), origin: origin)
+            var identity = StoreIdentity(storeID: id, createdAt: Int64(bitPattern: created), segmentSize: Int(size), origin: origin)
+            // An encrypted store's genesis ends with the scheme and the master key's fingerprint.
+            if kind == .genesis, !reader.atEnd {
+                guard reader.u8() == encryptionScheme, let fingerprint = reader.bytes(8) else { return nil }
+                identity.encryptionKey = fingerprint
+            }
             guard identity.isValid else { return nil }
             record = kind == .genesis ? .genesis(identity, minimumRetention: minimum, governanceKey: governance)
                                       : .adoption(identity, minimumRetention: minimum, governanceKey: governance)
@@ -84,17 +96,21 @@ package struct StoreIdentity: Sendable, Equatable {
     package var createdAt: Int64
     package var segmentSize: Int
     package var origin: String
+    /// The fingerprint (8 bytes) of the master key of an encrypted store; nil: not encrypted.
+    /// Only a genesis records one: a store is encrypted from its first record or never.
+    package var encryptionKey: [UInt8]?
 
-    package init(storeID: [UInt8], createdAt: Int64, segmentSize: Int, origin: String) {
+    package init(storeID: [UInt8], createdAt: Int64, segmentSize: Int, origin: String, encryptionKey: [UInt8]? = nil) {
         self.storeID = storeID
         self.createdAt = createdAt
         self.segmentSize = segmentSize
         self.origin = origin
+        self.encryptionKey = encryptionKey
     }
 
     var isValid: Bool {
         storeID.count == 16 && StoreConfig.isValidOrigin(origin) && segmentSize >= Limits.minSegmentSize
-            && segmentSize <= Limits.maxSegmentSize && segmentSize % 4096 == 0
+            && segmentSize <= Limits.maxSegmentSize && segmentSize % 4096 == 0 && (encryptionKey?.count ?? 8) == 8
     }
 }
 

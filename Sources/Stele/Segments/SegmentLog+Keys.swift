@@ -53,7 +53,11 @@ extension SegmentLog {
         for (view, end, number, path) in segments {
             try Self.forEachFrame(view, from: SegmentHeader.size, to: end, path: path) { frame, view in
                 guard frame.sequence >= start else { return }
-                if frame.type == .put || frame.type == .tombstone {
+                if frame.isEncrypted {
+                    // Filed under its plaintext key, in sequence order behind the queued frames.
+                    queue.drain(into: &index)
+                    try noteEncrypted(frame, view, hint: KeyIndex.FrameHint(segment: number, offset: frame.offset), path: path, into: &index)
+                } else if frame.type == .put || frame.type == .tombstone {
                     queue.add(frame, view, hint: KeyIndex.FrameHint(segment: number, offset: frame.offset), into: &index)
                 } else {
                     try Self.noteRetention(frame, view, path: path, retention: &retention, retentionRecords: &retentionRecords)
@@ -66,6 +70,33 @@ extension SegmentLog {
         keys = index
         self.retention = retention
         self.retentionRecords = retentionRecords
+    }
+
+    /// Files an encrypted put or tombstone under its key, opened from the key blob. Without the
+    /// master key it is left out and the log says so (``hasUnreadableKeys``); a shredded
+    /// namespace's records are left out for good (their keys are gone with the data key).
+    /// - Throws: ``SteleError/corruption(_:)`` if the blob does not open under its namespace's key.
+    private func noteEncrypted(_ frame: FrameInfo, _ view: ByteView, hint: KeyIndex.FrameHint, path: String,
+                               into index: inout KeyIndex) throws {
+        guard let encryption else {
+            hasUnreadableKeys = true
+            return
+        }
+        let namespace = view.slice(frame.namespace.lowerBound, frame.namespace.count).array
+        let cipher: RecordCipher
+        switch encryption.readingCipher(namespace) {
+        case .success(let found): cipher = found
+        case .failure(.encryption(.shredded)): return
+        case .failure(let error): throw error
+        }
+        guard let key = cipher.openKey(view.slice(frame.key.lowerBound, frame.key.count).array, type: frame.type,
+                                       sequence: frame.sequence, timestamp: frame.timestamp, namespace: namespace) else {
+            throw SteleError.corruption(Corruption(file: path, offset: frame.offset, sequence: frame.sequence,
+                                                   detail: "its key blob does not open under its namespace's data key"))
+        }
+        namespace.withUnsafeBytes { namespace in
+            key.withUnsafeBytes { index.record(namespace: namespace, key: $0, sequence: frame.sequence, deleted: frame.type == .tombstone, hint: hint) }
+        }
     }
 
     /// Rebuilds the retention state from every record of the log (not from a snapshot), so that
@@ -162,7 +193,8 @@ extension SegmentLog {
     /// Writes a snapshot at a seal when enough records came since the last one. Derived data:
     /// a failure is ignored (the next open replays more).
     func writeIndexSnapshotIfDue() {
-        guard writable, !indexDirectory.isEmpty, keysUnavailable == nil,
+        // An encrypted store keeps no snapshot: it would hold the plaintext keys.
+        guard writable, !indexDirectory.isEmpty, keysUnavailable == nil, encryption == nil, !hasUnreadableKeys,
               frontier.size >= snapshotSize + snapshotInterval else { return }
         let snapshot = IndexSnapshot(treeSize: frontier.size, root: frontier.root, keys: keys, retentionRecords: retentionRecords)
         do {
@@ -275,6 +307,8 @@ extension SegmentLog {
     /// - Throws: ``SteleError/corruption(_:)`` naming the damage that kept it from being built.
     package func trustedKeys() throws -> KeyIndex {
         if let damage = keysUnavailable { throw SteleError.corruption(damage) }
+        // Encrypted keys could not be opened: an index without them would answer wrongly.
+        if hasUnreadableKeys { throw SteleError.encryption(.keyRequired) }
         return keys
     }
 

@@ -5,13 +5,15 @@ import SteleNative
 extension SegmentLog {
     /// Opens the segments in `directory`, verifying the chain cheaply and recovering the active
     /// segment (see ``SegmentScan``). `lostAndFound` receives copies of discarded torn tails.
+    /// `encryption`: an encrypted store's data keys, when its master key was given.
     package static func open(fs: any FileSystem, directory: String, storeID: [UInt8], segmentSize: Int,
                              writable: Bool, lostAndFound: String, tilesDirectory: String, indexDirectory: String = "",
                              unclean: Bool, legacyPolicy: (origin: String, governanceKey: NoteVerifier?)? = nil,
-                             keyIndex: Bool = true) throws -> SegmentLog {
+                             keyIndex: Bool = true, encryption: LogEncryption? = nil) throws -> SegmentLog {
         let log = SegmentLog(fs: fs, directory: directory, storeID: storeID, segmentSize: segmentSize, writable: writable,
                              tiles: TileStore(fs: fs, directory: tilesDirectory, writable: writable))
         log.legacyPolicy = legacyPolicy
+        log.encryption = encryption
         var indices: [UInt64] = []
         for name in try fs.listDirectory(directory) {
             if let index = SegmentFiles.index(of: name) {

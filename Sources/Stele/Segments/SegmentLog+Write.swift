@@ -23,6 +23,7 @@ extension SegmentLog {
     package func appendBatch<Entries: Collection<Entry>>(packed: PackedBatch?, entries: Entries, compressed: [[UInt8]?]?,
                                                          added: [Entry], now: Int64, syncFollows: Bool) throws -> ClosedRange<UInt64> {
         let total = (packed?.frameLength ?? Self.frameLength(entries)) + Self.frameLength(added)
+            + encryptionOverhead(packed: packed, entries: entries)
         let sequences = try appendBatch(packed: packed, entries: entries, compressed: compressed, added: added, now: now,
                                         syncFollows: syncFollows, total: total)
         metrics?.recordsAppended.increment(by: Int64(sequences.count))
@@ -38,6 +39,9 @@ extension SegmentLog {
         defer {
             active?.startWritebackIfDue()
             tiles.startWritebackIfDue()
+        }
+        if let encryption {
+            return try appendEncrypted(encryption, packed: packed, entries: entries, compressed: compressed, added: added, timestamp: timestamp)
         }
         if added.isEmpty, let packed, let sequences = appendInParallel(packed, timestamp: timestamp, syncFollows: syncFollows) {
             return sequences

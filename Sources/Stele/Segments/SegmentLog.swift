@@ -54,6 +54,12 @@ package final class SegmentLog {
     package var snapshotInterval: UInt64 = 1_000_000
     /// Set when the key index could not be rebuilt (a damaged record): key lookups are refused.
     package internal(set) var keysUnavailable: Corruption?
+    /// The data keys, for an encrypted store opened with its master key: appends encrypt puts
+    /// and tombstones, and the key index is built from their opened key blobs.
+    package internal(set) var encryption: LogEncryption?
+    /// Encrypted records were met without the master key: the key index lacks them, so the
+    /// store refuses key lookups (``EncryptionError/keyRequired``) rather than answer wrongly.
+    package internal(set) var hasUnreadableKeys = false
     /// Set when tiles could not be rebuilt (a damaged record): no tiles are written, no proofs served.
     package internal(set) var tilesUnavailable: Corruption?
     /// Set when the records contradict what was recorded about them after they were durable (the

@@ -5,13 +5,14 @@ import SteleNative
 extension StoreConfig {
     /// The identity part of the config.
     package var identity: StoreIdentity {
-        StoreIdentity(storeID: storeID, createdAt: createdAt, segmentSize: segmentSize, origin: origin)
+        StoreIdentity(storeID: storeID, createdAt: createdAt, segmentSize: segmentSize, origin: origin,
+                      encryptionKey: encryptionKey.flatMap(bytesFromHex))
     }
 
     /// The config that the log's config records imply (identity and the governance key in force).
     package init(identity: StoreIdentity, governanceKey: NoteVerifier?) {
         self.init(storeID: identity.storeID, createdAt: identity.createdAt, segmentSize: identity.segmentSize,
-                  origin: identity.origin, governanceKey: governanceKey)
+                  origin: identity.origin, governanceKey: governanceKey, encryptionKey: identity.encryptionKey.map(hexString))
     }
 
     /// How `self` (the file) differs from what the log says, one phrase per field; empty if not.
@@ -21,6 +22,9 @@ extension StoreConfig {
         if createdAt != log.createdAt { out.append("created \(createdAt), the log says \(log.createdAt)") }
         if segmentSize != log.segmentSize { out.append("segment-size \(segmentSize), the log says \(log.segmentSize)") }
         if origin != log.origin { out.append("origin \(origin), the log says \(log.origin)") }
+        if encryptionKey != log.encryptionKey {
+            out.append("encryption-key \(encryptionKey ?? "none"), the log says \(log.encryptionKey ?? "none")")
+        }
         if governanceKey != log.governanceKey {
             out.append("governance-key \(governanceKey?.encoded ?? "none"), the log says \(log.governanceKey?.encoded ?? "none")")
         }

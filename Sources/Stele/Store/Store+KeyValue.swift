@@ -75,7 +75,7 @@ extension Store {
     public func get(namespace: String, key: [UInt8], asOf: UInt64? = nil) throws -> Version? {
         return try withLatestFrame(namespace, key, asOf) { sequence, frame, view, location in
             // Only the value is copied out of the frame: namespace and key are the caller's.
-            guard let value = frame.value(in: view) else { throw Self.undecodableValue(sequence, location) }
+            let value = try plainValue(frame, view, at: location)
             return Version(sequence: sequence, timestamp: frame.timestamp, namespace: namespace, key: key,
                            value: frame.type == .tombstone ? nil : value,
                            redactedLeafHash: frame.isRedacted ? Digest(view, at: frame.stored.lowerBound) : nil)
@@ -108,9 +108,8 @@ extension Store {
         _ = try withLatestFrame(namespace, key, asOf) { sequence, frame, view, location -> Bool in
             if frame.isRedacted {
                 try body(UnsafeRawBufferPointer(start: nil, count: 0))
-            } else if frame.isCompressed {
-                guard let value = frame.value(in: view) else { throw Self.undecodableValue(sequence, location) }
-                try value.withUnsafeBytes(body)
+            } else if frame.isCompressed || frame.isEncrypted {
+                try plainValue(frame, view, at: location).withUnsafeBytes(body)
             } else {
                 try view.slice(frame.stored.lowerBound, frame.stored.count).withBuffer(body)
             }

@@ -103,15 +103,48 @@ extension Store {
         return try (0 ..< UInt64(width)).map { try reader.node(level: 8 * level, index: first + $0) }
     }
 
-    /// The leaf hash of record `sequence`, recomputed from the record.
+    /// The leaf hash of record `sequence`, recomputed from its frame (an encrypted record's
+    /// from its blobs: no key needed).
     /// - Throws: ``SteleError/notFound(sequence:count:)``, ``SteleError/corruption(_:)``.
     public func leafHash(at sequence: UInt64) throws -> Digest {
-        let record = try record(at: sequence)
-        if let stub = record.redactedLeafHash { return stub }
-        return TreeHash.leaf(Store.canonicalEntry(record))
+        let location = try state.withLock { state throws -> SegmentLog.Location in
+            guard let log = state.log else { throw SteleError.closed }
+            return try log.locate(sequence)
+        }
+        return try location.withFrame(sequence) { frame, view in
+            guard let leaf = frame.leafHash(in: view) else { throw Self.undecodableValue(sequence, location) }
+            return leaf
+        }
     }
 
-    /// The canonical entry bytes of a record (`docs/format.md`): what its leaf hash covers.
+    /// The canonical entry bytes of record `sequence`, read from its frame: what its leaf hash
+    /// covers (`docs/format.md`), as an entry bundle serves it. For a record of an encrypted store
+    /// that is version 2, over its blobs: no key is needed, and none is revealed.
+    /// - Returns: nil for a purged record (its stub keeps only the leaf hash).
+    /// - Throws: ``SteleError/notFound(sequence:count:)``, ``SteleError/corruption(_:)``, ``SteleError/closed``.
+    public func canonicalEntry(at sequence: UInt64) throws -> [UInt8]? {
+        let location = try state.withLock { state throws -> SegmentLog.Location in
+            guard let log = state.log else { throw SteleError.closed }
+            return try log.locate(sequence)
+        }
+        return try location.withFrame(sequence) { frame, view -> [UInt8]? in
+            if frame.isRedacted { return nil }
+            let namespace = view.slice(frame.namespace.lowerBound, frame.namespace.count).array
+            let key = view.slice(frame.key.lowerBound, frame.key.count).array
+            if frame.isEncrypted {
+                return CanonicalEntry.encryptedBytes(type: frame.type, flags: frame.flags, sequence: frame.sequence, timestamp: frame.timestamp,
+                                                     namespace: namespace, keyBlob: key,
+                                                     valueBlob: view.slice(frame.stored.lowerBound, frame.stored.count).array)
+            }
+            guard let value = frame.value(in: view) else { throw Self.undecodableValue(sequence, location) }
+            return CanonicalEntry.bytes(type: frame.type, sequence: frame.sequence, timestamp: frame.timestamp,
+                                        namespace: namespace, key: key, value: value)
+        }
+    }
+
+    /// The canonical entry bytes of a record (`docs/format.md`): what its leaf hash covers. For
+    /// a record of an encrypted store the leaf covers the blobs instead (canonical entry version
+    /// 2), which ``leafHash(at:)`` reads from the frame.
     public static func canonicalEntry(_ record: Record) -> [UInt8] {
         CanonicalEntry.bytes(type: record.type, sequence: record.sequence, timestamp: record.timestamp,
                              namespace: record.namespace, key: record.key, value: record.value)

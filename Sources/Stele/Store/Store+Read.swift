@@ -15,12 +15,20 @@ extension Store {
         return try readRecord(sequence, at: location)
     }
 
+    /// The timestamp of record `sequence`, from its frame (checksum verified): readable without
+    /// an encrypted store's key.
+    /// - Throws: as ``record(at:)``.
+    public func timestamp(at sequence: UInt64) throws -> Int64 {
+        let location = try state.withLock { state throws -> SegmentLog.Location in
+            guard let log = state.log else { throw SteleError.closed }
+            return try log.locate(sequence)
+        }
+        return try location.withFrame(sequence) { frame, _ in frame.timestamp }
+    }
+
     /// Decodes and verifies the record at a location found under the lock.
     func readRecord(_ sequence: UInt64, at location: SegmentLog.Location) throws -> Record {
-        try location.withFrame(sequence) { frame, view in
-            guard let record = frame.record(in: view) else { throw Self.undecodableValue(sequence, location) }
-            return record
-        }
+        try location.withFrame(sequence) { frame, view in try plainRecord(frame, view, at: location) }
     }
 
     /// The error for a frame whose checksum holds but whose LZ4 value does not decode.

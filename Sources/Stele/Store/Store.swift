@@ -59,6 +59,11 @@ public final class Store: Sendable {
         /// `stele_commit_duration`, ...); nil: the process's bootstrapped backend (`MetricsSystem`),
         /// which records nothing until the server bootstraps one.
         public var metricsFactory: (any MetricsFactory)?
+        /// The master key of an encrypted store (see ``Store/create(at:segmentSize:origin:minimumRetention:governanceKey:encryptionKey:)``):
+        /// needed to write and to read keys and values; without it an encrypted store opens
+        /// read-only only, for what works on ciphertext (verification, proofs, copies), and key
+        /// reads throw ``EncryptionError/keyRequired``. Refused for a store that is not encrypted.
+        public var encryptionKey: EncryptionKey?
 
         /// Options for ``Store/init(path:options:)``; ``sealInterval`` is set on the value afterwards.
         /// - Parameters:
@@ -115,6 +120,10 @@ public final class Store: Sendable {
     private let sealTimer = Mutex<IntervalTimer?>(nil)
     /// Expanded full tiles shared by proof requests.
     let tileCache = TileCache()
+    /// An encrypted store's data keys, when opened with its master key (read outside `state`).
+    let encryption: LogEncryption?
+    /// Whether the store is encrypted (its genesis names a master key), with the key or not.
+    let isEncrypted: Bool
 
     // MARK: Creating and opening
 
@@ -133,6 +142,10 @@ public final class Store: Sendable {
     ///   - governanceKey: the verifier key of the governance authority (held off the host), whose
     ///     signed authorizations alone can shorten governance locks or change this key. Nil: no
     ///     governance lock can ever be shortened.
+    ///   - encryptionKey: makes an encrypted store: record keys and values are encrypted with a
+    ///     data key per namespace, kept in `keyring` wrapped by this master key, which the genesis
+    ///     record names by fingerprint. Keep the key off the host; every open that writes or
+    ///     reads values needs it (``Options/encryptionKey``).
     /// - Returns: the new store's config.
     /// - Throws: ``SteleError/alreadyExists(path:)``, ``SteleError/invalidArgument(_:)`` (segment
     ///   size, origin), ``SteleError/retention(_:)`` (a minimum retention over
@@ -142,17 +155,18 @@ public final class Store: Sendable {
     @discardableResult
     public static func create(at path: String, segmentSize: Int = Limits.defaultSegmentSize,
                               origin: String? = nil, minimumRetention: Duration? = nil,
-                              governanceKey: NoteVerifier? = nil) throws -> StoreConfig {
+                              governanceKey: NoteVerifier? = nil, encryptionKey: EncryptionKey? = nil) throws -> StoreConfig {
         try create(at: path, segmentSize: segmentSize, origin: origin, governanceKey: governanceKey,
-                   minimumRetention: minimumRetention?.nanoseconds ?? 0, fileSystem: PosixFileSystem(), clock: SystemClock())
+                   minimumRetention: minimumRetention?.nanoseconds ?? 0, encryptionKey: encryptionKey,
+                   fileSystem: PosixFileSystem(), clock: SystemClock())
     }
 
     /// - Parameter legacy: create a store as versions before config records did (no genesis
     ///   record, no `reach`), to test migrating one.
     @discardableResult
     package static func create(at path: String, segmentSize: Int, origin: String?, governanceKey: NoteVerifier? = nil,
-                               minimumRetention: UInt64 = 0, fileSystem fs: any FileSystem, clock: any WallClock,
-                               legacy: Bool = false) throws -> StoreConfig {
+                               minimumRetention: UInt64 = 0, encryptionKey: EncryptionKey? = nil, fileSystem fs: any FileSystem,
+                               clock: any WallClock, legacy: Bool = false) throws -> StoreConfig {
         guard segmentSize >= Limits.minSegmentSize, segmentSize <= Limits.maxSegmentSize, segmentSize % 4096 == 0 else {
             throw SteleError.invalidArgument("segment size \(segmentSize) must be a multiple of 4096 between \(Limits.minSegmentSize) and \(Limits.maxSegmentSize)")
         }
@@ -164,7 +178,7 @@ public final class Store: Sendable {
         }
         do {
             return try populate(at: path, segmentSize: segmentSize, origin: origin, governanceKey: governanceKey,
-                                minimumRetention: minimumRetention, fs: fs, clock: clock, legacy: legacy)
+                                minimumRetention: minimumRetention, encryptionKey: encryptionKey, fs: fs, clock: clock, legacy: legacy)
         } catch {
             // A directory without stele.conf is not a store, yet it would refuse the next `init`:
             // take back what this call made (the directory was empty or absent, so all of it).
@@ -183,7 +197,8 @@ public final class Store: Sendable {
     }
 
     private static func populate(at path: String, segmentSize: Int, origin: String?, governanceKey: NoteVerifier?,
-                                 minimumRetention: UInt64, fs: any FileSystem, clock: any WallClock, legacy: Bool) throws -> StoreConfig {
+                                 minimumRetention: UInt64, encryptionKey: EncryptionKey?, fs: any FileSystem, clock: any WallClock,
+                                 legacy: Bool) throws -> StoreConfig {
         let storeID = StoreConfig.randomStoreID()
         let origin = origin ?? "stele.local/" + hexString(storeID)
         guard StoreConfig.isValidOrigin(origin) else {
@@ -193,9 +208,14 @@ public final class Store: Sendable {
             throw SteleError.retention(.dateTooFar(Int64(clamping: minimumRetention)))
         }
         let now = clock.nanosecondsSinceEpoch()
-        let config = StoreConfig(storeID: storeID, createdAt: now, segmentSize: segmentSize, origin: origin, governanceKey: governanceKey)
+        let config = StoreConfig(storeID: storeID, createdAt: now, segmentSize: segmentSize, origin: origin, governanceKey: governanceKey,
+                                 encryptionKey: encryptionKey?.fingerprint)
         let layout = StoreLayout(root: path)
         for directory in layout.directories { try fs.makeDirectory(directory) }
+        if let encryptionKey {
+            guard !legacy else { throw SteleError.invalidArgument("a store without config records cannot be encrypted") }
+            try Keyring.create(fs: fs, path: layout.keyring, directory: path, storeID: storeID, master: encryptionKey)
+        }
         fs.close(try fs.open(layout.lock, .createNew(permissions: 0o644)))
         try SegmentLog.createFirstSegment(fs: fs, directory: layout.segments, storeID: storeID, segmentSize: segmentSize, now: now)
         if !legacy {
@@ -257,6 +277,8 @@ public final class Store: Sendable {
                     + differences.joined(separator: "; ") + "); the log is the authority: run `stele fsck --repair` to rewrite the file from it"))
             }
         }
+        // Before the writer lock and recovery: a wrong or missing key changes nothing.
+        let encryption = try Store.openEncryption(config: config, options: options, fs: fs, layout: layout)
         var lockFile: FileDescriptor?
         var clean = true
         if !options.readOnly {
@@ -271,7 +293,7 @@ public final class Store: Sendable {
                                       lostAndFound: layout.lostAndFound, tilesDirectory: layout.tiles,
                                       indexDirectory: layout.index, unclean: !clean,
                                       legacyPolicy: (config.origin, config.governanceKey),
-                                      keyIndex: options.keyIndex || !options.readOnly)
+                                      keyIndex: options.keyIndex || !options.readOnly, encryption: encryption)
             do {
                 try Store.checkConfig(config, against: log, path: layout.config, writable: !options.readOnly,
                                       migrating: options.migrating)
@@ -299,6 +321,8 @@ public final class Store: Sendable {
             throw error
         }
         self.path = path
+        self.encryption = encryption
+        self.isEncrypted = config.encryptionKey != nil
         self.currentConfig = Mutex(config)
         self.maxValueLength = Limits.maxValueLength(segmentSize: config.segmentSize)
         self.options = options
@@ -344,6 +368,29 @@ public final class Store: Sendable {
             }
             sealTimer.withLock { $0 = timer }
         }
+    }
+
+    /// An encrypted store's keyring, opened with ``Options/encryptionKey``: nil for a store that is
+    /// not encrypted, or for a read-only open without the key.
+    /// - Throws: ``SteleError/encryption(_:)``: ``EncryptionError/keyRequired`` (a writable open
+    ///   without the key), ``EncryptionError/wrongKey(expected:given:)``, a damaged keyring;
+    ///   ``SteleError/invalidArgument(_:)`` for a key given to a store that is not encrypted.
+    private static func openEncryption(config: StoreConfig, options: Options, fs: any FileSystem,
+                                       layout: StoreLayout) throws -> LogEncryption? {
+        guard let fingerprint = config.encryptionKey else {
+            if options.encryptionKey != nil {
+                throw SteleError.invalidArgument("the store at \(layout.root) is not encrypted: it takes no encryption key")
+            }
+            return nil
+        }
+        guard let key = options.encryptionKey else {
+            if !options.readOnly { throw SteleError.encryption(.keyRequired) }
+            return nil
+        }
+        guard key.fingerprint == fingerprint else {
+            throw SteleError.encryption(.wrongKey(expected: fingerprint, given: key.fingerprint))
+        }
+        return try LogEncryption(fs: fs, path: layout.keyring, storeID: config.storeID, master: key)
     }
 
     package static func readConfig(fs: any FileSystem, layout: StoreLayout) throws -> StoreConfig {

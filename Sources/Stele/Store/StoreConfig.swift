@@ -10,6 +10,7 @@ import SteleNative
 /// segment-size 67108864
 /// origin stele.local/6f1c0e4b9a2d4c8e8f3b5a7d9c1e2f30
 /// governance-key ops.example/governance+1a2b3c4d+AZ...   (optional)
+/// encryption-key 3f6c2a9b1d0e4f57                      (an encrypted store's master key fingerprint)
 /// xxh3 0123456789abcdef
 /// ```
 /// Written once at `init` (temporary file, fsync, rename, directory fsync). A reader rejects a
@@ -31,6 +32,9 @@ public struct StoreConfig: Sendable, Equatable {
     /// The Ed25519 verifier key whose signature authorizes shortening or removing governance
     /// locks (its private half is meant to live off the host). Nil: no bypass is possible.
     public var governanceKey: NoteVerifier?
+    /// For an encrypted store, the fingerprint of its master key (16 hex digits,
+    /// ``EncryptionKey/fingerprint``); nil: the store is not encrypted.
+    public var encryptionKey: String?
 
     /// ``storeID`` as 32 lowercase hexadecimal digits, as `stele.conf` writes it.
     public var storeIDHex: String { hexString(storeID) }
@@ -42,6 +46,7 @@ public struct StoreConfig: Sendable, Equatable {
         body += "segment-size \(segmentSize)\n"
         body += "origin \(origin)\n"
         if let governanceKey { body += "governance-key \(governanceKey.encoded)\n" }
+        if let encryptionKey { body += "encryption-key \(encryptionKey)\n" }
         return body + "xxh3 \(StoreConfig.checksumText(body))\n"
     }
 
@@ -69,7 +74,7 @@ public struct StoreConfig: Sendable, Equatable {
         for line in lines.dropFirst().dropLast() {
             guard let space = line.firstIndex(of: " ") else { throw bad("malformed line: \(line)") }
             let key = String(line[..<space])
-            guard ["uuid", "created", "segment-size", "origin", "governance-key"].contains(key), fields[key] == nil else {
+            guard ["uuid", "created", "segment-size", "origin", "governance-key", "encryption-key"].contains(key), fields[key] == nil else {
                 throw bad("unknown or repeated key: \(key)")
             }
             fields[key] = String(line[line.index(after: space)...])
@@ -86,7 +91,13 @@ public struct StoreConfig: Sendable, Equatable {
             guard let key = try? NoteVerifier(parsing: text) else { throw bad("bad governance-key") }
             governanceKey = key
         }
-        return StoreConfig(storeID: uuid, createdAt: created, segmentSize: size, origin: origin, governanceKey: governanceKey)
+        if let fingerprint = fields["encryption-key"] {
+            guard fingerprint.count == 16, let bytes = bytesFromHex(fingerprint), hexString(bytes) == fingerprint else {
+                throw bad("bad encryption-key")
+            }
+        }
+        return StoreConfig(storeID: uuid, createdAt: created, segmentSize: size, origin: origin, governanceKey: governanceKey,
+                           encryptionKey: fields["encryption-key"])
     }
 
     /// An origin is one line of printable ASCII without spaces at either end (C2SP tlog-checkpoint).

@@ -14,6 +14,8 @@ package struct StoreLayout: Sendable {
     package var checkpoints: String { root + "/checkpoints" }
     package var index: String { root + "/index" }
     package var lostAndFound: String { root + "/lost+found" }
+    /// An encrypted store's data keys, wrapped by its master key (``Keyring``).
+    package var keyring: String { root + "/keyring" }
 
     /// Directories created at `init`.
     package var directories: [String] { [segments, tiles, checkpoints, index] }

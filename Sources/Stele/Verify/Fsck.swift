@@ -201,7 +201,10 @@ struct FsckRun {
     }
 
     mutating func checkLayout() {
-        let known: Set<String> = [StoreConfig.fileName, "LOCK", LogReach.fileName, "segments", "tiles", "checkpoints", "index", "lost+found"]
+        var known: Set<String> = [StoreConfig.fileName, "LOCK", LogReach.fileName, "segments", "tiles", "checkpoints", "index", "lost+found"]
+        // An encrypted store's keyring (what the log and stele.conf say of encryption is
+        // checked with the config records).
+        if config.encryptionKey != nil { known.insert("keyring") }
         for name in (try? fs.listDirectory(layout.root)) ?? [] where !known.contains(name) {
             problem(.layout, layout.root + "/" + name, expected: "only Stele's files", found: "a stray entry")
         }

@@ -45,7 +45,7 @@ struct AppendCommand: ParsableCommand {
     func run() throws {
         let policy = try commitPolicy.policy()
         let reader = try LineReader(path: jsonl)
-        let last = try withStore(at: directory.path, .writable(policy)) { store in try append(from: reader, to: store) }
+        let last = try withStore(directory, .writable(policy)) { store in try append(from: reader, to: store) }
         if let last { print(last) } else { Console.error("stele: no records in input") }
     }
 
@@ -96,7 +96,7 @@ struct AppendCommand: ParsableCommand {
         _ = try? store.sync()
         let durable = store.durableRecordCount
         try? store.close()
-        let present = (try? withStore(at: directory.path, .readOnly) { $0.recordCount }) ?? durable
+        let present = (try? withStore(directory, .readOnly) { $0.recordCount }) ?? durable
         let count = Int(min(UInt64(progress.lines.count), present - min(present, before)))
         guard count > 0 else {
             return "committed: nothing (the store is as it was); run the same command again once the cause is fixed"

@@ -48,7 +48,7 @@ struct CheckpointCommand: ParsableCommand {
             guard (0 ... endpoints.count).contains(needed) else {
                 throw ValidationError("--quorum must be between 0 and the number of --witness (\(endpoints.count))")
             }
-            note = try withStore(at: directory.path, .writable(.everyBatch)) { store in
+            note = try withStore(directory, .writable(.everyBatch)) { store in
                 if seal { try store.seal() }
                 guard !endpoints.isEmpty else { return try store.checkpoint(signer: signer) }
                 // Published only after the witnesses answered: nobody sees it without them.
@@ -71,7 +71,7 @@ struct CheckpointCommand: ParsableCommand {
                 return try store.publishCheckpoint(signed, cosignatures: lines)
             }
         } else {
-            note = try withStore(at: directory.path, .readOnly) { store in
+            note = try withStore(directory, .readOnly) { store in
                 guard let latest = try store.latestCheckpoint() else {
                     throw InputError(message: "no checkpoint has been signed yet (use --key)")
                 }

@@ -11,7 +11,7 @@ struct DeleteCommand: ParsableCommand {
     @OptionGroup var key: KeyArgument
 
     func run() throws {
-        let receipt = try withStore(at: directory.path, .writable(.everyBatch)) { store in
+        let receipt = try withStore(directory, .writable(.everyBatch)) { store in
             try store.delete(namespace: namespace.name, key: try key.bytes())
         }
         print(receipt.sequences.lowerBound)

@@ -21,7 +21,7 @@ struct GetCommand: ParsableCommand {
     }
 
     func run() throws {
-        let value = try withStore(at: directory.path, .readOnly) { store in
+        let value = try withStore(directory, .readOnly) { store in
             if let checkpoint { return try provenValue(in: store, checkpointFile: checkpoint) }
             return try liveValue(in: store)
         }

@@ -18,7 +18,7 @@ struct GovernanceKeyCommand: ParsableCommand {
 
     func run() throws {
         let newKey = to == "none" ? nil : try loadVerifier(to)
-        let receipt = try withStore(at: directory.path, .writable(.everyBatch)) { store in
+        let receipt = try withStore(directory, .writable(.everyBatch)) { store in
             try store.changeGovernanceKey(to: newKey, authorization: try readText(authorization))
         }
         print(receipt.sequences.lowerBound)

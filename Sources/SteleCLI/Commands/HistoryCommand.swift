@@ -11,7 +11,7 @@ struct HistoryCommand: ParsableCommand {
     @Flag(help: "One JSON object per line.") var json = false
 
     func run() throws {
-        try withStore(at: directory.path, .readOnly) { store in
+        try withStore(directory, .readOnly) { store in
             let history = try store.history(namespace: namespace.name, key: try key.bytes())
             guard !history.isEmpty else { throw InputError(message: "\(namespace.name) \(key.text): never written") }
             for version in history { print(try describe(version, json: json)) }

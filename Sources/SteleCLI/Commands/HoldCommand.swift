@@ -18,7 +18,7 @@ struct HoldCommand: ParsableCommand {
     }
 
     func run() throws {
-        let receipt = try withStore(at: directory.path, .writable(.everyBatch)) { store in
+        let receipt = try withStore(directory, .writable(.everyBatch)) { store in
             try store.setLegalHold(namespace: namespace.name, key: try key.bytes(), on: on, reason: reason)
         }
         print(receipt.sequences.lowerBound)

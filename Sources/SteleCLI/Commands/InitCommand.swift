@@ -5,7 +5,12 @@ struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Create a new, empty store.",
-        discussion: "DIR must not exist or be empty. Creates segments/, tiles/, checkpoints/, index/, LOCK, stele.conf and the first segment.")
+        discussion: """
+            DIR must not exist or be empty. Creates segments/, tiles/, checkpoints/, index/, LOCK, stele.conf and the first segment. \
+            With --encryption-key (a key from `stele keygen --encryption`), the store is encrypted: record keys and values under \
+            a data key per namespace, kept in DIR/keyring wrapped by the master key; every command that writes or reads values \
+            then needs the key (--encryption-key or STELE_ENCRYPTION_KEY_FILE).
+            """)
 
     @OptionGroup var directory: StoreDirectory
 
@@ -22,9 +27,13 @@ struct InitCommand: ParsableCommand {
     var governanceKey: String?
 
     func run() throws {
+        // Only the option makes a store encrypted, never the environment: a variable left set
+        // must not turn every new store into one that needs a key.
+        let encryptionKey = try directory.encryptionKeyFile.map(loadEncryptionKey)
         let config = try Store.create(at: directory.path, segmentSize: segmentSize, origin: origin,
                                       minimumRetention: try minRetention.map(parseDuration),
-                                      governanceKey: try governanceKey.map(loadVerifier))
-        print("created store \(config.storeIDHex) at \(directory.path) (segment size \(config.segmentSize), origin \(config.origin))")
+                                      governanceKey: try governanceKey.map(loadVerifier), encryptionKey: encryptionKey)
+        let encrypted = config.encryptionKey.map { ", encrypted under master key \($0)" } ?? ""
+        print("created store \(config.storeIDHex) at \(directory.path) (segment size \(config.segmentSize), origin \(config.origin)\(encrypted))")
     }
 }

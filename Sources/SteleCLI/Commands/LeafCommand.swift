@@ -17,9 +17,10 @@ struct LeafCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        try withStore(at: directory.path, .readOnly) { store in
-            let record = try store.record(at: index)
-            let entry = Store.canonicalEntry(record)
+        try withStore(directory, .readOnly) { store in
+            guard let entry = try store.canonicalEntry(at: index) else {
+                throw InputError(message: "record \(index) was purged: its leaf hash stays in the tree, its entry is gone")
+            }
             let leaf = try store.leafHash(at: index)
             let hex = entry.map { String(format: "%02x", $0) }.joined()
             if json {

@@ -21,7 +21,7 @@ struct LockCommand: ParsableCommand {
 
     func run() throws {
         guard let mode = RetentionMode(name: self.mode) else { throw ValidationError("--mode is governance or compliance") }
-        let receipt = try withStore(at: directory.path, .writable(.everyBatch)) { store in
+        let receipt = try withStore(directory, .writable(.everyBatch)) { store in
             if let authorization {
                 guard mode == .governance, let until else { throw ValidationError("a bypass takes --mode governance and --until") }
                 return try store.shortenGovernanceLock(namespace: namespace.name, key: try key.bytes(), version: version,

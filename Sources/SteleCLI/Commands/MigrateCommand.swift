@@ -20,7 +20,7 @@ struct MigrateCommand: ParsableCommand {
 
     func run() throws {
         let sequence = try Store.migrate(at: directory.path)
-        let config = try withStore(at: directory.path, .readOnly) { $0.config }
+        let config = try withStore(directory, .readOnly) { $0.config }
         Console.error("adopted into the log: origin \(config.origin), governance key \(config.governanceKey?.encoded ?? "none")")
         print(sequence)
     }

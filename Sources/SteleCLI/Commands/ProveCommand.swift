@@ -32,7 +32,7 @@ struct ProveCommand: ParsableCommand {
     }
 
     func run() throws {
-        try withStore(at: directory.path, .readOnly) { store in
+        try withStore(directory, .readOnly) { store in
             if let index {
                 let proof = try store.inclusionProof(index: index, treeSize: treeSize)
                 if json {

@@ -16,7 +16,7 @@ struct PurgeCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        let report = try withStore(at: directory.path, .writable(.everyBatch)) { store in
+        let report = try withStore(directory, .writable(.everyBatch)) { store in
             if !dryRun { try store.seal() }
             return try store.purge(dryRun: dryRun)
         }

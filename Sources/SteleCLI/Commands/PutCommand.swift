@@ -26,7 +26,7 @@ struct PutCommand: ParsableCommand {
         } else {
             bytes = Array((value ?? "").utf8)
         }
-        let receipt = try withStore(at: directory.path, .writable(.everyBatch)) { store in
+        let receipt = try withStore(directory, .writable(.everyBatch)) { store in
             try store.put(namespace: namespace, key: try key.bytes(), value: bytes)
         }
         print(receipt.sequences.lowerBound)

@@ -30,7 +30,7 @@ struct ReadCommand: ParsableCommand {
     }
 
     func run() throws {
-        try withStore(at: directory.path, .readOnly) { store in
+        try withStore(directory, .readOnly) { store in
             if let torn = store.recovery.tornTail {
                 Console.error("stele: warning: \(torn.bytes) bytes at \(torn.file):\(torn.offset) are not a complete record (\(torn.reason)); a writer's open will discard them into lost+found/")
             }

@@ -13,7 +13,7 @@ struct RetentionCommand: ParsableCommand {
 
     func run() throws {
         guard let mode = RetentionMode(name: defaultMode) else { throw ValidationError("--default-mode is governance or compliance") }
-        let receipt = try withStore(at: directory.path, .writable(.everyBatch)) { store in
+        let receipt = try withStore(directory, .writable(.everyBatch)) { store in
             try store.setDefaultRetention(namespace: namespace.name, mode: mode, duration: try parseDuration(defaultFor))
         }
         print(receipt.sequences.lowerBound)

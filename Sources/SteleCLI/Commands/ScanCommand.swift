@@ -14,7 +14,7 @@ struct ScanCommand: ParsableCommand {
     @Flag(help: "One JSON object per line.") var json = false
 
     func run() throws {
-        try withStore(at: directory.path, .readOnly) { store in
+        try withStore(directory, .readOnly) { store in
             for version in try store.scan(namespace: namespace.name, prefix: try KeyText.parse(prefix), after: try after.map(KeyText.parse),
                                           limit: limit, includeDeleted: includeDeleted) {
                 print(try describe(version, json: json))

@@ -13,7 +13,7 @@ struct StatsCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        try withStore(at: directory.path, .readOnly) { store in
+        try withStore(directory, .readOnly) { store in
             let s = try store.stats()
             if json {
                 print(try jsonLine(StatsJSON(config: store.config, stats: s, tornTail: store.recovery.tornTail)))

@@ -42,7 +42,7 @@ struct VerifyCommand: ParsableCommand {
         // A checkpoint without its witnesses' quorum is refused before anything is read.
         try requireCosignatures(note, keys: witnessKeys, quorum: quorum, logKey: verifier)
         // Records are read by sequence number only: no key index to build.
-        try withStore(at: directory.path, .readOnlyWithoutKeyIndex) { store in
+        try withStore(directory, .readOnlyWithoutKeyIndex) { store in
             if tilesOnly {
                 try checkTiles(of: store, note: note, verifier: verifier)
             } else {

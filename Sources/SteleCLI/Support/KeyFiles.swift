@@ -36,6 +36,11 @@ func readText(_ path: String) throws -> String {
     return String(decoding: data, as: UTF8.self)
 }
 
+/// A master encryption key file (`stele keygen --encryption`).
+func loadEncryptionKey(_ path: String) throws -> EncryptionKey {
+    try EncryptionKey(parsing: try readText(path))
+}
+
 /// A verifier key given inline (`name+id+key`) or as a file holding one.
 func loadVerifier(_ argument: String) throws -> NoteVerifier {
     if FileManager.default.fileExists(atPath: argument) {

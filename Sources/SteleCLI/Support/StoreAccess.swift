@@ -32,8 +32,11 @@ enum StoreAccess {
 /// and the close only releases the lock and the mappings. Closing twice is harmless, so a body
 /// may close the store itself when it must see the close's outcome first (`append` reports what
 /// was committed, `bench` times the final sync).
-func withStore<Value>(at path: String, _ access: StoreAccess, _ body: (Store) throws -> Value) throws -> Value {
-    let store = try Store(path: path, options: access.options)
+func withStore<Value>(at path: String, _ access: StoreAccess, encryptionKey: EncryptionKey? = nil,
+                      _ body: (Store) throws -> Value) throws -> Value {
+    var options = access.options
+    options.encryptionKey = encryptionKey
+    let store = try Store(path: path, options: options)
     let result: Value
     do {
         result = try body(store)
@@ -43,4 +46,10 @@ func withStore<Value>(at path: String, _ access: StoreAccess, _ body: (Store) th
     }
     try store.close()
     return result
+}
+
+/// ``withStore(at:_:encryptionKey:_:)`` for a command's store directory, with the master key
+/// its `--encryption-key` (or `STELE_ENCRYPTION_KEY_FILE`) names.
+func withStore<Value>(_ directory: StoreDirectory, _ access: StoreAccess, _ body: (Store) throws -> Value) throws -> Value {
+    try withStore(at: directory.path, access, encryptionKey: try directory.encryptionKey(), body)
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Stele
 
 // The positional arguments and options that several commands share, declared once so that each
@@ -10,6 +11,20 @@ import Stele
 struct StoreDirectory: ParsableArguments {
     @Argument(help: ArgumentHelp("The store directory.", valueName: "dir"))
     var path: String
+
+    @Option(name: .customLong("encryption-key"),
+            help: ArgumentHelp("An encrypted store's master key file (default: $STELE_ENCRYPTION_KEY_FILE); needed to write and to read keys and values.",
+                               valueName: "file"))
+    var encryptionKeyFile: String?
+
+    /// The master key from `--encryption-key` or `STELE_ENCRYPTION_KEY_FILE`, if either is given.
+    /// - Throws: ``InputError`` for an unreadable file; `SteleError.encryption` for one that is not a key.
+    func encryptionKey() throws -> EncryptionKey? {
+        guard let file = encryptionKeyFile ?? ProcessInfo.processInfo.environment["STELE_ENCRYPTION_KEY_FILE"], !file.isEmpty else {
+            return nil
+        }
+        return try loadEncryptionKey(file)
+    }
 }
 
 /// The namespace a command works in, as a positional argument after the store directory.

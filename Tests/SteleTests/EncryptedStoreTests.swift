@@ -1,0 +1,169 @@
+import Foundation
+import Testing
+@testable import Stele
+import SteleNative
+
+/// An encrypted store end to end (issue 20, step 3): created with a master key, every put and
+/// tombstone written as blobs under its namespace's data key, read back with the key, and
+/// nothing of the plaintext keys and values in any file.
+@Suite struct EncryptedStoreTests {
+    static let signer = try! NoteSigner.generate(name: "encrypted.test/log")
+
+    /// Markers that must never be found in the store's files (the namespace names are in clear
+    /// by design: retention and fsck read them).
+    static func key(_ n: Int) -> [UInt8] { Array("KEYMARKER-\(n)".utf8) }
+    static func value(_ n: Int, long: Bool = false) -> [UInt8] {
+        // Long values compress (LZ4 before encryption); short ones are stored as they are.
+        Array((long ? String(repeating: "VALUEMARKER-\(n) compressible text, ", count: 60) : "VALUEMARKER-\(n)").utf8)
+    }
+
+    static func create(_ dir: TemporaryDirectory, key: EncryptionKey) throws -> String {
+        let path = dir.child("store")
+        try Store.create(at: path, segmentSize: 1 << 20, encryptionKey: key)
+        return path
+    }
+
+    static func open(_ path: String, key: EncryptionKey?, readOnly: Bool = false) throws -> Store {
+        var options = Store.Options(readOnly: readOnly)
+        options.encryptionKey = key
+        return try Store(path: path, options: options)
+    }
+
+    /// Every file under `root`, and whether any holds one of `markers`.
+    static func filesHolding(_ markers: [String], under root: String) throws -> [String] {
+        var found: [String] = []
+        let enumerator = FileManager.default.enumerator(atPath: root)
+        while let relative = enumerator?.nextObject() as? String {
+            let path = root + "/" + relative
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            for marker in markers where bytes.range(of: Data(marker.utf8)) != nil { found.append("\(relative): \(marker)") }
+        }
+        return found
+    }
+
+    @Test func writesReadBackAndNoPlaintextReachesAFile() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let master = try EncryptionKey.generate()
+        let path = try Self.create(dir, key: master)
+        #expect(try Store.readConfig(fs: PosixFileSystem(), layout: StoreLayout(root: path)).encryptionKey == master.fingerprint)
+        var checkpoint = ""
+        do {
+            let store = try Self.open(path, key: master)
+            defer { try? store.close() }
+            // Single puts (short and compressed values), a batch for two threads' size (the
+            // packed path), an EntryBatch, a tombstone, a second namespace, and a seal between.
+            for n in 0 ..< 20 { try store.put(namespace: "acme", key: Self.key(n), value: Self.value(n, long: n % 2 == 0)) }
+            try store.putBatch((20 ..< 220).map { Entry(namespace: "acme", key: Self.key($0), value: Self.value($0)) })
+            var batch = EntryBatch()
+            for n in 220 ..< 240 { batch.put(namespace: "globex", key: Self.key(n), value: Self.value(n, long: true)) }
+            try store.putBatch(batch)
+            try store.seal()
+            try store.put(namespace: "acme", key: Self.key(3), value: Self.value(1003))
+            try store.delete(namespace: "acme", key: Self.key(4))
+            #expect(try store.get(namespace: "acme", key: Self.key(0))?.value == Self.value(0, long: true))
+            #expect(try store.get(namespace: "acme", key: Self.key(3))?.value == Self.value(1003))
+            #expect(try store.get(namespace: "acme", key: Self.key(4)) == nil)
+            #expect(try store.history(namespace: "acme", key: Self.key(3)).map(\.value) == [Self.value(3), Self.value(1003)])
+            #expect(try store.scan(namespace: "globex", limit: 1000).count == 20)
+            #expect(try store.withValue(namespace: "globex", key: Self.key(230)) { Array($0) } == Self.value(230, long: true))
+            checkpoint = try store.checkpoint(signer: Self.signer)
+        }
+        // Reopened: the key index is rebuilt from the opened key blobs.
+        let store = try Self.open(path, key: master)
+        #expect(try store.get(namespace: "acme", key: Self.key(150))?.value == Self.value(150))
+        #expect(try store.get(namespace: "acme", key: Self.key(4)) == nil)
+        #expect(try store.scan(namespace: "acme", limit: 1000, includeDeleted: true).count == 220)
+        let record = try store.record(at: 1)
+        #expect(record.key == Self.key(0) && record.value == Self.value(0, long: true))
+        // Proofs and checkpoints cover the ciphertext: they verify as for any store.
+        #expect(try store.verify(checkpoint: checkpoint, verifier: Self.signer.verifier).checkpoint.treeSize > 240)
+        try store.close()
+        let markers = ["KEYMARKER-", "VALUEMARKER-", "compressible text"]
+        #expect(try Self.filesHolding(markers, under: path) == [])
+        // fsck needs no key: it checks checksums, chain, leaves and tiles over the blobs.
+        let report = try Fsck.check(path: path, externalCheckpoints: [Fsck.ExternalCheckpoint(note: checkpoint, verifier: Self.signer.verifier)])
+        #expect(report.problems.isEmpty, "\(report.problems)")
+    }
+
+    /// A wrong key, no key for a writer, and a key for a store that is not encrypted are each
+    /// refused with their error before anything is written; without the key a reader still
+    /// verifies, but every key read says the key is required.
+    @Test func aWrongOrMissingKeyIsRefusedAndChangesNothing() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let master = try EncryptionKey.generate()
+        let path = try Self.create(dir, key: master)
+        do {
+            let store = try Self.open(path, key: master)
+            for n in 0 ..< 10 { try store.put(namespace: "acme", key: Self.key(n), value: Self.value(n)) }
+            try store.close()
+        }
+        let before = try Self.contents(path)
+        let other = try EncryptionKey.generate()
+        #expect(throws: SteleError.encryption(.wrongKey(expected: master.fingerprint, given: other.fingerprint))) {
+            _ = try Self.open(path, key: other)
+        }
+        #expect(throws: SteleError.encryption(.keyRequired)) { _ = try Self.open(path, key: nil) }
+        let reader = try Self.open(path, key: nil, readOnly: true)
+        #expect(throws: SteleError.encryption(.keyRequired)) { _ = try reader.get(namespace: "acme", key: Self.key(1)) }
+        #expect(throws: SteleError.encryption(.keyRequired)) { _ = try reader.history(namespace: "acme", key: Self.key(1)) }
+        #expect(throws: SteleError.encryption(.keyRequired)) { _ = try reader.scan(namespace: "acme") }
+        #expect(throws: SteleError.encryption(.keyRequired)) { _ = try reader.record(at: 2) }
+        let proof = try reader.inclusionProof(index: 2)
+        #expect(MerkleVerifier.verifyInclusion(leafHash: try reader.leafHash(at: 2), index: 2, treeSize: proof.treeSize,
+                                               proof: proof.hashes, root: proof.root))
+        try reader.close()
+        #expect(try Self.contents(path) == before, "a refused open changed a file")
+
+        let plainPath = dir.child("plain")
+        try Store.create(at: plainPath, segmentSize: 1 << 20)
+        #expect(throws: SteleError.self) { _ = try Self.open(plainPath, key: master) }
+        // A keyring that is gone is named, not taken for an empty one.
+        try FileManager.default.removeItem(atPath: path + "/keyring")
+        #expect {
+            _ = try Self.open(path, key: master)
+        } throws: { error in
+            if case SteleError.encryption(.keyringDamaged) = error { return true }
+            return false
+        }
+    }
+
+    /// Locks and holds on a key would record the key in clear: refused until they name keys
+    /// another way, with nothing written; a namespace default retention is not refused.
+    @Test func keyLocksAndHoldsAreRefusedForNow() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let master = try EncryptionKey.generate()
+        let path = try Self.create(dir, key: master)
+        let store = try Self.open(path, key: master)
+        defer { try? store.close() }
+        try store.put(namespace: "acme", key: Self.key(1), value: Self.value(1))
+        let count = store.recordCount
+        let until = Int64(Date().timeIntervalSince1970 * 1e9) + 86_400_000_000_000
+        #expect(throws: SteleError.self) {
+            try store.lock(namespace: "acme", key: Self.key(1), lock: RetentionLock(mode: .governance, retainUntil: until))
+        }
+        #expect(throws: SteleError.self) { try store.put(namespace: "acme", key: Self.key(2), value: [1], lock: RetentionLock(mode: .governance, retainUntil: until)) }
+        #expect(throws: SteleError.self) { try store.setLegalHold(namespace: "acme", key: Self.key(1), on: true, reason: "case 1") }
+        #expect(store.recordCount == count)
+        try store.setDefaultRetention(namespace: "acme", mode: .governance, duration: .seconds(86_400))
+        #expect(store.recordCount == count + 1)
+        try store.close()
+        #expect(try Self.filesHolding(["KEYMARKER-"], under: path) == [])
+    }
+
+    static func contents(_ root: String) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        let enumerator = FileManager.default.enumerator(atPath: root)
+        while let relative = enumerator?.nextObject() as? String {
+            let path = root + "/" + relative
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            out[relative] = try Data(contentsOf: URL(fileURLWithPath: path))
+        }
+        return out
+    }
+}
