@@ -153,6 +153,13 @@ package struct FrameInfo: Equatable {
         return storedView.array
     }
 
+    /// The key as retention knows it: the key, or for an encrypted record its key id (which
+    /// locks and holds name in its place; see ``RecordCipher``). Needs no key to read.
+    package func retentionKey(in view: ByteView) -> [UInt8] {
+        let key = view.slice(self.key.lowerBound, self.key.count).array
+        return isEncrypted ? RecordCipher.keyID(ofKeyBlob: key) ?? key : key
+    }
+
     /// The leaf hash of this record (stored in the stub for redacted records). An encrypted
     /// record's leaf covers its key and value blobs as stored.
     package func leafHash(in view: ByteView) -> Digest? {

@@ -4,7 +4,7 @@ import SteleNative
 /// with the `ENCRYPTED` flag (docs/format.md, "Encrypted records").
 ///
 /// ```
-/// key blob   = u32 generation | nonce (12) | GCM(key) | tag (16)          (the frame's key field)
+/// key blob   = u32 generation | key id (16) | nonce (12) | GCM(key) | tag (16)   (the frame's key field)
 /// value blob = GCM(u32 logical value length | stored form) | tag (16)     (the frame's stored value)
 /// ```
 /// The stored form is the value raw or as its LZ4 block (the frame's `LZ4` flag says which):
@@ -21,21 +21,41 @@ import SteleNative
 /// encryptions (two per record: 2^31 records per namespace's key); the key generation (the u32)
 /// is there to move a namespace to a new key before that (one generation per namespace so far).
 ///
+/// The key id names the key without revealing it: the first 16 bytes of HMAC-SHA256 under a key
+/// derived from the data key (`HMAC(data key, "stele-key-id 1")`) over the key. Versions of one
+/// key share it, so retention (locks and holds name it in place of the key), `fsck` and purge
+/// decisions work without the master key; without the data key nobody can tell which key it
+/// names, and once the data key is shredded nobody ever can.
+///
 /// The additional data binds each blob to its record: type, sequence number, timestamp and
 /// namespace (and for the value, whether it is LZ4): a blob copied into another record, even of
 /// the same namespace, does not open.
 package struct RecordCipher {
-    package static let keyBlobOverhead = 4 + AESGCM.nonceLength + AESGCM.tagLength
+    package static let keyIDLength = 16
+    package static let keyBlobOverhead = 4 + keyIDLength + AESGCM.nonceLength + AESGCM.tagLength
     package static let valueBlobOverhead = 4 + AESGCM.tagLength
 
     package let generation: UInt32
     private let gcm: AESGCM
+    private let idKey: [UInt8]
 
     /// Nil unless `dataKey` is 32 bytes.
     package init?(dataKey: [UInt8], generation: UInt32) {
         guard let gcm = AESGCM(key: dataKey) else { return nil }
         self.gcm = gcm
         self.generation = generation
+        idKey = hmacSHA256(key: dataKey, message: Array("stele-key-id 1".utf8))
+    }
+
+    /// The key id of `key` under this data key (see the type's comment).
+    package func keyID(_ key: [UInt8]) -> [UInt8] {
+        Array(hmacSHA256(key: idKey, message: key).prefix(Self.keyIDLength))
+    }
+
+    /// The key id a key blob carries; nil for a blob too short.
+    package static func keyID(ofKeyBlob blob: some Collection<UInt8>) -> [UInt8]? {
+        guard blob.count >= keyBlobOverhead else { return nil }
+        return Array(blob.dropFirst(4).prefix(keyIDLength))
     }
 
     /// The generation of the data key a key blob was made with; nil for a blob too short.
@@ -48,9 +68,10 @@ package struct RecordCipher {
     /// - Parameter storedValue: the value as the frame would store it unencrypted (raw or LZ4).
     package func seal(type: RecordType, sequence: UInt64, timestamp: Int64, namespace: [UInt8], compressed: Bool,
                       key: [UInt8], storedValue: [UInt8], valueLength: Int) -> (key: [UInt8], value: [UInt8])? {
+        let id = keyID(key)
         guard let nonce = SecureRandom.bytes(AESGCM.nonceLength),
-              let sealedKey = gcm.seal(key, nonce: nonce, aad: Self.keyAAD(type, sequence, timestamp, namespace)) else { return nil }
-        let keyBlob = Self.littleEndian(generation) + nonce + sealedKey
+              let sealedKey = gcm.seal(key, nonce: nonce, aad: Self.keyAAD(type, sequence, timestamp, namespace, id)) else { return nil }
+        let keyBlob = Self.littleEndian(generation) + id + nonce + sealedKey
         guard type != .tombstone else { return (keyBlob, []) }
         let plaintext = Self.littleEndian(UInt32(valueLength)) + storedValue
         guard let valueBlob = gcm.seal(plaintext, nonce: Self.valueNonce(nonce),
@@ -62,8 +83,13 @@ package struct RecordCipher {
     package func openKey(_ blob: some Collection<UInt8>, type: RecordType, sequence: UInt64, timestamp: Int64, namespace: [UInt8]) -> [UInt8]? {
         let blob = Array(blob)
         guard blob.count >= Self.keyBlobOverhead, Self.generation(ofKeyBlob: blob) == generation else { return nil }
-        return gcm.open(blob[(4 + AESGCM.nonceLength)...], nonce: Array(blob[4 ..< 4 + AESGCM.nonceLength]),
-                        aad: Self.keyAAD(type, sequence, timestamp, namespace))
+        let id = Array(blob[4 ..< 4 + Self.keyIDLength])
+        let nonceStart = 4 + Self.keyIDLength
+        // The id is in the additional data, and must be this key's: a blob whose id was
+        // swapped for another key's (to move a lock or hold) does not open.
+        guard let key = gcm.open(blob[(nonceStart + AESGCM.nonceLength)...], nonce: Array(blob[nonceStart ..< nonceStart + AESGCM.nonceLength]),
+                                 aad: Self.keyAAD(type, sequence, timestamp, namespace, id)), keyID(key) == id else { return nil }
+        return key
     }
 
     /// The stored form of the value (raw or LZ4) and its logical length, from the record's key
@@ -74,7 +100,8 @@ package struct RecordCipher {
         let keyBlob = Array(keyBlob)
         guard keyBlob.count >= Self.keyBlobOverhead else { return nil }
         if type == .tombstone { return blob.isEmpty ? ([], 0) : nil }
-        let nonce = Array(keyBlob[4 ..< 4 + AESGCM.nonceLength])
+        let nonceStart = 4 + Self.keyIDLength
+        let nonce = Array(keyBlob[nonceStart ..< nonceStart + AESGCM.nonceLength])
         guard let plaintext = gcm.open(blob, nonce: Self.valueNonce(nonce), aad: Self.valueAAD(type, sequence, timestamp, namespace, compressed)),
               plaintext.count >= 4 else { return nil }
         let length = plaintext.prefix(4).reversed().reduce(0) { $0 << 8 | Int($1) }
@@ -87,9 +114,9 @@ package struct RecordCipher {
         return nonce
     }
 
-    private static func keyAAD(_ type: RecordType, _ sequence: UInt64, _ timestamp: Int64, _ namespace: [UInt8]) -> [UInt8] {
+    private static func keyAAD(_ type: RecordType, _ sequence: UInt64, _ timestamp: Int64, _ namespace: [UInt8], _ id: [UInt8]) -> [UInt8] {
         Array("stele-record-key 1".utf8) + [0, type.rawValue] + littleEndian(sequence) + littleEndian(timestamp)
-            + littleEndian(UInt16(namespace.count)) + namespace
+            + littleEndian(UInt16(namespace.count)) + namespace + id
     }
 
     private static func valueAAD(_ type: RecordType, _ sequence: UInt64, _ timestamp: Int64, _ namespace: [UInt8], _ compressed: Bool) -> [UInt8] {

@@ -285,7 +285,25 @@ extension SegmentLog {
     /// read it already; otherwise it is read from the frame (checksum verified).
     package func protection(of sequence: UInt64, timestamp: Int64? = nil, namespace: [UInt8], composite: [UInt8]) throws -> Protection {
         try retention.protection(sequence: sequence, timestamp: timestamp ?? self.timestamp(of: sequence),
-                                 namespace: namespace, composite: composite)
+                                 namespace: namespace, composite: retentionComposite(namespace: namespace, composite: composite))
+    }
+
+    /// The composite key retention files `composite` (namespace ‖ 0 ‖ key) under: itself, or in
+    /// an encrypted store namespace ‖ 0 ‖ the key's id, which its lock and hold records name.
+    package func retentionComposite(namespace: [UInt8], composite: [UInt8]) throws -> [UInt8] {
+        guard let encryption else { return composite }
+        return KeyIndex.compositeKey(namespace: namespace, key: try retentionKey(namespace: namespace, key: Array(composite.dropFirst(namespace.count + 1)),
+                                                                              encryption: encryption))
+    }
+
+    /// The key a lock or hold record names: the key, or in an encrypted store its key id.
+    package func retentionKey(namespace: [UInt8], key: [UInt8]) throws -> [UInt8] {
+        guard let encryption else { return key }
+        return try retentionKey(namespace: namespace, key: key, encryption: encryption)
+    }
+
+    private func retentionKey(namespace: [UInt8], key: [UInt8], encryption: LogEncryption) throws -> [UInt8] {
+        try encryption.cipherForWriting(namespace).keyID(key)
     }
 
     /// Every version of a composite key, oldest first (empty if it was never written).

@@ -138,12 +138,13 @@ extension Store {
             added.append(Entry(type: .policy, namespace: [], key: [], value: PolicyRecord(
                 kind: .clockBehind, mode: .compliance, duration: overflow ? .max : UInt64(behind)).encoded))
         }
-        for entry in added { try Store.validate(entry, maxValueLength: maxValueLength) }
-        // A lock or hold record names its key in clear; until they name keys another way
-        // (issue 20, step 4), an encrypted store refuses them rather than leak the key.
-        if log.encryption != nil, added.contains(where: { $0.type == .retention || $0.type == .legalHold }) {
-            throw SteleError.invalidArgument("retention locks and legal holds on keys of an encrypted store are not supported yet (they would record the key in clear); namespace defaults and the store minimum are")
+        // In an encrypted store a lock or hold names its key by the key's id: never in clear.
+        if log.encryption != nil {
+            for i in added.indices where added[i].type == .retention || added[i].type == .legalHold {
+                added[i].key = try log.retentionKey(namespace: added[i].namespace, key: added[i].key)
+            }
         }
+        for entry in added { try Store.validate(entry, maxValueLength: maxValueLength) }
         guard !entries.isEmpty || packed?.items.isEmpty == false || !added.isEmpty else {
             throw SteleError.invalidArgument("empty batch")
         }

@@ -69,6 +69,11 @@ extension Store {
     @discardableResult
     public func shortenGovernanceLock(namespace: String, key: [UInt8], version: UInt64? = nil, retainUntil: Int64,
                                       authorization: String) throws -> Receipt {
+        // The authorization names the key in clear, and the record keeps it: not for an
+        // encrypted store, whose records never show a key.
+        guard !isEncrypted else {
+            throw SteleError.invalidArgument("an encrypted store's governance locks cannot be shortened: the authorization would record the key in clear")
+        }
         let composite = try Store.composite(namespace, key)
         let ns = Array(namespace.utf8)
         return try appendEntries([Entry]()) { log, _, now in

@@ -19,7 +19,7 @@ extension FsckRun {
                 }
                 let view = segment.region.wholeView
                 let ns = view.slice(frame.namespace.lowerBound, frame.namespace.count).array
-                let composite = KeyIndex.compositeKey(namespace: ns, key: view.slice(frame.key.lowerBound, frame.key.count).array)
+                let composite = KeyIndex.compositeKey(namespace: ns, key: frame.retentionKey(in: view))
                 named.append((i, sequence, composite, ns, frame.timestamp, frame.offset, segment.path))
             }
         }
@@ -32,7 +32,7 @@ extension FsckRun {
                 guard case .success(let frame) = Frame.decode(view, at: Int(offset), limit: view.count),
                       frame.type == .put || frame.type == .tombstone else { continue }
                 let composite = KeyIndex.compositeKey(namespace: view.slice(frame.namespace.lowerBound, frame.namespace.count).array,
-                                                      key: view.slice(frame.key.lowerBound, frame.key.count).array)
+                                                      key: frame.retentionKey(in: view))
                 versions[composite]?.append(frame.sequence)
             }
         }
