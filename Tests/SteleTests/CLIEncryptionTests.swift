@@ -44,5 +44,13 @@ import Testing
         #expect(try Self.stele(["prove", store, "--index", "5"]).status == 0)
         #expect(try Self.stele(["leaf", store, "--index", "5"]).status == 0)
         #expect(try EncryptedStoreTests.filesHolding(["SECRETKEY", "SECRETVALUE"], under: store) == [])
+
+        // Shredded: the namespace is gone for every reader; the log still checks out.
+        let shred = try Self.stele(["shred", store, "acme", "--reason", "erasure request 7"] + withKey)
+        #expect(shred.status == 0 && shred.stdout.contains("shredded namespace acme"), "\(shred)")
+        let gone = try Self.stele(["get", store, "acme", "order-SECRETKEY-1"] + withKey)
+        #expect(gone.status == 1 && gone.stderr.contains("shredded at"), "\(gone)")
+        #expect(try Self.stele(["shred", store, "acme", "--reason", "again"] + withKey).status == 1)
+        #expect(try Self.stele(["fsck", store]).status == 0)
     }
 }

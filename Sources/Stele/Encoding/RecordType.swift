@@ -23,6 +23,9 @@ public enum RecordType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// Records lost from the files, acknowledged by an operator: the first marks the range and
     /// says why, the others fill the lost sequence numbers so that none is ever handed out again.
     case loss = 9
+    /// An encrypted store's namespace whose data key was destroyed (crypto-shredded): when, why,
+    /// and which key (by fingerprint). Its records stay, unreadable for ever.
+    case shred = 10
 
     /// Records that decide what is kept and who may decide it (``RetentionState`` applies them).
     package var isPolicy: Bool {
@@ -41,6 +44,7 @@ public enum RecordType: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .redaction: "redaction"
         case .config: "config"
         case .loss: "loss"
+        case .shred: "shred"
         }
     }
 }

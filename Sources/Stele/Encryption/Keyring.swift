@@ -169,7 +169,12 @@ package final class Keyring {
     /// marker (the wrapped key's bytes zeroed) and synced.
     /// - Throws: ``SteleError/io(_:)``; nothing if the namespace has no key or is shredded.
     package func shred(_ namespace: String, at time: Int64) throws {
-        let namespaceHash = sha256(Array(namespace.utf8))
+        try shred(namespace: Array(namespace.utf8), at: time)
+    }
+
+    /// ``shred(_:at:)`` for a namespace as the log holds it (bytes).
+    package func shred(namespace: [UInt8], at time: Int64) throws {
+        let namespaceHash = sha256(namespace)
         guard let existing = slots[namespaceHash], case .live = existing.entry else { return }
         var slot = [UInt8](repeating: 0, count: Self.slotLength)
         slot[0] = 2

@@ -10,6 +10,9 @@ package final class LogEncryption: Sendable {
     private struct State {
         let keyring: Keyring
         var ciphers: [[UInt8]: RecordCipher] = [:]
+        /// Namespaces the log records as shredded, and when: refused whatever the keyring says
+        /// (a crash may have come between the shred record and the key's destruction).
+        var shredded: [[UInt8]: Int64] = [:]
     }
 
     /// The keyring file, for errors.
@@ -32,6 +35,7 @@ package final class LogEncryption: Sendable {
     ///   take the new key (nothing was written under it).
     package func cipherForWriting(_ namespace: [UInt8]) throws -> RecordCipher {
         try state.withLock { state in
+            if let at = state.shredded[namespace] { throw Self.shredded(namespace, at) }
             if let cipher = state.ciphers[namespace] { return cipher }
             let key = try state.keyring.addKey(forNamespace: namespace)
             guard let cipher = RecordCipher(dataKey: key, generation: 1) else {
@@ -40,6 +44,43 @@ package final class LogEncryption: Sendable {
             state.ciphers[namespace] = cipher
             return cipher
         }
+    }
+
+    /// The fingerprint of `namespace`'s live data key (``ShredRecord/fingerprint(ofDataKey:)``).
+    /// - Throws: ``SteleError/encryption(_:)``: shredded, or no key (nothing was ever written).
+    package func liveKeyFingerprint(_ namespace: [UInt8]) throws -> [UInt8] {
+        try state.withLock { state in
+            if let at = state.shredded[namespace] { throw Self.shredded(namespace, at) }
+            switch state.keyring.entry(forNamespace: namespace) {
+            case .live(_, let key)?: return ShredRecord.fingerprint(ofDataKey: key)
+            case .shredded(let at)?: throw Self.shredded(namespace, at)
+            case nil: throw SteleError.invalidArgument("namespace \(String(decoding: namespace, as: UTF8.self)) has no data key: nothing was written to it")
+            }
+        }
+    }
+
+    /// Refuses `namespace` from now on, as shredded at `at` (the log's shred record says so);
+    /// with `destroy`, also destroys its data key in the keyring (overwritten in place, synced),
+    /// if it is still there.
+    /// - Throws: ``SteleError/io(_:)`` if the keyring cannot be written: the namespace is
+    ///   refused anyway, and the next writable open destroys the key.
+    package func markShredded(_ namespace: [UInt8], at: Int64, destroy: Bool) throws {
+        try state.withLock { state in
+            state.shredded[namespace] = at
+            state.ciphers[namespace] = nil
+            if destroy, case .live? = state.keyring.entry(forNamespace: namespace) {
+                try state.keyring.shred(namespace: namespace, at: at)
+            }
+        }
+    }
+
+    /// When `namespace` was shredded, if the log says it was.
+    package func shreddedAt(_ namespace: [UInt8]) -> Int64? {
+        state.withLock { $0.shredded[namespace] }
+    }
+
+    private static func shredded(_ namespace: [UInt8], _ at: Int64) -> SteleError {
+        .encryption(.shredded(namespace: String(decoding: namespace, as: UTF8.self), at: at))
     }
 
     /// The cipher to read `namespace`'s records with.
@@ -53,6 +94,7 @@ package final class LogEncryption: Sendable {
     /// ``cipherForReading(_:)`` as a result.
     package func readingCipher(_ namespace: [UInt8]) -> Result<RecordCipher, SteleError> {
         state.withLock { state -> Result<RecordCipher, SteleError> in
+            if let at = state.shredded[namespace] { return .failure(Self.shredded(namespace, at)) }
             if let cipher = state.ciphers[namespace] { return .success(cipher) }
             switch state.keyring.entry(forNamespace: namespace) {
             case .live(let generation, let key)?:

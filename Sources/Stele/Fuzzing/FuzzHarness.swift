@@ -254,6 +254,10 @@ final class FuzzRun {
             if let value = LossRecord.decode(record.value) {
                 require(LossRecord.decode(reencoded(value.encoded)) == value, "loss record round trip")
             }
+        case .shred:
+            if let value = ShredRecord.decode(record.value) {
+                require(ShredRecord.decode(reencoded(value.encoded)) == value, "shred record round trip")
+            }
         default:
             break
         }

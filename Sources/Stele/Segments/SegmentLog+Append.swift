@@ -63,6 +63,8 @@ extension SegmentLog {
                key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, hint: KeyIndex.FrameHint, keyHash: UInt64? = nil) {
         if type == .put || type == .tombstone {
             keys.record(namespace: namespace, key: key, sequence: sequence, deleted: type == .tombstone, hint: hint, hash: keyHash)
+        } else if type == .shred {
+            shreds[Array(namespace)] = timestamp
         } else if type.isPolicy {
             try? retention.apply(type: type, sequence: sequence, timestamp: timestamp, namespace: Array(namespace), key: Array(key),
                                  value: Array(value))

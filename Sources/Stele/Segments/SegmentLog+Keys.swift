@@ -53,7 +53,9 @@ extension SegmentLog {
         for (view, end, number, path) in segments {
             try Self.forEachFrame(view, from: SegmentHeader.size, to: end, path: path) { frame, view in
                 guard frame.sequence >= start else { return }
-                if frame.isEncrypted {
+                if frame.type == .shred {
+                    shreds[view.slice(frame.namespace.lowerBound, frame.namespace.count).array] = frame.timestamp
+                } else if frame.isEncrypted {
                     // Filed under its plaintext key, in sequence order behind the queued frames.
                     queue.drain(into: &index)
                     try noteEncrypted(frame, view, hint: KeyIndex.FrameHint(segment: number, offset: frame.offset), path: path, into: &index)
@@ -323,6 +325,15 @@ extension SegmentLog {
 
     /// The key index, if it can be trusted (every put and tombstone of the log is in it).
     /// - Throws: ``SteleError/corruption(_:)`` naming the damage that kept it from being built.
+    /// ``trustedKeys()`` for a lookup in `namespace`, refused if the namespace was shredded (its
+    /// keys are gone with its data key: no answer, not even "absent", would be true).
+    package func trustedKeys(in namespace: some Collection<UInt8>) throws -> KeyIndex {
+        if !shreds.isEmpty, let at = shreds[Array(namespace)] {
+            throw SteleError.encryption(.shredded(namespace: String(decoding: Array(namespace), as: UTF8.self), at: at))
+        }
+        return try trustedKeys()
+    }
+
     package func trustedKeys() throws -> KeyIndex {
         if let damage = keysUnavailable { throw SteleError.corruption(damage) }
         // Encrypted keys could not be opened: an index without them would answer wrongly.

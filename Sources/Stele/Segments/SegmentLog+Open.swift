@@ -70,6 +70,14 @@ extension SegmentLog {
         } catch {
             failure = failure ?? error
         }
+        // A shred whose key a crash left in the keyring: refused now, and destroyed by a writer.
+        if failure == nil, let encryption {
+            do {
+                for (namespace, at) in log.shreds { try encryption.markShredded(namespace, at: at, destroy: writable) }
+            } catch {
+                failure = error
+            }
+        }
         if let failure {
             log.close()
             throw failure

@@ -60,6 +60,8 @@ package final class SegmentLog {
     /// Encrypted records were met without the master key: the key index lacks them, so the
     /// store refuses key lookups (``EncryptionError/keyRequired``) rather than answer wrongly.
     package internal(set) var hasUnreadableKeys = false
+    /// Namespaces an encrypted store shredded (their shred records), and when.
+    package internal(set) var shreds: [[UInt8]: Int64] = [:]
     /// Set when tiles could not be rebuilt (a damaged record): no tiles are written, no proofs served.
     package internal(set) var tilesUnavailable: Corruption?
     /// Set when the records contradict what was recorded about them after they were durable (the

@@ -164,7 +164,7 @@ extension Store {
                                 confirmed: Bool) throws -> (UInt64, SegmentLog.Location)? {
         try state.withLock { state throws -> (UInt64, SegmentLog.Location)? in
             guard let log = state.log else { throw SteleError.closed }
-            let keys = try log.trustedKeys()
+            let keys = try log.trustedKeys(in: namespace)
             if !confirmed {
                 switch keys.candidate(namespace: namespace, key: key, asOf: asOf) {
                 case .absent: return nil
@@ -183,7 +183,7 @@ extension Store {
     /// - Cost: one record read per version.
     public func history(namespace: String, key: [UInt8]) throws -> [Version] {
         let composite = try Store.composite(namespace, key)
-        let refs = try state.withLock { state throws in try Store.keyIndex(state).versions(of: composite) }
+        let refs = try state.withLock { state throws in try Store.keyIndex(state, namespace: namespace).versions(of: composite) }
         var versions = try refs.map { Version(try record(at: $0.sequence)) }
         let ns = Array(namespace.utf8)
         try state.withLock { state throws in
@@ -209,7 +209,7 @@ extension Store {
         let refs = try state.withLock { state throws -> [KeyIndex.VersionRef] in
             var refs: [KeyIndex.VersionRef] = []
             let from = resume.map { $0.lexicographicallyPrecedes(start) ? start : $0 } ?? start
-            try Store.keyIndex(state).forEachKey(startingAt: from) { key, versions in
+            try Store.keyIndex(state, namespace: namespace).forEachKey(startingAt: from) { key, versions in
                 guard key.starts(with: start) else { return false }
                 if let resume, key == resume { return true }
                 guard let latest = versions.last else { return true }
@@ -228,6 +228,12 @@ extension Store {
     static func keyIndex(_ state: State) throws -> KeyIndex {
         guard let log = state.log else { throw SteleError.closed }
         return try log.trustedKeys()
+    }
+
+    /// The key index, for a lookup in `namespace` (refused if it was shredded).
+    static func keyIndex(_ state: State, namespace: String) throws -> KeyIndex {
+        guard let log = state.log else { throw SteleError.closed }
+        return try log.trustedKeys(in: namespace.utf8)
     }
 
     /// Validates and combines namespace and key for the index.

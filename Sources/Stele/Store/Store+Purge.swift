@@ -86,6 +86,9 @@ extension Store {
                 try consider(composite, versions, explicit: version)
             } else {
                 try log.trustedKeys().forEachKey(startingAt: []) { composite, versions in
+                    // A shredded namespace's payloads are unreadable already (and its key ids
+                    // can no longer be computed): nothing to decide there.
+                    if !log.shreds.isEmpty, log.shreds[Array(composite.prefix { $0 != 0 })] != nil { return true }
                     try consider(composite, versions, explicit: nil)
                     return true
                 }

@@ -404,6 +404,13 @@ struct FsckRun {
             redactions.append((frame.sequence, frame.timestamp, record.sequences, path, retention))
         case .loss:
             noteLoss(frame, view, path: path)
+        case .shred:
+            // Only an encrypted store shreds, a namespace it names, with a well-formed record.
+            guard config.encryptionKey != nil, !frame.namespace.isEmpty, frame.key.isEmpty,
+                  let value = frame.value(in: view), ShredRecord.decode(value) != nil else {
+                return problem(.retention, path, offset: frame.offset, sequence: frame.sequence,
+                               expected: "a valid shred record of an encrypted store", found: "malformed or out of place")
+            }
         case .checkpointMarker:
             break
         }
