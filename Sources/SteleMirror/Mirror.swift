@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import Stele
+import SteleNative
 
 /// Copies a store's sealed history to a ``MirrorTarget``: the config, every sealed segment and
 /// every checkpoint that covers only mirrored records, each object written once with retention.
@@ -29,6 +30,9 @@ public final class Mirror {
         public var minimumRetention: Duration = .seconds(30 * 86_400)
         /// Where each pass's lag goes (``MirrorMetrics``); nil: the process's bootstrapped backend.
         public var metricsFactory: (any MetricsFactory)?
+        /// Where an encrypted store's keyring is copied (required for one): a target of its own,
+        /// without Object Lock, so that a shred reaches the copy (see ``KeyringTarget``).
+        public var keyringTarget: (any KeyringTarget)?
         public init() {}
     }
 
@@ -52,6 +56,8 @@ public final class Mirror {
         public var checkpointOffHost: UInt64?
         /// Age of the oldest record not yet off-host, in seconds (nil when none is waiting).
         public var lagSeconds: Double?
+        /// The keyring copy was replaced in this pass (a new namespace's key, or a shred).
+        public var keyringCopied = false
         /// Records not yet off-host: the recovery point, in records.
         public var lagRecords: UInt64 { recordsInStore - min(recordsInStore, recordsOffHost) }
     }
@@ -66,6 +72,8 @@ public final class Mirror {
     private var fingerprints: [String: String] = [:]
     /// Tiles rebuilt from the leaf hashes of every segment copied so far (see ``TileAccumulator``).
     private var tiles = TileAccumulator()
+    /// SHA-256 of the keyring last known to be in the keyring target.
+    private var keyringInCopy: [UInt8]?
     private let fs = PosixFileSystem()
 
     private let metrics: MirrorMetrics
@@ -102,6 +110,7 @@ public final class Mirror {
         let history = layout.checkpoints + "/history"
         let sealed = try store.sealedSegments()
         try checkCopy(sealed: sealed)
+        if store.config.encryptionKey != nil { try copyKeyring(layout, &report) }
         // A store's identity and governance key are records in its log, which a restore reads; a
         // store created before them has only its config file to give.
         if !store.recordsItsConfig && !known.contains(StoreConfig.fileName) {
@@ -226,6 +235,25 @@ public final class Mirror {
             findings.append("\(name): this mirror wrote or verified it, and it is gone")
         }
         if !findings.isEmpty { throw SteleError.mirror(.tampered(findings)) }
+    }
+
+    /// Brings the keyring copy up to date with the local keyring: first, so that a record is
+    /// never off-host before a key that opens it, and a shred reaches the copy at the next pass.
+    private func copyKeyring(_ layout: StoreLayout, _ report: inout Report) throws {
+        guard let keyringTarget = options.keyringTarget else {
+            throw SteleError.mirror(.invalid("\(storePath) is encrypted: its keyring must be copied too, to a target of its own without Object Lock (--keyring-to)"))
+        }
+        guard keyringTarget.description != target.description else {
+            throw SteleError.mirror(.invalid("the keyring copy needs a target of its own, not the segments' (\(target.description)), which keeps every version"))
+        }
+        let local = try read(layout.keyring)
+        let digest = sha256(local)
+        guard digest != keyringInCopy else { return }
+        if try keyringTarget.fetchKeyring().map(sha256) != digest {
+            try keyringTarget.replaceKeyring(local)
+            report.keyringCopied = true
+        }
+        keyringInCopy = digest
     }
 
     private func read(_ path: String) throws -> [UInt8] {

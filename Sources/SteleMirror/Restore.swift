@@ -52,6 +52,10 @@ public enum Restore {
         /// the loss is recorded (`stele record-loss`).
         public var checkpointBeyond: UInt64?
         public var seconds: Double
+        /// For an encrypted store, where its keyring came from (its own copy).
+        public var keyringFrom: String? = nil
+        /// Namespaces the restored log records as shredded: their keys and values are gone.
+        public var shreddedNamespaces: [String] = []
     }
 
     /// Restores from `target` into `directory`, which must not exist.
@@ -63,10 +67,13 @@ public enum Restore {
     ///     objects to the copy could extend).
     /// - Throws: ``SteleError/mirror(_:)`` (``MirrorError``) naming the object that is missing or altered, or describing how
     ///   the log and the checkpoint disagree; ``SteleError`` for local I/O.
+    ///   - keyring: for an encrypted store, its keyring copy (``Mirror/Options/keyringTarget``).
+    ///   - encryptionKey: for an encrypted store, its master key: the keyring copy must open with it.
     public static func run(from target: any MirrorTarget, to directory: String, checkpoint: String,
-                           verifier: NoteVerifier, includeUnvouched: Bool = false) throws -> Report {
+                           verifier: NoteVerifier, includeUnvouched: Bool = false,
+                           keyring: (any KeyringTarget)? = nil, encryptionKey: EncryptionKey? = nil) throws -> Report {
         try run(from: target, to: directory, checkpoint: checkpoint, verifier: verifier, includeUnvouched: includeUnvouched,
-                fileSystem: PosixFileSystem())
+                keyring: keyring, encryptionKey: encryptionKey, fileSystem: PosixFileSystem())
     }
 
     /// ``run(from:to:checkpoint:verifier:includeUnvouched:)`` with every change to the disk made
@@ -74,7 +81,8 @@ public enum Restore {
     /// (`PowerLossRestoreTests`). Reads of the copy and the checks that only read (the log's
     /// config records, fsck) use the real file system: they change nothing a power cut could lose.
     package static func run(from target: any MirrorTarget, to directory: String, checkpoint: String,
-                            verifier: NoteVerifier, includeUnvouched: Bool = false, fileSystem fs: any FileSystem) throws -> Report {
+                            verifier: NoteVerifier, includeUnvouched: Bool = false, keyring: (any KeyringTarget)? = nil,
+                            encryptionKey: EncryptionKey? = nil, fileSystem fs: any FileSystem) throws -> Report {
         let start = ContinuousClock.now
         guard try fs.status(directory) == nil else { throw SteleError.mirror(.invalid("\(directory) already exists; restore into a new directory")) }
         let trusted: Checkpoint
@@ -88,7 +96,7 @@ public enum Restore {
         try removeTree(fs, work)
         do {
             return try assemble(fs, from: target, in: work, to: directory, checkpoint: checkpoint, trusted: trusted,
-                                verifier: verifier, includeUnvouched: includeUnvouched, start: start)
+                                verifier: verifier, includeUnvouched: includeUnvouched, keyring: (keyring, encryptionKey), start: start)
         } catch {
             // Best effort: the error is the one to report, and the next restore removes what is left.
             try? removeTree(fs, work)
@@ -102,7 +110,7 @@ public enum Restore {
 
     private static func assemble(_ fs: any FileSystem, from target: any MirrorTarget, in work: String, to directory: String,
                                  checkpoint: String, trusted: Checkpoint, verifier: NoteVerifier, includeUnvouched: Bool,
-                                 start: ContinuousClock.Instant) throws -> Report {
+                                 keyring: (target: (any KeyringTarget)?, key: EncryptionKey?), start: ContinuousClock.Instant) throws -> Report {
         let layout = StoreLayout(root: work)
         try fs.makeDirectory(work)
         for path in layout.directories { try fs.makeDirectory(path) }
@@ -186,12 +194,16 @@ public enum Restore {
             try trim { $0.footer.firstSequence >= trusted.treeSize }
             policyFrom = try writeConfig(fs, target, &inventory, layout: layout, storeID: last.header.storeID)
         }
+        // An encrypted store's keyring, before the store is opened (a writer needs it; one that
+        // finds a shred the copy's keyring missed destroys the key then).
+        let keyringFrom = try restoreKeyring(fs, keyring, layout: layout)
         try fs.syncFileSystem(work)
 
         // Recovery: hash chain, footers, Merkle roots; tiles and index rebuilt from the records.
         var options = Store.Options()
         options.migrating = policyFrom != "log"
         options.fileSystem = fs
+        if keyringFrom != nil { options.encryptionKey = keyring.key }
         let store = try Store(path: work, options: options)
         var vouching = [Fsck.ExternalCheckpoint(note: checkpoint, verifier: verifier)]
         var vouched = trusted.treeSize
@@ -260,8 +272,10 @@ public enum Restore {
         }
         var readOnly = Store.Options(readOnly: true)
         readOnly.fileSystem = fs
+        readOnly.encryptionKey = keyring.key.flatMap { keyringFrom == nil ? nil : $0 }
         let reopened = try Store(path: work, options: readOnly)
         let root = try reopened.rootHash()
+        let shredded = try reopened.shreddedNamespaces().keys.sorted()
         try reopened.close()
         try fs.syncFileSystem(work)
         try fs.rename(work, to: directory)
@@ -273,7 +287,24 @@ public enum Restore {
                       checkpointSize: trusted.treeSize, vouchedSize: vouched, segmentsLeftOut: Set(leftOut).count, recordsLeftOut: recordsLeftOut,
                       ignored: unique(inventory.ignored), altered: unique(inventory.altered), policyFrom: policyFrom,
                       checkpointBeyond: beyond.map(\.checkpoint.treeSize).max(),
-                      seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                      seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                      keyringFrom: keyringFrom, shreddedNamespaces: shredded)
+    }
+
+    /// An encrypted store's keyring, from its own copy into the restored directory, checked to
+    /// open with the master key (wrong key, altered or another store's keyring: refused).
+    /// - Returns: where it came from; nil for a store that is not encrypted.
+    private static func restoreKeyring(_ fs: any FileSystem, _ keyring: (target: (any KeyringTarget)?, key: EncryptionKey?),
+                                       layout: StoreLayout) throws -> String? {
+        let config = try Store.readConfig(fs: fs, layout: layout)
+        guard config.encryptionKey != nil else { return nil }
+        guard let target = keyring.target, let key = keyring.key else {
+            throw SteleError.mirror(.invalid("the store is encrypted: a restore needs its keyring copy (--keyring-from) and its master key (--encryption-key)"))
+        }
+        guard let bytes = try target.fetchKeyring() else { throw SteleError.mirror(.missing(name: target.description + " keyring")) }
+        try fs.writeAtomically(bytes, to: layout.keyring, permissions: 0o600, directory: layout.root)
+        _ = try Keyring(fs: fs, path: layout.keyring, storeID: config.storeID, master: key)
+        return target.description
     }
 
     /// `notes` without repeats, in order.

@@ -121,6 +121,7 @@ extension SegmentLog {
             + (active.map { [($0.region.wholeView, $0.writeOffset, $0.path)] } ?? [])
         for (view, end, path) in segments {
             try Self.forEachFrame(view, from: SegmentHeader.size, to: end, path: path) { frame, view in
+                if frame.type == .shred { shreds[view.slice(frame.namespace.lowerBound, frame.namespace.count).array] = frame.timestamp }
                 guard frame.type.isPolicy else { return }
                 try Self.noteRetention(frame, view, path: path, retention: &retention, retentionRecords: &records)
             }
@@ -288,6 +289,12 @@ extension SegmentLog {
     package func protection(of sequence: UInt64, timestamp: Int64? = nil, namespace: [UInt8], composite: [UInt8]) throws -> Protection {
         try retention.protection(sequence: sequence, timestamp: timestamp ?? self.timestamp(of: sequence),
                                  namespace: namespace, composite: retentionComposite(namespace: namespace, composite: composite))
+    }
+
+    /// ``protection(of:timestamp:namespace:composite:)`` for a composite as retention files it
+    /// (namespace ‖ 0 ‖ the key, or its id in an encrypted store), as a frame gives it.
+    package func protection(of sequence: UInt64, timestamp: Int64, namespace: [UInt8], retentionComposite: [UInt8]) -> Protection {
+        retention.protection(sequence: sequence, timestamp: timestamp, namespace: namespace, composite: retentionComposite)
     }
 
     /// The composite key retention files `composite` (namespace ‖ 0 ‖ key) under: itself, or in

@@ -22,6 +22,16 @@ public struct ShredReport: Sendable, Equatable {
 /// and the next writable open destroys the key. A crash before the record is durable leaves the
 /// namespace as it was, and the shred was never acknowledged.
 extension Store {
+    /// The namespaces shredded, by name, with when (ns since the epoch), as the log's shred
+    /// records say: readable without the master key.
+    /// - Throws: ``SteleError/closed``.
+    public func shreddedNamespaces() throws -> [String: Int64] {
+        try state.withLock { state throws in
+            guard let log = state.log else { throw SteleError.closed }
+            return Dictionary(log.shreds.map { (String(decoding: $0.key, as: UTF8.self), $0.value) }, uniquingKeysWith: max)
+        }
+    }
+
     /// Destroys `namespace`'s data key, so that none of its keys and values can be read again,
     /// here or in any copy of the log, after recording why in the log.
     ///

@@ -17,6 +17,8 @@ struct MirrorCommand: ParsableCommand {
 
     @OptionGroup var directory: StoreDirectory
     @Option(help: "Target: a directory or s3://BUCKET/PREFIX.") var to: String
+    @Option(help: "An encrypted store's keyring copy: a directory, or s3://BUCKET/PREFIX of another bucket or prefix without Object Lock (--keyring-credentials), so that a shred reaches it.")
+    var keyringTo: String?
     @OptionGroup var targetOptions: TargetOptions
     @Flag(help: "Keep mirroring as segments seal; print the lag after each pass.") var follow = false
     @Option(help: "Seconds between passes with --follow.") var interval: Double = 1
@@ -38,6 +40,10 @@ struct MirrorCommand: ParsableCommand {
         var options = Mirror.Options()
         options.defaultMode = ObjectRetention.Mode(rawValue: lockMode.uppercased()) ?? .compliance
         options.minimumRetention = .seconds(retainDays * 86_400)
+        if let keyringTo {
+            try refuseInsideStore(keyringTo, store: directory.path, what: "the keyring copy")
+            options.keyringTarget = try targetOptions.keyringTarget(keyringTo)
+        }
         let mirror = Mirror(storePath: directory.path, target: try targetOptions.target(to), options: options)
         var pass = 0
         var pause = interval
@@ -80,7 +86,7 @@ struct MirrorCommand: ParsableCommand {
     static func text(_ r: Mirror.Report) -> String {
         "uploaded \(r.uploaded.count) objects (\(r.bytesUploaded) bytes), verified \(r.verified); off-host \(r.recordsOffHost) of "
             + "\(r.recordsInStore) records\(r.redactedLocally > 0 ? " (\(r.redactedLocally) segments purged locally since copied)" : ""), checkpoint \(r.checkpointOffHost.map(String.init) ?? "none"); lag \(r.lagRecords) records, "
-            + String(format: "%.1f s", r.lagSeconds ?? 0)
+            + String(format: "%.1f s", r.lagSeconds ?? 0) + (r.keyringCopied ? "; keyring copy replaced" : "")
     }
 }
 
@@ -96,7 +102,7 @@ private struct PassJSON: Encodable {
     let checkpointOffHost: NullWhenAbsent<UInt64>
     let lagRecords: UInt64
     let lagSeconds: Double
-
+    let keyringCopied: Bool
 
     init(_ report: Mirror.Report) {
         uploaded = report.uploaded.count
@@ -108,5 +114,6 @@ private struct PassJSON: Encodable {
         checkpointOffHost = NullWhenAbsent(report.checkpointOffHost)
         lagRecords = report.lagRecords
         lagSeconds = report.lagSeconds ?? 0
+        keyringCopied = report.keyringCopied
     }
 }

@@ -22,6 +22,10 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: "The checkpoint's verifier key, inline or as a file.") var verifierKey: String
     @OptionGroup var targetOptions: TargetOptions
     @Option(help: "Also write the JSON report to this file.") var report: String?
+    @Option(help: "An encrypted store's keyring copy (as `stele mirror --keyring-to` made it): a directory or s3://BUCKET/PREFIX.")
+    var keyringFrom: String?
+    @Option(help: "An encrypted store's master key file (default: $STELE_ENCRYPTION_KEY_FILE): the keyring copy must open with it.")
+    var encryptionKey: String?
     @Flag(help: "Also restore sealed segments beyond the newest checkpoint signed with the key (vouched for by the hash chain only).")
     var includeUnvouched = false
 
@@ -30,8 +34,11 @@ struct RestoreCommand: ParsableCommand {
     func run() throws {
         try refuseInsideStore(to, store: nil, what: "the restored store")
         if !from.hasPrefix("s3://") { try refuseNested(to, from, "the restored store", "the copy") }
+        let keyFile = encryptionKey ?? ProcessInfo.processInfo.environment["STELE_ENCRYPTION_KEY_FILE"]
         let result = try Restore.run(from: try targetOptions.target(from), to: to, checkpoint: try readText(checkpoint),
-                                     verifier: try loadVerifier(verifierKey), includeUnvouched: includeUnvouched)
+                                     verifier: try loadVerifier(verifierKey), includeUnvouched: includeUnvouched,
+                                     keyring: try keyringFrom.map(targetOptions.keyringTarget),
+                                     encryptionKey: try keyFile.flatMap { $0.isEmpty ? nil : try loadEncryptionKey($0) })
         let text = try jsonLine(result)
         print(json ? text : Self.text(result))
         if let report { try replaceFile(report, text + "\n") }
@@ -46,6 +53,10 @@ struct RestoreCommand: ParsableCommand {
             + (r.vouchedSize > r.checkpointSize ? ", and checkpoints signed with the same key up to size \(r.vouchedSize)" : "")
             + "; root \(r.rootHash)",
                      "policy (identity, governance key): from \(r.policyFrom)"]
+        if let keyring = r.keyringFrom {
+            lines.append("encrypted: keyring from \(keyring), opened with the master key"
+                + (r.shreddedNamespaces.isEmpty ? "" : "; shredded namespaces (unreadable for ever): " + r.shreddedNamespaces.joined(separator: ", ")))
+        }
         if r.treeSize > r.vouchedSize {
             lines.append("NOT PROVEN: records \(r.vouchedSize)..<\(r.treeSize) are vouched for by the hash chain only (--include-unvouched, or a segment that straddles the checkpoint)")
         }

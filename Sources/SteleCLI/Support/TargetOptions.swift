@@ -15,11 +15,25 @@ struct TargetOptions: ParsableArguments {
     @Option(help: "Credentials file: an AWS-style file whose [default] profile has aws_access_key_id and aws_secret_access_key (default: $AWS_ACCESS_KEY_ID / $AWS_SECRET_ACCESS_KEY; session tokens are not supported).")
     var credentials: String?
 
+    @Option(help: "Credentials file for an s3:// keyring target (--keyring-to, --keyring-from), which should have credentials of its own (default: those of --credentials).")
+    var keyringCredentials: String?
+
     @Option(help: "Attempts per S3 request, the first included, for failures that say nothing about the request (no answer, timeouts, 5xx, throttling); waits grow from 0.2 s to at most 5 s.")
     var attempts = 5
 
     func target(_ text: String) throws -> any MirrorTarget {
         guard text.hasPrefix("s3://") else { return DirectoryTarget(root: text) }
+        return try s3Target(text, credentials: credentials)
+    }
+
+    /// Where an encrypted store's keyring copy goes or comes from: a directory, or an s3:// target
+    /// (a bucket or prefix without Object Lock) with ``keyringCredentials``.
+    func keyringTarget(_ text: String) throws -> any KeyringTarget {
+        guard text.hasPrefix("s3://") else { return DirectoryKeyringTarget(root: text) }
+        return try s3Target(text, credentials: keyringCredentials ?? credentials)
+    }
+
+    private func s3Target(_ text: String, credentials: String?) throws -> S3Target {
         guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
         let rest = text.dropFirst("s3://".count)
         let bucket = String(rest.prefix { $0 != "/" })
