@@ -37,6 +37,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Leave the store in DIR instead of removing it.")
     var keep = false
 
+    @Flag(help: "An encrypted store (a master key made for the run and never written): what encryption costs.")
+    var encrypted = false
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -54,10 +57,11 @@ struct BenchCommand: ParsableCommand {
         let policy = try commitPolicy.policy()
         let existed = FileManager.default.fileExists(atPath: dir)
         // Refuses anything but a missing or empty directory (SteleError.alreadyExists, exit 1).
-        try Store.create(at: dir)
+        let master = encrypted ? try EncryptionKey.generate() : nil
+        try Store.create(at: dir, encryptionKey: master)
         defer { if !keep { Self.removeStore(dir, keepDirectory: existed) } }
 
-        let timings = try withStore(at: dir, .writable(policy)) { store in try measureAppends(to: store) }
+        let timings = try withStore(at: dir, .writable(policy), encryptionKey: master) { store in try measureAppends(to: store) }
         let closeSeconds = timings.closeSeconds
         let bytesOnDisk = Self.diskUsage(dir)
         let commitSeconds = timings.commitSeconds.sorted()
