@@ -17,6 +17,41 @@ import SteleNative
         return out
     }
 
+    /// HMAC-SHA256 from precomputed key blocks (the key id's MAC) against RFC 4231's test cases
+    /// 2 and 6 (a key longer than a block), and against libcrypto's one-shot HMAC for keys and
+    /// messages of every length around the block size.
+    @Test func hmacMatchesRFC4231AndLibcrypto() {
+        #expect(hexString(HMACSHA256(key: Array("Jefe".utf8)).mac(Array("what do ya want for nothing?".utf8)))
+            == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        #expect(hexString(HMACSHA256(key: [UInt8](repeating: 0xaa, count: 131)).mac(Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8)))
+            == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
+        for keyLength in [0, 1, 31, 32, 63, 64, 65, 200] {
+            let key = (0 ..< keyLength).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+            let mac = HMACSHA256(key: key)
+            for messageLength in [0, 1, 55, 56, 63, 64, 65, 1000] {
+                let message = (0 ..< messageLength).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+                #expect(mac.mac(message) == hmacSHA256(key: key, message: message), "key \(keyLength) B, message \(messageLength) B")
+            }
+        }
+    }
+
+    /// A reused context seals and opens as a fresh one does (the spec vectors above), message
+    /// after message, and refuses an altered one without breaking the next.
+    @Test func aReusedContextMatchesAFreshOne() throws {
+        let key = Self.bytes("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308")
+        let context = try #require(AESGCMContext(key: key)), fresh = try #require(AESGCM(key: key))
+        for n in 0 ..< 20 {
+            let nonce = (0 ..< 12).map { UInt8(truncatingIfNeeded: $0 &+ n) }, aad = Array("aad \(n)".utf8)
+            let plaintext = (0 ..< n * 9).map { UInt8(truncatingIfNeeded: $0 &* n) }
+            var sealed: [UInt8] = [9, 9]
+            #expect(context.seal(plaintext, nonce: nonce, aad: aad, appendingTo: &sealed))
+            #expect(Array(sealed.dropFirst(2)) == fresh.seal(plaintext, nonce: nonce, aad: aad))
+            #expect(context.open(sealed, 2 ..< sealed.count, nonce: nonce, aad: aad) == plaintext)
+            sealed[sealed.count - 1] ^= 1
+            #expect(context.open(sealed, 2 ..< sealed.count, nonce: nonce, aad: aad) == nil)
+        }
+    }
+
     /// AES-256 test cases 13-16 of McGrew and Viega, "The Galois/Counter Mode of Operation
     /// (GCM)" (2005), Appendix B, the vectors NIST SP 800-38D refers to.
     @Test(arguments: [

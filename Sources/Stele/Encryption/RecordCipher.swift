@@ -30,26 +30,30 @@ import SteleNative
 /// The additional data binds each blob to its record: type, sequence number, timestamp and
 /// namespace (and for the value, whether it is LZ4): a blob copied into another record, even of
 /// the same namespace, does not open.
-package struct RecordCipher {
+package final class RecordCipher: Sendable {
     package static let keyIDLength = 16
     package static let keyBlobOverhead = 4 + keyIDLength + AESGCM.nonceLength + AESGCM.tagLength
     package static let valueBlobOverhead = 4 + AESGCM.tagLength
 
     package let generation: UInt32
-    private let gcm: AESGCM
-    private let idKey: [UInt8]
+    private let idMAC: HMACSHA256
+    /// Seals, under the store's writer lock only (one thread at a time).
+    private let writer: AESGCMContext
+    /// Opens, for any number of concurrent readers.
+    private let readers: AESGCMContextPool
 
-    /// Nil unless `dataKey` is 32 bytes.
+    /// Nil unless `dataKey` is 32 bytes (and libcrypto sets a context up).
     package init?(dataKey: [UInt8], generation: UInt32) {
-        guard let gcm = AESGCM(key: dataKey) else { return nil }
-        self.gcm = gcm
+        guard dataKey.count == AESGCM.keyLength, let writer = AESGCMContext(key: dataKey) else { return nil }
+        self.writer = writer
+        readers = AESGCMContextPool(key: dataKey)
         self.generation = generation
-        idKey = hmacSHA256(key: dataKey, message: Array("stele-key-id 1".utf8))
+        idMAC = HMACSHA256(key: hmacSHA256(key: dataKey, message: Array("stele-key-id 1".utf8)))
     }
 
     /// The key id of `key` under this data key (see the type's comment).
     package func keyID(_ key: [UInt8]) -> [UInt8] {
-        Array(hmacSHA256(key: idKey, message: key).prefix(Self.keyIDLength))
+        Array(idMAC.mac(key).prefix(Self.keyIDLength))
     }
 
     /// The key id a key blob carries; nil for a blob too short.
@@ -64,18 +68,38 @@ package struct RecordCipher {
         return blob.prefix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
     }
 
-    /// The key and value blobs of one record; nil only if libcrypto fails.
-    /// - Parameter storedValue: the value as the frame would store it unencrypted (raw or LZ4).
+    /// ``seal(type:sequence:timestamp:namespace:compressed:key:storedValue:valueLength:nonce:)``
+    /// with a nonce of its own from libcrypto's generator.
     package func seal(type: RecordType, sequence: UInt64, timestamp: Int64, namespace: [UInt8], compressed: Bool,
                       key: [UInt8], storedValue: [UInt8], valueLength: Int) -> (key: [UInt8], value: [UInt8])? {
+        guard let nonce = SecureRandom.bytes(AESGCM.nonceLength) else { return nil }
+        return seal(type: type, sequence: sequence, timestamp: timestamp, namespace: namespace, compressed: compressed,
+                    key: key, storedValue: storedValue, valueLength: valueLength, nonce: nonce)
+    }
+
+    /// The key and value blobs of one record; nil only if libcrypto fails. Under the store's
+    /// writer lock only (the sealing context is not shared).
+    /// - Parameters:
+    ///   - storedValue: the value as the frame would store it unencrypted (raw or LZ4).
+    ///   - nonce: 12 bytes from a cryptographic random generator, never used before.
+    package func seal(type: RecordType, sequence: UInt64, timestamp: Int64, namespace: [UInt8], compressed: Bool,
+                      key: [UInt8], storedValue: [UInt8], valueLength: Int, nonce: [UInt8]) -> (key: [UInt8], value: [UInt8])? {
         let id = keyID(key)
-        guard let nonce = SecureRandom.bytes(AESGCM.nonceLength),
-              let sealedKey = gcm.seal(key, nonce: nonce, aad: Self.keyAAD(type, sequence, timestamp, namespace, id)) else { return nil }
-        let keyBlob = Self.littleEndian(generation) + id + nonce + sealedKey
+        var keyBlob: [UInt8] = []
+        keyBlob.reserveCapacity(Self.keyBlobOverhead + key.count)
+        Self.appendLittleEndian(generation, to: &keyBlob)
+        keyBlob += id
+        keyBlob += nonce
+        guard writer.seal(key, nonce: nonce, aad: Self.keyAAD(type, sequence, timestamp, namespace, id), appendingTo: &keyBlob) else { return nil }
         guard type != .tombstone else { return (keyBlob, []) }
-        let plaintext = Self.littleEndian(UInt32(valueLength)) + storedValue
-        guard let valueBlob = gcm.seal(plaintext, nonce: Self.valueNonce(nonce),
-                                       aad: Self.valueAAD(type, sequence, timestamp, namespace, compressed)) else { return nil }
+        var plaintext: [UInt8] = []
+        plaintext.reserveCapacity(4 + storedValue.count)
+        Self.appendLittleEndian(UInt32(valueLength), to: &plaintext)
+        plaintext += storedValue
+        var valueBlob: [UInt8] = []
+        valueBlob.reserveCapacity(plaintext.count + AESGCM.tagLength)
+        guard writer.seal(plaintext, nonce: Self.valueNonce(nonce), aad: Self.valueAAD(type, sequence, timestamp, namespace, compressed),
+                          appendingTo: &valueBlob) else { return nil }
         return (keyBlob, valueBlob)
     }
 
@@ -85,10 +109,12 @@ package struct RecordCipher {
         guard blob.count >= Self.keyBlobOverhead, Self.generation(ofKeyBlob: blob) == generation else { return nil }
         let id = Array(blob[4 ..< 4 + Self.keyIDLength])
         let nonceStart = 4 + Self.keyIDLength
+        let nonce = Array(blob[nonceStart ..< nonceStart + AESGCM.nonceLength])
         // The id is in the additional data, and must be this key's: a blob whose id was
         // swapped for another key's (to move a lock or hold) does not open.
-        guard let key = gcm.open(blob[(nonceStart + AESGCM.nonceLength)...], nonce: Array(blob[nonceStart ..< nonceStart + AESGCM.nonceLength]),
-                                 aad: Self.keyAAD(type, sequence, timestamp, namespace, id)), keyID(key) == id else { return nil }
+        guard let key = readers.withContext({ $0.open(blob, (nonceStart + AESGCM.nonceLength) ..< blob.count, nonce: nonce,
+                                                      aad: Self.keyAAD(type, sequence, timestamp, namespace, id)) }),
+              keyID(key) == id else { return nil }
         return key
     }
 
@@ -102,7 +128,9 @@ package struct RecordCipher {
         if type == .tombstone { return blob.isEmpty ? ([], 0) : nil }
         let nonceStart = 4 + Self.keyIDLength
         let nonce = Array(keyBlob[nonceStart ..< nonceStart + AESGCM.nonceLength])
-        guard let plaintext = gcm.open(blob, nonce: Self.valueNonce(nonce), aad: Self.valueAAD(type, sequence, timestamp, namespace, compressed)),
+        let sealed = Array(blob)
+        guard let plaintext = readers.withContext({ $0.open(sealed, 0 ..< sealed.count, nonce: Self.valueNonce(nonce),
+                                                            aad: Self.valueAAD(type, sequence, timestamp, namespace, compressed)) }),
               plaintext.count >= 4 else { return nil }
         let length = plaintext.prefix(4).reversed().reduce(0) { $0 << 8 | Int($1) }
         return (Array(plaintext[4...]), length)
@@ -115,16 +143,35 @@ package struct RecordCipher {
     }
 
     private static func keyAAD(_ type: RecordType, _ sequence: UInt64, _ timestamp: Int64, _ namespace: [UInt8], _ id: [UInt8]) -> [UInt8] {
-        Array("stele-record-key 1".utf8) + [0, type.rawValue] + littleEndian(sequence) + littleEndian(timestamp)
-            + littleEndian(UInt16(namespace.count)) + namespace + id
+        var aad: [UInt8] = []
+        aad.reserveCapacity(keyAADLabel.count + 20 + namespace.count + id.count)
+        aad += keyAADLabel
+        aad.append(type.rawValue)
+        appendLittleEndian(sequence, to: &aad)
+        appendLittleEndian(timestamp, to: &aad)
+        appendLittleEndian(UInt16(namespace.count), to: &aad)
+        aad += namespace
+        aad += id
+        return aad
     }
 
     private static func valueAAD(_ type: RecordType, _ sequence: UInt64, _ timestamp: Int64, _ namespace: [UInt8], _ compressed: Bool) -> [UInt8] {
-        Array("stele-record-value 1".utf8) + [0, type.rawValue, compressed ? 1 : 0] + littleEndian(sequence) + littleEndian(timestamp)
-            + littleEndian(UInt16(namespace.count)) + namespace
+        var aad: [UInt8] = []
+        aad.reserveCapacity(valueAADLabel.count + 21 + namespace.count)
+        aad += valueAADLabel
+        aad.append(type.rawValue)
+        aad.append(compressed ? 1 : 0)
+        appendLittleEndian(sequence, to: &aad)
+        appendLittleEndian(timestamp, to: &aad)
+        appendLittleEndian(UInt16(namespace.count), to: &aad)
+        aad += namespace
+        return aad
     }
 
-    private static func littleEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
-        (0 ..< T.bitWidth / 8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) }
+    private static let keyAADLabel = Array("stele-record-key 1".utf8) + [0]
+    private static let valueAADLabel = Array("stele-record-value 1".utf8) + [0]
+
+    private static func appendLittleEndian<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
+        for shift in stride(from: 0, to: T.bitWidth, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> shift)) }
     }
 }

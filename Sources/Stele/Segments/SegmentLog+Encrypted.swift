@@ -57,14 +57,21 @@ extension SegmentLog {
         let first = nextSequence
         var records: [SealedRecord] = []
         records.reserveCapacity(plain.count)
+        // Every record's nonce is 12 random bytes; drawn for the whole batch in one call (the
+        // generator takes a lock per call).
+        guard let nonces = SecureRandom.bytes(AESGCM.nonceLength * plain.count) else {
+            throw SteleError.encryption(.libcryptoFailed("the random generator failed"))
+        }
+        var cipher: (namespace: [UInt8], cipher: RecordCipher)?
         for (position, record) in plain.enumerated() {
             guard record.type == .put || record.type == .tombstone else {
                 throw SteleError.invalidArgument("only puts and tombstones are encrypted")
             }
-            let cipher = try encryption.cipherForWriting(record.namespace)
-            guard let blobs = cipher.seal(type: record.type, sequence: first + UInt64(position), timestamp: timestamp,
-                                          namespace: record.namespace, compressed: record.compressed, key: record.key,
-                                          storedValue: record.stored, valueLength: record.valueLength) else {
+            if cipher?.namespace != record.namespace { cipher = (record.namespace, try encryption.cipherForWriting(record.namespace)) }
+            let nonce = Array(nonces[position * AESGCM.nonceLength ..< (position + 1) * AESGCM.nonceLength])
+            guard let blobs = cipher?.cipher.seal(type: record.type, sequence: first + UInt64(position), timestamp: timestamp,
+                                                  namespace: record.namespace, compressed: record.compressed, key: record.key,
+                                                  storedValue: record.stored, valueLength: record.valueLength, nonce: nonce) else {
                 throw SteleError.encryption(.libcryptoFailed("AES-256-GCM could not encrypt a record"))
             }
             records.append(SealedRecord(type: record.type, flags: Frame.flagEncrypted | (record.compressed ? Frame.flagLZ4 : 0),
