@@ -34,10 +34,12 @@ let benchmarks: @Sendable () -> Void = {
         )
     }
 
-    func register(valueSize: Int, batchSize: Int, policy: CommitPolicy, policyName: String, maxDuration: Duration = .seconds(3)) {
-        let fixture = AppendFixture(policy: policy, batchSize: batchSize, keySize: keySize, valueSize: valueSize)
+    func register(valueSize: Int, batchSize: Int, policy: CommitPolicy, policyName: String, maxDuration: Duration = .seconds(3),
+                  encrypted: Bool = false) {
+        let fixture = AppendFixture(policy: policy, batchSize: batchSize, keySize: keySize, valueSize: valueSize, encrypted: encrypted)
         Benchmark(
-            "append \(valueSize >= 1024 ? "\(valueSize / 1024)KiB" : "\(valueSize)B") batch=\(batchSize) sync=\(policyName)",
+            "append \(valueSize >= 1024 ? "\(valueSize / 1024)KiB" : "\(valueSize)B") batch=\(batchSize) sync=\(policyName)"
+                + (encrypted ? " encrypted" : ""),
             configuration: configuration(maxDuration: maxDuration)
         ) { benchmark in
             let records = benchmark.scaledIterations.count
@@ -89,6 +91,12 @@ let benchmarks: @Sendable () -> Void = {
         registerEntryBatch(valueSize: valueSize, policy: .everyBatch, policyName: "everyBatch")
     }
 
+    // What encryption at rest costs (issue 20): the same batches into an encrypted store.
+    for valueSize in [100, 1024] {
+        register(valueSize: valueSize, batchSize: 1000, policy: .none, policyName: "none", encrypted: true)
+        register(valueSize: valueSize, batchSize: 1000, policy: .everyBatch, policyName: "everyBatch", encrypted: true)
+    }
+
     for valueSize in [100, 1024, 64 * 1024] {
         register(valueSize: valueSize, batchSize: 1000, policy: .none, policyName: "none")
         register(valueSize: valueSize, batchSize: 1000, policy: .interval(.milliseconds(10)), policyName: "interval(10ms)")
@@ -109,6 +117,8 @@ final class AppendFixture: @unchecked Sendable {
     let batchSize: Int
     let keySize: Int
     let valueSize: Int
+    /// An encrypted store, under a master key made for the run.
+    let encrypted: Bool
     private(set) var store: Store?
     private var directory: String?
     private var pool: [[Entry]] = []
@@ -118,7 +128,8 @@ final class AppendFixture: @unchecked Sendable {
         max(batchSize, min(64 * 1024, (64 << 20) / valueSize) / batchSize * batchSize)
     }
 
-    init(policy: CommitPolicy, batchSize: Int, keySize: Int, valueSize: Int) {
+    init(policy: CommitPolicy, batchSize: Int, keySize: Int, valueSize: Int, encrypted: Bool = false) {
+        self.encrypted = encrypted
         self.policy = policy
         self.batchSize = batchSize
         self.keySize = keySize
@@ -151,8 +162,11 @@ final class AppendFixture: @unchecked Sendable {
             return String(cString: result)
         }
         directory = path
-        try Store.create(at: path)
-        store = try Store(path: path, options: Store.Options(commitPolicy: policy))
+        let master = encrypted ? try EncryptionKey.generate() : nil
+        try Store.create(at: path, encryptionKey: master)
+        var options = Store.Options(commitPolicy: policy)
+        options.encryptionKey = master
+        store = try Store(path: path, options: options)
         cursor = 0
     }
 

@@ -37,15 +37,18 @@ package final class RecordCipher: Sendable {
 
     package let generation: UInt32
     private let idMAC: HMACSHA256
-    /// Seals, under the store's writer lock only (one thread at a time).
-    private let writer: AESGCMContext
+    /// Seal, under the store's writer lock only: one per lane of a batch sealed on two threads.
+    private let writers: [AESGCMContext]
+    /// How many threads may seal with one cipher at once (each on its own lane).
+    package static let lanes = 2
     /// Opens, for any number of concurrent readers.
     private let readers: AESGCMContextPool
 
     /// Nil unless `dataKey` is 32 bytes (and libcrypto sets a context up).
     package init?(dataKey: [UInt8], generation: UInt32) {
-        guard dataKey.count == AESGCM.keyLength, let writer = AESGCMContext(key: dataKey) else { return nil }
-        self.writer = writer
+        let writers = (0 ..< Self.lanes).compactMap { _ in AESGCMContext(key: dataKey) }
+        guard dataKey.count == AESGCM.keyLength, writers.count == Self.lanes else { return nil }
+        self.writers = writers
         readers = AESGCMContextPool(key: dataKey)
         self.generation = generation
         idMAC = HMACSHA256(key: hmacSHA256(key: dataKey, message: Array("stele-key-id 1".utf8)))
@@ -82,8 +85,10 @@ package final class RecordCipher: Sendable {
     /// - Parameters:
     ///   - storedValue: the value as the frame would store it unencrypted (raw or LZ4).
     ///   - nonce: 12 bytes from a cryptographic random generator, never used before.
+    ///   - lane: which sealing context (0 ..< ``lanes``): threads sealing at once use different lanes.
     package func seal(type: RecordType, sequence: UInt64, timestamp: Int64, namespace: [UInt8], compressed: Bool,
-                      key: [UInt8], storedValue: [UInt8], valueLength: Int, nonce: [UInt8]) -> (key: [UInt8], value: [UInt8])? {
+                      key: [UInt8], storedValue: [UInt8], valueLength: Int, nonce: [UInt8], lane: Int = 0) -> (key: [UInt8], value: [UInt8])? {
+        let writer = writers[lane]
         let id = keyID(key)
         var keyBlob: [UInt8] = []
         keyBlob.reserveCapacity(Self.keyBlobOverhead + key.count)
