@@ -14,13 +14,8 @@ import Testing
     @Test(.timeLimit(.minutes(1))) func queuedTaskAppendsAreMadeByTheNextRound() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        let path = dir.child("store")
-        try Store.create(at: path, segmentSize: 8 << 20)
-        let (store, fs) = try openOnFaultyFileSystem(path)
+        let (store, fs, hold) = try Self.storeWithSyncsHeld(dir)
         defer { try? store.close() }
-        let hold = SyncHold()
-        fs.beforeSyncMapped.withLock { $0 = hold.block }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { hold.release() }
 
         let first = Task { try await store.put(namespace: "q", key: Array("first".utf8), value: [0]) }
         await hold.entered()
@@ -58,13 +53,8 @@ import Testing
     @Test(.timeLimit(.minutes(1))) func aFailedSyncDropsTheQueuedTaskAppends() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        let path = dir.child("store")
-        try Store.create(at: path, segmentSize: 8 << 20)
-        let (store, fs) = try openOnFaultyFileSystem(path)
+        let (store, fs, hold) = try Self.storeWithSyncsHeld(dir)
         defer { try? store.close() }
-        let hold = SyncHold()
-        fs.beforeSyncMapped.withLock { $0 = hold.block }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { hold.release() }
 
         let recordsBefore = store.recordCount
         let first = Task { try await store.put(namespace: "q", key: Array("first".utf8), value: [0]) }
@@ -98,6 +88,20 @@ import Testing
             if case SteleError.writesDisabled = outcome as? SteleError ?? .closed {} else { Issue.record("outcome: \(String(describing: outcome))") }
         }
         #expect(store.recordCount == recordsBefore + 1, "a queued append was made after its round's sync failed")
+    }
+}
+
+extension AsyncGroupCommitTests {
+    /// A store on a faulty file system whose syncs wait at the hook until `hold` is released
+    /// (by the test, or after 60 s so that a broken build fails instead of hanging).
+    static func storeWithSyncsHeld(_ dir: TemporaryDirectory) throws -> (Store, FaultyFileSystem, SyncHold) {
+        let path = dir.child("store")
+        try Store.create(at: path, segmentSize: 8 << 20)
+        let (store, fs) = try openOnFaultyFileSystem(path)
+        let hold = SyncHold()
+        fs.beforeSyncMapped.withLock { $0 = hold.block }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60) { hold.release() }
+        return (store, fs, hold)
     }
 }
 

@@ -29,18 +29,11 @@ import SteleNative
         return try Store(path: path, options: options)
     }
 
-    /// Every file under `root`, and whether any holds one of `markers`.
+    /// The files under `root` (by path relative to it) that hold one of `markers`.
     static func filesHolding(_ markers: [String], under root: String) throws -> [String] {
-        var found: [String] = []
-        let enumerator = FileManager.default.enumerator(atPath: root)
-        while let relative = enumerator?.nextObject() as? String {
-            let path = root + "/" + relative
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
-            let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-            for marker in markers where bytes.range(of: Data(marker.utf8)) != nil { found.append("\(relative): \(marker)") }
+        try contents(root).sorted { $0.key < $1.key }.flatMap { relative, bytes in
+            markers.filter { bytes.range(of: Data($0.utf8)) != nil }.map { "\(relative): \($0)" }
         }
-        return found
     }
 
     @Test func writesReadBackAndNoPlaintextReachesAFile() throws {

@@ -37,6 +37,17 @@ extension SegmentLog {
         return sequence
     }
 
+    /// Appends one of the store's own records (key empty, value stored as it is).
+    package func append(storeRecord type: RecordType, namespace: [UInt8], value: [UInt8], timestamp: Int64) throws -> UInt64 {
+        try namespace.withUnsafeBytes { name in
+            try [UInt8]().withUnsafeBytes { empty in
+                try value.withUnsafeBytes { v in
+                    try append(type: type, flags: 0, timestamp: timestamp, namespace: name, key: empty, value: v, stored: v)
+                }
+            }
+        }
+    }
+
     /// Adds a leaf to the Merkle tree and its tiles.
     @inline(__always)
     func addToTree(_ leaf: Digest) {

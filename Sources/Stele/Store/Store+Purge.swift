@@ -31,6 +31,27 @@ extension Store {
         return try purge(dryRun: false, only: (composite, Array(namespace.utf8), key, version))
     }
 
+    /// Appends the store's own records with `append` and makes them durable before returning,
+    /// for a step that must not act before its record could survive a crash (a purge, a shred).
+    /// A seal or sync that fails stops writes, as the group commit's would.
+    func appendDurably<T>(_ state: inout State, _ log: SegmentLog, during step: String, _ append: () throws -> T) throws -> T {
+        let result: T
+        do {
+            result = try append()
+            try log.syncActive()
+        } catch let failed as SegmentLog.SealFailed {
+            state.failure = failed.cause
+            logWritesDisabled(failed.cause, during: "a seal in \(step)")
+            throw SteleError.writesDisabled(cause: failed.cause)
+        } catch SteleError.io(let cause) {
+            state.failure = cause
+            logWritesDisabled(cause, during: "the sync of \(step)")
+            throw SteleError.writesDisabled(cause: cause)
+        }
+        durableCount.raise(to: log.nextSequence)
+        return result
+    }
+
     private func purge(dryRun: Bool, only target: ([UInt8], [UInt8], [UInt8], UInt64)?) throws -> PurgeReport {
         try state.withLock { state throws -> PurgeReport in
             guard let log = state.log else { throw SteleError.closed }
@@ -100,27 +121,12 @@ extension Store {
             let timestamp = log.nextTimestamp(clock: now)
             let all = report.purged.map(\.sequence).sorted()
             let perRecord = max(1, (Limits.maxValueLength(segmentSize: config.segmentSize) - 6) / 8)
-            do {
-                for chunk in stride(from: 0, to: all.count, by: perRecord) {
+            report.redactionRecords = try appendDurably(&state, log, during: "a purge") {
+                try stride(from: 0, to: all.count, by: perRecord).map { chunk in
                     let value = RedactionRecord(sequences: Array(all[chunk ..< min(all.count, chunk + perRecord)])).encoded
-                    let sequence = try value.withUnsafeBytes { v in
-                        try [UInt8]().withUnsafeBytes { empty in
-                            try log.append(type: .redaction, flags: 0, timestamp: timestamp, namespace: empty, key: empty, value: v, stored: v)
-                        }
-                    }
-                    report.redactionRecords.append(sequence)
+                    return try log.append(storeRecord: .redaction, namespace: [], value: value, timestamp: timestamp)
                 }
-                try log.syncActive()
-            } catch let failed as SegmentLog.SealFailed {
-                state.failure = failed.cause
-                logWritesDisabled(failed.cause, during: "a seal before a purge")
-                throw SteleError.writesDisabled(cause: failed.cause)
-            } catch SteleError.io(let cause) {
-                state.failure = cause
-                logWritesDisabled(cause, during: "a purge's sync")
-                throw SteleError.writesDisabled(cause: cause)
             }
-            durableCount.raise(to: log.nextSequence)
 
             // 2. Each segment, rewritten and renamed atomically.
             for (position, sequences) in bySegment.sorted(by: { $0.key < $1.key }) {

@@ -75,26 +75,9 @@ extension Store {
             // 1. The shred record, durable before the key is touched.
             let timestamp = log.nextTimestamp(clock: now)
             let value = ShredRecord(keyFingerprint: fingerprint, reason: reason).encoded
-            let sequence: UInt64
-            do {
-                sequence = try ns.withUnsafeBytes { name in
-                    try [UInt8]().withUnsafeBytes { empty in
-                        try value.withUnsafeBytes { v in
-                            try log.append(type: .shred, flags: 0, timestamp: timestamp, namespace: name, key: empty, value: v, stored: v)
-                        }
-                    }
-                }
-                try log.syncActive()
-            } catch let failed as SegmentLog.SealFailed {
-                state.failure = failed.cause
-                logWritesDisabled(failed.cause, during: "a shred's seal")
-                throw SteleError.writesDisabled(cause: failed.cause)
-            } catch SteleError.io(let cause) {
-                state.failure = cause
-                logWritesDisabled(cause, during: "a shred's sync")
-                throw SteleError.writesDisabled(cause: cause)
+            let sequence = try appendDurably(&state, log, during: "a shred") {
+                try log.append(storeRecord: .shred, namespace: ns, value: value, timestamp: timestamp)
             }
-            durableCount.raise(to: log.nextSequence)
             // 2. The key, destroyed.
             try encryption.markShredded(ns, at: timestamp, destroy: true)
             logger.notice("namespace shredded", metadata: ["stele.namespace": "\(namespace)", "stele.sequence": "\(sequence)"])
