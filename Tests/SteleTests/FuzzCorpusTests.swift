@@ -70,6 +70,25 @@ import SteleNative
                 offset = frame.end
             }
         }
+        // An encrypted store's frames: puts (one LZ4 under the blob), a tombstone, a shred record.
+        let encrypted = dir.child("encrypted")
+        let master = EncryptionKey(bytes: [UInt8](repeating: 5, count: 32))
+        try Store.create(at: encrypted, segmentSize: 64 * 1024, origin: "corpus.example/encrypted", encryptionKey: master)
+        var encryptedOptions = options
+        encryptedOptions.encryptionKey = master
+        let tenant = try Store(path: encrypted, options: encryptedOptions)
+        try tenant.put(namespace: "tenant", key: "k-1", value: #"{"name":"A. Person"}"#)
+        try tenant.put(namespace: "tenant", key: "k-2", value: String(repeating: #"{"line":"compressible"}"#, count: 60))
+        try tenant.delete(namespace: "tenant", key: Array("k-1".utf8))
+        try tenant.shred(namespace: "tenant", reason: "corpus: erasure request")
+        try tenant.close()
+        let encryptedSegment = try readFile(encrypted + "/segments/000000000001.seg")
+        var offset = SegmentHeader.size
+        while case .success(let frame) = ByteView.of(encryptedSegment, { Frame.decode($0, at: offset, limit: $0.count) }) {
+            let kind = "\(frame.type)-\(frame.flags)"
+            if kinds.insert(kind).inserted { frames.append(("\(kind).frame", Array(encryptedSegment[offset ..< frame.end]))) }
+            offset = frame.end
+        }
         let firstFive = try ByteView.of(sealed) { view in
             var end = SegmentHeader.size
             for _ in 0 ..< 5 { end = try Frame.decode(view, at: end, limit: view.count).get().end }
