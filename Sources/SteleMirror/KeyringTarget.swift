@@ -49,7 +49,7 @@ public struct DirectoryKeyringTarget: KeyringTarget {
     }
 
     public func fetchKeyring() throws -> [UInt8]? {
-        try fs.readWholeFile(path, limit: Keyring.headerLength + Keyring.slotLength * 1_000_000)
+        try fs.readWholeFile(path, limit: Keyring.headerLength + Keyring.slotLength * Keyring.maxSlots)
     }
 }
 

@@ -246,14 +246,28 @@ public final class Mirror {
         guard keyringTarget.description != target.description else {
             throw SteleError.mirror(.invalid("the keyring copy needs a target of its own, not the segments' (\(target.description)), which keeps every version"))
         }
-        let local = try read(layout.keyring)
+        let local = try readWholeKeyring(layout.keyring)
         let digest = sha256(local)
         guard digest != keyringInCopy else { return }
-        if try keyringTarget.fetchKeyring().map(sha256) != digest {
-            try keyringTarget.replaceKeyring(local)
-            report.keyringCopied = true
-        }
+        // Replaced even when the copy already matches: the replacement also deletes older
+        // versions, which an earlier pass (or mirror) may have failed to delete after uploading.
+        try keyringTarget.replaceKeyring(local)
+        report.keyringCopied = true
         keyringInCopy = digest
+    }
+
+    /// The local keyring, read again if a read met a slot half overwritten (a shred writing it):
+    /// a torn copy off-host would make a restore refuse the whole keyring.
+    private func readWholeKeyring(_ path: String) throws -> [UInt8] {
+        var bytes = try read(path)
+        for _ in 0 ..< 5 where !Keyring.slotsAreWhole(bytes) {
+            Thread.sleep(forTimeInterval: 0.01)
+            bytes = try read(path)
+        }
+        guard Keyring.slotsAreWhole(bytes) else {
+            throw SteleError.mirror(.altered(name: path, detail: "the keyring's checksums do not hold: run `stele fsck`"))
+        }
+        return bytes
     }
 
     private func read(_ path: String) throws -> [UInt8] {

@@ -64,7 +64,7 @@ package final class Keyring {
         self.path = path
         self.storeID = Array(storeID.prefix(16))
         self.master = master
-        guard let bytes = try fs.readWholeFile(path, limit: Self.headerLength + Self.slotLength * 1_000_000) else {
+        guard let bytes = try fs.readWholeFile(path, limit: Self.headerLength + Self.slotLength * Self.maxSlots) else {
             throw SteleError.encryption(.keyringDamaged(path: path, detail: "the file is missing"))
         }
         func damaged(_ detail: String) -> SteleError { .encryption(.keyringDamaged(path: path, detail: detail)) }
@@ -149,6 +149,9 @@ package final class Keyring {
             case .shredded(let at): throw SteleError.encryption(.shredded(namespace: String(decoding: namespace, as: UTF8.self), at: at))
             }
         }
+        guard slotCount < Self.maxSlots else {
+            throw SteleError.invalidArgument("the keyring holds \(Self.maxSlots) namespaces' keys, its limit: no new namespace can be written")
+        }
         guard let key = SecureRandom.bytes(AESGCM.keyLength), let nonce = SecureRandom.bytes(AESGCM.nonceLength),
               let wrapped = AESGCM(key: master.bytes)?.seal(key, nonce: nonce, aad: aad(namespaceHash: namespaceHash, generation: 1)) else {
             throw SteleError.encryption(.malformedKey("libcrypto could not make or wrap a data key"))
@@ -196,6 +199,17 @@ package final class Keyring {
     private func aad(namespaceHash: [UInt8], generation: UInt32) -> [UInt8] {
         Array("stele-keyring 1".utf8) + [0] + storeID + namespaceHash + Self.littleEndian(generation)
     }
+
+    /// Whether the header and every whole slot of keyring file `bytes` pass their checksums (a
+    /// copy taken while a slot was being overwritten would not). Needs no key.
+    package static func slotsAreWhole(_ bytes: [UInt8]) -> Bool {
+        guard bytes.count >= headerLength, checksumHolds(bytes, at: 0, length: headerLength) else { return false }
+        let slots = (bytes.count - headerLength) / slotLength
+        return (0 ..< slots).allSatisfy { checksumHolds(bytes, at: headerLength + $0 * slotLength, length: slotLength) }
+    }
+
+    /// The most slots a keyring holds (one per namespace), so that every keyring can be read back.
+    package static let maxSlots = 1_000_000
 
     private static func checksumHolds(_ bytes: [UInt8], at offset: Int, length: Int) -> Bool {
         littleEndian(xxh3(Array(bytes[offset ..< offset + length - 8]))) == Array(bytes[offset + length - 8 ..< offset + length])

@@ -74,6 +74,17 @@ package final class LogEncryption: Sendable {
         }
     }
 
+    /// The cipher of `namespace` if it has a live data key, nil if it has none yet (never made
+    /// here: a lookup on a read path must not write the keyring).
+    /// - Throws: ``SteleError/encryption(_:)`` if the namespace was shredded.
+    package func existingCipher(_ namespace: [UInt8]) throws -> RecordCipher? {
+        switch readingCipher(namespace) {
+        case .success(let cipher): return cipher
+        case .failure(.encryption(.keyringDamaged)): return nil
+        case .failure(let error): throw error
+        }
+    }
+
     /// When `namespace` was shredded, if the log says it was.
     package func shreddedAt(_ namespace: [UInt8]) -> Int64? {
         state.withLock { $0.shredded[namespace] }

@@ -147,6 +147,8 @@ extension SegmentLog {
     /// Seals the active segment; on return it is durable, truncated and read-only.
     package func sealActive(syncedThrough: Int) throws -> UInt64? {
         guard let segment = active, let last = segment.lastSequence else { return nil }
+        // Frames still staged reach the file first: a seal never covers a buffer.
+        segment.endStaging()
         let started = ContinuousClock.now
         defer {
             metrics?.sealDuration.recordNanoseconds((ContinuousClock.now - started).timerNanoseconds)

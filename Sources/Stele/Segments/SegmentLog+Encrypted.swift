@@ -81,15 +81,22 @@ extension SegmentLog {
         let length = records.reduce(0) { $0 + Frame.length(namespace: $1.namespace.count, key: $1.keyBlob.count, stored: $1.valueBlob.count) }
         let staging = records.count >= Self.parallelSealMinimum && active?.hasRoom(for: length) == true ? active : nil
         staging?.beginStaging()
-        defer { staging?.endStaging() }
-        for (position, record) in records.enumerated() {
-            if position + SegmentLog.prefetchDistance < records.count { prefetchKey(hash: records[position + SegmentLog.prefetchDistance].keyHash) }
-            last = try append(record, timestamp: timestamp)
-            // The additional data named this sequence number: a record must get exactly it.
-            guard last == first + UInt64(position) else {
-                throw SteleError.invalidArgument("an encrypted record was sealed for sequence \(first + UInt64(position)) but got \(last)")
+        do {
+            for (position, record) in records.enumerated() {
+                if position + SegmentLog.prefetchDistance < records.count { prefetchKey(hash: records[position + SegmentLog.prefetchDistance].keyHash) }
+                last = try append(record, timestamp: timestamp)
+                // The additional data named this sequence number: a record must get exactly it.
+                guard last == first + UInt64(position) else {
+                    throw SteleError.invalidArgument("an encrypted record was sealed for sequence \(first + UInt64(position)) but got \(last)")
+                }
             }
+        } catch {
+            staging?.endStaging()
+            throw error
         }
+        // Staged frames reach the file before the store's own records, which may fill the
+        // segment and seal it.
+        staging?.endStaging()
         for entry in added {
             last = try entry.namespace.withUnsafeBytes { namespace in
                 try entry.key.withUnsafeBytes { key in

@@ -299,20 +299,18 @@ extension SegmentLog {
 
     /// The composite key retention files `composite` (namespace ‖ 0 ‖ key) under: itself, or in
     /// an encrypted store namespace ‖ 0 ‖ the key's id, which its lock and hold records name.
+    /// A namespace with no data key yet has no records, so nothing its key id could name.
     package func retentionComposite(namespace: [UInt8], composite: [UInt8]) throws -> [UInt8] {
         guard let encryption else { return composite }
-        return KeyIndex.compositeKey(namespace: namespace, key: try retentionKey(namespace: namespace, key: Array(composite.dropFirst(namespace.count + 1)),
-                                                                              encryption: encryption))
+        guard let cipher = try encryption.existingCipher(namespace) else { return composite }
+        return KeyIndex.compositeKey(namespace: namespace, key: cipher.keyID(Array(composite.dropFirst(namespace.count + 1))))
     }
 
-    /// The key a lock or hold record names: the key, or in an encrypted store its key id.
+    /// The key a lock or hold record being written names: the key, or in an encrypted store its
+    /// key id (the namespace's data key made if this is its first record).
     package func retentionKey(namespace: [UInt8], key: [UInt8]) throws -> [UInt8] {
         guard let encryption else { return key }
-        return try retentionKey(namespace: namespace, key: key, encryption: encryption)
-    }
-
-    private func retentionKey(namespace: [UInt8], key: [UInt8], encryption: LogEncryption) throws -> [UInt8] {
-        try encryption.cipherForWriting(namespace).keyID(key)
+        return try encryption.cipherForWriting(namespace).keyID(key)
     }
 
     /// Every version of a composite key, oldest first (empty if it was never written).

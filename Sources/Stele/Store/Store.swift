@@ -278,11 +278,19 @@ public final class Store: Sendable {
             }
         }
         // Before the writer lock and recovery: a wrong or missing key changes nothing.
-        let encryption = try Store.openEncryption(config: config, options: options, fs: fs, layout: layout)
+        let masterKey = try Store.checkEncryptionKey(config: config, options: options, layout: layout)
         var lockFile: FileDescriptor?
         var clean = true
         if !options.readOnly {
             (lockFile, clean) = try LockFile.acquire(fs: fs, path: layout.lock, storePath: path)
+        }
+        // The keyring after the lock: a writer that held it before may have added a slot.
+        let encryption: LogEncryption?
+        do {
+            encryption = try masterKey.map { try LogEncryption(fs: fs, path: layout.keyring, storeID: config.storeID, master: $0) }
+        } catch {
+            if let lockFile { fs.close(lockFile) }
+            throw error
         }
         // Before the log is listed: a live writer may write newer evidence meanwhile.
         let evidence = LossEvidence.gather(fs: fs, layout: layout)
@@ -370,13 +378,13 @@ public final class Store: Sendable {
         }
     }
 
-    /// An encrypted store's keyring, opened with ``Options/encryptionKey``: nil for a store that is
-    /// not encrypted, or for a read-only open without the key.
+    /// The master key to open an encrypted store's keyring with (``Options/encryptionKey``,
+    /// checked against the fingerprint the store names): nil for a store that is not encrypted,
+    /// or for a read-only open without the key.
     /// - Throws: ``SteleError/encryption(_:)``: ``EncryptionError/keyRequired`` (a writable open
-    ///   without the key), ``EncryptionError/wrongKey(expected:given:)``, a damaged keyring;
+    ///   without the key), ``EncryptionError/wrongKey(expected:given:)``;
     ///   ``SteleError/invalidArgument(_:)`` for a key given to a store that is not encrypted.
-    private static func openEncryption(config: StoreConfig, options: Options, fs: any FileSystem,
-                                       layout: StoreLayout) throws -> LogEncryption? {
+    private static func checkEncryptionKey(config: StoreConfig, options: Options, layout: StoreLayout) throws -> EncryptionKey? {
         guard let fingerprint = config.encryptionKey else {
             if options.encryptionKey != nil {
                 throw SteleError.invalidArgument("the store at \(layout.root) is not encrypted: it takes no encryption key")
@@ -390,7 +398,7 @@ public final class Store: Sendable {
         guard key.fingerprint == fingerprint else {
             throw SteleError.encryption(.wrongKey(expected: fingerprint, given: key.fingerprint))
         }
-        return try LogEncryption(fs: fs, path: layout.keyring, storeID: config.storeID, master: key)
+        return key
     }
 
     package static func readConfig(fs: any FileSystem, layout: StoreLayout) throws -> StoreConfig {
