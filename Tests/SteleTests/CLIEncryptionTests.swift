@@ -51,6 +51,9 @@ import Testing
         let gone = try Self.stele(["get", store, "acme", "order-SECRETKEY-1"] + withKey)
         #expect(gone.status == 1 && gone.stderr.contains("shredded at"), "\(gone)")
         #expect(try Self.stele(["shred", store, "acme", "--reason", "again"] + withKey).status == 1)
+        let scan = try Self.stele(["scan", store, "acme"] + withKey)
+        #expect(scan.status == 1 && scan.stdout.components(separatedBy: "(shredded)").count - 1 == 201 && scan.stderr.contains("shredded at"),
+                "\(scan.status) \(scan.stderr)")
         #expect(try Self.stele(["fsck", store]).status == 0)
     }
 }

@@ -98,6 +98,10 @@ import SteleNative
         #expect(isShredded { try store.put(namespace: "acme", key: Array("new".utf8), value: [1]) })
         #expect(isShredded { try store.shred(namespace: "acme", reason: "again") })
         #expect(try store.get(namespace: "globex", key: Array("g7".utf8))?.value == Array("globex value 7".utf8))
+        // Its versions are still listed, where and when, as shredded: 50 puts and the tombstone.
+        let listed = try store.shreddedVersions(namespace: "acme")
+        #expect(listed.count == 51 && listed.filter(\.isTombstone).count == 1 && listed.first?.sequence == acme[0])
+        #expect(throws: SteleError.self) { _ = try store.shreddedVersions(namespace: "globex") }
         // Proofs and checkpoints made before the shred verify after it, and so does a new one.
         #expect(try store.verify(checkpoint: before, verifier: Self.signer.verifier).checkpoint.treeSize == acme[49] + 2 + 1)
         let proof = try store.inclusionProof(index: acme[7])

@@ -23,7 +23,7 @@ public enum EncryptionError: Sendable, Equatable, CustomStringConvertible {
         case .wrongKey(let expected, let given):
             "wrong encryption key: the store's keyring was made with key \(expected), this is key \(given)"
         case .keyringDamaged(let path, let detail): "keyring \(path) is damaged: \(detail)"
-        case .shredded(let namespace, let at): "namespace \(namespace) was shredded at \(at) ns: its data key is destroyed"
+        case .shredded(let namespace, let at): "namespace \(namespace) was shredded at \(at) ns since the epoch: its data key is destroyed"
         case .libcryptoFailed(let what): "libcrypto failed: \(what)"
         case .keyRequired: "the store is encrypted: give its master key (--encryption-key FILE or STELE_ENCRYPTION_KEY_FILE)"
         }

@@ -13,6 +13,13 @@ public struct ShredReport: Sendable, Equatable {
     public var versions: Int
 }
 
+/// A version of a shredded namespace: where it is in the log, never what it held.
+public struct ShreddedVersion: Sendable, Equatable {
+    public var sequence: UInt64
+    public var timestamp: Int64
+    public var isTombstone: Bool
+}
+
 /// Crypto-shredding: a namespace of an encrypted store made unreadable for ever by destroying its
 /// data key, while every record, leaf, seal and checkpoint stays as it was.
 ///
@@ -30,6 +37,32 @@ extension Store {
             guard let log = state.log else { throw SteleError.closed }
             return Dictionary(log.shreds.map { (String(decoding: $0.key, as: UTF8.self), $0.value) }, uniquingKeysWith: max)
         }
+    }
+
+    /// The versions (puts and tombstones) of a shredded namespace, in log order: their sequence
+    /// numbers and times, read from the frames (no key needed, none could open them).
+    /// - Throws: ``SteleError/invalidArgument(_:)`` if the namespace was not shredded;
+    ///   ``SteleError/corruption(_:)``, ``SteleError/closed``.
+    /// - Cost: one pass over every frame of the log.
+    public func shreddedVersions(namespace: String) throws -> [ShreddedVersion] {
+        guard try shreddedNamespaces()[namespace] != nil else {
+            throw SteleError.invalidArgument("namespace \(namespace) was not shredded")
+        }
+        let name = Array(namespace.utf8)
+        var versions: [ShreddedVersion] = []
+        for sequence in 0 ..< recordCount {
+            let location = try state.withLock { state throws -> SegmentLog.Location in
+                guard let log = state.log else { throw SteleError.closed }
+                return try log.locate(sequence)
+            }
+            let version = try location.withFrame(sequence) { frame, view -> ShreddedVersion? in
+                guard frame.type == .put || frame.type == .tombstone,
+                      view.slice(frame.namespace.lowerBound, frame.namespace.count).withBuffer({ $0.elementsEqual(name) }) else { return nil }
+                return ShreddedVersion(sequence: sequence, timestamp: frame.timestamp, isTombstone: frame.type == .tombstone)
+            }
+            if let version { versions.append(version) }
+        }
+        return versions
     }
 
     /// Destroys `namespace`'s data key, so that none of its keys and values can be read again,

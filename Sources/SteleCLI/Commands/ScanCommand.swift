@@ -15,9 +15,18 @@ struct ScanCommand: ParsableCommand {
 
     func run() throws {
         try withStore(directory, .readOnly) { store in
-            for version in try store.scan(namespace: namespace.name, prefix: try KeyText.parse(prefix), after: try after.map(KeyText.parse),
-                                          limit: limit, includeDeleted: includeDeleted) {
-                print(try describe(version, json: json))
+            do {
+                for version in try store.scan(namespace: namespace.name, prefix: try KeyText.parse(prefix), after: try after.map(KeyText.parse),
+                                              limit: limit, includeDeleted: includeDeleted) {
+                    print(try describe(version, json: json))
+                }
+            } catch SteleError.encryption(.shredded(let name, let at)) {
+                // The versions are listed as shredded (where and when; their keys and values are
+                // gone), and the command still fails: nothing of the namespace can be read.
+                for version in try store.shreddedVersions(namespace: name) {
+                    print("\(version.sequence)\t\(version.isTombstone ? "tombstone" : "put")\t\(rfc3339(nanoseconds: version.timestamp))\t(shredded)")
+                }
+                throw SteleError.encryption(.shredded(namespace: name, at: at))
             }
         }
     }
