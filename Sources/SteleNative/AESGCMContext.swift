@@ -39,58 +39,93 @@ package final class AESGCMContext: @unchecked Sendable {
     /// (with `out` as it was) if libcrypto fails, the nonce is not 12 bytes or an input is past
     /// libcrypto's Int32 counts.
     package func seal(_ plaintext: [UInt8], nonce: [UInt8], aad: [UInt8], appendingTo out: inout [UInt8]) -> Bool {
-        guard nonce.count == AESGCM.nonceLength, plaintext.count < Int(Int32.max) - AESGCM.tagLength, aad.count < Int(Int32.max),
-              EVP_EncryptInit_ex(sealing, nil, nil, nil, nonce) == 1 else { return false }
-        var written: Int32 = 0
-        if !aad.isEmpty {
-            guard EVP_EncryptUpdate(sealing, nil, &written, aad, Int32(aad.count)) == 1 else { return false }
-        }
         let start = out.count
         out.append(contentsOf: repeatElement(0, count: plaintext.count + AESGCM.tagLength))
-        let ok = out.withUnsafeMutableBufferPointer { buffer -> Bool in
-            guard let base = buffer.baseAddress else { return false }
-            let cipher = base + start
-            if !plaintext.isEmpty {
-                guard EVP_EncryptUpdate(sealing, cipher, &written, plaintext, Int32(plaintext.count)) == 1,
-                      written == Int32(plaintext.count) else { return false }
+        let ok = plaintext.withUnsafeBytes { plaintext in
+            nonce.withUnsafeBytes { nonce in
+                aad.withUnsafeBytes { aad in
+                    out.withUnsafeMutableBytes { buffer in
+                        seal(prefix: UnsafeRawBufferPointer(start: nil, count: 0), body: plaintext, nonce: nonce, aad: aad,
+                             into: UnsafeMutableRawBufferPointer(rebasing: buffer[start...]))
+                    }
+                }
             }
-            var final: Int32 = 0
-            guard EVP_EncryptFinal_ex(sealing, cipher + plaintext.count, &final) == 1, final == 0 else { return false }
-            return EVP_CIPHER_CTX_ctrl(sealing, EVP_CTRL_GCM_GET_TAG, Int32(AESGCM.tagLength), cipher + plaintext.count) == 1
         }
         if !ok { out.removeSubrange(start...) }
         return ok
     }
 
+    /// Encrypts `prefix` followed by `body` as one message into `out`: their ciphertext, then the
+    /// 16-byte tag over it and `aad`. `out` must be exactly `prefix.count + body.count + 16`
+    /// bytes; false (`out` then undefined) if it is not, libcrypto fails, the nonce is not 12
+    /// bytes or an input is past libcrypto's Int32 counts.
+    /// Why two parts: a record's value is sealed with its length in front, without copying the
+    /// value next to it first.
+    package func seal(prefix: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer,
+                      aad: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) -> Bool {
+        let length = prefix.count + body.count
+        guard nonce.count == AESGCM.nonceLength, length < Int(Int32.max) - AESGCM.tagLength, aad.count < Int(Int32.max),
+              out.count == length + AESGCM.tagLength, let cipher = out.baseAddress?.assumingMemoryBound(to: UInt8.self),
+              EVP_EncryptInit_ex(sealing, nil, nil, nil, nonce.baseAddress?.assumingMemoryBound(to: UInt8.self)) == 1 else { return false }
+        // `output` nil: additional data, authenticated only.
+        func update(_ part: UnsafeRawBufferPointer, output: UnsafeMutablePointer<UInt8>?) -> Bool {
+            guard let base = part.baseAddress?.assumingMemoryBound(to: UInt8.self), !part.isEmpty else { return true }
+            var written: Int32 = 0
+            return EVP_EncryptUpdate(sealing, output, &written, base, Int32(part.count)) == 1 && written == Int32(part.count)
+        }
+        guard update(aad, output: nil), update(prefix, output: cipher), update(body, output: cipher + prefix.count) else { return false }
+        var final: Int32 = 0
+        guard EVP_EncryptFinal_ex(sealing, cipher + length, &final) == 1, final == 0 else { return false }
+        return EVP_CIPHER_CTX_ctrl(sealing, EVP_CTRL_GCM_GET_TAG, Int32(AESGCM.tagLength), cipher + length) == 1
+    }
+
     /// The plaintext of `sealed[range]` (ciphertext then tag); nil if the tag does not verify for
     /// this key, nonce and `aad` (a wrong key or altered bytes).
     package func open(_ sealed: [UInt8], _ range: Range<Int>, nonce: [UInt8], aad: [UInt8]) -> [UInt8]? {
-        guard nonce.count == AESGCM.nonceLength, range.count >= AESGCM.tagLength, range.lowerBound >= 0, range.upperBound <= sealed.count,
-              range.count < Int(Int32.max), aad.count < Int(Int32.max),
-              EVP_DecryptInit_ex(opening, nil, nil, nil, nonce) == 1 else { return nil }
-        let length = range.count - AESGCM.tagLength
-        var tag = Array(sealed[(range.upperBound - AESGCM.tagLength) ..< range.upperBound])
-        var out = [UInt8](repeating: 0, count: max(length, 1))
-        var written: Int32 = 0
-        if !aad.isEmpty {
-            guard EVP_DecryptUpdate(opening, nil, &written, aad, Int32(aad.count)) == 1 else { return nil }
-        }
-        if length > 0 {
-            let ok = sealed.withUnsafeBufferPointer { input -> Bool in
-                guard let base = input.baseAddress else { return false }
-                return EVP_DecryptUpdate(opening, &out, &written, base + range.lowerBound, Int32(length)) == 1 && written == Int32(length)
+        guard range.count >= AESGCM.tagLength, range.lowerBound >= 0, range.upperBound <= sealed.count else { return nil }
+        var ok = false
+        let plaintext = [UInt8](unsafeUninitializedCapacity: range.count - AESGCM.tagLength) { buffer, initialized in
+            ok = sealed.withUnsafeBytes { sealed in
+                nonce.withUnsafeBytes { nonce in
+                    aad.withUnsafeBytes { aad in
+                        open(UnsafeRawBufferPointer(rebasing: sealed[range]), nonce: nonce, aad: aad,
+                             prefixInto: UnsafeMutableRawBufferPointer(start: nil, count: 0), bodyInto: UnsafeMutableRawBufferPointer(buffer))
+                    }
+                }
             }
-            guard ok else { return nil }
+            initialized = ok ? buffer.count : 0
         }
-        guard EVP_CIPHER_CTX_ctrl(opening, EVP_CTRL_GCM_SET_TAG, Int32(AESGCM.tagLength), &tag) == 1 else { return nil }
+        return ok ? plaintext : nil
+    }
+
+    /// Opens `sealed` (ciphertext then the 16-byte tag): the first `prefix.count` bytes of the
+    /// plaintext into `prefix`, the rest into `body` (together exactly the ciphertext's length).
+    /// False if the tag does not verify for this key, nonce and `aad` (a wrong key or altered
+    /// bytes; `prefix` and `body` then hold bytes that must not be used), or the sizes are wrong.
+    package func open(_ sealed: UnsafeRawBufferPointer, nonce: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
+                      prefixInto prefix: UnsafeMutableRawBufferPointer, bodyInto body: UnsafeMutableRawBufferPointer) -> Bool {
+        guard nonce.count == AESGCM.nonceLength, sealed.count >= AESGCM.tagLength, sealed.count < Int(Int32.max), aad.count < Int(Int32.max),
+              prefix.count + body.count == sealed.count - AESGCM.tagLength, let input = sealed.baseAddress?.assumingMemoryBound(to: UInt8.self),
+              EVP_DecryptInit_ex(opening, nil, nil, nil, nonce.baseAddress?.assumingMemoryBound(to: UInt8.self)) == 1 else { return false }
+        // `output` nil: additional data, authenticated only.
+        func update(_ input: UnsafePointer<UInt8>?, _ count: Int, output: UnsafeMutableRawPointer?) -> Bool {
+            guard let input, count > 0 else { return true }
+            var written: Int32 = 0
+            return EVP_DecryptUpdate(opening, output?.assumingMemoryBound(to: UInt8.self), &written, input, Int32(count)) == 1
+                && written == Int32(count)
+        }
+        guard update(aad.baseAddress?.assumingMemoryBound(to: UInt8.self), aad.count, output: nil),
+              update(input, prefix.count, output: prefix.baseAddress),
+              update(input + prefix.count, body.count, output: body.baseAddress) else { return false }
+        // libcrypto takes the expected tag through a mutable pointer without writing it.
+        var tag: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &tag) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: sealed[(sealed.count - AESGCM.tagLength)...])) }
+        guard withUnsafeMutableBytes(of: &tag, { EVP_CIPHER_CTX_ctrl(opening, EVP_CTRL_GCM_SET_TAG, Int32(AESGCM.tagLength), $0.baseAddress) }) == 1 else {
+            return false
+        }
         var final: Int32 = 0
-        let verified = out.withUnsafeMutableBufferPointer { buffer -> Bool in
-            guard let base = buffer.baseAddress else { return false }
-            return EVP_DecryptFinal_ex(opening, base + length, &final) == 1
-        }
-        guard verified else { return nil }
-        if length == 0 { out.removeAll() }
-        return out
+        var scratch: (UInt64, UInt64) = (0, 0)  // GCM's final writes nothing; libcrypto wants somewhere to point
+        return withUnsafeMutableBytes(of: &scratch) { EVP_DecryptFinal_ex(opening, $0.baseAddress?.assumingMemoryBound(to: UInt8.self), &final) } == 1
     }
 }
 
@@ -113,12 +148,21 @@ package struct HMACSHA256: Sendable {
 
     /// The 32-byte MAC of `message`.
     package func mac(_ message: [UInt8]) -> [UInt8] {
+        message.withUnsafeBytes { message in withUnsafeBytes(of: macWords(message)) { Array($0) } }
+    }
+
+    /// Writes the first `out.count` (at most 32) bytes of the MAC of `message` to `out`.
+    package func mac(_ message: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer) {
+        withUnsafeBytes(of: macWords(message)) { mac in out.copyMemory(from: UnsafeRawBufferPointer(rebasing: mac.prefix(out.count))) }
+    }
+
+    private func macWords(_ message: UnsafeRawBufferPointer) -> (UInt64, UInt64, UInt64, UInt64) {
         var hasher = inner.hasher
         hasher.update(message)
         let innerDigest = hasher.finalizeWords()
         var outerHasher = outer.hasher
         outerHasher.update(words: innerDigest)
-        return withUnsafeBytes(of: outerHasher.finalizeWords()) { Array($0) }
+        return outerHasher.finalizeWords()
     }
 }
 

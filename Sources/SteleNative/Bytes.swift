@@ -195,3 +195,15 @@ extension UnsafeRawBufferPointer {
         ByteView(base: baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: count)
     }
 }
+
+extension UnsafeMutableRawBufferPointer {
+    /// Copies `source` into these bytes from `offset`: false, copying nothing, if it would not
+    /// fit. The bounds-checked copy for code outside this target (which does no pointer work).
+    @inlinable @inline(__always) @discardableResult
+    package func copy(_ source: UnsafeRawBufferPointer, at offset: Int = 0) -> Bool {
+        guard offset >= 0, offset <= count, source.count <= count - offset else { return false }
+        guard let base = baseAddress, let from = source.baseAddress, !source.isEmpty else { return true }
+        (base + offset).copyMemory(from: from, byteCount: source.count)
+        return true
+    }
+}

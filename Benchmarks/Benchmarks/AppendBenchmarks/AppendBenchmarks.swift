@@ -97,6 +97,37 @@ let benchmarks: @Sendable () -> Void = {
         register(valueSize: valueSize, batchSize: 1000, policy: .everyBatch, policyName: "everyBatch", encrypted: true)
     }
 
+    /// Random `get`s of the records the pool holds (at most 64 Ki keys, all written once before
+    /// the measurement): what reading costs, plain or encrypted (issue 20: the key's latest
+    /// version found in the index, its frame checked, its value opened).
+    func registerGet(valueSize: Int, encrypted: Bool) {
+        let fixture = AppendFixture(policy: .none, batchSize: 1000, keySize: keySize, valueSize: valueSize, encrypted: encrypted)
+        Benchmark(
+            "get \(valueSize >= 1024 ? "\(valueSize / 1024)KiB" : "\(valueSize)B") random key" + (encrypted ? " encrypted" : ""),
+            configuration: configuration(maxIterations: 1_000)
+        ) { benchmark in
+            let store = fixture.store!
+            let keys = fixture.writtenKeys
+            var probe = 0
+            benchmark.startMeasurement()
+            for _ in benchmark.scaledIterations {
+                probe = (probe &+ 7_919) % keys.count
+                blackHole(try store.get(namespace: "bench", key: keys[probe]))
+            }
+            benchmark.stopMeasurement()
+        } setup: {
+            try fixture.setUp()
+            try fixture.writePool()
+        } teardown: {
+            fixture.tearDown()
+        }
+    }
+
+    for valueSize in [100, 1024] {
+        registerGet(valueSize: valueSize, encrypted: false)
+        registerGet(valueSize: valueSize, encrypted: true)
+    }
+
     for valueSize in [100, 1024, 64 * 1024] {
         register(valueSize: valueSize, batchSize: 1000, policy: .none, policyName: "none")
         register(valueSize: valueSize, batchSize: 1000, policy: .interval(.milliseconds(10)), policyName: "interval(10ms)")
@@ -176,6 +207,17 @@ final class AppendFixture: @unchecked Sendable {
         defer { cursor += count }
         return pool[cursor ..< cursor + count]
     }
+
+    /// Appends every batch of the pool once (for read benchmarks), then seals.
+    func writePool() throws {
+        guard let store else { return }
+        for batch in pool { try store.append(contentsOf: batch) }
+        try store.seal()
+        writtenKeys = pool.flatMap { $0.map(\.key) }
+    }
+
+    /// The keys ``writePool()`` wrote.
+    private(set) var writtenKeys: [[UInt8]] = []
 
     func tearDown() {
         if let store {

@@ -9,6 +9,9 @@ import Synchronization
 package final class LogEncryption: Sendable {
     private struct State {
         let keyring: Keyring
+        /// Invariant: no namespace here is in `shredded` (a cipher is added only after that
+        /// check, and removed when the namespace is marked shredded, under the same lock), so a
+        /// lookup that finds a cipher need not look further.
         var ciphers: [[UInt8]: RecordCipher] = [:]
         /// Namespaces the log records as shredded, and when: refused whatever the keyring says
         /// (a crash may have come between the shred record and the key's destruction).
@@ -35,8 +38,8 @@ package final class LogEncryption: Sendable {
     ///   take the new key (nothing was written under it).
     package func cipherForWriting(_ namespace: [UInt8]) throws -> RecordCipher {
         try state.withLock { state in
-            if let at = state.shredded[namespace] { throw Self.shredded(namespace, at) }
             if let cipher = state.ciphers[namespace] { return cipher }
+            if let at = state.shredded[namespace] { throw Self.shredded(namespace, at) }
             let key = try state.keyring.addKey(forNamespace: namespace)
             guard let cipher = RecordCipher(dataKey: key, generation: 1) else {
                 throw SteleError.encryption(.keyringDamaged(path: keyringPath, detail: "a data key is not 32 bytes"))
@@ -105,8 +108,8 @@ package final class LogEncryption: Sendable {
     /// ``cipherForReading(_:)`` as a result.
     package func readingCipher(_ namespace: [UInt8]) -> Result<RecordCipher, SteleError> {
         state.withLock { state -> Result<RecordCipher, SteleError> in
-            if let at = state.shredded[namespace] { return .failure(Self.shredded(namespace, at)) }
             if let cipher = state.ciphers[namespace] { return .success(cipher) }
+            if let at = state.shredded[namespace] { return .failure(Self.shredded(namespace, at)) }
             switch state.keyring.entry(forNamespace: namespace) {
             case .live(let generation, let key)?:
                 guard let cipher = RecordCipher(dataKey: key, generation: generation) else {

@@ -88,24 +88,90 @@ package final class RecordCipher: Sendable {
     ///   - lane: which sealing context (0 ..< ``lanes``): threads sealing at once use different lanes.
     package func seal(type: RecordType, sequence: UInt64, timestamp: Int64, namespace: [UInt8], compressed: Bool,
                       key: [UInt8], storedValue: [UInt8], valueLength: Int, nonce: [UInt8], lane: Int = 0) -> (key: [UInt8], value: [UInt8])? {
-        let writer = writers[lane]
-        let id = keyID(key)
-        var keyBlob: [UInt8] = []
-        keyBlob.reserveCapacity(Self.keyBlobOverhead + key.count)
-        Self.appendLittleEndian(generation, to: &keyBlob)
-        keyBlob += id
-        keyBlob += nonce
-        guard writer.seal(key, nonce: nonce, aad: Self.keyAAD(type, sequence, timestamp, namespace, id), appendingTo: &keyBlob) else { return nil }
-        guard type != .tombstone else { return (keyBlob, []) }
-        var plaintext: [UInt8] = []
-        plaintext.reserveCapacity(4 + storedValue.count)
-        Self.appendLittleEndian(UInt32(valueLength), to: &plaintext)
-        plaintext += storedValue
-        var valueBlob: [UInt8] = []
-        valueBlob.reserveCapacity(plaintext.count + AESGCM.tagLength)
-        guard writer.seal(plaintext, nonce: Self.valueNonce(nonce), aad: Self.valueAAD(type, sequence, timestamp, namespace, compressed),
-                          appendingTo: &valueBlob) else { return nil }
-        return (keyBlob, valueBlob)
+        let lengths = Self.blobLengths(type: type, key: key.count, stored: storedValue.count)
+        var keyBlob = [UInt8](repeating: 0, count: lengths.key), valueBlob = [UInt8](repeating: 0, count: lengths.value)
+        var aad: [UInt8] = []
+        let sealed = namespace.withUnsafeBytes { namespace in
+            key.withUnsafeBytes { key in
+                storedValue.withUnsafeBytes { stored in
+                    nonce.withUnsafeBytes { nonce in
+                        keyBlob.withUnsafeMutableBytes { keyOut in
+                            valueBlob.withUnsafeMutableBytes { valueOut in
+                                seal(type: type, sequence: sequence, timestamp: timestamp, namespace: namespace, compressed: compressed,
+                                     key: key, storedValue: stored, valueLength: valueLength, nonce: nonce, keyBlob: keyOut,
+                                     valueBlob: valueOut, aad: &aad, lane: lane)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return sealed ? (keyBlob, valueBlob) : nil
+    }
+
+    /// The lengths of a record's key blob and value blob (0 for a tombstone's).
+    package static func blobLengths(type: RecordType, key: Int, stored: Int) -> (key: Int, value: Int) {
+        (keyBlobOverhead + key, type == .tombstone ? 0 : valueBlobOverhead + stored)
+    }
+
+    /// Seals one record in place (see ``Sealer/seal(type:sequence:timestamp:namespace:compressed:key:storedValue:valueLength:nonce:keyBlob:valueBlob:aad:)``)
+    /// with the sealing context `lane`.
+    package func seal(type: RecordType, sequence: UInt64, timestamp: Int64, namespace: UnsafeRawBufferPointer, compressed: Bool,
+                      key: UnsafeRawBufferPointer, storedValue: UnsafeRawBufferPointer, valueLength: Int, nonce: UnsafeRawBufferPointer,
+                      keyBlob: UnsafeMutableRawBufferPointer, valueBlob: UnsafeMutableRawBufferPointer, aad: inout [UInt8],
+                      lane: Int) -> Bool {
+        sealer(lane: lane)?.seal(type: type, sequence: sequence, timestamp: timestamp, namespace: namespace, compressed: compressed,
+                                 key: key, storedValue: storedValue, valueLength: valueLength, nonce: nonce, keyBlob: keyBlob,
+                                 valueBlob: valueBlob, aad: &aad) ?? false
+    }
+
+    /// What one thread seals records with: the context of `lane` and copies of the key id's
+    /// precomputed state; nil for a lane that is not one.
+    package func sealer(lane: Int) -> Sealer? {
+        guard (0 ..< Self.lanes).contains(lane) else { return nil }
+        return Sealer(context: writers[lane], idMAC: idMAC, generation: generation)
+    }
+
+    /// Seals records on one thread (a lane of ``RecordCipher``), taken once for a run of records.
+    /// Why a value of its own: two threads sealing at once would otherwise both count references
+    /// to the one cipher (and to shared arrays) on every record, and an atomic count that two cores
+    /// write in turn costs more than the sealing of a small record.
+    package struct Sealer {
+        let context: AESGCMContext
+        let idMAC: HMACSHA256
+        let generation: UInt32
+
+        /// Seals one record in place: its key blob into `keyBlob` and its value blob into
+        /// `valueBlob`, each exactly ``RecordCipher/blobLengths(type:key:stored:)`` long; false if
+        /// they are not or libcrypto fails. `aad` is scratch space, reused from record to record.
+        /// Under the store's writer lock only, on this sealer's thread.
+        package func seal(type: RecordType, sequence: UInt64, timestamp: Int64, namespace: UnsafeRawBufferPointer, compressed: Bool,
+                          key: UnsafeRawBufferPointer, storedValue: UnsafeRawBufferPointer, valueLength: Int, nonce: UnsafeRawBufferPointer,
+                          keyBlob: UnsafeMutableRawBufferPointer, valueBlob: UnsafeMutableRawBufferPointer, aad: inout [UInt8]) -> Bool {
+            let lengths = RecordCipher.blobLengths(type: type, key: key.count, stored: storedValue.count)
+            guard keyBlob.count == lengths.key, valueBlob.count == lengths.value, nonce.count == AESGCM.nonceLength,
+                  let valueLength = UInt32(exactly: valueLength) else { return false }
+            let nonceStart = 4 + RecordCipher.keyIDLength, sealedStart = nonceStart + AESGCM.nonceLength
+            guard withUnsafeBytes(of: generation.littleEndian, { keyBlob.copy($0) }), keyBlob.copy(nonce, at: nonceStart) else { return false }
+            let id = UnsafeMutableRawBufferPointer(rebasing: keyBlob[4 ..< nonceStart])
+            idMAC.mac(key, into: id)
+            aad.removeAll(keepingCapacity: true)
+            RecordCipher.appendKeyAAD(type, sequence, timestamp, namespace, UnsafeRawBufferPointer(id), to: &aad)
+            let none = UnsafeRawBufferPointer(start: nil, count: 0)
+            guard aad.withUnsafeBytes({ context.seal(prefix: none, body: key, nonce: nonce, aad: $0,
+                                                     into: UnsafeMutableRawBufferPointer(rebasing: keyBlob[sealedStart...])) }) else { return false }
+            guard type != .tombstone else { return true }
+            aad.removeAll(keepingCapacity: true)
+            RecordCipher.appendValueAAD(type, sequence, timestamp, namespace, compressed, to: &aad)
+            var valueNonce: (UInt64, UInt32) = (0, 0)
+            return withUnsafeMutableBytes(of: &valueNonce) { valueNonce in
+                guard valueNonce.copy(nonce) else { return false }
+                valueNonce[0] ^= 0x01
+                return withUnsafeBytes(of: valueLength.littleEndian) { prefix in
+                    aad.withUnsafeBytes { context.seal(prefix: prefix, body: storedValue, nonce: UnsafeRawBufferPointer(valueNonce), aad: $0, into: valueBlob) }
+                }
+            }
+        }
     }
 
     /// The plaintext key of a key blob; nil if it does not open (another key, or altered).
@@ -128,55 +194,87 @@ package final class RecordCipher: Sendable {
     /// an empty value; a put's must open.
     package func openValue(_ blob: some Collection<UInt8>, keyBlob: some Collection<UInt8>, type: RecordType, sequence: UInt64,
                            timestamp: Int64, namespace: [UInt8], compressed: Bool) -> (stored: [UInt8], valueLength: Int)? {
-        let keyBlob = Array(keyBlob)
-        guard keyBlob.count >= Self.keyBlobOverhead else { return nil }
-        if type == .tombstone { return blob.isEmpty ? ([], 0) : nil }
-        let nonceStart = 4 + Self.keyIDLength
-        let nonce = Array(keyBlob[nonceStart ..< nonceStart + AESGCM.nonceLength])
-        let sealed = Array(blob)
-        guard let plaintext = readers.withContext({ $0.open(sealed, 0 ..< sealed.count, nonce: Self.valueNonce(nonce),
-                                                            aad: Self.valueAAD(type, sequence, timestamp, namespace, compressed)) }),
-              plaintext.count >= 4 else { return nil }
-        let length = plaintext.prefix(4).reversed().reduce(0) { $0 << 8 | Int($1) }
-        return (Array(plaintext[4...]), length)
+        Array(blob).withUnsafeBytes { blob in
+            Array(keyBlob).withUnsafeBytes { keyBlob in
+                namespace.withUnsafeBytes { namespace in
+                    openValue(blob, keyBlob: keyBlob, type: type, sequence: sequence, timestamp: timestamp, namespace: namespace,
+                              compressed: compressed)
+                }
+            }
+        }
     }
 
-    private static func valueNonce(_ nonce: [UInt8]) -> [UInt8] {
-        var nonce = nonce
-        nonce[0] ^= 0x01
-        return nonce
+    /// ``openValue(_:keyBlob:type:sequence:timestamp:namespace:compressed:)`` from the bytes in
+    /// place (a mapped frame's): the value is opened straight into the array returned.
+    package func openValue(_ blob: UnsafeRawBufferPointer, keyBlob: UnsafeRawBufferPointer, type: RecordType, sequence: UInt64,
+                           timestamp: Int64, namespace: UnsafeRawBufferPointer, compressed: Bool) -> (stored: [UInt8], valueLength: Int)? {
+        guard keyBlob.count >= Self.keyBlobOverhead else { return nil }
+        if type == .tombstone { return blob.isEmpty ? ([], 0) : nil }
+        guard blob.count >= Self.valueBlobOverhead else { return nil }
+        let nonceStart = 4 + Self.keyIDLength
+        var nonce: (UInt64, UInt32) = (0, 0)
+        withUnsafeMutableBytes(of: &nonce) { nonce in
+            nonce.copy(UnsafeRawBufferPointer(rebasing: keyBlob[nonceStart ..< nonceStart + AESGCM.nonceLength]))
+            nonce[0] ^= 0x01  // the value blob's nonce (see the type's comment)
+        }
+        var aad: [UInt8] = []
+        Self.appendValueAAD(type, sequence, timestamp, namespace, compressed, to: &aad)
+        var length: UInt32 = 0
+        var opened = false
+        let stored = [UInt8](unsafeUninitializedCapacity: blob.count - Self.valueBlobOverhead) { buffer, initialized in
+            opened = readers.withContext { context in
+                withUnsafeBytes(of: nonce) { nonce in
+                    aad.withUnsafeBytes { aad in
+                        withUnsafeMutableBytes(of: &length) { prefix in
+                            context.open(blob, nonce: nonce, aad: aad, prefixInto: prefix, bodyInto: UnsafeMutableRawBufferPointer(buffer))
+                        }
+                    }
+                }
+            } ?? false
+            initialized = opened ? buffer.count : 0
+        }
+        return opened ? (stored, Int(UInt32(littleEndian: length))) : nil
     }
 
     private static func keyAAD(_ type: RecordType, _ sequence: UInt64, _ timestamp: Int64, _ namespace: [UInt8], _ id: [UInt8]) -> [UInt8] {
         var aad: [UInt8] = []
-        aad.reserveCapacity(keyAADLabel.count + 20 + namespace.count + id.count)
-        aad += keyAADLabel
-        aad.append(type.rawValue)
-        appendLittleEndian(sequence, to: &aad)
-        appendLittleEndian(timestamp, to: &aad)
-        appendLittleEndian(UInt16(namespace.count), to: &aad)
-        aad += namespace
-        aad += id
+        namespace.withUnsafeBytes { namespace in
+            id.withUnsafeBytes { appendKeyAAD(type, sequence, timestamp, namespace, $0, to: &aad) }
+        }
         return aad
     }
 
-    private static func valueAAD(_ type: RecordType, _ sequence: UInt64, _ timestamp: Int64, _ namespace: [UInt8], _ compressed: Bool) -> [UInt8] {
-        var aad: [UInt8] = []
-        aad.reserveCapacity(valueAADLabel.count + 21 + namespace.count)
-        aad += valueAADLabel
+    fileprivate static func appendKeyAAD(_ type: RecordType, _ sequence: UInt64, _ timestamp: Int64, _ namespace: UnsafeRawBufferPointer,
+                                     _ id: UnsafeRawBufferPointer, to aad: inout [UInt8]) {
+        aad.reserveCapacity(aad.count + 20 + 20 + namespace.count + id.count)
+        appendLabel("stele-record-key 1", to: &aad)
+        aad.append(type.rawValue)
+        appendFields(sequence, timestamp, namespace, to: &aad)
+        aad.append(contentsOf: id)
+    }
+
+    fileprivate static func appendValueAAD(_ type: RecordType, _ sequence: UInt64, _ timestamp: Int64, _ namespace: UnsafeRawBufferPointer,
+                                       _ compressed: Bool, to aad: inout [UInt8]) {
+        aad.reserveCapacity(aad.count + 22 + 21 + namespace.count)
+        appendLabel("stele-record-value 1", to: &aad)
         aad.append(type.rawValue)
         aad.append(compressed ? 1 : 0)
-        appendLittleEndian(sequence, to: &aad)
-        appendLittleEndian(timestamp, to: &aad)
-        appendLittleEndian(UInt16(namespace.count), to: &aad)
-        aad += namespace
-        return aad
+        appendFields(sequence, timestamp, namespace, to: &aad)
     }
 
-    private static let keyAADLabel = Array("stele-record-key 1".utf8) + [0]
-    private static let valueAADLabel = Array("stele-record-value 1".utf8) + [0]
+    /// Sequence number, timestamp (little-endian) and the namespace with its u16 length.
+    @inline(__always)
+    private static func appendFields(_ sequence: UInt64, _ timestamp: Int64, _ namespace: UnsafeRawBufferPointer, to aad: inout [UInt8]) {
+        withUnsafeBytes(of: sequence.littleEndian) { aad.append(contentsOf: $0) }
+        withUnsafeBytes(of: timestamp.littleEndian) { aad.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt16(truncatingIfNeeded: namespace.count).littleEndian) { aad.append(contentsOf: $0) }
+        aad.append(contentsOf: namespace)
+    }
 
-    private static func appendLittleEndian<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
-        for shift in stride(from: 0, to: T.bitWidth, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> shift)) }
+    /// A label and its terminating zero (a static string: no array shared between threads).
+    @inline(__always)
+    private static func appendLabel(_ label: StaticString, to aad: inout [UInt8]) {
+        label.withUTF8Buffer { aad.append(contentsOf: $0) }
+        aad.append(0)
     }
 }

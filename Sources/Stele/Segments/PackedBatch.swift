@@ -32,6 +32,12 @@ package struct PackedBatch: Sendable {
         package var stored: Range<Int>
         /// ``KeyIndex/hash(namespace:key:)`` of a put or tombstone (0 for other records).
         package var keyHash: UInt64
+        /// The key the key index files: `key` itself, or in a sealed batch (``Frame/flagEncrypted``)
+        /// the plaintext of the key blob that `key` holds.
+        package var plainKey: Range<Int>
+
+        /// Whether `key` and `value` are an encrypted record's blobs (a sealed batch's entry).
+        package var isEncrypted: Bool { flags & Frame.flagEncrypted != 0 }
     }
 
     package private(set) var bytes: [UInt8] = []
@@ -76,7 +82,7 @@ package struct PackedBatch: Sendable {
         let namespaceSpan = copy(namespace), keySpan = copy(key), valueSpan = copy(value)
         let keyHash = type == .put || type == .tombstone ? KeyIndex.hash(namespace: namespace, key: key) : 0
         items.append(Item(type: type, flags: 0, namespace: namespaceSpan, key: keySpan, value: valueSpan, stored: valueSpan,
-                          keyHash: keyHash))
+                          keyHash: keyHash, plainKey: keySpan))
         frameLength += Frame.length(namespace: namespace.count, key: key.count, stored: value.count)
     }
 
@@ -100,14 +106,52 @@ package struct PackedBatch: Sendable {
                 if let lz4 = LZ4.compressIfWorthIt(fields[item.value]) { compressed.append((position, lz4)) }
             }
         }
-        for (position, lz4) in compressed {
-            let start = compressedBytes.count
-            compressedBytes.append(contentsOf: lz4)
-            frameLength += lz4.count - items[position].stored.count
-            items[position].stored = start ..< compressedBytes.count
-            items[position].flags = Frame.flagLZ4
+        for (position, lz4) in compressed { store(position, compressedAs: lz4) }
+    }
+
+    /// Adds `entries`, entry i stored as `compressed[i]` (its LZ4 form) where given.
+    package mutating func append(_ entries: some Collection<Entry>, compressed: [[UInt8]?]?) {
+        let start = items.count
+        for entry in entries {
+            entry.namespace.withUnsafeBytes { ns in
+                entry.key.withUnsafeBytes { key in
+                    entry.value.withUnsafeBytes { append(type: entry.type, namespace: ns, key: key, value: $0) }
+                }
+            }
+        }
+        for (position, lz4) in (compressed ?? []).enumerated() where start + position < items.count {
+            if let lz4 { store(start + position, compressedAs: lz4) }
         }
     }
+
+    private mutating func store(_ position: Int, compressedAs lz4: [UInt8]) {
+        let start = compressedBytes.count
+        compressedBytes.append(contentsOf: lz4)
+        frameLength += lz4.count - items[position].stored.count
+        items[position].stored = start ..< compressedBytes.count
+        items[position].flags = Frame.flagLZ4
+    }
+
+    /// Adds an entry of a sealed batch (docs/format.md, "Encrypted records"), whose bytes are
+    /// written later (``withSealedBytes(count:_:)``): `bytes` holds every record's namespace, key
+    /// blob, value blob and plaintext key where its item says; each item's `key` is the key blob,
+    /// its `value` and `stored` the value blob, its `plainKey` the plaintext key, and its flags
+    /// have ``Frame/flagEncrypted`` (and ``Frame/flagLZ4`` if the blob holds an LZ4 form).
+    package mutating func appendSealed(_ item: Item) {
+        items.append(item)
+        frameLength += Frame.length(namespace: item.namespace.count, key: item.key.count, stored: item.value.count)
+    }
+
+    /// Sets a sealed batch's `bytes` to `count` zeros (in the storage it already has) and calls
+    /// `body` with them, to be written where the items (its second argument) say.
+    package mutating func withSealedBytes<R>(count: Int, _ body: (UnsafeMutableRawBufferPointer, UnsafeBufferPointer<Item>) throws -> R) rethrows -> R {
+        bytes.removeAll(keepingCapacity: true)
+        bytes.append(contentsOf: repeatElement(0, count: count))
+        return try items.withUnsafeBufferPointer { items in try bytes.withUnsafeMutableBytes { try body($0, items) } }
+    }
+
+    /// Bytes of storage kept (for reuse by the next batch).
+    package var capacity: Int { bytes.capacity + compressedBytes.capacity + items.capacity * MemoryLayout<Item>.stride }
 
     /// Calls `body` with the packed bytes and items in place: valid only during `body`.
     package func withFields<R>(_ body: (RawFields) throws -> R) rethrows -> R {
@@ -136,7 +180,7 @@ package struct PackedBatch: Sendable {
         /// What `item`'s frame stores: its value, or the value's LZ4 form.
         @inline(__always)
         package func stored(_ item: Item) -> UnsafeRawBufferPointer {
-            UnsafeRawBufferPointer(rebasing: (item.flags == 0 ? bytes : compressed)[item.stored])
+            UnsafeRawBufferPointer(rebasing: (item.flags == Frame.flagLZ4 ? compressed : bytes)[item.stored])
         }
     }
 }

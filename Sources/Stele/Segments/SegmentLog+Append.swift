@@ -14,10 +14,12 @@ extension SegmentLog {
     /// Appends one record with the next sequence number, rotating segments as needed.
     /// `value` is the logical value (hashed); `stored` is what goes on disk (maybe LZ4).
     /// `keyHash`: the key's ``KeyIndex/hash(namespace:key:)``, if the caller computed it (to prefetch).
+    /// An encrypted record (``Frame/flagEncrypted``) has its key blob as `key`, its value blob as
+    /// `value` and `stored`, and its plaintext key, for the key index, as `plainKey`.
     @inline(__always)
     package func append(type: RecordType, flags: UInt8, timestamp: Int64, namespace: UnsafeRawBufferPointer,
                         key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, stored: UnsafeRawBufferPointer,
-                        keyHash: UInt64? = nil) throws -> UInt64 {
+                        keyHash: UInt64? = nil, plainKey: UnsafeRawBufferPointer? = nil) throws -> UInt64 {
         let length = Frame.length(namespace: namespace.count, key: key.count, stored: stored.count)
         if active?.hasRoom(for: length) != true { try rotate() }
         if reachPending { try writeReach(open: true) }
@@ -25,14 +27,17 @@ extension SegmentLog {
             throw SteleError.invalidArgument("record of \(length) bytes does not fit in a segment of \(segmentSize) bytes")
         }
         let sequence = nextSequence
-        let leaf = CanonicalEntry.leafHash(type: type, sequence: sequence, timestamp: timestamp,
-                                           namespace: namespace.view, key: key.view, value: value.view)
+        let leaf = flags & Frame.flagEncrypted != 0
+            ? CanonicalEntry.encryptedLeafHash(type: type, flags: flags, sequence: sequence, timestamp: timestamp,
+                                               namespace: namespace.view, keyBlob: key.view, valueBlob: value.view)
+            : CanonicalEntry.leafHash(type: type, sequence: sequence, timestamp: timestamp,
+                                      namespace: namespace.view, key: key.view, value: value.view)
         let hint = KeyIndex.FrameHint(segment: segment.header.index, offset: segment.writeOffset)
         segment.append(type: type, flags: flags, sequence: sequence, timestamp: timestamp, namespace: namespace,
                        key: key, stored: stored, valueLength: value.count, leafHash: leaf)
         addToTree(leaf)
-        index(type: type, sequence: sequence, timestamp: timestamp, namespace: namespace, key: key, value: value, hint: hint,
-              keyHash: keyHash)
+        index(type: type, sequence: sequence, timestamp: timestamp, namespace: namespace, key: plainKey ?? key, value: value,
+              hint: hint, keyHash: keyHash)
         nextSequence += 1
         return sequence
     }

@@ -86,8 +86,8 @@ extension SegmentLog {
                 let namespace = fields[item.namespace], key = fields[item.key], value = fields[item.value]
                 segment.writeFrame(type: item.type, flags: item.flags, sequence: sequence, timestamp: timestamp,
                                    namespace: namespace, key: key, stored: fields.stored(item), valueLength: value.count)
-                index(type: item.type, sequence: sequence, timestamp: timestamp, namespace: namespace, key: key, value: value,
-                      hint: hint, keyHash: item.keyHash)
+                index(type: item.type, sequence: sequence, timestamp: timestamp, namespace: namespace, key: fields[item.plainKey],
+                      value: value, hint: hint, keyHash: item.keyHash)
             }
             nextSequence = first + UInt64(items.count)
             segment.endStaging()
@@ -235,9 +235,13 @@ private final class LeafShare: @unchecked Sendable {
     func hash(_ claimed: Range<Int>) {
         for position in claimed {
             let item = fields.items[position]
-            leaves[position] = CanonicalEntry.leafHash(type: item.type, sequence: first + UInt64(position), timestamp: timestamp,
-                                                       namespace: fields[item.namespace].view, key: fields[item.key].view,
-                                                       value: fields[item.value].view)
+            leaves[position] = item.isEncrypted
+                ? CanonicalEntry.encryptedLeafHash(type: item.type, flags: item.flags, sequence: first + UInt64(position),
+                                                   timestamp: timestamp, namespace: fields[item.namespace].view,
+                                                   keyBlob: fields[item.key].view, valueBlob: fields[item.value].view)
+                : CanonicalEntry.leafHash(type: item.type, sequence: first + UInt64(position), timestamp: timestamp,
+                                          namespace: fields[item.namespace].view, key: fields[item.key].view,
+                                          value: fields[item.value].view)
         }
         if let slot = subtreeSlot(claimed) {
             subtrees[slot] = TileBuilder.Subtree(leaves: claimed.map { leaves[$0] })

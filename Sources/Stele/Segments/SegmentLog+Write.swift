@@ -41,7 +41,8 @@ extension SegmentLog {
             tiles.startWritebackIfDue()
         }
         if let encryption {
-            return try appendEncrypted(encryption, packed: packed, entries: entries, compressed: compressed, added: added, timestamp: timestamp)
+            return try appendEncrypted(encryption, packed: packed, entries: entries, compressed: compressed, added: added, timestamp: timestamp,
+                                       syncFollows: syncFollows)
         }
         if added.isEmpty, let packed, let sequences = appendInParallel(packed, timestamp: timestamp, syncFollows: syncFollows) {
             return sequences

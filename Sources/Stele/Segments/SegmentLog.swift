@@ -82,6 +82,9 @@ package final class SegmentLog {
     /// The second core's thread for large batches (see ``appendInParallel(_:timestamp:)``),
     /// started by the first; ended at ``close()`` or when the log goes.
     var hashingThread: HelperThread?
+    /// The storage of the last sealed batch of an encrypted store, kept for the next: a batch's
+    /// blobs in fresh memory cost a page fault per 4 KiB (see `SegmentLog+Encrypted.swift`).
+    var sealingStorage = PackedBatch()
     /// The store's logger (``Store/Options/logger``, the store's path in its metadata).
     package var logger = Logger(label: "stele", factory: { _ in SwiftLogNoOpLogHandler() })
     /// The store's metrics (nil for readers that no store owns: fsck, restore).

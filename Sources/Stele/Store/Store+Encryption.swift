@@ -29,12 +29,15 @@ extension Store {
             return value
         }
         let (cipher, namespace) = try readingCipher(frame, view)
-        guard let opened = cipher.openValue(view.slice(frame.stored.lowerBound, frame.stored.count).array,
-                                            keyBlob: view.slice(frame.key.lowerBound, frame.key.count).array, type: frame.type,
-                                            sequence: frame.sequence, timestamp: frame.timestamp, namespace: namespace,
-                                            compressed: frame.isCompressed) else {
-            throw Self.unopenedBlob("value", frame, location)
+        let opened = view.slice(frame.stored.lowerBound, frame.stored.count).withBuffer { blob in
+            view.slice(frame.key.lowerBound, frame.key.count).withBuffer { keyBlob in
+                namespace.withUnsafeBytes { namespace in
+                    cipher.openValue(blob, keyBlob: keyBlob, type: frame.type, sequence: frame.sequence, timestamp: frame.timestamp,
+                                     namespace: namespace, compressed: frame.isCompressed)
+                }
+            }
         }
+        guard let opened else { throw Self.unopenedBlob("value", frame, location) }
         guard frame.isCompressed else {
             guard opened.stored.count == opened.valueLength else { throw Self.unopenedBlob("value", frame, location) }
             return opened.stored

@@ -138,8 +138,9 @@ extension Store {
                                     _ body: (UInt64, FrameInfo, ByteView, SegmentLog.Location) throws -> R) throws -> R? {
         try key.withUnsafeBytes { keyBytes in
             // First without comparing the key in the index (a cache miss saved): the record is
-            // read anyway and shows whether it is this key's. Almost never, it is not.
-            var confirmed = false
+            // read anyway and shows whether it is this key's. Almost never, it is not. Not in an
+            // encrypted store, whose frames hold the key only sealed.
+            var confirmed = encryption != nil
             while true {
                 guard let (sequence, location) = try latestLocation(namespace, keyBytes, asOf, confirmed: confirmed) else { return nil }
                 let result = try location.withFrame(sequence) { frame, view -> R? in
