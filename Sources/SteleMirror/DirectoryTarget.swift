@@ -47,7 +47,9 @@ public struct DirectoryTarget: MirrorTarget {
     @discardableResult
     private func writeOnce(_ bytes: [UInt8], to final: String, directory: String) throws -> Bool {
         let fs = PosixFileSystem()
-        let temporary = final + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+        // Named for this call alone: two writers of one name, in one process or two, never
+        // share a temporary file (the `link` below decides which of them creates the name).
+        let temporary = final + ".tmp-\(ProcessInfo.processInfo.processIdentifier)-\(String(UInt64.random(in: 0 ... .max), radix: 16))"
         if try fs.status(temporary) != nil { try fs.remove(temporary) }
         let fd = try fs.open(temporary, .createNew(permissions: 0o444))
         defer { try? fs.remove(temporary) }

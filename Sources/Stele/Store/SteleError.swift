@@ -176,6 +176,10 @@ public enum MirrorError: Sendable, Equatable, CustomStringConvertible {
     /// The copy lost objects, grew objects the mirror never wrote, or has objects overwritten or
     /// hidden by delete markers: each finding names the object. Nothing was uploaded over it.
     case tampered([String])
+    /// The copy names a newer writer epoch than this store holds: another store (a promoted
+    /// standby) extends the log now, and this one must not add to the copy (docs/operations.md,
+    /// "Writer epochs and fencing").
+    case fenced(epoch: UInt64, holder: String)
 
     public var description: String {
         switch self {
@@ -187,6 +191,7 @@ public enum MirrorError: Sendable, Equatable, CustomStringConvertible {
         case .checkpointMismatch(let detail): "restored log does not match the trusted checkpoint: \(detail)"
         case .invalid(let detail): detail
         case .tampered(let findings): "THE COPY WAS TAMPERED WITH: " + findings.joined(separator: "; ")
+        case .fenced(let epoch, let holder): "fenced: the copy belongs to writer epoch \(epoch) (\(holder)); this store no longer writes to it"
         }
     }
 }

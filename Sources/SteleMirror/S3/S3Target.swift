@@ -60,14 +60,18 @@ public struct S3Target: MirrorTarget {
         if bytes.count <= partSize {
             headers["content-md5"] = Data(md5(bytes)).base64EncodedString()
             headers["x-amz-checksum-sha256"] = Data(digest).base64EncodedString()
-            try writeOnce(name, digest: digest, size: bytes.count, "PUT \(key)") {
+            // Created only if the name is free (S3's conditional write): of two writers racing
+            // for one name, one wins and the other finds its object (a writer epoch's claim
+            // depends on it, see ``WriterEpoch``).
+            headers["if-none-match"] = "*"
+            return try writeOnce(name, digest: digest, size: bytes.count, "PUT \(key)") {
                 try client.send(.init(method: "PUT", key: key, headers: headers, body: bytes))
             }
-            return true
         }
         let started = try client.sendRetrying(.init(method: "POST", key: key, query: [("uploads", "")], headers: headers))
         try check(started, "start multipart upload of \(key)")
         guard let uploadID = XMLFields.first("UploadId", in: started.body) else { throw SteleError.mirror(.target("no UploadId for \(key)")) }
+        let created: Bool
         do {
             var parts: [(Int, String)] = []
             var offset = 0
@@ -84,9 +88,10 @@ public struct S3Target: MirrorTarget {
             }
             let manifest = "<CompleteMultipartUpload>" + parts.map { "<Part><PartNumber>\($0.0)</PartNumber><ETag>\($0.1)</ETag></Part>" }.joined()
                 + "</CompleteMultipartUpload>"
-            try writeOnce(name, digest: digest, size: bytes.count, "complete multipart upload of \(key)") {
+            created = try writeOnce(name, digest: digest, size: bytes.count, "complete multipart upload of \(key)") {
                 let completed = try client.send(.init(method: "POST", key: key, query: [("uploadId", uploadID)],
-                                                      headers: ["content-type": "application/xml"], body: Array(manifest.utf8)))
+                                                      headers: ["content-type": "application/xml", "if-none-match": "*"],
+                                                      body: Array(manifest.utf8)))
                 // S3 can answer 200 with an error document for CompleteMultipartUpload (and
                 // then means a 500: "InternalError", worth another try).
                 if completed.status == 200, XMLFields.first("Code", in: completed.body) != nil {
@@ -99,29 +104,50 @@ public struct S3Target: MirrorTarget {
             abortMultipartUpload(key, uploadID)
             throw error
         }
+        guard created else {
+            // Another writer's object holds the name: this upload's parts are dropped.
+            abortMultipartUpload(key, uploadID)
+            return false
+        }
         if let retention { try ensureRetention(key, retention) }
         return true
     }
 
-    /// Sends a request that creates `name` (a `PUT`, or a multipart completion) until it takes
-    /// effect: after a retryable failure, a `HEAD` tells whether the attempt took effect after
-    /// all (its answer was lost): then it is done; only if the object is absent is it sent
-    /// again. Never two versions of one object for one write.
-    private func writeOnce(_ name: String, digest: [UInt8], size: Int, _ what: String, _ attempt: () throws -> S3Client.Response) throws {
+    /// Sends a conditional request that creates `name` (a `PUT`, or a multipart completion, with
+    /// `If-None-Match: *`) until it takes effect: after a retryable failure, a `HEAD` tells whether
+    /// the attempt took effect after all (its answer was lost): then it is done; only if the
+    /// object is absent is it sent again. Never two versions of one object for one write.
+    /// - Returns: true if created (by this call, or by an earlier attempt of it whose answer was
+    ///   lost); false if another writer created it first with the same content.
+    /// - Throws: ``MirrorError/conflict(name:)`` if another writer created it first with other
+    ///   content.
+    private func writeOnce(_ name: String, digest: [UInt8], size: Int, _ what: String, _ attempt: () throws -> S3Client.Response) throws -> Bool {
         var tries = 1
         while true {
             let reason: String
             do {
                 let response = try attempt()
-                if (200 ..< 300).contains(response.status) { return }
-                guard S3RetryPolicy.isRetryable(response) else { throw SteleError.mirror(.target("\(what): \(S3Client.errorText(response))")) }
+                if (200 ..< 300).contains(response.status) { return true }
+                // 412: the name was taken meanwhile (by a racing writer, or by this write's own
+                // earlier attempt whose answer was lost).
+                if response.status == 412 {
+                    guard let existing = try head(name), existing.sha256 == hexString(digest), existing.size == size else {
+                        throw SteleError.mirror(.conflict(name: name))
+                    }
+                    return tries > 1
+                }
+                // 409 ConditionalRequestConflict: another conditional write to the name is in
+                // flight; the next attempt finds it done (412) or gone.
+                guard S3RetryPolicy.isRetryable(response) || response.status == 409 else {
+                    throw SteleError.mirror(.target("\(what): \(S3Client.errorText(response))"))
+                }
                 reason = S3Client.errorText(response)
             } catch SteleError.mirror(.transport(let detail)) {
                 reason = detail
             }
             if let existing = try head(name) {
                 guard existing.sha256 == hexString(digest), existing.size == size else { throw SteleError.mirror(.conflict(name: name)) }
-                return
+                return true
             }
             guard tries < client.retryPolicy.maxAttempts else { throw SteleError.mirror(.target("\(what): \(reason) (\(tries) attempts)")) }
             let wait = client.retryPolicy.delay(afterAttempt: tries)

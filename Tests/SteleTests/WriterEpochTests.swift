@@ -1,0 +1,202 @@
+import Foundation
+import Testing
+@testable import Stele
+@testable import SteleMirror
+
+/// Writer epochs (issue 21, first step): the claim object, the first pass's claim of epoch 1,
+/// and the fence: a mirror whose store holds an older epoch than the copy's newest adds nothing
+/// to the copy. Directory targets here; S3 (conditional writes, delete markers) below.
+@Suite struct WriterEpochTests {
+    static let storeID: [UInt8] = Array(0 ..< 16)
+
+    @Test func aClaimRoundTripsAndAnythingElseIsNotOne() throws {
+        let claim = WriterEpoch(epoch: 2, storeID: Self.storeID, firstSequence: 1_048_576, claimedAt: 1_765_065_600_000_000_000,
+                                holder: "standby-b:/var/lib/stele\nsecond line")
+        #expect(claim.holder == "standby-b:/var/lib/stelesecond line", "one line")
+        #expect(claim.objectName == "epochs/00000000000000000002")
+        #expect(String(decoding: claim.encoded, as: UTF8.self) == """
+        stele-writer-epoch 1
+        epoch 2
+        store 000102030405060708090a0b0c0d0e0f
+        from 1048576
+        at 1765065600000000000
+        holder standby-b:/var/lib/stelesecond line
+
+        """)
+        #expect(WriterEpoch(decoding: claim.encoded) == claim)
+        var altered = claim.encoded
+        altered[altered.firstIndex(of: UInt8(ascii: "2"))!] = UInt8(ascii: "3")
+        #expect(WriterEpoch(decoding: altered)?.epoch == 3, "a changed field is a different claim")
+        #expect(WriterEpoch(decoding: claim.encoded + Array("x\n".utf8)) == nil)
+        #expect(WriterEpoch(decoding: Array(claim.encoded.dropLast())) == nil)
+        #expect(WriterEpoch(decoding: Array(String(decoding: claim.encoded, as: UTF8.self).replacingOccurrences(of: "epoch 2", with: "epoch 02").utf8)) == nil,
+                "only the canonical encoding is a claim")
+        #expect(WriterEpoch(decoding: Array(String(decoding: claim.encoded, as: UTF8.self).replacingOccurrences(of: "epoch 2", with: "epoch 0").utf8)) == nil)
+        #expect(WriterEpoch(decoding: []) == nil)
+    }
+
+    /// A store with one sealed segment, mirrored once.
+    static func mirroredStore(_ dir: TemporaryDirectory, target: any MirrorTarget) throws -> (path: String, store: Store) {
+        let path = dir.child("primary")
+        try Store.create(at: path, segmentSize: 64 * 1024)
+        let store = try Store(path: path, options: .init(commitPolicy: .none))
+        try store.append(contentsOf: (0 ..< 50).map { testEntry($0) })
+        try store.seal()
+        _ = try Mirror(storePath: path, target: target).runOnce()
+        return (path, store)
+    }
+
+    static func segmentNames(_ target: any MirrorTarget) throws -> [String] {
+        try target.list(prefix: "segments/").map(\.name)
+    }
+
+    @Test func theFirstPassClaimsEpochOneAndANewerClaimFencesTheMirror() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let target = DirectoryTarget(root: dir.child("offsite"))
+        let (path, store) = try Self.mirroredStore(dir, target: target)
+        defer { try? store.close() }
+        let claims = try WriterEpoch.claims(in: target, storeID: store.config.storeID)
+        #expect(claims.map(\.epoch) == [1] && claims.first?.firstSequence == 0)
+        #expect(claims.first?.holder.hasSuffix(":" + path) == true)
+        // Another pass: the claim is the store's own; nothing new is claimed.
+        try store.append(contentsOf: (50 ..< 60).map { testEntry($0) })
+        try store.seal()
+        let report = try Mirror(storePath: path, target: target).runOnce()
+        #expect(report.uploaded.contains("segments/000000000002.seg"))
+        #expect(try WriterEpoch.claims(in: target, storeID: store.config.storeID).count == 1)
+
+        // A standby is promoted: it claims epoch 2 in the copy. The old primary writes on and
+        // seals; its mirror (running, or restarted) adds nothing.
+        let successor = WriterEpoch(epoch: 2, storeID: store.config.storeID, firstSequence: store.recordCount, claimedAt: 1, holder: "standby-b:/srv/stele")
+        try target.put(successor.objectName, successor.encoded, retention: nil, label: nil)
+        try store.append(contentsOf: (60 ..< 70).map { testEntry($0) })
+        try store.seal()
+        let before = try Self.segmentNames(target)
+        let running = Mirror(storePath: path, target: target)
+        for mirror in [running, running, Mirror(storePath: path, target: target)] {
+            #expect(throws: SteleError.mirror(.fenced(epoch: 2, holder: "standby-b:/srv/stele"))) { try mirror.runOnce() }
+        }
+        #expect(try Self.segmentNames(target) == before, "a fenced mirror uploads nothing")
+        #expect(!before.contains("segments/000000000003.seg"))
+
+        // The store that holds epoch 2 mirrors on (here, the same files, as a promoted copy
+        // of them would be).
+        try successor.hold(at: path)
+        #expect(try WriterEpoch.held(by: path) == successor)
+        let resumed = try Mirror(storePath: path, target: target).runOnce()
+        #expect(resumed.uploaded.contains("segments/000000000003.seg"))
+    }
+
+    @Test func aStoreThatHoldsAnEpochTheCopyLacksIsRefused() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.child("promoted")
+        try Store.create(at: path, segmentSize: 64 * 1024)
+        let store = try Store(path: path, options: .init(commitPolicy: .none))
+        try store.append(contentsOf: (0 ..< 20).map { testEntry($0) })
+        try store.seal()
+        let storeID = store.config.storeID
+        try store.close()
+        try WriterEpoch(epoch: 3, storeID: storeID, firstSequence: 10, claimedAt: 1, holder: "b").hold(at: path)
+        // A copy with no claims at all, and one whose newest claim is older than the store's.
+        let empty = DirectoryTarget(root: dir.child("empty"))
+        #expect(throws: SteleError.self) { try Mirror(storePath: path, target: empty).runOnce() }
+        #expect(try empty.list(prefix: "").isEmpty, "nothing uploaded")
+        let older = DirectoryTarget(root: dir.child("older"))
+        let two = WriterEpoch(epoch: 2, storeID: storeID, firstSequence: 5, claimedAt: 1, holder: "a")
+        try older.put(two.objectName, two.encoded, retention: nil, label: nil)
+        do {
+            _ = try Mirror(storePath: path, target: older).runOnce()
+            Issue.record("a copy without the store's claim was mirrored to")
+        } catch SteleError.mirror(.tampered(let findings)) {
+            #expect(findings.first?.contains("epochs/00000000000000000003") == true, "\(findings)")
+        }
+        // A claim for another store, or an object that is no claim, is tampering.
+        let foreign = DirectoryTarget(root: dir.child("foreign"))
+        try foreign.put("epochs/00000000000000000001", WriterEpoch(epoch: 1, storeID: Self.storeID, firstSequence: 0, claimedAt: 1, holder: "x").encoded,
+                        retention: nil, label: nil)
+        try foreign.put("epochs/00000000000000000002", Array("hello\n".utf8), retention: nil, label: nil)
+        do {
+            _ = try WriterEpoch.claims(in: foreign, storeID: storeID)
+            Issue.record("foreign claims were accepted")
+        } catch SteleError.mirror(.tampered(let findings)) {
+            #expect(findings.count == 2, "\(findings)")
+        }
+    }
+
+    /// Two writers create one name at once, each with other bytes: exactly one wins, the other is
+    /// told the name is taken (many rounds, so that the two really overlap).
+    static func racingCreatesHaveOneWinner(_ target: any MirrorTarget, rounds: Int) throws {
+        for round in 0 ..< rounds {
+            let name = WriterEpoch.objectName(UInt64(round + 1))
+            let outcomes = Outcomes()
+            DispatchQueue.concurrentPerform(iterations: 2) { writer in
+                let bytes = Array("writer \(writer) round \(round)\n".utf8)
+                do {
+                    outcomes.add(try target.put(name, bytes, retention: nil, label: nil) ? "won \(writer)" : "same")
+                } catch SteleError.mirror(.conflict) {
+                    outcomes.add("taken")
+                } catch {
+                    outcomes.add("\(error)")
+                }
+            }
+            let all = outcomes.all
+            let won = all.filter { $0.hasPrefix("won ") }
+            #expect(all.count == 2 && won.count == 1 && all.contains("taken"), "round \(round): \(all)")
+            let winner = won.first?.dropFirst("won ".count) ?? "none"
+            #expect(try target.get(name) == Array("writer \(winner) round \(round)\n".utf8), "round \(round): the winner's bytes")
+        }
+    }
+
+    @Test func racingCreatesInADirectoryHaveOneWinner() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        try Self.racingCreatesHaveOneWinner(DirectoryTarget(root: dir.child("offsite")), rounds: 40)
+    }
+}
+
+/// The same against the local S3-compatible server: conditional creates (`If-None-Match: *`) and
+/// a claim hidden by a delete marker.
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["STELE_S3_ENDPOINT"] != nil, "needs STELE_S3_ENDPOINT (tools/test.sh starts a local server)"))
+struct S3WriterEpochTests {
+    @Test func racingCreatesInABucketHaveOneWinner() throws {
+        let client = try S3MirrorTests.bucket("stele-epoch-race-\(UInt32.random(in: 0 ... .max))")
+        try WriterEpochTests.racingCreatesHaveOneWinner(S3Target(client: client, prefix: "copy"), rounds: 20)
+        #expect(client.log.contains { $0.hasPrefix("PUT copy/epochs/") })
+    }
+
+    @Test func aFencedMirrorAddsNothingAndAHiddenClaimIsTampering() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let client = try S3MirrorTests.bucket("stele-epoch-fence-\(UInt32.random(in: 0 ... .max))")
+        let target = S3Target(client: client, prefix: "copy")
+        let (path, store) = try WriterEpochTests.mirroredStore(dir, target: target)
+        defer { try? store.close() }
+        let successor = WriterEpoch(epoch: 2, storeID: store.config.storeID, firstSequence: store.recordCount, claimedAt: 1, holder: "standby-b")
+        try target.put(successor.objectName, successor.encoded, retention: nil, label: nil)
+        try store.append(contentsOf: (50 ..< 60).map { testEntry($0) })
+        try store.seal()
+        #expect(throws: SteleError.mirror(.fenced(epoch: 2, holder: "standby-b"))) { try Mirror(storePath: path, target: target).runOnce() }
+        #expect(try WriterEpochTests.segmentNames(target) == ["segments/000000000001.seg"])
+        // The operator hides the successor's claim (a delete marker): the old primary does not
+        // get the copy back.
+        let deleted = try client.send(.init(method: "DELETE", key: "copy/" + successor.objectName))
+        #expect((200 ..< 300).contains(deleted.status))
+        do {
+            _ = try Mirror(storePath: path, target: target).runOnce()
+            Issue.record("a hidden claim gave the copy back to the fenced store")
+        } catch SteleError.mirror(.tampered(let findings)) {
+            #expect(findings.contains { $0.contains("removed from the copy") }, "\(findings)")
+        }
+        #expect(try WriterEpochTests.segmentNames(target) == ["segments/000000000001.seg"])
+    }
+}
+
+/// Outcomes gathered from concurrent writers.
+private final class Outcomes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var outcomes: [String] = []
+    func add(_ outcome: String) { lock.withLock { outcomes.append(outcome) } }
+    var all: [String] { lock.withLock { outcomes } }
+}
