@@ -266,6 +266,8 @@ public final class Mirror {
         // A newer epoch, or the same number claimed by another store (a claim this store's
         // file does not match): either way this store is not the copy's writer.
         if newest.epoch > heldEpoch || (held != nil && held != newest) {
+            // The store's writer, in this process or another, is refused at its next open.
+            try Store.markFenced(at: storePath, epoch: newest.epoch, holder: newest.holder)
             throw SteleError.mirror(.fenced(epoch: newest.epoch, holder: newest.holder))
         }
     }

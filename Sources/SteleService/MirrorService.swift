@@ -14,6 +14,10 @@ import SteleMirror
 /// group down. At graceful shutdown the pass under way finishes first.
 public struct MirrorService: Service {
     private let mirror: MirrorBox
+    /// The store the mirror copies, open for writing in this process: fenced (every write
+    /// refused, ``SteleError/fenced(epoch:holder:)``) as soon as a pass finds a newer writer
+    /// epoch in the copy.
+    private let store: Store?
     /// Time between passes.
     public let interval: Duration
     private let logger: Logger
@@ -21,9 +25,12 @@ public struct MirrorService: Service {
     /// - Parameters:
     ///   - mirror: the mirror to run; the service is then its only user.
     ///   - interval: time between passes.
+    ///   - store: the mirrored store, if this process writes it: fenced when the copy names a
+    ///     newer writer epoch (docs/operations.md, "Writer epochs and fencing").
     ///   - logger: where passes, retries and the error that ends the service are reported.
-    public init(mirror: Mirror, interval: Duration = .seconds(1), logger: Logger = Logger(label: "stele.mirror")) {
+    public init(mirror: Mirror, interval: Duration = .seconds(1), store: Store? = nil, logger: Logger = Logger(label: "stele.mirror")) {
         self.mirror = MirrorBox(mirror)
+        self.store = store
         self.interval = interval
         var logger = logger
         logger[metadataKey: "stele.store"] = .string(mirror.storePath)
@@ -31,7 +38,7 @@ public struct MirrorService: Service {
     }
 
     public func run() async throws {
-        let (mirror, interval, logger) = (mirror, interval, logger)
+        let (mirror, interval, logger, store) = (mirror, interval, logger, store)
         try await cancelWhenGracefulShutdown {
             var pause = interval
             while !Task.isCancelled {
@@ -42,6 +49,14 @@ public struct MirrorService: Service {
                         "stele.lag_seconds": "\(report.lagSeconds ?? 0)",
                     ])
                     pause = interval
+                } catch SteleError.mirror(.fenced(let epoch, let holder)) {
+                    // Another store extends the log now: this one must not write another record.
+                    do { try store?.fence(epoch: epoch, holder: holder) } catch {
+                        logger.error("the store could not record its fence (its writes are refused all the same)",
+                                     metadata: ["stele.error": "\(error)"])
+                    }
+                    logger.critical("fenced: writer epoch \(epoch) (\(holder)) extends the log; this store writes nothing more")
+                    throw SteleError.mirror(.fenced(epoch: epoch, holder: holder))
                 } catch SteleError.mirror(let error) where !error.isTransient {
                     logger.critical("the off-host copy needs attention; mirroring stopped", metadata: ["stele.error": "\(error)"])
                     throw SteleError.mirror(error)

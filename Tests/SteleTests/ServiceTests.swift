@@ -75,4 +75,27 @@ import SteleService
         try await running.value
         #expect(copied.contains { $0.hasPrefix("segments/") && $0.hasSuffix(".seg") }, "the mirror service copied a sealed segment: \(copied)")
     }
+
+    /// A newer writer epoch in the copy (a standby promoted elsewhere) fences the store the
+    /// service mirrors: the service ends with `fenced`, and the store it was given refuses every
+    /// write from that moment, and every writable open after.
+    @Test func aFencedMirrorServiceFencesItsStore() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.child("store"), copy = DirectoryTarget(root: dir.child("copy"))
+        try Store.create(at: path, segmentSize: 1 << 20)
+        let store = try Store(path: path)
+        defer { try? store.close() }
+        try await store.put(namespace: "svc", key: [1], value: [1])
+        try store.seal()
+        _ = try Mirror(storePath: path, target: copy).runOnce()
+        let successor = WriterEpoch(epoch: 2, storeID: store.config.storeID, firstSequence: store.recordCount, claimedAt: 1, holder: "standby-b")
+        try copy.put(successor.objectName, successor.encoded, retention: nil, label: nil)
+        let service = MirrorService(mirror: Mirror(storePath: path, target: copy), interval: .milliseconds(10), store: store)
+        await #expect(throws: SteleError.mirror(.fenced(epoch: 2, holder: "standby-b"))) { try await service.run() }
+        #expect(throws: SteleError.fenced(epoch: 2, holder: "standby-b")) { try store.put(namespace: "svc", key: [2], value: [2]) }
+        await #expect(throws: SteleError.fenced(epoch: 2, holder: "standby-b")) { try await store.put(namespace: "svc", key: [3], value: [3]) }
+        #expect(throws: SteleError.fenced(epoch: 2, holder: "standby-b")) { try store.seal() }
+        #expect(try store.get(namespace: "svc", key: [1])?.value == [1], "reads go on")
+    }
 }

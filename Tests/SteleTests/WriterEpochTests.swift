@@ -79,6 +79,12 @@ import Testing
         }
         #expect(try Self.segmentNames(target) == before, "a fenced mirror uploads nothing")
         #expect(!before.contains("segments/000000000003.seg"))
+        // The mirror left the fence in the store's directory: its writer, once it closes, is
+        // refused a writable open (a read-only one still works), until the file is removed.
+        try store.close()
+        #expect(throws: SteleError.fenced(epoch: 2, holder: "standby-b:/srv/stele")) { try Store(path: path) }
+        try Store(path: path, options: .init(readOnly: true)).close()
+        try FileManager.default.removeItem(atPath: path + "/fenced")
 
         // The store that holds epoch 2 mirrors on (here, the same files, as a promoted copy
         // of them would be).
@@ -199,4 +205,37 @@ private final class Outcomes: @unchecked Sendable {
     private var outcomes: [String] = []
     func add(_ outcome: String) { lock.withLock { outcomes.append(outcome) } }
     var all: [String] { lock.withLock { outcomes } }
+}
+
+/// The store's side of a fence: ``Store/fence(epoch:holder:)`` and its `fenced` file.
+@Suite struct StoreFenceTests {
+    @Test func aFencedStoreRefusesEveryWriteAndEveryWritableOpenUntilTheMarkerGoes() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.child("store")
+        try Store.create(at: path)
+        let store = try Store(path: path)
+        try store.put(namespace: "n", key: [1], value: [1])
+        try store.fence(epoch: 4, holder: "dc2:/srv/stele")
+        let fenced = SteleError.fenced(epoch: 4, holder: "dc2:/srv/stele")
+        #expect(throws: fenced) { try store.put(namespace: "n", key: [2], value: [2]) }
+        #expect(throws: fenced) { try store.append(contentsOf: (0 ..< 100).map { testEntry($0) }) }
+        #expect(throws: fenced) { try store.seal() }
+        #expect(throws: fenced) { try store.checkpoint(signer: try NoteSigner.generate(name: "fence.test/log")) }
+        #expect(try store.get(namespace: "n", key: [1])?.value == [1])
+        let count = store.recordCount
+        try store.close()
+        #expect(String(decoding: try readFile(path + "/fenced"), as: UTF8.self) == "stele-fenced 1\nepoch 4\nholder dc2:/srv/stele\n")
+        #expect(throws: fenced) { try Store(path: path) }
+        let reader = try Store(path: path, options: .init(readOnly: true))
+        #expect(reader.recordCount == count)
+        try reader.close()
+        // A damaged marker still fences.
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: path + "/fenced"))
+        #expect(throws: SteleError.self) { try Store(path: path) }
+        try FileManager.default.removeItem(atPath: path + "/fenced")
+        let writer = try Store(path: path)
+        try writer.put(namespace: "n", key: [2], value: [2])
+        try writer.close()
+    }
 }

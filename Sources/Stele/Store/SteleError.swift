@@ -49,6 +49,10 @@ public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
     /// An encryption key or the keyring was wrong, missing or damaged, or a namespace's data
     /// key was destroyed (``EncryptionError``).
     case encryption(EncryptionError)
+    /// The store was fenced: its off-host copy names a newer writer epoch, held by `holder`
+    /// (a promoted standby), so this store writes nothing more (``Store/fence(epoch:holder:)``).
+    /// A writable open is refused too, until the operator removes the store's `fenced` file.
+    case fenced(epoch: UInt64, holder: String)
 
     /// A sentence for a log or an operator: what happened, where, and what to do.
     public var description: String {
@@ -73,6 +77,8 @@ public enum SteleError: Error, Sendable, Equatable, CustomStringConvertible {
         case .recordsLost(let lost):
             "\(lost); writes are refused: restore from an off-host copy, or record the loss with `stele record-loss`"
         case .encryption(let e): e.description
+        case .fenced(let epoch, let holder):
+            "fenced: writer epoch \(epoch) (\(holder)) extends this log now; this store writes nothing more (docs/operations.md, \"Writer epochs and fencing\")"
         case .notMigrated(let p):
             "\(p): the store predates config records (its identity and governance key are not in its log yet); it opens read-only until `stele migrate` adopts its stele.conf into the log"
         }

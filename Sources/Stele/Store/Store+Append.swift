@@ -123,7 +123,7 @@ extension Store {
     ) throws -> ClosedRange<UInt64> {
         guard let log = state.log else { throw SteleError.closed }
         guard log.writable else { throw SteleError.readOnly }
-        if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
+        if let refusal = state.writeRefusal { throw refusal }
         // Without a trustworthy index and retention state, retention rules cannot be
         // enforced: refuse every write until the damage is dealt with (`stele fsck`).
         if let damage = log.writeRefusal { throw SteleError.corruption(damage) }
@@ -224,7 +224,7 @@ extension Store {
         try state.withLock { state throws in
             guard let log = state.log else { throw SteleError.closed }
             guard log.writable else { throw SteleError.readOnly }
-            if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
+            if let refusal = state.writeRefusal { throw refusal }
             if let damage = log.tampered { throw SteleError.corruption(damage) }  // never seal an altered record in
             defer { durableCount.raise(to: log.sealedRecordCount) }
             do {
@@ -254,7 +254,7 @@ extension Store {
         try syncCursor.withLock { cursor throws in
             let pending = try state.withLock { state throws -> DurableSync? in
                 guard let log = state.log else { throw SteleError.closed }
-                if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
+                if let refusal = state.writeRefusal { throw refusal }
                 guard durableCount.load(ordering: .acquiring) < log.nextSequence else { return nil }
                 return log.durableSync(after: cursor)
             }

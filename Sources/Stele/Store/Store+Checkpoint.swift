@@ -42,7 +42,7 @@ extension Store {
         return try syncCursor.withLock { cursor throws -> String in
             try state.withLock { state throws -> String in
                 guard let log = state.log else { throw SteleError.closed }
-                if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
+                if let refusal = state.writeRefusal { throw refusal }
                 if let damage = log.tilesUnavailable { throw SteleError.corruption(damage) }
                 if durableCount.load(ordering: .acquiring) < log.nextSequence, let pending = log.durableSync(after: cursor) {
                     do {

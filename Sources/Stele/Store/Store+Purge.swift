@@ -56,7 +56,7 @@ extension Store {
         try state.withLock { state throws -> PurgeReport in
             guard let log = state.log else { throw SteleError.closed }
             guard log.writable else { throw SteleError.readOnly }
-            if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
+            if let refusal = state.writeRefusal { throw refusal }
             if let damage = log.writeRefusal { throw SteleError.corruption(damage) }
             // Decide from the log itself, never from a snapshot's summary of it.
             try log.verifyRetention()

@@ -93,7 +93,7 @@ extension Store {
         return try state.withLock { state throws -> ShredReport in
             guard let log = state.log else { throw SteleError.closed }
             guard log.writable else { throw SteleError.readOnly }
-            if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
+            if let refusal = state.writeRefusal { throw refusal }
             if let damage = log.writeRefusal { throw SteleError.corruption(damage) }
             guard let encryption = log.encryption else {
                 throw SteleError.invalidArgument("the store is not encrypted: shredding destroys an encrypted namespace's data key")

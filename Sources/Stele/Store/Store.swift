@@ -98,6 +98,14 @@ public final class Store: Sendable {
     struct State {
         var log: SegmentLog?
         var failure: IOError?
+        /// Set by ``Store/fence(epoch:holder:)``: every write is refused from then on.
+        var fence: (epoch: UInt64, holder: String)?
+
+        /// Why writes are refused now, if they are: a fence, or an earlier failed sync.
+        var writeRefusal: SteleError? {
+            if let fence { return .fenced(epoch: fence.epoch, holder: fence.holder) }
+            return failure.map { .writesDisabled(cause: $0) }
+        }
     }
 
     let fs: any FileSystem
@@ -281,6 +289,9 @@ public final class Store: Sendable {
         let masterKey = try Store.checkEncryptionKey(config: config, options: options, layout: layout)
         var lockFile: FileDescriptor?
         var clean = true
+        if !options.readOnly, let fence = try FenceMarker.read(fs: fs, layout: layout) {
+            throw SteleError.fenced(epoch: fence.epoch, holder: fence.holder)
+        }
         if !options.readOnly {
             (lockFile, clean) = try LockFile.acquire(fs: fs, path: layout.lock, storePath: path)
         }

@@ -1,0 +1,64 @@
+import SteleNative
+
+/// A store fenced off its off-host copy (docs/operations.md, "Writer epochs and fencing"): the
+/// copy names a newer writer epoch, held by another store (a promoted standby), so this one must
+/// not extend the log any more, or it would fork the history the copy and its checkpoints record.
+///
+/// ``Store/fence(epoch:holder:)`` refuses every write of the open store at once
+/// (``SteleError/fenced(epoch:holder:)``), and leaves a `fenced` file that refuses every later
+/// writable open, by this process or another, until the operator removes it. A mirror that finds
+/// the newer epoch writes the same file (``FenceMarker/write(fs:layout:epoch:holder:)``), so a
+/// writer in another process is refused at its next open even if nothing told it.
+///
+/// ```
+/// fenced                       in the store's directory
+///
+/// stele-fenced 1               format line
+/// epoch 2                      the epoch that replaced this store's
+/// holder standby-b:/srv/stele  who holds it (one line)
+/// ```
+package enum FenceMarker {
+    package static let fileName = "fenced"
+    private static let formatLine = "stele-fenced 1"
+
+    package static func path(_ layout: StoreLayout) -> String { layout.root + "/" + fileName }
+
+    /// The fence recorded for the store, or nil.
+    /// - Throws: ``SteleError/corruption(_:)`` for a file that is not a fence (it still fences:
+    ///   a damaged marker must not let a replaced writer back in).
+    package static func read(fs: any FileSystem, layout: StoreLayout) throws -> (epoch: UInt64, holder: String)? {
+        guard let bytes = try fs.readWholeFile(path(layout), limit: 4096) else { return nil }
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard lines.count == 4, lines[0] == formatLine, lines[3].isEmpty, lines[1].hasPrefix("epoch "), lines[2].hasPrefix("holder "),
+              let epoch = UInt64(lines[1].dropFirst("epoch ".count)) else {
+            throw SteleError.corruption(Corruption(file: path(layout), detail: "not a fence marker (the store stays fenced until it is removed)"))
+        }
+        return (epoch, String(lines[2].dropFirst("holder ".count)))
+    }
+
+    /// Records the fence (written atomically and synced).
+    package static func write(fs: any FileSystem, layout: StoreLayout, epoch: UInt64, holder: String) throws {
+        let holder = holder.filter { !$0.isNewline }
+        try fs.writeAtomically(Array("\(formatLine)\nepoch \(epoch)\nholder \(holder)\n".utf8), to: path(layout), permissions: 0o644,
+                               directory: layout.root)
+    }
+}
+
+extension Store {
+    /// Fences the store (see ``FenceMarker``): from now on every write (append, seal, checkpoint,
+    /// purge, shred) throws ``SteleError/fenced(epoch:holder:)``, and so does every later writable
+    /// open until the store's `fenced` file is removed. Reads go on. Called by the service that
+    /// runs the store's mirror when the copy names a newer writer epoch.
+    /// - Throws: ``SteleError/io(_:)`` if the marker cannot be written; the open store refuses
+    ///   writes all the same.
+    public func fence(epoch: UInt64, holder: String) throws {
+        state.withLock { $0.fence = (epoch, holder) }
+        try FenceMarker.write(fs: options.fileSystem, layout: StoreLayout(root: path), epoch: epoch, holder: holder)
+    }
+
+    /// Records a fence for the store at `path` without opening it (a mirror in another process
+    /// than the writer): the writer is refused at its next open.
+    public static func markFenced(at path: String, epoch: UInt64, holder: String) throws {
+        try FenceMarker.write(fs: PosixFileSystem(), layout: StoreLayout(root: path), epoch: epoch, holder: holder)
+    }
+}
