@@ -30,7 +30,7 @@ public struct DirectoryTarget: MirrorTarget {
             return false
         }
         let final = path(name)
-        let directory = (final as NSString).deletingLastPathComponent
+        let directory = parentDirectory(of: final)
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             try writeOnce(DirectoryTarget.sidecar(sha256: digest, label: label), to: final + ".sha256", directory: directory)

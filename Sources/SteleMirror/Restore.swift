@@ -279,8 +279,7 @@ public enum Restore {
         try reopened.close()
         try fs.syncFileSystem(work)
         try fs.rename(work, to: directory)
-        try fs.syncDirectory((directory as NSString).deletingLastPathComponent.isEmpty ? "."
-                             : (directory as NSString).deletingLastPathComponent)
+        try fs.syncDirectory(parentDirectory(of: directory))
         let elapsed = ContinuousClock.now - start
         return Report(restoredTo: directory, source: target.description, segments: restored.count,
                       bytes: restored.reduce(0) { $0 + (bytesRestored[$1.header.index] ?? 0) }, treeSize: size, rootHash: root.hex,

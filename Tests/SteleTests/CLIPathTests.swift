@@ -5,7 +5,9 @@ import Testing
 /// No CLI path misleads: each case once misled an operator (issue 15, item 5), through the real
 /// `stele` binary.
 @Suite struct CLIPathTests {
-    static func stele(_ arguments: [String], stdin: String? = nil) throws -> CLITests.Run { try CLITests.stele(arguments, stdin: stdin) }
+    static func stele(_ arguments: [String], stdin: String? = nil, in directory: String? = nil) throws -> CLITests.Run {
+        try CLITests.stele(arguments, stdin: stdin, in: directory)
+    }
 
     static func lines(_ range: Range<Int>, namespace: String = "m/orders") -> [String] {
         range.map { #"{"ns":"\#(namespace)","key":"o-\#($0)","value":"v\#($0)"}"# }
@@ -112,6 +114,24 @@ import Testing
         }
         let smallDry = try Self.stele(["purge", small, "--dry-run"])
         #expect(smallDry.stdout.contains("would take 31 bytes more"), "\(smallDry.stdout)")
+    }
+
+    /// Every path a bare name in the working directory: Foundation's `deletingLastPathComponent`
+    /// crashes on such a name (Swift 6 on Linux), which a restore once used for its parent.
+    @Test func bareRelativeNamesWorkForEveryStepOfACopyAndRestore() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let steps: [[String]] = [
+            ["init", "store"], ["put", "store", "ns", "k", "v"], ["keygen", "--name", "names.test/log", "--out", "log"],
+            ["checkpoint", "store", "--key", "log.key", "--seal", "--out", "trusted"], ["mirror", "store", "--to", "copy"],
+            ["restore", "--from", "copy", "--to", "restored", "--checkpoint", "trusted", "--verifier-key", "log.pub"],
+            ["fsck", "restored"], ["get", "restored", "ns", "k"],
+        ]
+        for step in steps {
+            let run = try Self.stele(step, in: dir.path)
+            #expect(run.status == 0, "stele \(step.joined(separator: " ")): \(run.stderr)")
+        }
+        #expect(try Self.stele(["get", "restored", "ns", "k"], in: dir.path).stdout.contains("v"))
     }
 
     @Test func mirrorAndRestoreRefuseTargetsInsideAStore() throws {

@@ -10,17 +10,19 @@ import Testing
         var stderr: String
     }
 
-    static func stele(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> Run {
+    static func stele(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:], in directory: String? = nil) throws -> Run {
         try run(URL(fileURLWithPath: ProcessCrashTests.childPath).deletingLastPathComponent().appendingPathComponent("stele").path,
-                arguments, stdin: stdin, environment: environment)
+                arguments, stdin: stdin, environment: environment, in: directory)
     }
 
     /// Runs `executable` with `arguments` (and `stdin`, and `environment` over this process's
-    /// environment), collecting its exit status and output.
-    static func run(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> Run {
+    /// environment, in `directory` if given), collecting its exit status and output.
+    static func run(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:],
+                    in directory: String? = nil) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out

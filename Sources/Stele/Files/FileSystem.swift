@@ -127,3 +127,12 @@ extension FileSystem {
         try syncDirectory(directory)
     }
 }
+
+/// The directory that holds `path`: "." for a bare name, "/" for a name at the root. (Not
+/// Foundation's `deletingLastPathComponent`, which crashes on a bare name with Swift 6 on Linux.)
+package func parentDirectory(of path: String) -> String {
+    var path = Substring(path)
+    while path.count > 1 && path.hasSuffix("/") { path = path.dropLast() }
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+}

@@ -23,13 +23,6 @@ func replaceFile(_ path: String, _ text: String, fileSystem: any FileSystem = Po
     try fileSystem.writeAtomically(Array(text.utf8), to: path, permissions: 0o644, directory: parentDirectory(of: path))
 }
 
-/// The directory holding `path`, as written (`.` for a bare name).
-private func parentDirectory(of path: String) -> String {
-    guard let slash = path.lastIndex(of: "/") else { return "." }
-    let parent = path[..<slash]
-    return parent.isEmpty ? "/" : String(parent)
-}
-
 /// Reads a small text file, for keys and checkpoints.
 func readText(_ path: String) throws -> String {
     guard let data = FileManager.default.contents(atPath: path) else { throw InputError(message: "cannot read \(path)") }
