@@ -260,3 +260,46 @@ import SteleNative
         return out
     }
 }
+
+/// One data key seals at most so many records (2^31 in a store: random 96-bit nonces, two per
+/// record, and NIST's 2^32 messages per key); here a limit of 100 shows the count kept across
+/// batches and reopens, and a refused batch writes nothing.
+@Suite struct DataKeyBudgetTests {
+    static func open(_ path: String, key: EncryptionKey) throws -> Store {
+        var options = Store.Options()
+        options.encryptionKey = key
+        options.recordsPerDataKey = 100
+        return try Store(path: path, options: options)
+    }
+
+    @Test func aNamespacesKeySealsNoMoreRecordsThanItsBudget() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let master = try EncryptionKey.generate()
+        let path = dir.child("store")
+        try Store.create(at: path, encryptionKey: master)
+        let exhausted = SteleError.encryption(.keyExhausted(namespace: "acme", limit: 100))
+        do {
+            let store = try Self.open(path, key: master)
+            defer { try? store.close() }
+            try store.putBatch((0 ..< 60).map { Entry(namespace: "acme", key: Array("k\($0)".utf8), value: [1]) })
+            for n in 60 ..< 99 { try store.put(namespace: "acme", key: Array("k\(n)".utf8), value: [1]) }
+            let before = store.recordCount
+            // Two records when one is left: the whole batch is refused, the other namespace's too.
+            #expect(throws: exhausted) {
+                try store.putBatch([Entry(namespace: "globex", key: [1], value: [1]), Entry(namespace: "acme", key: [1], value: [1]),
+                                    Entry(namespace: "acme", key: [2], value: [2])])
+            }
+            #expect(store.recordCount == before, "nothing of a refused batch is written")
+            try store.delete(namespace: "acme", key: Array("k0".utf8))  // the 100th
+            #expect(throws: exhausted) { try store.put(namespace: "acme", key: [3], value: [3]) }
+            try store.put(namespace: "globex", key: [1], value: [1])
+        }
+        // The count comes back from the log at the next open.
+        let store = try Self.open(path, key: master)
+        defer { try? store.close() }
+        #expect(throws: exhausted) { try store.put(namespace: "acme", key: [4], value: [4]) }
+        try store.put(namespace: "globex", key: [2], value: [2])
+        #expect(try store.get(namespace: "acme", key: Array("k98".utf8))?.value == [1])
+    }
+}

@@ -16,6 +16,11 @@ public enum EncryptionError: Sendable, Equatable, CustomStringConvertible {
     case keyRequired
     /// libcrypto failed to encrypt or to make a key (out of memory, say); nothing was written.
     case libcryptoFailed(String)
+    /// The namespace's data key has sealed as many records as one key may (`limit`, 2^31: two
+    /// AES-GCM messages with random nonces per record, and NIST SP 800-38D's bound of 2^32
+    /// messages per key); the batch was refused and nothing written. Moving a namespace to a new
+    /// key (a new generation) is not built yet.
+    case keyExhausted(namespace: String, limit: UInt64)
 
     public var description: String {
         switch self {
@@ -25,6 +30,8 @@ public enum EncryptionError: Sendable, Equatable, CustomStringConvertible {
         case .keyringDamaged(let path, let detail): "keyring \(path) is damaged: \(detail)"
         case .shredded(let namespace, let at): "namespace \(namespace) was shredded at \(at) ns since the epoch: its data key is destroyed"
         case .libcryptoFailed(let what): "libcrypto failed: \(what)"
+        case .keyExhausted(let namespace, let limit):
+            "namespace \(namespace)'s data key has sealed \(limit) records, as many as one key may (random 96-bit nonces); writes to it are refused"
         case .keyRequired: "the store is encrypted: give its master key (--encryption-key FILE or STELE_ENCRYPTION_KEY_FILE)"
         }
     }

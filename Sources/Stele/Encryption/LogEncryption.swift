@@ -25,8 +25,13 @@ package final class LogEncryption: Sendable {
     /// Opens the keyring at `path` with `master` (see ``Keyring/init(fs:path:storeID:master:)``).
     /// - Throws: ``SteleError/encryption(_:)`` (a wrong key, a damaged or missing keyring),
     ///   ``SteleError/io(_:)``.
-    package init(fs: any FileSystem, path: String, storeID: [UInt8], master: EncryptionKey) throws {
+    /// Records one data key may seal (``RecordCipher/recordLimit``).
+    private let recordLimit: UInt64
+
+    package init(fs: any FileSystem, path: String, storeID: [UInt8], master: EncryptionKey,
+                 recordLimit: UInt64 = RecordCipher.defaultRecordLimit) throws {
         keyringPath = path
+        self.recordLimit = recordLimit
         let keyring = try Keyring(fs: fs, path: path, storeID: storeID, master: master)
         state = Mutex(State(keyring: keyring))
     }
@@ -41,7 +46,7 @@ package final class LogEncryption: Sendable {
             if let cipher = state.ciphers[namespace] { return cipher }
             if let at = state.shredded[namespace] { throw Self.shredded(namespace, at) }
             let key = try state.keyring.addKey(forNamespace: namespace)
-            guard let cipher = RecordCipher(dataKey: key, generation: 1) else {
+            guard let cipher = RecordCipher(dataKey: key, generation: 1, recordLimit: recordLimit) else {
                 throw SteleError.encryption(.keyringDamaged(path: keyringPath, detail: "a data key is not 32 bytes"))
             }
             state.ciphers[namespace] = cipher
@@ -112,7 +117,7 @@ package final class LogEncryption: Sendable {
             if let at = state.shredded[namespace] { return .failure(Self.shredded(namespace, at)) }
             switch state.keyring.entry(forNamespace: namespace) {
             case .live(let generation, let key)?:
-                guard let cipher = RecordCipher(dataKey: key, generation: generation) else {
+                guard let cipher = RecordCipher(dataKey: key, generation: generation, recordLimit: recordLimit) else {
                     return .failure(.encryption(.keyringDamaged(path: keyringPath, detail: "a data key is not 32 bytes")))
                 }
                 state.ciphers[namespace] = cipher

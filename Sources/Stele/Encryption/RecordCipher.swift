@@ -1,4 +1,5 @@
 import SteleNative
+import Synchronization
 
 /// Encrypts a record's key and value under its namespace's data key (AES-256-GCM), for a frame
 /// with the `ENCRYPTED` flag (docs/format.md, "Encrypted records").
@@ -36,6 +37,11 @@ package final class RecordCipher: Sendable {
     package static let valueBlobOverhead = 4 + AESGCM.tagLength
 
     package let generation: UInt32
+    /// Records sealed under this key, in the log and in batches being written (see ``reserve(_:)``).
+    private let sealedRecords = Atomic<UInt64>(0)
+    /// How many records one key may seal: 2^31 (two AES-GCM messages per record with random
+    /// 96-bit nonces, and NIST SP 800-38D's 2^32 messages per key), lower only in tests.
+    package let recordLimit: UInt64
     private let idMAC: HMACSHA256
     /// Seal, under the store's writer lock only: one per lane of a batch sealed on two threads.
     private let writers: [AESGCMContext]
@@ -45,13 +51,35 @@ package final class RecordCipher: Sendable {
     private let readers: AESGCMContextPool
 
     /// Nil unless `dataKey` is 32 bytes (and libcrypto sets a context up).
-    package init?(dataKey: [UInt8], generation: UInt32) {
+    package static let defaultRecordLimit: UInt64 = 1 << 31
+
+    package init?(dataKey: [UInt8], generation: UInt32, recordLimit: UInt64 = RecordCipher.defaultRecordLimit) {
+        self.recordLimit = recordLimit
         let writers = (0 ..< Self.lanes).compactMap { _ in AESGCMContext(key: dataKey) }
         guard dataKey.count == AESGCM.keyLength, writers.count == Self.lanes else { return nil }
         self.writers = writers
         readers = AESGCMContextPool(key: dataKey)
         self.generation = generation
         idMAC = HMACSHA256(key: hmacSHA256(key: dataKey, message: Array("stele-key-id 1".utf8)))
+    }
+
+    /// Counts `count` records found sealed under this key in the log (at open).
+    package func countSealed(_ count: UInt64) {
+        sealedRecords.add(count, ordering: .relaxed)
+    }
+
+    /// Takes `count` more records out of this key's budget before they are sealed; false, taking
+    /// none, if they would pass ``recordLimit``. A batch that then fails keeps its reservation:
+    /// the count only ever over-states what the key sealed, never under-states it.
+    package func reserve(_ count: UInt64) -> Bool {
+        var current = sealedRecords.load(ordering: .relaxed)
+        while true {
+            let (next, overflow) = current.addingReportingOverflow(count)
+            guard !overflow, next <= recordLimit else { return false }
+            let (exchanged, original) = sealedRecords.compareExchange(expected: current, desired: next, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
     }
 
     /// The key id of `key` under this data key (see the type's comment).

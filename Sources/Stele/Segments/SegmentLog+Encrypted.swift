@@ -107,6 +107,15 @@ extension SegmentLog {
                     runs.append(SealJob.Run(end: position + 1, cipher: try encryption.cipherForWriting(Array(fields[item.namespace]))))
                 }
             }
+            // Each key's budget of records (random nonces): taken before anything is sealed.
+            var start = 0
+            for run in runs {
+                guard run.cipher.reserve(UInt64(run.end - start)) else {
+                    throw SteleError.encryption(.keyExhausted(namespace: String(decoding: fields[fields.items[start].namespace], as: UTF8.self),
+                                                              limit: run.cipher.recordLimit))
+                }
+                start = run.end
+            }
             sealed.reserve(records: fields.items.count, bytes: 0)
             var size = 0
             func take(_ count: Int) -> Range<Int> {

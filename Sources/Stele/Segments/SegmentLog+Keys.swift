@@ -96,6 +96,7 @@ extension SegmentLog {
             throw SteleError.corruption(Corruption(file: path, offset: frame.offset, sequence: frame.sequence,
                                                    detail: "its key blob does not open under its namespace's data key"))
         }
+        cipher.countSealed(1)
         namespace.withUnsafeBytes { namespace in
             key.withUnsafeBytes { index.record(namespace: namespace, key: $0, sequence: frame.sequence, deleted: frame.type == .tombstone, hint: hint) }
         }

@@ -64,6 +64,9 @@ public final class Store: Sendable {
         /// read-only only, for what works on ciphertext (verification, proofs, copies), and key
         /// reads throw ``EncryptionError/keyRequired``. Refused for a store that is not encrypted.
         public var encryptionKey: EncryptionKey?
+        /// Records one data key may seal (``EncryptionError/keyExhausted(namespace:limit:)``):
+        /// 2^31; lower only in tests.
+        package var recordsPerDataKey = RecordCipher.defaultRecordLimit
 
         /// Options for ``Store/init(path:options:)``; ``sealInterval`` is set on the value afterwards.
         /// - Parameters:
@@ -298,7 +301,8 @@ public final class Store: Sendable {
         // The keyring after the lock: a writer that held it before may have added a slot.
         let encryption: LogEncryption?
         do {
-            encryption = try masterKey.map { try LogEncryption(fs: fs, path: layout.keyring, storeID: config.storeID, master: $0) }
+            encryption = try masterKey.map { try LogEncryption(fs: fs, path: layout.keyring, storeID: config.storeID, master: $0,
+                                                                recordLimit: options.recordsPerDataKey) }
         } catch {
             if let lockFile { fs.close(lockFile) }
             throw error
