@@ -239,44 +239,6 @@ public final class Mirror {
         if !findings.isEmpty { throw SteleError.mirror(.tampered(findings)) }
     }
 
-    /// The fence (see ``WriterEpoch``): the copy's newest writer epoch must be the one this
-    /// store holds, or this store has been replaced as the log's writer. The first pass of a
-    /// store claims epoch 1 (a create that one of two racing mirrors wins).
-    /// - Throws: ``MirrorError/fenced(epoch:holder:)`` when the copy names a newer epoch;
-    ///   ``MirrorError/tampered(_:)`` when it lacks the epoch this store holds.
-    private func checkEpoch(_ store: Store, floor: ObjectRetention) throws {
-        let storeID = store.config.storeID
-        let held = try WriterEpoch.held(by: storePath)
-        let claims = try WriterEpoch.claims(in: target, storeID: storeID)
-        guard let newest = claims.last else {
-            if let held {
-                throw SteleError.mirror(.tampered(["epochs/: no writer epoch claim, but this store holds epoch \(held.epoch) (claims lost from the copy)"]))
-            }
-            let claim = WriterEpoch(epoch: 1, storeID: storeID, firstSequence: 0, claimedAt: Int64(Date().timeIntervalSince1970 * 1e9),
-                                    holder: Self.holder(storePath))
-            // A racing mirror's claim of epoch 1 for the same store is as good as this one.
-            // (Not remembered in `known`: every pass lists the claims again, by version.)
-            do { try target.put(claim.objectName, claim.encoded, retention: floor, label: nil) } catch SteleError.mirror(.conflict) {}
-            return
-        }
-        let heldEpoch = held?.epoch ?? 1
-        if newest.epoch < heldEpoch {
-            throw SteleError.mirror(.tampered(["\(WriterEpoch.objectName(heldEpoch)): this store's writer epoch claim is not in the copy (the newest there is \(newest.epoch))"]))
-        }
-        // A newer epoch, or the same number claimed by another store (a claim this store's
-        // file does not match): either way this store is not the copy's writer.
-        if newest.epoch > heldEpoch || (held != nil && held != newest) {
-            // The store's writer, in this process or another, is refused at its next open.
-            try Store.markFenced(at: storePath, epoch: newest.epoch, holder: newest.holder)
-            throw SteleError.mirror(.fenced(epoch: newest.epoch, holder: newest.holder))
-        }
-    }
-
-    /// Who claims an epoch, for people reading the claim: host and store path.
-    static func holder(_ storePath: String) -> String {
-        ProcessInfo.processInfo.hostName + ":" + storePath
-    }
-
     /// Brings the keyring copy up to date with the local keyring: first, so that a record is
     /// never off-host before a key that opens it, and a shred reaches the copy at the next pass.
     private func copyKeyring(_ layout: StoreLayout, _ report: inout Report) throws {

@@ -19,9 +19,8 @@ import SteleNative
 /// Why a claim object and not a lock: an object store offers no lock that outlives a partition,
 /// but it does offer a create that only one of two racing writers wins (S3's `If-None-Match: *`,
 /// a directory's `link`). A writer that finds a newer epoch than its own in the copy has been
-/// replaced, and stops adding to the copy. The first mirror pass of a store claims epoch 1.
-/// A store that holds a later epoch keeps its claim's bytes in `epoch` in its directory;
-/// without that file a store holds epoch 1.
+/// replaced, and stops adding to the copy. The first mirror pass of a store claims epoch 1; a
+/// store keeps the claim it holds in `epoch` in its directory (see `Mirror+Epoch.swift`).
 public struct WriterEpoch: Sendable, Equatable {
     public var epoch: UInt64
     public var storeID: [UInt8]
@@ -36,12 +35,12 @@ public struct WriterEpoch: Sendable, Equatable {
         self.storeID = storeID
         self.firstSequence = firstSequence
         self.claimedAt = claimedAt
-        self.holder = String(holder.filter { !$0.isNewline }.prefix(200))
+        self.holder = String(oneLine(holder).prefix(200))
     }
 
     /// Where claims live in a copy.
     public static let prefix = "epochs/"
-    /// The local file of a store that holds an epoch after the first.
+    /// The file in a store's directory with the claim it holds.
     public static let fileName = "epoch"
     private static let formatLine = "stele-writer-epoch 1"
 
@@ -81,7 +80,7 @@ public struct WriterEpoch: Sendable, Equatable {
         guard encoded == bytes else { return nil }
     }
 
-    /// The epoch the store at `storePath` holds: its `epoch` file, or nil (epoch 1) without one.
+    /// The claim the store at `storePath` holds: its `epoch` file, or nil without one.
     /// - Throws: ``SteleError/mirror(_:)`` for a file that is not a claim.
     public static func held(by storePath: String) throws -> WriterEpoch? {
         let path = storePath + "/" + fileName

@@ -293,13 +293,20 @@ import SteleNative
             #expect(store.recordCount == before, "nothing of a refused batch is written")
             try store.delete(namespace: "acme", key: Array("k0".utf8))  // the 100th
             #expect(throws: exhausted) { try store.put(namespace: "acme", key: [3], value: [3]) }
-            try store.put(namespace: "globex", key: [1], value: [1])
+            // The refused batches took nothing from globex's budget: 100 records still fit.
+            try store.putBatch((0 ..< 100).map { Entry(namespace: "globex", key: Array("g\($0)".utf8), value: [1]) })
+            #expect(throws: SteleError.encryption(.keyExhausted(namespace: "globex", limit: 100))) {
+                try store.put(namespace: "globex", key: [1], value: [1])
+            }
         }
         // The count comes back from the log at the next open.
         let store = try Self.open(path, key: master)
         defer { try? store.close() }
         #expect(throws: exhausted) { try store.put(namespace: "acme", key: [4], value: [4]) }
-        try store.put(namespace: "globex", key: [2], value: [2])
+        #expect(throws: SteleError.encryption(.keyExhausted(namespace: "globex", limit: 100))) {
+            try store.put(namespace: "globex", key: [2], value: [2])
+        }
+        try store.put(namespace: "initech", key: [2], value: [2])
         #expect(try store.get(namespace: "acme", key: Array("k98".utf8))?.value == [1])
     }
 }

@@ -94,6 +94,45 @@ import Testing
         #expect(resumed.uploaded.contains("segments/000000000003.seg"))
     }
 
+    /// The first pass records the claim in the store's `epoch` file; a copy of the store's
+    /// directory elsewhere (or a standby restored from the copy) has none, and the claim names
+    /// another place: it is fenced, not a second writer of epoch 1.
+    @Test func onlyTheStoreThatClaimedEpochOneWritesUnderIt() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let target = DirectoryTarget(root: dir.child("offsite"))
+        let (path, store) = try Self.mirroredStore(dir, target: target)
+        try store.close()
+        let claim = try #require(try WriterEpoch.held(by: path))
+        #expect(claim.epoch == 1 && claim.holder == Mirror.holder(path))
+        let twin = dir.child("twin")
+        try FileManager.default.copyItem(atPath: path, toPath: twin)
+        try FileManager.default.removeItem(atPath: twin + "/epoch")
+        #expect(throws: SteleError.mirror(.fenced(epoch: 1, holder: claim.holder))) { try Mirror(storePath: twin, target: target).runOnce() }
+        #expect(throws: SteleError.fenced(epoch: 1, holder: claim.holder)) { try Store(path: twin) }
+        // The store that claimed it mirrors on; without its file (an older version wrote none),
+        // the claim's holder (this host and path) is enough.
+        try FileManager.default.removeItem(atPath: path + "/epoch")
+        _ = try Mirror(storePath: path, target: target).runOnce()
+        #expect(try WriterEpoch.held(by: path) == claim)
+    }
+
+    /// A writer open in another process than its mirror stops within a tenth of a second of the
+    /// mirror's fence file, without reopening.
+    @Test func anOpenWriterFindsTheFenceFileItself() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.child("store")
+        try Store.create(at: path)
+        let store = try Store(path: path)
+        defer { try? store.close() }
+        try store.put(namespace: "n", key: [1], value: [1])
+        try Store.markFenced(at: path, epoch: 2, holder: "dc2")
+        Thread.sleep(forTimeInterval: 0.15)
+        #expect(throws: SteleError.fenced(epoch: 2, holder: "dc2")) { try store.put(namespace: "n", key: [2], value: [2]) }
+        #expect(throws: SteleError.fenced(epoch: 2, holder: "dc2")) { try store.seal() }
+    }
+
     @Test func aStoreThatHoldsAnEpochTheCopyLacksIsRefused() throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

@@ -82,6 +82,11 @@ package final class RecordCipher: Sendable {
         }
     }
 
+    /// Gives back a reservation of a batch refused before any of it was sealed.
+    package func release(_ count: UInt64) {
+        sealedRecords.subtract(count, ordering: .relaxed)
+    }
+
     /// The key id of `key` under this data key (see the type's comment).
     package func keyID(_ key: [UInt8]) -> [UInt8] {
         Array(idMAC.mac(key).prefix(Self.keyIDLength))

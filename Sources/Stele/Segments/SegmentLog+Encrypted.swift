@@ -107,10 +107,16 @@ extension SegmentLog {
                     runs.append(SealJob.Run(end: position + 1, cipher: try encryption.cipherForWriting(Array(fields[item.namespace]))))
                 }
             }
-            // Each key's budget of records (random nonces): taken before anything is sealed.
+            // Each key's budget of records (random nonces): taken before anything is sealed, and
+            // given back whole if one key has too few left (the batch is refused whole).
             var start = 0
-            for run in runs {
+            for (number, run) in runs.enumerated() {
                 guard run.cipher.reserve(UInt64(run.end - start)) else {
+                    var released = 0
+                    for earlier in runs.prefix(number) {
+                        earlier.cipher.release(UInt64(earlier.end - released))
+                        released = earlier.end
+                    }
                     throw SteleError.encryption(.keyExhausted(namespace: String(decoding: fields[fields.items[start].namespace], as: UTF8.self),
                                                               limit: run.cipher.recordLimit))
                 }

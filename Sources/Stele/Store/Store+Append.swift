@@ -128,6 +128,7 @@ extension Store {
         // enforced: refuse every write until the damage is dealt with (`stele fsck`).
         if let damage = log.writeRefusal { throw SteleError.corruption(damage) }
         let now = clock.nanosecondsSinceEpoch()
+        try checkForFence(&state, now: now)
         var added = try extra?(log, log.nextSequence, max(now, log.lastTimestamp)) ?? []
         let (behind, overflow) = log.lastTimestamp.subtractingReportingOverflow(now)
         if overflow || behind > Store.clockStepLogged {

@@ -38,13 +38,22 @@ package enum FenceMarker {
 
     /// Records the fence (written atomically and synced).
     package static func write(fs: any FileSystem, layout: StoreLayout, epoch: UInt64, holder: String) throws {
-        let holder = holder.filter { !$0.isNewline }
+        let holder = oneLine(holder)
         try fs.writeAtomically(Array("\(formatLine)\nepoch \(epoch)\nholder \(holder)\n".utf8), to: path(layout), permissions: 0o644,
                                directory: layout.root)
     }
 }
 
+/// `text` without line breaks or other control characters (a name that came from a copy, bound
+/// for a file of lines, a log or a terminal).
+package func oneLine(_ text: String) -> String {
+    String(text.unicodeScalars.filter { $0.properties.generalCategory != .control }.map(Character.init))
+}
+
 extension Store {
+    /// How often a writer looks for a `fenced` file a mirror in another process may have left.
+    static let fenceCheckInterval: Int64 = 100_000_000
+
     /// Fences the store (see ``FenceMarker``): from now on every write (append, seal, checkpoint,
     /// purge, shred) throws ``SteleError/fenced(epoch:holder:)``, and so does every later writable
     /// open until the store's `fenced` file is removed. Reads go on. Called by the service that
@@ -54,6 +63,17 @@ extension Store {
     public func fence(epoch: UInt64, holder: String) throws {
         state.withLock { $0.fence = (epoch, holder) }
         try FenceMarker.write(fs: options.fileSystem, layout: StoreLayout(root: path), epoch: epoch, holder: holder)
+    }
+
+    /// With the writer lock held, at most every ``fenceCheckInterval``: fences the store if a
+    /// mirror in another process left a `fenced` file since it opened (one `stat` when there is
+    /// none), so that a writer that stays open stops within a tenth of a second of its mirror.
+    func checkForFence(_ state: inout State, now: Int64) throws {
+        guard now &- state.fenceCheckedAt >= Store.fenceCheckInterval || now < state.fenceCheckedAt else { return }
+        state.fenceCheckedAt = now
+        guard let fence = try FenceMarker.read(fs: options.fileSystem, layout: StoreLayout(root: path)) else { return }
+        state.fence = fence
+        throw SteleError.fenced(epoch: fence.epoch, holder: fence.holder)
     }
 
     /// Records a fence for the store at `path` without opening it (a mirror in another process

@@ -103,6 +103,8 @@ public final class Store: Sendable {
         var failure: IOError?
         /// Set by ``Store/fence(epoch:holder:)``: every write is refused from then on.
         var fence: (epoch: UInt64, holder: String)?
+        /// When the writer last looked for a `fenced` file (``Store/fenceCheckInterval``).
+        var fenceCheckedAt: Int64 = 0
 
         /// Why writes are refused now, if they are: a fence, or an earlier failed sync.
         var writeRefusal: SteleError? {
@@ -292,11 +294,15 @@ public final class Store: Sendable {
         let masterKey = try Store.checkEncryptionKey(config: config, options: options, layout: layout)
         var lockFile: FileDescriptor?
         var clean = true
-        if !options.readOnly, let fence = try FenceMarker.read(fs: fs, layout: layout) {
-            throw SteleError.fenced(epoch: fence.epoch, holder: fence.holder)
-        }
         if !options.readOnly {
             (lockFile, clean) = try LockFile.acquire(fs: fs, path: layout.lock, storePath: path)
+            // Under the lock: a marker written while another writer held it is seen here.
+            do {
+                if let fence = try FenceMarker.read(fs: fs, layout: layout) { throw SteleError.fenced(epoch: fence.epoch, holder: fence.holder) }
+            } catch {
+                if let lockFile { fs.close(lockFile) }
+                throw error
+            }
         }
         // The keyring after the lock: a writer that held it before may have added a slot.
         let encryption: LogEncryption?

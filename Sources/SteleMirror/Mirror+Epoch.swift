@@ -1,0 +1,60 @@
+import Foundation
+import Stele
+
+extension Mirror {
+    /// The fence (see ``WriterEpoch``): the copy's newest writer epoch must be the one this store
+    /// holds (its `epoch` file), or this store has been replaced as the log's writer.
+    ///
+    /// The first pass of a store claims epoch 1 (a create that one of two racing writers wins) and
+    /// records the claim in the store's `epoch` file. A store without that file takes the copy's
+    /// epoch-1 claim as its own only if the claim names this host and store path (a mirror of this
+    /// store made it: before epoch files, or in a pass whose file write failed); any other store
+    /// (a standby restored from the copy, a copy of the directory elsewhere) is fenced.
+    /// - Throws: ``MirrorError/fenced(epoch:holder:)`` when another store holds the newest epoch;
+    ///   ``MirrorError/tampered(_:)`` when the copy lacks the epoch this store holds.
+    func checkEpoch(_ store: Store, floor: ObjectRetention) throws {
+        let storeID = store.config.storeID
+        var held = try WriterEpoch.held(by: storePath)
+        var claims = try WriterEpoch.claims(in: target, storeID: storeID)
+        if claims.isEmpty {
+            if let held {
+                throw SteleError.mirror(.tampered(["epochs/: no writer epoch claim, but this store holds epoch \(held.epoch) (claims lost from the copy)"]))
+            }
+            let claim = WriterEpoch(epoch: 1, storeID: storeID, firstSequence: 0, claimedAt: Int64(Date().timeIntervalSince1970 * 1e9),
+                                    holder: Self.holder(storePath))
+            // (Not remembered in `known`: every pass lists the claims again, by version.)
+            do {
+                try target.put(claim.objectName, claim.encoded, retention: floor, label: nil)
+                try claim.hold(at: storePath)
+                return
+            } catch SteleError.mirror(.conflict) {
+                // Another writer created it first: whose it is decides below.
+                claims = try WriterEpoch.claims(in: target, storeID: storeID)
+            }
+        }
+        guard let newest = claims.last else { throw SteleError.mirror(.missing(name: WriterEpoch.objectName(1))) }
+        if held == nil, newest.epoch == 1, newest.holder == Self.holder(storePath) {
+            try newest.hold(at: storePath)
+            held = newest
+        }
+        if let held, newest.epoch < held.epoch {
+            throw SteleError.mirror(.tampered(["\(held.objectName): this store's writer epoch claim is not in the copy (the newest there is \(newest.epoch))"]))
+        }
+        // A newer epoch, a claim of this one by another store, or no claim of this store's at
+        // all: this store is not the copy's writer.
+        guard let held, held == newest else { throw fenced(by: newest) }
+    }
+
+    /// Leaves the fence in the store's directory, so that its writer (in this process or another)
+    /// is refused writes, and returns the error that ends the pass. A marker that cannot be
+    /// written (a read-only mount) does not hide the fence: the pass is refused all the same.
+    private func fenced(by newest: WriterEpoch) -> SteleError {
+        try? Store.markFenced(at: storePath, epoch: newest.epoch, holder: newest.holder)
+        return SteleError.mirror(.fenced(epoch: newest.epoch, holder: newest.holder))
+    }
+
+    /// Who claims an epoch, for people reading the claim: host and store path.
+    static func holder(_ storePath: String) -> String {
+        ProcessInfo.processInfo.hostName + ":" + storePath
+    }
+}
