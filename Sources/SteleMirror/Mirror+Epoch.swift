@@ -6,7 +6,8 @@ extension Mirror {
     /// holds (its `epoch` file), or this store has been replaced as the log's writer.
     ///
     /// The first pass of a store claims epoch 1 (a create that one of two racing writers wins) and
-    /// records the claim in the store's `epoch` file. A store without that file takes the copy's
+    /// records the claim in the store's `epoch` file; a further copy of the store (another
+    /// region) gets the same claim at its first pass. A store without that file takes the copy's
     /// epoch-1 claim as its own only if the claim names this host and store path (a mirror of this
     /// store made it: before epoch files, or in a pass whose file write failed); any other store
     /// (a standby restored from the copy, a copy of the directory elsewhere) is fenced.
@@ -17,15 +18,22 @@ extension Mirror {
         var held = try WriterEpoch.held(by: storePath)
         var claims = try WriterEpoch.claims(in: target, storeID: storeID)
         if claims.isEmpty {
+            let claim: WriterEpoch
             if let held {
-                throw SteleError.mirror(.tampered(["epochs/: no writer epoch claim, but this store holds epoch \(held.epoch) (claims lost from the copy)"]))
-            }
-            let claim = WriterEpoch(epoch: 1, storeID: storeID, firstSequence: 0, claimedAt: Int64(Date().timeIntervalSince1970 * 1e9),
+                // Another copy of this store (a second region) starts with the claim the store
+                // holds; a copy that has segments already has lost its claims.
+                guard try target.list(prefix: "segments/").isEmpty else {
+                    throw SteleError.mirror(.tampered(["epochs/: no writer epoch claim, but the copy holds segments and this store holds epoch \(held.epoch) (claims lost from the copy)"]))
+                }
+                claim = held
+            } else {
+                claim = WriterEpoch(epoch: 1, storeID: storeID, firstSequence: 0, claimedAt: Int64(Date().timeIntervalSince1970 * 1e9),
                                     holder: Self.holder(storePath))
+            }
             // (Not remembered in `known`: every pass lists the claims again, by version.)
             do {
                 try target.put(claim.objectName, claim.encoded, retention: floor, label: nil)
-                try claim.hold(at: storePath)
+                if held == nil { try claim.hold(at: storePath) }
                 return
             } catch SteleError.mirror(.conflict) {
                 // Another writer created it first: whose it is decides below.

@@ -144,10 +144,21 @@ import Testing
         let storeID = store.config.storeID
         try store.close()
         try WriterEpoch(epoch: 3, storeID: storeID, firstSequence: 10, claimedAt: 1, holder: "b").hold(at: path)
-        // A copy with no claims at all, and one whose newest claim is older than the store's.
+        // A new copy (another region) starts with the claim the store holds; a copy that holds
+        // segments but lost its claims is tampering, and gets nothing more.
         let empty = DirectoryTarget(root: dir.child("empty"))
-        #expect(throws: SteleError.self) { try Mirror(storePath: path, target: empty).runOnce() }
-        #expect(try empty.list(prefix: "").isEmpty, "nothing uploaded")
+        _ = try Mirror(storePath: path, target: empty).runOnce()
+        #expect(try WriterEpoch.claims(in: empty, storeID: storeID) == [try #require(try WriterEpoch.held(by: path))])
+        try FileManager.default.removeItem(atPath: dir.child("empty") + "/epochs")
+        let segments = try Self.segmentNames(empty)
+        do {
+            _ = try Mirror(storePath: path, target: empty).runOnce()
+            Issue.record("a copy that lost its claims was mirrored to")
+        } catch SteleError.mirror(.tampered(let findings)) {
+            #expect(findings.first?.contains("claims lost") == true, "\(findings)")
+        }
+        #expect(try Self.segmentNames(empty) == segments && (try empty.list(prefix: "epochs/")).isEmpty)
+        // A copy whose newest claim is older than the store's.
         let older = DirectoryTarget(root: dir.child("older"))
         let two = WriterEpoch(epoch: 2, storeID: storeID, firstSequence: 5, claimedAt: 1, holder: "a")
         try older.put(two.objectName, two.encoded, retention: nil, label: nil)
