@@ -54,7 +54,7 @@ extension Store {
     /// How often a writer looks for a `fenced` file a mirror in another process may have left.
     static let fenceCheckInterval: Int64 = 100_000_000
 
-    /// Fences the store (see ``FenceMarker``): from now on every write (append, seal, checkpoint,
+    /// Fences the store (its `fenced` file, see `FenceMarker`): from now on every write (append, seal, checkpoint,
     /// purge, shred) throws ``SteleError/fenced(epoch:holder:)``, and so does every later writable
     /// open until the store's `fenced` file is removed. Reads go on. Called by the service that
     /// runs the store's mirror when the copy names a newer writer epoch.
