@@ -54,8 +54,7 @@ public enum Promotion {
         }
         try claim.hold(at: storePath)
         // A fence left by an earlier mirror pass over this store names an epoch it now outranks.
-        let marker = storePath + "/fenced"
-        if FileManager.default.fileExists(atPath: marker) { try FileManager.default.removeItem(atPath: marker) }
+        try FenceMarker.remove(fs: PosixFileSystem(), layout: StoreLayout(root: storePath))
         return claim
     }
 }

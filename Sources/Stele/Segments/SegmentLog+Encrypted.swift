@@ -102,25 +102,18 @@ extension SegmentLog {
                     throw SteleError.invalidArgument("only puts and tombstones are encrypted")
                 }
                 if let last = runs.last, fields[fields.items[position - 1].namespace].elementsEqual(fields[item.namespace]) {
-                    runs[runs.count - 1] = SealJob.Run(end: position + 1, cipher: last.cipher)
+                    runs[runs.count - 1].records = last.records.lowerBound ..< position + 1
                 } else {
-                    runs.append(SealJob.Run(end: position + 1, cipher: try encryption.cipherForWriting(Array(fields[item.namespace]))))
+                    runs.append(SealJob.Run(records: position ..< position + 1,
+                                            cipher: try encryption.cipherForWriting(Array(fields[item.namespace]))))
                 }
             }
             // Each key's budget of records (random nonces): taken before anything is sealed, and
             // given back whole if one key has too few left (the batch is refused whole).
-            var start = 0
-            for (number, run) in runs.enumerated() {
-                guard run.cipher.reserve(UInt64(run.end - start)) else {
-                    var released = 0
-                    for earlier in runs.prefix(number) {
-                        earlier.cipher.release(UInt64(earlier.end - released))
-                        released = earlier.end
-                    }
-                    throw SteleError.encryption(.keyExhausted(namespace: String(decoding: fields[fields.items[start].namespace], as: UTF8.self),
-                                                              limit: run.cipher.recordLimit))
-                }
-                start = run.end
+            for (number, run) in runs.enumerated() where !run.cipher.reserve(UInt64(run.records.count)) {
+                for earlier in runs.prefix(number) { earlier.cipher.release(UInt64(earlier.records.count)) }
+                throw SteleError.encryption(.keyExhausted(namespace: String(decoding: fields[fields.items[run.records.lowerBound].namespace], as: UTF8.self),
+                                                          limit: run.cipher.recordLimit))
             }
             sealed.reserve(records: fields.items.count, bytes: 0)
             var size = 0
@@ -170,9 +163,9 @@ extension SegmentLog {
 /// the places of its own records (disjoint ranges), all set up before either starts; whoever
 /// makes one keeps its memory valid until both are done.
 private struct SealJob: @unchecked Sendable {
-    /// Records up to `end` (from the previous run's end) are sealed with `cipher`.
+    /// The batch's `records` (consecutive, of one namespace) are sealed with `cipher`.
     struct Run {
-        let end: Int
+        var records: Range<Int>
         let cipher: RecordCipher
     }
 
@@ -189,9 +182,9 @@ private struct SealJob: @unchecked Sendable {
         var aad: [UInt8] = []
         aad.reserveCapacity(128)
         var position = range.lowerBound
-        for run in runs where run.end > position {
+        for run in runs where run.records.upperBound > position {
             guard let sealer = run.cipher.sealer(lane: lane) else { throw SteleError.invalidArgument("no sealing lane \(lane)") }
-            while position < min(run.end, range.upperBound) {
+            while position < min(run.records.upperBound, range.upperBound) {
                 let source = plain.items[position], target = items[position]
                 let namespace = plain[source.namespace], key = plain[source.key]
                 guard sealed.copy(namespace, at: target.namespace.lowerBound), sealed.copy(key, at: target.plainKey.lowerBound) else {

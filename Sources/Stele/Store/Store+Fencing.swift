@@ -36,6 +36,13 @@ package enum FenceMarker {
         return (epoch, String(lines[2].dropFirst("holder ".count)))
     }
 
+    /// Removes the fence (a promotion that outranks it), and syncs the directory.
+    package static func remove(fs: any FileSystem, layout: StoreLayout) throws {
+        guard try fs.status(path(layout)) != nil else { return }
+        try fs.remove(path(layout))
+        try fs.syncDirectory(layout.root)
+    }
+
     /// Records the fence (written atomically and synced).
     package static func write(fs: any FileSystem, layout: StoreLayout, epoch: UInt64, holder: String) throws {
         let holder = oneLine(holder)
