@@ -18,7 +18,7 @@ struct SteleCommand: ParsableCommand {
                       GovernanceKeyCommand.self, AuthorizeKeyCommand.self, FsckCommand.self, RecordLossCommand.self, MigrateCommand.self,
                       AppendCommand.self, ReadCommand.self, StatsCommand.self, BenchCommand.self, KeygenCommand.self,
                       CheckpointCommand.self, ProveCommand.self, VerifyCommand.self, LeafCommand.self, MirrorCommand.self,
-                      RestoreCommand.self, PromoteCommand.self, ServeCommand.self, WitnessCommand.self, MonitorCommand.self, ShredCommand.self, DemoCommand.self])
+                      RestoreCommand.self, StandbyCommand.self, PromoteCommand.self, ServeCommand.self, WitnessCommand.self, MonitorCommand.self, ShredCommand.self, DemoCommand.self])
 }
 
 do {

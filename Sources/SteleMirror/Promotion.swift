@@ -10,8 +10,9 @@ import Stele
 /// the copy, the store it replaces finds it at its mirror's next pass and is fenced; the promoted
 /// store's own mirror then writes to the copy under the new epoch.
 ///
-/// What this step does not do yet (issue 21): follow the copy up to the moment of promotion
-/// (`stele standby`), name the new epoch's objects apart from the old writer's.
+/// A standby that follows the copy (``Standby``) promotes through ``Standby/promote(retention:)``,
+/// which claims the same way without opening its store again. Not done yet (issue 21): the new
+/// epoch's objects are not named apart from the old writer's.
 public enum Promotion {
     /// Claims epoch N+1 for the store at `storePath` in `target` and makes the store hold it.
     /// - Parameter retention: the claim's Object Lock (compliance for 30 days unless given).
@@ -21,19 +22,33 @@ public enum Promotion {
     ///   ``MirrorError/fenced(epoch:holder:)`` if another store claimed that epoch first;
     ///   ``MirrorError/tampered(_:)`` for claims removed or forged.
     public static func run(storePath: String, target: any MirrorTarget, retention: ObjectRetention? = nil) throws -> WriterEpoch {
-        let retention = retention ?? ObjectRetention(mode: .compliance, retainUntil: Int64(Date().timeIntervalSince1970 * 1e9) + 30 * 86_400 * 1_000_000_000)
         let store = try Store(path: storePath, options: .init(readOnly: true))
         let (storeID, records, sealed) = (store.config.storeID, store.recordCount, try store.sealedSegments())
         try store.close()
-        guard let newest = try WriterEpoch.claims(in: target, storeID: storeID).last else {
-            throw SteleError.mirror(.invalid("\(target.description) has no writer epoch claim for this store: mirror its primary first"))
-        }
+        // Already the writer (promoted before, records written since): nothing to do.
+        if let held = try WriterEpoch.held(by: storePath), held == (try WriterEpoch.claims(in: target, storeID: storeID).last) { return held }
         let lastLocal = sealed.last?.records.upperBound.advanced(by: 1) ?? 0
         guard lastLocal == records else {
             throw SteleError.mirror(.invalid("\(storePath) has \(records - lastLocal) records in an unsealed segment: a standby holds sealed segments only"))
         }
+        let claim = try self.claim(storePath: storePath, storeID: storeID, records: records, sealedSegments: UInt64(sealed.count),
+                                   target: target, retention: retention)
+        // A fence left by an earlier mirror pass over this store names an epoch it now outranks.
+        try FenceMarker.remove(fs: PosixFileSystem(), layout: StoreLayout(root: storePath))
+        return claim
+    }
+
+    /// Claims epoch N+1 for a store holding `records` records, all in its `sealedSegments`
+    /// sealed segments, and records it in the store's `epoch` file; the caller lifts its fence.
+    /// A standby that holds its store open promotes through this, without opening it again.
+    static func claim(storePath: String, storeID: [UInt8], records: UInt64, sealedSegments: UInt64, target: any MirrorTarget,
+                      retention: ObjectRetention?) throws -> WriterEpoch {
+        let retention = retention ?? ObjectRetention(mode: .compliance, retainUntil: Int64(Date().timeIntervalSince1970 * 1e9) + 30 * 86_400 * 1_000_000_000)
+        guard let newest = try WriterEpoch.claims(in: target, storeID: storeID).last else {
+            throw SteleError.mirror(.invalid("\(target.description) has no writer epoch claim for this store: mirror its primary first"))
+        }
         let copied = try target.list(prefix: "segments/").compactMap { SegmentFiles.index(of: String($0.name.dropFirst("segments/".count))) }
-        if let beyond = copied.filter({ $0 > UInt64(sealed.count) }).min() {
+        if let beyond = copied.filter({ $0 > sealedSegments }).min() {
             throw SteleError.mirror(.invalid("\(target.description) holds segments from \(SegmentFiles.name(beyond)) on that \(storePath) lacks: "
                 + "promoting it would fork the log; restore or follow them first"))
         }
@@ -53,8 +68,6 @@ public enum Promotion {
             throw SteleError.mirror(.fenced(epoch: winner.epoch, holder: winner.holder))
         }
         try claim.hold(at: storePath)
-        // A fence left by an earlier mirror pass over this store names an epoch it now outranks.
-        try FenceMarker.remove(fs: PosixFileSystem(), layout: StoreLayout(root: storePath))
         return claim
     }
 }

@@ -16,6 +16,8 @@ struct RestoreInventory {
     var ignored: [String] = []
     /// Objects that failed a check, with what failed.
     var altered: [String] = []
+    /// Names under which a delete marker was found (an object someone removed).
+    var removed: Set<String> = []
 
     /// Reads the versions of `stele.conf` and of everything under `segments/` and
     /// `checkpoints/` (tiles are derived and not read; nothing else is a mirror's).
@@ -25,6 +27,7 @@ struct RestoreInventory {
         for version in versions { byName[version.name, default: []].append(version) }
         for (name, all) in byName.sorted(by: { $0.key < $1.key }) {
             let kept = all.filter { !$0.isDeleteMarker }
+            if all.contains(where: \.isDeleteMarker) { removed.insert(name) }
             for marker in all where marker.isDeleteMarker {
                 ignored.append(kept.isEmpty ? "\(marker.label): a delete marker over an object whose versions are all gone"
                     : "\(marker.label): a delete marker hides this object; its stored versions were read as if it were not there")

@@ -60,7 +60,7 @@ import SteleNative
             guard line.hasPrefix("  "), !line.hasPrefix("   "), let name = line.split(separator: " ").first else { return nil }
             return name.allSatisfy { $0.isLowercase || $0 == "-" } ? String(name) : nil
         }
-        #expect(subcommands.count == 33 && subcommands.contains("put") && subcommands.contains("append") && subcommands.contains("lock"),
+        #expect(subcommands.count == 34 && subcommands.contains("put") && subcommands.contains("append") && subcommands.contains("lock"),
                 "\(subcommands)")
         let forbidden = ["clock", "now", "time", "timestamp", "date", "epoch", "fake"]
         let optionPattern = try NSRegularExpression(pattern: "--[a-z0-9][a-z0-9-]*")

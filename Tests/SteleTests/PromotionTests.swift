@@ -75,4 +75,56 @@ import Testing
         let storeID = try Store(path: dir.child("standby"), options: .init(readOnly: true)).config.storeID
         #expect(try WriterEpoch.claims(in: DirectoryTarget(root: dir.child("copy")), storeID: storeID).map(\.epoch) == [1])
     }
+
+    /// The failover by the CLI with a following standby: `stele standby --follow` installs what
+    /// the primary's mirror ships; `stele promote` asks it to promote in its own process; the
+    /// promoted store takes writes and the old primary's mirror is fenced.
+    @Test func aFollowingStandbyIsPromotedInItsOwnProcess() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        func run(_ arguments: [String], status: Int32 = 0) throws -> CLITests.Run { try Self.run(arguments, in: dir.path, status: status) }
+        _ = try run(["keygen", "--name", "follow.test/log", "--out", "log"])
+        _ = try run(["init", "primary", "--origin", "follow.test/log"])
+        _ = try run(["put", "primary", "orders", "first", "1"])
+        _ = try run(["checkpoint", "primary", "--key", "log.key", "--seal", "--out", "trusted"])
+        _ = try run(["mirror", "primary", "--to", "copy"])
+
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: URL(fileURLWithPath: ProcessCrashTests.childPath).deletingLastPathComponent().appendingPathComponent("stele").path)
+        follower.arguments = ["standby", "--from", "copy", "--to", "standby", "--checkpoint", "trusted", "--verifier-key", "log.pub",
+                              "--follow", "--interval", "0.2"]
+        follower.currentDirectoryURL = URL(fileURLWithPath: dir.path)
+        let output = Pipe()
+        follower.standardOutput = output
+        follower.standardError = output
+        try follower.run()
+        defer { if follower.isRunning { follower.terminate() } }
+
+        // The primary writes and seals on; its mirror ships; the standby serves it once proven.
+        _ = try run(["put", "primary", "orders", "second", "2"])
+        _ = try run(["checkpoint", "primary", "--key", "log.key", "--seal"])
+        _ = try run(["mirror", "primary", "--to", "copy"])
+        var served = false
+        for _ in 0 ..< 200 where !served {
+            served = try CLITests.stele(["get", "standby", "orders", "second"], in: dir.path).stdout.contains("2")
+            if !served { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        #expect(served, "the standby installed the primary's new segment")
+        _ = try run(["put", "standby", "orders", "x", "y"], status: 1)  // held by the follower, and fenced
+
+        let promoted = try run(["promote", "standby", "--copy", "copy"])
+        #expect(promoted.stdout.contains("writer epoch 2 from record"), "\(promoted.stdout)")
+        follower.waitUntilExit()
+        let log = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(follower.terminationStatus == 0, "\(log)")
+        #expect(log.contains("installed 1 segments"), "\(log)")
+
+        _ = try run(["put", "standby", "orders", "after", "failover"])
+        _ = try run(["put", "primary", "orders", "late", "fork"])
+        _ = try run(["checkpoint", "primary", "--key", "log.key", "--seal"])
+        let fenced = try run(["mirror", "primary", "--to", "copy"], status: 1)
+        #expect(fenced.stderr.contains("fenced"), "\(fenced.stderr)")
+        // Asked again, with nobody following: the store already holds the epoch.
+        _ = try run(["promote", "standby", "--copy", "copy"])
+    }
 }

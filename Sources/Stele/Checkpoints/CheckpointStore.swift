@@ -76,6 +76,16 @@ package struct CheckpointStore: Sendable {
         return note
     }
 
+    /// Keeps `note`, a checkpoint of `size` records signed elsewhere for the same log (a standby
+    /// keeps the primary's, checked against its own tree by the caller), in the history, and as
+    /// the latest unless a larger one is.
+    package func keep(_ note: String, size: UInt64) throws {
+        if try fs.status(directory + "/history") == nil { try fs.makeDirectory(directory + "/history") }
+        try fs.writeAtomically(Array(note.utf8), to: historyPath(size), permissions: 0o644, directory: directory + "/history")
+        if let latest = try latest(), try CheckpointStore.body(of: latest, path: latestPath).treeSize > size { return }
+        try fs.writeAtomically(Array(note.utf8), to: latestPath, permissions: 0o644, directory: directory)
+    }
+
     /// The checkpoint body of a stored note (the text before its last blank line).
     /// Publishes `note`, a checkpoint this store signed (its history entry holds it), with
     /// `cosignatures` (lines `— name base64\n`) added: the history entry and the latest are

@@ -53,17 +53,8 @@ extension SegmentLog {
         for (view, end, number, path) in segments {
             try Self.forEachFrame(view, from: SegmentHeader.size, to: end, path: path) { frame, view in
                 guard frame.sequence >= start else { return }
-                if frame.type == .shred {
-                    shreds[view.slice(frame.namespace.lowerBound, frame.namespace.count).array] = frame.timestamp
-                } else if frame.isEncrypted {
-                    // Filed under its plaintext key, in sequence order behind the queued frames.
-                    queue.drain(into: &index)
-                    try noteEncrypted(frame, view, hint: KeyIndex.FrameHint(segment: number, offset: frame.offset), path: path, into: &index)
-                } else if frame.type == .put || frame.type == .tombstone {
-                    queue.add(frame, view, hint: KeyIndex.FrameHint(segment: number, offset: frame.offset), into: &index)
-                } else {
-                    try Self.noteRetention(frame, view, path: path, retention: &retention, retentionRecords: &retentionRecords)
-                }
+                try replay(frame, view, segment: number, path: path, into: &index, queue: &queue, retention: &retention,
+                           retentionRecords: &retentionRecords)
             }
         }
         queue.drain(into: &index)
@@ -72,6 +63,23 @@ extension SegmentLog {
         keys = index
         self.retention = retention
         self.retentionRecords = retentionRecords
+    }
+
+    /// Files one record of segment `number` where it belongs: a put or tombstone in the key
+    /// index (through `queue`), a shred in `shreds`, a policy record in the retention state.
+    func replay(_ frame: FrameInfo, _ view: ByteView, segment number: UInt64, path: String, into index: inout KeyIndex,
+                queue: inout KeyRebuildQueue, retention: inout RetentionState, retentionRecords: inout [UInt64]) throws {
+        if frame.type == .shred {
+            shreds[view.slice(frame.namespace.lowerBound, frame.namespace.count).array] = frame.timestamp
+        } else if frame.isEncrypted {
+            // Filed under its plaintext key, in sequence order behind the queued frames.
+            queue.drain(into: &index)
+            try noteEncrypted(frame, view, hint: KeyIndex.FrameHint(segment: number, offset: frame.offset), path: path, into: &index)
+        } else if frame.type == .put || frame.type == .tombstone {
+            queue.add(frame, view, hint: KeyIndex.FrameHint(segment: number, offset: frame.offset), into: &index)
+        } else {
+            try Self.noteRetention(frame, view, path: path, retention: &retention, retentionRecords: &retentionRecords)
+        }
     }
 
     /// Files an encrypted put or tombstone under its key, opened from the key blob. Without the
@@ -159,7 +167,7 @@ extension SegmentLog {
     }
 
     /// Ends a replay of the policy records (see ``RetentionState/finishReplay()``).
-    private static func finishReplay(_ retention: inout RetentionState, path: String) throws {
+    static func finishReplay(_ retention: inout RetentionState, path: String) throws {
         do {
             try retention.finishReplay()
         } catch {

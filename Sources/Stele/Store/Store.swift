@@ -64,6 +64,11 @@ public final class Store: Sendable {
         /// read-only only, for what works on ciphertext (verification, proofs, copies), and key
         /// reads throw ``EncryptionError/keyRequired``. Refused for a store that is not encrypted.
         public var encryptionKey: EncryptionKey?
+        /// Open a standby (`SteleMirror`'s `Standby`): writable, so that the sealed segments of the
+        /// log it follows can be installed (``Store/installSealedSegment(_:name:)``), but fenced by
+        /// its `fenced` file, which must be there: every write is refused until it is promoted
+        /// (``Store/liftStandbyFence()``).
+        package var standby = false
         /// Records one data key may seal (``EncryptionError/keyExhausted(namespace:limit:)``):
         /// 2^31; lower only in tests.
         package var recordsPerDataKey = RecordCipher.defaultRecordLimit
@@ -294,11 +299,18 @@ public final class Store: Sendable {
         let masterKey = try Store.checkEncryptionKey(config: config, options: options, layout: layout)
         var lockFile: FileDescriptor?
         var clean = true
+        var standbyFence: (epoch: UInt64, holder: String)?
         if !options.readOnly {
             (lockFile, clean) = try LockFile.acquire(fs: fs, path: layout.lock, storePath: path)
             // Under the lock: a marker written while another writer held it is seen here.
             do {
-                if let fence = try FenceMarker.read(fs: fs, layout: layout) { throw SteleError.fenced(epoch: fence.epoch, holder: fence.holder) }
+                let fence = try FenceMarker.read(fs: fs, layout: layout)
+                if options.standby {
+                    guard let fence else { throw SteleError.invalidArgument("\(path) is not a standby: it has no `fenced` file") }
+                    standbyFence = fence
+                } else if let fence {
+                    throw SteleError.fenced(epoch: fence.epoch, holder: fence.holder)
+                }
             } catch {
                 if let lockFile { fs.close(lockFile) }
                 throw error
@@ -367,7 +379,7 @@ public final class Store: Sendable {
         Store.logOpen(logger, log.report, records: log.nextSequence, readOnly: options.readOnly)
         self.durableCount = Atomic(log.nextSequence)
         self.lockFile = lockFile
-        self.state = ParkingLock(State(log: log, failure: nil))
+        self.state = ParkingLock(State(log: log, failure: nil, fence: standbyFence))
         groupCommit = options.readOnly ? nil : GroupCommit()
         if let witnesses = options.checkpointWitnesses, !options.readOnly {
             sealWitnessing = SealWitnessing(witnesses: witnesses, logger: logger)

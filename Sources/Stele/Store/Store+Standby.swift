@@ -1,0 +1,74 @@
+import SteleNative
+
+/// A standby: a store that follows another store's log from its off-host copy, opened with
+/// ``Options/standby`` (SteleMirror's `Standby` drives it).
+///
+/// Invariants:
+/// - a standby holds only what was installed whole, each sealed segment checked against the
+///   chain and its own tree before the log takes it in (see `SegmentLog+Install.swift`), so
+///   its readers (get, history, scan, proofs) see nothing else;
+/// - it holds the writer lock but is fenced (its `fenced` file names the writer it follows):
+///   every append, seal, checkpoint, purge and shred is refused with
+///   ``SteleError/fenced(epoch:holder:)`` until ``liftStandbyFence()``, which a promotion calls
+///   only after it claimed the next writer epoch in the copy;
+/// - installs and writes never mix: a segment is installed only while the store is fenced, and
+///   a promoted store installs nothing more.
+extension Store {
+    /// Installs `bytes`, the next sealed segment of this store's log as its copy holds it.
+    /// Durable on return (the file and its directory are synced), as after a seal.
+    /// - Parameter name: where the bytes came from, for errors.
+    /// - Returns: the records the store now holds.
+    /// - Throws: ``SteleError/corruption(_:)`` if the segment does not check out or does not
+    ///   continue the log (nothing is installed); ``SteleError/invalidArgument(_:)`` if the
+    ///   store is not a fenced standby, or is encrypted; ``SteleError/closed``; ``SteleError/io(_:)``.
+    @discardableResult
+    package func installSealedSegment(_ bytes: [UInt8], name: String) throws -> UInt64 {
+        try state.withLock { state throws -> UInt64 in
+            guard let log = state.log else { throw SteleError.closed }
+            guard options.standby, state.fence != nil else {
+                throw SteleError.invalidArgument("\(path) is not a fenced standby: it installs no segments from elsewhere")
+            }
+            guard !isEncrypted else { throw SteleError.invalidArgument("\(path) is encrypted: a standby of an encrypted store is not supported") }
+            try log.installSealed(bytes, name: name)
+            durableCount.raise(to: log.nextSequence)
+            return log.nextSequence
+        }
+    }
+
+    /// Keeps `note`, a checkpoint of this log signed by the writer it follows, as the store's own
+    /// (`checkpoints/`), once its root is the store's at that size.
+    /// - Throws: ``SteleError/checkpoint(_:)`` if the store's tree at that size has another root
+    ///   or is smaller.
+    package func keepStandbyCheckpoint(_ note: String, size: UInt64, root: Digest) throws {
+        guard size <= recordCount else { throw SteleError.checkpoint(.storeBehindCheckpoint(checkpointSize: size, storeSize: recordCount)) }
+        let actual = try rootHash(treeSize: size)
+        guard actual == root else {
+            throw SteleError.checkpoint(.inconsistentWithPrevious(previousSize: size, detail: "the standby's tree at that size has root \(actual.hex)"))
+        }
+        try CheckpointStore(fs: fs, directory: StoreLayout(root: path).checkpoints, origin: config.origin).keep(note, size: size)
+    }
+
+    /// Ends a standby's fence once it holds the writer epoch: from now on it is the writer, and
+    /// installs nothing more. The `fenced` file goes first, so a crash leaves it fenced or not,
+    /// never refusing writes that a reopen would accept.
+    package func liftStandbyFence() throws {
+        try state.withLock { state throws in
+            guard state.log != nil else { throw SteleError.closed }
+            guard options.standby else { throw SteleError.invalidArgument("\(path) is not a standby") }
+            try FenceMarker.remove(fs: fs, layout: StoreLayout(root: path))
+            state.fence = nil
+            state.fenceCheckedAt = 0
+        }
+    }
+
+    /// Whether the store is fenced now (a standby not yet promoted, or a replaced writer).
+    package var isFenced: Bool { state.withLock { $0.fence != nil } }
+
+    /// The header and footer of the last sealed segment, if any (a standby continues from it).
+    package func lastSeal() throws -> (header: SegmentHeader, footer: SegmentFooter)? {
+        try state.withLock { state throws in
+            guard let log = state.log else { throw SteleError.closed }
+            return log.sealed.last.map { ($0.header, $0.footer) }
+        }
+    }
+}

@@ -1,0 +1,273 @@
+import Foundation
+import Logging
+import Stele
+import SteleNative
+
+/// A warm standby: a store in another failure domain that follows a primary's off-host copy,
+/// serves reads of what the copy proved, and becomes the writer of the same log when promoted
+/// (docs/operations.md, "Standby and failover").
+///
+/// ``create(from:to:checkpoint:verifier:)`` builds it with a verified ``Restore``; each
+/// ``catchUp()`` then installs the sealed segments the copy gained, in order, each one checked
+/// before the store takes it in:
+/// - the object's recorded SHA-256, a valid seal of this store, the next index and first
+///   sequence, the link to the seal before (``RestoreInventory``'s checks);
+/// - its records reproducing its seal's content digest and Merkle root from the standby's own
+///   tree (the store checks that again as it installs);
+/// - and a checkpoint in the copy, signed with the trusted key, whose root the standby's tree
+///   reproduces at its size, covering the whole segment: a segment the chain alone vouches for
+///   waits (anyone able to write to the copy could extend a chain, nobody without the key can
+///   sign). So the store never holds, and its readers never see, a record the copy did not prove.
+///
+/// What stops the follow, as tampering (``MirrorError/tampered(_:)``, exit 3), never silently:
+/// a segment that fails a check, a gap (a later segment without the next one), a segment already
+/// installed that was removed or overwritten in the copy, a checkpoint signed with the trusted
+/// key whose root the standby's log does not reproduce (a fork), and claims removed or forged.
+/// A target that cannot be reached throws ``MirrorError/transport(_:)``: the next pass retries.
+///
+/// The standby holds its store's writer lock and is fenced (``SteleError/fenced(epoch:holder:)``
+/// for every write) until ``promote(retention:)`` claims the next writer epoch in the copy:
+/// its store then accepts writes at once, with no reopen, because it is already current.
+///
+/// Not thread-safe: one pass at a time (the CLI's `stele standby --follow` runs them in a loop).
+/// An encrypted store cannot have a standby yet.
+public final class Standby {
+    /// What one pass did, and how far the standby trails the copy.
+    public struct Report: Sendable, Codable, Equatable {
+        /// Sealed segments installed in this pass, and their records.
+        public var segmentsInstalled = 0
+        public var recordsInstalled: UInt64 = 0
+        /// Records the standby holds (all proven).
+        public var records: UInt64 = 0
+        /// Records in the copy's verified chain: the standby's, and those waiting for a checkpoint.
+        public var recordsInCopy: UInt64 = 0
+        /// The largest checkpoint signed with the trusted key that the standby's log reproduces.
+        public var checkpointSize: UInt64 = 0
+        /// Age in seconds of the newest record the standby holds (nil when it holds none):
+        /// with a primary writing steadily, how far behind it the standby is.
+        public var newestRecordAge: Double?
+        /// The newest writer epoch in the copy and who holds it.
+        public var epoch: UInt64?
+        public var epochHolder: String?
+        /// Objects passed over, each with why (checkpoints not signed with the trusted key).
+        public var ignored: [String] = []
+        /// Records in the copy the standby does not serve yet (no checkpoint proves them yet).
+        public var recordsWaiting: UInt64 { recordsInCopy - min(recordsInCopy, records) }
+    }
+
+    /// The standby's store: read it freely; every write is refused until ``promote(retention:)``.
+    public let store: Store
+    public let directory: String
+    public let target: any MirrorTarget
+    private let verifier: NoteVerifier
+    private let logger: Logger
+    /// Checkpoint objects (name and version) already checked and kept, or found beyond the chain.
+    private var checkedCheckpoints: Set<String> = []
+    /// Signed checkpoints over records the copy does not hold yet, checked again each pass.
+    private var aheadOfCopy: [String: (checkpoint: Checkpoint, note: String)] = [:]
+    /// What the copy's listing said of each segment installed (its version id, or its ETag, or
+    /// its size and time where a target keeps one version), so a later removal or overwrite is found.
+    private var installedVersions: [String: String] = [:]
+
+    /// Builds a standby in `directory` (which must not exist) from the copy: a verified restore
+    /// against `checkpoint` (see ``Restore``), then the `fenced` file that names the copy's
+    /// newest writer epoch, so the standby refuses writes until promoted.
+    /// - Returns: the restore's report.
+    @discardableResult
+    public static func create(from target: any MirrorTarget, to directory: String, checkpoint: String,
+                              verifier: NoteVerifier) throws -> Restore.Report {
+        let report = try Restore.run(from: target, to: directory, checkpoint: checkpoint, verifier: verifier)
+        let config = try Store(path: directory, options: .init(readOnly: true))
+        let storeID = config.config.storeID
+        try config.close()
+        let newest = try WriterEpoch.claims(in: target, storeID: storeID).last
+        try Store.markFenced(at: directory, epoch: newest?.epoch ?? 0, holder: newest?.holder ?? "the writer of \(target.description)")
+        return report
+    }
+
+    /// Opens the standby in `directory` (made by ``create(from:to:checkpoint:verifier:)``), to
+    /// follow `target`, trusting checkpoints signed with `verifier`'s key.
+    /// - Throws: ``SteleError/invalidArgument(_:)`` for a store that is not a standby (no
+    ///   `fenced` file) or is encrypted; ``SteleError/locked(path:)`` if another process has it.
+    public init(directory: String, target: any MirrorTarget, verifier: NoteVerifier,
+                logger: Logger = Logger(label: "stele.standby", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
+        var options = Store.Options()
+        options.standby = true
+        options.logger = logger
+        let store = try Store(path: directory, options: options)
+        guard store.config.encryptionKey == nil else {
+            try? store.close()
+            throw SteleError.invalidArgument("\(directory) is an encrypted store: a standby of an encrypted store is not supported yet")
+        }
+        self.store = store
+        self.directory = directory
+        self.target = target
+        self.verifier = verifier
+        var logger = logger
+        logger[metadataKey: "stele.store"] = .string(directory)
+        self.logger = logger
+    }
+
+    /// Closes the store (a standby not promoted stays fenced on disk).
+    public func close() throws { try store.close() }
+
+    /// One pass: installs every sealed segment of the copy that continues the standby's log and
+    /// that a signed checkpoint proves, and keeps those checkpoints.
+    /// - Throws: ``SteleError/mirror(_:)``: ``MirrorError/tampered(_:)`` for what the class
+    ///   documentation lists (nothing unproven is installed); ``MirrorError/transport(_:)`` and
+    ///   ``MirrorError/target(_:)`` when the copy cannot be read; ``SteleError`` for local I/O.
+    public func catchUp() throws -> Report {
+        guard store.isFenced else {
+            throw SteleError.invalidArgument("\(directory) was promoted: it is the writer now, and follows no copy")
+        }
+        var report = Report()
+        let storeID = store.config.storeID
+        let claims = try WriterEpoch.claims(in: target, storeID: storeID)
+        report.epoch = claims.last?.epoch
+        report.epochHolder = claims.last?.holder
+        var inventory = try RestoreInventory(target)
+        try checkInstalled(inventory)
+
+        // The chain in the copy past the standby's last seal.
+        let last = try store.lastSeal()
+        var previous = last.map { ChosenSegment(bytes: [], header: $0.header, footer: $0.footer, label: directory) }
+        let local = last.map { Frontier(size: $0.footer.treeSize, hashes: $0.footer.frontier) } ?? nil
+        var frontier = local ?? Frontier()
+        var pending: [(segment: ChosenSegment, version: ObjectVersion, leaves: [Digest])] = []
+        var index = (last?.header.index ?? 0) + 1
+        while let versions = inventory.segments[index], let first = versions.first {
+            let name = "segments/" + SegmentFiles.name(index)
+            // The writer's mirror writes each segment once: a second version, or one hidden by a
+            // delete marker, was not its doing.
+            guard versions.count == 1, !inventory.removed.contains(name) else {
+                throw SteleError.mirror(.tampered(["\(name): \(versions.count) versions, or a delete marker, in the copy (written once by the mirror)"]))
+            }
+            guard let segment = inventory.choose(index: index, after: previous, frontier: frontier, storeID: storeID, target, prefetched: nil) else {
+                throw SteleError.mirror(.tampered(inventory.altered.isEmpty ? ["segments/\(SegmentFiles.name(index)): no version of it continues the chain"]
+                                                      : inventory.altered))
+            }
+            let (_, leaves) = try SegmentBytes.leafHashes(segment.bytes, name: segment.label)
+            for leaf in leaves { frontier.append(leaf) }
+            pending.append((segment, first, leaves))
+            previous = segment
+            index += 1
+        }
+        if let beyond = inventory.segments.keys.filter({ $0 > index }).min() {
+            throw SteleError.mirror(.tampered(["segments/\(SegmentFiles.name(index)): missing from the copy, which holds segments/\(SegmentFiles.name(beyond)) (a gap)"]))
+        }
+        report.recordsInCopy = frontier.size
+
+        // Checkpoints signed with the trusted key: each one the standby's tree, or the pending
+        // segments', must reproduce; the largest of them decides how far the standby goes.
+        let origin = store.config.origin
+        inventory.checkpoints = inventory.checkpoints.filter { !checkedCheckpoints.contains($0.label) }
+        var signed = aheadOfCopy
+        for found in inventory.signedCheckpoints(target, verifier: verifier, origin: origin) {
+            signed[found.label] = (found.checkpoint, found.note)
+        }
+        for version in inventory.checkpoints where signed[version.label] == nil { checkedCheckpoints.insert(version.label) }
+        report.ignored = inventory.ignored
+        var held = store.recordCount
+        var proven = held
+        var toKeep: [(UInt64, Digest, String, String)] = []
+        aheadOfCopy = [:]
+        for (label, (checkpoint, note)) in signed.sorted(by: { $0.value.checkpoint.treeSize < $1.value.checkpoint.treeSize }) {
+            let size = checkpoint.treeSize
+            if size > report.recordsInCopy {
+                aheadOfCopy[label] = (checkpoint, note)  // its segments are not in the copy yet
+                continue
+            }
+            let root = size <= held ? try store.rootHash(treeSize: size) : try Self.root(at: size, from: local ?? Frontier(), pending.map(\.leaves))
+            guard root == checkpoint.root else {
+                throw SteleError.mirror(.tampered(["\(label): signed with the trusted key, but the log has root \(root.hex) at size \(size): a fork, "
+                    + "or segments forged in the copy"]))
+            }
+            proven = max(proven, size)
+            toKeep.append((size, checkpoint.root, note, label))
+        }
+
+        for (segment, version, _) in pending where segment.footer.treeSize <= proven {
+            held = try store.installSealedSegment(segment.bytes, name: segment.label)
+            installedVersions[version.name] = Self.fingerprint(version)
+            report.segmentsInstalled += 1
+            report.recordsInstalled += segment.footer.recordCount
+            logger.info("segment installed", metadata: ["stele.segment": "\(segment.header.index)", "stele.records": "\(held)"])
+        }
+        for (size, root, note, label) in toKeep {
+            if size <= held {
+                try store.keepStandbyCheckpoint(note, size: size, root: root)
+                checkedCheckpoints.insert(label)
+                report.checkpointSize = max(report.checkpointSize, size)
+            } else {
+                aheadOfCopy[label] = (Checkpoint(origin: origin, treeSize: size, root: root), note)  // proven, its segment not whole
+            }
+        }
+        report.checkpointSize = max(report.checkpointSize, try latestKeptSize())
+        report.records = held
+        if held > 0 {
+            let newest = try store.timestamp(at: held - 1)
+            report.newestRecordAge = max(0, Date().timeIntervalSince1970 - Double(newest) / 1e9)
+        }
+        return report
+    }
+
+    /// Makes the standby the writer: a last ``catchUp()``, then the next writer epoch claimed in
+    /// the copy (``Promotion``), then its fence lifted. On return ``store`` accepts writes; the
+    /// writer it replaces is fenced at its mirror's next pass. Mirror the store to the same copy.
+    /// - Throws: ``MirrorError/fenced(epoch:holder:)`` if another store claimed the epoch first;
+    ///   ``MirrorError/invalid(_:)`` if the copy holds segments no checkpoint proves yet (a
+    ///   promotion past them would fork the log); as ``catchUp()``.
+    @discardableResult
+    public func promote(retention: ObjectRetention? = nil) throws -> WriterEpoch {
+        _ = try catchUp()
+        let claim = try Promotion.claim(storePath: directory, storeID: store.config.storeID, records: store.recordCount,
+                                        sealedSegments: try store.lastSeal()?.header.index ?? 0, target: target, retention: retention)
+        try store.liftStandbyFence()
+        logger.notice("promoted: the standby is the writer", metadata: ["stele.epoch": "\(claim.epoch)", "stele.records": "\(claim.firstSequence)"])
+        return claim
+    }
+
+    /// Checks that the segments this standby installed are still in the copy as it read them.
+    private func checkInstalled(_ inventory: RestoreInventory) throws {
+        // What the standby holds from before it followed (its restore) is taken as first listed.
+        let held = try store.lastSeal()?.header.index ?? 0
+        for (index, versions) in inventory.segments where index <= held && versions.count == 1 {
+            let name = "segments/" + SegmentFiles.name(index)
+            if installedVersions[name] == nil, !inventory.removed.contains(name) { installedVersions[name] = Self.fingerprint(versions[0]) }
+        }
+        var findings: [String] = []
+        for (name, versionID) in installedVersions.sorted(by: { $0.key < $1.key }) {
+            guard let index = SegmentFiles.index(of: String(name.dropFirst("segments/".count))) else { continue }
+            let versions = inventory.segments[index] ?? []
+            if inventory.removed.contains(name) || !versions.contains(where: { Self.fingerprint($0) == versionID }) {
+                findings.append("\(name): removed from the copy after the standby installed it")
+            } else if versions.count > 1 {
+                findings.append("\(name): \(versions.count) versions (overwritten after the standby installed it)")
+            }
+        }
+        if !findings.isEmpty { throw SteleError.mirror(.tampered(findings)) }
+    }
+
+    private static func fingerprint(_ version: ObjectVersion) -> String {
+        version.versionID ?? version.etag ?? "\(version.size)@\(version.lastModified)"
+    }
+
+    /// The tree size of the checkpoint the standby keeps as its latest (0 for none).
+    private func latestKeptSize() throws -> UInt64 {
+        guard let note = try? String(contentsOfFile: StoreLayout(root: directory).checkpoints + "/checkpoint", encoding: .utf8),
+              let checkpoint = try? Checkpoint(parsing: SignedNote.open(note, verifier: verifier)) else { return 0 }
+        return checkpoint.treeSize
+    }
+
+    /// The root at `size` of the tree `base` extended by `leaves`.
+    private static func root(at size: UInt64, from base: Frontier, _ leaves: [[Digest]]) throws -> Digest {
+        var tree = base
+        for segment in leaves {
+            for leaf in segment {
+                if tree.size == size { return tree.root }
+                tree.append(leaf)
+            }
+        }
+        return tree.root
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import Testing
+@testable import Stele
+@testable import SteleMirror
+
+/// A warm standby (issue 21): it follows the primary's copy segment by segment, installs only
+/// what a checkpoint signed with the trusted key proves, stops loudly on anything altered,
+/// removed or forked, and becomes the writer of the same log in its own process.
+@Suite struct StandbyTests {
+    /// A primary that signs a checkpoint at every seal, mirrored to a directory target, and a
+    /// standby built from that copy.
+    struct Setup {
+        let dir = TemporaryDirectory()
+        let signer: NoteSigner
+        let primaryPath: String
+        let primary: Store
+        let target: DirectoryTarget
+        let standbyPath: String
+
+        init() throws {
+            signer = try NoteSigner.generate(name: "standby.test/log")
+            primaryPath = dir.child("primary")
+            try Store.create(at: primaryPath, segmentSize: 64 * 1024)
+            primary = try Store(path: primaryPath, options: .init(commitPolicy: .none, checkpointSigner: signer))
+            target = DirectoryTarget(root: dir.child("copy"))
+            standbyPath = dir.child("standby")
+            try write(0 ..< 100)
+            let trusted = String(decoding: try readFile(primaryPath + "/checkpoints/checkpoint"), as: UTF8.self)
+            try Standby.create(from: target, to: standbyPath, checkpoint: trusted, verifier: signer.verifier)
+        }
+
+        /// Appends and seals records `range` (a checkpoint is signed at the seal), then mirrors.
+        func write(_ range: Range<Int>, seal: Bool = true, mirror: Bool = true) throws {
+            try primary.append(contentsOf: range.map { testEntry($0) })
+            if seal { try primary.seal() }
+            if mirror { _ = try Mirror(storePath: primaryPath, target: target).runOnce() }
+        }
+
+        func standby() throws -> Standby { try Standby(directory: standbyPath, target: target, verifier: signer.verifier) }
+
+        func finish() {
+            try? primary.close()
+            dir.remove()
+        }
+    }
+
+    static func value(_ store: Store, _ n: Int) throws -> [UInt8]? {
+        let entry = testEntry(n)
+        return try store.get(namespace: String(decoding: entry.namespace, as: UTF8.self), key: entry.key)?.value
+    }
+
+    @Test func aStandbyInstallsProvenSegmentsAndRefusesWrites() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        let standby = try setup.standby()
+        defer { try? standby.close() }
+        #expect(standby.store.recordCount == setup.primary.recordCount)
+
+        try setup.write(100 ..< 250)
+        #expect(try Self.value(standby.store, 200) == nil)
+        let report = try standby.catchUp()
+        #expect(report.segmentsInstalled >= 1 && report.records == setup.primary.recordCount && report.recordsWaiting == 0, "\(report)")
+        #expect(report.checkpointSize == report.records, "the primary's checkpoint at the seal proves them, and the standby keeps it")
+        #expect(try Self.value(standby.store, 200) == testEntry(200).value)
+        #expect(try standby.store.rootHash() == setup.primary.rootHash())
+        #expect(report.epoch == 1)
+
+        // A standby is fenced: nothing but an install changes it.
+        #expect(throws: SteleError.self) { try standby.store.put(namespace: "x", key: "y", value: "z") }
+        #expect(throws: SteleError.self) { try Store(path: setup.standbyPath, options: .init()) }
+        // A pass with nothing new installs nothing.
+        #expect(try standby.catchUp().segmentsInstalled == 0)
+
+        // Reopened (a restarted `stele standby`), it goes on from where it was.
+        try standby.close()
+        try setup.write(250 ..< 300)
+        let reopened = try setup.standby()
+        defer { try? reopened.close() }
+        #expect(try reopened.catchUp().records == setup.primary.recordCount)
+        #expect(try Self.value(reopened.store, 299) == testEntry(299).value)
+        let fsck = try Fsck.check(path: setup.standbyPath)
+        #expect(fsck.problems.isEmpty, "\(fsck.problems)")
+    }
+
+    @Test func aSegmentNoCheckpointProvesWaitsAndIsNeverServed() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        let standby = try setup.standby()
+        defer { try? standby.close() }
+        // A writer without its signing key seals a segment that continues the chain: the copy
+        // gets it, but nothing signed vouches for it (as for segments forged into the copy).
+        try setup.primary.close()
+        let unsigned = try Store(path: setup.primaryPath, options: .init(commitPolicy: .none))
+        try unsigned.append(contentsOf: (100 ..< 150).map { testEntry($0) })
+        try unsigned.seal()
+        _ = try Mirror(storePath: setup.primaryPath, target: setup.target).runOnce()
+        let waiting = try standby.catchUp()
+        #expect(waiting.segmentsInstalled == 0 && waiting.recordsWaiting == 50, "\(waiting)")
+        #expect(try Self.value(standby.store, 120) == nil, "a record the copy cannot prove is not served")
+
+        // The writer signs a checkpoint over it: the next pass installs it.
+        _ = try unsigned.checkpoint(signer: setup.signer)
+        _ = try Mirror(storePath: setup.primaryPath, target: setup.target).runOnce()
+        let proven = try standby.catchUp()
+        #expect(proven.segmentsInstalled == 1 && proven.recordsWaiting == 0, "\(proven)")
+        #expect(try Self.value(standby.store, 120) == testEntry(120).value)
+        try unsigned.close()
+    }
+
+    @Test func anAlteredSegmentStopsTheFollowAndNothingOfItIsInstalled() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        let standby = try setup.standby()
+        defer { try? standby.close() }
+        try setup.write(100 ..< 200)
+        let newest = try #require(try setup.target.list(prefix: "segments/").map(\.name).max())
+        let path = setup.target.root + "/" + newest
+        var bytes = try readFile(path)
+        bytes[bytes.count / 2] ^= 0x20
+        chmod(path, 0o644)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let before = standby.store.recordCount
+        #expect {
+            try standby.catchUp()
+        } throws: { error in
+            guard case SteleError.mirror(.tampered(let findings)) = error else { return false }
+            return findings.contains { $0.contains(newest) }
+        }
+        #expect(standby.store.recordCount == before, "nothing of the altered segment was installed")
+        #expect(try Self.value(standby.store, 150) == nil)
+    }
+
+    @Test func aCheckpointTheStandbyCannotReproduceIsAFork() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        let standby = try setup.standby()
+        defer { try? standby.close() }
+        // The key signs a checkpoint of another tree over the standby's records (a split view).
+        let size = standby.store.recordCount - 1
+        let forged = try SignedNote.sign(Checkpoint(origin: setup.primary.config.origin, treeSize: size, root: Digest(bytes: [UInt8](repeating: 7, count: 32))!).text,
+                                         with: setup.signer)
+        let name = "checkpoints/" + String(repeating: "0", count: 20 - String(size).count) + String(size)
+        _ = try setup.target.put(name, Array(forged.utf8), retention: ObjectRetention(mode: .compliance, retainUntil: 0), label: nil)
+        #expect {
+            try standby.catchUp()
+        } throws: { error in
+            guard case SteleError.mirror(.tampered(let findings)) = error else { return false }
+            return findings.contains { $0.contains("a fork") }
+        }
+    }
+
+    @Test func aRemovedInstalledSegmentStopsTheFollow() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        let standby = try setup.standby()
+        defer { try? standby.close() }
+        try setup.write(100 ..< 200)
+        _ = try standby.catchUp()
+        let newest = try #require(try setup.target.list(prefix: "segments/").map(\.name).max())
+        chmod(setup.target.root + "/segments", 0o755)
+        try FileManager.default.removeItem(atPath: setup.target.root + "/" + newest)
+        #expect {
+            try standby.catchUp()
+        } throws: { error in
+            guard case SteleError.mirror(.tampered(let findings)) = error else { return false }
+            return findings.contains { $0.contains(newest) && $0.contains("removed") }
+        }
+    }
+
+    @Test func aPromotedStandbyWritesAtOnceAndFencesThePrimary() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        let standby = try setup.standby()
+        defer { try? standby.close() }
+        try setup.write(100 ..< 200)
+        let claim = try standby.promote()
+        #expect(claim.epoch == 2 && claim.firstSequence == setup.primary.recordCount, "it caught up before claiming")
+        // The same open store is the writer now.
+        let receipt = try standby.store.put(namespace: "orders", key: "after", value: "failover")
+        #expect(receipt.sequences.lowerBound == claim.firstSequence)
+        #expect(throws: SteleError.self) { try standby.catchUp() }
+        #expect(try WriterEpoch.held(by: setup.standbyPath) == claim)
+
+        // The old primary's mirror adds nothing to the copy, and fences it.
+        let segments = try setup.target.list(prefix: "segments/").map(\.name)
+        try setup.primary.append(contentsOf: (200 ..< 220).map { testEntry($0) })
+        try setup.primary.seal()
+        #expect(throws: SteleError.self) { try Mirror(storePath: setup.primaryPath, target: setup.target).runOnce() }
+        #expect(try setup.target.list(prefix: "segments/").map(\.name) == segments)
+
+        // The promoted store seals and mirrors the same log to the same copy.
+        try standby.store.seal()
+        _ = try standby.store.checkpoint(signer: setup.signer)
+        try standby.close()
+        let mirrored = try Mirror(storePath: setup.standbyPath, target: setup.target).runOnce()
+        #expect(mirrored.recordsOffHost == claim.firstSequence + 1, "\(mirrored)")
+    }
+}
