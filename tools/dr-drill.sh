@@ -4,8 +4,23 @@
 # aside, and check the result with fsck. Prints the recovery time and the recovery point.
 #   tools/dr-drill.sh [RECORDS] [VALUE_BYTES]     (default 200000 records of 400 bytes)
 # Uses the release build of `stele` (set STELE=path to use another). Contacts only 127.0.0.1.
+#
+#   tools/dr-drill.sh --failover [LOAD_SECONDS]   (default 4)
+# The failover drill instead: the example orders-server as a primary under HTTP load, mirroring
+# itself; a standby orders-server following the copy; the primary SIGKILLed and its directory
+# removed; the standby promoted. Prints the recovery point and the recovery time, and fails
+# unless every acknowledged event below the promotion point is on the promoted store, its log
+# extends the old checkpoint, and the returning old primary is fenced (docs/operations.md,
+# "Standby and failover"). Builds Examples/OrdersServer (debug) unless ORDERS_LOAD is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--failover" ]; then
+    if [ -z "${ORDERS_LOAD:-}" ]; then
+        swift build --package-path Examples/OrdersServer >&2
+        ORDERS_LOAD=Examples/OrdersServer/.build/debug/orders-load
+    fi
+    exec "$ORDERS_LOAD" --failover-drill --load-seconds "${2:-4}"
+fi
 records=${1:-200000}
 value_bytes=${2:-400}
 if [ -z "${STELE:-}" ]; then

@@ -28,13 +28,16 @@ let package = Package(
             dependencies: [
                 .product(name: "Stele", package: "Stele"),
                 .product(name: "SteleService", package: "Stele"),
+                .product(name: "SteleMirror", package: "Stele"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Sources/OrdersServer"
         ),
-        // The load generator and the load-and-kill test: a client in another process (URLSession).
-        .executableTarget(name: "OrdersLoad", path: "Sources/OrdersLoad"),
+        // The load generator, the load-and-kill test and the failover drill: a client in another
+        // process (URLSession); the drill also makes the signing key and checks the promoted
+        // store's log against the old primary's checkpoint with Stele itself.
+        .executableTarget(name: "OrdersLoad", dependencies: [.product(name: "Stele", package: "Stele")], path: "Sources/OrdersLoad"),
     ]
 )

@@ -41,7 +41,7 @@ public struct WriterEpoch: Sendable, Equatable {
     /// Where claims live in a copy.
     public static let prefix = "epochs/"
     /// The file in a store's directory with the claim it holds.
-    public static let fileName = "epoch"
+    public static let fileName = StoreLayout.epochFileName
     private static let formatLine = "stele-writer-epoch 1"
 
     /// `epochs/` and the epoch in 20 digits (names sort as numbers).

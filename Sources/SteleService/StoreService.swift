@@ -54,6 +54,9 @@ public struct StoreService: Service {
                 do { try await Task.sleep(for: interval) } catch { return }
                 do {
                     try await offThePool { try store.seal() }
+                } catch SteleError.fenced {
+                    // A standby not promoted yet, or a writer replaced: whoever fenced it said so.
+                    continue
                 } catch {
                     logger.error("timed seal failed", metadata: ["stele.error": "\(error)"])
                 }

@@ -83,6 +83,18 @@ extension Store {
         throw SteleError.fenced(epoch: fence.epoch, holder: fence.holder)
     }
 
+    /// At a writable open, under the lock: a fenced store is refused, unless it is opened as a
+    /// standby, whose fence it returns (a standby must have one).
+    static func checkFenceAtOpen(fs: any FileSystem, layout: StoreLayout, standby: Bool) throws -> (epoch: UInt64, holder: String)? {
+        let fence = try FenceMarker.read(fs: fs, layout: layout)
+        if standby {
+            guard let fence else { throw SteleError.invalidArgument("\(layout.root) is not a standby: it has no `fenced` file") }
+            return fence
+        }
+        if let fence { throw SteleError.fenced(epoch: fence.epoch, holder: fence.holder) }
+        return nil
+    }
+
     /// Records a fence for the store at `path` without opening it (a mirror in another process
     /// than the writer): the writer is refused at its next open.
     public static func markFenced(at path: String, epoch: UInt64, holder: String) throws {

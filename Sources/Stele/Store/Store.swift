@@ -64,10 +64,8 @@ public final class Store: Sendable {
         /// read-only only, for what works on ciphertext (verification, proofs, copies), and key
         /// reads throw ``EncryptionError/keyRequired``. Refused for a store that is not encrypted.
         public var encryptionKey: EncryptionKey?
-        /// Open a standby (`SteleMirror`'s `Standby`): writable, so that the sealed segments of the
-        /// log it follows can be installed (``Store/installSealedSegment(_:name:)``), but fenced by
-        /// its `fenced` file, which must be there: every write is refused until it is promoted
-        /// (``Store/liftStandbyFence()``).
+        /// Open a standby (SteleMirror's `Standby`): writable to install the segments it follows
+        /// (``Store/installSealedSegment(_:name:)``), fenced by its `fenced` file until promoted.
         package var standby = false
         /// Records one data key may seal (``EncryptionError/keyExhausted(namespace:limit:)``):
         /// 2^31; lower only in tests.
@@ -304,13 +302,7 @@ public final class Store: Sendable {
             (lockFile, clean) = try LockFile.acquire(fs: fs, path: layout.lock, storePath: path)
             // Under the lock: a marker written while another writer held it is seen here.
             do {
-                let fence = try FenceMarker.read(fs: fs, layout: layout)
-                if options.standby {
-                    guard let fence else { throw SteleError.invalidArgument("\(path) is not a standby: it has no `fenced` file") }
-                    standbyFence = fence
-                } else if let fence {
-                    throw SteleError.fenced(epoch: fence.epoch, holder: fence.holder)
-                }
+                standbyFence = try Store.checkFenceAtOpen(fs: fs, layout: layout, standby: options.standby)
             } catch {
                 if let lockFile { fs.close(lockFile) }
                 throw error

@@ -17,6 +17,9 @@ package struct StoreLayout: Sendable {
     /// An encrypted store's data keys, wrapped by its master key (``Keyring``).
     package var keyring: String { root + "/keyring" }
 
+    /// The writer epoch the store holds in its off-host copy (SteleMirror's `WriterEpoch`).
+    package static let epochFileName = "epoch"
+
     /// Directories created at `init`.
     package var directories: [String] { [segments, tiles, checkpoints, index] }
 }

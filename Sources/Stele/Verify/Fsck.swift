@@ -201,7 +201,8 @@ struct FsckRun {
     }
 
     mutating func checkLayout() {
-        var known: Set<String> = [StoreConfig.fileName, "LOCK", LogReach.fileName, "segments", "tiles", "checkpoints", "index", "lost+found"]
+        var known: Set<String> = [StoreConfig.fileName, "LOCK", LogReach.fileName, "segments", "tiles", "checkpoints", "index", "lost+found",
+                                  StoreLayout.epochFileName, FenceMarker.fileName, "promote-request", "promote-answer"]
         // An encrypted store's keyring (what the log and stele.conf say of encryption is
         // checked with the config records).
         if config.encryptionKey != nil { known.insert("keyring") }

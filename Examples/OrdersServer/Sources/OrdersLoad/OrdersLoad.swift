@@ -7,6 +7,9 @@
 //       answer gave (the order's history and GET ?asOf); `rounds` times on the same store. Then
 //       checks that bad requests get 4xx, proofs are served, and that a SIGTERM shuts the server
 //       down cleanly. Exit 0: every check held; 1: one failed (each failure printed).
+//   orders-load --failover-drill [--clients 64] [--load-seconds 4] [--server PATH]
+//       A primary under load, mirrored to a copy; a standby following it; the primary killed and its
+//       directory removed; the standby promoted. Prints the recovery point and time (FailoverDrill.swift).
 //   orders-load --url http://127.0.0.1:8080 [--clients 64] [--load-seconds 10]
 //       Load only: prints requests/s and latency percentiles of the 201s.
 import Dispatch
@@ -20,6 +23,7 @@ import Glibc
 
 struct LoadArguments {
     var killTest = false
+    var failoverDrill = false
     var url: String?
     var rounds = 3
     var clients = 64
@@ -35,6 +39,7 @@ struct LoadArguments {
         while let argument = rest.popFirst() {
             switch argument {
             case "--kill-test": killTest = true
+            case "--failover-drill": failoverDrill = true
             case "--url": url = try value(argument)
             case "--rounds": rounds = Int(try value(argument)) ?? rounds
             case "--clients": clients = Int(try value(argument)) ?? clients
@@ -43,7 +48,9 @@ struct LoadArguments {
             default: throw LoadError("unknown argument \(argument)")
             }
         }
-        guard killTest || url != nil else { throw LoadError("usage: orders-load --kill-test [...] | --url URL [...]") }
+        guard killTest || failoverDrill || url != nil else {
+            throw LoadError("usage: orders-load --kill-test [...] | --failover-drill [...] | --url URL [...]")
+        }
     }
 }
 
@@ -57,6 +64,8 @@ struct Acknowledged: Sendable {
     let order: String
     let body: String
     let sequence: UInt64
+    /// When the 201 came back.
+    var at = Date()
 }
 
 /// An HTTP client of many concurrent connections.
@@ -133,9 +142,9 @@ final class ServerProcess {
     let process = Process()
     private(set) var port = 0
 
-    init(binary: String, store: String) throws {
+    init(binary: String, store: String, extra: [String] = []) throws {
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--store", store, "--port", "0", "--seal-seconds", "1"]
+        process.arguments = ["--store", store, "--port", "0", "--seal-seconds", "1"] + extra
         let output = Pipe()
         process.standardOutput = output
         try process.run()
@@ -312,6 +321,8 @@ struct OrdersLoad {
             let arguments = try LoadArguments(Array(CommandLine.arguments.dropFirst()))
             if arguments.killTest {
                 exit(try await killTest(arguments))
+            } else if arguments.failoverDrill {
+                exit(try await failoverDrill(arguments))
             } else if let url = arguments.url {
                 exit(await loadOnly(arguments, url: url))
             }

@@ -14,6 +14,7 @@
 // is not a number or not in the log); a store that stopped taking writes (a failed sync) is a 503.
 //
 //   orders-server --store DIR [--host 127.0.0.1] [--port 8080] [--seal-seconds 5]
+//   (failover: --checkpoint-key and --mirror-to on a primary, --standby-of on a standby: Failover.swift)
 // --port 0 takes a free port; the line "listening on [IPv4]127.0.0.1/127.0.0.1:PORT" says which.
 import Foundation
 import HTTPTypes
@@ -39,16 +40,12 @@ struct OrdersServer {
         var logger = Logger(label: "orders-server")
         logger.logLevel = .info
         // Open (or create) before serving; a store that cannot be opened stops the server here.
-        if (try? FileManager.default.contentsOfDirectory(atPath: arguments.store))?.isEmpty ?? true {
-            try Store.create(at: arguments.store)
-        }
-        var options = Store.Options(commitPolicy: .everyBatch)
-        options.logger = logger
-        let store = try Store(path: arguments.store, options: options)
+        let served = try ServedStore.open(arguments, logger: logger)
+        let store = served.store
         logger.info("store open", metadata: ["records": "\(store.recordCount)", "recovery_clean": "\(store.recovery.isClean)"])
 
         let app = Application(
-            router: OrdersAPI(store: store).router(),
+            router: OrdersAPI(store: store, promote: PromoteRoute(standby: served.standby)).router(),
             configuration: .init(address: .hostname(arguments.host, port: arguments.port), serverName: "orders-server"),
             onServerRunning: { channel in
                 // One line for whoever started the server (the load test waits for it).
@@ -59,7 +56,7 @@ struct OrdersServer {
         // Services shut down in reverse order: the HTTP server stops taking requests first, then
         // the store closes, after every write it acknowledged is durable.
         let group = ServiceGroup(configuration: .init(
-            services: [StoreService(store: store, sealInterval: .seconds(arguments.sealSeconds), logger: logger), app],
+            services: served.services + [app],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
@@ -69,6 +66,7 @@ struct OrdersServer {
 /// The handlers: each maps the store's answers and errors to HTTP.
 struct OrdersAPI: Sendable {
     let store: Store
+    let promote: PromoteRoute
     static let namespace = "orders"
     static let maxEventBytes = 64 * 1024
 
@@ -78,6 +76,7 @@ struct OrdersAPI: Sendable {
         router.get("orders/:id") { request, context in try current(request, context) }
         router.get("orders/:id/history") { request, context in try history(request, context) }
         router.get("proofs/:sequence") { request, context in try proof(request, context) }
+        promote.add(to: router)
         return router
     }
 
@@ -147,7 +146,7 @@ private func httpError(_ error: SteleError) -> HTTPError {
     switch error {
     case .invalidArgument(let message): HTTPError(.badRequest, message: message)
     case .proof: HTTPError(.notFound, message: "\(error)")
-    case .writesDisabled, .closed, .readOnly: HTTPError(.serviceUnavailable, message: "the store is not taking writes: \(error)")
+    case .writesDisabled, .closed, .readOnly, .fenced: HTTPError(.serviceUnavailable, message: "the store is not taking writes: \(error)")
     default: HTTPError(.internalServerError, message: "\(error)")
     }
 }
@@ -165,6 +164,11 @@ struct ServerArguments {
     var host = "127.0.0.1"
     var port = 8080
     var sealSeconds = 5
+    var checkpointKey: String?
+    var mirrorTo: String?
+    var standbyOf: String?
+    var verifierKey: String?
+    var checkpoint: String?
 
     init(_ arguments: [String]) throws {
         var rest = arguments[...]
@@ -175,10 +179,18 @@ struct ServerArguments {
             case "--host": host = value
             case "--port": port = try number(value, argument)
             case "--seal-seconds": sealSeconds = try number(value, argument)
+            case "--checkpoint-key": checkpointKey = value
+            case "--mirror-to": mirrorTo = value
+            case "--standby-of": standbyOf = value
+            case "--verifier-key": verifierKey = value
+            case "--checkpoint": checkpoint = value
             default: throw UsageError("unknown argument \(argument)")
             }
         }
-        guard !store.isEmpty else { throw UsageError("usage: orders-server --store DIR [--host H] [--port N] [--seal-seconds N]") }
+        guard !store.isEmpty else {
+            throw UsageError("usage: orders-server --store DIR [--host H] [--port N] [--seal-seconds N] "
+                + "[--checkpoint-key KEY --mirror-to COPY | --standby-of COPY --verifier-key PUB [--checkpoint TRUSTED]]")
+        }
     }
 
     private func number(_ text: String, _ name: String) throws -> Int {
