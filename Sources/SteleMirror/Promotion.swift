@@ -26,10 +26,20 @@ public enum Promotion {
         let (storeID, records, sealed) = (store.config.storeID, store.recordCount, try store.sealedSegments())
         try store.close()
         // Already the writer (promoted before, records written since): nothing to do.
-        if let held = try WriterEpoch.held(by: storePath), held == (try WriterEpoch.claims(in: target, storeID: storeID).last) { return held }
+        if let held = try WriterEpoch.held(by: storePath), held == (try WriterEpoch.claims(in: target, storeID: storeID).last) {
+            // A promotion that claimed and held the epoch but died before it removed the fence.
+            try FenceMarker.remove(fs: PosixFileSystem(), layout: StoreLayout(root: storePath))
+            return held
+        }
         let lastLocal = sealed.last?.records.upperBound.advanced(by: 1) ?? 0
         guard lastLocal == records else {
             throw SteleError.mirror(.invalid("\(storePath) has \(records - lastLocal) records in an unsealed segment: a standby holds sealed segments only"))
+        }
+        // A standby built to follow epoch N, when the copy has a newer writer since: promoting it
+        // would replace that writer, which nobody asked for. Rebuild it from the copy instead.
+        if let followed = try FenceMarker.read(fs: PosixFileSystem(), layout: StoreLayout(root: storePath)), followed.epoch > 0,
+           let newest = try WriterEpoch.claims(in: target, storeID: storeID).last, newest.epoch > followed.epoch {
+            throw SteleError.mirror(.fenced(epoch: newest.epoch, holder: newest.holder))
         }
         let claim = try self.claim(storePath: storePath, storeID: storeID, records: records, sealedSegments: UInt64(sealed.count),
                                    target: target, retention: retention)

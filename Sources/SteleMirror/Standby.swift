@@ -49,6 +49,9 @@ public final class Standby {
         /// The newest writer epoch in the copy and who holds it.
         public var epoch: UInt64?
         public var epochHolder: String?
+        /// Records installed without a checkpoint that proves them (only by a promotion that
+        /// accepts them: ``Standby/promote(retention:acceptingUnproven:)``).
+        public var recordsUnproven: UInt64 = 0
         /// Objects passed over, each with why (checkpoints not signed with the trusted key).
         public var ignored: [String] = []
         /// Records in the copy the standby does not serve yet (no checkpoint proves them yet).
@@ -117,6 +120,12 @@ public final class Standby {
     ///   documentation lists (nothing unproven is installed); ``MirrorError/transport(_:)`` and
     ///   ``MirrorError/target(_:)`` when the copy cannot be read; ``SteleError`` for local I/O.
     public func catchUp() throws -> Report {
+        try catchUp(acceptingUnproven: false)
+    }
+
+    /// A pass; `acceptingUnproven` (a promotion's last pass, when the operator says so) also
+    /// installs the segments that continue the chain but that no checkpoint proves yet.
+    private func catchUp(acceptingUnproven: Bool) throws -> Report {
         guard store.isFenced else {
             throw SteleError.invalidArgument("\(directory) was promoted: it is the writer now, and follows no copy")
         }
@@ -165,7 +174,6 @@ public final class Standby {
         for found in inventory.signedCheckpoints(target, verifier: verifier, origin: origin) {
             signed[found.label] = (found.checkpoint, found.note)
         }
-        for version in inventory.checkpoints where signed[version.label] == nil { checkedCheckpoints.insert(version.label) }
         report.ignored = inventory.ignored
         var held = store.recordCount
         var proven = held
@@ -186,8 +194,19 @@ public final class Standby {
             toKeep.append((size, checkpoint.root, note, label))
         }
 
+        if acceptingUnproven && report.recordsInCopy > proven {
+            logger.warning("installing segments no checkpoint proves (the promotion accepts them)",
+                           metadata: ["stele.from": "\(proven)", "stele.records": "\(report.recordsInCopy)"])
+            report.recordsUnproven = report.recordsInCopy - proven
+            proven = report.recordsInCopy
+        }
         for (segment, version, _) in pending where segment.footer.treeSize <= proven {
-            held = try store.installSealedSegment(segment.bytes, name: segment.label)
+            do {
+                held = try store.installSealedSegment(segment.bytes, name: segment.label)
+            } catch SteleError.corruption(let damage) {
+                // Found by the store's own checks (a record out of place, a stub): the copy's doing.
+                throw SteleError.mirror(.tampered(["\(segment.label): \(damage.detail)"]))
+            }
             installedVersions[version.name] = Self.fingerprint(version)
             report.segmentsInstalled += 1
             report.recordsInstalled += segment.footer.recordCount
@@ -211,15 +230,32 @@ public final class Standby {
         return report
     }
 
-    /// Makes the standby the writer: a last ``catchUp()``, then the next writer epoch claimed in
-    /// the copy (``Promotion``), then its fence lifted. On return ``store`` accepts writes; the
-    /// writer it replaces is fenced at its mirror's next pass. Mirror the store to the same copy.
-    /// - Throws: ``MirrorError/fenced(epoch:holder:)`` if another store claimed the epoch first;
-    ///   ``MirrorError/invalid(_:)`` if the copy holds segments no checkpoint proves yet (a
-    ///   promotion past them would fork the log); as ``catchUp()``.
+    /// Makes the standby the writer: a last pass, then the next writer epoch claimed in the copy
+    /// (``Promotion``), then its fence lifted. On return ``store`` accepts writes; the writer it
+    /// replaces is fenced at its mirror's next pass. Mirror the store to the same copy.
+    ///
+    /// The copy may hold sealed segments that no checkpoint proves yet (the writer died between
+    /// uploading a segment and the checkpoint its seal signed). A promotion past them would fork
+    /// the log, and one that leaves them out cannot extend it (their names are taken), so it is
+    /// refused unless `acceptingUnproven`: then they are installed on the strength of the hash
+    /// chain, the seal and the recorded checksums alone (which anyone able to write to the copy
+    /// could forge), and the report of the last pass is logged. An operator's decision.
+    /// - Throws: ``MirrorError/fenced(epoch:holder:)`` if another store claimed the epoch first,
+    ///   or was promoted after this standby was built (the copy's newest claim is newer than the
+    ///   epoch the standby follows: rebuild it from the copy to follow that writer);
+    ///   ``MirrorError/invalid(_:)`` if the copy holds segments no checkpoint proves and
+    ///   `acceptingUnproven` is false; as ``catchUp()``.
     @discardableResult
-    public func promote(retention: ObjectRetention? = nil) throws -> WriterEpoch {
-        _ = try catchUp()
+    public func promote(retention: ObjectRetention? = nil, acceptingUnproven: Bool = false) throws -> WriterEpoch {
+        let followed = store.currentFence?.epoch ?? 0
+        if let newest = try WriterEpoch.claims(in: target, storeID: store.config.storeID).last, newest.epoch > followed, followed > 0 {
+            throw SteleError.mirror(.fenced(epoch: newest.epoch, holder: newest.holder))
+        }
+        let last = try catchUp(acceptingUnproven: acceptingUnproven)
+        if last.recordsWaiting > 0 {
+            throw SteleError.mirror(.invalid("\(target.description) holds \(last.recordsWaiting) records after the standby's \(last.records) that no "
+                + "checkpoint proves: promoting without them would fork the log; promote accepting them (an operator's decision), or wait for their checkpoint"))
+        }
         let claim = try Promotion.claim(storePath: directory, storeID: store.config.storeID, records: store.recordCount,
                                         sealedSegments: try store.lastSeal()?.header.index ?? 0, target: target, retention: retention)
         try store.liftStandbyFence()

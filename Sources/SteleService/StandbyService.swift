@@ -86,15 +86,16 @@ public final class StandbyService: Service, Sendable {
         }
     }
 
-    /// Promotes the standby (``Standby/promote(retention:)``): a last pass, the next writer epoch
-    /// claimed in the copy, the fence lifted. Idempotent: a second call returns the same claim.
-    /// - Throws: as ``Standby/promote(retention:)``; the standby is then still a standby.
+    /// Promotes the standby (``Standby/promote(retention:acceptingUnproven:)``): a last pass, the
+    /// next writer epoch claimed in the copy, the fence lifted. Idempotent: a second call returns
+    /// the same claim.
+    /// - Throws: as ``Standby/promote(retention:acceptingUnproven:)``; the standby is then still a standby.
     @discardableResult
-    public func promote(retention: ObjectRetention? = nil) async throws -> WriterEpoch {
+    public func promote(retention: ObjectRetention? = nil, acceptingUnproven: Bool = false) async throws -> WriterEpoch {
         try await offThePool {
             try self.standby.withLock { box in
                 if let claim = box.promoted { return claim }
-                let claim = try box.standby.promote(retention: retention)
+                let claim = try box.standby.promote(retention: retention, acceptingUnproven: acceptingUnproven)
                 box.promoted = claim
                 self.logger.notice("promoted", metadata: ["stele.epoch": "\(claim.epoch)", "stele.records": "\(claim.firstSequence)"])
                 return claim

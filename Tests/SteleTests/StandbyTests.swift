@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Stele
 @testable import SteleMirror
+import SteleNative
 
 /// A warm standby (issue 21): it follows the primary's copy segment by segment, installs only
 /// what a checkpoint signed with the trusted key proves, stops loudly on anything altered,
@@ -194,5 +195,101 @@ import Testing
         try standby.close()
         let mirrored = try Mirror(storePath: setup.standbyPath, target: setup.target).runOnce()
         #expect(mirrored.recordsOffHost == claim.firstSequence + 1, "\(mirrored)")
+    }
+
+    /// A redaction stub keeps a record's leaf hash but hashes none of its type or key: forged
+    /// into a copied segment (same length, same leaf), it passes the checksum, the chain, the
+    /// seal and the checkpoint, and would file a tombstone for any key. The store refuses it.
+    @Test func aForgedStubInACopiedSegmentIsRefused() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        let standby = try setup.standby()
+        defer { try? standby.close() }
+        try setup.write(100 ..< 200)
+        let name = try #require(try setup.target.list(prefix: "segments/").map(\.name).max())
+        var bytes = try readFile(setup.target.root + "/" + name)
+        let footer = try SegmentBytes.verifiedFooter(bytes, name: name)
+        var target: (frame: FrameInfo, leaf: Digest, namespace: [UInt8], key: [UInt8])?
+        try ByteView.of(bytes) { view in
+            try SegmentLog.forEachFrame(view, from: SegmentHeader.size, to: Int(footer.framesEnd), path: name) { frame, view in
+                guard target == nil, frame.type == .put, !frame.isCompressed, frame.stored.count >= 40, let leaf = frame.leafHash(in: view) else { return }
+                target = (frame, leaf, view.slice(frame.namespace.lowerBound, frame.namespace.count).array,
+                          view.slice(frame.key.lowerBound, frame.key.count).array)
+            }
+        }
+        let (frame, leaf, namespace, key) = try #require(target)
+        let forgedKey = key + [UInt8](repeating: UInt8(ascii: "x"), count: frame.stored.count - 32)
+        let stub = ByteWriter.makeArray(count: frame.length) { w in
+            namespace.withUnsafeBytes { ns in
+                forgedKey.withUnsafeBytes { k in
+                    leaf.bytes.withUnsafeBytes { stored in
+                        _ = Frame.encode(into: w, at: 0, type: .tombstone, flags: Frame.flagRedacted, sequence: frame.sequence,
+                                         timestamp: frame.timestamp, namespace: ns, key: k, stored: stored, valueLength: frame.valueLength)
+                    }
+                }
+            }
+        }
+        bytes.replaceSubrange(frame.offset ..< frame.end, with: stub)
+        #expect(try SegmentBytes.leafHashes(bytes, name: name).1.count == Int(footer.recordCount), "the forged segment still checks out as bytes")
+        for file in [name, name + ".sha256"] { try FileManager.default.removeItem(atPath: setup.target.root + "/" + file) }
+        _ = try setup.target.put(name, bytes, retention: nil, label: nil)
+        let before = standby.store.recordCount
+        #expect {
+            try standby.catchUp()
+        } throws: { error in
+            guard case SteleError.mirror(.tampered(let findings)) = error else { return false }
+            return findings.contains { $0.contains("redaction stub") }
+        }
+        #expect(standby.store.recordCount == before, "nothing of the forged segment was installed")
+    }
+
+    /// Two standbys of one copy: the first promoted is the writer; the second, built to follow
+    /// epoch 1, is refused (it would replace the new writer, which nobody asked for).
+    @Test func aSecondStandbyDoesNotReplaceTheFirstPromoted() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        let first = try setup.standby()
+        defer { try? first.close() }
+        let secondPath = setup.dir.child("standby-2")
+        try Standby.create(from: setup.target, to: secondPath,
+                           checkpoint: String(decoding: try readFile(setup.primaryPath + "/checkpoints/checkpoint"), as: UTF8.self),
+                           verifier: setup.signer.verifier)
+        let second = try Standby(directory: secondPath, target: setup.target, verifier: setup.signer.verifier)
+        defer { try? second.close() }
+        #expect(try first.promote().epoch == 2)
+        #expect {
+            try second.promote()
+        } throws: { error in
+            guard case SteleError.mirror(.fenced(let epoch, _)) = error else { return false }
+            return epoch == 2
+        }
+        #expect(try WriterEpoch.claims(in: setup.target, storeID: setup.primary.config.storeID).map(\.epoch) == [1, 2])
+        #expect(throws: SteleError.self) { try second.store.put(namespace: "x", key: "y", value: "z") }
+    }
+
+    /// The primary died between uploading a segment and its checkpoint: a promotion is refused
+    /// until the operator accepts the unproven segment, which it then installs.
+    @Test func aPromotionPastAnUnprovenSegmentNeedsTheOperatorsWord() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        let standby = try setup.standby()
+        defer { try? standby.close() }
+        try setup.primary.close()
+        let unsigned = try Store(path: setup.primaryPath, options: .init(commitPolicy: .none))
+        try unsigned.append(contentsOf: (100 ..< 130).map { testEntry($0) })
+        try unsigned.seal()
+        _ = try Mirror(storePath: setup.primaryPath, target: setup.target).runOnce()
+        let records = unsigned.recordCount
+        try unsigned.close()
+        #expect {
+            try standby.promote()
+        } throws: { error in
+            guard case SteleError.mirror(.invalid(let detail)) = error else { return false }
+            return detail.contains("no checkpoint proves")
+        }
+        #expect(standby.store.isFenced, "refused: still a standby")
+        let claim = try standby.promote(acceptingUnproven: true)
+        #expect(claim.firstSequence == records && standby.store.recordCount == records)
+        #expect(try Self.value(standby.store, 120) == testEntry(120).value)
     }
 }

@@ -148,7 +148,7 @@ extension SegmentLog {
     /// (other records are ignored: puts and tombstones go to the index through `KeyRebuildQueue`).
     /// - Throws: ``SteleError/corruption(_:)`` for a malformed record, or one whose authorization
     ///   does not verify against the governance key the log held then (a forged bypass).
-    private static func noteRetention(_ frame: FrameInfo, _ view: ByteView, path: String,
+    static func noteRetention(_ frame: FrameInfo, _ view: ByteView, path: String,
                                       retention: inout RetentionState, retentionRecords: inout [UInt64]) throws {
         guard frame.type.isPolicy else { return }
         let namespace = view.slice(frame.namespace.lowerBound, frame.namespace.count).array

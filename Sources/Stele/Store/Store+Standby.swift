@@ -31,6 +31,12 @@ extension Store {
             guard !isEncrypted else { throw SteleError.invalidArgument("\(path) is encrypted: a standby of an encrypted store is not supported") }
             try log.installSealed(bytes, name: name)
             durableCount.raise(to: log.nextSequence)
+            // A config record (a governance key change) in the segment: `stele.conf` follows the
+            // log, as after `changeGovernanceKey`, or the next open would find them disagreeing.
+            if let fromLog = log.configFromLog, !config.differences(from: fromLog).isEmpty {
+                currentConfig.withLock { $0 = fromLog }
+                try fs.writeAtomically(Array(fromLog.encoded.utf8), to: StoreLayout(root: path).config, permissions: 0o444, directory: path)
+            }
             return log.nextSequence
         }
     }
@@ -63,6 +69,9 @@ extension Store {
 
     /// Whether the store is fenced now (a standby not yet promoted, or a replaced writer).
     package var isFenced: Bool { state.withLock { $0.fence != nil } }
+
+    /// The fence in force, if any: the writer epoch (and its holder) that this store is not.
+    package var currentFence: (epoch: UInt64, holder: String)? { state.withLock { $0.fence } }
 
     /// The header and footer of the last sealed segment, if any (a standby continues from it).
     package func lastSeal() throws -> (header: SegmentHeader, footer: SegmentFooter)? {

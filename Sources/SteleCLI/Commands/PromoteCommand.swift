@@ -28,12 +28,14 @@ struct PromoteCommand: ParsableCommand {
     }
 
     @Option(help: "Seconds to wait for a running `stele standby --follow` of DIR to answer.") var wait: Double = 30
+    @Flag(help: "A following standby also installs the segments of the copy that no signed checkpoint proves yet (checked by the hash chain, seal and checksums only): an operator's decision when the old writer died before uploading its last checkpoint.")
+    var acceptUnproven = false
 
     func run() throws {
         try refuseInsideStore(copy, store: directory.path, what: "the copy")
         if LockFile.isHeld(fs: PosixFileSystem(), path: StoreLayout(root: directory.path).lock) {
             // A standby following the copy holds the store: it promotes in its own process.
-            try PromotionRequest.write(.init(copy: copy, retainDays: retainDays), directory: directory.path)
+            try PromotionRequest.write(.init(copy: copy, retainDays: retainDays, acceptingUnproven: acceptUnproven), directory: directory.path)
             guard let (code, message) = PromotionRequest.awaitAnswer(directory: directory.path, timeout: .milliseconds(Int(wait * 1000))) else {
                 try? FileManager.default.removeItem(atPath: directory.path + "/" + PromotionRequest.requestName)
                 Console.error("stele promote: \(directory.path) is held by another process, which did not answer in \(wait) s "

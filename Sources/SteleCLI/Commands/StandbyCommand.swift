@@ -97,7 +97,7 @@ struct StandbyCommand: ParsableCommand {
         let until = Int64(Date().timeIntervalSince1970 * 1e9) + Int64(wanted.retainDays) * 86_400 * 1_000_000_000
         do {
             let started = ContinuousClock.now
-            let claim = try standby.promote(retention: ObjectRetention(mode: .compliance, retainUntil: until))
+            let claim = try standby.promote(retention: ObjectRetention(mode: .compliance, retainUntil: until), acceptingUnproven: wanted.acceptingUnproven)
             let took = ContinuousClock.now - started
             let message = "promoted \(to): writer epoch \(claim.epoch) from record \(claim.firstSequence) (\(claim.objectName) in \(from)); "
                 + "accepting writes \(String(format: "%.3f", Double(took.components.attoseconds) / 1e18 + Double(took.components.seconds))) s after the request was read"

@@ -7,7 +7,7 @@ import Stele
 /// recovery time.
 ///
 /// ```
-/// promote-request   written by `stele promote`:  stele-promote-request 1 / copy <COPY> / retain-days <N>
+/// promote-request   written by `stele promote`:  stele-promote-request 1 / copy <COPY> / retain-days <N> / accept-unproven yes|no
 /// promote-answer    written by the standby:      stele-promote-answer 1 / exit <code> / <message, one line>
 /// ```
 /// Both are written atomically in the store's directory. The standby looks for the request
@@ -20,23 +20,26 @@ enum PromotionRequest {
     struct Request: Equatable {
         var copy: String
         var retainDays: Int
+        var acceptingUnproven: Bool
     }
 
     static func write(_ request: Request, directory: String) throws {
         // An answer left by an earlier request that nobody waited for is not this one's.
         try? FileManager.default.removeItem(atPath: directory + "/" + answerName)
-        try replaceFile(directory + "/" + requestName, "stele-promote-request 1\ncopy \(oneLine(request.copy))\nretain-days \(request.retainDays)\n")
+        try replaceFile(directory + "/" + requestName, "stele-promote-request 1\ncopy \(oneLine(request.copy))\nretain-days \(request.retainDays)\n"
+            + "accept-unproven \(request.acceptingUnproven ? "yes" : "no")\n")
     }
 
     /// The request waiting in `directory`, if any; a malformed one is answered with exit 2.
     static func pending(in directory: String) -> Result<Request, SteleError>? {
         guard let text = try? String(contentsOfFile: directory + "/" + requestName, encoding: .utf8) else { return nil }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        guard lines.count == 4, lines[0] == "stele-promote-request 1", lines[1].hasPrefix("copy "), lines[2].hasPrefix("retain-days "),
-              let days = Int(lines[2].dropFirst("retain-days ".count)), (1 ... 36_500).contains(days) else {
+        guard lines.count == 5, lines[0] == "stele-promote-request 1", lines[1].hasPrefix("copy "), lines[2].hasPrefix("retain-days "),
+              let days = Int(lines[2].dropFirst("retain-days ".count)), (1 ... 36_500).contains(days),
+              lines[3] == "accept-unproven yes" || lines[3] == "accept-unproven no" else {
             return .failure(.invalidArgument("\(directory)/\(requestName) is not a promotion request"))
         }
-        return .success(Request(copy: String(lines[1].dropFirst("copy ".count)), retainDays: days))
+        return .success(Request(copy: String(lines[1].dropFirst("copy ".count)), retainDays: days, acceptingUnproven: lines[3] == "accept-unproven yes"))
     }
 
     /// Answers the request and removes it.

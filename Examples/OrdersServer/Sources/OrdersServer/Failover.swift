@@ -4,7 +4,7 @@
 //
 //   primary:  orders-server --store DIR --checkpoint-key LOG.key --mirror-to COPY [--seal-seconds 1]
 //   standby:  orders-server --store DIR2 --standby-of COPY --verifier-key LOG.pub --checkpoint TRUSTED
-//   promote:  POST /admin/promote on the standby: 200 {"epoch": n, "from": first sequence} once it
+//   promote:  POST /admin/promote[?accept-unproven=yes] on the standby: 200 {"epoch": n, "from": first sequence} once it
 //             takes writes; until then its POSTs answer 503 (fenced) and its GETs serve what the
 //             copy proved. The old primary's mirror finds the new epoch and fences it (503).
 //
@@ -66,13 +66,13 @@ struct PromoteRoute: Sendable {
     let standby: StandbyService?
 
     func add(to router: Router<BasicRequestContext>) {
-        router.post("admin/promote") { _, _ in try await promote() }
+        router.post("admin/promote") { request, _ in try await promote(acceptingUnproven: request.uri.queryParameters.get("accept-unproven") == "yes") }
     }
 
-    func promote() async throws -> Response {
+    func promote(acceptingUnproven: Bool) async throws -> Response {
         guard let standby else { throw HTTPError(.conflict, message: "this server is not a standby") }
         do {
-            let claim = try await standby.promote()
+            let claim = try await standby.promote(acceptingUnproven: acceptingUnproven)
             return Response(status: .ok, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(string: #"{"epoch":\#(claim.epoch),"from":\#(claim.firstSequence)}"#)))
         } catch SteleError.mirror(.fenced(let epoch, let holder)) {
