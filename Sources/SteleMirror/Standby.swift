@@ -89,13 +89,16 @@ public final class Standby {
     }
 
     /// Opens the standby in `directory` (made by ``create(from:to:checkpoint:verifier:)``), to
-    /// follow `target`, trusting checkpoints signed with `verifier`'s key.
+    /// follow `target`, trusting checkpoints signed with `verifier`'s key. `checkpointSigner`: the
+    /// key the store signs a checkpoint with at every seal once promoted (``Store/Options/checkpointSigner``),
+    /// so that a standby of the promoted store can follow it in turn.
     /// - Throws: ``SteleError/invalidArgument(_:)`` for a store that is not a standby (no
     ///   `fenced` file) or is encrypted; ``SteleError/locked(path:)`` if another process has it.
-    public init(directory: String, target: any MirrorTarget, verifier: NoteVerifier,
+    public init(directory: String, target: any MirrorTarget, verifier: NoteVerifier, checkpointSigner: NoteSigner? = nil,
                 logger: Logger = Logger(label: "stele.standby", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
         var options = Store.Options()
         options.standby = true
+        options.checkpointSigner = checkpointSigner
         options.logger = logger
         let store = try Store(path: directory, options: options)
         guard store.config.encryptionKey == nil else {

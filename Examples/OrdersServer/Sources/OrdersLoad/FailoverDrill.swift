@@ -45,7 +45,8 @@ func failoverDrill(_ arguments: LoadArguments) async throws -> Int32 {
 
     // 2. The standby, from the copy.
     let standby = try ServerProcess(binary: binary, store: standbyPath,
-                                    extra: ["--standby-of", copy, "--verifier-key", work + "/log.pub", "--checkpoint", work + "/trusted.checkpoint"])
+                                    extra: ["--standby-of", copy, "--verifier-key", work + "/log.pub", "--checkpoint", work + "/trusted.checkpoint",
+                                            "--checkpoint-key", work + "/log.key"])
     let standbyClient = Client(base: "http://127.0.0.1:\(standby.port)", connections: 8)
     let (refused, _) = try await standbyClient.send("POST", "/orders/o-early/events", body: Data("too early".utf8))
     if refused != 503 { failures.append("a POST to the standby before promotion answered \(refused), not 503") }

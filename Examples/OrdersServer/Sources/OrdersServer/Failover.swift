@@ -3,7 +3,7 @@
 // request, in its own process (no reopen: it is already current).
 //
 //   primary:  orders-server --store DIR --checkpoint-key LOG.key --mirror-to COPY [--seal-seconds 1]
-//   standby:  orders-server --store DIR2 --standby-of COPY --verifier-key LOG.pub --checkpoint TRUSTED
+//   standby:  orders-server --store DIR2 --standby-of COPY --verifier-key LOG.pub --checkpoint TRUSTED [--checkpoint-key LOG.key]
 //   promote:  POST /admin/promote[?accept-unproven=yes] on the standby: 200 {"epoch": n, "from": first sequence} once it
 //             takes writes; until then its POSTs answer 503 (fenced) and its GETs serve what the
 //             copy proved. The old primary's mirror finds the new epoch and fences it (503).
@@ -33,7 +33,12 @@ struct ServedStore {
                 guard let checkpoint = arguments.checkpoint else { throw UsageError("a new standby needs --checkpoint (a signed checkpoint kept outside the store)") }
                 try Standby.create(from: target, to: arguments.store, checkpoint: try String(contentsOfFile: checkpoint, encoding: .utf8), verifier: verifier)
             }
-            let follower = StandbyService(standby: try Standby(directory: arguments.store, target: target, verifier: verifier, logger: logger),
+            // With --checkpoint-key, the promoted store signs a checkpoint at every seal, as the primary did.
+            let signer = try arguments.checkpointKey.map {
+                try NoteSigner(parsing: try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
+            }
+            let standby = try Standby(directory: arguments.store, target: target, verifier: verifier, checkpointSigner: signer, logger: logger)
+            let follower = StandbyService(standby: standby,
                                           interval: .milliseconds(200), logger: logger)
             // The store closes last (services stop in reverse order): after the follower's pass.
             return ServedStore(store: follower.store, services: [StoreService(store: follower.store, sealInterval: .seconds(arguments.sealSeconds), logger: logger), follower],
