@@ -292,4 +292,117 @@ import SteleNative
         #expect(claim.firstSequence == records && standby.store.recordCount == records)
         #expect(try Self.value(standby.store, 120) == testEntry(120).value)
     }
+
+    /// Segments 2 and 3 reach the copy; segment 2 is then removed before the standby saw it: a
+    /// gap, which stops the follow (segment 3 alone cannot be installed, and must not be waited on).
+    @Test func aGapInTheCopyStopsTheFollow() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        let standby = try setup.standby()
+        defer { try? standby.close() }
+        try setup.write(100 ..< 150)
+        try setup.write(150 ..< 200)
+        let second = "segments/" + SegmentFiles.name(2)
+        chmod(setup.target.root + "/segments", 0o755)
+        for file in [second, second + ".sha256"] { try FileManager.default.removeItem(atPath: setup.target.root + "/" + file) }
+        #expect {
+            try standby.catchUp()
+        } throws: { error in
+            guard case SteleError.mirror(.tampered(let findings)) = error else { return false }
+            return findings.contains { $0.contains(second) && $0.contains("a gap") }
+        }
+        #expect(standby.store.recordCount == 101)
+    }
+
+    /// A listing that trails the copy (an S3-compatible service that is not strongly consistent):
+    /// what it does not show yet is waited for; an installed segment it no longer shows is
+    /// reported as removed, never passed over.
+    @Test func aStaleListingIsWaitedOutOrReported() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        let stale = StaleListing(setup.target)
+        let standby = try Standby(directory: setup.standbyPath, target: stale, verifier: setup.signer.verifier)
+        defer { try? standby.close() }
+        try setup.write(100 ..< 200)
+        try stale.freeze()  // the listing stops here
+        try setup.write(200 ..< 300)
+        let waited = try standby.catchUp()
+        #expect(waited.records == 201 && waited.segmentsInstalled == 1, "\(waited)")
+        stale.thaw()
+        #expect(try standby.catchUp().records == setup.primary.recordCount)
+        stale.hide("segments/" + SegmentFiles.name(2))
+        #expect {
+            try standby.catchUp()
+        } throws: { error in
+            guard case SteleError.mirror(.tampered(let findings)) = error else { return false }
+            return findings.contains { $0.contains("removed from the copy") }
+        }
+    }
+
+    /// A governance key change in a followed segment: the standby's `stele.conf` follows its log,
+    /// so that it still opens (and a promoted store still does).
+    @Test func aGovernanceKeyChangeIsFollowed() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let a = try NoteSigner.generate(name: "gov/a"), b = try NoteSigner.generate(name: "gov/b")
+        let signer = try NoteSigner.generate(name: "standby.test/gov")
+        let primaryPath = dir.child("primary"), standbyPath = dir.child("standby")
+        try Store.create(at: primaryPath, segmentSize: 64 * 1024, origin: "standby.test/gov", governanceKey: a.verifier)
+        let primary = try Store(path: primaryPath, options: .init(commitPolicy: .none, checkpointSigner: signer))
+        defer { try? primary.close() }
+        let target = DirectoryTarget(root: dir.child("copy"))
+        _ = try primary.put(namespace: "n", key: "k", value: "v")
+        try primary.seal()
+        _ = try Mirror(storePath: primaryPath, target: target).runOnce()
+        try Standby.create(from: target, to: standbyPath, checkpoint: String(decoding: try readFile(primaryPath + "/checkpoints/checkpoint"), as: UTF8.self),
+                           verifier: signer.verifier)
+        let authorization = try GovernanceAuthorization.signKeyChange(origin: "standby.test/gov", newKey: b.verifier, asOf: primary.treeSize,
+                                                                      notAfter: Int64(Date().timeIntervalSince1970 * 1e9) + 86_400_000_000_000, with: a)
+        try primary.changeGovernanceKey(to: b.verifier, authorization: authorization)
+        try primary.seal()
+        _ = try Mirror(storePath: primaryPath, target: target).runOnce()
+        let standby = try Standby(directory: standbyPath, target: target, verifier: signer.verifier)
+        #expect(try standby.catchUp().segmentsInstalled == 1)
+        #expect(standby.store.governanceKey == b.verifier && standby.store.config.governanceKey == b.verifier)
+        try standby.close()
+        let reopened = try Standby(directory: standbyPath, target: target, verifier: signer.verifier)
+        #expect(reopened.store.config.governanceKey == b.verifier, "stele.conf follows the log: the standby opens again")
+        try reopened.close()
+    }
+}
+
+/// A target whose listings can trail the copy (frozen at a moment) or leave an object out.
+final class StaleListing: MirrorTarget, @unchecked Sendable {
+    let inner: DirectoryTarget
+    private let lock = NSLock()
+    private var frozen: [String: [ObjectVersion]]?
+    private var hidden: Set<String> = []
+
+    init(_ inner: DirectoryTarget) { self.inner = inner }
+
+    var description: String { inner.description }
+    /// From now on, listings show the copy as it is now.
+    func freeze() throws {
+        var now: [String: [ObjectVersion]] = [:]
+        for prefix in [StoreConfig.fileName, "segments/", "checkpoints/", WriterEpoch.prefix] { now[prefix] = try inner.versions(prefix: prefix) }
+        lock.withLock { frozen = now }
+    }
+    func thaw() { lock.withLock { frozen = nil } }
+    func hide(_ name: String) { lock.withLock { _ = hidden.insert(name) } }
+
+    func versions(prefix: String) throws -> [ObjectVersion] {
+        let live = try inner.versions(prefix: prefix)
+        return lock.withLock {
+            (frozen?[prefix] ?? live).filter { !hidden.contains($0.name) }
+        }
+    }
+
+    func list(prefix: String) throws -> [ObjectInfo] { try inner.list(prefix: prefix).filter { info in lock.withLock { !hidden.contains(info.name) } } }
+    func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?, label: String?) throws -> Bool {
+        try inner.put(name, bytes, retention: retention, label: label)
+    }
+    func head(_ name: String) throws -> ObjectInfo? { try inner.head(name) }
+    func get(_ name: String) throws -> [UInt8] { try inner.get(name) }
+    func head(_ name: String, version: String?) throws -> ObjectInfo? { try inner.head(name, version: version) }
+    func get(_ name: String, version: String?) throws -> [UInt8] { try inner.get(name, version: version) }
 }
