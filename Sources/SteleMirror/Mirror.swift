@@ -30,6 +30,10 @@ public final class Mirror {
         public var minimumRetention: Duration = .seconds(30 * 86_400)
         /// Where each pass's lag goes (``MirrorMetrics``); nil: the process's bootstrapped backend.
         public var metricsFactory: (any MetricsFactory)?
+        /// Also ship the active segment's durable records between seals, as chunks (``ActiveChunk``),
+        /// each pass: the recovery point becomes a pass, not a seal. Have the writer sign
+        /// checkpoints as often (`StoreService`'s `checkpointInterval`), so that a standby can prove them.
+        public var shipsActiveRecords = false
         /// Where an encrypted store's keyring is copied (required for one): a target of its own,
         /// without Object Lock, so that a shred reaches the copy (see ``KeyringTarget``).
         public var keyringTarget: (any KeyringTarget)?
@@ -72,6 +76,9 @@ public final class Mirror {
     private var fingerprints: [String: String] = [:]
     /// Tiles rebuilt from the leaf hashes of every segment copied so far (see ``TileAccumulator``).
     private var tiles = TileAccumulator()
+    /// How far the copy's chunks of the active segment reach (its number, the sequence after
+    /// them), as the last pass found or left them.
+    private var chunksReach: (segment: UInt64, next: UInt64)?
     /// SHA-256 of the keyring last known to be in the keyring target.
     private var keyringInCopy: [UInt8]?
     private let fs = PosixFileSystem()
@@ -136,6 +143,10 @@ public final class Mirror {
             }
             report.recordsOffHost = segment.records.upperBound + 1
         }
+        if options.shipsActiveRecords {
+            let checkpointed = ((try? fs.listDirectory(history)) ?? []).compactMap { UInt64($0) }.max() ?? 0
+            try shipActiveRecords(store, segment: UInt64(sealed.count) + 1, checkpointed: checkpointed, &report)
+        }
         for name in (try? fs.listDirectory(history))?.sorted() ?? [] {
             guard let size = UInt64(name), size <= report.recordsOffHost else { continue }
             if !known.contains("checkpoints/" + name) {
@@ -150,6 +161,22 @@ public final class Mirror {
             report.lagSeconds = max(0, Double(now) / 1e9 - Double(waiting) / 1e9)
         }
         return report
+    }
+
+    /// Ships the active segment's records that are durable and not yet in the copy, as one chunk.
+    private func shipActiveRecords(_ store: Store, segment: UInt64, checkpointed: UInt64, _ report: inout Report) throws {
+        let from = chunksReach.flatMap { $0.segment == segment ? $0.next : nil } ?? report.recordsOffHost
+        guard let active = try store.durableActiveRecords(from: max(from, report.recordsOffHost), knownDurable: checkpointed),
+              active.segment == segment else {
+            if let reach = chunksReach, reach.segment == segment { report.recordsOffHost = max(report.recordsOffHost, reach.next) }
+            return
+        }
+        let first = max(from, report.recordsOffHost)
+        let chunk = ActiveChunk(segment: segment, first: first, next: active.next)
+        let horizon = try store.retentionHorizon(first ... active.next - 1)
+        try send(chunk.objectName, active.bytes, retention: retention(horizon), label: nil, &report)
+        chunksReach = (segment, active.next)
+        report.recordsOffHost = active.next
     }
 
     /// Appends the segment's leaf hashes to the tile accumulator, checks they reproduce the
@@ -228,7 +255,15 @@ public final class Mirror {
             let gaps = (1 ... last).filter { !segments.contains($0) }.map { "segments/" + SegmentFiles.name($0) }
             findings.append("\(gaps.joined(separator: ", ")): missing before segments/\(SegmentFiles.name(last)) (lost from the copy)")
         }
-        let covered = segments.isEmpty || !contiguous ? 0 : sealed.prefix(segments.count).last.map { $0.records.upperBound + 1 } ?? 0
+        var covered = segments.isEmpty || !contiguous ? 0 : sealed.prefix(segments.count).last.map { $0.records.upperBound + 1 } ?? 0
+        // Chunks of the segment after the copied ones carry records too (and the checkpoints over them).
+        if contiguous {
+            let next = UInt64(segments.count) + 1
+            let chunks = try target.list(prefix: ActiveChunk.prefix(of: next)).compactMap { ActiveChunk(objectName: $0.name) }
+            let reach = ActiveChunk.reach(chunks, from: covered)
+            chunksReach = chunks.isEmpty ? nil : (next, reach)
+            covered = reach
+        }
         if largestCheckpoint > covered {
             findings.append("checkpoints/\(largestCheckpoint): a checkpoint of \(largestCheckpoint) records, but the copy's segments hold \(covered) (segments lost from the copy)")
         }

@@ -167,7 +167,13 @@ public final class Standby {
         if let beyond = inventory.segments.keys.filter({ $0 > index }).min() {
             throw SteleError.mirror(.tampered(["segments/\(SegmentFiles.name(index)): missing from the copy, which holds segments/\(SegmentFiles.name(beyond)) (a gap)"]))
         }
-        report.recordsInCopy = frontier.size
+        // Chunks of the segment after the chain: records the writer made durable since its last
+        // seal. From the standby's own end when no sealed segment is pending (its active segment
+        // may hold some of them already), else from the chain's.
+        let base = pending.isEmpty ? try store.treeFrontier() : (local ?? Frontier())
+        let chunks = try readChunks(of: index, from: pending.isEmpty ? base.size : frontier.size, inventory: &inventory)
+        report.recordsInCopy = chunks.last?.next ?? frontier.size
+        let extensionLeaves = (pending.isEmpty ? [] : pending.map(\.leaves)) + chunks.map(\.leaves)
 
         // Checkpoints signed with the trusted key: each one the standby's tree, or the pending
         // segments', must reproduce; the largest of them decides how far the standby goes.
@@ -188,7 +194,7 @@ public final class Standby {
                 aheadOfCopy[label] = (checkpoint, note)  // its segments are not in the copy yet
                 continue
             }
-            let root = size <= held ? try store.rootHash(treeSize: size) : try Self.root(at: size, from: local ?? Frontier(), pending.map(\.leaves))
+            let root = size <= held ? try store.rootHash(treeSize: size) : try Self.root(at: size, from: base, extensionLeaves)
             guard root == checkpoint.root else {
                 throw SteleError.mirror(.tampered(["\(label): signed with the trusted key, but the log has root \(root.hex) at size \(size): a fork, "
                     + "or segments forged in the copy"]))
@@ -214,6 +220,22 @@ public final class Standby {
             report.segmentsInstalled += 1
             report.recordsInstalled += segment.footer.recordCount
             logger.info("segment installed", metadata: ["stele.segment": "\(segment.header.index)", "stele.records": "\(held)"])
+        }
+        // Then the chunks' records, as far as a checkpoint proves them, once every pending
+        // segment is in (they follow the last).
+        if held == (pending.last?.segment.footer.treeSize ?? held) {
+            for chunk in chunks where chunk.next > held && chunk.first <= held {
+                let end = min(proven, chunk.next)
+                guard end > held, let from = chunk.offsets[held], let to = end == chunk.next ? chunk.bytes.count : chunk.offsets[end] else { break }
+                let before = held
+                do {
+                    held = try store.installActiveRecords(Array(chunk.bytes[from ..< to]), segment: index, name: chunk.label)
+                } catch SteleError.corruption(let damage) {
+                    throw SteleError.mirror(.tampered(["\(chunk.label): \(damage.detail)"]))
+                }
+                report.recordsInstalled += held - before
+                if end < chunk.next { break }
+            }
         }
         for (size, root, note, label) in toKeep {
             if size <= held {
@@ -264,6 +286,67 @@ public final class Standby {
         try store.liftStandbyFence()
         logger.notice("promoted: the standby is the writer", metadata: ["stele.epoch": "\(claim.epoch)", "stele.records": "\(claim.firstSequence)"])
         return claim
+    }
+
+    /// Records of one chunk read from the copy: its bytes, where each record's frame begins, and
+    /// the leaf hashes of the records from where the standby needs them.
+    private struct ReadChunk {
+        var label: String
+        var first: UInt64
+        var next: UInt64
+        var bytes: [UInt8]
+        var offsets: [UInt64: Int]
+        var leaves: [Digest]
+    }
+
+    /// Reads the chunks of segment `index` that hold records from `start` on, in order and
+    /// contiguous. A chunk removed, written twice, unreadable, or missing before a later one is
+    /// tampering; chunks wholly before `start` are passed over (installed, or superseded).
+    private func readChunks(of index: UInt64, from start: UInt64, inventory: inout RestoreInventory) throws -> [ReadChunk] {
+        var byName: [String: [ObjectVersion]] = [:]
+        for version in try target.versions(prefix: ActiveChunk.prefix(of: index)) { byName[version.name, default: []].append(version) }
+        var found: [(ActiveChunk, ObjectVersion)] = []
+        for (name, versions) in byName {
+            guard let chunk = ActiveChunk(objectName: name) else { continue }
+            guard chunk.next > start else { continue }
+            guard versions.count == 1, let version = versions.first, !version.isDeleteMarker else {
+                throw SteleError.mirror(.tampered(["\(name): \(versions.count) versions, or a delete marker, in the copy (written once by the mirror)"]))
+            }
+            found.append((chunk, version))
+        }
+        var read: [ReadChunk] = []
+        var cursor = start
+        for (chunk, version) in found.sorted(by: { $0.0.first < $1.0.first }) {
+            guard chunk.first <= cursor else {
+                throw SteleError.mirror(.tampered(["\(ActiveChunk.prefix(of: index)): records \(cursor)..<\(chunk.first) missing before \(version.name) (a gap)"]))
+            }
+            guard chunk.next > cursor else { continue }
+            let bytes = try RestoreInventory.fetch(target, version)
+            var offsets: [UInt64: Int] = [:]
+            var leaves: [Digest] = []
+            var expected = chunk.first
+            do {
+                try ByteView.of(bytes) { view in
+                    try SegmentLog.forEachFrame(view, from: 0, to: bytes.count, path: version.label) { frame, view in
+                        guard frame.sequence == expected, let leaf = frame.leafHash(in: view) else {
+                            throw SteleError.corruption(Corruption(file: version.label, offset: frame.offset, detail: "record \(frame.sequence) where \(expected) belongs"))
+                        }
+                        expected += 1
+                        guard frame.sequence >= cursor else { return }
+                        offsets[frame.sequence] = frame.offset
+                        leaves.append(leaf)
+                    }
+                }
+            } catch SteleError.corruption(let damage) {
+                throw SteleError.mirror(.tampered(["\(version.label): \(damage.detail)"]))
+            }
+            guard expected == chunk.next else {
+                throw SteleError.mirror(.tampered(["\(version.label): holds records \(chunk.first)..<\(expected), its name says ..<\(chunk.next)"]))
+            }
+            read.append(ReadChunk(label: version.label, first: cursor, next: chunk.next, bytes: bytes, offsets: offsets, leaves: leaves))
+            cursor = chunk.next
+        }
+        return read
     }
 
     /// Checks that the segments this standby installed are still in the copy as it read them.

@@ -26,39 +26,67 @@ public struct StoreService: Service {
     public let store: Store
     /// How often to seal the active segment; nil: never on a timer.
     public let sealInterval: Duration?
+    /// How often to sign a checkpoint of the records so far (when there are new ones), and the key:
+    /// with a mirror that ships the active segment (`Mirror.Options.shipsActiveRecords`), what
+    /// bounds how far behind a standby can prove the log. Nil: only the seals' checkpoints.
+    public let checkpoints: (interval: Duration, signer: NoteSigner)?
     private let logger: Logger
 
     /// - Parameters:
     ///   - store: an open, writable store; the service owns its close.
     ///   - sealInterval: seal this often while running (nil: only when segments fill).
-    ///   - logger: where failed seals and the shutdown are reported.
-    public init(store: Store, sealInterval: Duration? = nil, logger: Logger = Logger(label: "stele.service")) {
+    ///   - checkpoints: sign a checkpoint this often with this key while running, if records came.
+    ///   - logger: where failed seals and checkpoints, and the shutdown, are reported.
+    public init(store: Store, sealInterval: Duration? = nil, checkpoints: (interval: Duration, signer: NoteSigner)? = nil,
+                logger: Logger = Logger(label: "stele.service")) {
         self.store = store
         self.sealInterval = sealInterval
+        self.checkpoints = checkpoints
         var logger = logger
         logger[metadataKey: "stele.store"] = .string(store.path)
         self.logger = logger
     }
 
-    /// Seals on the timer until graceful shutdown or cancellation, then closes the store.
+    /// Seals and signs checkpoints on their timers until graceful shutdown or cancellation, then
+    /// closes the store.
     /// - Throws: what the final ``Store/close()`` throws (a failed final sync: the store says
     ///   which records it could not make durable).
     public func run() async throws {
-        let (store, interval, logger) = (store, sealInterval, logger)
+        let (store, logger) = (store, logger)
+        var timers: [(Duration, @Sendable () throws -> Void, String)] = []
+        if let sealInterval {
+            timers.append((sealInterval, { @Sendable in try store.seal() }, "timed seal failed"))
+        }
+        if let (interval, signer) = checkpoints {
+            timers.append((interval, { @Sendable in
+                // Only over new records: a checkpoint of the same size says nothing new.
+                if let latest = try store.latestCheckpoint(),
+                   let size = try? Checkpoint(parsing: SignedNote.open(latest, verifier: signer.verifier)).treeSize,
+                   size >= store.recordCount { return }
+                try store.checkpoint(signer: signer)
+            }, "timed checkpoint failed"))
+        }
+        let running = timers
         await cancelWhenGracefulShutdown {
-            guard let interval else {
+            guard !running.isEmpty else {
                 try? await gracefulShutdown()
                 return
             }
-            while !Task.isCancelled {
-                do { try await Task.sleep(for: interval) } catch { return }
-                do {
-                    try await offThePool { try store.seal() }
-                } catch SteleError.fenced {
-                    // A standby not promoted yet, or a writer replaced: whoever fenced it said so.
-                    continue
-                } catch {
-                    logger.error("timed seal failed", metadata: ["stele.error": "\(error)"])
+            await withTaskGroup(of: Void.self) { group in
+                for (interval, work, failure) in running {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            do { try await Task.sleep(for: interval) } catch { return }
+                            do {
+                                try await offThePool { try work() }
+                            } catch SteleError.fenced {
+                                // A standby not promoted yet, or a writer replaced: whoever fenced it said so.
+                                continue
+                            } catch {
+                                logger.error("\(failure)", metadata: ["stele.error": "\(error)"])
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -217,7 +217,7 @@ extension SegmentLog {
         }
     }
 
-    static func forEachFrame(_ view: ByteView, from start: Int, to end: Int, path: String,
+    package static func forEachFrame(_ view: ByteView, from start: Int, to end: Int, path: String,
                              _ body: (FrameInfo, ByteView) throws -> Void) throws {
         var offset = start
         while offset < end {

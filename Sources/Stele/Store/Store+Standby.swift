@@ -23,7 +23,8 @@ extension Store {
     ///   store is not a fenced standby, or is encrypted; ``SteleError/closed``; ``SteleError/io(_:)``.
     @discardableResult
     package func installSealedSegment(_ bytes: [UInt8], name: String) throws -> UInt64 {
-        try state.withLock { state throws -> UInt64 in
+        // The sync cursor first (as every sync takes it): the active segment may be replaced.
+        try syncCursor.withLock { _ in try state.withLock { state throws -> UInt64 in
             guard let log = state.log else { throw SteleError.closed }
             guard options.standby, state.fence != nil else {
                 throw SteleError.invalidArgument("\(path) is not a fenced standby: it installs no segments from elsewhere")
@@ -31,14 +32,48 @@ extension Store {
             guard !isEncrypted else { throw SteleError.invalidArgument("\(path) is encrypted: a standby of an encrypted store is not supported") }
             try log.installSealed(bytes, name: name)
             durableCount.raise(to: log.nextSequence)
-            // A config record (a governance key change) in the segment: `stele.conf` follows the
-            // log, as after `changeGovernanceKey`, or the next open would find them disagreeing.
-            if let fromLog = log.configFromLog, !config.differences(from: fromLog).isEmpty {
-                currentConfig.withLock { $0 = fromLog }
-                try fs.writeAtomically(Array(fromLog.encoded.utf8), to: StoreLayout(root: path).config, permissions: 0o444, directory: path)
-            }
+            try followConfig(log)
             return log.nextSequence
+        } }
+    }
+
+    /// The Merkle tree over every record the store holds (a standby extends it with what it reads).
+    package func treeFrontier() throws -> Frontier {
+        try state.withLock { state throws in
+            guard let log = state.log else { throw SteleError.closed }
+            return log.frontier
         }
+    }
+
+    /// Installs `bytes`, records that continue this store's log in segment `segment` (a chunk of
+    /// the followed writer's active segment, as its copy holds it), into the active segment.
+    /// Durable on return (synced). The sealed segment, when it comes, must begin with them.
+    /// - Returns: the records the store now holds.
+    /// - Throws: as ``installSealedSegment(_:name:)``.
+    @discardableResult
+    package func installActiveRecords(_ bytes: [UInt8], segment: UInt64, name: String) throws -> UInt64 {
+        try syncCursor.withLock { cursor throws -> UInt64 in
+            try state.withLock { state throws -> UInt64 in
+                guard let log = state.log else { throw SteleError.closed }
+                guard options.standby, state.fence != nil else {
+                    throw SteleError.invalidArgument("\(path) is not a fenced standby: it installs no records from elsewhere")
+                }
+                guard !isEncrypted else { throw SteleError.invalidArgument("\(path) is encrypted: a standby of an encrypted store is not supported") }
+                try log.installActiveFrames(bytes, segment: segment, name: name)
+                if let active = log.active { cursor = SyncCursor(segment: active.header.index, offset: active.writeOffset) }
+                durableCount.raise(to: log.nextSequence)
+                try followConfig(log)
+                return log.nextSequence
+            }
+        }
+    }
+
+    /// A config record (a governance key change) installed: `stele.conf` follows the log, as
+    /// after `changeGovernanceKey`, or the next open would find them disagreeing.
+    private func followConfig(_ log: SegmentLog) throws {
+        guard let fromLog = log.configFromLog, !config.differences(from: fromLog).isEmpty else { return }
+        currentConfig.withLock { $0 = fromLog }
+        try fs.writeAtomically(Array(fromLog.encoded.utf8), to: StoreLayout(root: path).config, permissions: 0o444, directory: path)
     }
 
     /// Keeps `note`, a checkpoint of this log signed by the writer it follows, as the store's own
