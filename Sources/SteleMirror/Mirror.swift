@@ -30,9 +30,10 @@ public final class Mirror {
         public var minimumRetention: Duration = .seconds(30 * 86_400)
         /// Where each pass's lag goes (``MirrorMetrics``); nil: the process's bootstrapped backend.
         public var metricsFactory: (any MetricsFactory)?
-        /// Also ship the active segment's durable records between seals, as chunks (``ActiveChunk``),
-        /// each pass: the recovery point becomes a pass, not a seal. Have the writer sign
-        /// checkpoints as often (`StoreService`'s `checkpointInterval`), so that a standby can prove them.
+        /// Also ship the active segment's records between seals, as chunks (``ActiveChunk``), each
+        /// pass: those that the writer's latest signed checkpoint covers (durable, and provable by a
+        /// standby). Have the writer sign checkpoints often (`StoreService`'s `checkpoints`): the
+        /// recovery point becomes that interval plus a pass, not a seal.
         public var shipsActiveRecords = false
         /// Where an encrypted store's keyring is copied (required for one): a target of its own,
         /// without Object Lock, so that a shred reaches the copy (see ``KeyringTarget``).
@@ -143,9 +144,9 @@ public final class Mirror {
             }
             report.recordsOffHost = segment.records.upperBound + 1
         }
-        if options.shipsActiveRecords {
-            let checkpointed = ((try? fs.listDirectory(history)) ?? []).compactMap { UInt64($0) }.max() ?? 0
-            try shipActiveRecords(store, segment: UInt64(sealed.count) + 1, checkpointed: checkpointed, &report)
+        if options.shipsActiveRecords, let newest = ((try? fs.listDirectory(history)) ?? []).filter({ UInt64($0) != nil }).max() {
+            let note = String(decoding: try read(history + "/" + newest), as: UTF8.self)
+            try shipActiveRecords(store, segment: UInt64(sealed.count) + 1, checkpoint: (UInt64(newest) ?? 0, note), &report)
         }
         for name in (try? fs.listDirectory(history))?.sorted() ?? [] {
             guard let size = UInt64(name), size <= report.recordsOffHost else { continue }
@@ -164,17 +165,19 @@ public final class Mirror {
     }
 
     /// Ships the active segment's records that are durable and not yet in the copy, as one chunk.
-    private func shipActiveRecords(_ store: Store, segment: UInt64, checkpointed: UInt64, _ report: inout Report) throws {
+    private func shipActiveRecords(_ store: Store, segment: UInt64, checkpoint: (size: UInt64, note: String), _ report: inout Report) throws {
         let from = chunksReach.flatMap { $0.segment == segment ? $0.next : nil } ?? report.recordsOffHost
-        guard let active = try store.durableActiveRecords(from: max(from, report.recordsOffHost), knownDurable: checkpointed),
-              active.segment == segment else {
+        // The records up to the writer's newest checkpoint, with it: durable (a checkpoint is
+        // signed over synced records only), and provable by a standby from the chunk alone.
+        guard let active = try store.activeRecords(from: max(from, report.recordsOffHost), through: checkpoint.size),
+              active.segment == segment, active.next == checkpoint.size else {
             if let reach = chunksReach, reach.segment == segment { report.recordsOffHost = max(report.recordsOffHost, reach.next) }
             return
         }
         let first = max(from, report.recordsOffHost)
         let chunk = ActiveChunk(segment: segment, first: first, next: active.next)
         let horizon = try store.retentionHorizon(first ... active.next - 1)
-        try send(chunk.objectName, active.bytes, retention: retention(horizon), label: nil, &report)
+        try send(chunk.objectName, ActiveChunk.encode(note: checkpoint.note, frames: active.bytes), retention: retention(horizon), label: nil, &report)
         chunksReach = (segment, active.next)
         report.recordsOffHost = active.next
     }
@@ -267,7 +270,9 @@ public final class Mirror {
         if largestCheckpoint > covered {
             findings.append("checkpoints/\(largestCheckpoint): a checkpoint of \(largestCheckpoint) records, but the copy's segments hold \(covered) (segments lost from the copy)")
         }
-        for name in known.sorted() where !name.hasPrefix("tiles/") && byName[name]?.contains(where: { !$0.isDeleteMarker }) != true
+        // Tiles are derived, chunks superseded by their segment: neither is listed here.
+        for name in known.sorted() where !name.hasPrefix("tiles/") && !name.hasPrefix(ActiveChunk.prefix)
+            && byName[name]?.contains(where: { !$0.isDeleteMarker }) != true
             && !findings.contains(where: { $0.hasPrefix(name + ":") }) {
             findings.append("\(name): this mirror wrote or verified it, and it is gone")
         }

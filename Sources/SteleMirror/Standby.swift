@@ -183,6 +183,7 @@ public final class Standby {
         for found in inventory.signedCheckpoints(target, verifier: verifier, origin: origin) {
             signed[found.label] = (found.checkpoint, found.note)
         }
+        for chunk in chunks { signed[chunk.label + " (its checkpoint)"] = (chunk.checkpoint, chunk.note) }
         report.ignored = inventory.ignored
         var held = store.recordCount
         var proven = held
@@ -292,6 +293,9 @@ public final class Standby {
     /// the leaf hashes of the records from where the standby needs them.
     private struct ReadChunk {
         var label: String
+        /// The writer's checkpoint of `next` records that the chunk carries.
+        var checkpoint: Checkpoint
+        var note: String
         var first: UInt64
         var next: UInt64
         var bytes: [UInt8]
@@ -322,12 +326,17 @@ public final class Standby {
             }
             guard chunk.next > cursor else { continue }
             let bytes = try RestoreInventory.fetch(target, version)
+            guard let (note, framesStart) = ActiveChunk.decode(bytes),
+                  let checkpoint = try? Checkpoint(parsing: SignedNote.open(note, verifier: verifier)),
+                  checkpoint.origin == store.config.origin, checkpoint.treeSize == chunk.next else {
+                throw SteleError.mirror(.tampered(["\(version.label): does not begin with a checkpoint of its \(chunk.next) records signed with the trusted key"]))
+            }
             var offsets: [UInt64: Int] = [:]
             var leaves: [Digest] = []
             var expected = chunk.first
             do {
                 try ByteView.of(bytes) { view in
-                    try SegmentLog.forEachFrame(view, from: 0, to: bytes.count, path: version.label) { frame, view in
+                    try SegmentLog.forEachFrame(view, from: framesStart, to: bytes.count, path: version.label) { frame, view in
                         guard frame.sequence == expected, let leaf = frame.leafHash(in: view) else {
                             throw SteleError.corruption(Corruption(file: version.label, offset: frame.offset, detail: "record \(frame.sequence) where \(expected) belongs"))
                         }
@@ -343,7 +352,8 @@ public final class Standby {
             guard expected == chunk.next else {
                 throw SteleError.mirror(.tampered(["\(version.label): holds records \(chunk.first)..<\(expected), its name says ..<\(chunk.next)"]))
             }
-            read.append(ReadChunk(label: version.label, first: cursor, next: chunk.next, bytes: bytes, offsets: offsets, leaves: leaves))
+            read.append(ReadChunk(label: version.label, checkpoint: checkpoint, note: note, first: cursor, next: chunk.next, bytes: bytes,
+                                  offsets: offsets, leaves: leaves))
             cursor = chunk.next
         }
         return read

@@ -75,33 +75,50 @@ import Testing
         #expect(fsck.problems.isEmpty, "\(fsck.problems)")
     }
 
-    @Test func anUnprovenChunkWaitsAndAnAlteredOrMissingOneStopsTheFollow() throws {
+    /// Replaces a directory copy's object (as whoever can write to the copy could).
+    static func replace(_ setup: Setup, _ name: String, with bytes: [UInt8]) throws {
+        chmod(setup.target.root + "/" + name.split(separator: "/").dropLast().joined(separator: "/"), 0o755)
+        for file in [name, name + ".sha256"] { try FileManager.default.removeItem(atPath: setup.target.root + "/" + file) }
+        _ = try setup.target.put(name, bytes, retention: nil, label: nil)
+    }
+
+    @Test func aChunkCarriesItsCheckpointAndAForgedAlteredOrMissingOneStopsTheFollow() throws {
         let setup = try Setup()
         defer { setup.finish() }
         let standby = try setup.standby()
         defer { try? standby.close() }
-        // Records synced but not yet under a checkpoint: shipped (the header vouches for them
-        // once a later sync runs), not installed.
+        // Records synced but under no checkpoint yet are not shipped.
         try setup.primary.append(contentsOf: (100 ..< 130).map { testEntry($0) })
         try setup.primary.sync()
-        try setup.primary.append(contentsOf: (130 ..< 131).map { testEntry($0) })
-        try setup.primary.sync()
+        #expect(try Self.shipping(setup).recordsOffHost == 101 && Self.chunkNames(setup).isEmpty)
+        _ = try setup.primary.checkpoint(signer: setup.signer)
         _ = try Self.shipping(setup)
-        let waiting = try standby.catchUp()
-        #expect(waiting.recordsInstalled == 0 && waiting.recordsWaiting == 30, "\(waiting)")
-        #expect(try StandbyTests.value(standby.store, 110) == nil)
-
-        // Two more chunks, each under a checkpoint; the first of the three is then altered.
-        _ = try Self.writeUnsealed(setup, 131 ..< 140)
+        _ = try Self.writeUnsealed(setup, 130 ..< 140)
         _ = try Self.writeUnsealed(setup, 140 ..< 150)
         let names = try Self.chunkNames(setup)
         #expect(names.count == 3, "\(names)")
-        var bytes = try readFile(setup.target.root + "/" + names[0])
-        bytes[bytes.count / 2] ^= 0x01
-        chmod(setup.target.root + "/chunks/000000000002", 0o755)
-        for file in [names[0], names[0] + ".sha256"] { try FileManager.default.removeItem(atPath: setup.target.root + "/" + file) }
-        _ = try setup.target.put(names[0], bytes, retention: nil, label: nil)
         let before = standby.store.recordCount
+
+        // The second chunk's checkpoint re-signed with another key (same name, same tree).
+        let original = try readFile(setup.target.root + "/" + names[1])
+        let (_, framesStart) = try #require(ActiveChunk.decode(original))
+        let other = try NoteSigner.generate(name: "standby.test/log")
+        let forgedNote = try SignedNote.sign(Checkpoint(origin: setup.primary.config.origin, treeSize: 141,
+                                                        root: try setup.primary.rootHash(treeSize: 141)).text, with: other)
+        try Self.replace(setup, names[1], with: ActiveChunk.encode(note: forgedNote, frames: Array(original[framesStart...])))
+        #expect {
+            try standby.catchUp()
+        } throws: { error in
+            guard case SteleError.mirror(.tampered(let findings)) = error else { return false }
+            return findings.contains { $0.contains(names[1]) && $0.contains("signed with the trusted key") }
+        }
+        #expect(standby.store.recordCount == before, "nothing installed, not even the chunk before it")
+        try Self.replace(setup, names[1], with: original)
+
+        // The first chunk altered (a bit of a record flipped): its checksum fails.
+        var bytes = try readFile(setup.target.root + "/" + names[0])
+        bytes[bytes.count - 20] ^= 0x01
+        try Self.replace(setup, names[0], with: bytes)
         #expect {
             try standby.catchUp()
         } throws: { error in
@@ -109,6 +126,7 @@ import Testing
             return findings.contains { $0.contains(names[0]) }
         }
         #expect(standby.store.recordCount == before)
+        #expect(try StandbyTests.value(standby.store, 110) == nil)
 
         // The altered chunk removed altogether: a gap before the next one.
         for file in [names[0], names[0] + ".sha256"] { try FileManager.default.removeItem(atPath: setup.target.root + "/" + file) }

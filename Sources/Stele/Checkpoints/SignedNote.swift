@@ -6,7 +6,7 @@ public enum SignedNote {
     /// Most signatures a note may carry (the spec asks verifiers to accept at least 16).
     static let maxSignatures = 100
     /// Largest note accepted.
-    static let maxSize = 1 << 20
+    package static let maxSize = 1 << 20
 
     /// Signs `text` (which must end in a newline) with `signer`.
     /// - Returns: the note: `text`, a blank line, and one signature line.

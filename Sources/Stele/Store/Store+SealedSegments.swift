@@ -14,36 +14,21 @@ extension Store {
 }
 
 extension Store {
-    /// The records of the active segment known durable, from `sequence` on: those its header's
-    /// durable end vouches for (it trails the writer's syncs by one), and those below
-    /// `knownDurable` (a signed checkpoint's size: a checkpoint is signed only over synced
-    /// records). Returns the segment's number, the sequence after the last, and their frames'
-    /// bytes; nil if there are none. A mirror ships these as chunks between seals.
-    package func durableActiveRecords(from sequence: UInt64, knownDurable: UInt64 = 0) throws -> (segment: UInt64, next: UInt64, bytes: [UInt8])? {
+    /// The records of the active segment from `sequence` up to `through` (a signed checkpoint's
+    /// size: a checkpoint is signed only over synced records, so they are durable, and a standby
+    /// can prove them with it): the segment's number, the sequence after the last, and their
+    /// frames' bytes. Nil if there are none. A mirror ships these as chunks between seals.
+    package func activeRecords(from sequence: UInt64, through end: UInt64) throws -> (segment: UInt64, next: UInt64, bytes: [UInt8])? {
         try state.withLock { state throws in
             guard let log = state.log else { throw SteleError.closed }
             guard let active = log.active, active.recordCount > 0, sequence >= active.header.firstSequence else { return nil }
             let offsets = active.offsets
-            let durableEnd = Int(min(active.header.durableEnd, UInt64(active.writeOffset)))
-            // Frame i ends where frame i + 1 begins (the last at the write offset): durable if
-            // that end is within the durable end.
-            var durable = offsets.count
-            if durableEnd < active.writeOffset {
-                var low = 0, high = offsets.count
-                while low < high {
-                    let middle = (low + high) / 2
-                    if Int(offsets[middle]) <= durableEnd { low = middle + 1 } else { high = middle }
-                }
-                durable = max(0, low - 1)
-            }
-            if knownDurable > active.header.firstSequence {
-                durable = max(durable, Int(min(knownDurable - active.header.firstSequence, UInt64(offsets.count))))
-            }
-            let next = active.header.firstSequence + UInt64(durable)
+            let count = Int(min(end - min(end, active.header.firstSequence), UInt64(offsets.count)))
+            let next = active.header.firstSequence + UInt64(count)
             guard next > sequence else { return nil }
             let start = Int(offsets[Int(sequence - active.header.firstSequence)])
-            let end = durable < offsets.count ? Int(offsets[durable]) : active.writeOffset
-            return (active.header.index, next, active.region.view(start ..< end).array)
+            let stop = count < offsets.count ? Int(offsets[count]) : active.writeOffset
+            return (active.header.index, next, active.region.view(start ..< stop).array)
         }
     }
 }

@@ -1,11 +1,12 @@
 // The failover drill (issue 21): what a data-centre loss does to an orders service with a warm
 // standby in another failure domain, measured.
 //
-//  1. A primary orders-server signs a checkpoint at every seal (every second) and mirrors itself
-//     to a copy (a directory standing for the off-host bucket). The first checkpoint in the copy
-//     is kept aside, as an auditor would.
-//  2. A standby orders-server follows the copy: it installs each sealed segment once a signed
-//     checkpoint proves it.
+//  1. A primary orders-server signs a checkpoint every 250 ms (and seals only when a segment
+//     fills) and mirrors itself to a copy (a directory standing for the off-host bucket), the
+//     records between seals as chunks. The first checkpoint in the copy is kept aside, as an
+//     auditor would.
+//  2. A standby orders-server follows the copy: it installs each chunk and sealed segment once a
+//     signed checkpoint proves it.
 //  3. HTTP load on the primary; then SIGKILL, and its directory removed (a copy of the crashed
 //     directory is kept: the old primary that comes back later).
 //  4. POST /admin/promote on the standby, then POSTs until one is answered 201: the recovery time.
@@ -33,13 +34,18 @@ func failoverDrill(_ arguments: LoadArguments) async throws -> Int32 {
     try signer.verifier.encoded.write(toFile: work + "/log.pub", atomically: true, encoding: .utf8)
 
     // 1. The primary, and the first checkpoint that reaches the copy, kept aside.
-    let primary = try ServerProcess(binary: binary, store: primaryPath, extra: ["--checkpoint-key", work + "/log.key", "--mirror-to", copy])
+    // A seal every 5 s only: the records between seals reach the copy as chunks, each proven by
+    // a checkpoint signed every 250 ms.
+    let primary = try ServerProcess(binary: binary, store: primaryPath,
+                                    extra: ["--checkpoint-key", work + "/log.key", "--checkpoint-ms", "250", "--mirror-to", copy, "--seal-seconds", "5"])
+    defer { if primary.process.isRunning { _ = primary.kill(SIGKILL) } }
     let client = Client(base: "http://127.0.0.1:\(primary.port)", connections: arguments.clients)
     let (firstStatus, _) = try await client.send("POST", "/orders/o-first/events", body: Data("opened".utf8))
     guard firstStatus == 201 else { throw LoadError("the primary answered \(firstStatus) to the first event") }
-    guard let trusted = await waitFor(seconds: 30, { newestCheckpoint(in: copy) }) else {
-        _ = primary.kill(SIGKILL)
-        throw LoadError("no checkpoint reached the copy in 30 s")
+    // A standby starts from a restore, which reads sealed segments: it waits for the first seal.
+    guard await waitFor(seconds: 30, { (try? FileManager.default.contentsOfDirectory(atPath: copy + "/segments"))?.isEmpty == false ? true : nil }) != nil,
+          let trusted = await waitFor(seconds: 30, { newestCheckpoint(in: copy) }) else {
+        throw LoadError("no sealed segment and checkpoint reached the copy in 30 s")
     }
     try trusted.write(toFile: work + "/trusted.checkpoint", atomically: true, encoding: .utf8)
 
@@ -47,6 +53,7 @@ func failoverDrill(_ arguments: LoadArguments) async throws -> Int32 {
     let standby = try ServerProcess(binary: binary, store: standbyPath,
                                     extra: ["--standby-of", copy, "--verifier-key", work + "/log.pub", "--checkpoint", work + "/trusted.checkpoint",
                                             "--checkpoint-key", work + "/log.key"])
+    defer { if standby.process.isRunning { _ = standby.kill(SIGKILL) } }
     let standbyClient = Client(base: "http://127.0.0.1:\(standby.port)", connections: 8)
     let (refused, _) = try await standbyClient.send("POST", "/orders/o-early/events", body: Data("too early".utf8))
     if refused != 503 { failures.append("a POST to the standby before promotion answered \(refused), not 503") }

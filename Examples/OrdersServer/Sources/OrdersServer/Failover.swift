@@ -2,7 +2,8 @@
 // to a copy in-process, and a warm standby that follows that copy and becomes the writer on
 // request, in its own process (no reopen: it is already current).
 //
-//   primary:  orders-server --store DIR --checkpoint-key LOG.key --mirror-to COPY [--seal-seconds 1]
+//   primary:  orders-server --store DIR --checkpoint-key LOG.key --mirror-to COPY [--seal-seconds 1 | --checkpoint-ms 250]
+//             (--checkpoint-ms: a checkpoint that often, and the records between seals shipped as chunks)
 //   standby:  orders-server --store DIR2 --standby-of COPY --verifier-key LOG.pub --checkpoint TRUSTED [--checkpoint-key LOG.key]
 //   promote:  POST /admin/promote[?accept-unproven=yes] on the standby: 200 {"epoch": n, "from": first sequence} once it
 //             takes writes; until then its POSTs answer 503 (fenced) and its GETs serve what the
@@ -55,10 +56,14 @@ struct ServedStore {
         options.logger = logger
         options.checkpointSigner = signer
         let store = try Store(path: arguments.store, options: options)
-        var services: [any Service] = [StoreService(store: store, sealInterval: .seconds(arguments.sealSeconds), logger: logger)]
+        // With --checkpoint-ms, a checkpoint that often, and the mirror ships the records between
+        // seals (chunks) that those checkpoints prove: the recovery point without a segment per second.
+        let checkpoints = signer.flatMap { signer in arguments.checkpointMilliseconds.map { (Duration.milliseconds($0), signer) } }
+        var services: [any Service] = [StoreService(store: store, sealInterval: .seconds(arguments.sealSeconds), checkpoints: checkpoints, logger: logger)]
         if let copy = arguments.mirrorTo {
             var mirrorOptions = Mirror.Options()
             mirrorOptions.minimumRetention = .seconds(86_400)
+            mirrorOptions.shipsActiveRecords = checkpoints != nil
             services.append(MirrorService(mirror: Mirror(storePath: arguments.store, target: DirectoryTarget(root: copy), options: mirrorOptions),
                                           interval: .milliseconds(200), store: store, logger: logger))
         }

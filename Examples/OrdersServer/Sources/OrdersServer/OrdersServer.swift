@@ -165,6 +165,7 @@ struct ServerArguments {
     var port = 8080
     var sealSeconds = 5
     var checkpointKey: String?
+    var checkpointMilliseconds: Int?
     var mirrorTo: String?
     var standbyOf: String?
     var verifierKey: String?
@@ -180,6 +181,7 @@ struct ServerArguments {
             case "--port": port = try number(value, argument)
             case "--seal-seconds": sealSeconds = try number(value, argument)
             case "--checkpoint-key": checkpointKey = value
+            case "--checkpoint-ms": checkpointMilliseconds = try number(value, argument)
             case "--mirror-to": mirrorTo = value
             case "--standby-of": standbyOf = value
             case "--verifier-key": verifierKey = value
@@ -189,7 +191,7 @@ struct ServerArguments {
         }
         guard !store.isEmpty else {
             throw UsageError("usage: orders-server --store DIR [--host H] [--port N] [--seal-seconds N] "
-                + "[--checkpoint-key KEY --mirror-to COPY | --standby-of COPY --verifier-key PUB [--checkpoint TRUSTED]]")
+                + "[--checkpoint-key KEY [--checkpoint-ms N] --mirror-to COPY | --standby-of COPY --verifier-key PUB [--checkpoint TRUSTED]]")
         }
     }
 
