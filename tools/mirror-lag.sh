@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mirror lag under a steady write load (default 10,000 records/s, 1 s seal timer, 60 s), mirrored
 # to a local S3-compatible server with Object Lock. Prints the lag's p50, p99 and max.
-#   tools/mirror-lag.sh [SECONDS] [RATE]
+#   tools/mirror-lag.sh [SECONDS] [RATE] [MIRRORLAG OPTIONS...]   (e.g. --seal-ms 60000 --checkpoint-ms 250: chunks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -16,4 +16,4 @@ import sys, boto3
 boto3.client("s3", endpoint_url=sys.argv[1], aws_access_key_id="lag", aws_secret_access_key="lag-secret",
              region_name="us-east-1").create_bucket(Bucket=sys.argv[2], ObjectLockEnabledForBucket=True)
 PY
-Benchmarks/.build/release/MirrorLag --to "s3://$bucket/store" --seconds "$seconds" --rate "$rate"
+Benchmarks/.build/release/MirrorLag --to "s3://$bucket/store" --seconds "$seconds" --rate "$rate" "${@:3}"

@@ -6,7 +6,11 @@
 // from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) or to a directory. After each pass it samples
 // the lag (age of the oldest record not yet off-host); the run prints p50, p99 and max.
 //
-//   MirrorLag --to s3://bucket/prefix --seconds 60 [--rate 10000] [--seal-ms 1000] [--poll-ms 200]
+// With `--checkpoint-ms N`, the writer signs a checkpoint every N ms and the mirror ships the
+// records between seals as chunks (`Mirror.Options.shipsActiveRecords`): the lag then no longer
+// waits for a seal (set `--seal-ms` high to see it without).
+//
+//   MirrorLag --to s3://bucket/prefix --seconds 60 [--rate 10000] [--seal-ms 1000] [--poll-ms 200] [--checkpoint-ms 250]
 
 import Foundation
 import Stele
@@ -22,6 +26,7 @@ let seconds = Double(option("--seconds", "60")) ?? 60
 let rate = Int(option("--rate", "10000")) ?? 10_000
 let sealMilliseconds = Int(option("--seal-ms", "1000")) ?? 1000
 let pollMilliseconds = Int(option("--poll-ms", "200")) ?? 200
+let checkpointMilliseconds = Int(option("--checkpoint-ms", "0")) ?? 0
 let destination = option("--to", "")
 let directory = NSTemporaryDirectory() + "/stele-mirror-lag-\(getpid())"
 
@@ -59,7 +64,18 @@ let writer = Thread {
     }
 }
 writer.start()
-let mirror = Mirror(storePath: directory, target: try target())
+let signer = try NoteSigner.generate(name: "mirror-lag/log")
+let checkpointer = Thread {
+    guard checkpointMilliseconds > 0 else { return }
+    while ContinuousClock.now < stop {
+        _ = try? store.checkpoint(signer: signer)
+        Thread.sleep(forTimeInterval: Double(checkpointMilliseconds) / 1000)
+    }
+}
+checkpointer.start()
+var mirrorOptions = Mirror.Options()
+mirrorOptions.shipsActiveRecords = checkpointMilliseconds > 0
+let mirror = Mirror(storePath: directory, target: try target(), options: mirrorOptions)
 var samples: [Double] = []
 var uploaded = 0
 while ContinuousClock.now < stop {
@@ -71,8 +87,9 @@ while ContinuousClock.now < stop {
 try store.close()
 samples.sort()
 func percentile(_ sorted: [Double], _ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
-print(String(format: "mirror lag over %.0f s at %d records/s, seal every %d ms, mirror pass every %d ms: %d passes, %d objects; "
-             + "lag p50 %.2f s, p99 %.2f s, max %.2f s", seconds, rate, sealMilliseconds, pollMilliseconds, samples.count, uploaded,
+print(String(format: "mirror lag over %.0f s at %d records/s, seal every %d ms, %@, mirror pass every %d ms: %d passes, %d objects; "
+             + "lag p50 %.2f s, p99 %.2f s, max %.2f s", seconds, rate, sealMilliseconds,
+             checkpointMilliseconds > 0 ? "a checkpoint every \(checkpointMilliseconds) ms and chunks" : "no chunks", pollMilliseconds, samples.count, uploaded,
              percentile(samples, 0.5), percentile(samples, 0.99), samples.last ?? 0))
 for path in [directory, directory + "-copy"] {
     for name in (try? FileManager.default.subpathsOfDirectory(atPath: path)) ?? [] { chmod(path + "/" + name, 0o755) }

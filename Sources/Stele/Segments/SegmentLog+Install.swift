@@ -93,6 +93,9 @@ extension SegmentLog {
         try syncGate.run { try fs.syncMapped(segment.region, 0 ..< segment.writeOffset) }
         segment.markDurable(through: segment.writeOffset)
         try syncGate.run { try fs.syncMapped(segment.region, 0 ..< SegmentHeader.size) }
+        // The records first, then their tiles (as at a seal): the standby keeps the checkpoint
+        // that proved them, and serves proofs at that size.
+        persistTiles()
     }
 
     /// What checking copied frames found: their leaves, the tree and retention state they lead
