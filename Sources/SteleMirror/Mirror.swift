@@ -111,7 +111,11 @@ public final class Mirror {
 
     private func pass() throws -> Report {
         var report = Report()
-        let store = try Store(path: storePath, options: .init(readOnly: true))
+        // Records by sequence only: a mirror reads no key, and a key index of the whole log,
+        // rebuilt at every pass, would be most of its cost.
+        var readOnly = Store.Options(readOnly: true)
+        readOnly.keyIndex = false
+        let store = try Store(path: storePath, options: readOnly)
         defer { try? store.close() }
         let layout = StoreLayout(root: storePath)
         let floor = retention(RetentionHorizon())

@@ -68,7 +68,7 @@ let signer = try NoteSigner.generate(name: "mirror-lag/log")
 let checkpointer = Thread {
     guard checkpointMilliseconds > 0 else { return }
     while ContinuousClock.now < stop {
-        _ = try? store.checkpoint(signer: signer)
+        do { _ = try store.checkpoint(signer: signer) } catch { FileHandle.standardError.write(Data("checkpoint failed: \(error)\n".utf8)) }
         Thread.sleep(forTimeInterval: Double(checkpointMilliseconds) / 1000)
     }
 }
