@@ -21,6 +21,8 @@ struct MirrorCommand: ParsableCommand {
     var keyringTo: String?
     @OptionGroup var targetOptions: TargetOptions
     @Flag(help: "Keep mirroring as segments seal; print the lag after each pass.") var follow = false
+    @Flag(help: "Also ship the active segment's records up to the newest signed checkpoint, as chunks that carry it (a standby installs them).")
+    var chunks = false
     @Option(help: "Seconds between passes with --follow.") var interval: Double = 1
     @Option(help: "With --follow, stop after this many passes (default: never).") var passes: Int?
     @Option(help: "Object lock mode when the records carry no compliance lock: compliance or governance.") var lockMode = "compliance"
@@ -40,6 +42,7 @@ struct MirrorCommand: ParsableCommand {
         var options = Mirror.Options()
         options.defaultMode = ObjectRetention.Mode(rawValue: lockMode.uppercased()) ?? .compliance
         options.minimumRetention = .seconds(retainDays * 86_400)
+        options.shipsActiveRecords = chunks
         if let keyringTo {
             try refuseInsideStore(keyringTo, store: directory.path, what: "the keyring copy")
             options.keyringTarget = try targetOptions.keyringTarget(keyringTo)
