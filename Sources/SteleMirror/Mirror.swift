@@ -123,7 +123,7 @@ public final class Mirror {
         // Nothing goes to a copy that another store now extends (the keyring copy neither).
         try checkEpoch(store, floor: floor)
         let sealed = try store.sealedSegments()
-        try checkCopy(sealed: sealed)
+        try checkCopy(sealed: sealed, store: store)
         if store.config.encryptionKey != nil { try copyKeyring(layout, &report) }
         // A store's identity and governance key are records in its log, which a restore reads; a
         // store created before them has only its config file to give.
@@ -148,7 +148,9 @@ public final class Mirror {
             }
             report.recordsOffHost = segment.records.upperBound + 1
         }
-        if options.shipsActiveRecords, let newest = ((try? fs.listDirectory(history)) ?? []).filter({ UInt64($0) != nil }).max() {
+        // The newest checkpoint over records this open sees (a later one covers records it does not).
+        if options.shipsActiveRecords,
+           let newest = ((try? fs.listDirectory(history)) ?? []).filter({ UInt64($0).map { $0 <= store.recordCount } ?? false }).max() {
             let note = String(decoding: try read(history + "/" + newest), as: UTF8.self)
             try shipActiveRecords(store, segment: UInt64(sealed.count) + 1, checkpoint: (UInt64(newest) ?? 0, note), &report)
         }
@@ -227,7 +229,7 @@ public final class Mirror {
     /// second version), no checkpoint over records the copy's segments do not hold, and every
     /// object this mirror wrote or verified still there. Tiles are derived and not listed.
     /// - Throws: ``SteleError/mirror(_:)`` (``MirrorError/tampered(_:)``) naming each finding; nothing is uploaded over it.
-    private func checkCopy(sealed: [SealedSegmentInfo]) throws {
+    private func checkCopy(sealed: [SealedSegmentInfo], store: Store) throws {
         let versions = try [StoreConfig.fileName, "segments/", "checkpoints/"].flatMap { try target.versions(prefix: $0) }
         var findings: [String] = []
         var byName: [String: [ObjectVersion]] = [:]
@@ -264,9 +266,24 @@ public final class Mirror {
         }
         var covered = segments.isEmpty || !contiguous ? 0 : sealed.prefix(segments.count).last.map { $0.records.upperBound + 1 } ?? 0
         // Chunks of the segment after the copied ones carry records too (and the checkpoints over them).
+        // A chunk counts only once this mirror wrote it or found that it holds this log's records
+        // (the root its checkpoint names is the store's at that size): a name alone is not proof.
         if contiguous {
             let next = UInt64(segments.count) + 1
-            let chunks = try target.list(prefix: ActiveChunk.prefix(of: next)).compactMap { ActiveChunk(objectName: $0.name) }
+            var chunks: [ActiveChunk] = []
+            for info in try target.list(prefix: ActiveChunk.prefix(of: next)) {
+                guard let chunk = ActiveChunk(objectName: info.name) else { continue }
+                if !known.contains(info.name) {
+                    guard chunk.next <= store.recordCount, let (note, _) = ActiveChunk.decode(try target.get(info.name)),
+                          let body = try? Checkpoint(parsing: SignedNote.split(note).text), body.treeSize == chunk.next,
+                          try store.rootHash(treeSize: chunk.next) == body.root else {
+                        findings.append("\(info.name): not a chunk of this store's log (its checkpoint's root is not the log's)")
+                        continue
+                    }
+                    known.insert(info.name)
+                }
+                chunks.append(chunk)
+            }
             let reach = ActiveChunk.reach(chunks, from: covered)
             chunksReach = chunks.isEmpty ? nil : (next, reach)
             covered = reach

@@ -32,7 +32,9 @@ public enum Promotion {
             return held
         }
         let lastLocal = sealed.last?.records.upperBound.advanced(by: 1) ?? 0
-        guard lastLocal == records else {
+        // A standby's active segment holds chunk records (proven); any other store's holds its own.
+        let isStandby = try FenceMarker.read(fs: PosixFileSystem(), layout: StoreLayout(root: storePath)) != nil
+        guard lastLocal == records || isStandby else {
             throw SteleError.mirror(.invalid("\(storePath) has \(records - lastLocal) records in an unsealed segment: a standby holds sealed segments only"))
         }
         // A standby built to follow epoch N, when the copy has a newer writer since: promoting it
@@ -61,6 +63,13 @@ public enum Promotion {
         if let beyond = copied.filter({ $0 > sealedSegments }).min() {
             throw SteleError.mirror(.invalid("\(target.description) holds segments from \(SegmentFiles.name(beyond)) on that \(storePath) lacks: "
                 + "promoting it would fork the log; restore or follow them first"))
+        }
+        // Chunks of the segment after the store's last sealed one that hold records it lacks:
+        // the same fork, between seals.
+        let chunks = try target.list(prefix: ActiveChunk.prefix(of: sealedSegments + 1)).compactMap { ActiveChunk(objectName: $0.name) }
+        if let beyond = chunks.map(\.next).max(), beyond > records {
+            throw SteleError.mirror(.invalid("\(target.description) holds chunks of records up to \(beyond), beyond the \(records) \(storePath) holds: "
+                + "promoting it would fork the log; follow them first (stele standby)"))
         }
         // Already the writer; or a promotion of this store that claimed the epoch but stopped
         // before holding it.

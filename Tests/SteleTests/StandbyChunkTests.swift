@@ -138,4 +138,36 @@ import Testing
         }
         #expect(standby.store.recordCount == before)
     }
+
+    /// A store restored from the copy lacks the chunk records after its last segment: promoting it
+    /// would fork the log between seals, so it is refused.
+    @Test func aRestoredStoreBehindTheChunksIsNotPromoted() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        _ = try Self.writeUnsealed(setup, 100 ..< 150)
+        #expect {
+            try Promotion.run(storePath: setup.standbyPath, target: setup.target)
+        } throws: { error in
+            guard case SteleError.mirror(.invalid(let detail)) = error else { return false }
+            return detail.contains("chunks of records up to 151")
+        }
+    }
+
+    /// A chunk name alone proves nothing to the mirror: one it did not write, whose checkpoint is
+    /// not of this log, is tampering (it would otherwise count its records as off-host).
+    @Test func aForgedChunkNameIsTamperingForTheMirror() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        _ = try Self.writeUnsealed(setup, 100 ..< 110)
+        let forged = ActiveChunk(segment: 2, first: 111, next: 1_000_000)
+        let note = try SignedNote.sign(Checkpoint(origin: setup.primary.config.origin, treeSize: 1_000_000,
+                                                  root: Digest(bytes: [UInt8](repeating: 9, count: 32))!).text, with: setup.signer)
+        _ = try setup.target.put(forged.objectName, ActiveChunk.encode(note: note, frames: []), retention: nil, label: nil)
+        #expect {
+            try Self.shipping(setup)
+        } throws: { error in
+            guard case SteleError.mirror(.tampered(let findings)) = error else { return false }
+            return findings.contains { $0.contains(forged.objectName) }
+        }
+    }
 }

@@ -50,13 +50,16 @@ extension SegmentLog {
 
         // The file, durable under its name before the log takes it in; it replaces the active
         // segment of the same number (empty, or holding the records just compared) by the rename.
-        if let segment = active {
-            segment.close()
-            active = nil
-        }
+        // The rename replaces the file under the active segment's mapping, which stays valid: the
+        // active segment is let go only once the sealed one is open, so a failure leaves the log
+        // as it was.
         let path = directory + "/" + SegmentFiles.name(header.index)
         try fs.writeAtomically(bytes, to: path, permissions: 0o444, directory: directory)
         let segment = try SealedSegment.open(fs: fs, path: path, expectedIndex: header.index)
+        if let replaced = active {
+            replaced.close()
+            active = nil
+        }
         takeIn(bytes, from: prefix.1, to: Int(footer.framesEnd), segment: header.index, checked: checked)
         sealed.append(segment)
         lastTimestamp = max(lastTimestamp, footer.sealedAt)

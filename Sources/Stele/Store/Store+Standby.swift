@@ -58,8 +58,16 @@ extension Store {
                 guard options.standby, state.fence != nil else {
                     throw SteleError.invalidArgument("\(path) is not a fenced standby: it installs no records from elsewhere")
                 }
+                if let failure = state.failure { throw SteleError.writesDisabled(cause: failure) }
                 guard !isEncrypted else { throw SteleError.invalidArgument("\(path) is encrypted: a standby of an encrypted store is not supported") }
-                try log.installActiveFrames(bytes, segment: segment, name: name)
+                do {
+                    try log.installActiveFrames(bytes, segment: segment, name: name)
+                } catch SteleError.io(let cause) {
+                    // The records are in the log, their durability unknown (fsync-gate semantics):
+                    // nothing more is installed or written until the store is reopened.
+                    state.failure = state.failure ?? cause
+                    throw SteleError.writesDisabled(cause: cause)
+                }
                 if let active = log.active { cursor = SyncCursor(segment: active.header.index, offset: active.writeOffset) }
                 durableCount.raise(to: log.nextSequence)
                 try followConfig(log)
