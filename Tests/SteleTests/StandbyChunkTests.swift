@@ -170,4 +170,23 @@ import Testing
             return findings.contains { $0.contains(forged.objectName) }
         }
     }
+
+    /// A directory copy writes an object's checksum file first: a chunk caught in flight (the
+    /// checksum file alone) is waited for, not taken for a removal.
+    @Test func aChunkInFlightIsWaitedFor() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        let standby = try setup.standby()
+        defer { try? standby.close() }
+        _ = try Self.writeUnsealed(setup, 100 ..< 150)
+        let name = try #require(try Self.chunkNames(setup).first)
+        let path = setup.target.root + "/" + name
+        let bytes = try readFile(path)
+        chmod(setup.target.root + "/chunks/000000000002", 0o755)
+        try FileManager.default.removeItem(atPath: path)  // as if its upload had not reached the object yet
+        let waiting = try standby.catchUp()
+        #expect(waiting.recordsInstalled == 0 && waiting.records == 101, "\(waiting)")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect(try standby.catchUp().recordsInstalled == 50)
+    }
 }
