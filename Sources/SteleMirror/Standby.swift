@@ -129,7 +129,7 @@ public final class Standby {
     /// A pass; `acceptingUnproven` (a promotion's last pass, when the operator says so) also
     /// installs the segments that continue the chain but that no checkpoint proves yet.
     private func catchUp(acceptingUnproven: Bool) throws -> Report {
-        guard store.isFenced else {
+        guard store.currentFence != nil else {
             throw SteleError.invalidArgument("\(directory) was promoted: it is the writer now, and follows no copy")
         }
         var report = Report()
@@ -195,7 +195,7 @@ public final class Standby {
                 aheadOfCopy[label] = (checkpoint, note)  // its segments are not in the copy yet
                 continue
             }
-            let root = size <= held ? try store.rootHash(treeSize: size) : try Self.root(at: size, from: base, extensionLeaves)
+            let root = size <= held ? try store.rootHash(treeSize: size) : Self.root(at: size, from: base, extensionLeaves)
             guard root == checkpoint.root else {
                 throw SteleError.mirror(.tampered(["\(label): signed with the trusted key, but the log has root \(root.hex) at size \(size): a fork, "
                     + "or segments forged in the copy"]))
@@ -389,13 +389,13 @@ public final class Standby {
 
     /// The tree size of the checkpoint the standby keeps as its latest (0 for none).
     private func latestKeptSize() throws -> UInt64 {
-        guard let note = try? String(contentsOfFile: StoreLayout(root: directory).checkpoints + "/checkpoint", encoding: .utf8),
+        guard let note = try store.latestCheckpoint(),
               let checkpoint = try? Checkpoint(parsing: SignedNote.open(note, verifier: verifier)) else { return 0 }
         return checkpoint.treeSize
     }
 
     /// The root at `size` of the tree `base` extended by `leaves`.
-    private static func root(at size: UInt64, from base: Frontier, _ leaves: [[Digest]]) throws -> Digest {
+    private static func root(at size: UInt64, from base: Frontier, _ leaves: [[Digest]]) -> Digest {
         var tree = base
         for segment in leaves {
             for leaf in segment {

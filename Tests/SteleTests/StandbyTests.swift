@@ -39,6 +39,18 @@ import SteleNative
 
         func standby() throws -> Standby { try Standby(directory: standbyPath, target: target, verifier: signer.verifier) }
 
+        /// The primary reopened without its signing key appends and seals `range`, and is mirrored:
+        /// the copy gets a segment that continues the chain but that no checkpoint vouches for (as
+        /// for segments forged into the copy). Returns that store, open.
+        func sealUnsigned(_ range: Range<Int>) throws -> Store {
+            try primary.close()
+            let unsigned = try Store(path: primaryPath, options: .init(commitPolicy: .none))
+            try unsigned.append(contentsOf: range.map { testEntry($0) })
+            try unsigned.seal()
+            _ = try Mirror(storePath: primaryPath, target: target).runOnce()
+            return unsigned
+        }
+
         func finish() {
             try? primary.close()
             dir.remove()
@@ -88,13 +100,7 @@ import SteleNative
         defer { setup.finish() }
         let standby = try setup.standby()
         defer { try? standby.close() }
-        // A writer without its signing key seals a segment that continues the chain: the copy
-        // gets it, but nothing signed vouches for it (as for segments forged into the copy).
-        try setup.primary.close()
-        let unsigned = try Store(path: setup.primaryPath, options: .init(commitPolicy: .none))
-        try unsigned.append(contentsOf: (100 ..< 150).map { testEntry($0) })
-        try unsigned.seal()
-        _ = try Mirror(storePath: setup.primaryPath, target: setup.target).runOnce()
+        let unsigned = try setup.sealUnsigned(100 ..< 150)
         let waiting = try standby.catchUp()
         #expect(waiting.segmentsInstalled == 0 && waiting.recordsWaiting == 50, "\(waiting)")
         #expect(try Self.value(standby.store, 120) == nil, "a record the copy cannot prove is not served")
@@ -274,11 +280,7 @@ import SteleNative
         defer { setup.finish() }
         let standby = try setup.standby()
         defer { try? standby.close() }
-        try setup.primary.close()
-        let unsigned = try Store(path: setup.primaryPath, options: .init(commitPolicy: .none))
-        try unsigned.append(contentsOf: (100 ..< 130).map { testEntry($0) })
-        try unsigned.seal()
-        _ = try Mirror(storePath: setup.primaryPath, target: setup.target).runOnce()
+        let unsigned = try setup.sealUnsigned(100 ..< 130)
         let records = unsigned.recordCount
         try unsigned.close()
         #expect {
@@ -287,7 +289,7 @@ import SteleNative
             guard case SteleError.mirror(.invalid(let detail)) = error else { return false }
             return detail.contains("no checkpoint proves")
         }
-        #expect(standby.store.isFenced, "refused: still a standby")
+        #expect(standby.store.currentFence != nil, "refused: still a standby")
         let claim = try standby.promote(acceptingUnproven: true)
         #expect(claim.firstSequence == records && standby.store.recordCount == records)
         #expect(try Self.value(standby.store, 120) == testEntry(120).value)

@@ -110,10 +110,8 @@ extension Store {
         }
     }
 
-    /// Whether the store is fenced now (a standby not yet promoted, or a replaced writer).
-    package var isFenced: Bool { state.withLock { $0.fence != nil } }
-
-    /// The fence in force, if any: the writer epoch (and its holder) that this store is not.
+    /// The fence in force, if any (a standby not yet promoted, or a replaced writer): the writer
+    /// epoch, and its holder, that this store is not.
     package var currentFence: (epoch: UInt64, holder: String)? { state.withLock { $0.fence } }
 
     /// The header and footer of the last sealed segment, if any (a standby continues from it).
