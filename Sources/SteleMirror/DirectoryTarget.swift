@@ -98,9 +98,8 @@ public struct DirectoryTarget: MirrorTarget {
     }
 
     public func list(prefix: String) throws -> [ObjectInfo] {
-        guard let names = FileManager.default.enumerator(atPath: root) else { return [] }
         var out: [ObjectInfo] = []
-        for case let name as String in names where name.hasPrefix(prefix) && !name.hasSuffix(".sha256") && !name.contains(".tmp-") {
+        for name in names(under: prefix, topLevelOnly: false) where name.hasPrefix(prefix) && !name.hasSuffix(".sha256") && !name.contains(".tmp-") {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path(name), isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
             if let info = try head(name) { out.append(info) }
@@ -111,34 +110,32 @@ public struct DirectoryTarget: MirrorTarget {
     /// Every object file, and, as a delete marker, every checksum file whose object is gone: in
     /// a directory, that is what a removed object leaves.
     public func versions(prefix: String) throws -> [ObjectVersion] {
-        // Only the directory the prefix names is walked (not, say, every tile).
-        let base = prefix.contains("/") ? String(prefix[..<(prefix.lastIndex(of: "/") ?? prefix.endIndex)]) : ""
-        // A prefix without a directory names top-level objects: those are listed, nothing below.
-        let names: [String]
-        if base.isEmpty {
-            names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        } else {
-            guard let walker = FileManager.default.enumerator(atPath: path(base)) else { return [] }
-            names = walker.compactMap { $0 as? String }
-        }
         var out: [ObjectVersion] = []
-        for relative in names {
-            let name = base.isEmpty ? relative : base + "/" + relative
+        for name in names(under: prefix, topLevelOnly: true) {
             guard name.hasPrefix(prefix), !name.contains(".tmp-") else { continue }
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path(name), isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            // One `stat` an object (a follower lists every checkpoint at each pass).
+            guard let status = try? Paths.status(path(name)), !status.isDirectory else { continue }
             if name.hasSuffix(".sha256") {
                 let object = String(name.dropLast(".sha256".count))
-                if !FileManager.default.fileExists(atPath: path(object)) {
+                if (try? Paths.status(path(object))) == nil {
                     out.append(ObjectVersion(name: object, versionID: nil, size: 0, isDeleteMarker: true, isLatest: true, lastModified: ""))
                 }
-            } else if let info = try head(name) {
-                let modified = (try? FileManager.default.attributesOfItem(atPath: path(name))[.modificationDate] as? Date)
-                    .map { String($0.timeIntervalSince1970) } ?? ""
-                out.append(ObjectVersion(name: name, versionID: nil, size: info.size, isDeleteMarker: false, isLatest: true, lastModified: modified))
+            } else {
+                out.append(ObjectVersion(name: name, versionID: nil, size: status.size, isDeleteMarker: false, isLatest: true,
+                                         lastModified: String(status.modifiedNanoseconds)))
             }
         }
         return out.sorted { $0.name < $1.name }
+    }
+
+    /// The names of the files in the directory `prefix` names, and below it: only that directory
+    /// is walked (a follower lists one segment's chunks at every pass, not every tile and chunk
+    /// of the copy). A prefix without a directory: the whole tree, or only the top-level names.
+    private func names(under prefix: String, topLevelOnly: Bool) -> [String] {
+        let base = prefix.contains("/") ? String(prefix[..<(prefix.lastIndex(of: "/") ?? prefix.endIndex)]) : ""
+        if base.isEmpty && topLevelOnly { return (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] }
+        guard let walker = FileManager.default.enumerator(atPath: base.isEmpty ? root : path(base)) else { return [] }
+        return walker.compactMap { ($0 as? String).map { base.isEmpty ? $0 : base + "/" + $0 } }
     }
 
     public func get(_ name: String) throws -> [UInt8] {

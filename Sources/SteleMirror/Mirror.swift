@@ -6,9 +6,10 @@ import SteleNative
 /// Copies a store's sealed history to a ``MirrorTarget``: the config, every sealed segment and
 /// every checkpoint that covers only mirrored records, each object written once with retention.
 ///
-/// Safe beside a live writer: it opens the store read-only and copies only the segments that
-/// were sealed when it opened (never the active one, whose file the writer truncates at its
-/// seal), each verified frame by frame first. Checkpoint history files are written once. A purge
+/// Safe beside a live writer: it opens the store read-only at each pass (or, made with
+/// ``init(store:target:options:)`` in the writer's process, reads the writer's own `Store`, with
+/// no open to pay) and copies only the segments that were sealed when the pass began (never the
+/// active one, whose file the writer truncates at its seal), each verified frame by frame first. Checkpoint history files are written once. A purge
 /// may later rewrite a copied segment with redaction stubs: the mirror recognises that rewrite
 /// (same seal hash, every frame equal or a stub of the original's leaf hash) and keeps the copy.
 /// Idempotent and resumable: an object already in the target is verified by its recorded
@@ -20,6 +21,8 @@ import SteleNative
 /// rebuilt here from the leaf hashes of the verified segments (checked against each footer's
 /// Merkle root), so that proofs can be served from the copy; a restore does not use them (it
 /// rebuilds its own from the records). A new `Mirror` reads every sealed segment once to do so.
+/// Tiles are derived, and sent after a pass's records; ``Options/tilesPerPass`` bounds them so
+/// that a seal's few hundred tiles do not hold up the records of the passes after it.
 /// Not thread-safe: one pass at a time (it remembers what it verified between passes).
 public final class Mirror {
     /// Retention for objects whose records carry no lock of their own.
@@ -38,6 +41,12 @@ public final class Mirror {
         /// Where an encrypted store's keyring is copied (required for one): a target of its own,
         /// without Object Lock, so that a shred reaches the copy (see ``KeyringTarget``).
         public var keyringTarget: (any KeyringTarget)?
+        /// At most this many tiles sent per pass, after the pass's records (nil: all of them, so
+        /// that one pass leaves a complete copy). A follower that ships records between seals
+        /// sets a bound: a seal completes about 4 tiles per 1,000 records, and sent in one pass
+        /// they would delay the next chunk by as long. The rest wait for the next passes
+        /// (``Report/tilesWaiting``); the records never wait for them.
+        public var tilesPerPass: Int?
         public init() {}
     }
 
@@ -63,6 +72,8 @@ public final class Mirror {
         public var lagSeconds: Double?
         /// The keyring copy was replaced in this pass (a new namespace's key, or a shred).
         public var keyringCopied = false
+        /// Tiles of records already off-host that are still to be sent (``Options/tilesPerPass``).
+        public var tilesWaiting = 0
         /// Records not yet off-host: the recovery point, in records.
         public var lagRecords: UInt64 { recordsInStore - min(recordsInStore, recordsOffHost) }
     }
@@ -77,6 +88,10 @@ public final class Mirror {
     private var fingerprints: [String: String] = [:]
     /// Tiles rebuilt from the leaf hashes of every segment copied so far (see ``TileAccumulator``).
     private var tiles = TileAccumulator()
+    /// Tiles completed but not yet sent, oldest first.
+    private var tilesToSend: [TileAccumulator.Tile] = []
+    /// The writer's store, when the mirror runs in its process; nil: each pass opens the store.
+    private let liveStore: Store?
     /// How far the copy's chunks of the active segment reach (its number, the sequence after
     /// them), as the last pass found or left them.
     private var chunksReach: (segment: UInt64, next: UInt64)?
@@ -86,10 +101,24 @@ public final class Mirror {
 
     private let metrics: MirrorMetrics
 
+    /// A mirror of the store at `storePath`, which each pass opens read-only (beside a writer in
+    /// another process): the open reads and hashes the whole active segment.
     public init(storePath: String, target: any MirrorTarget, options: Options = Options()) {
         self.storePath = storePath
         self.target = target
         self.options = options
+        liveStore = nil
+        metrics = MirrorMetrics(store: storePath, factory: options.metricsFactory ?? MetricsSystem.factory)
+    }
+
+    /// A mirror of `store`, open for writing in this process: each pass reads it as it stands,
+    /// with no open of its own, so that a pass costs what it copies and not the size of the
+    /// active segment. The store must outlive the mirror's passes.
+    public init(store: Store, target: any MirrorTarget, options: Options = Options()) {
+        storePath = store.path
+        self.target = target
+        self.options = options
+        liveStore = store
         metrics = MirrorMetrics(store: storePath, factory: options.metricsFactory ?? MetricsSystem.factory)
     }
 
@@ -115,8 +144,8 @@ public final class Mirror {
         // rebuilt at every pass, would be most of its cost.
         var readOnly = Store.Options(readOnly: true)
         readOnly.keyIndex = false
-        let store = try Store(path: storePath, options: readOnly)
-        defer { try? store.close() }
+        let store = try liveStore ?? Store(path: storePath, options: readOnly)
+        defer { if liveStore == nil { try? store.close() } }
         let layout = StoreLayout(root: storePath)
         let floor = retention(RetentionHorizon())
         let history = layout.checkpoints + "/history"
@@ -144,7 +173,7 @@ public final class Mirror {
                     let horizon = try store.retentionHorizon(segment.records)
                     try send(name, bytes, retention: retention(horizon), label: "seal:" + segment.sealHash.hex, &report)
                 }
-                if needsTiles { try copyTiles(footer, leaves, path: segment.path, history: history, floor: floor, &report) }
+                if needsTiles { try copyTiles(footer, leaves, path: segment.path, history: history) }
             }
             report.recordsOffHost = segment.records.upperBound + 1
         }
@@ -161,6 +190,8 @@ public final class Mirror {
             }
             report.checkpointOffHost = max(report.checkpointOffHost ?? 0, size)
         }
+        // Derived from records already off-host: after them, so that a seal's tiles never delay them.
+        try sendTiles(&report)
         report.recordsInStore = store.recordCount
         if report.recordsOffHost < report.recordsInStore {
             let waiting = try store.timestamp(at: report.recordsOffHost)
@@ -189,10 +220,9 @@ public final class Mirror {
     }
 
     /// Appends the segment's leaf hashes to the tile accumulator, checks they reproduce the
-    /// Merkle root in its footer, and copies the full tiles they complete; at a size some signed
-    /// checkpoint has, also the partial tiles a client of that checkpoint needs.
-    private func copyTiles(_ footer: SegmentFooter, _ leaves: [Digest], path: String, history: String, floor: ObjectRetention,
-                           _ report: inout Report) throws {
+    /// Merkle root in its footer, and queues the full tiles they complete to be sent; at a size
+    /// some signed checkpoint has, also the partial tiles a client of that checkpoint needs.
+    private func copyTiles(_ footer: SegmentFooter, _ leaves: [Digest], path: String, history: String) throws {
         guard tiles.frontier.size == footer.firstSequence else {
             throw SteleError.mirror(.invalid("tiles: segment \(path) starts at \(footer.firstSequence), tiles are at \(tiles.frontier.size)"))
         }
@@ -204,9 +234,20 @@ public final class Mirror {
         let digits = String(footer.treeSize)
         let checkpointName = String(repeating: "0", count: max(0, 20 - digits.count)) + digits
         if try fs.status(history + "/" + checkpointName) != nil { completed += tiles.partialTiles }
-        for tile in completed where !known.contains("tiles/" + tile.path) {
-            try send("tiles/" + tile.path, tile.bytes, retention: floor, label: nil, &report)
+        tilesToSend += completed
+    }
+
+    /// Sends the oldest waiting tiles, up to ``Options/tilesPerPass``.
+    private func sendTiles(_ report: inout Report) throws {
+        let floor = retention(RetentionHorizon())
+        var sent = 0
+        while sent < tilesToSend.count, options.tilesPerPass.map({ sent < $0 }) ?? true {
+            let tile = tilesToSend[sent]
+            if !known.contains("tiles/" + tile.path) { try send("tiles/" + tile.path, tile.bytes, retention: floor, label: nil, &report) }
+            sent += 1
         }
+        tilesToSend.removeFirst(sent)
+        report.tilesWaiting = tilesToSend.count
     }
 
     /// The object lock for a segment: compliance if any of its versions is under a compliance

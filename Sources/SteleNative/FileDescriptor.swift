@@ -139,12 +139,15 @@ package struct FileStatus: Sendable, Equatable {
     /// Bytes of disk allocated to the file (`st_blocks` × 512, as `du` counts): less than `size`
     /// for a sparse file, more for a preallocated one.
     package var allocatedBytes: Int
+    /// Last modification (`st_mtim`), in nanoseconds since 1970.
+    package var modifiedNanoseconds: Int64
 
-    package init(isDirectory: Bool, isRegularFile: Bool, size: Int, permissions: UInt32, allocatedBytes: Int) {
+    package init(isDirectory: Bool, isRegularFile: Bool, size: Int, permissions: UInt32, allocatedBytes: Int, modifiedNanoseconds: Int64 = 0) {
         self.isDirectory = isDirectory
         self.isRegularFile = isRegularFile
         self.size = size
         self.permissions = permissions
         self.allocatedBytes = allocatedBytes
+        self.modifiedNanoseconds = modifiedNanoseconds
     }
 }

@@ -74,6 +74,7 @@ package enum Paths {
         let kind = st.st_mode & S_IFMT
         // st_blocks counts 512-byte units whatever the file system's block size (POSIX).
         return FileStatus(isDirectory: kind == S_IFDIR, isRegularFile: kind == S_IFREG, size: Int(st.st_size),
-                          permissions: UInt32(st.st_mode & 0o7777), allocatedBytes: Int(st.st_blocks) * 512)
+                          permissions: UInt32(st.st_mode & 0o7777), allocatedBytes: Int(st.st_blocks) * 512,
+                          modifiedNanoseconds: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
     }
 }

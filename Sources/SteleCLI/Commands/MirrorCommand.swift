@@ -20,7 +20,7 @@ struct MirrorCommand: ParsableCommand {
     @Option(help: "An encrypted store's keyring copy: a directory, or s3://BUCKET/PREFIX of another bucket or prefix without Object Lock (--keyring-credentials), so that a shred reaches it.")
     var keyringTo: String?
     @OptionGroup var targetOptions: TargetOptions
-    @Flag(help: "Keep mirroring as segments seal; print the lag after each pass.") var follow = false
+    @Flag(help: "Keep mirroring as segments seal; print the lag after each pass. A seal's tiles follow its records over the next passes, at most 64 a pass.") var follow = false
     @Flag(help: "Also ship the active segment's records up to the newest signed checkpoint, as chunks that carry it (a standby installs them).")
     var chunks = false
     @Option(help: "Seconds between passes with --follow.") var interval: Double = 1
@@ -43,6 +43,9 @@ struct MirrorCommand: ParsableCommand {
         options.defaultMode = ObjectRetention.Mode(rawValue: lockMode.uppercased()) ?? .compliance
         options.minimumRetention = .seconds(retainDays * 86_400)
         options.shipsActiveRecords = chunks
+        // A follower sends a seal's tiles over the next passes, after each pass's records: a
+        // one-off pass leaves a complete copy.
+        if follow { options.tilesPerPass = Self.tilesPerFollowPass }
         if let keyringTo {
             try refuseInsideStore(keyringTo, store: directory.path, what: "the keyring copy")
             options.keyringTarget = try targetOptions.keyringTarget(keyringTo)
@@ -86,10 +89,14 @@ struct MirrorCommand: ParsableCommand {
         }
     }
 
+    /// Tiles a follow pass sends at most (a seal completes about 4 per 1,000 records).
+    static let tilesPerFollowPass = 64
+
     static func text(_ r: Mirror.Report) -> String {
         "uploaded \(r.uploaded.count) objects (\(r.bytesUploaded) bytes), verified \(r.verified); off-host \(r.recordsOffHost) of "
             + "\(r.recordsInStore) records\(r.redactedLocally > 0 ? " (\(r.redactedLocally) segments purged locally since copied)" : ""), checkpoint \(r.checkpointOffHost.map(String.init) ?? "none"); lag \(r.lagRecords) records, "
             + String(format: "%.1f s", r.lagSeconds ?? 0) + (r.keyringCopied ? "; keyring copy replaced" : "")
+            + (r.tilesWaiting > 0 ? "; \(r.tilesWaiting) tiles waiting" : "")
     }
 }
 
@@ -106,6 +113,7 @@ private struct PassJSON: Encodable {
     let lagRecords: UInt64
     let lagSeconds: Double
     let keyringCopied: Bool
+    let tilesWaiting: Int
 
     init(_ report: Mirror.Report) {
         uploaded = report.uploaded.count
@@ -118,5 +126,6 @@ private struct PassJSON: Encodable {
         lagRecords = report.lagRecords
         lagSeconds = report.lagSeconds ?? 0
         keyringCopied = report.keyringCopied
+        tilesWaiting = report.tilesWaiting
     }
 }

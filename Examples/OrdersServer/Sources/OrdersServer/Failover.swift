@@ -64,7 +64,10 @@ struct ServedStore {
             var mirrorOptions = Mirror.Options()
             mirrorOptions.minimumRetention = .seconds(86_400)
             mirrorOptions.shipsActiveRecords = checkpoints != nil
-            services.append(MirrorService(mirror: Mirror(storePath: arguments.store, target: DirectoryTarget(root: copy), options: mirrorOptions),
+            // The seal's tiles trail the records, a few each pass, rather than hold up the next chunk.
+            mirrorOptions.tilesPerPass = 64
+            // The mirror reads this process's store: no open (and rehash of the active segment) a pass.
+            services.append(MirrorService(mirror: Mirror(store: store, target: DirectoryTarget(root: copy), options: mirrorOptions),
                                           interval: .milliseconds(200), store: store, logger: logger))
         }
         return ServedStore(store: store, services: services, standby: nil)

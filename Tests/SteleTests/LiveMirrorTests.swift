@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+@testable import Stele
+@testable import SteleMirror
+
+/// The mirror as a follower runs it for a short recovery point (issue 21): in the writer's own
+/// process, reading the writer's `Store` (no open, and no rehash of the active segment, per pass),
+/// and with a seal's tiles sent a few each pass after the records rather than before the next
+/// chunk. Neither may change what reaches the copy: the same objects, byte for byte, as a mirror
+/// that opens the store at each pass and sends every tile at once.
+@Suite struct LiveMirrorTests {
+    typealias Setup = StandbyTests.Setup
+
+    /// Every object of `target` under `prefixes`, by name, with its bytes.
+    static func contents(_ target: DirectoryTarget, _ prefixes: [String]) throws -> [String: [UInt8]] {
+        var out: [String: [UInt8]] = [:]
+        for prefix in prefixes {
+            for info in try target.list(prefix: prefix) { out[info.name] = try target.get(info.name) }
+        }
+        return out
+    }
+
+    @Test func aMirrorOfTheWritersStoreSeesEachPassAsItStands() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        var options = Mirror.Options()
+        options.shipsActiveRecords = true
+        let live = Mirror(store: setup.primary, target: setup.target, options: options)
+        let reopened = DirectoryTarget(root: setup.dir.child("reopened"))
+        let byPath = Mirror(storePath: setup.primaryPath, target: reopened, options: options)
+        let standby = try setup.standby()
+        defer { try? standby.close() }
+
+        // Records appended between passes of the one mirror (no reopen) reach the copy: chunks,
+        // then a seal, then chunks of the next segment.
+        for (round, seals) in [(100 ..< 150, false), (150 ..< 230, false), (230 ..< 300, true), (300 ..< 340, false)] {
+            try setup.primary.append(contentsOf: round.map { testEntry($0) })
+            if seals { try setup.primary.seal() } else { _ = try setup.primary.checkpoint(signer: setup.signer) }
+            let pass = try live.runOnce()
+            #expect(pass.recordsOffHost == setup.primary.recordCount && pass.lagRecords == 0, "\(round): \(pass)")
+            _ = try byPath.runOnce()
+            let caughtUp = try standby.catchUp()
+            #expect(caughtUp.recordsInstalled > 0)
+            #expect(caughtUp.records == setup.primary.recordCount, "\(round): \(caughtUp)")
+        }
+        for n in [0, 120, 299, 339] { #expect(try StandbyTests.value(standby.store, n) == testEntry(n).value) }
+        #expect(try standby.store.rootHash() == setup.primary.rootHash())
+        // Byte for byte what a mirror that opens the store at each pass copies.
+        let prefixes = ["segments/", "checkpoints/", ActiveChunk.prefix, "tiles/"]
+        let copied = try Self.contents(setup.target, prefixes)
+        #expect(copied.keys.contains { $0.hasPrefix(ActiveChunk.prefix) } && copied.keys.contains { $0.hasPrefix("tiles/") })
+        #expect(copied == (try Self.contents(reopened, prefixes)))
+    }
+
+    @Test func aSealsTilesTrailItsRecordsBoundedPerPassAndEndTheSameAsAllAtOnce() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        // 1,500 more records over three seals: a few level-0 tiles, their level-1 tile, and the
+        // partial tiles of each seal's checkpoint.
+        for start in stride(from: 100, to: 1_600, by: 500) { try setup.write(start ..< start + 500, mirror: false) }
+        let allAtOnce = DirectoryTarget(root: setup.dir.child("all-at-once"))
+        let unbounded = try Mirror(storePath: setup.primaryPath, target: allAtOnce).runOnce()
+        #expect(unbounded.tilesWaiting == 0)
+
+        var options = Mirror.Options()
+        options.tilesPerPass = 2
+        let bounded = DirectoryTarget(root: setup.dir.child("bounded"))
+        let mirror = Mirror(store: setup.primary, target: bounded, options: options)
+        let first = try mirror.runOnce()
+        // Every record and checkpoint in the first pass; the tiles after them, two at a time.
+        let records = setup.primary.recordCount
+        #expect(first.recordsOffHost == records && first.checkpointOffHost == records, "\(first)")
+        #expect(first.uploaded.filter { $0.hasPrefix("tiles/") }.count == 2)
+        let tiles = unbounded.uploaded.filter { $0.hasPrefix("tiles/") }.count
+        #expect(tiles > 6 && first.tilesWaiting == tiles - 2, "\(tiles) tiles; \(first)")
+        var passes = 1
+        var waiting = first.tilesWaiting
+        while waiting > 0 && passes < tiles {
+            let pass = try mirror.runOnce()
+            #expect(pass.uploaded.count <= 2 && pass.uploaded.allSatisfy { $0.hasPrefix("tiles/") }, "\(pass)")
+            #expect(pass.tilesWaiting == max(0, waiting - 2))
+            waiting = pass.tilesWaiting
+            passes += 1
+        }
+        #expect(waiting == 0 && passes == (tiles + 1) / 2)
+        let prefixes = ["segments/", "checkpoints/", "tiles/"]
+        #expect(try Self.contents(bounded, prefixes) == Self.contents(allAtOnce, prefixes))
+    }
+}
