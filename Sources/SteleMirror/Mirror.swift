@@ -66,7 +66,7 @@ public final class Mirror {
         public var recordsOffHost: UInt64 = 0
         /// Records in the store.
         public var recordsInStore: UInt64 = 0
-        /// Largest tree size of a checkpoint in the target.
+        /// Largest tree size of a checkpoint in the target (in `checkpoints/`, or carried by a chunk).
         public var checkpointOffHost: UInt64?
         /// Age of the oldest record not yet off-host, in seconds (nil when none is waiting).
         public var lagSeconds: Double?
@@ -95,6 +95,10 @@ public final class Mirror {
     /// How far the copy's chunks of the active segment reach (its number, the sequence after
     /// them), as the last pass found or left them.
     private var chunksReach: (segment: UInt64, next: UInt64)?
+    /// With chunks: the sealed records through which `checkpoints/` has its seal checkpoints, and
+    /// the largest checkpoint this mirror copied or found there (see `copySealCheckpoints`).
+    private var checkpointsChosenThrough: UInt64 = 0
+    private var newestCheckpointCopied: UInt64 = 0
     /// SHA-256 of the keyring last known to be in the keyring target.
     private var keyringInCopy: [UInt8]?
     private let fs = PosixFileSystem()
@@ -177,18 +181,23 @@ public final class Mirror {
             }
             report.recordsOffHost = segment.records.upperBound + 1
         }
-        // The newest checkpoint over records this open sees (a later one covers records it does not).
-        if options.shipsActiveRecords,
-           let newest = ((try? fs.listDirectory(history)) ?? []).filter({ UInt64($0).map { $0 <= store.recordCount } ?? false }).max() {
-            let note = String(decoding: try read(history + "/" + newest), as: UTF8.self)
-            try shipActiveRecords(store, segment: UInt64(sealed.count) + 1, checkpoint: (UInt64(newest) ?? 0, note), &report)
-        }
-        for name in (try? fs.listDirectory(history))?.sorted() ?? [] {
-            guard let size = UInt64(name), size <= report.recordsOffHost else { continue }
-            if !known.contains("checkpoints/" + name) {
-                try send("checkpoints/" + name, try read(history + "/" + name), retention: floor, label: nil, &report)
+        if options.shipsActiveRecords {
+            let sealedEnd = report.recordsOffHost
+            // The store's published checkpoint, if this open sees its records (a later one covers
+            // records it does not: the next pass ships them).
+            if let note = try store.latestCheckpoint(), let size = try? Checkpoint(parsing: SignedNote.split(note).text).treeSize,
+               size <= store.recordCount {
+                try shipActiveRecords(store, segment: UInt64(sealed.count) + 1, checkpoint: (size, note), &report)
             }
-            report.checkpointOffHost = max(report.checkpointOffHost ?? 0, size)
+            try copySealCheckpoints(sealed, sealedEnd: sealedEnd, history: history, floor: floor, &report)
+        } else {
+            for name in (try? fs.listDirectory(history))?.sorted() ?? [] {
+                guard let size = UInt64(name), size <= report.recordsOffHost else { continue }
+                if !known.contains("checkpoints/" + name) {
+                    try send("checkpoints/" + name, try read(history + "/" + name), retention: floor, label: nil, &report)
+                }
+                report.checkpointOffHost = max(report.checkpointOffHost ?? 0, size)
+            }
         }
         // Derived from records already off-host: after them, so that a seal's tiles never delay them.
         try sendTiles(&report)
@@ -199,6 +208,45 @@ public final class Mirror {
             report.lagSeconds = max(0, Double(now) / 1e9 - Double(waiting) / 1e9)
         }
         return report
+    }
+
+    /// With chunks, which carry each checkpoint the mirror ships, `checkpoints/` gets only what a
+    /// restore (which reads sealed segments) needs: for each sealed segment, the newest
+    /// checkpoint at or before its end (the one its seal signed, if the writer signs at seals),
+    /// and after the newest seal, the first checkpoint past it, which proves that segment whole.
+    /// Two objects a segment, where the writer may sign several a second: the copy's listing,
+    /// which every mirror, standby and restore pass reads, grows with segments, not with time.
+    /// The history directory is read once per new seal, not at every pass.
+    private func copySealCheckpoints(_ sealed: [SealedSegmentInfo], sealedEnd: UInt64, history: String, floor: ObjectRetention,
+                                     _ report: inout Report) throws {
+        if sealedEnd > checkpointsChosenThrough {
+            let sizes = ((try? fs.listDirectory(history)) ?? []).compactMap { $0.count == 20 ? UInt64($0) : nil }.sorted()
+            for segment in sealed where segment.records.upperBound + 1 > checkpointsChosenThrough {
+                let end = segment.records.upperBound + 1
+                // The newest at or before the segment's end, if it is inside the segment.
+                let newest = sizes.last { $0 <= end }
+                guard let newest, newest > segment.records.lowerBound else { continue }
+                try sendCheckpoint(newest, history: history, floor: floor, &report)
+            }
+            checkpointsChosenThrough = sealedEnd
+        }
+        // The first checkpoint past the newest seal: the chunk's, once it is in the copy.
+        if let reach = chunksReach, reach.next > sealedEnd, newestCheckpointCopied <= sealedEnd {
+            try sendCheckpoint(reach.next, history: history, floor: floor, &report)
+        }
+        report.checkpointOffHost = [newestCheckpointCopied, chunksReach.map(\.next) ?? 0].max().flatMap { $0 > 0 ? $0 : nil }
+    }
+
+    private func sendCheckpoint(_ size: UInt64, history: String, floor: ObjectRetention, _ report: inout Report) throws {
+        let digits = String(size)
+        let name = String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+        if !known.contains("checkpoints/" + name) {
+            // A chunk found in the copy may carry a checkpoint this store no longer has (a
+            // restored store's history starts at its restore): its chunk keeps it.
+            guard let bytes = try fs.readWholeFile(history + "/" + name, limit: SignedNote.maxSize) else { return }
+            try send("checkpoints/" + name, bytes, retention: floor, label: nil, &report)
+        }
+        newestCheckpointCopied = max(newestCheckpointCopied, size)
     }
 
     /// Ships the active segment's records that are durable and not yet in the copy, as one chunk.

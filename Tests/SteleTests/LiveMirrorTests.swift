@@ -86,4 +86,47 @@ import Testing
         let prefixes = ["segments/", "checkpoints/", "tiles/"]
         #expect(try Self.contents(bounded, prefixes) == Self.contents(allAtOnce, prefixes))
     }
+
+    /// With chunks, which carry each checkpoint the mirror ships, the copy's `checkpoints/` keeps
+    /// two a segment (the newest at or before its end, the first past the newest seal) however
+    /// often the writer signs: and a restore, which reads only `checkpoints/`, still proves and
+    /// brings back every sealed segment.
+    @Test func withChunksTheCopyKeepsTwoCheckpointsASegmentAndARestoreProvesThemAll() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        var options = Mirror.Options()
+        options.shipsActiveRecords = true
+        let mirror = Mirror(store: setup.primary, target: setup.target, options: options)
+        var n = 100
+        for _ in 0 ..< 3 {
+            for _ in 0 ..< 8 {
+                try setup.primary.append(contentsOf: (n ..< n + 15).map { testEntry($0) })
+                n += 15
+                _ = try setup.primary.checkpoint(signer: setup.signer)
+                #expect(try mirror.runOnce().lagRecords == 0)
+            }
+            try setup.primary.seal()  // at the size of the last checkpoint: signs none of its own
+            try setup.primary.append(contentsOf: (n ..< n + 10).map { testEntry($0) })
+            n += 10
+            _ = try setup.primary.checkpoint(signer: setup.signer)
+            let pass = try mirror.runOnce()
+            #expect(pass.lagRecords == 0 && pass.checkpointOffHost == setup.primary.recordCount, "\(pass)")
+        }
+        let signed = try FileManager.default.contentsOfDirectory(atPath: setup.primaryPath + "/checkpoints/history").count
+        let sealed = try setup.primary.sealedSegments()
+        let copied = try setup.target.list(prefix: "checkpoints/").compactMap { UInt64($0.name.dropFirst("checkpoints/".count)) }
+        // Segment 1 was mirrored without chunks (every checkpoint, one here). Each seal's
+        // checkpoint is copied, and after each seal the first checkpoint past it.
+        let ends = Set(sealed.map { $0.records.upperBound + 1 })
+        #expect(signed == 1 + 3 * 9 && copied.count == 4 * 2, "\(signed) signed, copied \(copied.sorted()), ends \(ends.sorted())")
+        #expect(sealed.allSatisfy { copied.contains($0.records.upperBound + 1) }, "\(copied)")
+        #expect(copied.filter { !ends.contains($0) }.count == 4 && copied.max() == setup.primary.recordCount, "\(copied)")
+
+        // A restore from the first checkpoint (what an auditor held) proves every sealed segment
+        // with the ones in the copy.
+        let trusted = String(decoding: try readFile(setup.primaryPath + "/checkpoints/history/00000000000000000101"), as: UTF8.self)
+        let restored = try Restore.run(from: setup.target, to: setup.dir.child("restored"), checkpoint: trusted, verifier: setup.signer.verifier)
+        #expect(restored.segments == sealed.count && restored.segmentsLeftOut == 0, "\(restored)")
+        #expect(restored.treeSize == (sealed.last?.records.upperBound ?? 0) + 1)
+    }
 }
