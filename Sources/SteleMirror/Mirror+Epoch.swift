@@ -34,6 +34,7 @@ extension Mirror {
             do {
                 try target.put(claim.objectName, claim.encoded, retention: floor, label: nil)
                 if held == nil { try claim.hold(at: storePath) }
+                heldClaim = claim
                 return
             } catch SteleError.mirror(.conflict) {
                 // Another writer created it first: whose it is decides below.
@@ -51,6 +52,21 @@ extension Mirror {
         // A newer epoch, a claim of this one by another store, or no claim of this store's at
         // all: this store is not the copy's writer.
         guard let held, held == newest else { throw fenced(by: newest) }
+        heldClaim = held
+    }
+
+    /// Checks again, right before an object that carries records (a segment, a chunk), that no
+    /// newer claim appeared since the pass began: a standby promoted during a long pass (a large
+    /// segment, a slow target) fences this writer before its next upload, not at the next pass.
+    /// What remains is one upload already under way when the claim is made: that object lands,
+    /// and the promoted writer's mirror then meets it as a conflict or a segment it never sealed
+    /// (docs/operations.md, "Writer epochs and fencing").
+    func checkStillTheWriter(_ store: Store) throws {
+        guard let heldClaim else { return }
+        let claims = try WriterEpoch.claims(in: target, storeID: store.config.storeID)
+        guard let newest = claims.last, newest == heldClaim else {
+            throw claims.last.map { fenced(by: $0) } ?? SteleError.mirror(.tampered(["\(heldClaim.objectName): this store's writer epoch claim is not in the copy"]))
+        }
     }
 
     /// Leaves the fence in the store's directory, so that its writer (in this process or another)
@@ -58,6 +74,8 @@ extension Mirror {
     /// written (a read-only mount) does not hide the fence: the pass is refused all the same.
     private func fenced(by newest: WriterEpoch) -> SteleError {
         try? Store.markFenced(at: storePath, epoch: newest.epoch, holder: newest.holder)
+        // The writer this mirror reads, in this process: refused from its next write on.
+        try? liveStore?.fence(epoch: newest.epoch, holder: newest.holder)
         return SteleError.mirror(.fenced(epoch: newest.epoch, holder: newest.holder))
     }
 

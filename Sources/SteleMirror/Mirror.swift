@@ -34,7 +34,7 @@ public final class Mirror {
         /// Where each pass's lag goes (``MirrorMetrics``); nil: the process's bootstrapped backend.
         public var metricsFactory: (any MetricsFactory)?
         /// Also ship the active segment's records between seals, as chunks (``ActiveChunk``), each
-        /// pass: those that the writer's latest signed checkpoint covers (durable, and provable by a
+        /// pass: those that the writer's latest published checkpoint covers (durable, and provable by a
         /// standby). Have the writer sign checkpoints often (`StoreService`'s `checkpoints`): the
         /// recovery point becomes that interval plus a pass, not a seal.
         public var shipsActiveRecords = false
@@ -91,7 +91,7 @@ public final class Mirror {
     /// Tiles completed but not yet sent, oldest first.
     private var tilesToSend: [TileAccumulator.Tile] = []
     /// The writer's store, when the mirror runs in its process; nil: each pass opens the store.
-    private let liveStore: Store?
+    let liveStore: Store?
     /// How far the copy's chunks of the active segment reach (its number, the sequence after
     /// them), as the last pass found or left them.
     private var chunksReach: (segment: UInt64, next: UInt64)?
@@ -99,6 +99,8 @@ public final class Mirror {
     /// the largest checkpoint this mirror copied or found there (see `copySealCheckpoints`).
     private var checkpointsChosenThrough: UInt64 = 0
     private var newestCheckpointCopied: UInt64 = 0
+    /// The writer epoch claim this store held at the start of the pass (see `checkEpoch`).
+    var heldClaim: WriterEpoch?
     /// SHA-256 of the keyring last known to be in the keyring target.
     private var keyringInCopy: [UInt8]?
     private let fs = PosixFileSystem()
@@ -157,6 +159,8 @@ public final class Mirror {
         try checkEpoch(store, floor: floor)
         let sealed = try store.sealedSegments()
         try checkCopy(sealed: sealed, store: store)
+        // Records in view before the keyring is copied: none shipped is under a key the copy lacks.
+        let recordsInView = store.recordCount
         if store.config.encryptionKey != nil { try copyKeyring(layout, &report) }
         // A store's identity and governance key are records in its log, which a restore reads; a
         // store created before them has only its config file to give.
@@ -173,11 +177,20 @@ public final class Mirror {
                 // nothing damaged is locked away off-host.
                 let bytes = try read(segment.path)
                 let (footer, leaves) = try SegmentBytes.leafHashes(bytes, name: segment.path)
+                var uploaded = false
                 if needsCopy {
+                    try checkStillTheWriter(store)
                     let horizon = try store.retentionHorizon(segment.records)
                     try send(name, bytes, retention: retention(horizon), label: "seal:" + segment.sealHash.hex, &report)
+                    uploaded = report.uploaded.last == name
                 }
-                if needsTiles { try copyTiles(footer, leaves, path: segment.path, history: history) }
+                if needsTiles {
+                    let completed = try accumulateTiles(footer, leaves, path: segment.path, history: history)
+                    // A new seal's tiles wait for the pass's records; those of a segment already in
+                    // the copy (a mirror rebuilding its tiles after a start) go now, so that the
+                    // queue holds one pass's seals, never the whole log's tiles.
+                    if uploaded { tilesToSend += completed } else { try send(tiles: completed, &report) }
+                }
             }
             report.recordsOffHost = segment.records.upperBound + 1
         }
@@ -185,11 +198,13 @@ public final class Mirror {
             let sealedEnd = report.recordsOffHost
             // The store's published checkpoint, if this open sees its records (a later one covers
             // records it does not: the next pass ships them).
+            var latest: (size: UInt64, note: String)?
             if let note = try store.latestCheckpoint(), let size = try? Checkpoint(parsing: SignedNote.split(note).text).treeSize,
-               size <= store.recordCount {
+               size <= recordsInView {
+                latest = (size, note)
                 try shipActiveRecords(store, segment: UInt64(sealed.count) + 1, checkpoint: (size, note), &report)
             }
-            try copySealCheckpoints(sealed, sealedEnd: sealedEnd, history: history, floor: floor, &report)
+            try copySealCheckpoints(sealed, sealedEnd: sealedEnd, latest: latest, history: history, floor: floor, &report)
         } else {
             for name in (try? fs.listDirectory(history))?.sorted() ?? [] {
                 guard let size = UInt64(name), size <= report.recordsOffHost else { continue }
@@ -199,7 +214,7 @@ public final class Mirror {
                 report.checkpointOffHost = max(report.checkpointOffHost ?? 0, size)
             }
         }
-        // Derived from records already off-host: after them, so that a seal's tiles never delay them.
+        // Derived from records already off-host: after them, so that a seal's tiles delay them little.
         try sendTiles(&report)
         report.recordsInStore = store.recordCount
         if report.recordsOffHost < report.recordsInStore {
@@ -210,15 +225,16 @@ public final class Mirror {
         return report
     }
 
-    /// With chunks, which carry each checkpoint the mirror ships, `checkpoints/` gets only what a
-    /// restore (which reads sealed segments) needs: for each sealed segment, the newest
-    /// checkpoint at or before its end (the one its seal signed, if the writer signs at seals),
-    /// and after the newest seal, the first checkpoint past it, which proves that segment whole.
-    /// Two objects a segment, where the writer may sign several a second: the copy's listing,
-    /// which every mirror, standby and restore pass reads, grows with segments, not with time.
-    /// The history directory is read once per new seal, not at every pass.
-    private func copySealCheckpoints(_ sealed: [SealedSegmentInfo], sealedEnd: UInt64, history: String, floor: ObjectRetention,
-                                     _ report: inout Report) throws {
+    /// With chunks, which carry each checkpoint the mirror ships, `checkpoints/` gets two a
+    /// segment: for each sealed segment, the newest checkpoint at or before its end (the one its
+    /// seal signed, if the writer signs at seals: what proves the segment whole to a restore),
+    /// and for the newest seal, the first published checkpoint at or past its end once its
+    /// records are in the copy (what proves that segment whole to a standby, and to a restore the
+    /// evidence of what the writer signed). The writer may sign several a second: this way the
+    /// copy's listing, which every mirror, standby and restore pass reads, grows with segments,
+    /// not with time. The history directory is read once per new seal, not at every pass.
+    private func copySealCheckpoints(_ sealed: [SealedSegmentInfo], sealedEnd: UInt64, latest: (size: UInt64, note: String)?,
+                                     history: String, floor: ObjectRetention, _ report: inout Report) throws {
         if sealedEnd > checkpointsChosenThrough {
             let sizes = ((try? fs.listDirectory(history)) ?? []).compactMap { $0.count == 20 ? UInt64($0) : nil }.sorted()
             for segment in sealed where segment.records.upperBound + 1 > checkpointsChosenThrough {
@@ -230,16 +246,18 @@ public final class Mirror {
             }
             checkpointsChosenThrough = sealedEnd
         }
-        // The first checkpoint past the newest seal: the chunk's, once it is in the copy.
-        if let reach = chunksReach, reach.next > sealedEnd, newestCheckpointCopied <= sealedEnd {
-            try sendCheckpoint(reach.next, history: history, floor: floor, &report)
+        // Until the copy has one at or past the newest seal's end: the store's published one, once
+        // its records are off-host (a checkpoint signed after the seal, or a chunk's).
+        if newestCheckpointCopied < sealedEnd, let latest, latest.size >= sealedEnd, latest.size <= report.recordsOffHost {
+            let name = "checkpoints/" + Self.checkpointName(latest.size)
+            if !known.contains(name) { try send(name, Array(latest.note.utf8), retention: floor, label: nil, &report) }
+            newestCheckpointCopied = latest.size
         }
         report.checkpointOffHost = [newestCheckpointCopied, chunksReach.map(\.next) ?? 0].max().flatMap { $0 > 0 ? $0 : nil }
     }
 
     private func sendCheckpoint(_ size: UInt64, history: String, floor: ObjectRetention, _ report: inout Report) throws {
-        let digits = String(size)
-        let name = String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+        let name = Self.checkpointName(size)
         if !known.contains("checkpoints/" + name) {
             // A chunk found in the copy may carry a checkpoint this store no longer has (a
             // restored store's history starts at its restore): its chunk keeps it.
@@ -247,6 +265,12 @@ public final class Mirror {
             try send("checkpoints/" + name, bytes, retention: floor, label: nil, &report)
         }
         newestCheckpointCopied = max(newestCheckpointCopied, size)
+    }
+
+    /// A tree size as checkpoint files and objects are named: 20 digits.
+    static func checkpointName(_ size: UInt64) -> String {
+        let digits = String(size)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
     }
 
     /// Ships the active segment's records that are durable and not yet in the copy, as one chunk.
@@ -262,15 +286,16 @@ public final class Mirror {
         let first = max(from, report.recordsOffHost)
         let chunk = ActiveChunk(segment: segment, first: first, next: active.next)
         let horizon = try store.retentionHorizon(first ... active.next - 1)
+        try checkStillTheWriter(store)
         try send(chunk.objectName, ActiveChunk.encode(note: checkpoint.note, frames: active.bytes), retention: retention(horizon), label: nil, &report)
         chunksReach = (segment, active.next)
         report.recordsOffHost = active.next
     }
 
     /// Appends the segment's leaf hashes to the tile accumulator, checks they reproduce the
-    /// Merkle root in its footer, and queues the full tiles they complete to be sent; at a size
-    /// some signed checkpoint has, also the partial tiles a client of that checkpoint needs.
-    private func copyTiles(_ footer: SegmentFooter, _ leaves: [Digest], path: String, history: String) throws {
+    /// Merkle root in its footer, and returns the full tiles they complete; at a size some signed
+    /// checkpoint has, also the partial tiles a client of that checkpoint needs.
+    private func accumulateTiles(_ footer: SegmentFooter, _ leaves: [Digest], path: String, history: String) throws -> [TileAccumulator.Tile] {
         guard tiles.frontier.size == footer.firstSequence else {
             throw SteleError.mirror(.invalid("tiles: segment \(path) starts at \(footer.firstSequence), tiles are at \(tiles.frontier.size)"))
         }
@@ -279,10 +304,27 @@ public final class Mirror {
         guard tiles.frontier.size == footer.treeSize, tiles.frontier.root == footer.treeRoot else {
             throw SteleError.mirror(.altered(name: path, detail: "its records do not reproduce the Merkle root in its footer"))
         }
-        let digits = String(footer.treeSize)
-        let checkpointName = String(repeating: "0", count: max(0, 20 - digits.count)) + digits
-        if try fs.status(history + "/" + checkpointName) != nil { completed += tiles.partialTiles }
-        tilesToSend += completed
+        if try fs.status(history + "/" + Self.checkpointName(footer.treeSize)) != nil { completed += tiles.partialTiles }
+        return completed
+    }
+
+    private func send(tiles: [TileAccumulator.Tile], _ report: inout Report) throws {
+        let floor = retention(RetentionHorizon())
+        for tile in tiles where !known.contains("tiles/" + tile.path) {
+            try send("tiles/" + tile.path, tile.bytes, retention: floor, label: nil, &report)
+        }
+    }
+
+    /// Sends every tile still waiting (``Report/tilesWaiting``), whatever ``Options/tilesPerPass``
+    /// says: for a follower's last pass, so that it leaves the copy's tiles complete.
+    /// - Returns: how many were sent or found there.
+    @discardableResult
+    public func sendWaitingTiles() throws -> Int {
+        var report = Report()
+        let waiting = tilesToSend
+        try send(tiles: waiting, &report)
+        tilesToSend.removeAll()
+        return waiting.count
     }
 
     /// Sends the oldest waiting tiles, up to ``Options/tilesPerPass``.
@@ -344,6 +386,7 @@ public final class Mirror {
                 if index > UInt64(sealed.count) { findings.append("\(name): a segment the store has not sealed (forged, or lost by the store)") }
             } else if name.hasPrefix("checkpoints/"), let size = UInt64(name.dropFirst("checkpoints/".count)) {
                 largestCheckpoint = max(largestCheckpoint, size)
+                newestCheckpointCopied = max(newestCheckpointCopied, size)
             } else if name != StoreConfig.fileName {
                 findings.append("\(name): an object the mirror never writes")
             }

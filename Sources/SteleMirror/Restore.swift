@@ -260,7 +260,13 @@ public enum Restore {
         var kept: [(UInt64, String)] = vouching.map { external in
             ((try? Checkpoint(parsing: SignedNote.open(external.note, verifier: verifier)))?.treeSize ?? 0, external.note)
         }
-        let beyond = signed.filter { $0.checkpoint.treeSize > held }
+        var beyond = signed.filter { $0.checkpoint.treeSize > held }
+        // The copy keeps only a seal's checkpoints; the writer's later ones travel in the chunks
+        // of the next segment, whose records a restore does not read: the newest is evidence too.
+        if let newest = newestChunkCheckpoint(target, segment: UInt64(chosen.count) + 1, verifier: verifier, origin: trusted.origin, &inventory),
+           newest.checkpoint.treeSize > held {
+            beyond.append(newest)
+        }
         kept += beyond.map { ($0.checkpoint.treeSize, $0.note) }
         let history = CheckpointStore(fs: fs, directory: layout.checkpoints, origin: trusted.origin)
         try fs.makeDirectory(layout.checkpoints + "/history")
@@ -288,6 +294,22 @@ public enum Restore {
                       checkpointBeyond: beyond.map(\.checkpoint.treeSize).max(),
                       seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
                       keyringFrom: keyringFrom, shreddedNamespaces: shredded)
+    }
+
+    /// The checkpoint that the newest chunk of `segment` carries, if it is signed with the trusted
+    /// key for this log (else noted as ignored): the largest tree the writer signed that the copy
+    /// holds records of.
+    private static func newestChunkCheckpoint(_ target: any MirrorTarget, segment: UInt64, verifier: NoteVerifier, origin: String,
+                                              _ inventory: inout RestoreInventory) -> (checkpoint: Checkpoint, note: String, label: String)? {
+        guard let listed = try? target.list(prefix: ActiveChunk.prefix(of: segment)),
+              let newest = listed.compactMap({ ActiveChunk(objectName: $0.name) }).max(by: { $0.next < $1.next }) else { return nil }
+        guard let bytes = try? target.get(newest.objectName), let (note, _) = ActiveChunk.decode(bytes),
+              let checkpoint = try? Checkpoint(parsing: SignedNote.open(note, verifier: verifier)),
+              checkpoint.origin == origin, checkpoint.treeSize == newest.next else {
+            inventory.ignored.append("\(newest.objectName): a chunk whose checkpoint is not one of \(newest.next) records signed with the trusted key")
+            return nil
+        }
+        return (checkpoint, note, newest.objectName)
     }
 
     /// An encrypted store's keyring, from its own copy into the restored directory, checked to

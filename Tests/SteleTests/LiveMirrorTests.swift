@@ -88,9 +88,10 @@ import Testing
     }
 
     /// With chunks, which carry each checkpoint the mirror ships, the copy's `checkpoints/` keeps
-    /// two a segment (the newest at or before its end, the first past the newest seal) however
-    /// often the writer signs: and a restore, which reads only `checkpoints/`, still proves and
-    /// brings back every sealed segment.
+    /// at most two a segment (the newest at or before its end; and, until one at or past the newest
+    /// seal's end is in the copy, the store's published one once it is) however often the writer
+    /// signs: a restore still proves and brings back every sealed segment, and takes the newest
+    /// chunk's checkpoint as the evidence of what the writer signed beyond them.
     @Test func withChunksTheCopyKeepsTwoCheckpointsASegmentAndARestoreProvesThemAll() throws {
         let setup = try Setup()
         defer { setup.finish() }
@@ -112,15 +113,21 @@ import Testing
             let pass = try mirror.runOnce()
             #expect(pass.lagRecords == 0 && pass.checkpointOffHost == setup.primary.recordCount, "\(pass)")
         }
+        // Two more chunks after the last seal: their checkpoints stay in the chunks.
+        for _ in 0 ..< 2 {
+            try setup.primary.append(contentsOf: (n ..< n + 10).map { testEntry($0) })
+            n += 10
+            _ = try setup.primary.checkpoint(signer: setup.signer)
+            #expect(try mirror.runOnce().checkpointOffHost == setup.primary.recordCount)
+        }
         let signed = try FileManager.default.contentsOfDirectory(atPath: setup.primaryPath + "/checkpoints/history").count
         let sealed = try setup.primary.sealedSegments()
         let copied = try setup.target.list(prefix: "checkpoints/").compactMap { UInt64($0.name.dropFirst("checkpoints/".count)) }
-        // Segment 1 was mirrored without chunks (every checkpoint, one here). Each seal's
-        // checkpoint is copied, and after each seal the first checkpoint past it.
+        // Segment 1 was mirrored without chunks (every checkpoint, one here). Each later seal's
+        // checkpoint (here the last one before it, at its end) is copied: that proves it whole, so
+        // no checkpoint past it is needed. The others travel in the chunks only.
         let ends = Set(sealed.map { $0.records.upperBound + 1 })
-        #expect(signed == 1 + 3 * 9 && copied.count == 4 * 2, "\(signed) signed, copied \(copied.sorted()), ends \(ends.sorted())")
-        #expect(sealed.allSatisfy { copied.contains($0.records.upperBound + 1) }, "\(copied)")
-        #expect(copied.filter { !ends.contains($0) }.count == 4 && copied.max() == setup.primary.recordCount, "\(copied)")
+        #expect(signed == 1 + 3 * 9 + 2 && Set(copied) == ends && copied.count == 4, "\(signed) signed, copied \(copied.sorted()), ends \(ends.sorted())")
 
         // A restore from the first checkpoint (what an auditor held) proves every sealed segment
         // with the ones in the copy.
@@ -128,5 +135,23 @@ import Testing
         let restored = try Restore.run(from: setup.target, to: setup.dir.child("restored"), checkpoint: trusted, verifier: setup.signer.verifier)
         #expect(restored.segments == sealed.count && restored.segmentsLeftOut == 0, "\(restored)")
         #expect(restored.treeSize == (sealed.last?.records.upperBound ?? 0) + 1)
+        // The newest chunk's checkpoint is the evidence of what the writer signed beyond them.
+        #expect(restored.checkpointBeyond == setup.primary.recordCount, "\(restored)")
+
+        // A writer that seals without signing, and signs afterwards on a quiet store (`stele
+        // checkpoint --seal`): the checkpoint at the seal's end is copied at the next pass.
+        try setup.primary.close()
+        let unsigned = try Store(path: setup.primaryPath, options: .init(commitPolicy: .none))
+        defer { try? unsigned.close() }
+        let quiet = Mirror(store: unsigned, target: setup.target, options: options)
+        try unsigned.append(contentsOf: (n ..< n + 10).map { testEntry($0) })
+        try unsigned.seal()
+        let end = unsigned.recordCount
+        #expect(try quiet.runOnce().lagRecords == 0)
+        let copiedNow = { try setup.target.list(prefix: "checkpoints/").compactMap { UInt64($0.name.dropFirst("checkpoints/".count)) } }
+        #expect(try !copiedNow().contains(end))
+        _ = try unsigned.checkpoint(signer: setup.signer)
+        #expect(try quiet.runOnce().checkpointOffHost == end)
+        #expect(try copiedNow().contains(end))
     }
 }

@@ -288,4 +288,59 @@ private final class Outcomes: @unchecked Sendable {
         try writer.put(namespace: "n", key: [2], value: [2])
         try writer.close()
     }
+
+    /// A standby promoted while a pass is under way (after the pass checked the claims, before it
+    /// uploads the next segment) fences the pass at that upload: not a record more reaches the copy.
+    @Test func aClaimMadeDuringAPassFencesItBeforeItsNextUpload() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.child("store")
+        try Store.create(at: path)
+        let store = try Store(path: path, options: .init(commitPolicy: .none))
+        defer { try? store.close() }
+        try store.append(contentsOf: (0 ..< 50).map { testEntry($0) })
+        try store.seal()
+        let copy = DirectoryTarget(root: dir.child("copy"))
+        _ = try Mirror(store: store, target: copy).runOnce()
+        try store.append(contentsOf: (50 ..< 60).map { testEntry($0) })
+        try store.seal()
+        let successor = WriterEpoch(epoch: 2, storeID: store.config.storeID, firstSequence: store.recordCount, claimedAt: 1, holder: "standby-b:/srv/stele")
+        let before = try WriterEpochTests.segmentNames(copy)
+        // The claim lands right after the pass's first look at the claims.
+        let racing = ClaimDuringPass(inner: copy, claim: successor)
+        #expect(throws: SteleError.mirror(.fenced(epoch: 2, holder: "standby-b:/srv/stele"))) { try Mirror(store: store, target: racing).runOnce() }
+        #expect(racing.claimed, "the claim was made during the pass")
+        #expect(try WriterEpochTests.segmentNames(copy) == before, "the pass uploaded a segment after the claim")
+        #expect(throws: SteleError.fenced(epoch: 2, holder: "standby-b:/srv/stele")) { try store.put(namespace: "n", key: [1], value: [1]) }
+    }
+}
+
+/// A directory target on which a newer writer epoch is claimed right after the first listing of
+/// the claims: a promotion that happens while a mirror's pass runs.
+private final class ClaimDuringPass: MirrorTarget, @unchecked Sendable {
+    let inner: DirectoryTarget
+    let claim: WriterEpoch
+    private(set) var claimed = false
+    var description: String { inner.description }
+
+    init(inner: DirectoryTarget, claim: WriterEpoch) {
+        self.inner = inner
+        self.claim = claim
+    }
+
+    func versions(prefix: String) throws -> [ObjectVersion] {
+        let listed = try inner.versions(prefix: prefix)
+        if prefix == WriterEpoch.prefix && !claimed {
+            claimed = true
+            try inner.put(claim.objectName, claim.encoded, retention: nil, label: nil)
+        }
+        return listed
+    }
+
+    func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?, label: String?) throws -> Bool {
+        try inner.put(name, bytes, retention: retention, label: label)
+    }
+    func head(_ name: String) throws -> ObjectInfo? { try inner.head(name) }
+    func list(prefix: String) throws -> [ObjectInfo] { try inner.list(prefix: prefix) }
+    func get(_ name: String) throws -> [UInt8] { try inner.get(name) }
 }

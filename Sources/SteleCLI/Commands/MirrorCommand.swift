@@ -20,8 +20,8 @@ struct MirrorCommand: ParsableCommand {
     @Option(help: "An encrypted store's keyring copy: a directory, or s3://BUCKET/PREFIX of another bucket or prefix without Object Lock (--keyring-credentials), so that a shred reaches it.")
     var keyringTo: String?
     @OptionGroup var targetOptions: TargetOptions
-    @Flag(help: "Keep mirroring as segments seal; print the lag after each pass. A seal's tiles follow its records over the next passes, at most 64 a pass.") var follow = false
-    @Flag(help: "Also ship the active segment's records up to the newest signed checkpoint, as chunks that carry it (a standby installs them).")
+    @Flag(help: "Keep mirroring as segments seal; print the lag after each pass. A seal's tiles follow its records over the next passes, at most 64 a pass (the last pass of --passes sends the rest).") var follow = false
+    @Flag(help: "Also ship the active segment's records up to the newest published checkpoint, as chunks that carry it (a standby installs them).")
     var chunks = false
     @Option(help: "Seconds between passes with --follow.") var interval: Double = 1
     @Option(help: "With --follow, stop after this many passes (default: never).") var passes: Int?
@@ -81,8 +81,10 @@ struct MirrorCommand: ParsableCommand {
                 Console.error("stele mirror: pass \(pass) failed: \(error); \(failures) in a row; next pass in \(pause) s")
             }
             guard follow, passes.map({ pass < $0 }) ?? true else {
-                // A bounded follow reports its last pass's failure in its exit status.
+                // A bounded follow reports its last pass's failure in its exit status, and leaves
+                // the copy's tiles complete.
                 if let lastError { throw lastError }
+                try mirror.sendWaitingTiles()
                 return
             }
             Thread.sleep(forTimeInterval: pause)
