@@ -150,6 +150,11 @@ public final class Mirror {
         // rebuilt at every pass, would be most of its cost.
         var readOnly = Store.Options(readOnly: true)
         readOnly.keyIndex = false
+        // The writer's published checkpoint, read before the open: its records are durable, so the
+        // open sees them all (read after, it would mostly be ahead of the open, the writer signing
+        // several a second, and no chunk would go).
+        let publishedBeforeOpen = liveStore == nil && options.shipsActiveRecords
+            ? try fs.readWholeFile(StoreLayout(root: storePath).checkpoints + "/checkpoint", limit: SignedNote.maxSize) : nil
         let store = try liveStore ?? Store(path: storePath, options: readOnly)
         defer { if liveStore == nil { try? store.close() } }
         let layout = StoreLayout(root: storePath)
@@ -196,11 +201,10 @@ public final class Mirror {
         }
         if options.shipsActiveRecords {
             let sealedEnd = report.recordsOffHost
-            // The store's published checkpoint, if this open sees its records (a later one covers
-            // records it does not: the next pass ships them).
+            // The store's published checkpoint, if this pass sees its records.
             var latest: (size: UInt64, note: String)?
-            if let note = try store.latestCheckpoint(), let size = try? Checkpoint(parsing: SignedNote.split(note).text).treeSize,
-               size <= recordsInView {
+            let published = try liveStore == nil ? publishedBeforeOpen.map { String(decoding: $0, as: UTF8.self) } : store.latestCheckpoint()
+            if let note = published, let size = try? Checkpoint(parsing: SignedNote.split(note).text).treeSize, size <= recordsInView {
                 latest = (size, note)
                 try shipActiveRecords(store, segment: UInt64(sealed.count) + 1, checkpoint: (size, note), &report)
             }

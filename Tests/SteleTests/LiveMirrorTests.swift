@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Stele
 @testable import SteleMirror
@@ -153,5 +154,49 @@ import Testing
         _ = try unsigned.checkpoint(signer: setup.signer)
         #expect(try quiet.runOnce().checkpointOffHost == end)
         #expect(try copiedNow().contains(end))
+    }
+
+    /// A mirror in a process of its own (it opens the store at each pass) beside a writer that
+    /// signs checkpoints without pause: each pass still ships a chunk, because it takes the
+    /// checkpoint published before its open, whose records the open sees. (Taken after the open,
+    /// the checkpoint is nearly always ahead of it, and the records would wait.)
+    @Test func aMirrorThatOpensTheStoreShipsChunksBesideAWriterSigningWithoutPause() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let signer = try NoteSigner.generate(name: "live-mirror.test/log")
+        let path = dir.child("primary")
+        try Store.create(at: path)
+        let primary = try Store(path: path, options: .init(commitPolicy: .none))
+        defer { try? primary.close() }
+        // An active segment that takes each open a while to read, as a busy writer's does.
+        try primary.append(contentsOf: (0 ..< 20_000).map { testEntry($0) })
+        _ = try primary.checkpoint(signer: signer)
+        let target = DirectoryTarget(root: dir.child("copy"))
+        var options = Mirror.Options()
+        options.shipsActiveRecords = true
+        let mirror = Mirror(storePath: path, target: target, options: options)
+        let stop = Mutex(false)
+        let finished = DispatchSemaphore(value: 0)
+        let writer = Thread {
+            defer { finished.signal() }
+            var n = 20_000
+            while !stop.withLock({ $0 }) {
+                _ = try? primary.append(contentsOf: (n ..< n + 5).map { testEntry($0) })
+                _ = try? primary.checkpoint(signer: signer)
+                n += 5
+            }
+        }
+        writer.start()
+        defer {
+            stop.withLock { $0 = true }
+            finished.wait()
+        }
+        var shipped = 0
+        for _ in 0 ..< 10 {
+            let pass = try mirror.runOnce()
+            if pass.uploaded.contains(where: { $0.hasPrefix(ActiveChunk.prefix) }) { shipped += 1 }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        #expect(shipped >= 8, "\(shipped) of 10 passes shipped a chunk")
     }
 }
