@@ -104,8 +104,17 @@ public struct WriterEpoch: Sendable, Equatable {
     public static func claims(in target: any MirrorTarget, storeID: [UInt8]) throws -> [WriterEpoch] {
         var claims: [WriterEpoch] = []
         var findings: [String] = []
-        var byName: [String: [ObjectVersion]] = [:]
-        for version in try target.versions(prefix: prefix) { byName[version.name, default: []].append(version) }
+        func listed() throws -> [String: [ObjectVersion]] {
+            Dictionary(grouping: try target.versions(prefix: prefix), by: \.name)
+        }
+        var byName = try listed()
+        // A directory copy writes a claim's checksum file before the claim, so a promotion caught
+        // writing one lists as a removal's mark alone: look again for a moment before calling it
+        // removed (a fenced writer that took it for tampering would not be fenced).
+        for _ in 0 ..< 20 where byName.values.contains(where: { $0.allSatisfy(\.isDeleteMarker) }) {
+            Thread.sleep(forTimeInterval: 0.05)
+            byName = try listed()
+        }
         for (name, versions) in byName.sorted(by: { $0.key < $1.key }) {
             if versions.contains(where: \.isDeleteMarker) { findings.append("\(name): a writer epoch claim removed from the copy") }
             if versions.filter({ !$0.isDeleteMarker }).count > 1 { findings.append("\(name): a writer epoch claim written twice") }

@@ -315,6 +315,55 @@ private final class Outcomes: @unchecked Sendable {
     }
 }
 
+/// A claim caught being written in a directory copy (its checksum file first) is looked at again,
+/// not taken for a removed one: the fenced writer is fenced, not stopped as if tampered with.
+@Test func aClaimCaughtBeingWrittenIsWaitedFor() throws {
+    let dir = TemporaryDirectory()
+    defer { dir.remove() }
+    let copy = DirectoryTarget(root: dir.child("copy"))
+    let storeID: [UInt8] = Array(0 ..< 16)
+    let first = WriterEpoch(epoch: 1, storeID: storeID, firstSequence: 0, claimedAt: 1, holder: "a")
+    let second = WriterEpoch(epoch: 2, storeID: storeID, firstSequence: 10, claimedAt: 2, holder: "b")
+    try copy.put(first.objectName, first.encoded, retention: nil, label: nil)
+    try copy.put(second.objectName, second.encoded, retention: nil, label: nil)
+    let writing = ClaimBeingWritten(inner: copy, name: second.objectName, listingsBeforeItLands: 3)
+    #expect(try WriterEpoch.claims(in: writing, storeID: storeID) == [first, second])
+    // A mark that stays is a removal.
+    let removed = ClaimBeingWritten(inner: copy, name: second.objectName, listingsBeforeItLands: .max)
+    #expect(throws: SteleError.mirror(.tampered(["\(second.objectName): a writer epoch claim removed from the copy"]))) {
+        try WriterEpoch.claims(in: removed, storeID: storeID)
+    }
+}
+
+/// Lists one claim as its checksum file alone (a removal's mark in a directory copy) for the
+/// first listings, as while a promotion writes it.
+private final class ClaimBeingWritten: MirrorTarget, @unchecked Sendable {
+    let inner: DirectoryTarget
+    let name: String
+    private var listingsLeft: Int
+    var description: String { inner.description }
+
+    init(inner: DirectoryTarget, name: String, listingsBeforeItLands: Int) {
+        self.inner = inner
+        self.name = name
+        listingsLeft = listingsBeforeItLands
+    }
+
+    func versions(prefix: String) throws -> [ObjectVersion] {
+        let listed = try inner.versions(prefix: prefix)
+        guard listingsLeft > 0 else { return listed }
+        listingsLeft -= 1
+        return listed.map { $0.name == name ? ObjectVersion(name: name, versionID: nil, size: 0, isDeleteMarker: true, isLatest: true, lastModified: "") : $0 }
+    }
+
+    func put(_ name: String, _ bytes: [UInt8], retention: ObjectRetention?, label: String?) throws -> Bool {
+        try inner.put(name, bytes, retention: retention, label: label)
+    }
+    func head(_ name: String) throws -> ObjectInfo? { try inner.head(name) }
+    func list(prefix: String) throws -> [ObjectInfo] { try inner.list(prefix: prefix) }
+    func get(_ name: String) throws -> [UInt8] { try inner.get(name) }
+}
+
 /// A directory target on which a newer writer epoch is claimed right after the first listing of
 /// the claims: a promotion that happens while a mirror's pass runs.
 private final class ClaimDuringPass: MirrorTarget, @unchecked Sendable {
