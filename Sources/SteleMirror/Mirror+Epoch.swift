@@ -16,7 +16,7 @@ extension Mirror {
     func checkEpoch(_ store: Store, floor: ObjectRetention) throws {
         let storeID = store.config.storeID
         var held = try WriterEpoch.held(by: storePath)
-        var claims = try WriterEpoch.claims(in: target, storeID: storeID)
+        var claims = try claimsFencingOnNewer(than: held, storeID: storeID)
         if claims.isEmpty {
             let claim: WriterEpoch
             if let held {
@@ -38,7 +38,7 @@ extension Mirror {
                 return
             } catch SteleError.mirror(.conflict) {
                 // Another writer created it first: whose it is decides below.
-                claims = try WriterEpoch.claims(in: target, storeID: storeID)
+                claims = try claimsFencingOnNewer(than: held, storeID: storeID)
             }
         }
         guard let newest = claims.last else { throw SteleError.mirror(.missing(name: WriterEpoch.objectName(1))) }
@@ -63,10 +63,22 @@ extension Mirror {
     /// (docs/operations.md, "Writer epochs and fencing").
     func checkStillTheWriter(_ store: Store) throws {
         guard let heldClaim else { return }
-        let claims = try WriterEpoch.claims(in: target, storeID: store.config.storeID)
+        let claims = try claimsFencingOnNewer(than: heldClaim, storeID: store.config.storeID)
         guard let newest = claims.last, newest == heldClaim else {
             throw claims.last.map { fenced(by: $0) } ?? SteleError.mirror(.tampered(["\(heldClaim.objectName): this store's writer epoch claim is not in the copy"]))
         }
+    }
+
+    /// The copy's claims. A copy whose claims were tampered with stops the pass (tampering), and
+    /// if a newer claim than this store's is among them, hidden or not, the store is fenced
+    /// first: hiding a successor's claim must not give the copy back to the writer it replaced.
+    private func claimsFencingOnNewer(than held: WriterEpoch?, storeID: [UInt8]) throws -> [WriterEpoch] {
+        let (claims, findings) = try WriterEpoch.inspect(target, storeID: storeID)
+        guard findings.isEmpty else {
+            if let held, let newer = claims.last, newer.epoch > held.epoch { _ = fenced(by: newer) }
+            throw SteleError.mirror(.tampered(findings))
+        }
+        return claims
     }
 
     /// Leaves the fence in the store's directory, so that its writer (in this process or another)

@@ -102,6 +102,15 @@ public struct WriterEpoch: Sendable, Equatable {
     ///   An object removed (a delete marker) or written twice is tampering too: a fenced writer
     ///   must never find its successor's claim gone.
     public static func claims(in target: any MirrorTarget, storeID: [UInt8]) throws -> [WriterEpoch] {
+        let (claims, findings) = try inspect(target, storeID: storeID)
+        if !findings.isEmpty { throw SteleError.mirror(.tampered(findings)) }
+        return claims
+    }
+
+    /// The claims in the copy, oldest first (hidden ones included), and what is wrong with the
+    /// copy's `epochs/` (empty when nothing is): for a writer that must fence itself on a newer
+    /// claim even when someone hid it.
+    static func inspect(_ target: any MirrorTarget, storeID: [UInt8]) throws -> (claims: [WriterEpoch], findings: [String]) {
         var claims: [WriterEpoch] = []
         var findings: [String] = []
         func listed() throws -> [String: [ObjectVersion]] {
@@ -130,7 +139,6 @@ public struct WriterEpoch: Sendable, Equatable {
             }
             claims.append(claim)
         }
-        if !findings.isEmpty { throw SteleError.mirror(.tampered(findings)) }
-        return claims.sorted { $0.epoch < $1.epoch }
+        return (claims.sorted { $0.epoch < $1.epoch }, findings)
     }
 }

@@ -246,6 +246,17 @@ struct S3WriterEpochTests {
             #expect(findings.contains { $0.contains("removed from the copy") }, "\(findings)")
         }
         #expect(try WriterEpochTests.segmentNames(target) == ["segments/000000000001.seg"])
+
+        // A writer whose mirror had not yet seen the successor's claim before it was hidden is
+        // fenced all the same, as well as stopped: the hidden claim still names its successor.
+        let twin = dir.child("twin")
+        try FileManager.default.copyItem(atPath: path, toPath: twin)
+        try? FileManager.default.removeItem(atPath: twin + "/fenced")
+        try? FileManager.default.removeItem(atPath: twin + "/LOCK")
+        let live = try Store(path: twin, options: .init(commitPolicy: .none))
+        defer { try? live.close() }
+        #expect(throws: SteleError.self) { try Mirror(store: live, target: target).runOnce() }
+        #expect(throws: SteleError.fenced(epoch: 2, holder: "standby-b")) { try live.put(namespace: "n", key: [1], value: [1]) }
     }
 }
 
