@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Mirror lag under a steady write load (default 10,000 records/s, 1 s seal timer, 60 s), mirrored
-# to a local S3-compatible server with Object Lock. Prints the lag's p50, p99 and max.
+# to a local S3-compatible server with Object Lock. Prints the lag's p50, p99 and max after each
+# pass, and just before each pass landed (the recovery point's worst moments).
 #   tools/mirror-lag.sh [SECONDS] [RATE] [MIRRORLAG OPTIONS...]   (e.g. --seal-ms 60000 --checkpoint-ms 250: chunks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
