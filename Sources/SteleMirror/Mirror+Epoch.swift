@@ -75,8 +75,15 @@ extension Mirror {
     private func claimsFencingOnNewer(than held: WriterEpoch?, storeID: [UInt8]) throws -> [WriterEpoch] {
         let (claims, findings) = try WriterEpoch.inspect(target, storeID: storeID)
         guard findings.isEmpty else {
-            if let held, let newer = claims.last, newer.epoch > held.epoch { _ = fenced(by: newer) }
-            throw SteleError.mirror(.tampered(findings))
+            // The rule of `checkEpoch`: a newest claim that is not this store's (bar the epoch-1
+            // claim a mirror of this very store made before it kept an `epoch` file).
+            var reported = findings
+            if let newest = claims.last, newest != held, newest.epoch >= (held?.epoch ?? 0),
+               !(held == nil && newest.epoch == 1 && newest.holder == Self.holder(storePath)) {
+                _ = fenced(by: newest)
+                reported.append("this store is fenced: epoch \(newest.epoch) (\(newest.holder)) replaced it")
+            }
+            throw SteleError.mirror(.tampered(reported))
         }
         return claims
     }

