@@ -28,7 +28,9 @@ public struct StoreService: Service {
     public let sealInterval: Duration?
     /// How often to sign a checkpoint of the records so far (when there are new ones), and the key:
     /// with a mirror that ships the active segment (`Mirror.Options.shipsActiveRecords`), what
-    /// bounds how far behind a standby can prove the log. Nil: only the seals' checkpoints.
+    /// bounds how far behind a standby can prove the log. Nil: only the seals' checkpoints. Inside
+    /// the active segment each one replaces the one before in `checkpoints/history`, so a short
+    /// interval adds no file per checkpoint.
     public let checkpoints: (interval: Duration, signer: NoteSigner)?
     private let logger: Logger
 

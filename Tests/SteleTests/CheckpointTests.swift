@@ -237,4 +237,51 @@ import SteleNative
             try store.close()
         }
     }
+    /// A writer signing on a timer (a standby's recovery point) must not add a file per
+    /// checkpoint: inside the active segment each published checkpoint gives way to the next,
+    /// while every sealed segment keeps its newest checkpoint at or before its end, and a
+    /// cosigned or unpublished one stays.
+    @Test func checkpointsInsideTheActiveSegmentGiveWayToTheNext() throws {
+        try withStore { _, path in
+            let signer = try NoteSigner.generate(name: "timer.test/log")
+            let store = try Store(path: path)
+            func historySizes() throws -> [UInt64] {
+                try FileManager.default.contentsOfDirectory(atPath: path + "/checkpoints/history").compactMap { UInt64($0) }.sorted()
+            }
+            func size(_ note: String) throws -> UInt64 { try Checkpoint(parsing: SignedNote.split(note).text).treeSize }
+            var signed: [String] = []
+            for round in 0 ..< 5 {
+                try store.append(contentsOf: (round * 10 ..< round * 10 + 10).map { testEntry($0) })
+                signed.append(try store.checkpoint(signer: signer))
+            }
+            #expect(try historySizes() == [try size(signed[4])], "only the newest of the active segment")
+            try store.seal()
+            let sealedEnd = try size(signed[4])
+            try store.append(contentsOf: (50 ..< 60).map { testEntry($0) })
+            let afterSeal = try store.checkpoint(signer: signer)
+            #expect(try historySizes() == [sealedEnd, try size(afterSeal)], "the sealed segment keeps its newest")
+
+            // Cosigned: stays when the next one is published. Unpublished: stays.
+            try store.append(contentsOf: (60 ..< 70).map { testEntry($0) })
+            let witnessed = try store.signUnpublishedCheckpoint(signer: signer)
+            let line = "\u{2014} witness.example/w1 " + Data(repeating: 7, count: 72).base64EncodedString() + "\n"
+            try store.publishCheckpoint(witnessed, cosignatures: [line])
+            #expect(try historySizes() == [sealedEnd, try size(witnessed)], "publishing retires the one before")
+            try store.append(contentsOf: (70 ..< 80).map { testEntry($0) })
+            let unpublished = try store.signUnpublishedCheckpoint(signer: signer)
+            try store.append(contentsOf: (80 ..< 90).map { testEntry($0) })
+            let last = try store.checkpoint(signer: signer)
+            #expect(try historySizes() == [sealedEnd, try size(witnessed), try size(unpublished), try size(last)])
+            try store.close()
+
+            // What stays verifies, and fsck finds nothing wrong with the thinned history.
+            let report = try Fsck.check(path: path)
+            #expect(report.problems.isEmpty && report.exitCode == 0, "\(report.problems)")
+            let reader = try Store(path: path, options: .init(readOnly: true))
+            defer { try? reader.close() }
+            for note in [signed[0], signed[2], afterSeal, last] {
+                #expect(try reader.verify(checkpoint: note, verifier: signer.verifier).checkpoint.treeSize == size(note))
+            }
+        }
+    }
 }

@@ -1,12 +1,20 @@
 import SteleNative
 
 /// Signed checkpoints on disk: `checkpoints/checkpoint` is the latest, and
-/// `checkpoints/history/<tree size, 20 digits>` keeps every one. Each file is a complete C2SP
-/// signed note, written atomically (temporary file, fsync, rename, directory fsync).
+/// `checkpoints/history/<tree size, 20 digits>` keeps the ones that stay evidence. Each file is a
+/// complete C2SP signed note, written atomically (temporary file, fsync, rename, directory fsync).
 ///
-/// Invariant: the store never signs a checkpoint that is inconsistent with the latest one it
-/// signed: a new one must be at least as large, and the tree at the old size must have the old
-/// root (checked against the tiles before signing).
+/// Invariants:
+/// - The store never signs a checkpoint that is inconsistent with the latest one it signed: a
+///   new one must be at least as large, and the tree at the old size must have the old root
+///   (checked against the tiles before signing).
+/// - The history keeps every checkpoint signed unpublished or carrying a cosignature, and every
+///   one at or before the end of the sealed segments when it was superseded: so for each sealed
+///   segment the newest checkpoint at or before its end (what a mirror copies and a restore
+///   proves the segment with) stays. A published checkpoint inside the active segment with only
+///   the store's signature is removed once a larger one is published: the larger one proves the
+///   same records and more (it was checked to extend it), and a writer signing on a timer (four
+///   a second for a standby's recovery point) would otherwise add 345,600 files a day.
 package struct CheckpointStore: Sendable {
     package let directory: String
     package let origin: String
@@ -24,7 +32,6 @@ package struct CheckpointStore: Sendable {
         return directory + "/history/" + String(repeating: "0", count: 20 - digits.count) + digits
     }
 
-    /// The latest signed note, or nil if none was written.
     /// The newest checkpoint in the history that is larger than the published one (signed for
     /// witnesses and not published: below their quorum, or a crash or close came first); nil if
     /// none.
@@ -37,6 +44,7 @@ package struct CheckpointStore: Sendable {
         return try fs.readWholeFile(historyPath(newest), limit: SignedNote.maxSize).map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// The latest signed note, or nil if none was written.
     package func latest() throws -> String? {
         try fs.readWholeFile(latestPath, limit: SignedNote.maxSize).map { String(decoding: $0, as: UTF8.self) }
     }
@@ -45,9 +53,12 @@ package struct CheckpointStore: Sendable {
     /// gives the current tree's root at an earlier size); stores it in the history and, if
     /// `publish`, as the latest (else ``publish(_:cosignatures:)`` does that once witnesses have
     /// cosigned it). A checkpoint of the same tree signed before is kept with every line it
-    /// carries (its witnesses' cosignatures): signing again never strips them.
-    package func sign(size: UInt64, root: Digest, signer: NoteSigner, publish: Bool = true,
+    /// carries (its witnesses' cosignatures): signing again never strips them. Once published,
+    /// the latest before it leaves the history if it lies past `sealedEnd` (the records in sealed
+    /// segments) with the store's signature alone (see the type's invariants).
+    package func sign(size: UInt64, root: Digest, signer: NoteSigner, publish: Bool = true, sealedEnd: UInt64,
                       rootAt: (UInt64) throws -> Digest) throws -> String {
+        var superseded: (size: UInt64, note: String)?
         if let previousNote = try latest() {
             // Our own earlier checkpoint: its body is what we signed; parse it past the signature block.
             let previous = try CheckpointStore.body(of: previousNote, path: latestPath)
@@ -62,6 +73,7 @@ package struct CheckpointStore: Sendable {
                 throw SteleError.checkpoint(.inconsistentWithPrevious(previousSize: previous.treeSize,
                                                                       detail: "the tree at that size now has root \(oldRoot.hex)"))
             }
+            superseded = (previous.treeSize, previousNote)
         }
         let text = Checkpoint(origin: origin, treeSize: size, root: root).text
         var note = try SignedNote.sign(text, with: signer)
@@ -72,8 +84,23 @@ package struct CheckpointStore: Sendable {
         }
         if try fs.status(directory + "/history") == nil { try fs.makeDirectory(directory + "/history") }
         try fs.writeAtomically(Array(note.utf8), to: historyPath(size), permissions: 0o644, directory: directory + "/history")
-        if publish { try fs.writeAtomically(Array(note.utf8), to: latestPath, permissions: 0o644, directory: directory) }
+        if publish {
+            try fs.writeAtomically(Array(note.utf8), to: latestPath, permissions: 0o644, directory: directory)
+            if let superseded { try retire(superseded, by: size, sealedEnd: sealedEnd) }
+        }
         return note
+    }
+
+    /// Removes `superseded`, the checkpoint published before one of `size`, from the history if
+    /// it lies past `sealedEnd` and its entry is that note with one signature (no witness
+    /// cosigned it). Not synced: a crash that brings it back leaves a checkpoint consistent with
+    /// the rest.
+    private func retire(_ superseded: (size: UInt64, note: String), by size: UInt64, sealedEnd: UInt64) throws {
+        guard superseded.size > sealedEnd, superseded.size < size else { return }
+        let path = historyPath(superseded.size)
+        guard let stored = try fs.readWholeFile(path, limit: SignedNote.maxSize).map({ String(decoding: $0, as: UTF8.self) }),
+              stored == superseded.note, (try? SignedNote.split(stored))?.signatures.count == 1 else { return }
+        try fs.remove(path)
     }
 
     /// Keeps `note`, a checkpoint of `size` records signed elsewhere for the same log (a standby
@@ -86,28 +113,32 @@ package struct CheckpointStore: Sendable {
         try fs.writeAtomically(Array(note.utf8), to: latestPath, permissions: 0o644, directory: directory)
     }
 
-    /// The checkpoint body of a stored note (the text before its last blank line).
     /// Publishes `note`, a checkpoint this store signed (its history entry holds it), with
     /// `cosignatures` (lines `— name base64\n`) added: the history entry and the latest are
-    /// replaced atomically. Returns the published note.
+    /// replaced atomically; the latest before it may leave the history, as in
+    /// ``sign(size:root:signer:publish:sealedEnd:rootAt:)``. Returns the published note.
     /// - Throws: ``SteleError/checkpoint(_:)`` if the history holds another note at its size, a
     ///   line is malformed, or a larger checkpoint is published already.
-    package func publish(_ note: String, cosignatures: [String]) throws -> String {
+    package func publish(_ note: String, cosignatures: [String], sealedEnd: UInt64) throws -> String {
         let checkpoint = try CheckpointStore.body(of: note, path: latestPath)
         guard let stored = try fs.readWholeFile(historyPath(checkpoint.treeSize), limit: SignedNote.maxSize),
               String(decoding: stored, as: UTF8.self).hasPrefix(note) else {
             throw SteleError.checkpoint(.malformedNote("not a checkpoint this store signed"))
         }
-        if let latest = try latest(), try CheckpointStore.body(of: latest, path: latestPath).treeSize > checkpoint.treeSize {
+        let previous = try latest()
+        let previousSize = try previous.map { try CheckpointStore.body(of: $0, path: latestPath).treeSize }
+        if let previousSize, previousSize > checkpoint.treeSize {
             throw SteleError.checkpoint(.inconsistentWithPrevious(previousSize: checkpoint.treeSize, detail: "a larger checkpoint is published"))
         }
         let published = note + cosignatures.filter { !note.contains($0) }.joined()
         _ = try SignedNote.split(published)  // still a note: every added line a signature line
         try fs.writeAtomically(Array(published.utf8), to: historyPath(checkpoint.treeSize), permissions: 0o644, directory: directory + "/history")
         try fs.writeAtomically(Array(published.utf8), to: latestPath, permissions: 0o644, directory: directory)
+        if let previous, let previousSize { try retire((previousSize, previous), by: checkpoint.treeSize, sealedEnd: sealedEnd) }
         return published
     }
 
+    /// The checkpoint body of a stored note (the text before its last blank line).
     static func body(of note: String, path: String) throws -> Checkpoint {
         let bytes = Array(note.utf8)
         guard let split = (0 ..< max(0, bytes.count - 1)).last(where: { bytes[$0] == 0x0a && bytes[$0 + 1] == 0x0a }) else {

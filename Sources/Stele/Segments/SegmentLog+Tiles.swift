@@ -165,7 +165,8 @@ extension SegmentLog {
         do {
             let reader = TileReader(store: tiles, cache: TileCache(capacity: 8), size: frontier.size, builder: tileBuilder)
             let handOver = unpublishedSealCheckpoint
-            let note = try store.sign(size: frontier.size, root: frontier.root, signer: signer, publish: handOver == nil) {
+            let note = try store.sign(size: frontier.size, root: frontier.root, signer: signer, publish: handOver == nil,
+                                      sealedEnd: sealedRecordCount) {
                 try MerkleProofs.root(reader, size: $0)
             }
             checkpointFailure = nil

@@ -57,7 +57,8 @@ extension Store {
                 }
                 try log.makeTilesDurable()
                 let reader = TileReader(store: log.tiles, cache: tileCache, size: log.frontier.size, builder: log.tileBuilder)
-                return try checkpointStore.sign(size: log.frontier.size, root: log.frontier.root, signer: signer, publish: publish) {
+                return try checkpointStore.sign(size: log.frontier.size, root: log.frontier.root, signer: signer, publish: publish,
+                                                sealedEnd: log.sealedRecordCount) {
                     try MerkleProofs.root(reader, size: $0)
                 }
             }
@@ -84,8 +85,8 @@ extension Store {
         // Under the sync cursor, which close holds while it takes the log out: a store that is
         // closed (its writer lock released, perhaps another process's now) publishes nothing.
         return try syncCursor.withLock { _ throws -> String in
-            guard state.withLock({ $0.log != nil }) else { throw SteleError.closed }
-            return try checkpointStore.publish(note, cosignatures: cosignatures)
+            guard let sealedEnd = state.withLock({ $0.log?.sealedRecordCount }) else { throw SteleError.closed }
+            return try checkpointStore.publish(note, cosignatures: cosignatures, sealedEnd: sealedEnd)
         }
     }
 }
