@@ -19,7 +19,17 @@ package final class SegmentLog {
     /// too, which runs outside the store's lock.
     package let syncGate = SyncGate()
     package internal(set) var sealed: [SealedSegment] = [] {
-        didSet { sealedFirstSequences = sealed.map(\.header.firstSequence) }
+        didSet {
+            // Sealed segments are appended, or replaced by a rewrite of the same records (a
+            // purge): only the new ones' first sequences are added. Rebuilt whole, every seal
+            // (and every segment an open links) would cost the whole log's length.
+            let kept = sealedFirstSequences.count
+            if kept <= sealed.count, kept == 0 || sealedFirstSequences[kept - 1] == sealed[kept - 1].header.firstSequence {
+                sealedFirstSequences += sealed[kept...].map(\.header.firstSequence)
+            } else {
+                sealedFirstSequences = sealed.map(\.header.firstSequence)
+            }
+        }
     }
     /// The first sequence of each sealed segment, for the binary search of every read.
     var sealedFirstSequences: [UInt64] = []
