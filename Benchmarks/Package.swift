@@ -68,14 +68,34 @@ let package = Package(
             path: "Benchmarks/ConcurrentBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
-        // Mirror lag under a steady write load with a seal timer (tools/mirror-lag.sh).
-        .executableTarget(
-            name: "MirrorLag",
+        // The mirror benchmarks' command line and copy.
+        .target(
+            name: "MirrorBenchSupport",
             dependencies: [
                 .product(name: "Stele", package: "Stele"),
                 .product(name: "SteleMirror", package: "Stele"),
             ],
+            path: "Peers/MirrorBenchSupport"
+        ),
+        // Mirror lag under a steady write load with a seal timer (tools/mirror-lag.sh).
+        .executableTarget(
+            name: "MirrorLag",
+            dependencies: [
+                "MirrorBenchSupport",
+                .product(name: "Stele", package: "Stele"),
+                .product(name: "SteleMirror", package: "Stele"),
+            ],
             path: "Peers/MirrorLag"
+        ),
+        // A follower's pass as the copy grows: full checks at every pass, or only what is new.
+        .executableTarget(
+            name: "CopyCheck",
+            dependencies: [
+                "MirrorBenchSupport",
+                .product(name: "Stele", package: "Stele"),
+                .product(name: "SteleMirror", package: "Stele"),
+            ],
+            path: "Peers/CopyCheck"
         ),
     ]
 )

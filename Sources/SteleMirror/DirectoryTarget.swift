@@ -110,8 +110,15 @@ public struct DirectoryTarget: MirrorTarget {
     /// Every object file, and, as a delete marker, every checksum file whose object is gone: in
     /// a directory, that is what a removed object leaves.
     public func versions(prefix: String) throws -> [ObjectVersion] {
+        try versions(prefix: prefix, after: "")
+    }
+
+    /// As ``versions(prefix:)``, with a `stat` only for the names after `after` (the directory
+    /// is still read whole: one `getdents` per few hundred names).
+    public func versions(prefix: String, after: String) throws -> [ObjectVersion] {
         var out: [ObjectVersion] = []
-        for name in names(under: prefix, topLevelOnly: true) {
+        // A checksum file sorts after its object's name: compared by the object's name.
+        for name in names(under: prefix, topLevelOnly: true) where (name.hasSuffix(".sha256") ? name.dropLast(".sha256".count) : name[...]) > after[...] {
             guard name.hasPrefix(prefix), !name.contains(".tmp-") else { continue }
             // One `stat` an object (a follower lists every checkpoint at each pass).
             guard let status = try? Paths.status(path(name)), !status.isDirectory else { continue }
@@ -133,9 +140,25 @@ public struct DirectoryTarget: MirrorTarget {
     /// of the copy). A prefix without a directory: the whole tree, or only the top-level names.
     private func names(under prefix: String, topLevelOnly: Bool) -> [String] {
         let base = prefix.contains("/") ? String(prefix[..<(prefix.lastIndex(of: "/") ?? prefix.endIndex)]) : ""
-        if base.isEmpty && topLevelOnly { return (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] }
-        guard let walker = FileManager.default.enumerator(atPath: base.isEmpty ? root : path(base)) else { return [] }
-        return walker.compactMap { ($0 as? String).map { base.isEmpty ? $0 : base + "/" + $0 } }
+        if base.isEmpty && topLevelOnly { return (try? Paths.directoryEntries(root))?.map(\.name) ?? [] }
+        return walk(base.isEmpty ? root : path(base), relative: base)
+    }
+
+    /// Every name below `directory` (directories too), relative to the root: `readdir` alone,
+    /// a `stat` only where it does not say what an entry is (a copy's `segments/` holds two
+    /// names a segment, for years).
+    private func walk(_ directory: String, relative: String) -> [String] {
+        guard let entries = try? Paths.directoryEntries(directory) else { return [] }
+        var names: [String] = []
+        for entry in entries {
+            let name = relative.isEmpty ? entry.name : relative + "/" + entry.name
+            names.append(name)
+            let full = directory + "/" + entry.name
+            if entry.isDirectory ?? ((try? Paths.status(full, followingLinks: false)) ?? nil)?.isDirectory ?? false {
+                names += walk(full, relative: name)
+            }
+        }
+        return names
     }
 
     public func get(_ name: String) throws -> [UInt8] {

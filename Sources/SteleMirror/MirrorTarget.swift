@@ -29,6 +29,10 @@ public protocol MirrorTarget: Sendable {
     /// included: what a restore or a tamper check must see (a plain listing hides older versions
     /// and everything a delete marker covers). By name, then oldest first.
     func versions(prefix: String) throws -> [ObjectVersion]
+    /// The versions ``versions(prefix:)`` gives of the objects whose names sort after `after`:
+    /// what a follower lists between its full checks of the copy, so that a pass costs what is
+    /// new and not the size of the copy (objects are named in the order they are written).
+    func versions(prefix: String, after: String) throws -> [ObjectVersion]
     /// The bytes of one version of `name` (nil: the latest).
     func get(_ name: String, version: String?) throws -> [UInt8]
     /// What is stored under one version of `name` (nil: the latest), or nil.
@@ -41,6 +45,11 @@ extension MirrorTarget {
         try list(prefix: prefix).map {
             ObjectVersion(name: $0.name, versionID: nil, size: $0.size, isDeleteMarker: false, isLatest: true, lastModified: "")
         }
+    }
+
+    /// Any target: its whole listing, filtered (correct, and no cheaper).
+    public func versions(prefix: String, after: String) throws -> [ObjectVersion] {
+        try versions(prefix: prefix).filter { $0.name > after }
     }
 
     public func get(_ name: String, version: String?) throws -> [UInt8] {

@@ -22,7 +22,21 @@ struct RestoreInventory {
     /// Reads the versions of `stele.conf` and of everything under `segments/` and
     /// `checkpoints/` (tiles are derived and not read; nothing else is a mirror's).
     init(_ target: any MirrorTarget) throws {
-        let versions = try [StoreConfig.fileName, "segments/", "checkpoints/"].flatMap { try target.versions(prefix: $0) }
+        try self.init(versions: [StoreConfig.fileName, "segments/", "checkpoints/"].flatMap { try target.versions(prefix: $0) })
+    }
+
+    /// Only the segments and checkpoints whose names sort after these (a follower between its
+    /// full checks: see ``CopyInView``).
+    init(_ target: any MirrorTarget, segmentsAfter: String, checkpointsAfter: String) throws {
+        try self.init(versions: target.versions(prefix: "segments/", after: segmentsAfter)
+            + target.versions(prefix: "checkpoints/", after: checkpointsAfter))
+    }
+
+    /// The number of object versions listed.
+    private(set) var versionsListed = 0
+
+    private init(versions: [ObjectVersion]) {
+        versionsListed = versions.count
         var byName: [String: [ObjectVersion]] = [:]
         for version in versions { byName[version.name, default: []].append(version) }
         for (name, all) in byName.sorted(by: { $0.key < $1.key }) {

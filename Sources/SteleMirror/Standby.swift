@@ -54,6 +54,10 @@ public final class Standby {
         public var recordsUnproven: UInt64 = 0
         /// Objects passed over, each with why (checkpoints not signed with the trusted key).
         public var ignored: [String] = []
+        /// This pass listed the whole copy (``Standby/fullCheckInterval``), not only what is new.
+        public var checkedWholeCopy = false
+        /// Object versions of segments and checkpoints the pass listed.
+        public var versionsListed = 0
         /// Records in the copy the standby does not serve yet (no checkpoint proves them yet).
         public var recordsWaiting: UInt64 { recordsInCopy - min(recordsInCopy, records) }
     }
@@ -71,6 +75,15 @@ public final class Standby {
     /// What the copy's listing said of each segment installed (its version id, or its ETag, or
     /// its size and time where a target keeps one version), so a later removal or overwrite is found.
     private var installedVersions: [String: String] = [:]
+    /// How often a pass lists every version of every segment and checkpoint in the copy, to find
+    /// an installed segment removed or overwritten since; the passes between list only the
+    /// segments after the last one installed and the checkpoints after the newest listed, so that
+    /// a pass costs what is new and not the size of a copy kept for years. Nil: every pass lists
+    /// the whole copy. A pass that throws, and a promotion's last pass, check the whole copy.
+    public var fullCheckInterval: Duration?
+    /// When the last full check that found nothing began, and the newest checkpoint name listed.
+    private var checkedWholeCopyAt: ContinuousClock.Instant?
+    private var newestCheckpointListed = ""
 
     /// Builds a standby in `directory` (which must not exist) from the copy: a verified restore
     /// against `checkpoint` (see ``Restore``), then the `fenced` file that names the copy's
@@ -128,20 +141,42 @@ public final class Standby {
 
     /// A pass; `acceptingUnproven` (a promotion's last pass, when the operator says so) also
     /// installs the segments that continue the chain but that no checkpoint proves yet.
-    private func catchUp(acceptingUnproven: Bool) throws -> Report {
+    private func catchUp(acceptingUnproven: Bool, wholeCopy: Bool = false) throws -> Report {
         guard store.currentFence != nil else {
             throw SteleError.invalidArgument("\(directory) was promoted: it is the writer now, and follows no copy")
         }
+        let started = ContinuousClock.now
+        let previous = checkedWholeCopyAt
+        let full = wholeCopy || previous.map { last in fullCheckInterval.map { started - last >= $0 } ?? true } ?? true
+        checkedWholeCopyAt = nil  // a pass that throws leaves the next one a full check
+        var report = try pass(acceptingUnproven: acceptingUnproven, full: full)
+        report.checkedWholeCopy = full
+        checkedWholeCopyAt = full ? started : previous
+        return report
+    }
+
+    private func pass(acceptingUnproven: Bool, full: Bool) throws -> Report {
         var report = Report()
         let storeID = store.config.storeID
         let claims = try WriterEpoch.claims(in: target, storeID: storeID)
         report.epoch = claims.last?.epoch
         report.epochHolder = claims.last?.holder
-        var inventory = try RestoreInventory(target)
-        try checkInstalled(inventory)
+        let last = try store.lastSeal()
+        var inventory: RestoreInventory
+        if full {
+            inventory = try RestoreInventory(target)
+            try checkInstalled(inventory)
+            newestCheckpointListed = ""
+        } else {
+            // From the last segment installed on (those listed before and still waiting for a
+            // checkpoint are listed again), and the checkpoints not listed yet.
+            inventory = try RestoreInventory(target, segmentsAfter: last.map { "segments/" + SegmentFiles.name($0.header.index) } ?? "",
+                                             checkpointsAfter: newestCheckpointListed)
+        }
+        report.versionsListed = inventory.versionsListed
+        newestCheckpointListed = max(newestCheckpointListed, inventory.checkpoints.map(\.name).max() ?? "")
 
         // The chain in the copy past the standby's last seal.
-        let last = try store.lastSeal()
         var previous = last.map { ChosenSegment(bytes: [], header: $0.header, footer: $0.footer, label: directory) }
         let local = last.map { Frontier(size: $0.footer.treeSize, hashes: $0.footer.frontier) } ?? nil
         var frontier = local ?? Frontier()
@@ -277,7 +312,7 @@ public final class Standby {
         if let newest = try WriterEpoch.claims(in: target, storeID: store.config.storeID).last, newest.epoch > followed, followed > 0 {
             throw SteleError.mirror(.fenced(epoch: newest.epoch, holder: newest.holder))
         }
-        let last = try catchUp(acceptingUnproven: acceptingUnproven)
+        let last = try catchUp(acceptingUnproven: acceptingUnproven, wholeCopy: true)
         if last.recordsWaiting > 0 {
             throw SteleError.mirror(.invalid("\(target.description) holds \(last.recordsWaiting) records after the standby's \(last.records) that no "
                 + "checkpoint proves: promoting without them would fork the log; promote accepting them (an operator's decision), or wait for their checkpoint"))

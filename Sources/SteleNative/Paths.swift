@@ -56,6 +56,27 @@ package enum Paths {
         return names.sorted()
     }
 
+    /// The entries of a directory but `.` and `..`, in the directory's order (unsorted: a caller
+    /// that filters sorts less), each with whether it is a directory as `readdir` says
+    /// (`d_type`; nil where the file system does not say, and a `stat` must): a walk of a large
+    /// directory without a `stat` per name.
+    package static func directoryEntries(_ path: String) throws(SystemError) -> [(name: String, isDirectory: Bool?)] {
+        guard let dir = opendir(path) else {
+            throw SystemError(operation: "opendir", path: path, errno: errno)
+        }
+        defer { closedir(dir) }
+        var entries: [(name: String, isDirectory: Bool?)] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard name != "." && name != ".." else { continue }
+            let type = entry.pointee.d_type
+            entries.append((name, type == UInt8(DT_UNKNOWN) ? nil : type == UInt8(DT_DIR)))
+        }
+        return entries
+    }
+
     /// Removes a file, or an empty directory (`remove(3)`).
     package static func remove(_ path: String) throws(SystemError) {
         _ = try retrying("remove", path) { Glibc.remove(path) }

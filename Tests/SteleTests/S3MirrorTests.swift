@@ -162,4 +162,23 @@ struct S3MirrorTests {
             try Mirror(storePath: primary, target: target).runOnce()
         }
     }
+    /// A follower between full checks lists after a name (`key-marker`): only later keys, every
+    /// version and delete marker of them, across pages.
+    @Test func versionsAfterANameListOnlyLaterKeysAcrossPages() throws {
+        let client = try Self.bucket("stele-after-\(UInt32.random(in: 0 ... .max))")
+        for (key, body) in [("a/1", "one"), ("a/2", "two"), ("a/2", "two again"), ("a/3", "three"), ("a/4", "four"), ("b/1", "other")] {
+            let put = try client.send(.init(method: "PUT", key: "p/" + key, body: Array(body.utf8)))
+            #expect(put.status == 200, "\(S3Client.errorText(put))")
+        }
+        #expect(try client.send(.init(method: "DELETE", key: "p/a/4")).status == 204)
+        var target = S3Target(client: client, prefix: "p/")
+        target.pageSize = 1
+        let whole = try target.versions(prefix: "a/")
+        #expect(whole.map(\.name) == ["a/1", "a/2", "a/2", "a/3", "a/4", "a/4"], "\(whole)")
+        for after in ["", "a/1", "a/2", "a/3", "a/4"] {
+            let listed = try target.versions(prefix: "a/", after: after)
+            #expect(listed == whole.filter { $0.name > after }, "after \(after): \(listed)")
+        }
+        #expect(client.log.contains { $0.contains("key-marker=p%2Fa%2F2") || $0.contains("key-marker=p/a/2") }, "\(client.log.suffix(8))")
+    }
 }

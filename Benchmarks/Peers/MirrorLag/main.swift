@@ -18,14 +18,9 @@
 //   MirrorLag --to s3://bucket/prefix --seconds 60 [--rate 10000] [--seal-ms 1000] [--poll-ms 200] [--checkpoint-ms 250] [--reopen]
 
 import Foundation
+import MirrorBenchSupport
 import Stele
 import SteleMirror
-
-func option(_ name: String, _ fallback: String) -> String {
-    let arguments = CommandLine.arguments
-    guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return fallback }
-    return arguments[i + 1]
-}
 
 let seconds = Double(option("--seconds", "60")) ?? 60
 let rate = Int(option("--rate", "10000")) ?? 10_000
@@ -35,19 +30,6 @@ let checkpointMilliseconds = Int(option("--checkpoint-ms", "0")) ?? 0
 let destination = option("--to", "")
 let reopens = CommandLine.arguments.contains("--reopen")
 let directory = NSTemporaryDirectory() + "/stele-mirror-lag-\(getpid())"
-
-func target() throws -> any MirrorTarget {
-    guard destination.hasPrefix("s3://") else { return DirectoryTarget(root: destination.isEmpty ? directory + "-copy" : destination) }
-    let environment = ProcessInfo.processInfo.environment
-    guard let endpoint = URL(string: environment["STELE_S3_ENDPOINT"] ?? ""), let key = environment["AWS_ACCESS_KEY_ID"],
-          let secret = environment["AWS_SECRET_ACCESS_KEY"] else {
-        throw SteleError.mirror(.invalid("set STELE_S3_ENDPOINT, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"))
-    }
-    let rest = destination.dropFirst(5)
-    let bucket = String(rest.prefix { $0 != "/" })
-    let client = S3Client(endpoint: endpoint, bucket: bucket, signer: SigV4Signer(accessKeyID: key, secretAccessKey: secret))
-    return S3Target(client: client, prefix: String(rest.dropFirst(bucket.count + 1)))
-}
 
 try Store.create(at: directory)
 var options = Store.Options(commitPolicy: .none)
@@ -82,8 +64,8 @@ checkpointer.start()
 var mirrorOptions = Mirror.Options()
 mirrorOptions.shipsActiveRecords = checkpointMilliseconds > 0
 mirrorOptions.tilesPerPass = 32
-let mirror = reopens ? Mirror(storePath: directory, target: try target(), options: mirrorOptions)
-    : Mirror(store: store, target: try target(), options: mirrorOptions)
+let mirror = reopens ? Mirror(storePath: directory, target: try mirrorTarget(destination, scratch: directory + "-copy"), options: mirrorOptions)
+    : Mirror(store: store, target: try mirrorTarget(destination, scratch: directory + "-copy"), options: mirrorOptions)
 var samples: [Double] = []
 var peaks: [Double] = []
 var uploaded = 0

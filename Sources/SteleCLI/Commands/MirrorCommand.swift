@@ -29,12 +29,15 @@ struct MirrorCommand: ParsableCommand {
     @Option(help: "Minimum retention of every object, in days (at most 36500).") var retainDays = 30
     @Flag(help: "Print each pass as a JSON object.") var json = false
     @Option(help: "With --follow, exit after this many failed passes in a row (a tampered copy stops at once).") var maxFailures = 10
+    @Option(help: "With --follow, seconds between passes that list the whole copy to find an object removed or overwritten; the passes between list only what is new (0: every pass).")
+    var fullCheckEvery: Double = 300
 
     func validate() throws {
         guard ObjectRetention.Mode(rawValue: lockMode.uppercased()) != nil else { throw ValidationError("--lock-mode is compliance or governance") }
         guard maxFailures >= 1 else { throw ValidationError("--max-failures must be at least 1") }
         guard (1 ... 36_500).contains(retainDays) else { throw ValidationError("--retain-days must be 1-36500") }
         guard interval > 0 else { throw ValidationError("--interval must be positive") }
+        guard fullCheckEvery >= 0 else { throw ValidationError("--full-check-every must be 0 or more") }
     }
 
     func run() throws {
@@ -45,7 +48,10 @@ struct MirrorCommand: ParsableCommand {
         options.shipsActiveRecords = chunks
         // A follower sends a seal's tiles over the next passes, after each pass's records: a
         // one-off pass leaves a complete copy.
-        if follow { options.tilesPerPass = Self.tilesPerFollowPass }
+        if follow {
+            options.tilesPerPass = Self.tilesPerFollowPass
+            options.fullCheckInterval = fullCheckEvery > 0 ? .milliseconds(Int64(fullCheckEvery * 1000)) : nil
+        }
         if let keyringTo {
             try refuseInsideStore(keyringTo, store: directory.path, what: "the keyring copy")
             options.keyringTarget = try targetOptions.keyringTarget(keyringTo)
@@ -58,8 +64,10 @@ struct MirrorCommand: ParsableCommand {
         while true {
             pass += 1
             do {
+                let started = ContinuousClock.now
                 let report = try mirror.runOnce()
-                Console.line(json ? try jsonLine(PassJSON(report)) : Self.text(report))
+                let seconds = (ContinuousClock.now - started) / .seconds(1)
+                Console.line(json ? try jsonLine(PassJSON(report, seconds: seconds)) : Self.text(report))
                 pause = interval
                 failures = 0
                 lastError = nil
@@ -116,8 +124,12 @@ private struct PassJSON: Encodable {
     let lagSeconds: Double
     let keyringCopied: Bool
     let tilesWaiting: Int
+    let checkedWholeCopy: Bool
+    let versionsListed: Int
+    /// How long the pass took.
+    let seconds: Double
 
-    init(_ report: Mirror.Report) {
+    init(_ report: Mirror.Report, seconds: Double) {
         uploaded = report.uploaded.count
         bytesUploaded = report.bytesUploaded
         verified = report.verified
@@ -129,5 +141,8 @@ private struct PassJSON: Encodable {
         lagSeconds = report.lagSeconds ?? 0
         keyringCopied = report.keyringCopied
         tilesWaiting = report.tilesWaiting
+        checkedWholeCopy = report.checkedWholeCopy
+        versionsListed = report.versionsListed
+        self.seconds = seconds
     }
 }

@@ -29,10 +29,13 @@ struct StandbyCommand: ParsableCommand {
     @Option(help: "With --follow, stop after this many passes (default: never).") var passes: Int?
     @Option(help: "With --follow, exit after this many failed passes in a row (tampering stops at once).") var maxFailures = 10
     @Flag(help: "Print each pass as a JSON object.") var json = false
+    @Option(help: "With --follow, seconds between passes that list the whole copy to find an installed segment removed or overwritten; the passes between list only what is new (0: every pass).")
+    var fullCheckEvery: Double = 300
 
     func validate() throws {
         guard interval > 0 else { throw ValidationError("--interval must be positive") }
         guard maxFailures >= 1 else { throw ValidationError("--max-failures must be at least 1") }
+        guard fullCheckEvery >= 0 else { throw ValidationError("--full-check-every must be 0 or more") }
     }
 
     func run() throws {
@@ -47,6 +50,7 @@ struct StandbyCommand: ParsableCommand {
         }
         let standby = try Standby(directory: to, target: target, verifier: verifier)
         defer { try? standby.close() }
+        if follow, fullCheckEvery > 0 { standby.fullCheckInterval = .milliseconds(Int64(fullCheckEvery * 1000)) }
         var pass = 0
         var failures = 0
         var pause = interval

@@ -280,11 +280,22 @@ public struct S3Target: MirrorTarget {
     /// ListObjectVersions (`GET ?versions`): every version and delete marker, so that nothing a
     /// delete marker hides, and no version an overwrite pushed down, is missed.
     public func versions(prefix listPrefix: String) throws -> [ObjectVersion] {
+        try versions(prefix: listPrefix, after: "")
+    }
+
+    /// As ``versions(prefix:)``, from the key after `after` on (`key-marker` alone, which S3
+    /// treats as exclusive; names not after it are dropped here as well): requests in proportion
+    /// to what is new.
+    public func versions(prefix listPrefix: String, after: String) throws -> [ObjectVersion] {
         var out: [ObjectVersion] = []
         var markers: (key: String, version: String)?
         repeat {
             var query = [("versions", ""), ("prefix", prefix + listPrefix)] + (pageSize.map { [("max-keys", "\($0)")] } ?? [])
-            if let markers { query += [("key-marker", markers.key), ("version-id-marker", markers.version)] }
+            if let markers {
+                query += [("key-marker", markers.key), ("version-id-marker", markers.version)]
+            } else if !after.isEmpty {
+                query.append(("key-marker", prefix + after))
+            }
             let response = try client.sendRetrying(.init(method: "GET", key: "", query: query))
             try check(response, "list versions of \(prefix + listPrefix)")
             let page = try S3Target.versionsPage(response.body, prefix: prefix, listing: prefix + listPrefix)
@@ -293,7 +304,7 @@ public struct S3Target: MirrorTarget {
         } while markers != nil
         // By name, then oldest first: the listing gives each key's versions newest first.
         var byName: [String: [ObjectVersion]] = [:]
-        for version in out { byName[version.name, default: []].append(version) }
+        for version in out where version.name > after { byName[version.name, default: []].append(version) }
         return byName.keys.sorted().flatMap { byName[$0, default: []].reversed() }
     }
 }

@@ -39,6 +39,8 @@ struct ServedStore {
                 try NoteSigner(parsing: try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
             }
             let standby = try Standby(directory: arguments.store, target: target, verifier: verifier, checkpointSigner: signer, logger: logger)
+            // Passes list what is new; the whole copy every five minutes.
+            standby.fullCheckInterval = .seconds(300)
             let follower = StandbyService(standby: standby,
                                           interval: .milliseconds(200), logger: logger)
             // The store closes last (services stop in reverse order): after the follower's pass.
@@ -66,6 +68,8 @@ struct ServedStore {
             mirrorOptions.shipsActiveRecords = checkpoints != nil
             // The seal's tiles trail the records, a few each pass, rather than hold up the next chunk.
             mirrorOptions.tilesPerPass = 64
+            // Passes list what is new; the whole copy every five minutes.
+            mirrorOptions.fullCheckInterval = .seconds(300)
             // The mirror reads this process's store: no open (and rehash of the active segment) a pass.
             services.append(MirrorService(mirror: Mirror(store: store, target: DirectoryTarget(root: copy), options: mirrorOptions),
                                           interval: .milliseconds(200), store: store, logger: logger))

@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+@testable import Stele
+@testable import SteleMirror
+import SteleNative
+
+/// A follower's pass lists what is new in the copy, and the whole copy only at its full checks
+/// (`Mirror.Options.fullCheckInterval`, `Standby.fullCheckInterval`): a copy kept for years
+/// holds millions of objects, and listing them all every 200 ms is neither cheap on a disk nor
+/// possible against S3. What is new is still checked at every pass; what was removed or
+/// overwritten among the old objects is found at the next full check.
+@Suite struct CopyCheckTests {
+    /// Appends 60 records to the primary and seals them (the seal signs a checkpoint).
+    static func sealNext(_ setup: StandbyTests.Setup, _ n: inout Int) throws {
+        try setup.primary.append(contentsOf: (n ..< n + 60).map { testEntry($0) })
+        n += 60
+        try setup.primary.seal()
+    }
+
+    static func wholeListing(_ target: any MirrorTarget) throws -> Int {
+        try target.versions(prefix: "segments/").count + target.versions(prefix: "checkpoints/").count
+    }
+
+    @Test func aFollowingMirrorListsWhatIsNewAndTheWholeCopyAtItsFullChecks() throws {
+        let setup = try StandbyTests.Setup()
+        defer { setup.finish() }
+        var options = Mirror.Options()
+        options.fullCheckInterval = .seconds(3600)
+        let mirror = Mirror(store: setup.primary, target: setup.target, options: options)
+        #expect(try mirror.runOnce().checkedWholeCopy, "a new mirror checks the whole copy first")
+        var n = 100
+        for _ in 0 ..< 12 {
+            try Self.sealNext(setup, &n)
+            let pass = try mirror.runOnce()
+            // What the pass before uploaded: a segment and the checkpoint its seal signed.
+            #expect(!pass.checkedWholeCopy && pass.versionsListed <= 2 && pass.lagRecords == 0, "\(pass)")
+        }
+        #expect(try Self.wholeListing(setup.target) >= 26)
+
+        // Something new that the mirror never wrote is found at once, and the pass after a
+        // finding checks the whole copy.
+        let sealedCount = try setup.primary.sealedSegments().count
+        let forged = "segments/" + SegmentFiles.name(UInt64(sealedCount) + 1)
+        try writeFile(setup.target.root + "/" + forged, [1, 2, 3])
+        do {
+            try mirror.runOnce()
+            Issue.record("a forged segment after the newest was not found")
+        } catch SteleError.mirror(.tampered(let findings)) {
+            #expect(findings.contains { $0.hasPrefix(forged + ":") }, "\(findings)")
+        }
+        try FileManager.default.removeItem(atPath: setup.target.root + "/" + forged)
+        let afterFinding = try mirror.runOnce()
+        #expect(afterFinding.checkedWholeCopy && afterFinding.versionsListed >= 26, "\(afterFinding)")
+
+        // An old segment removed from the copy: passes between full checks do not list it; a
+        // full check does.
+        let old = "segments/" + SegmentFiles.name(3)
+        try FileManager.default.removeItem(atPath: setup.target.root + "/" + old)
+        #expect(try !mirror.runOnce().checkedWholeCopy)
+        var everyPass = Mirror.Options()
+        everyPass.fullCheckInterval = nil
+        do {
+            _ = try Mirror(store: setup.primary, target: setup.target, options: everyPass).runOnce()
+            Issue.record("a full check missed a segment removed from the copy")
+        } catch SteleError.mirror(.tampered(let findings)) {
+            #expect(findings.contains { $0.contains(old) }, "\(findings)")
+        }
+    }
+
+    /// The interval is kept: a pass once it has passed is a full check again.
+    @Test func aFullCheckComesBackWhenItsIntervalHasPassed() throws {
+        let setup = try StandbyTests.Setup()
+        defer { setup.finish() }
+        var options = Mirror.Options()
+        options.fullCheckInterval = .seconds(2)
+        let mirror = Mirror(store: setup.primary, target: setup.target, options: options)
+        #expect(try mirror.runOnce().checkedWholeCopy)
+        var n = 100
+        try Self.sealNext(setup, &n)
+        #expect(try !mirror.runOnce().checkedWholeCopy)
+        let old = "segments/" + SegmentFiles.name(1)
+        try FileManager.default.removeItem(atPath: setup.target.root + "/" + old)
+        Thread.sleep(forTimeInterval: 2.1)
+        do {
+            _ = try mirror.runOnce()
+            Issue.record("the full check after its interval missed a removed segment")
+        } catch SteleError.mirror(.tampered(let findings)) {
+            #expect(findings.contains { $0.hasPrefix(old + ":") }, "\(findings)")
+        }
+    }
+
+    @Test func aFollowingStandbyListsWhatIsNewAndPromotionChecksTheWholeCopy() throws {
+        let setup = try StandbyTests.Setup()
+        defer { setup.finish() }
+        let standby = try setup.standby()
+        defer { try? standby.close() }
+        standby.fullCheckInterval = .seconds(3600)
+        #expect(try standby.catchUp().checkedWholeCopy)
+        var n = 100
+        for _ in 0 ..< 10 {
+            try setup.write(n ..< n + 60)
+            n += 60
+            let pass = try standby.catchUp()
+            // The new segment and the checkpoint its seal signed; nothing installed before.
+            #expect(!pass.checkedWholeCopy && pass.versionsListed <= 2 && pass.segmentsInstalled == 1, "\(pass)")
+            #expect(pass.records == setup.primary.recordCount && pass.recordsWaiting == 0, "\(pass)")
+        }
+        #expect(try standby.store.rootHash() == setup.primary.rootHash())
+        #expect(try Self.wholeListing(setup.target) >= 22)
+
+        // A segment the copy gained without a checkpoint waits, and is listed again at the next
+        // pass (from the last one installed on), until one proves it.
+        let unsigned = try setup.sealUnsigned(n ..< n + 60)
+        n += 60
+        let waiting = try standby.catchUp()
+        #expect(waiting.segmentsInstalled == 0 && waiting.recordsWaiting == 60, "\(waiting)")
+        try unsigned.checkpoint(signer: setup.signer)
+        _ = try Mirror(storePath: setup.primaryPath, target: setup.target).runOnce()
+        let proven = try standby.catchUp()
+        #expect(!proven.checkedWholeCopy && proven.segmentsInstalled == 1 && proven.recordsWaiting == 0, "\(proven)")
+        try unsigned.close()
+
+        // An installed segment removed from the copy: the next pass lists only what is new; the
+        // promotion's last pass checks the whole copy, and claims nothing.
+        let removed = "segments/" + SegmentFiles.name(4)
+        try FileManager.default.removeItem(atPath: setup.target.root + "/" + removed)
+        #expect(try !standby.catchUp().checkedWholeCopy)
+        let claimsBefore = try WriterEpoch.claims(in: setup.target, storeID: standby.store.config.storeID).count
+        do {
+            try standby.promote()
+            Issue.record("a promotion over a copy that lost a segment")
+        } catch SteleError.mirror(.tampered(let findings)) {
+            #expect(findings.contains { $0.hasPrefix(removed + ":") }, "\(findings)")
+        }
+        #expect(try WriterEpoch.claims(in: setup.target, storeID: standby.store.config.storeID).count == claimsBefore)
+        #expect(throws: SteleError.self) { try standby.store.append(testEntry(1)) }
+    }
+
+    /// A directory copy lists after a name what its whole listing holds after it.
+    @Test func aDirectoryListsAfterANameWhatItsWholeListingHoldsAfterIt() throws {
+        let setup = try StandbyTests.Setup()
+        defer { setup.finish() }
+        var n = 100
+        for _ in 0 ..< 5 { try setup.write(n ..< n + 60); n += 60 }
+        try FileManager.default.removeItem(atPath: setup.target.root + "/segments/" + SegmentFiles.name(5))  // a delete marker
+        for prefix in ["segments/", "checkpoints/"] {
+            let whole = try setup.target.versions(prefix: prefix)
+            for after in [""] + whole.map(\.name) + [prefix + "zzz"] {
+                #expect(try setup.target.versions(prefix: prefix, after: after) == whole.filter { $0.name > after }, "\(prefix) after \(after)")
+            }
+        }
+    }
+}
