@@ -99,7 +99,7 @@ public struct DirectoryTarget: MirrorTarget {
 
     public func list(prefix: String) throws -> [ObjectInfo] {
         var out: [ObjectInfo] = []
-        for name in names(under: prefix, topLevelOnly: false) where name.hasPrefix(prefix) && !name.hasSuffix(".sha256") && !name.contains(".tmp-") {
+        for name in try names(under: prefix, topLevelOnly: false) where name.hasPrefix(prefix) && !name.hasSuffix(".sha256") && !name.contains(".tmp-") {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path(name), isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
             if let info = try head(name) { out.append(info) }
@@ -118,7 +118,7 @@ public struct DirectoryTarget: MirrorTarget {
     public func versions(prefix: String, after: String) throws -> [ObjectVersion] {
         var out: [ObjectVersion] = []
         // A checksum file sorts after its object's name: compared by the object's name.
-        for name in names(under: prefix, topLevelOnly: true) where (name.hasSuffix(".sha256") ? name.dropLast(".sha256".count) : name[...]) > after[...] {
+        for name in try names(under: prefix, topLevelOnly: true) where (name.hasSuffix(".sha256") ? name.dropLast(".sha256".count) : name[...]) > after[...] {
             guard name.hasPrefix(prefix), !name.contains(".tmp-") else { continue }
             // One `stat` an object (a follower lists every checkpoint at each pass).
             guard let status = try? Paths.status(path(name)), !status.isDirectory else { continue }
@@ -138,24 +138,36 @@ public struct DirectoryTarget: MirrorTarget {
     /// The names of the files in the directory `prefix` names, and below it: only that directory
     /// is walked (a follower lists one segment's chunks at every pass, not every tile and chunk
     /// of the copy). A prefix without a directory: the whole tree, or only the top-level names.
-    private func names(under prefix: String, topLevelOnly: Bool) -> [String] {
+    private func names(under prefix: String, topLevelOnly: Bool) throws -> [String] {
         let base = prefix.contains("/") ? String(prefix[..<(prefix.lastIndex(of: "/") ?? prefix.endIndex)]) : ""
-        if base.isEmpty && topLevelOnly { return (try? Paths.directoryEntries(root))?.map(\.name) ?? [] }
-        return walk(base.isEmpty ? root : path(base), relative: base)
+        if base.isEmpty && topLevelOnly { return try entries(root).map(\.name) }
+        return try walk(base.isEmpty ? root : path(base), relative: base)
+    }
+
+    /// A directory's entries; none if it does not exist (nothing was stored under it yet). A
+    /// directory that cannot be read is an error, never an empty listing, which a follower would
+    /// take for objects removed from the copy.
+    private func entries(_ directory: String) throws -> [(name: String, isDirectory: Bool?)] {
+        do {
+            return try Paths.directoryEntries(directory)
+        } catch let error where error.errno == ENOENT || error.errno == ENOTDIR {
+            return []
+        } catch {
+            throw SteleError.mirror(.target("cannot read \(directory): \(error)"))
+        }
     }
 
     /// Every name below `directory` (directories too), relative to the root: `readdir` alone,
     /// a `stat` only where it does not say what an entry is (a copy's `segments/` holds two
     /// names a segment, for years).
-    private func walk(_ directory: String, relative: String) -> [String] {
-        guard let entries = try? Paths.directoryEntries(directory) else { return [] }
+    private func walk(_ directory: String, relative: String) throws -> [String] {
         var names: [String] = []
-        for entry in entries {
+        for entry in try entries(directory) {
             let name = relative.isEmpty ? entry.name : relative + "/" + entry.name
             names.append(name)
             let full = directory + "/" + entry.name
             if entry.isDirectory ?? ((try? Paths.status(full, followingLinks: false)) ?? nil)?.isDirectory ?? false {
-                names += walk(full, relative: name)
+                names += try walk(full, relative: name)
             }
         }
         return names

@@ -120,7 +120,7 @@ public enum Restore {
         // Checkpoints in the copy signed with the trusted key may vouch for more than the trusted
         // one: segments are taken up to the largest, and kept only as far as one consistent with
         // the trusted checkpoint reaches (checked once the log is assembled).
-        let signed = inventory.signedCheckpoints(target, verifier: verifier, origin: trusted.origin)
+        let signed = try inventory.signedCheckpoints(target, verifier: verifier, origin: trusted.origin)
         let claimed = signed.map(\.checkpoint.treeSize).reduce(trusted.treeSize, max)
 
         var chosen: [ChosenSegment] = []  // their bytes dropped once written

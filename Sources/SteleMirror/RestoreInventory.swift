@@ -50,7 +50,7 @@ struct RestoreInventory {
                 configs = kept
             } else if name.hasPrefix("segments/"), let index = SegmentFiles.index(of: String(name.dropFirst("segments/".count))) {
                 segments[index] = kept
-            } else if name.hasPrefix("checkpoints/"), UInt64(name.dropFirst("checkpoints/".count)) != nil {
+            } else if Mirror.checkpointSize(objectName: name) != nil {
                 checkpoints += kept
             } else if name.hasPrefix("tiles/") {
                 continue  // derived: a restore rebuilds its own from the records
@@ -72,7 +72,9 @@ struct RestoreInventory {
 
     /// The checkpoints in the copy signed with the trusted key for the trusted origin (the rest
     /// are noted as ignored), each with the object it came from.
-    mutating func signedCheckpoints(_ target: any MirrorTarget, verifier: NoteVerifier, origin: String)
+    /// - Throws: what reading the copy throws when it may pass (``MirrorError/isTransient``): a
+    /// checkpoint the copy could not give now is not one to pass over.
+    mutating func signedCheckpoints(_ target: any MirrorTarget, verifier: NoteVerifier, origin: String) throws
         -> [(checkpoint: Checkpoint, note: String, label: String)] {
         var out: [(Checkpoint, String, String)] = []
         for version in checkpoints {
@@ -84,6 +86,8 @@ struct RestoreInventory {
                     continue
                 }
                 out.append((body, note, version.label))
+            } catch SteleError.mirror(let failure) where failure.isTransient {
+                throw SteleError.mirror(failure)
             } catch {
                 ignored.append("\(version.label): not a checkpoint signed with the trusted key (\(error))")
             }

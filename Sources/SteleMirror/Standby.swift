@@ -174,7 +174,9 @@ public final class Standby {
                                              checkpointsAfter: newestCheckpointListed)
         }
         report.versionsListed = inventory.versionsListed
-        newestCheckpointListed = max(newestCheckpointListed, inventory.checkpoints.map(\.name).max() ?? "")
+        // Only well-formed checkpoint names are in `inventory.checkpoints`: a forged name that
+        // sorts after them all cannot move the cursor past the checkpoints still to come.
+        let newestListed = inventory.checkpoints.map(\.name).max() ?? ""
 
         // The chain in the copy past the standby's last seal.
         var previous = last.map { ChosenSegment(bytes: [], header: $0.header, footer: $0.footer, label: directory) }
@@ -215,9 +217,10 @@ public final class Standby {
         let origin = store.config.origin
         inventory.checkpoints = inventory.checkpoints.filter { !checkedCheckpoints.contains($0.label) }
         var signed = aheadOfCopy
-        for found in inventory.signedCheckpoints(target, verifier: verifier, origin: origin) {
+        for found in try inventory.signedCheckpoints(target, verifier: verifier, origin: origin) {
             signed[found.label] = (found.checkpoint, found.note)
         }
+        newestCheckpointListed = max(newestCheckpointListed, newestListed)  // each one read
         for chunk in chunks { signed[chunk.label + " (its checkpoint)"] = (chunk.checkpoint, chunk.note) }
         report.ignored = inventory.ignored
         var held = store.recordCount

@@ -66,6 +66,8 @@ package enum Paths {
         }
         defer { closedir(dir) }
         var entries: [(name: String, isDirectory: Bool?)] = []
+        // `readdir` returns nil at the end and on an error alike: only `errno` tells them apart.
+        errno = 0
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
@@ -73,7 +75,9 @@ package enum Paths {
             guard name != "." && name != ".." else { continue }
             let type = entry.pointee.d_type
             entries.append((name, type == UInt8(DT_UNKNOWN) ? nil : type == UInt8(DT_DIR)))
+            errno = 0
         }
+        if errno != 0 { throw SystemError(operation: "readdir", path: path, errno: errno) }
         return entries
     }
 

@@ -136,18 +136,63 @@ import SteleNative
         #expect(throws: SteleError.self) { try standby.store.append(testEntry(1)) }
     }
 
-    /// A directory copy lists after a name what its whole listing holds after it.
-    @Test func aDirectoryListsAfterANameWhatItsWholeListingHoldsAfterIt() throws {
+    /// A directory copy lists after a name exactly the objects named after it: a removed one (its
+    /// checksum file left) as a delete marker under its own name, not its checksum file's.
+    @Test func aDirectoryListsAfterANameTheObjectsNamedAfterIt() throws {
         let setup = try StandbyTests.Setup()
         defer { setup.finish() }
         var n = 100
         for _ in 0 ..< 5 { try setup.write(n ..< n + 60); n += 60 }
-        try FileManager.default.removeItem(atPath: setup.target.root + "/segments/" + SegmentFiles.name(5))  // a delete marker
-        for prefix in ["segments/", "checkpoints/"] {
-            let whole = try setup.target.versions(prefix: prefix)
-            for after in [""] + whole.map(\.name) + [prefix + "zzz"] {
-                #expect(try setup.target.versions(prefix: prefix, after: after) == whole.filter { $0.name > after }, "\(prefix) after \(after)")
-            }
+        let count = UInt64(try setup.primary.sealedSegments().count)
+        try FileManager.default.removeItem(atPath: setup.target.root + "/segments/" + SegmentFiles.name(5))
+        for after in 0 ... count + 1 {
+            let listed = try setup.target.versions(prefix: "segments/", after: after == 0 ? "" : "segments/" + SegmentFiles.name(after))
+            #expect(listed.map(\.name) == (min(after + 1, count + 1) ..< count + 1).map { "segments/" + SegmentFiles.name($0) }, "after \(after): \(listed)")
+            #expect(listed.filter(\.isDeleteMarker).map(\.name) == (after < 5 ? ["segments/" + SegmentFiles.name(5)] : []))
+        }
+        #expect(try setup.target.versions(prefix: "checkpoints/", after: "checkpoints/zzz").isEmpty)
+    }
+
+    /// A name that sorts after every checkpoint's (`checkpoints/9`) holds nothing back: the
+    /// mirror reports it at its next pass, and a following standby passes over it and goes on
+    /// listing the checkpoints that come after it.
+    @Test func aForgedNameThatSortsLastHoldsNothingBack() throws {
+        let setup = try StandbyTests.Setup()
+        defer { setup.finish() }
+        let forged = setup.target.root + "/checkpoints/9"
+        var options = Mirror.Options()
+        options.fullCheckInterval = .seconds(3600)
+        let mirror = Mirror(store: setup.primary, target: setup.target, options: options)
+        #expect(try mirror.runOnce().checkedWholeCopy)
+        var n = 100
+        try Self.sealNext(setup, &n)
+        #expect(try !mirror.runOnce().checkedWholeCopy)
+        try writeFile(forged, Array("forged".utf8))
+        try Self.sealNext(setup, &n)
+        do {
+            _ = try mirror.runOnce()
+            Issue.record("a pass between full checks passed over checkpoints/9")
+        } catch SteleError.mirror(.tampered(let findings)) {
+            #expect(findings.contains { $0.hasPrefix("checkpoints/9:") }, "\(findings)")
+        }
+
+        // A following standby passes over it, and goes on listing the checkpoints after it.
+        try FileManager.default.removeItem(atPath: forged)
+        _ = try mirror.runOnce()
+        let standby = try setup.standby()
+        defer { try? standby.close() }
+        standby.fullCheckInterval = .seconds(3600)
+        try writeFile(forged, Array("forged".utf8))
+        let first = try standby.catchUp()
+        #expect(first.checkedWholeCopy && first.records == setup.primary.recordCount, "\(first)")
+        #expect(first.ignored.contains { $0.hasPrefix("checkpoints/9") }, "\(first.ignored)")
+        for _ in 0 ..< 2 {
+            try FileManager.default.removeItem(atPath: forged)
+            try Self.sealNext(setup, &n)
+            _ = try mirror.runOnce()
+            try writeFile(forged, Array("forged".utf8))
+            let pass = try standby.catchUp()
+            #expect(!pass.checkedWholeCopy && pass.segmentsInstalled == 1 && pass.records == setup.primary.recordCount, "\(pass)")
         }
     }
 }

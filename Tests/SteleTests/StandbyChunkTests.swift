@@ -60,6 +60,36 @@ import Testing
         #expect(try StandbyTests.value(reopened.store, 160) == testEntry(160).value)
     }
 
+    /// A standby keeps each chunk's checkpoint as its own, and, as on the writer, one inside the
+    /// active segment gives way to the next: a chunk every 200 ms adds no file per chunk.
+    @Test func aStandbysHistoryKeepsTheNewestChunkCheckpointOnly() throws {
+        let setup = try Setup()
+        defer { setup.finish() }
+        let standby = try setup.standby()
+        defer { try? standby.close() }
+        let history = setup.standbyPath + "/checkpoints/history"
+        func kept() throws -> [UInt64] { try FileManager.default.contentsOfDirectory(atPath: history).compactMap { UInt64($0) }.sorted() }
+        let before = try kept()
+        var n = 100
+        for _ in 0 ..< 6 {
+            _ = try Self.writeUnsealed(setup, n ..< n + 20)
+            n += 20
+            #expect(try standby.catchUp().recordsInstalled == 20)
+        }
+        let afterChunks = try kept()
+        #expect(afterChunks == before + [setup.primary.recordCount], "\(afterChunks)")
+        #expect(try standby.store.latestCheckpoint().map { try Checkpoint(parsing: SignedNote.split($0).text).treeSize } == setup.primary.recordCount)
+        // The seal's checkpoint, at the segment's end, stays once the next chunk's is kept.
+        try setup.primary.seal()
+        _ = try Self.shipping(setup)
+        #expect(try standby.catchUp().segmentsInstalled == 1)
+        let sealedEnd = setup.primary.recordCount
+        _ = try Self.writeUnsealed(setup, n ..< n + 20)
+        _ = try standby.catchUp()
+        let afterSeal = try kept()
+        #expect(afterSeal == before + [sealedEnd, setup.primary.recordCount], "\(afterSeal)")
+    }
+
     @Test func aPromotedStandbyKeepsTheChunkRecordsAndWritesOn() throws {
         let setup = try Setup()
         defer { setup.finish() }

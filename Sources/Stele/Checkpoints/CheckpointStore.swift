@@ -8,11 +8,12 @@ import SteleNative
 /// - The store never signs a checkpoint that is inconsistent with the latest one it signed: a
 ///   new one must be at least as large, and the tree at the old size must have the old root
 ///   (checked against the tiles before signing).
-/// - The history keeps every checkpoint signed unpublished or carrying a cosignature, and every
-///   one at or before the end of the sealed segments when it was superseded: so for each sealed
-///   segment the newest checkpoint at or before its end (what a mirror copies and a restore
-///   proves the segment with) stays. A published checkpoint inside the active segment with only
-///   the store's signature is removed once a larger one is published: the larger one proves the
+/// - The history keeps every checkpoint not yet published, every one published with a
+///   cosignature, and every one at or before the end of the sealed segments when it was
+///   superseded: so for each sealed segment the newest checkpoint at or before its end (what a
+///   mirror copies and a restore proves the segment with) stays. A published checkpoint inside
+///   the active segment with only the log's signature is removed once a larger one is
+///   published (or kept, on a standby): the larger one proves the
 ///   same records and more (it was checked to extend it), and a writer signing on a timer (four
 ///   a second for a standby's recovery point) would otherwise add 345,600 files a day.
 package struct CheckpointStore: Sendable {
@@ -86,31 +87,39 @@ package struct CheckpointStore: Sendable {
         try fs.writeAtomically(Array(note.utf8), to: historyPath(size), permissions: 0o644, directory: directory + "/history")
         if publish {
             try fs.writeAtomically(Array(note.utf8), to: latestPath, permissions: 0o644, directory: directory)
-            if let superseded { try retire(superseded, by: size, sealedEnd: sealedEnd) }
+            if let superseded { retire(superseded, by: size, sealedEnd: sealedEnd) }
         }
         return note
     }
 
     /// Removes `superseded`, the checkpoint published before one of `size`, from the history if
     /// it lies past `sealedEnd` and its entry is that note with one signature (no witness
-    /// cosigned it). Not synced: a crash that brings it back leaves a checkpoint consistent with
-    /// the rest.
-    private func retire(_ superseded: (size: UInt64, note: String), by size: UInt64, sealedEnd: UInt64) throws {
+    /// cosigned it). Best effort, after the new one is published: a file left behind is only a
+    /// file, and the publication stands. Not synced: a crash that brings it back leaves a
+    /// checkpoint consistent with the rest.
+    private func retire(_ superseded: (size: UInt64, note: String), by size: UInt64, sealedEnd: UInt64) {
         guard superseded.size > sealedEnd, superseded.size < size else { return }
         let path = historyPath(superseded.size)
-        guard let stored = try fs.readWholeFile(path, limit: SignedNote.maxSize).map({ String(decoding: $0, as: UTF8.self) }),
-              stored == superseded.note, (try? SignedNote.split(stored))?.signatures.count == 1 else { return }
-        try fs.remove(path)
+        guard let stored = (try? fs.readWholeFile(path, limit: SignedNote.maxSize)) ?? nil,
+              String(decoding: stored, as: UTF8.self) == superseded.note,
+              (try? SignedNote.split(superseded.note))?.signatures.count == 1 else { return }
+        try? fs.remove(path)
     }
 
     /// Keeps `note`, a checkpoint of `size` records signed elsewhere for the same log (a standby
     /// keeps the primary's, checked against its own tree by the caller), in the history, and as
-    /// the latest unless a larger one is.
-    package func keep(_ note: String, size: UInt64) throws {
+    /// the latest unless a larger one is; the latest before it may leave the history, as in
+    /// ``sign(size:root:signer:publish:sealedEnd:rootAt:)``.
+    package func keep(_ note: String, size: UInt64, sealedEnd: UInt64) throws {
         if try fs.status(directory + "/history") == nil { try fs.makeDirectory(directory + "/history") }
         try fs.writeAtomically(Array(note.utf8), to: historyPath(size), permissions: 0o644, directory: directory + "/history")
-        if let latest = try latest(), try CheckpointStore.body(of: latest, path: latestPath).treeSize > size { return }
+        let previous = try latest()
+        let previousSize = try previous.map { try CheckpointStore.body(of: $0, path: latestPath).treeSize }
+        if let previousSize, previousSize > size { return }
         try fs.writeAtomically(Array(note.utf8), to: latestPath, permissions: 0o644, directory: directory)
+        // A standby keeps each chunk's checkpoint: as on the writer, one inside the active segment
+        // gives way to the next.
+        if let previous, let previousSize { retire((previousSize, previous), by: size, sealedEnd: sealedEnd) }
     }
 
     /// Publishes `note`, a checkpoint this store signed (its history entry holds it), with
@@ -134,7 +143,7 @@ package struct CheckpointStore: Sendable {
         _ = try SignedNote.split(published)  // still a note: every added line a signature line
         try fs.writeAtomically(Array(published.utf8), to: historyPath(checkpoint.treeSize), permissions: 0o644, directory: directory + "/history")
         try fs.writeAtomically(Array(published.utf8), to: latestPath, permissions: 0o644, directory: directory)
-        if let previous, let previousSize { try retire((previousSize, previous), by: checkpoint.treeSize, sealedEnd: sealedEnd) }
+        if let previous, let previousSize { retire((previousSize, previous), by: checkpoint.treeSize, sealedEnd: sealedEnd) }
         return published
     }
 

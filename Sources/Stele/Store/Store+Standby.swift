@@ -94,7 +94,8 @@ extension Store {
         guard actual == root else {
             throw SteleError.checkpoint(.inconsistentWithPrevious(previousSize: size, detail: "the standby's tree at that size has root \(actual.hex)"))
         }
-        try CheckpointStore(fs: fs, directory: StoreLayout(root: path).checkpoints, origin: config.origin).keep(note, size: size)
+        guard let sealedEnd = state.withLock({ $0.log?.sealedRecordCount }) else { throw SteleError.closed }
+        try CheckpointStore(fs: fs, directory: StoreLayout(root: path).checkpoints, origin: config.origin).keep(note, size: size, sealedEnd: sealedEnd)
     }
 
     /// Ends a standby's fence once it holds the writer epoch: from now on it is the writer, and

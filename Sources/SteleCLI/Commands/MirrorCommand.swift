@@ -37,7 +37,7 @@ struct MirrorCommand: ParsableCommand {
         guard maxFailures >= 1 else { throw ValidationError("--max-failures must be at least 1") }
         guard (1 ... 36_500).contains(retainDays) else { throw ValidationError("--retain-days must be 1-36500") }
         guard interval > 0 else { throw ValidationError("--interval must be positive") }
-        guard fullCheckEvery >= 0 else { throw ValidationError("--full-check-every must be 0 or more") }
+        guard fullCheckEvery >= 0, fullCheckEvery <= 366 * 86_400 else { throw ValidationError("--full-check-every must be 0-31622400 seconds") }
     }
 
     func run() throws {

@@ -35,7 +35,7 @@ struct StandbyCommand: ParsableCommand {
     func validate() throws {
         guard interval > 0 else { throw ValidationError("--interval must be positive") }
         guard maxFailures >= 1 else { throw ValidationError("--max-failures must be at least 1") }
-        guard fullCheckEvery >= 0 else { throw ValidationError("--full-check-every must be 0 or more") }
+        guard fullCheckEvery >= 0, fullCheckEvery <= 366 * 86_400 else { throw ValidationError("--full-check-every must be 0-31622400 seconds") }
     }
 
     func run() throws {
