@@ -42,18 +42,7 @@ package enum Paths {
 
     /// The names in a directory but `.` and `..`, sorted.
     package static func listDirectory(_ path: String) throws(SystemError) -> [String] {
-        guard let dir = opendir(path) else {
-            throw SystemError(operation: "opendir", path: path, errno: errno)
-        }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
+        try directoryEntries(path).map(\.name).sorted()
     }
 
     /// The entries of a directory but `.` and `..`, in the directory's order (unsorted: a caller

@@ -17,6 +17,20 @@ import SteleNative
         try setup.primary.seal()
     }
 
+    /// What a pass (or promotion) that must stop as tampering found; none, and an issue
+    /// recorded saying `missed`, if it did not stop.
+    func tamperingFindings(_ missed: Comment, _ pass: () throws -> Void) -> [String] {
+        do {
+            try pass()
+            Issue.record(missed)
+        } catch SteleError.mirror(.tampered(let findings)) {
+            return findings
+        } catch {
+            Issue.record("\(missed): \(error)")
+        }
+        return []
+    }
+
     static func wholeListing(_ target: any MirrorTarget) throws -> Int {
         try target.versions(prefix: "segments/").count + target.versions(prefix: "checkpoints/").count
     }
@@ -42,12 +56,8 @@ import SteleNative
         let sealedCount = try setup.primary.sealedSegments().count
         let forged = "segments/" + SegmentFiles.name(UInt64(sealedCount) + 1)
         try writeFile(setup.target.root + "/" + forged, [1, 2, 3])
-        do {
-            try mirror.runOnce()
-            Issue.record("a forged segment after the newest was not found")
-        } catch SteleError.mirror(.tampered(let findings)) {
-            #expect(findings.contains { $0.hasPrefix(forged + ":") }, "\(findings)")
-        }
+        let findings = tamperingFindings("a forged segment after the newest was not found") { _ = try mirror.runOnce() }
+        #expect(findings.contains { $0.hasPrefix(forged + ":") }, "\(findings)")
         try FileManager.default.removeItem(atPath: setup.target.root + "/" + forged)
         let afterFinding = try mirror.runOnce()
         #expect(afterFinding.checkedWholeCopy && afterFinding.versionsListed >= 26, "\(afterFinding)")
@@ -59,12 +69,9 @@ import SteleNative
         #expect(try !mirror.runOnce().checkedWholeCopy)
         var everyPass = Mirror.Options()
         everyPass.fullCheckInterval = nil
-        do {
-            _ = try Mirror(store: setup.primary, target: setup.target, options: everyPass).runOnce()
-            Issue.record("a full check missed a segment removed from the copy")
-        } catch SteleError.mirror(.tampered(let findings)) {
-            #expect(findings.contains { $0.contains(old) }, "\(findings)")
-        }
+        let fullCheck = Mirror(store: setup.primary, target: setup.target, options: everyPass)
+        let removedFindings = tamperingFindings("a full check missed a segment removed from the copy") { _ = try fullCheck.runOnce() }
+        #expect(removedFindings.contains { $0.contains(old) }, "\(removedFindings)")
     }
 
     /// The interval is kept: a pass once it has passed is a full check again.
@@ -81,12 +88,8 @@ import SteleNative
         let old = "segments/" + SegmentFiles.name(1)
         try FileManager.default.removeItem(atPath: setup.target.root + "/" + old)
         Thread.sleep(forTimeInterval: 2.1)
-        do {
-            _ = try mirror.runOnce()
-            Issue.record("the full check after its interval missed a removed segment")
-        } catch SteleError.mirror(.tampered(let findings)) {
-            #expect(findings.contains { $0.hasPrefix(old + ":") }, "\(findings)")
-        }
+        let findings = tamperingFindings("the full check after its interval missed a removed segment") { _ = try mirror.runOnce() }
+        #expect(findings.contains { $0.hasPrefix(old + ":") }, "\(findings)")
     }
 
     @Test func aFollowingStandbyListsWhatIsNewAndPromotionChecksTheWholeCopy() throws {
@@ -126,12 +129,8 @@ import SteleNative
         try FileManager.default.removeItem(atPath: setup.target.root + "/" + removed)
         #expect(try !standby.catchUp().checkedWholeCopy)
         let claimsBefore = try WriterEpoch.claims(in: setup.target, storeID: standby.store.config.storeID).count
-        do {
-            try standby.promote()
-            Issue.record("a promotion over a copy that lost a segment")
-        } catch SteleError.mirror(.tampered(let findings)) {
-            #expect(findings.contains { $0.hasPrefix(removed + ":") }, "\(findings)")
-        }
+        let findings = tamperingFindings("a promotion over a copy that lost a segment") { _ = try standby.promote() }
+        #expect(findings.contains { $0.hasPrefix(removed + ":") }, "\(findings)")
         #expect(try WriterEpoch.claims(in: setup.target, storeID: standby.store.config.storeID).count == claimsBefore)
         #expect(throws: SteleError.self) { try standby.store.append(testEntry(1)) }
     }
@@ -169,12 +168,8 @@ import SteleNative
         #expect(try !mirror.runOnce().checkedWholeCopy)
         try writeFile(forged, Array("forged".utf8))
         try Self.sealNext(setup, &n)
-        do {
-            _ = try mirror.runOnce()
-            Issue.record("a pass between full checks passed over checkpoints/9")
-        } catch SteleError.mirror(.tampered(let findings)) {
-            #expect(findings.contains { $0.hasPrefix("checkpoints/9:") }, "\(findings)")
-        }
+        let findings = tamperingFindings("a pass between full checks passed over checkpoints/9") { _ = try mirror.runOnce() }
+        #expect(findings.contains { $0.hasPrefix("checkpoints/9:") }, "\(findings)")
 
         // A following standby passes over it, and goes on listing the checkpoints after it.
         try FileManager.default.removeItem(atPath: forged)

@@ -12,10 +12,10 @@ import SteleNative
 ///   cosignature, and every one at or before the end of the sealed segments when it was
 ///   superseded: so for each sealed segment the newest checkpoint at or before its end (what a
 ///   mirror copies and a restore proves the segment with) stays. A published checkpoint inside
-///   the active segment with only the log's signature is removed once a larger one is
-///   published (or kept, on a standby): the larger one proves the
-///   same records and more (it was checked to extend it), and a writer signing on a timer (four
-///   a second for a standby's recovery point) would otherwise add 345,600 files a day.
+///   the active segment with only the log's signature is removed once a larger one is published
+///   (or kept, on a standby): the larger one proves the same records and more (it was checked to
+///   extend it), and a writer signing on a timer (four a second for a standby's recovery point)
+///   would otherwise add 345,600 files a day.
 package struct CheckpointStore: Sendable {
     package let directory: String
     package let origin: String
@@ -48,6 +48,11 @@ package struct CheckpointStore: Sendable {
     /// The latest signed note, or nil if none was written.
     package func latest() throws -> String? {
         try fs.readWholeFile(latestPath, limit: SignedNote.maxSize).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The latest signed note with its tree size, or nil if none was written.
+    private func latestWithSize() throws -> (size: UInt64, note: String)? {
+        try latest().map { (try CheckpointStore.body(of: $0, path: latestPath).treeSize, $0) }
     }
 
     /// Signs a checkpoint of `size` and `root` after checking it extends the latest one (`rootAt`
@@ -113,13 +118,12 @@ package struct CheckpointStore: Sendable {
     package func keep(_ note: String, size: UInt64, sealedEnd: UInt64) throws {
         if try fs.status(directory + "/history") == nil { try fs.makeDirectory(directory + "/history") }
         try fs.writeAtomically(Array(note.utf8), to: historyPath(size), permissions: 0o644, directory: directory + "/history")
-        let previous = try latest()
-        let previousSize = try previous.map { try CheckpointStore.body(of: $0, path: latestPath).treeSize }
-        if let previousSize, previousSize > size { return }
+        let previous = try latestWithSize()
+        if let previous, previous.size > size { return }
         try fs.writeAtomically(Array(note.utf8), to: latestPath, permissions: 0o644, directory: directory)
         // A standby keeps each chunk's checkpoint: as on the writer, one inside the active segment
         // gives way to the next.
-        if let previous, let previousSize { retire((previousSize, previous), by: size, sealedEnd: sealedEnd) }
+        if let previous { retire(previous, by: size, sealedEnd: sealedEnd) }
     }
 
     /// Publishes `note`, a checkpoint this store signed (its history entry holds it), with
@@ -134,16 +138,15 @@ package struct CheckpointStore: Sendable {
               String(decoding: stored, as: UTF8.self).hasPrefix(note) else {
             throw SteleError.checkpoint(.malformedNote("not a checkpoint this store signed"))
         }
-        let previous = try latest()
-        let previousSize = try previous.map { try CheckpointStore.body(of: $0, path: latestPath).treeSize }
-        if let previousSize, previousSize > checkpoint.treeSize {
+        let previous = try latestWithSize()
+        if let previous, previous.size > checkpoint.treeSize {
             throw SteleError.checkpoint(.inconsistentWithPrevious(previousSize: checkpoint.treeSize, detail: "a larger checkpoint is published"))
         }
         let published = note + cosignatures.filter { !note.contains($0) }.joined()
         _ = try SignedNote.split(published)  // still a note: every added line a signature line
         try fs.writeAtomically(Array(published.utf8), to: historyPath(checkpoint.treeSize), permissions: 0o644, directory: directory + "/history")
         try fs.writeAtomically(Array(published.utf8), to: latestPath, permissions: 0o644, directory: directory)
-        if let previous, let previousSize { retire((previousSize, previous), by: checkpoint.treeSize, sealedEnd: sealedEnd) }
+        if let previous { retire(previous, by: checkpoint.treeSize, sealedEnd: sealedEnd) }
         return published
     }
 
